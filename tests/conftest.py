@@ -1,3 +1,4 @@
+import socket
 from pathlib import Path
 
 import pytest
@@ -12,3 +13,32 @@ def mnist_10k_dir():
     if not (SHARED_MNIST / "t10k-images-idx3-ubyte.gz").is_file():
         pytest.skip(f"{SHARED_MNIST} is absent (only the project's CI and developer machines have it)")
     return SHARED_MNIST
+
+
+@pytest.fixture
+def isolated_data_env(tmp_path, monkeypatch):
+    """No test may touch the real cache or reach past 127.0.0.1: a fresh DIGITNET_CACHE_DIR,
+    no proxies (urllib would send even 127.0.0.1 requests to one), DIGITNET_OFFLINE unset, and
+    DIGITNET_MNIST_MIRRORS pointing at a closed local port so a test that forgets to pass
+    mirrors= fails fast instead of going to the internet."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("DIGITNET_CACHE_DIR", str(cache))
+    monkeypatch.setenv("DIGITNET_MNIST_MIRRORS", dead_url())
+    for var in ("DIGITNET_OFFLINE", "http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY",
+                "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    return cache
+
+
+def dead_url():
+    """An http:// URL on 127.0.0.1 whose port was just free, so connecting is refused."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/"
+
+
+@pytest.fixture
+def dead_mirror():
+    """A mirror URL on 127.0.0.1 that refuses connections."""
+    return dead_url()

@@ -1,0 +1,19 @@
+"""digitnet: neural networks for handwritten digits, built from scratch in NumPy the way
+"Deep Learning from Scratch" (ch. 5) builds them: layers with forward and backward passes."""
+__version__ = "0.1.0"
+
+from .errors import DataError, DigitnetError, DownloadError, ModelFileError
+from .functions import cross_entropy_error, relu, sigmoid, softmax
+from .gradient import gradient_check, numerical_gradient
+from .layers import Affine, Relu, Sigmoid, Softmax, SoftmaxWithLoss
+from .model_io import load_model, save_model
+from .nets import TwoLayerNet
+from .optimizers import SGD
+from .train import evaluate, train
+
+__all__ = [
+    "Affine", "Relu", "Sigmoid", "Softmax", "SoftmaxWithLoss",
+    "softmax", "sigmoid", "relu", "cross_entropy_error", "numerical_gradient", "gradient_check",
+    "TwoLayerNet", "SGD", "train", "evaluate", "save_model", "load_model",
+    "DigitnetError", "DataError", "DownloadError", "ModelFileError",
+]

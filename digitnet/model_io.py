@@ -1,0 +1,114 @@
+"""Model files: a NumPy .npz of the parameter arrays plus a JSON header, readable with allow_pickle=False.
+
+The header names the architecture and its constructor arguments, every array's shape and dtype,
+a SHA-256 over the array bytes (checked on every load) and free-form training metadata.
+"""
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelFileError
+
+FORMAT = "digitnet-model"
+FORMAT_VERSION = 1
+HEADER_KEY = "__header__"
+
+
+def params_digest(params):
+    """SHA-256 over each array's name, dtype, shape and bytes, in name order."""
+    h = hashlib.sha256()
+    for name in sorted(params):
+        a = np.ascontiguousarray(params[name])
+        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def save_model(path, net, metadata=None):
+    """Write net to path atomically: a crash mid-save leaves any previous file at path intact."""
+    from . import __version__
+
+    path = Path(path)
+    header = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "architecture": net.architecture,
+        "config": net.config,
+        "params": {k: {"shape": list(v.shape), "dtype": v.dtype.str} for k, v in net.params.items()},
+        "sha256": params_digest(net.params),
+        "digitnet_version": __version__,
+        "metadata": metadata or {},
+    }
+    arrays = {k: np.ascontiguousarray(v) for k, v in net.params.items()}
+    arrays[HEADER_KEY] = np.array(json.dumps(header))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_model_file(path):
+    """(header, arrays) from a model file, every structural problem raised as a one-line ModelFileError."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such model file")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except ValueError as e:
+        if "pickle" in str(e):
+            raise ModelFileError(f"{path}: refused: a pickle file, not a digitnet model (pickles can run code)") from None
+        raise ModelFileError(f"{path}: not a digitnet model file ({e})") from None
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as e:
+        raise ModelFileError(f"{path}: not a readable digitnet model file ({type(e).__name__}: {e})") from None
+    if HEADER_KEY not in arrays:
+        raise ModelFileError(f"{path}: not a digitnet model file (no {HEADER_KEY} entry)")
+    try:
+        header = json.loads(str(arrays.pop(HEADER_KEY)))
+    except (json.JSONDecodeError, TypeError) as e:
+        raise ModelFileError(f"{path}: damaged header ({e})") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise ModelFileError(f"{path}: not a digitnet model file (header format is not {FORMAT!r})")
+    version = header.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelFileError(f"{path}: format version {version!r} is newer than this digitnet reads "
+                             f"({FORMAT_VERSION}); upgrade digitnet")
+    if params_digest(arrays) != header.get("sha256"):
+        raise ModelFileError(f"{path}: checksum mismatch: the weights were altered or damaged")
+    return header, arrays
+
+
+def load_model(path):
+    """(net, header) from a model file; the net is rebuilt from its architecture and checked shape by shape."""
+    from .nets import ARCHITECTURES
+
+    header, arrays = read_model_file(path)
+    cls = ARCHITECTURES.get(header.get("architecture"))
+    if cls is None:
+        raise ModelFileError(f"{path}: unknown architecture {header.get('architecture')!r} "
+                             f"(known: {', '.join(ARCHITECTURES)})")
+    try:
+        dtype = np.result_type(*arrays.values()) if arrays else np.float64
+        net = cls(**header["config"], dtype=dtype)
+    except (TypeError, ValueError, KeyError) as e:
+        raise ModelFileError(f"{path}: architecture settings do not build a {cls.__name__} ({e})") from None
+    if set(arrays) != set(net.params):
+        raise ModelFileError(f"{path}: parameters {sorted(arrays)} do not match {cls.__name__}'s {sorted(net.params)}")
+    for name, value in arrays.items():
+        if value.shape != net.params[name].shape:
+            raise ModelFileError(f"{path}: {name} has shape {value.shape}, the architecture needs {net.params[name].shape}")
+        net.params[name][...] = value  # in place: the layers hold these very arrays
+    return net, header

@@ -1,0 +1,140 @@
+"""The digitnet command, run as a user runs it: a subprocess, its output and exit code."""
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def env(tmp_path):
+    """An empty cache and a dead mirror: the CLI must fall back to the offline sample, never reach the internet."""
+    e = dict(os.environ)
+    e.update(DIGITNET_CACHE_DIR=str(tmp_path / "cache"), DIGITNET_MNIST_MIRRORS="http://127.0.0.1:9/",
+             PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    return e
+
+
+def digitnet(*args, env, cwd=None):
+    return subprocess.run([sys.executable, "-m", "digitnet", *map(str, args)], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_train_then_evaluate_on_the_offline_sample(tmp_path, env):
+    out = tmp_path / "m.npz"
+    r = digitnet("train", "--iters", 400, "--seed", 3, "--out", out, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "offline sample" in r.stderr and len([line for line in r.stderr.splitlines() if "sample" in line]) == 1
+    assert "dataset: MNIST offline sample" in r.stdout
+    assert r.stdout.count("epoch") >= 5  # 400 steps of 80 per epoch: one line per epoch
+    with np.load(out, allow_pickle=False) as npz:
+        header = json.loads(str(npz["__header__"]))
+    meta = header["metadata"]
+    assert meta["hyperparameters"]["seed"] == 3 and meta["hyperparameters"]["lr"] == 0.1
+    assert "offline sample" in meta["dataset"] and meta["accuracy"]["test"] > 0.85
+    metrics = json.loads(out.with_suffix(".metrics.json").read_text())
+    assert len(metrics["epochs"]) == 5 and metrics["epochs"][-1]["iteration"] == 400
+
+    r = digitnet("evaluate", out, env=env)
+    assert r.returncode == 0, r.stderr
+    assert f"{100 * meta['accuracy']['test']:.2f}%" in r.stdout
+
+
+def test_same_seed_same_model(tmp_path, env):
+    for name in ("a", "b"):
+        assert digitnet("train", "--iters", 100, "--seed", 9, "--sampling", "shuffle",
+                        "--out", tmp_path / f"{name}.npz", env=env).returncode == 0
+    with np.load(tmp_path / "a.npz") as a, np.load(tmp_path / "b.npz") as b:
+        assert all(np.array_equal(a[k], b[k]) for k in ("W1", "b1", "W2", "b2"))
+
+
+def test_gradcheck_passes_and_prints_four_parameters(env):
+    r = digitnet("gradcheck", env=env)
+    assert r.returncode == 0, r.stderr
+    rows = [line.split() for line in r.stdout.splitlines() if line.split()[:1] in (["W1"], ["b1"], ["W2"], ["b2"])]
+    assert [row[0] for row in rows] == ["W1", "b1", "W2", "b2"] and all(row[-1] == "ok" for row in rows)
+    assert all(float(row[1]) < 1e-6 for row in rows)
+
+
+def test_gradcheck_fails_when_tolerance_is_impossible(env):
+    r = digitnet("gradcheck", "--tolerance", "1e-30", env=env)
+    assert r.returncode == 1 and "FAILED" in r.stderr
+
+
+def make_data_dir(tmp_path, corrupt):
+    d = tmp_path / "data"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "digitnet" / "data" / "sample", d,
+                    ignore=shutil.ignore_patterns("*.md"))
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        shutil.copy(d / name.replace("t10k", "train"), d / name)
+    target = d / "t10k-images-idx3-ubyte.gz"
+    raw = gzip.decompress(target.read_bytes())
+    if corrupt == "truncated":
+        target.write_bytes(gzip.compress(raw[:-100]))
+    elif corrupt == "not gzip":
+        target.write_bytes(b"\x1f\x8b" + b"garbage" * 10)
+    elif corrupt == "wrong magic":
+        target.write_bytes(gzip.compress(b"\x00\x00\x08\x01" + raw[4:]))
+    elif corrupt == "labels as images":
+        shutil.copy(d / "t10k-labels-idx1-ubyte.gz", target)
+    elif corrupt == "count mismatch":
+        labels = gzip.decompress((d / "t10k-labels-idx1-ubyte.gz").read_bytes())
+        (d / "t10k-labels-idx1-ubyte.gz").write_bytes(
+            gzip.compress(labels[:4] + (9000).to_bytes(4, "big") + labels[8:9008]))
+    return d, target
+
+
+@pytest.mark.parametrize("corrupt", ["truncated", "not gzip", "wrong magic", "labels as images", "count mismatch"])
+def test_bad_data_files_give_one_line_naming_the_file(tmp_path, env, corrupt):
+    d, _ = make_data_dir(tmp_path, corrupt)
+    r = digitnet("train", "--iters", 5, "--data-dir", d, "--out", tmp_path / "m.npz", env=env)
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr
+    error_lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(error_lines) == 1 and "t10k-" in error_lines[0], r.stderr
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_missing_data_dir_file(tmp_path, env):
+    d, target = make_data_dir(tmp_path, None)
+    target.unlink()
+    r = digitnet("evaluate", "nothing.npz", "--data-dir", d, env=env)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("content", [b"", b"\x80\x04K\x01.", b"PK\x03\x04broken"])
+def test_evaluate_refuses_bad_model_files_in_one_line(tmp_path, env, content):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(content)
+    r = digitnet("evaluate", bad, env=env)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "bad.npz" in r.stderr
+
+
+def test_usage_errors(tmp_path, env):
+    r = digitnet("train", "--iters", 5, "--epochs", 1, env=env)
+    assert r.returncode == 2 and "not both" in r.stderr
+    r = digitnet("train", "--lr", "-1", env=env)
+    assert r.returncode == 2
+
+
+def test_train_on_real_mnist_test_set(tmp_path, env, mnist_10k_dir):
+    out = tmp_path / "m.npz"
+    r = digitnet("train", "--iters", 300, "--seed", 0, "--data-dir", mnist_10k_dir, "--out", out, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "mnist-10k" in r.stdout and "offline sample" not in r.stdout + r.stderr
+    r = digitnet("evaluate", out, "--data-dir", mnist_10k_dir, env=env)
+    assert r.returncode == 0 and "10,000 test images" in r.stdout
+    assert float(r.stdout.split("test accuracy ")[1].split("%")[0]) > 85  # 300 steps; untrained is 10 %
+
+
+def test_core_library_imports_numpy_only():
+    code = "import sys, digitnet, digitnet.data; print(sorted({'click', 'tqdm'} & set(sys.modules)))"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert r.stdout.strip() == "[]", r.stdout + r.stderr

@@ -1,0 +1,292 @@
+"""download.py against a real HTTP server on 127.0.0.1 serving small fake payloads."""
+import hashlib
+import http.server
+import os
+import socket
+import threading
+import time
+
+import pytest
+
+from digitnet.data import download
+from digitnet.data.download import (DEFAULT_MIRRORS, default_cache_dir, download_file,
+                                    ensure_mnist_files, mirror_list, offline_requested, sha256_of)
+from digitnet.errors import DataError, DownloadError
+
+pytestmark = pytest.mark.usefixtures("isolated_data_env")
+
+
+def sha(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+class LocalServer:
+    """Routes: name -> bytes (served normally) or (mode, bytes) with mode 'nolength' or 'trickle'."""
+
+    def __init__(self):
+        self.routes = {}
+        self.requests = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                name = self.path.rsplit("/", 1)[-1]
+                server.requests.append(name)
+                route = server.routes.get(name)
+                if route is None:
+                    self.send_error(404)
+                    return
+                mode, data = route if isinstance(route, tuple) else ("plain", route)
+                self.send_response(200)
+                if mode != "nolength":
+                    self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                try:
+                    if mode == "trickle":
+                        # One byte at a time, each well inside the client's read timeout.
+                        for b in data:
+                            self.wfile.write(bytes([b]))
+                            self.wfile.flush()
+                            time.sleep(0.1)
+                    else:
+                        self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/files/"
+        # A short poll interval keeps shutdown() (and so each test's teardown) quick.
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    srv = LocalServer()
+    yield srv
+    srv.close()
+
+
+@pytest.fixture
+def hanging_mirror():
+    """Accepts connections (the kernel does, via the backlog) and never answers."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(8)
+    yield f"http://127.0.0.1:{s.getsockname()[1]}/"
+    s.close()
+
+
+@pytest.fixture
+def dest(tmp_path):
+    return tmp_path / "dest"
+
+
+PAYLOAD = os.urandom(50_000)
+
+
+def assert_one_line(err):
+    assert "\n" not in str(err)
+
+
+def assert_left_nothing(dest, allowed=()):
+    assert sorted(p.name for p in dest.iterdir()) == sorted(allowed)
+
+
+def test_good_file(server, dest):
+    server.routes["f.bin"] = PAYLOAD
+    path = download_file("f.bin", dest, mirrors=[server.url], sha256=sha(PAYLOAD), size=len(PAYLOAD))
+    assert path == dest / "f.bin"
+    assert path.read_bytes() == PAYLOAD
+    assert_left_nothing(dest, ["f.bin"])  # no temp file
+    assert server.requests == ["f.bin"]
+
+
+def test_checksum_mismatch_leaves_nothing(server, dest):
+    bad = bytes([PAYLOAD[0] ^ 1]) + PAYLOAD[1:]
+    server.routes["f.bin"] = bad
+    with pytest.raises(DownloadError) as info:
+        download_file("f.bin", dest, mirrors=[server.url], sha256=sha(PAYLOAD), size=len(PAYLOAD))
+    assert "SHA-256 mismatch" in str(info.value)
+    assert str(dest / "f.bin") in str(info.value)
+    assert_one_line(info.value)
+    assert_left_nothing(dest)
+
+
+def test_bad_download_keeps_existing_file(server, dest):
+    dest.mkdir()
+    (dest / "f.bin").write_bytes(b"old")
+    server.routes["f.bin"] = b"x" * len(PAYLOAD)
+    with pytest.raises(DownloadError):
+        download_file("f.bin", dest, mirrors=[server.url], sha256=sha(PAYLOAD), size=len(PAYLOAD))
+    assert (dest / "f.bin").read_bytes() == b"old"
+    assert_left_nothing(dest, ["f.bin"])
+
+
+def test_dead_mirror_then_good(server, dest, dead_mirror):
+    server.routes["f.bin"] = PAYLOAD
+    path = download_file("f.bin", dest, mirrors=[dead_mirror, server.url], sha256=sha(PAYLOAD))
+    assert path.read_bytes() == PAYLOAD
+
+
+def test_all_mirrors_fail_lists_each(server, dest, dead_mirror):
+    with pytest.raises(DownloadError) as info:
+        download_file("f.bin", dest, mirrors=[dead_mirror, server.url], sha256=sha(PAYLOAD))
+    msg = str(info.value)
+    assert_one_line(msg)
+    assert dead_mirror.split("/")[2] + ": connection refused" in msg
+    assert server.url.split("/")[2] + ": HTTP 404" in msg
+    assert info.value.reasons == msg[msg.index("(") + 1:-1].split("; ")
+    assert_left_nothing(dest)
+
+
+def test_hanging_mirror_times_out_and_falls_through(server, dest, hanging_mirror):
+    server.routes["f.bin"] = PAYLOAD
+    start = time.monotonic()
+    path = download_file("f.bin", dest, mirrors=[hanging_mirror, server.url],
+                         sha256=sha(PAYLOAD), timeout=0.5)
+    assert time.monotonic() - start < 3
+    assert path.read_bytes() == PAYLOAD
+
+
+def test_hanging_mirror_alone_fails_fast(dest, hanging_mirror):
+    start = time.monotonic()
+    with pytest.raises(DownloadError, match="timed out"):
+        download_file("f.bin", dest, mirrors=[hanging_mirror], sha256=sha(PAYLOAD), timeout=0.5)
+    assert time.monotonic() - start < 3
+    assert_left_nothing(dest)
+
+
+def test_trickling_server_hits_deadline(server, dest):
+    server.routes["slow.bin"] = ("trickle", PAYLOAD[:200])  # 20 s at 10 bytes/s
+    start = time.monotonic()
+    with pytest.raises(DownloadError, match="took longer than 1 s"):
+        download_file("slow.bin", dest, mirrors=[server.url], sha256=sha(PAYLOAD[:200]),
+                      timeout=0.5, deadline=1.0)
+    assert time.monotonic() - start < 4
+    assert_left_nothing(dest)
+
+
+def test_oversize_announced_is_refused(server, dest):
+    server.routes["big.bin"] = PAYLOAD + b"extra"
+    with pytest.raises(DownloadError, match="offers 50,005 bytes, expected at most 50,000"):
+        download_file("big.bin", dest, mirrors=[server.url], sha256=sha(PAYLOAD), size=len(PAYLOAD))
+    assert_left_nothing(dest)
+
+
+def test_oversize_unannounced_is_cut_off(server, dest):
+    server.routes["big.bin"] = ("nolength", PAYLOAD * 4)
+    with pytest.raises(DownloadError, match="more than the expected 50,000 bytes"):
+        download_file("big.bin", dest, mirrors=[server.url], sha256=sha(PAYLOAD), size=len(PAYLOAD))
+    assert_left_nothing(dest)
+
+
+def test_short_payload_is_refused(server, dest):
+    server.routes["short.bin"] = ("nolength", PAYLOAD[:1000])
+    with pytest.raises(DownloadError, match="got 1,000 bytes, expected 50,000"):
+        download_file("short.bin", dest, mirrors=[server.url], sha256=sha(PAYLOAD), size=len(PAYLOAD))
+
+
+def test_no_checksum_is_a_usage_error(dest, server):
+    with pytest.raises(ValueError, match="SHA-256"):
+        download_file("unknown.bin", dest, mirrors=[server.url])
+    assert server.requests == []
+
+
+@pytest.fixture
+def fake_mnist(monkeypatch, server):
+    """Four small stand-ins for the official files, registered in MNIST_FILES and served."""
+    files = {name: os.urandom(1000 + i) for i, name in enumerate(download.MNIST_FILES)}
+    monkeypatch.setattr(download, "MNIST_FILES", {n: (len(d), sha(d)) for n, d in files.items()})
+    server.routes.update(files)
+    return files
+
+
+def test_ensure_downloads_then_uses_cache(server, fake_mnist, dest):
+    paths = ensure_mnist_files(dest, mirrors=[server.url])
+    assert sorted(server.requests) == sorted(fake_mnist)
+    assert {n: p.read_bytes() for n, p in paths.items()} == fake_mnist
+    server.requests.clear()
+    assert ensure_mnist_files(dest, mirrors=[server.url]) == paths
+    assert server.requests == []  # intact files are used without asking anyone
+
+
+def test_ensure_redownloads_corrupt_file(server, fake_mnist, dest):
+    ensure_mnist_files(dest, mirrors=[server.url])
+    server.requests.clear()
+    victim = dest / "t10k-labels-idx1-ubyte.gz"
+    damaged = bytearray(victim.read_bytes())
+    damaged[500] ^= 0xFF  # same size, so only the checksum can tell
+    victim.write_bytes(bytes(damaged))
+    ensure_mnist_files(dest, mirrors=[server.url])
+    assert server.requests == [victim.name]
+    assert victim.read_bytes() == fake_mnist[victim.name]
+    assert_left_nothing(dest, fake_mnist)
+
+
+def test_ensure_offline_missing_file(server, fake_mnist, dest):
+    with pytest.raises(DataError) as info:
+        ensure_mnist_files(dest, mirrors=[server.url], download=False)
+    assert "train-images-idx3-ubyte.gz: is missing, and downloading is turned off" in str(info.value)
+    assert server.requests == []
+
+
+def test_ensure_offline_corrupt_file(server, fake_mnist, dest):
+    ensure_mnist_files(dest, mirrors=[server.url])
+    (dest / "train-labels-idx1-ubyte.gz").write_bytes(b"junk")
+    with pytest.raises(DataError, match="train-labels-idx1-ubyte.gz: is damaged"):
+        ensure_mnist_files(dest, mirrors=[server.url], download=False)
+
+
+def test_ensure_all_mirrors_down(fake_mnist, dest, dead_mirror):
+    with pytest.raises(DownloadError, match="connection refused"):
+        ensure_mnist_files(dest, mirrors=[dead_mirror])
+
+
+def test_mirror_list(monkeypatch):
+    monkeypatch.delenv("DIGITNET_MNIST_MIRRORS")
+    assert mirror_list() == DEFAULT_MIRRORS
+    monkeypatch.setenv("DIGITNET_MNIST_MIRRORS", " http://a/x/ , http://b/,, ")
+    assert mirror_list() == ("http://a/x/", "http://b/")
+    assert mirror_list(["http://c/"]) == ("http://c/",)
+    monkeypatch.setenv("DIGITNET_MNIST_MIRRORS", " , ")
+    assert mirror_list() == DEFAULT_MIRRORS
+
+
+def test_mirrors_from_environment(server, fake_mnist, dest, monkeypatch, dead_mirror):
+    monkeypatch.setenv("DIGITNET_MNIST_MIRRORS", f"{dead_mirror},{server.url}")
+    ensure_mnist_files(dest)
+    assert len(server.requests) == 4
+
+
+def test_default_cache_dir(monkeypatch, tmp_path):
+    monkeypatch.setenv("DIGITNET_CACHE_DIR", str(tmp_path / "explicit"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_dir() == tmp_path / "explicit"
+    monkeypatch.delenv("DIGITNET_CACHE_DIR")
+    assert default_cache_dir() == tmp_path / "xdg" / "digitnet"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/ignored")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_cache_dir() == tmp_path / "home" / ".cache" / "digitnet"
+    assert download.mnist_cache_dir() == tmp_path / "home" / ".cache" / "digitnet" / "mnist"
+
+
+@pytest.mark.parametrize("value,expected", [("1", True), ("true", True), ("YES", True),
+                                            ("0", False), ("no", False), ("", False)])
+def test_offline_requested(monkeypatch, value, expected):
+    monkeypatch.setenv("DIGITNET_OFFLINE", value)
+    assert offline_requested() is expected
+
+
+def test_sha256_of(tmp_path):
+    p = tmp_path / "x"
+    p.write_bytes(PAYLOAD)
+    assert sha256_of(p) == sha(PAYLOAD)
+

@@ -1,0 +1,41 @@
+import numpy as np
+import pytest
+
+from digitnet.functions import cross_entropy_error, sigmoid, softmax, softmax_cross_entropy
+
+
+def test_softmax_rows_sum_to_one_and_ignore_shifts():
+    x = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
+    y = softmax(x)
+    np.testing.assert_allclose(y.sum(axis=1), 1.0)
+    np.testing.assert_allclose(softmax(x + 500), y)
+    np.testing.assert_allclose(y[0], np.exp([1, 2, 3]) / np.exp([1, 2, 3]).sum())
+
+
+def test_softmax_of_huge_logits_is_finite():
+    with np.errstate(over="raise", divide="raise", invalid="raise"):
+        y = softmax(np.array([1000.0, -1000.0, 0.0]))
+    np.testing.assert_allclose(y, [1.0, 0.0, 0.0])
+
+
+def test_sigmoid_matches_formula_and_does_not_overflow():
+    x = np.linspace(-5, 5, 11)
+    np.testing.assert_allclose(sigmoid(x), 1 / (1 + np.exp(-x)), rtol=1e-12)
+    with np.errstate(over="raise", divide="raise", invalid="raise"):
+        s = sigmoid(np.array([-1000.0, 1000.0]))
+    np.testing.assert_allclose(s, [0.0, 1.0])
+
+
+def test_cross_entropy_error_one_hot_labels_and_single_sample():
+    y = np.array([[0.1, 0.7, 0.2], [0.8, 0.1, 0.1]])
+    expected = -(np.log(0.7 + 1e-7) + np.log(0.8 + 1e-7)) / 2
+    assert cross_entropy_error(y, np.array([1, 0])) == pytest.approx(expected)
+    assert cross_entropy_error(y, np.eye(3)[[1, 0]]) == pytest.approx(expected)
+    assert cross_entropy_error(y[0], np.array([0, 1, 0])) == pytest.approx(-np.log(0.7 + 1e-7))
+    assert cross_entropy_error(y[0], 1) == pytest.approx(-np.log(0.7 + 1e-7))
+
+
+def test_softmax_cross_entropy_matches_the_two_step_version():
+    x = np.random.default_rng(0).standard_normal((4, 10))
+    t = np.array([3, 1, 4, 1])
+    assert softmax_cross_entropy(x, t) == pytest.approx(cross_entropy_error(softmax(x), t), abs=1e-5)

@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+
+from digitnet import TwoLayerNet
+from digitnet.gradient import gradient_check, numerical_gradient, relative_error
+
+
+@pytest.mark.parametrize("shape", [(5,), (3, 4), (2, 3, 4), (2, 1, 3, 3)])
+def test_numerical_gradient_any_shape(shape):
+    x = np.random.default_rng(0).standard_normal(shape)
+    np.testing.assert_allclose(numerical_gradient(lambda _: np.sum(x ** 3), x), 3 * x ** 2, rtol=1e-6, atol=1e-7)  # h**2 * f'''/6 = 1e-8 truncation
+
+
+def test_numerical_gradient_restores_every_element_bit_for_bit():
+    x = np.random.default_rng(1).standard_normal((4, 5)) * 1e3 + 0.1
+    before = x.copy()
+    numerical_gradient(lambda _: np.sum(np.sin(x)), x)
+    assert np.array_equal(x, before)
+
+
+def test_numerical_gradient_works_on_non_contiguous_views():
+    base = np.random.default_rng(2).standard_normal((6, 6))
+    view = base[::2, 1::2]
+    g = numerical_gradient(lambda _: np.sum(view ** 2), view)
+    np.testing.assert_allclose(g, 2 * view, rtol=1e-6)
+
+
+def test_relative_error_scale():
+    g = np.array([1.0, -2.0, 0.0])
+    assert relative_error(g, g) == 0
+    assert relative_error(g, g / 2) == pytest.approx(0.5)
+    assert relative_error(np.zeros(3), np.zeros(3)) == 0
+
+
+def sample_digits(n=3):
+    from digitnet.data import load_sample
+    data = load_sample(dtype=np.float64)
+    return data.x_train[:n], data.t_train[:n]
+
+
+def test_gradient_check_passes_on_first_three_digits():
+    x, t = sample_digits()
+    net = TwoLayerNet(784, 50, 10, rng=np.random.default_rng(0))
+    report = gradient_check(net, x, t)
+    assert all(r["ok"] for r in report.values()), report
+    assert all(r["mean_abs_diff"] < 1e-7 for r in report.values()), report
+
+
+@pytest.mark.parametrize("bug", ["dropped 1/N", "relu passes everything", "bias grad not summed"])
+def test_gradient_check_catches_real_backprop_bugs(monkeypatch, bug):
+    from digitnet import layers
+
+    x, t = sample_digits()
+    net = TwoLayerNet(784, 50, 10, rng=np.random.default_rng(0))
+    if bug == "dropped 1/N":
+        original = layers.SoftmaxWithLoss.backward
+        monkeypatch.setattr(layers.SoftmaxWithLoss, "backward", lambda self, dout=1: original(self, dout) * 3)
+    elif bug == "relu passes everything":
+        monkeypatch.setattr(layers.Relu, "backward", lambda self, dout: dout)
+    else:
+        original_affine = layers.Affine.backward
+
+        def bad(self, dout):
+            dx = original_affine(self, dout)
+            self.db = dout[0]
+            return dx
+        monkeypatch.setattr(layers.Affine, "backward", bad)
+    report = gradient_check(net, x, t)
+    assert not all(r["ok"] for r in report.values()), report

@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+
+from digitnet import SGD, TwoLayerNet, train
+from digitnet.data import load_sample
+from digitnet.train import batch_indices, evaluate
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return load_sample()
+
+
+def run(sample, seed, **kw):
+    rng = np.random.default_rng(seed)
+    net = TwoLayerNet(784, 50, 10, rng=rng, dtype=np.float32)
+    history = train(net, sample.x_train, sample.t_train, sample.x_test, sample.t_test,
+                    optimizer=SGD(0.1), rng=rng, **kw)
+    return net, history
+
+
+def test_training_learns_digits(sample):
+    net, history = run(sample, 0, iters=800)
+    assert len(history) == 10  # 8,000 samples / batch 100 = 80 steps an epoch
+    assert history[-1]["test_acc"] > 0.88
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert history[-1]["test_acc"] == evaluate(net, sample.x_test, sample.t_test)[1]
+
+
+def test_same_seed_same_weights_other_seed_differs(sample):
+    a, ha = run(sample, 5, iters=120, sampling="shuffle")
+    b, hb = run(sample, 5, iters=120, sampling="shuffle")
+    c, _ = run(sample, 6, iters=120, sampling="shuffle")
+    assert all(np.array_equal(a.params[k], b.params[k]) for k in a.params)
+    assert ha[-1]["test_acc"] == hb[-1]["test_acc"]
+    assert not np.array_equal(a.params["W1"], c.params["W1"])
+
+
+def test_epochs_and_a_partial_last_epoch(sample):
+    _, history = run(sample, 1, epochs=2, batch_size=1000)
+    assert [h["iteration"] for h in history] == [8, 16]
+    _, history = run(sample, 1, iters=10, batch_size=1000)
+    assert [h["iteration"] for h in history] == [8, 10]
+
+
+def test_shuffle_sees_every_sample_once_per_epoch():
+    batches = list(batch_indices(10, 3, 6, "shuffle", np.random.default_rng(0)))
+    first, second = np.concatenate(batches[:3]), np.concatenate(batches[3:])
+    assert len(set(first)) == 9 and len(set(second)) == 9  # 3 full batches of 3 from 10 samples each epoch
+
+
+def test_replacement_draws_fresh_batches():
+    batches = list(batch_indices(1000, 100, 20, "replacement", np.random.default_rng(0)))
+    assert all(len(b) == 100 for b in batches)
+    assert len(np.unique(np.concatenate(batches))) > 800
+
+
+def test_bad_arguments(sample):
+    net = TwoLayerNet(784, 5, 10)
+    with pytest.raises(ValueError, match="exactly one"):
+        train(net, sample.x_train, sample.t_train, iters=5, epochs=1)
+    with pytest.raises(ValueError, match="batch size"):
+        train(net, sample.x_train[:10], sample.t_train[:10], iters=5, batch_size=11)
+    with pytest.raises(ValueError, match="sampling"):
+        train(net, sample.x_train, sample.t_train, iters=5, sampling="bogus")
+
+
+def test_divergence_is_reported(sample):
+    net = TwoLayerNet(784, 50, 10, rng=np.random.default_rng(0), dtype=np.float32)
+    with pytest.raises(FloatingPointError, match=r"nan at step \d+ \(is the learning rate too high"), \
+            np.errstate(all="ignore"):
+        train(net, sample.x_train, sample.t_train, iters=80, optimizer=SGD(1e8), rng=np.random.default_rng(0))
