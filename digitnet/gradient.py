@@ -37,14 +37,17 @@ def relative_error(backprop, numerical):
 DEFAULT_TOLERANCE = 1e-5
 
 
-def gradient_check(net, x, t, tolerance=DEFAULT_TOLERANCE):
-    """Compare net.gradient (backprop) with net.numerical_gradient on (x, t).
+def gradient_check(net, x, t, tolerance=DEFAULT_TOLERANCE, loss=None):
+    """Compare net.gradient (backprop) with the numerical gradient of the loss on (x, t).
 
-    Returns {param name: {"mean_abs_diff", "max_rel_error", "ok"}}, mean_abs_diff being the
-    figure the book prints.
+    loss(x, t) is the function differentiated numerically; None means net.loss. Returns
+    {param name: {"mean_abs_diff", "max_rel_error", "ok"}}, mean_abs_diff being the figure the book prints.
     """
     backprop = net.gradient(x, t)
-    numerical = net.numerical_gradient(x, t)
+    if loss is None:
+        numerical = net.numerical_gradient(x, t)
+    else:
+        numerical = {key: numerical_gradient(lambda _: loss(x, t), net.params[key]) for key in net.params}
     report = {}
     for key in net.params:
         rel = relative_error(backprop[key], numerical[key])

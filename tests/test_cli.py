@@ -61,6 +61,16 @@ def test_gradcheck_passes_and_prints_four_parameters(env):
     assert all(float(row[1]) < 1e-6 for row in rows)
 
 
+def test_gradcheck_with_the_books_loss_reproduces_the_books_figures(env):
+    r = digitnet("gradcheck", "--book-loss", env=env)
+    assert r.returncode == 0, r.stderr
+    diffs = {line.split()[0]: float(line.split()[1]) for line in r.stdout.splitlines()
+             if line.split()[:1] in (["W1"], ["b1"], ["W2"], ["b2"])}
+    # the book's gradient_check.py prints about W1 4e-10, b1 2e-9, W2 5e-9, b2 1.4e-7
+    assert 1e-10 < diffs["W1"] < 2e-9 and 5e-10 < diffs["b1"] < 1e-8
+    assert 1e-9 < diffs["W2"] < 2e-8 and 5e-8 < diffs["b2"] < 5e-7
+
+
 def test_gradcheck_fails_when_tolerance_is_impossible(env):
     r = digitnet("gradcheck", "--tolerance", "1e-30", env=env)
     assert r.returncode == 1 and "FAILED" in r.stderr
