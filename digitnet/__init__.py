@@ -5,15 +5,18 @@ __version__ = "0.1.0"
 from .errors import DataError, DigitnetError, DownloadError, ModelFileError
 from .functions import cross_entropy_error, relu, sigmoid, softmax
 from .gradient import gradient_check, numerical_gradient
-from .layers import Affine, Relu, Sigmoid, Softmax, SoftmaxWithLoss
+from .layers import Affine, BatchNormalization, Convolution, Dropout, Pooling, Relu, Sigmoid, Softmax, SoftmaxWithLoss
 from .model_io import load_model, save_model
-from .nets import TwoLayerNet
-from .optimizers import SGD
+from .nets import DeepConvNet, MultiLayerNet, SimpleConvNet, TwoLayerNet
+from .optimizers import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop
 from .train import evaluate, train
 
 __all__ = [
     "Affine", "Relu", "Sigmoid", "Softmax", "SoftmaxWithLoss",
+    "Dropout", "BatchNormalization", "Convolution", "Pooling",
     "softmax", "sigmoid", "relu", "cross_entropy_error", "numerical_gradient", "gradient_check",
-    "TwoLayerNet", "SGD", "train", "evaluate", "save_model", "load_model",
+    "TwoLayerNet", "MultiLayerNet", "SimpleConvNet", "DeepConvNet",
+    "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam",
+    "train", "evaluate", "save_model", "load_model",
     "DigitnetError", "DataError", "DownloadError", "ModelFileError",
 ]

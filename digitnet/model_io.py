@@ -17,6 +17,7 @@ from .errors import ModelFileError
 FORMAT = "digitnet-model"
 FORMAT_VERSION = 1
 HEADER_KEY = "__header__"
+BUFFER_PREFIX = "buffer."  # batch norm's running statistics: saved, checked and restored like the params
 
 
 def params_digest(params):
@@ -34,17 +35,18 @@ def save_model(path, net, metadata=None):
     from . import __version__
 
     path = Path(path)
+    arrays = {k: np.ascontiguousarray(v) for k, v in net.params.items()}
+    arrays.update({BUFFER_PREFIX + k: np.ascontiguousarray(v) for k, v in net.buffers().items()})
     header = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "architecture": net.architecture,
         "config": net.config,
-        "params": {k: {"shape": list(v.shape), "dtype": v.dtype.str} for k, v in net.params.items()},
-        "sha256": params_digest(net.params),
+        "params": {k: {"shape": list(v.shape), "dtype": v.dtype.str} for k, v in arrays.items()},
+        "sha256": params_digest(arrays),
         "digitnet_version": __version__,
         "metadata": metadata or {},
     }
-    arrays = {k: np.ascontiguousarray(v) for k, v in net.params.items()}
     arrays[HEADER_KEY] = np.array(json.dumps(header))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -100,15 +102,21 @@ def load_model(path):
     if cls is None:
         raise ModelFileError(f"{path}: unknown architecture {header.get('architecture')!r} "
                              f"(known: {', '.join(ARCHITECTURES)})")
+    buffers = {k[len(BUFFER_PREFIX):]: arrays.pop(k) for k in list(arrays) if k.startswith(BUFFER_PREFIX)}
+    dtypes = {a.dtype for a in arrays.values()}
+    if not dtypes or not dtypes <= {np.dtype(np.float32), np.dtype(np.float64)} or len(dtypes) > 1:
+        raise ModelFileError(f"{path}: parameters must all be float32 or all float64, found {sorted(map(str, dtypes))}")
     try:
-        dtype = np.result_type(*arrays.values()) if arrays else np.float64
-        net = cls(**header["config"], dtype=dtype)
+        net = cls(**header["config"], dtype=dtypes.pop())
     except (TypeError, ValueError, KeyError) as e:
         raise ModelFileError(f"{path}: architecture settings do not build a {cls.__name__} ({e})") from None
-    if set(arrays) != set(net.params):
-        raise ModelFileError(f"{path}: parameters {sorted(arrays)} do not match {cls.__name__}'s {sorted(net.params)}")
+    for kind, found, expected in (("parameters", arrays, net.params), ("buffers", buffers, net.buffers())):
+        if set(found) != set(expected):
+            raise ModelFileError(f"{path}: {kind} {sorted(found)} do not match {cls.__name__}'s {sorted(expected)}")
+        for name, value in found.items():
+            if value.shape != expected[name].shape:
+                raise ModelFileError(f"{path}: {name} has shape {value.shape}, the architecture needs {expected[name].shape}")
     for name, value in arrays.items():
-        if value.shape != net.params[name].shape:
-            raise ModelFileError(f"{path}: {name} has shape {value.shape}, the architecture needs {net.params[name].shape}")
         net.params[name][...] = value  # in place: the layers hold these very arrays
+    net.load_buffers(buffers)
     return net, header

@@ -1,8 +1,15 @@
-"""Optimizers: update(params, grads) changes each parameter array in place, so layers sharing them see the step."""
+"""Optimizers, as in the book's common/optimizer.py.
+
+Every optimizer has update(params, grads), which changes each parameter array in place (layers
+share those arrays, so they see the step at once), and an lr attribute a schedule may set.
+"""
+import math
+
+import numpy as np
 
 
 class SGD:
-    """Plain stochastic gradient descent: W <- W - lr * dW."""
+    """W <- W - lr * dW"""
 
     def __init__(self, lr=0.01):
         self.lr = lr
@@ -10,3 +17,123 @@ class SGD:
     def update(self, params, grads):
         for key in params:
             params[key] -= self.lr * grads[key]
+
+
+class Momentum:
+    """v <- momentum * v - lr * dW;  W <- W + v"""
+
+    def __init__(self, lr=0.01, momentum=0.9):
+        self.lr, self.momentum = lr, momentum
+        self.v = None
+
+    def update(self, params, grads):
+        if self.v is None:
+            self.v = {key: np.zeros_like(val) for key, val in params.items()}
+        for key in params:
+            self.v[key] *= self.momentum
+            self.v[key] -= self.lr * grads[key]
+            params[key] += self.v[key]
+
+
+class Nesterov:
+    """Nesterov's accelerated gradient (the book's form): the step looks ahead along the velocity."""
+
+    def __init__(self, lr=0.01, momentum=0.9):
+        self.lr, self.momentum = lr, momentum
+        self.v = None
+
+    def update(self, params, grads):
+        if self.v is None:
+            self.v = {key: np.zeros_like(val) for key, val in params.items()}
+        for key in params:
+            self.v[key] *= self.momentum
+            self.v[key] -= self.lr * grads[key]
+            params[key] += self.momentum * self.momentum * self.v[key]
+            params[key] -= (1 + self.momentum) * self.lr * grads[key]
+
+
+class AdaGrad:
+    """Per-parameter steps that shrink with the sum of squared gradients seen so far."""
+
+    def __init__(self, lr=0.01, eps=1e-7):
+        self.lr, self.eps = lr, eps
+        self.h = None
+
+    def update(self, params, grads):
+        if self.h is None:
+            self.h = {key: np.zeros_like(val) for key, val in params.items()}
+        for key in params:
+            self.h[key] += grads[key] * grads[key]
+            params[key] -= self.lr * grads[key] / (np.sqrt(self.h[key]) + self.eps)
+
+
+class RMSprop:
+    """AdaGrad with a decaying average of squared gradients, so steps do not vanish."""
+
+    def __init__(self, lr=0.01, decay_rate=0.99, eps=1e-7):
+        self.lr, self.decay_rate, self.eps = lr, decay_rate, eps
+        self.h = None
+
+    def update(self, params, grads):
+        if self.h is None:
+            self.h = {key: np.zeros_like(val) for key, val in params.items()}
+        for key in params:
+            self.h[key] *= self.decay_rate
+            self.h[key] += (1 - self.decay_rate) * grads[key] * grads[key]
+            params[key] -= self.lr * grads[key] / (np.sqrt(self.h[key]) + self.eps)
+
+
+class Adam:
+    """Adam (Kingma & Ba): momentum on the gradient and on its square, with bias correction."""
+
+    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-7):
+        self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
+        self.iter = 0
+        self.m = self.v = None
+
+    def update(self, params, grads):
+        if self.m is None:
+            self.m = {key: np.zeros_like(val) for key, val in params.items()}
+            self.v = {key: np.zeros_like(val) for key, val in params.items()}
+        self.iter += 1
+        lr_t = self.lr * math.sqrt(1.0 - self.beta2 ** self.iter) / (1.0 - self.beta1 ** self.iter)
+        for key in params:
+            g = grads[key]
+            self.m[key] += (1 - self.beta1) * (g - self.m[key])
+            self.v[key] += (1 - self.beta2) * (g * g - self.v[key])
+            params[key] -= lr_t * self.m[key] / (np.sqrt(self.v[key]) + self.eps)
+
+
+OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "adagrad": AdaGrad,
+              "rmsprop": RMSprop, "adam": Adam}
+
+
+# Learning-rate schedules: lr(step) for step = 0, 1, ... total_steps - 1; the training loop sets optimizer.lr.
+
+class ConstantLR:
+    def __init__(self, lr):
+        self.base_lr = lr
+
+    def __call__(self, step):
+        return self.base_lr
+
+
+class StepLR:
+    """Multiply the rate by gamma every step_size steps."""
+
+    def __init__(self, lr, step_size, gamma=0.1):
+        self.base_lr, self.step_size, self.gamma = lr, step_size, gamma
+
+    def __call__(self, step):
+        return self.base_lr * self.gamma ** (step // self.step_size)
+
+
+class CosineLR:
+    """Half a cosine from lr down to min_lr over total_steps."""
+
+    def __init__(self, lr, total_steps, min_lr=0.0):
+        self.base_lr, self.total_steps, self.min_lr = lr, total_steps, min_lr
+
+    def __call__(self, step):
+        progress = min(step / max(self.total_steps - 1, 1), 1.0)
+        return self.min_lr + 0.5 * (self.base_lr - self.min_lr) * (1 + math.cos(math.pi * progress))

@@ -41,15 +41,44 @@ def batch_indices(train_size, batch_size, total_iters, sampling, rng):
         raise ValueError(f"sampling must be one of {SAMPLINGS}, not {sampling!r}")
 
 
+def validation_split(x, t, size, rng):
+    """Carve `size` random samples out of the training data for validation: ((x, t) train, (x, t) validation).
+
+    Tune on these, never on the test set."""
+    if not 0 < size < x.shape[0]:
+        raise ValueError(f"validation size must be between 1 and {x.shape[0] - 1}, not {size}")
+    perm = rng.permutation(x.shape[0])
+    train_idx, val_idx = np.sort(perm[size:]), np.sort(perm[:size])
+    return (x[train_idx], t[train_idx]), (x[val_idx], t[val_idx])
+
+
+def snapshot(net):
+    return {k: v.copy() for k, v in net.params.items()}, {k: v.copy() for k, v in net.buffers().items()}
+
+
+def restore(net, state):
+    params, buffers = state
+    for k, v in params.items():
+        net.params[k][...] = v
+    net.load_buffers(buffers)
+
+
 def train(net, x_train, t_train, x_test=None, t_test=None, *, iters=None, epochs=None, batch_size=100,
-          optimizer=None, sampling="replacement", rng=None, on_epoch=None, on_step=None):
+          optimizer=None, schedule=None, sampling="replacement", augment=None, x_val=None, t_val=None,
+          keep_best=False, train_eval_size=None, rng=None, on_epoch=None, on_step=None):
     """Train net by mini-batch gradient descent; returns one metrics dict per epoch.
 
     An epoch is max(train_size // batch_size, 1) steps, as in the book. Give iters or epochs.
-    on_epoch(record) is called after each epoch's evaluation; on_step(loss) after every step.
+    schedule(step) sets the optimizer's learning rate before each step; augment(x_batch, rng) transforms
+    each batch. With a validation set and keep_best, the weights of the epoch with the best validation
+    accuracy are restored at the end. train_eval_size: measure training accuracy on the first n samples
+    only (a full pass costs as much as an epoch of inference). on_epoch(record) is called after each
+    epoch's evaluation; on_step(loss) after every step.
     """
     if (iters is None) == (epochs is None):
         raise ValueError("give exactly one of iters and epochs")
+    if keep_best and x_val is None:
+        raise ValueError("keep_best needs a validation set")
     train_size = x_train.shape[0]
     if batch_size < 1 or batch_size > train_size:
         raise ValueError(f"batch size must be between 1 and the training set size {train_size}, not {batch_size}")
@@ -59,12 +88,18 @@ def train(net, x_train, t_train, x_test=None, t_test=None, *, iters=None, epochs
         raise ValueError(f"nothing to train: {total_iters} iterations")
     optimizer = optimizer or SGD(lr=0.1)
     rng = rng if rng is not None else np.random.default_rng()
+    x_train_eval, t_train_eval = x_train[:train_eval_size], t_train[:train_eval_size]
 
-    history, epoch_losses = [], []
+    history, epoch_losses, best = [], [], None
     train_time, start = 0.0, time.perf_counter()
     step_start = time.perf_counter()
     for step, idx in enumerate(batch_indices(train_size, batch_size, total_iters, sampling, rng), start=1):
-        loss, grads = net.loss_and_gradient(x_train[idx], t_train[idx])
+        x_batch = x_train[idx]
+        if augment is not None:
+            x_batch = augment(x_batch, rng)
+        if schedule is not None:
+            optimizer.lr = schedule(step - 1)
+        loss, grads = net.loss_and_gradient(x_batch, t_train[idx])
         optimizer.update(net.params, grads)
         loss = float(loss)
         if not np.isfinite(loss):
@@ -79,15 +114,24 @@ def train(net, x_train, t_train, x_test=None, t_test=None, *, iters=None, epochs
                 "epoch": len(history) + 1,
                 "iteration": step,
                 "train_loss": float(np.mean(epoch_losses)),
-                "train_acc": evaluate(net, x_train, t_train)[1],
-                "train_time_s": round(train_time, 3),
-                "elapsed_s": round(time.perf_counter() - start, 3),
+                "train_acc": evaluate(net, x_train_eval, t_train_eval)[1],
             }
+            if x_val is not None:
+                record["val_loss"], record["val_acc"] = evaluate(net, x_val, t_val)
+                if keep_best and (best is None or record["val_acc"] > best[0]):
+                    best = (record["val_acc"], record["epoch"], snapshot(net))
             if x_test is not None:
                 record["test_loss"], record["test_acc"] = evaluate(net, x_test, t_test)
+            record["train_time_s"] = round(train_time, 3)
+            record["elapsed_s"] = round(time.perf_counter() - start, 3)
             history.append(record)
             epoch_losses = []
             if on_epoch is not None:
                 on_epoch(record)
             step_start = time.perf_counter()
+    if keep_best and best[1] != history[-1]["epoch"]:
+        restore(net, best[2])
+    if keep_best:
+        for record in history:
+            record["best"] = record["epoch"] == best[1]
     return history

@@ -148,3 +148,42 @@ def test_core_library_imports_numpy_only():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
     assert r.stdout.strip() == "[]", r.stdout + r.stderr
+
+
+def test_train_mlp_with_every_toolkit_option(tmp_path, env):
+    out = tmp_path / "mlp.npz"
+    r = digitnet("train", "--model", "mlp", "--hidden", "64,32", "--optimizer", "adam", "--schedule", "cosine",
+                 "--weight-decay", "1e-4", "--dropout", "0.1", "--batch-norm", "--augment", "--validation", 1000,
+                 "--epochs", 3, "--seed", 1, "--out", out, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "MultiLayerNet 784-64-32-10" in r.stdout and "adam lr 0.001 (cosine)" in r.stdout
+    assert "1,000 training samples held out for validation" in r.stdout
+    assert "best validation accuracy" in r.stdout
+    metrics = json.loads(out.with_suffix(".metrics.json").read_text())["epochs"]
+    assert len(metrics) == 3 and all("val_acc" in m for m in metrics)
+    best = max(metrics, key=lambda m: m["val_acc"])
+    assert [m["epoch"] for m in metrics if m["best"]] == [min(m["epoch"] for m in metrics if m["val_acc"] == best["val_acc"])]
+    with np.load(out) as npz:
+        header = json.loads(str(npz["__header__"]))
+        assert "buffer.BatchNorm1.running_mean" in npz.files
+    assert header["metadata"]["accuracy"]["val"] == best["val_acc"]
+    assert header["metadata"]["accuracy"]["test"] > 0.85
+    r = digitnet("evaluate", out, env=env)
+    assert r.returncode == 0 and f"{100 * best['test_acc']:.2f}%" in r.stdout
+
+
+@pytest.mark.parametrize("model", ["simple-cnn", "deep-cnn"])
+def test_train_conv_nets_briefly(tmp_path, env, model):
+    out = tmp_path / f"{model}.npz"
+    r = digitnet("train", "--model", model, "--iters", 3, "--batch-size", 20, "--optimizer", "adam", "--seed", 0,
+                 "--out", out, env=env)
+    assert r.returncode == 0, r.stderr
+    r = digitnet("evaluate", out, env=env)
+    assert r.returncode == 0 and "test accuracy" in r.stdout
+
+
+def test_options_a_model_does_not_take_are_usage_errors(env):
+    r = digitnet("train", "--batch-norm", "--iters", 1, env=env)
+    assert r.returncode == 2 and "two-layer does not take batch norm" in r.stderr
+    r = digitnet("train", "--hidden", "10,x", env=env)
+    assert r.returncode == 2 and "sizes like" in r.stderr

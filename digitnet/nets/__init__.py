@@ -1,6 +1,8 @@
+from .conv_nets import DeepConvNet, SimpleConvNet
+from .multi_layer_net import MultiLayerNet
 from .two_layer_net import TwoLayerNet
 
 # Model files name their architecture; this maps the name back to the class that rebuilds it.
-ARCHITECTURES = {TwoLayerNet.architecture: TwoLayerNet}
+ARCHITECTURES = {cls.architecture: cls for cls in (TwoLayerNet, MultiLayerNet, SimpleConvNet, DeepConvNet)}
 
-__all__ = ["TwoLayerNet", "ARCHITECTURES"]
+__all__ = ["TwoLayerNet", "MultiLayerNet", "SimpleConvNet", "DeepConvNet", "ARCHITECTURES"]

@@ -1,0 +1,83 @@
+"""im2col and col2im: image patches as matrix rows, so a convolution or a pooling is one matrix operation.
+
+The layout is the book's (common/util.py): for input (N, C, H, W) and a filter_h x filter_w window,
+col has shape (N*out_h*out_w, C*filter_h*filter_w), one row per output pixel in (n, i, j) order, and each
+row holds the window's pixels in (c, y, x) order. out_h = (H + 2*pad - filter_h) // stride + 1, likewise out_w.
+
+im2col_reference and col2im_reference are the definitions, one output pixel at a time: slow and plain,
+the yardstick the tests hold the fast versions to.
+"""
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+
+def conv_output_size(input_size, filter_size, stride=1, pad=0):
+    """How many positions a filter_size window takes along an input_size axis (the book's util.conv_output_size)."""
+    out = (input_size + 2 * pad - filter_size) // stride + 1
+    if out < 1:
+        raise ValueError(f"a {filter_size}-wide window with pad {pad} does not fit an input of size {input_size}")
+    return out
+
+
+def _pad(x, pad):
+    return np.pad(x, [(0, 0), (0, 0), (pad, pad), (pad, pad)]) if pad else x
+
+
+def im2col(input_data, filter_h, filter_w, stride=1, pad=0):
+    """(N, C, H, W) -> (N*out_h*out_w, C*filter_h*filter_w): a strided view of every window, copied once."""
+    N, C, H, W = input_data.shape
+    out_h, out_w = conv_output_size(H, filter_h, stride, pad), conv_output_size(W, filter_w, stride, pad)
+    img = _pad(input_data, pad)
+    windows = sliding_window_view(img, (filter_h, filter_w), axis=(2, 3))  # (N, C, H', W', fh, fw), no copy
+    windows = windows[:, :, :stride * (out_h - 1) + 1:stride, :stride * (out_w - 1) + 1:stride]
+    col = np.empty((N, out_h, out_w, C, filter_h, filter_w), dtype=input_data.dtype)
+    col[...] = windows.transpose(0, 2, 3, 1, 4, 5)  # the one copy
+    return col.reshape(N * out_h * out_w, -1)
+
+
+def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0):
+    """The adjoint of im2col: each row's values added back at the pixels its window covered (overlaps sum).
+
+    As the book: one strided-slice addition per window offset (filter_h * filter_w of them), over the whole
+    batch; but summed in (N, H, W, C) order, where each addition runs over long contiguous rows instead of
+    the book's rows of W. The result is an (N, C, H, W) view of that buffer, so not C-contiguous.
+    """
+    N, C, H, W = input_shape
+    out_h, out_w = conv_output_size(H, filter_h, stride, pad), conv_output_size(W, filter_w, stride, pad)
+    col = col.reshape(N, out_h, out_w, C, filter_h, filter_w)
+    img = np.zeros((N, H + 2 * pad, W + 2 * pad, C), dtype=col.dtype)
+    for y in range(filter_h):
+        y_max = y + stride * (out_h - 1) + 1
+        for x in range(filter_w):
+            x_max = x + stride * (out_w - 1) + 1
+            img[:, y:y_max:stride, x:x_max:stride, :] += col[:, :, :, :, y, x]
+    return img[:, pad:H + pad, pad:W + pad, :].transpose(0, 3, 1, 2)
+
+
+def im2col_reference(input_data, filter_h, filter_w, stride=1, pad=0):
+    """im2col by definition: row (n, i, j) is the window at output pixel (i, j) of image n, flattened."""
+    N, C, H, W = input_data.shape
+    out_h, out_w = conv_output_size(H, filter_h, stride, pad), conv_output_size(W, filter_w, stride, pad)
+    img = _pad(input_data, pad)
+    rows = []
+    for n in range(N):
+        for i in range(out_h):
+            for j in range(out_w):
+                top, left = i * stride, j * stride
+                rows.append(img[n, :, top:top + filter_h, left:left + filter_w].ravel())
+    return np.array(rows, dtype=input_data.dtype)
+
+
+def col2im_reference(col, input_shape, filter_h, filter_w, stride=1, pad=0):
+    """col2im by definition: add each row back onto the window it came from, then drop the padding."""
+    N, C, H, W = input_shape
+    out_h, out_w = conv_output_size(H, filter_h, stride, pad), conv_output_size(W, filter_w, stride, pad)
+    img = np.zeros((N, C, H + 2 * pad, W + 2 * pad), dtype=col.dtype)
+    row = 0
+    for n in range(N):
+        for i in range(out_h):
+            for j in range(out_w):
+                top, left = i * stride, j * stride
+                img[n, :, top:top + filter_h, left:left + filter_w] += col[row].reshape(C, filter_h, filter_w)
+                row += 1
+    return img[:, :, pad:H + pad, pad:W + pad]

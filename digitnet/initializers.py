@@ -1,0 +1,21 @@
+"""Initial weight scales: the book's fixed std, Xavier (for sigmoid) and He (for ReLU)."""
+import math
+
+INITS = ("std", "xavier", "he")
+
+
+def init_scale(init, fan_in):
+    """Standard deviation of the initial weights of a layer with fan_in inputs.
+
+    init: a number (a fixed std, the book's 0.01), "xavier" (sqrt(1/fan_in): keeps sigmoid
+    activations spread) or "he" (sqrt(2/fan_in): ReLU zeroes half its inputs, so twice the variance).
+    The book's spellings "sigmoid" and "relu" work too.
+    """
+    if isinstance(init, (int, float)):
+        return float(init)
+    name = str(init).lower()
+    if name in ("xavier", "sigmoid"):
+        return math.sqrt(1.0 / fan_in)
+    if name in ("he", "relu"):
+        return math.sqrt(2.0 / fan_in)
+    raise ValueError(f"unknown weight initialisation {init!r}: use a number, 'xavier' or 'he'")

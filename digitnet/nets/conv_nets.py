@@ -1,0 +1,98 @@
+"""The book's convolutional networks: SimpleConvNet (ch. 7) and DeepConvNet (ch. 8).
+
+Both take images as (N, C, H, W) or flattened rows, which predict reshapes to input_dim.
+"""
+from collections import OrderedDict
+
+import numpy as np
+
+from ..initializers import init_scale
+from ..layers import Affine, Convolution, Dropout, Pooling, Relu, SoftmaxWithLoss
+from .base import LayeredNet
+
+
+class ConvNet(LayeredNet):
+    def predict(self, x, train_flg=False):
+        if x.ndim == 2:
+            x = x.reshape(x.shape[0], *self.input_dim)
+        return super().predict(x, train_flg)
+
+    def add_param_layer(self, name, layer_cls, index, W, b, **kwargs):
+        self.params[f"W{index}"], self.params[f"b{index}"] = W, b
+        self.layers[name] = layer_cls(W, b, **kwargs)
+        self.param_owner[f"W{index}"], self.param_owner[f"b{index}"] = (name, "W"), (name, "b")
+
+
+class SimpleConvNet(ConvNet):
+    """conv (30 5x5 filters) - relu - 2x2 max pool - affine 100 - relu - affine 10 - softmax."""
+
+    architecture = "simple-cnn"
+
+    def __init__(self, input_dim=(1, 28, 28), conv_param=None, hidden_size=100, output_size=10,
+                 weight_init_std=0.01, weight_decay_lambda=0.0, *, rng=None, dtype=np.float64):
+        rng = np.random if rng is None else rng
+        conv_param = {"filter_num": 30, "filter_size": 5, "pad": 0, "stride": 1, **(conv_param or {})}
+        self.input_dim = tuple(input_dim)
+        self.config = {"input_dim": list(self.input_dim), "conv_param": conv_param, "hidden_size": hidden_size,
+                       "output_size": output_size, "weight_init_std": weight_init_std,
+                       "weight_decay_lambda": weight_decay_lambda}
+        self.weight_decay_lambda = weight_decay_lambda
+        fn, fs, pad, stride = (conv_param[k] for k in ("filter_num", "filter_size", "pad", "stride"))
+        channels, size = self.input_dim[0], self.input_dim[1]
+        conv_out = (size - fs + 2 * pad) // stride + 1
+        pool_out = fn * (conv_out // 2) * (conv_out // 2)
+
+        def weights(shape, fan_in):
+            return (init_scale(weight_init_std, fan_in) * rng.standard_normal(shape)).astype(dtype)
+
+        self.params, self.param_owner, self.layers = {}, {}, OrderedDict()
+        self.add_param_layer("Conv1", Convolution, 1, weights((fn, channels, fs, fs), channels * fs * fs),
+                             np.zeros(fn, dtype), stride=stride, pad=pad)
+        self.layers["Relu1"] = Relu()
+        self.layers["Pool1"] = Pooling(pool_h=2, pool_w=2, stride=2)
+        self.add_param_layer("Affine1", Affine, 2, weights((pool_out, hidden_size), pool_out),
+                             np.zeros(hidden_size, dtype))
+        self.layers["Relu2"] = Relu()
+        self.add_param_layer("Affine2", Affine, 3, weights((hidden_size, output_size), hidden_size),
+                             np.zeros(output_size, dtype))
+        self.lastLayer = SoftmaxWithLoss()
+
+
+# The book's ch. 8 net: six 3x3 convolutions, paddings 1,1,1,2,1,1, a max pool after every second one.
+DEEP_CONV_FILTERS = (16, 16, 32, 32, 64, 64)
+DEEP_CONV_PADS = (1, 1, 1, 2, 1, 1)
+
+
+class DeepConvNet(ConvNet):
+    """conv-relu-conv-relu-pool x3 - affine 50 - relu - dropout 0.5 - affine 10 - dropout 0.5 - softmax (He init)."""
+
+    architecture = "deep-cnn"
+
+    def __init__(self, input_dim=(1, 28, 28), hidden_size=50, output_size=10, dropout_ratio=0.5,
+                 weight_decay_lambda=0.0, *, rng=None, dtype=np.float64):
+        rng = np.random if rng is None else rng
+        self.input_dim = tuple(input_dim)
+        self.config = {"input_dim": list(self.input_dim), "hidden_size": hidden_size,
+                       "output_size": output_size, "dropout_ratio": dropout_ratio,
+                       "weight_decay_lambda": weight_decay_lambda}
+        self.weight_decay_lambda = weight_decay_lambda
+        self.params, self.param_owner, self.layers = {}, {}, OrderedDict()
+        channels, size = self.input_dim[0], self.input_dim[1]
+        for i, (filters, pad) in enumerate(zip(DEEP_CONV_FILTERS, DEEP_CONV_PADS), start=1):
+            W = init_scale("he", channels * 9) * rng.standard_normal((filters, channels, 3, 3))
+            self.add_param_layer(f"Conv{i}", Convolution, i, W.astype(dtype), np.zeros(filters, dtype), stride=1, pad=pad)
+            self.layers[f"Relu{i}"] = Relu()
+            channels, size = filters, size + 2 * pad - 2
+            if i % 2 == 0:
+                self.layers[f"Pool{i // 2}"] = Pooling(pool_h=2, pool_w=2, stride=2)
+                size //= 2
+        flat = channels * size * size  # 64 * 4 * 4 for MNIST
+        dropout_rng = rng if rng is not np.random else None
+        W7 = init_scale("he", flat) * rng.standard_normal((flat, hidden_size))
+        self.add_param_layer("Affine1", Affine, 7, W7.astype(dtype), np.zeros(hidden_size, dtype))
+        self.layers["Relu7"] = Relu()
+        self.layers["Dropout1"] = Dropout(dropout_ratio, rng=dropout_rng)
+        W8 = init_scale("he", hidden_size) * rng.standard_normal((hidden_size, output_size))
+        self.add_param_layer("Affine2", Affine, 8, W8.astype(dtype), np.zeros(output_size, dtype))
+        self.layers["Dropout2"] = Dropout(dropout_ratio, rng=dropout_rng)
+        self.lastLayer = SoftmaxWithLoss()

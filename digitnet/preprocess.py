@@ -1,0 +1,370 @@
+"""Turn a picture of a handwritten digit into what the networks were trained on: a 28x28 MNIST image.
+
+MNIST's digits were size-normalised to fit a 20x20 box (keeping their aspect ratio, anti-aliased),
+then placed in a 28x28 field so that their centre of mass sits at the centre, white ink on black.
+to_mnist() does the same to a photo, a scan or a drawing: load (Pillow), orient (EXIF), flatten
+transparency, grey, make the ink bright, remove the paper, crop to the ink, thicken strokes much
+thinner than MNIST's pen, fit into 20x20 and centre by mass.
+
+Pillow is imported inside the functions, so `import digitnet` stays NumPy-only.
+"""
+import io
+import os
+import struct
+import warnings
+
+import numpy as np
+
+from .errors import DigitnetError
+
+__all__ = ["to_mnist", "ImageError", "MAX_PIXELS"]
+
+MAX_PIXELS = 40_000_000    # refuse larger images before decoding them (decompression bombs)
+WORK_MAX_SIDE = 1200       # larger images are box-reduced to about this before the pixel work
+BOX, FIELD = 20, 28        # MNIST: digit fitted into 20x20, centred by mass in 28x28
+WORK_SIDE = 4 * BOX        # strokes are measured and thickened with the digit at this size
+MNIST_STROKE = 0.14        # MNIST's median stroke width / digit size (measured with _stroke_width)
+THIN_STROKE = 0.075       # thinner than MNIST's thinnest 5 % (relative to the digit) gets thickened
+MIN_CONTRAST = 0.1         # ink must differ from the paper by 10 % of the grey range ...
+NOISE_SIGMAS = 6.0         # ... and by this many times the paper's noise
+MIN_INK_PIXELS = 6
+MIN_DIGIT_PX = 6           # the ink's bounding box must be at least this big ...
+MIN_DIGIT_FRACTION = 0.03  # ... and this fraction of the image's longer side: smaller is a speck, not a digit
+
+
+class ImageError(DigitnetError):
+    """An image cannot be read, is too large, or holds no digit (blank or near-blank)."""
+
+
+def to_mnist(image):
+    """A 28x28 float32 array in [0, 1] (ink bright, max exactly 1) prepared the way MNIST's digits were.
+
+    image: a path (str or os.PathLike), the file's bytes, a binary file object, a PIL.Image, or a
+    2-D (grey) / 3-D (RGB or RGBA) NumPy array (uint8, or floats in [0, 1]).
+    Raises ImageError (one line, naming the file) for unreadable or oversized files and for images
+    in which no ink stands out from the background; it never guesses.
+    """
+    name = _describe(image)
+    grey = _load_grey(image, name)
+    ink = _ink(grey, name)
+    crop = _crop_to_ink(ink)
+    size = max(crop.shape)
+    if size < max(MIN_DIGIT_PX, MIN_DIGIT_FRACTION * max(ink.shape)):
+        raise ImageError(f"{name}: no digit found: the image is near-blank (only a speck of ink, "
+                         f"{crop.shape[1]}x{crop.shape[0]} px)")
+    digit = _fit_box(crop)
+    return _centre(digit, name)
+
+
+# ---------------------------------------------------------------------------------------- loading
+
+def _describe(image):
+    if isinstance(image, (str, os.PathLike)):
+        return os.fsdecode(image)
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return "image bytes"
+    return getattr(image, "filename", None) or getattr(image, "name", None) or "image"
+
+
+def _load_grey(image, name):
+    """The picture as a float32 greyscale array in [0, 1], alpha flattened, EXIF orientation applied."""
+    if isinstance(image, np.ndarray):
+        return _array_grey(image, name)
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    with warnings.catch_warnings():
+        # Our own limit is lower than Pillow's warning threshold; don't let its warning escape.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            if isinstance(image, Image.Image):
+                img = image
+            elif isinstance(image, (bytes, bytearray, memoryview)):
+                if len(image) == 0:
+                    raise ImageError(f"{name}: empty (0 bytes), not an image")
+                img = Image.open(io.BytesIO(bytes(image)))
+            elif isinstance(image, (str, os.PathLike)):
+                if not os.path.isfile(image):
+                    raise ImageError(f"{name}: {'a folder, not an image file' if os.path.isdir(image) else 'no such file'}")
+                img = Image.open(image)
+            elif hasattr(image, "read"):
+                img = Image.open(image)
+            else:
+                raise TypeError(f"to_mnist takes a path, bytes, a file object, a PIL.Image or a NumPy array, "
+                                f"not {type(image).__name__}")
+            w, h = img.size
+            if w * h > MAX_PIXELS:
+                raise ImageError(f"{name}: {w}x{h} pixels is too large (limit {MAX_PIXELS // 1_000_000} "
+                                 "megapixels); refused as a possible decompression bomb")
+            if w < 1 or h < 1:
+                raise ImageError(f"{name}: the image has no pixels ({w}x{h})")
+            if getattr(img, "n_frames", 1) > 1:
+                img.seek(0)  # animated GIF / WebP, multi-page TIFF: the first frame
+            factor = max(1, -(-max(w, h) // WORK_MAX_SIDE))
+            if factor > 1 and img.format == "JPEG":
+                img.draft(img.mode, (w // factor, h // factor))  # decode a big JPEG at reduced size
+            img.load()
+        except ImageError:
+            raise
+        except Image.DecompressionBombError:
+            raise ImageError(f"{name}: the image is too large (over {MAX_PIXELS // 1_000_000} megapixels); "
+                             "refused as a possible decompression bomb") from None
+        except UnidentifiedImageError:
+            raise ImageError(f"{name}: not an image file Pillow can read") from None
+        except (OSError, ValueError, SyntaxError, EOFError, struct.error) as e:
+            raise ImageError(f"{name}: unreadable image ({' '.join(str(e).split()) or type(e).__name__})") from None
+
+    try:
+        img = ImageOps.exif_transpose(img)
+    except Exception:  # noqa: BLE001 - a damaged EXIF block only costs us the orientation
+        pass
+    img = _flatten(img)
+    factor = max(1, -(-max(img.size) // WORK_MAX_SIDE))
+    if factor > 1:
+        img = img.reduce(factor)  # box average: anti-aliased, and keeps thin strokes as grey
+    if img.mode == "F":
+        a = np.asarray(img, dtype=np.float32)
+        top = float(np.nanmax(a)) if a.size else 0.0
+        a = a / top if top > 1 else a
+    elif img.mode == "I":
+        a = np.asarray(img, dtype=np.float32)
+        a = a / (65535.0 if a.max() > 255 else 255.0)
+    else:
+        a = np.asarray(img, dtype=np.float32) / 255.0
+    return np.clip(np.nan_to_num(a), 0.0, 1.0)
+
+
+def _flatten(img):
+    """One grey band (L, I or F): transparency composited on white, or on black when only that shows the ink."""
+    from PIL import Image
+
+    mode = img.mode
+    has_alpha = "A" in img.getbands() or "transparency" in img.info
+    if not has_alpha:
+        if mode in ("L", "F", "I"):
+            return img
+        if mode.startswith("I;16"):
+            return img.convert("I")
+        return img.convert("RGB").convert("L") if mode not in ("RGB", "1") else img.convert("L")
+    rgba = img.convert("RGBA")
+    composites = []
+    for paper in ((255, 255, 255, 255), (0, 0, 0, 255)):
+        composites.append(Image.alpha_composite(Image.new("RGBA", rgba.size, paper), rgba).convert("L"))
+    ranges = [hi - lo for lo, hi in (c.getextrema() for c in composites)]
+    # Dark ink on a transparent background shows on white; white ink only shows on black.
+    return composites[0] if ranges[0] >= ranges[1] else composites[1]
+
+
+def _array_grey(a, name):
+    a = np.asarray(a)
+    if a.dtype == np.uint8:
+        a = a.astype(np.float32) / 255.0
+    elif np.issubdtype(a.dtype, np.integer) or a.dtype == bool:
+        a = a.astype(np.float32) / (max(1, int(a.max())) if a.size else 1)
+    else:
+        a = a.astype(np.float32)
+    if a.ndim == 3 and a.shape[2] in (3, 4):
+        rgb = a[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+        if a.shape[2] == 4:
+            alpha = a[..., 3]
+            on_white, on_black = rgb * alpha + (1 - alpha), rgb * alpha
+            rgb = on_white if np.ptp(on_white) >= np.ptp(on_black) else on_black
+        a = rgb
+    if a.ndim != 2 or a.size == 0:
+        raise ImageError(f"{name}: an image array must be 2-D (grey) or H x W x 3/4 (colour), not shape {a.shape}")
+    if a.size > MAX_PIXELS:
+        raise ImageError(f"{name}: {a.shape[1]}x{a.shape[0]} pixels is too large (limit "
+                         f"{MAX_PIXELS // 1_000_000} megapixels)")
+    return np.clip(np.nan_to_num(a), 0.0, 1.0)
+
+
+# ------------------------------------------------------------------------------ ink and background
+
+def _box3(a):
+    """3x3 mean (edges replicated)."""
+    p = np.pad(a, 1, mode="edge")
+    rows = p[:-2] + p[1:-1] + p[2:]
+    return (rows[:, :-2] + rows[:, 1:-1] + rows[:, 2:]) / 9.0
+
+
+def _border(a):
+    """The pixels of a frame around the image (about 4 % of the shorter side), with their coordinates."""
+    h, w = a.shape
+    b = max(1, int(round(0.04 * min(h, w))))
+    mask = np.zeros_like(a, dtype=bool)
+    mask[:b], mask[-b:], mask[:, :b], mask[:, -b:] = True, True, True, True
+    ys, xs = np.nonzero(mask)
+    return a[mask], ys, xs
+
+
+def _paper(a):
+    """The background as a plane fitted to the border (catches uneven lighting), and its noise level."""
+    h, w = a.shape
+    values, ys, xs = _border(a)
+    med = float(np.median(values))
+    if min(h, w) < 16 or values.size < 32:
+        return np.full_like(a, med), _mad(values - med)
+    design = np.stack([np.ones_like(ys, dtype=np.float64), ys / h - 0.5, xs / w - 0.5], axis=1)
+    keep = np.ones(values.size, dtype=bool)
+    coef = np.array([med, 0.0, 0.0])
+    for _ in range(2):  # refit without the border pixels that are ink (or dust), not paper
+        coef, *_ = np.linalg.lstsq(design[keep], values[keep].astype(np.float64), rcond=None)
+        resid = values - design @ coef
+        spread = max(_mad(resid), 1e-3)
+        keep = np.abs(resid) <= 3 * spread
+        if keep.sum() < 16:
+            return np.full_like(a, med), _mad(values - med)
+    yy = (np.arange(h, dtype=np.float32) / h - 0.5)[:, None]
+    xx = (np.arange(w, dtype=np.float32) / w - 0.5)[None, :]
+    plane = (coef[0] + coef[1] * yy + coef[2] * xx).astype(np.float32)
+    return plane, _mad((values - design @ coef)[keep])
+
+
+def _mad(x):
+    """Robust standard deviation: 1.4826 x the median absolute deviation."""
+    return float(1.4826 * np.median(np.abs(x - np.median(x)))) if x.size else 0.0
+
+
+def _ink(grey, name):
+    """Ink as bright-on-black, paper at 0: the background plane subtracted, the side of the paper the
+    ink lies on chosen (dark on light paper gets inverted), noise and faint background thresholded away."""
+    a = _box3(grey) if min(grey.shape) >= 100 else grey  # large images: smooth scanner/JPEG noise first
+    plane, noise = _paper(a)
+    resid = a - plane
+    dark, bright = float(-resid.min()), float(resid.max())
+    ink = -resid if dark > bright else resid  # the ink is what stands out furthest from the paper
+    noise = max(noise, 0.5 / 255)
+    floor = max(MIN_CONTRAST, NOISE_SIGMAS * noise)
+    candidates = ink[ink > floor]
+    if candidates.size < MIN_INK_PIXELS:
+        what = "blank" if max(dark, bright) < floor else "near-blank (only a few specks stand out)"
+        raise ImageError(f"{name}: no digit found: the image is {what}")
+    peak = float(np.percentile(candidates, 98))
+    # Near-background to 0: whatever is below a quarter of the ink's strength (or the noise) is paper.
+    threshold = max(0.25 * peak, 4 * noise)
+    out = np.clip(ink - threshold, 0.0, None)
+    if np.count_nonzero(out) < MIN_INK_PIXELS:
+        raise ImageError(f"{name}: no digit found: the image is near-blank")
+    return out.astype(np.float32)
+
+
+def _main_span(profile):
+    """(start, stop) of the heaviest group of nonzero runs in a projection, leaving out distant specks."""
+    nz = profile > 0
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], nz.astype(np.int8), [0]])))
+    runs = list(zip(edges[::2], edges[1::2]))
+    if len(runs) <= 1:
+        return (int(runs[0][0]), int(runs[0][1])) if runs else (0, profile.size)
+    masses = [float(profile[s:e].sum()) for s, e in runs]
+    i = j = int(np.argmax(masses))
+    while True:
+        extent = runs[j][1] - runs[i][0]
+        tol = max(3, 0.35 * extent)
+        grew = False
+        if i > 0 and runs[i][0] - runs[i - 1][1] <= tol:
+            i, grew = i - 1, True
+        if j < len(runs) - 1 and runs[j + 1][0] - runs[j][1] <= tol:
+            j, grew = j + 1, True
+        if not grew:
+            break
+    left_out = sum(masses) - sum(masses[i:j + 1])
+    if left_out > 0.2 * sum(masses):  # a lot of ink elsewhere: not specks, keep it all
+        return int(runs[0][0]), int(runs[-1][1])
+    return int(runs[i][0]), int(runs[j][1])
+
+
+def _crop_to_ink(ink):
+    """The ink's bounding box, specks far from the digit left out."""
+    y0, y1, x0, x1 = 0, ink.shape[0], 0, ink.shape[1]
+    for _ in range(2):
+        ys = _main_span(ink[y0:y1, x0:x1].sum(axis=1))
+        y0, y1 = y0 + ys[0], y0 + ys[1]
+        xs = _main_span(ink[y0:y1, x0:x1].sum(axis=0))
+        x0, x1 = x0 + xs[0], x0 + xs[1]
+    return ink[y0:y1, x0:x1]
+
+
+# ------------------------------------------------------------------------------- size and strokes
+
+def _stroke_width(a):
+    """Estimated stroke width in pixels: ink area / stroke length, the length from the outline
+    (two edges per stroke, edge crossings x pi/8 for strokes at all angles)."""
+    top = float(a.max())
+    if top <= 0:
+        return 0.0
+    m = np.pad(a > 0.5 * top, 1)  # a tight crop: the ink's outline may run along its edges
+    crossings = np.count_nonzero(m[1:] != m[:-1]) + np.count_nonzero(m[:, 1:] != m[:, :-1])
+    length = max(crossings * np.pi / 8, 1.0)
+    return float(a.sum() / top) / length
+
+
+def _max_pool(a, f):
+    h, w = a.shape
+    p = np.pad(a, ((0, -h % f), (0, -w % f)))
+    return p.reshape(p.shape[0] // f, f, p.shape[1] // f, f).max(axis=(1, 3))
+
+
+def _dilate_disk(a, diameter):
+    """Grey dilation (max filter) with a disk of the given diameter in pixels."""
+    r = (diameter - 1) / 2
+    if r <= 0:
+        return a
+    ri = int(np.ceil(r))
+    p = np.pad(a, ri)
+    out = a.copy()
+    for dy in range(-ri, ri + 1):
+        for dx in range(-ri, ri + 1):
+            if dy * dy + dx * dx <= r * r + 0.25 and (dy or dx):
+                np.maximum(out, p[ri + dy:ri + dy + a.shape[0], ri + dx:ri + dx + a.shape[1]], out=out)
+    return out
+
+
+def _resize(a, size):
+    """Anti-aliased resize of a float image to (width, height)."""
+    from PIL import Image
+
+    img = Image.fromarray(np.ascontiguousarray(a, dtype=np.float32), mode="F")
+    out = np.asarray(img.resize(size, Image.LANCZOS, reducing_gap=3.0), dtype=np.float32)
+    return np.clip(out, 0.0, None)
+
+
+def _fit(shape, side):
+    h, w = shape
+    scale = side / max(h, w)
+    return max(1, int(round(w * scale))), max(1, int(round(h * scale)))
+
+
+def _fit_box(crop):
+    """The digit with its longest side BOX px (aspect kept); strokes much thinner than MNIST's pen are
+    thickened first, at WORK_SIDE px, where a max filter has room to work."""
+    h, w = crop.shape
+    if _stroke_width(crop) / max(h, w) >= THIN_STROKE:
+        return _resize(crop, _fit(crop.shape, BOX))
+    f = max(h, w) // WORK_SIDE
+    if f >= 2:  # max-pooling keeps a thin line at full strength where averaging would fade it
+        crop = _max_pool(crop, f)
+    work = _resize(crop, _fit(crop.shape, WORK_SIDE))
+    work = np.clip(work / (0.5 * work.max()), 0.0, 1.0)  # a pen line: solid ink, soft edges
+    missing = MNIST_STROKE * max(work.shape) - _stroke_width(work)
+    if missing >= 1:
+        work = _dilate_disk(work, int(round(missing)) + 1)
+    return _resize(work, _fit(work.shape, BOX))
+
+
+def _centre(digit, name):
+    """Place the digit in the 28x28 field with its centre of mass at (14, 14), as MNIST did; max -> 1."""
+    total = float(digit.sum())
+    if not total > 0:
+        raise ImageError(f"{name}: no digit found: the image is near-blank")
+    ys, xs = np.indices(digit.shape)
+    cy, cx = float((digit * ys).sum()) / total, float((digit * xs).sum()) / total
+    oy, ox = int(round(FIELD / 2 - cy)), int(round(FIELD / 2 - cx))
+    out = np.zeros((FIELD, FIELD), dtype=np.float32)
+    h, w = digit.shape
+    sy0, sx0 = max(0, -oy), max(0, -ox)
+    sy1, sx1 = min(h, FIELD - oy), min(w, FIELD - ox)
+    if sy1 > sy0 and sx1 > sx0:
+        out[oy + sy0:oy + sy1, ox + sx0:ox + sx1] = digit[sy0:sy1, sx0:sx1]
+    top = float(out.max())
+    if not top > 0:
+        raise ImageError(f"{name}: no digit found: the image is near-blank")
+    return out / top

@@ -1,0 +1,123 @@
+"""MultiLayerNet, SimpleConvNet and DeepConvNet: backprop against numerical gradients, save and load."""
+import numpy as np
+import pytest
+
+from digitnet import load_model, save_model
+from digitnet.gradient import numerical_gradient
+from digitnet.layers import Dropout
+from digitnet.nets import DeepConvNet, MultiLayerNet, SimpleConvNet
+from digitnet.nets.factory import build_net
+
+
+def freeze_dropout(net, seed=0):
+    """Make every dropout layer draw the same mask on each call, so the loss is one function to differentiate."""
+    for layer in net.layers.values():
+        if isinstance(layer, Dropout):
+            original = layer.forward
+
+            def forward(x, train_flg=True, layer=layer, original=original):
+                layer.rng = np.random.default_rng(seed)
+                return original(x, train_flg)
+            layer.forward = forward
+
+
+def assert_gradients_match(net, x, t, rtol=1e-5, atol=1e-8):
+    numeric = net.numerical_gradient(x, t)
+    backprop = net.gradient(x, t)
+    assert set(numeric) == set(backprop) == set(net.params)
+    for key in net.params:
+        np.testing.assert_allclose(backprop[key], numeric[key], rtol=rtol, atol=atol, err_msg=key)
+
+
+@pytest.mark.parametrize("options", [
+    dict(activation="relu"),
+    dict(activation="sigmoid", weight_init_std="xavier"),
+    dict(use_batchnorm=True),
+    dict(use_dropout=True, dropout_ratio=0.3),
+    dict(weight_decay_lambda=0.1, use_batchnorm=True, use_dropout=True),
+])
+def test_mlp_gradients(options):
+    rng = np.random.default_rng(3)
+    net = MultiLayerNet(10, [8, 6], 4, rng=rng, **options)
+    freeze_dropout(net)
+    x, t = rng.standard_normal((6, 10)), rng.integers(0, 4, 6)
+    assert_gradients_match(net, x, t)
+
+
+def test_mlp_structure_follows_the_book():
+    net = MultiLayerNet(784, [100, 50], 10, use_batchnorm=True, use_dropout=True)
+    assert list(net.layers) == ["Affine1", "BatchNorm1", "Activation_function1", "Dropout1",
+                                "Affine2", "BatchNorm2", "Activation_function2", "Dropout2", "Affine3"]
+    assert set(net.params) == {"W1", "b1", "W2", "b2", "W3", "b3", "gamma1", "beta1", "gamma2", "beta2"}
+    assert net.params["W1"].std() == pytest.approx(np.sqrt(2 / 784), rel=0.05)  # He, the default
+
+
+def test_weight_decay_adds_to_loss_and_gradient():
+    rng = np.random.default_rng(0)
+    x, t = rng.standard_normal((4, 5)), rng.integers(0, 3, 4)
+    plain = MultiLayerNet(5, [4], 3, rng=np.random.default_rng(1))
+    decayed = MultiLayerNet(5, [4], 3, weight_decay_lambda=0.5, rng=np.random.default_rng(1))
+    l2 = 0.5 * 0.5 * sum(np.sum(plain.params[k] ** 2) for k in ("W1", "W2"))
+    assert decayed.loss(x, t) == pytest.approx(plain.loss(x, t) + l2)
+    np.testing.assert_allclose(decayed.gradient(x, t)["W1"], plain.gradient(x, t)["W1"] + 0.5 * plain.params["W1"])
+    np.testing.assert_allclose(decayed.gradient(x, t)["b1"], plain.gradient(x, t)["b1"])
+
+
+def test_simple_conv_net_gradients():
+    rng = np.random.default_rng(5)
+    net = SimpleConvNet((1, 10, 10), {"filter_num": 3, "filter_size": 3, "pad": 0, "stride": 1},
+                        hidden_size=6, output_size=4, weight_init_std=0.3, rng=rng)
+    x, t = rng.standard_normal((3, 1, 10, 10)), rng.integers(0, 4, 3)
+    assert_gradients_match(net, x, t)
+    assert net.predict(x.reshape(3, -1)).shape == (3, 4)  # flat rows are reshaped to input_dim
+
+
+def test_deep_conv_net_gradients_on_small_images():
+    rng = np.random.default_rng(6)
+    net = DeepConvNet((1, 12, 12), hidden_size=5, output_size=3, rng=rng)
+    freeze_dropout(net)
+    x, t = rng.standard_normal((2, 1, 12, 12)), rng.integers(0, 3, 2)
+    backprop = net.gradient(x, t)
+    loss = lambda _: net.loss(x, t, train_flg=True)  # noqa: E731
+    for key in ("W1", "b3", "b6", "W8", "b8"):  # small ones in full
+        np.testing.assert_allclose(backprop[key], numerical_gradient(loss, net.params[key]), rtol=1e-4, atol=1e-7,
+                                   err_msg=key)
+    for key in ("W4", "W6", "W7"):  # large ones at 20 random elements (all of W6 would take minutes)
+        W = net.params[key]
+        for flat in rng.choice(W.size, 20, replace=False):
+            idx = np.unravel_index(flat, W.shape)
+            view = W[idx[:-1]][..., idx[-1]:idx[-1] + 1]  # a 1-element view into W, perturbed in place
+            assert numerical_gradient(loss, view)[0] == pytest.approx(backprop[key][idx], rel=1e-4, abs=1e-7), key
+
+
+def test_deep_conv_net_matches_the_book_on_mnist_shapes():
+    net = DeepConvNet()
+    assert [net.params[f"W{i}"].shape[0] for i in range(1, 7)] == [16, 16, 32, 32, 64, 64]
+    assert net.params["W7"].shape == (64 * 4 * 4, 50) and net.params["W8"].shape == (50, 10)
+    assert net.predict(np.zeros((2, 784))).shape == (2, 10)
+
+
+@pytest.mark.parametrize("model, options", [
+    ("two-layer", {}), ("mlp", dict(batch_norm=True, dropout=0.2, hidden=[32, 16])),
+    ("simple-cnn", dict(hidden=[20])), ("deep-cnn", {}),
+])
+def test_every_network_saves_and_loads(tmp_path, model, options):
+    rng = np.random.default_rng(0)
+    net = build_net(model, rng=rng, **options)
+    x = rng.random((4, 784), dtype=np.float32)
+    net.loss_and_gradient(x, np.arange(4))  # a training pass moves batch norm's running statistics
+    path = save_model(tmp_path / f"{model}.npz", net)
+    loaded, header = load_model(path)
+    assert type(loaded) is type(net) and header["architecture"] == model
+    np.testing.assert_array_equal(loaded.predict(x), net.predict(x))
+    for key, value in net.buffers().items():
+        np.testing.assert_array_equal(loaded.buffers()[key], value)
+
+
+def test_build_net_refuses_options_a_model_does_not_take():
+    with pytest.raises(ValueError, match="batch norm"):
+        build_net("two-layer", batch_norm=True)
+    with pytest.raises(ValueError, match="one hidden layer"):
+        build_net("simple-cnn", hidden=[10, 10])
+    with pytest.raises(ValueError, match="unknown model"):
+        build_net("resnet")

@@ -1,0 +1,142 @@
+"""predict_images, top_k and `digitnet predict`, and how well a small net reads the hand-drawn set."""
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PIL")
+from click.testing import CliRunner  # noqa: E402
+from PIL import Image  # noqa: E402
+
+import digitnet  # noqa: E402
+from digitnet.data import load_sample  # noqa: E402
+from digitnet.predict import predict_command, predict_images, top_k  # noqa: E402
+from digitnet.preprocess import ImageError  # noqa: E402
+
+HANDWRITING = Path(__file__).resolve().parent / "fixtures" / "handwriting"
+SET = sorted(p for p in HANDWRITING.iterdir() if p.suffix.lower() in (".png", ".jpg", ".bmp", ".gif", ".webp", ".tif"))
+
+
+@pytest.fixture(scope="session")
+def trained_net():
+    """The book's two-layer net, 784-100-10, trained on all 10,000 bundled digits (a few seconds)."""
+    sample = load_sample()
+    x = np.concatenate([sample.x_train, sample.x_test])
+    t = np.concatenate([sample.t_train, sample.t_test])
+    rng = np.random.default_rng(0)
+    net = digitnet.TwoLayerNet(784, 100, 10, rng=rng, dtype=np.float32)
+    digitnet.train(net, x, t, iters=2000, sampling="shuffle", train_eval_size=1000, rng=rng)
+    return net
+
+
+@pytest.fixture(scope="session")
+def model_file(trained_net, tmp_path_factory):
+    return digitnet.save_model(tmp_path_factory.mktemp("model") / "model.npz", trained_net)
+
+
+def test_the_handwriting_set_is_what_it_claims():
+    labels = Counter(int(p.name[0]) for p in SET)
+    assert sorted(labels) == list(range(10)) and min(labels.values()) >= 3
+    assert sum(p.stat().st_size for p in SET) < 1_000_000
+    assert {p.suffix.lower() for p in SET} == {".png", ".jpg", ".bmp", ".gif", ".webp", ".tif"}
+    kinds = Counter(p.name.split("_")[1] for p in SET)
+    assert kinds["thin"] >= 30 and kinds["scan"] >= 10 and kinds["alpha"] >= 10 and kinds["blue"] >= 1
+
+
+def test_hand_drawn_digits_are_recognised(trained_net):
+    results = predict_images(trained_net, SET)
+    wrong = [(Path(r["file"]).name, r["digit"]) for r in results if r["digit"] != int(Path(r["file"]).name[0])]
+    rate = 1 - len(wrong) / len(SET)
+    print(f"\nhand-drawn set: {len(SET) - len(wrong)}/{len(SET)} = {100 * rate:.1f}% recognised; "
+          f"missed: {', '.join(f'{name} as {d}' for name, d in wrong) or 'none'}")
+    assert rate >= 0.90, f"only {100 * rate:.1f}% recognised; missed {wrong}"
+
+
+def test_predict_images_gives_one_record_per_image(trained_net):
+    images = [SET[0], str(SET[1]), SET[2].read_bytes(), Image.open(SET[3])]
+    results = predict_images(trained_net, images, keep_images=True)
+    assert len(results) == 4
+    for r in results:
+        assert set(r) == {"file", "digit", "probabilities", "image"}
+        assert len(r["probabilities"]) == 10 and all(isinstance(p, float) for p in r["probabilities"])
+        assert sum(r["probabilities"]) == pytest.approx(1.0)
+        assert r["digit"] == int(np.argmax(r["probabilities"]))
+        assert r["image"].shape == (28, 28)
+    assert results[0]["file"] == str(SET[0]) and results[2]["file"] == "<image 2>"
+    assert results[3]["file"] == str(SET[3])
+
+
+def test_a_bad_image_raises_or_is_reported(trained_net):
+    images = [SET[0], b"not an image", SET[1]]
+    with pytest.raises(ImageError):
+        predict_images(trained_net, images)
+    results = predict_images(trained_net, images, on_error="report")
+    assert "digit" in results[0] and "digit" in results[2]
+    assert set(results[1]) == {"file", "error"} and "not an image" in results[1]["error"]
+
+
+def test_a_model_with_other_inputs_is_refused():
+    net = digitnet.TwoLayerNet(100, 10, 10, dtype=np.float32)
+    with pytest.raises(digitnet.DigitnetError, match="100 inputs"):
+        predict_images(net, [SET[0]])
+
+
+def test_top_k():
+    p = [0.05, 0.6, 0.0, 0.25, 0.1, 0, 0, 0, 0, 0]
+    assert top_k(p, 3) == [(1, 0.6), (3, 0.25), (4, 0.1)]
+    assert top_k(np.array(p), 1) == [(1, 0.6)]
+
+
+def run(*args):
+    return CliRunner().invoke(predict_command, [str(a) for a in args])
+
+
+def test_cli_prints_digit_and_top_3(model_file):
+    r = run(model_file, SET[0], SET[-1])
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.strip().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(f"{SET[0]}: ") and lines[0].count("%") == 3
+
+
+def test_cli_json_is_one_array(model_file):
+    r = run(model_file, SET[0], SET[5], "--json")
+    assert r.exit_code == 0
+    data = json.loads(r.stdout)
+    assert [d["file"] for d in data] == [str(SET[0]), str(SET[5])]
+    assert all(len(d["probabilities"]) == 10 and 0 <= d["digit"] <= 9 for d in data)
+
+
+def test_cli_goes_on_after_a_bad_file_and_exits_1(model_file, tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG but not really")
+    blank = tmp_path / "blank.png"
+    Image.new("L", (50, 50), 255).save(blank)
+    r = run(model_file, SET[0], bad, blank, SET[1])
+    assert r.exit_code == 1
+    assert len(r.stdout.strip().splitlines()) == 2  # both good files still read
+    errors = r.stderr.strip().splitlines()
+    assert len(errors) == 2 and "bad.png" in errors[0] and "blank.png" in errors[1] and "no digit" in errors[1]
+    r = run(model_file, SET[0], bad, "--json")
+    assert r.exit_code == 1
+    data = json.loads(r.stdout)
+    assert "digit" in data[0] and data[1]["file"] == str(bad) and "error" in data[1]
+
+
+def test_cli_show_preprocessed_writes_the_28x28_pngs(model_file, tmp_path):
+    out = tmp_path / "seen"
+    r = run(model_file, SET[0], SET[1], "--show-preprocessed", out, "--json")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    written = sorted(out.iterdir())
+    assert len(written) == 2 and sorted(Path(d["preprocessed"]) for d in data) == written
+    with Image.open(written[0]) as im:
+        assert im.size == (28, 28) and im.mode == "L" and im.getextrema() == (0, 255)
+
+
+def test_cli_bad_model_is_one_line(tmp_path):
+    r = run(tmp_path / "absent.npz", SET[0])
+    assert r.exit_code == 1
+    assert r.stderr.strip().count("\n") == 0 and "no such model file" in r.stderr

@@ -1,0 +1,246 @@
+"""preprocess.to_mnist: real pictures in, MNIST's 28x28 out; unreadable or empty pictures refused."""
+import io
+import struct
+import subprocess
+import sys
+import zlib
+
+import numpy as np
+import pytest
+
+PIL = pytest.importorskip("PIL")
+from PIL import Image, ImageDraw  # noqa: E402
+
+from digitnet.data import load_sample  # noqa: E402
+from digitnet.errors import DigitnetError  # noqa: E402
+from digitnet.preprocess import ImageError, to_mnist  # noqa: E402
+
+SEVEN = [(0.1, 0.05), (0.9, 0.05), (0.35, 0.95)]
+FOUR = [[(0.6, 0.0), (0.05, 0.65), (0.95, 0.65)], [(0.68, 0.3), (0.68, 1.0)]]
+
+
+def drawing(strokes=(SEVEN,), size=(400, 300), box=(60, 40, 160, 200), width=3, ink=0, paper=255, mode="L"):
+    """Strokes given in a unit box, drawn into `box` (x, y, w, h) of a canvas."""
+    img = Image.new(mode, size, paper)
+    d = ImageDraw.Draw(img)
+    x, y, w, h = box
+    for s in strokes:
+        d.line([(x + u * w, y + v * h) for u, v in s], fill=ink, width=width, joint="curve")
+    return img
+
+
+def encoded(img, fmt, **opts):
+    buf = io.BytesIO()
+    img.save(buf, fmt, **opts)
+    return buf.getvalue()
+
+
+def diff(a, b):
+    """Mean absolute difference, allowing a shift of one pixel: centring by mass rounds to whole pixels,
+    so two renderings of the same digit may land one pixel apart."""
+    return min(float(np.abs(np.roll(a, (dy, dx), (0, 1)) - b).mean()) for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+
+
+def similarity(a, b):
+    """Correlation, allowing a shift of one pixel."""
+    return max(np.corrcoef(np.roll(a, (dy, dx), (0, 1)).ravel(), b.ravel())[0, 1] for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+
+
+def centre_of_mass(a):
+    ys, xs = np.indices(a.shape)
+    return (a * ys).sum() / a.sum(), (a * xs).sum() / a.sum()
+
+
+def bbox(a, level=0.05):
+    rows, cols = np.flatnonzero((a > level).any(1)), np.flatnonzero((a > level).any(0))
+    return rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
+
+
+def png_header_only(w, h):
+    """A PNG that claims w x h pixels: what a decompression bomb looks like before it is decoded."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+
+
+@pytest.fixture(scope="module")
+def seven():
+    return to_mnist(drawing())
+
+
+def test_output_is_mnist_shaped(seven):
+    assert seven.shape == (28, 28) and seven.dtype == np.float32
+    assert seven.min() >= 0 and seven.max() == pytest.approx(1.0)
+    assert seven[0].max() == 0 and seven[:, 0].max() == 0  # a margin, as in MNIST
+
+
+def test_off_centre_input_ends_centred_by_mass_in_a_20px_box():
+    for box in [(10, 10, 90, 130), (280, 120, 100, 170), (150, 200, 200, 90)]:
+        out = to_mnist(drawing(box=box))
+        cy, cx = centre_of_mass(out)
+        assert abs(cy - 14) <= 1 and abs(cx - 14) <= 1, (box, cy, cx)
+        assert max(bbox(out)) in (19, 20, 21), (box, bbox(out))
+
+
+def test_aspect_ratio_is_kept():
+    tall = bbox(to_mnist(drawing(strokes=[[(0.5, 0.0), (0.5, 1.0)]], box=(100, 20, 10, 250))))
+    assert max(tall) in (19, 20, 21) and tall[1] < 8  # a "1" stays a narrow upright stroke
+
+
+def test_every_input_kind_gives_the_same_result(tmp_path, seven):
+    img = drawing()
+    path = tmp_path / "seven.png"
+    img.save(path)
+    data = path.read_bytes()
+    for source in (str(path), path, data, bytearray(data), io.BytesIO(data), Image.open(path), np.asarray(img)):
+        assert np.allclose(to_mnist(source), seven, atol=1e-5), type(source)
+
+
+@pytest.mark.parametrize("fmt,opts", [("PNG", {}), ("JPEG", {"quality": 90}), ("BMP", {}), ("GIF", {}),
+                                      ("WEBP", {"quality": 90}), ("TIFF", {"compression": "tiff_lzw"})])
+def test_each_format_loads(fmt, opts, seven):
+    img = drawing(mode="RGB", ink=(10, 10, 10), paper=(255, 255, 255))
+    out = to_mnist(encoded(img, fmt, **opts))
+    assert diff(out, seven) < 0.02, fmt
+
+
+def test_first_frame_of_an_animation(seven):
+    frames = [drawing(), drawing(strokes=FOUR)]
+    buf = io.BytesIO()
+    frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:], duration=100)
+    assert Image.open(io.BytesIO(buf.getvalue())).n_frames == 2
+    assert diff(to_mnist(buf.getvalue()), seven) < 0.01
+
+
+def test_alpha_is_composited_on_white(seven):
+    alpha = drawing(ink=255, paper=0)  # the ink is where the picture is opaque
+    rgba = Image.merge("RGBA", [Image.new("L", alpha.size, 0)] * 3 + [alpha])  # transparent pixels are black too
+    assert rgba.convert("L").getextrema() == (0, 0)  # ignoring alpha leaves nothing to see
+    out = to_mnist(encoded(rgba, "PNG"))
+    assert diff(out, seven) < 0.01
+    # white ink on a transparent background only shows on black; that works too
+    white = Image.merge("RGBA", [Image.new("L", alpha.size, 255)] * 3 + [alpha])
+    assert diff(to_mnist(white), seven) < 0.01
+
+
+def test_dark_on_light_and_light_on_dark_agree(seven):
+    light_on_dark = to_mnist(drawing(ink=255, paper=0))
+    assert np.abs(light_on_dark - seven).max() < 0.05
+    grey = to_mnist(drawing(ink=200, paper=60))  # chalk on a blackboard
+    assert diff(grey, seven) < 0.01
+
+
+def test_coloured_ink_on_tinted_paper(seven):
+    out = to_mnist(drawing(mode="RGB", ink=(30, 60, 190), paper=(245, 238, 215)))
+    assert diff(out, seven) < 0.02
+
+
+def test_scan_with_noise_uneven_light_and_dust(seven):
+    rng = np.random.default_rng(0)
+    ink = np.asarray(drawing(ink=255, paper=0), dtype=np.float32) / 255
+    h, w = ink.shape
+    light = 215 + 30 * np.linspace(-1, 1, w)[None, :] + 10 * np.linspace(-1, 1, h)[:, None]  # a shadow across
+    page = light + rng.normal(0, 6, (h, w))
+    page = page * (1 - ink) + 50 * ink
+    page[250:252, 360:362] = 90  # dust far from the digit
+    out = to_mnist(encoded(Image.fromarray(np.clip(page, 0, 255).astype(np.uint8)), "JPEG", quality=80))
+    assert diff(out, seven) < 0.03
+    cy, cx = centre_of_mass(out)
+    assert abs(cy - 14) <= 1 and abs(cx - 14) <= 1
+
+
+def test_exif_orientation_is_applied(seven):
+    stored = drawing().transpose(Image.Transpose.ROTATE_90)  # the sensor's view; the tag says turn it back
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
+    out = to_mnist(encoded(stored, "JPEG", exif=exif.tobytes(), quality=95))
+    assert diff(out, seven) < 0.01
+    assert diff(to_mnist(stored), seven) > 0.05  # without the tag it would be sideways
+
+
+def test_thin_strokes_are_thickened_to_mnist_width():
+    def stroke_pixels(out):
+        return int((out > 0.5).sum())
+
+    thin = to_mnist(drawing(width=1))
+    thick = to_mnist(drawing(width=14))
+    mnist = load_sample().x_train[:500].reshape(-1, 28, 28)
+    typical = np.percentile([stroke_pixels(m) for m in mnist], [10, 90])
+    for out in (thin, thick):
+        assert typical[0] * 0.6 <= stroke_pixels(out) <= typical[1] * 1.4
+
+
+def test_mnist_digits_come_back_nearly_unchanged():
+    x = load_sample().x_test[:50].reshape(-1, 28, 28)
+    for digit in x:
+        out = to_mnist((digit * 255).astype(np.uint8))
+        assert similarity(out, digit) > 0.8
+        # a scan of the same digit: ten times bigger, dark on light
+        big = Image.fromarray(((1 - digit) * 255).astype(np.uint8)).resize((280, 280), Image.BICUBIC)
+        assert similarity(to_mnist(big), out) > 0.8
+
+
+def test_big_photo_is_reduced_not_refused(seven):
+    big = drawing(size=(4000, 3000), box=(600, 400, 1600, 2000), width=30)
+    out = to_mnist(encoded(big, "JPEG", quality=85))
+    assert diff(out, seven) < 0.03
+
+
+@pytest.mark.parametrize("image", [
+    Image.new("L", (300, 200), 255),                                                       # white page
+    Image.new("L", (300, 200), 0),                                                         # black page
+    Image.new("L", (1, 1), 128),
+    Image.fromarray(np.clip(np.random.default_rng(1).normal(210, 8, (300, 400)), 0, 255).astype(np.uint8)),  # paper
+    Image.fromarray(np.random.default_rng(2).integers(0, 256, (120, 160), dtype=np.uint8)),  # static
+    drawing(strokes=[[(0.5, 0.5), (0.52, 0.5)]], width=2),                                 # a speck
+    drawing(ink=247),                                                                      # far too faint
+], ids=["white", "black", "1x1", "paper-noise", "static", "speck", "faint"])
+def test_blank_or_near_blank_is_refused_not_guessed(image):
+    with pytest.raises(ImageError, match="no digit found"):
+        to_mnist(image)
+
+
+@pytest.mark.parametrize("data,match", [
+    (b"this is not an image", "not an image file"),
+    (b"", "empty"),
+    (b"\x89PNG\r\n\x1a\n" + b"\0" * 40, "not an image file|unreadable"),
+])
+def test_corrupt_bytes_raise_image_error(data, match):
+    with pytest.raises(ImageError, match=match):
+        to_mnist(data)
+
+
+def test_truncated_file_raises_image_error(tmp_path):
+    data = encoded(drawing(), "PNG")
+    path = tmp_path / "cut.png"
+    path.write_bytes(data[:len(data) // 2])
+    with pytest.raises(ImageError, match="cut.png: unreadable"):
+        to_mnist(path)
+
+
+def test_missing_file_and_folder_raise_image_error(tmp_path):
+    with pytest.raises(ImageError, match="no such file"):
+        to_mnist(tmp_path / "absent.png")
+    with pytest.raises(ImageError, match="a folder"):
+        to_mnist(tmp_path)
+
+
+@pytest.mark.parametrize("w,h", [(7000, 7000), (100_000, 100_000)])
+def test_huge_dimensions_are_refused_before_decoding(w, h):
+    with pytest.raises(ImageError, match="too large.*decompression bomb"):
+        to_mnist(png_header_only(w, h))
+
+
+def test_image_error_is_a_one_line_digitnet_error():
+    assert issubclass(ImageError, DigitnetError)
+    with pytest.raises(ImageError) as e:
+        to_mnist(b"junk")
+    assert "\n" not in str(e.value)
+
+
+def test_import_digitnet_does_not_import_pillow_or_matplotlib():
+    code = ("import sys, digitnet, digitnet.preprocess, digitnet.predict, digitnet.plots; "
+            "bad = [m for m in ('PIL', 'matplotlib') if m in sys.modules]; print(bad); sys.exit(bool(bad))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
