@@ -109,9 +109,10 @@ DEFAULT_LR = {"sgd": 0.1, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.01, "
 @click.option("--seed", type=click.IntRange(min=0), help="Same seed, same result. Default: a random seed, printed.")
 @click.option("--out", default="model.npz", show_default=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Where to save the model; metrics go to the same name with .metrics.json.")
+@click.option("--plot", is_flag=True, help="Also draw the learning curves, to the same name with .curves.png.")
 @friendly_errors
 def train(data_dir, offline, model, iters, epochs, batch_size, optimizer, lr, schedule, hidden, activation, init,
-          weight_init_std, weight_decay, dropout, batch_norm, augment, validation, sampling, seed, out):
+          weight_init_std, weight_decay, dropout, batch_norm, augment, validation, sampling, seed, out, plot):
     """Train a network (default: the book's 784-50-10 TwoLayerNet, batch 100, SGD lr 0.1) and save it."""
     from tqdm import tqdm
 
@@ -201,14 +202,22 @@ def train(data_dir, offline, model, iters, epochs, batch_size, optimizer, lr, sc
     click.echo(f"test accuracy {100 * final['test_acc']:.2f}% on {dataset.name}{kept}; trained in "
                f"{history[-1]['train_time_s']:.1f}s ({history[-1]['elapsed_s']:.1f}s with evaluation)")
     click.echo(f"saved {out} and {metrics_path}")
+    if plot:
+        from .plots import plot_learning_curves
+
+        curves = out.with_suffix(".curves.png")
+        plot_learning_curves(history, curves)
+        click.echo(f"wrote {curves}")
 
 
 @main.command()
 @click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
 @data_options
+@click.option("--plots", "plots_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Write PNG pictures here: confusion matrix, misclassified digits, learning curves, first-layer weights.")
 @friendly_errors
-def evaluate(model, data_dir, offline):
-    """Print MODEL's accuracy on the test set."""
+def evaluate(model, data_dir, offline, plots_dir):
+    """Print MODEL's test accuracy and per-class precision and recall."""
     from .model_io import load_model
     from .train import evaluate as evaluate_net
 
@@ -224,6 +233,20 @@ def evaluate(model, data_dir, offline):
     trained_on = header.get("metadata", {}).get("dataset")
     if trained_on:
         click.echo(f"model trained on: {trained_on}")
+    from .plots import evaluation_report
+
+    report = evaluation_report(net, dataset.x_test, dataset.t_test)
+    click.echo("class  precision  recall  support")
+    for row in report["per_class"]:
+        fmt = lambda v: "      -" if v is None else f"{100 * v:6.2f}%"  # noqa: E731
+        click.echo(f"{row['class']:5d}  {fmt(row['precision']):>9}  {fmt(row['recall']):>6}  {row['support']:7,d}")
+    if plots_dir:
+        from .plots import write_evaluation_pictures
+
+        metrics = model.with_suffix(".metrics.json")
+        history = json.loads(metrics.read_text()) if metrics.is_file() else None
+        for path in write_evaluation_pictures(net, dataset.x_test, dataset.t_test, history, plots_dir):
+            click.echo(f"wrote {path}")
 
 
 @main.command()
@@ -289,6 +312,8 @@ def import_book_weights_command(file, model, out):
     click.echo(f"imported {file} as {type(net).__name__} ({shapes}); saved {out}")
 
 
-from .tour import tour  # noqa: E402  (registered after main exists)
+from .predict import predict_command  # noqa: E402  (registered after main exists)
+from .tour import tour  # noqa: E402
 
+main.add_command(predict_command)
 main.add_command(tour)

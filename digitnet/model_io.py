@@ -67,6 +67,12 @@ def read_model_file(path):
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"{path}: no such model file")
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic[:1] == b"\x80":  # how every pickle since protocol 2 begins
+        raise ModelFileError(f"{path}: refused: a pickle file, not a digitnet model (pickles can run code)")
+    if magic != b"PK\x03\x04":
+        raise ModelFileError(f"{path}: not a digitnet model file (not a NumPy .npz archive)")
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import DigitnetError
 from .functions import labels_of
 
 __all__ = ["confusion_matrix", "per_class_precision_recall", "evaluation_report", "predict_labels",
@@ -37,13 +38,16 @@ def confusion_matrix(y_true, y_pred, num_classes=None):
     return np.bincount(t * n + y, minlength=n * n).reshape(n, n).astype(np.int64)
 
 
-def per_class_precision_recall(cm):
-    """(precision, recall, support) per class from a confusion matrix (rows: truth, columns: prediction).
+def per_class_precision_recall(cm, y_pred=None):
+    """(precision, recall, support) per class from a confusion matrix (rows: truth, columns: prediction),
+    or from labels: per_class_precision_recall(y_true, y_pred).
 
     precision[c] = cm[c, c] / column c's sum (of the predictions of c, the right ones);
     recall[c] = cm[c, c] / row c's sum (of the true c's, the ones found); support[c] = row c's sum.
     A class never predicted has precision nan, a class never present recall nan (0 / 0).
     """
+    if y_pred is not None:
+        cm = confusion_matrix(cm, y_pred)
     cm = np.asarray(cm, dtype=np.float64)
     diag, predicted, actual = np.diag(cm), cm.sum(axis=0), cm.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -87,9 +91,15 @@ def evaluation_report(net, x_test, t_test, batch_size=1000):
 # ---------------------------------------------------------------------------------------- pictures
 
 def _figure(width, height):
-    from matplotlib.figure import Figure
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise DigitnetError("drawing pictures needs matplotlib, which is not installed (pip install matplotlib)") from None
 
-    return Figure(figsize=(width, height), dpi=DPI)
+    fig = Figure(figsize=(width, height), dpi=DPI)
+    FigureCanvasAgg(fig)  # the Agg renderer, whatever backend pyplot may be using elsewhere
+    return fig
 
 
 def _save(fig, path):
@@ -139,6 +149,28 @@ def _as_images(x):
     raise ValueError(f"images must be (N, 784), (N, 28, 28) or (N, 1, 28, 28), not {x.shape}")
 
 
+def _mosaic(tiles, cols, gap, label_h=0):
+    """Tiles laid out in a grid on one canvas (NaN between them), and each tile's top-left corner:
+    one image for the whole grid draws far faster than a subplot per tile."""
+    n, th, tw = tiles.shape
+    rows = -(-n // cols)
+    cell_h, cell_w = th + gap + label_h, tw + gap
+    canvas = np.full((rows * cell_h + gap, cols * cell_w + gap), np.nan)
+    corners = []
+    for k, tile in enumerate(tiles):
+        r, c = divmod(k, cols)
+        y0, x0 = r * cell_h + gap + label_h, c * cell_w + gap
+        canvas[y0:y0 + th, x0:x0 + tw] = tile
+        corners.append((y0, x0))
+    return canvas, corners
+
+
+def _colormap(name, bad):
+    from matplotlib import colormaps
+
+    return colormaps[name].with_extremes(bad=bad)
+
+
 def plot_misclassified(x, t, y, path, max_items=64):
     """A grid of the first max_items misclassified digits, each titled with its true and predicted class.
 
@@ -147,21 +179,23 @@ def plot_misclassified(x, t, y, path, max_items=64):
     images, t, y = _as_images(x), labels_of(t).reshape(-1), labels_of(y).reshape(-1)
     wrong = np.flatnonzero(t != y)
     shown = wrong[:max_items]
-    cols = max(1, min(8, len(shown)))
-    rows = max(1, -(-len(shown) // cols))
-    fig = _figure(max(3.2, 1.15 * cols + 0.3), 1.3 * rows + 0.7)
     if not len(shown):
+        fig = _figure(4, 2)
         fig.text(0.5, 0.5, f"no misclassified digits among {len(t):,}", ha="center", va="center", fontsize=12)
         return _save(fig, path)
-    for k, i in enumerate(shown):
-        ax = fig.add_subplot(rows, cols, k + 1)
-        ax.imshow(images[i], cmap="gray_r", vmin=0, vmax=max(1.0, float(images[i].max())))
-        ax.set_title(f"true {t[i]}, pred {y[i]}", fontsize=8, pad=3)
-        ax.set_xticks([])
-        ax.set_yticks([])
+    cols = min(8, len(shown))
+    tiles = np.stack([images[i] / max(1.0, float(images[i].max())) for i in shown])
+    canvas, corners = _mosaic(tiles, cols, gap=4, label_h=10)
+    inch = 1.2 / 32  # inches per tile pixel: a 28x28 digit about an inch wide
+    width, height = max(3.2, canvas.shape[1] * inch), canvas.shape[0] * inch + 0.45
+    fig = _figure(width, height)
+    ax = fig.add_axes((0.01, 0.01, 0.98, 1 - 0.45 / height - 0.01))
+    ax.imshow(canvas, cmap=_colormap("gray_r", "#e6e6e6"), vmin=0, vmax=1, interpolation="nearest")
+    for (y0, x0), i in zip(corners, shown):
+        ax.text(x0 + 14, y0 - 1.5, f"true {t[i]}, pred {y[i]}", ha="center", va="bottom", fontsize=8)
+    ax.set_axis_off()
     more = f" (first {len(shown)})" if len(wrong) > len(shown) else ""
-    fig.suptitle(f"{len(wrong):,} of {len(t):,} misclassified{more}", fontsize=11)
-    fig.tight_layout(h_pad=0.6, w_pad=0.4)
+    fig.suptitle(f"{len(wrong):,} of {len(t):,} misclassified{more}", fontsize=11, y=1 - 0.08 / height)
     return _save(fig, path)
 
 
@@ -176,10 +210,10 @@ def plot_learning_curves(history, path):
     history = list(history)
     if not history:
         raise ValueError("the history has no epochs to plot")
-    from matplotlib.ticker import MaxNLocator
-
     epochs = [r.get("epoch", k + 1) for k, r in enumerate(history)]
     fig = _figure(11, 4.2)
+    from matplotlib.ticker import MaxNLocator
+
     panels = (("loss", ("train_loss", "val_loss", "test_loss"), 1.0),
               ("accuracy (%)", ("train_acc", "val_acc", "test_acc"), 100.0))
     styles = {"train": dict(color="tab:blue", marker="o"), "val": dict(color="tab:green", marker="s"),
@@ -220,18 +254,20 @@ def plot_first_layer_weights(W1, path, max_units=100):
         raise ValueError(f"first-layer weights must be (784, units) or (filters, channels, h, w), not {W1.shape}")
     total = len(tiles)
     tiles = tiles[:max_units]
+    scale = np.abs(tiles).reshape(len(tiles), -1).max(axis=1)
+    tiles = tiles / np.where(scale > 0, scale, 1.0)[:, None, None]
     cols = min(10, len(tiles))
-    rows = -(-len(tiles) // cols)
-    fig = _figure(1.0 * cols + 0.4, 1.0 * rows + 0.8)
-    for k, tile in enumerate(tiles):
-        ax = fig.add_subplot(rows, cols, k + 1)
-        lim = float(np.abs(tile).max()) or 1.0
-        ax.imshow(tile, cmap="RdBu_r", vmin=-lim, vmax=lim)
-        ax.set_xticks([])
-        ax.set_yticks([])
+    side = tiles.shape[1]
+    canvas, _ = _mosaic(tiles, cols, gap=max(1, side // 10))
+    inch = 0.9 / side  # about 0.9 inch per unit
+    width, height = max(4.0, canvas.shape[1] * inch), canvas.shape[0] * inch + 0.5
+    fig = _figure(width, height)
+    ax = fig.add_axes((0.01, 0.01, 0.98, 1 - 0.5 / height - 0.01))
+    ax.imshow(canvas, cmap=_colormap("RdBu_r", "white"), vmin=-1, vmax=1, interpolation="nearest")
+    ax.set_axis_off()
     shown = f" (first {len(tiles)} of {total})" if total > len(tiles) else f" ({total})"
-    fig.suptitle(f"First-layer weights per unit{shown}: red positive, blue negative", fontsize=11)
-    fig.tight_layout(h_pad=0.3, w_pad=0.3)
+    fig.suptitle(f"First-layer weights per unit{shown}\nred positive, blue negative, each unit to its own scale",
+                 fontsize=10, y=1 - 0.05 / height)
     return _save(fig, path)
 
 

@@ -88,13 +88,13 @@ def _save_preprocessed(pixels, folder, source, used):
         name, n = f"{stem}-{n}.28x28.png", n + 1
     used.add(name)
     path = folder / name
-    Image.fromarray(np.round(np.clip(pixels, 0, 1) * 255).astype(np.uint8), mode="L").save(path)
+    Image.fromarray(np.round(np.clip(pixels, 0, 1) * 255).astype(np.uint8)).save(path)  # uint8: mode L
     return path
 
 
 @click.command("predict")
 @click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="IMAGE...")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON array: per image {file, digit, probabilities} or {file, error}.")
 @click.option("--show-preprocessed", "show_dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",

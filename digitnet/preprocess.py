@@ -23,7 +23,8 @@ MAX_PIXELS = 40_000_000    # refuse larger images before decoding them (decompre
 WORK_MAX_SIDE = 1200       # larger images are box-reduced to about this before the pixel work
 BOX, FIELD = 20, 28        # MNIST: digit fitted into 20x20, centred by mass in 28x28
 WORK_SIDE = 4 * BOX        # strokes are measured and thickened with the digit at this size
-MNIST_STROKE = 0.14        # MNIST's median stroke width / digit size (measured with _stroke_width)
+MNIST_STROKE = 0.14        # stroke width / digit size that thin drawings are thickened to at WORK_SIDE: after
+                           # the reduction to 20 px it gives MNIST's ink (median stroke 2.5 px, ~100 px over 0.5)
 THIN_STROKE = 0.075       # thinner than MNIST's thinnest 5 % (relative to the digit) gets thickened
 MIN_CONTRAST = 0.1         # ink must differ from the paper by 10 % of the grey range ...
 NOISE_SIGMAS = 6.0         # ... and by this many times the paper's noise
@@ -33,7 +34,20 @@ MIN_DIGIT_FRACTION = 0.03  # ... and this fraction of the image's longer side: s
 
 
 class ImageError(DigitnetError):
-    """An image cannot be read, is too large, or holds no digit (blank or near-blank)."""
+    """An image cannot be read, is too large, or holds no digit (blank or near-blank).
+
+    `reason` says which, for callers that answer differently (a web server's status codes):
+    "missing" (no such file), "not-an-image" (not a format Pillow reads, or empty), "unreadable"
+    (damaged, truncated, unsupported pixels), "too-large" (over MAX_PIXELS: decompression bombs),
+    "no-digit" (blank or near-blank)."""
+
+    REASONS = ("missing", "not-an-image", "unreadable", "too-large", "no-digit")
+
+    def __init__(self, message, reason="unreadable"):
+        super().__init__(message)
+        if reason not in self.REASONS:
+            raise ValueError(f"unknown ImageError reason {reason!r}")
+        self.reason = reason
 
 
 def to_mnist(image):
@@ -51,7 +65,7 @@ def to_mnist(image):
     size = max(crop.shape)
     if size < max(MIN_DIGIT_PX, MIN_DIGIT_FRACTION * max(ink.shape)):
         raise ImageError(f"{name}: no digit found: the image is near-blank (only a speck of ink, "
-                         f"{crop.shape[1]}x{crop.shape[0]} px)")
+                         f"{crop.shape[1]}x{crop.shape[0]} px)", "no-digit")
     digit = _fit_box(crop)
     return _centre(digit, name)
 
@@ -66,61 +80,75 @@ def _describe(image):
     return getattr(image, "filename", None) or getattr(image, "name", None) or "image"
 
 
+def _require_pillow():
+    try:
+        import PIL  # noqa: F401
+    except ImportError:
+        raise DigitnetError("reading images needs Pillow, which is not installed (pip install pillow)") from None
+
+
 def _load_grey(image, name):
     """The picture as a float32 greyscale array in [0, 1], alpha flattened, EXIF orientation applied."""
     if isinstance(image, np.ndarray):
         return _array_grey(image, name)
+    _require_pillow()
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    with warnings.catch_warnings():
-        # Our own limit is lower than Pillow's warning threshold; don't let its warning escape.
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            if isinstance(image, Image.Image):
-                img = image
-            elif isinstance(image, (bytes, bytearray, memoryview)):
-                if len(image) == 0:
-                    raise ImageError(f"{name}: empty (0 bytes), not an image")
-                img = Image.open(io.BytesIO(bytes(image)))
-            elif isinstance(image, (str, os.PathLike)):
-                if not os.path.isfile(image):
-                    raise ImageError(f"{name}: {'a folder, not an image file' if os.path.isdir(image) else 'no such file'}")
-                img = Image.open(image)
-            elif hasattr(image, "read"):
-                img = Image.open(image)
-            else:
-                raise TypeError(f"to_mnist takes a path, bytes, a file object, a PIL.Image or a NumPy array, "
-                                f"not {type(image).__name__}")
-            w, h = img.size
-            if w * h > MAX_PIXELS:
-                raise ImageError(f"{name}: {w}x{h} pixels is too large (limit {MAX_PIXELS // 1_000_000} "
-                                 "megapixels); refused as a possible decompression bomb")
-            if w < 1 or h < 1:
-                raise ImageError(f"{name}: the image has no pixels ({w}x{h})")
-            if getattr(img, "n_frames", 1) > 1:
-                img.seek(0)  # animated GIF / WebP, multi-page TIFF: the first frame
-            factor = max(1, -(-max(w, h) // WORK_MAX_SIDE))
-            if factor > 1 and img.format == "JPEG":
-                img.draft(img.mode, (w // factor, h // factor))  # decode a big JPEG at reduced size
-            img.load()
-        except ImageError:
-            raise
-        except Image.DecompressionBombError:
-            raise ImageError(f"{name}: the image is too large (over {MAX_PIXELS // 1_000_000} megapixels); "
-                             "refused as a possible decompression bomb") from None
-        except UnidentifiedImageError:
-            raise ImageError(f"{name}: not an image file Pillow can read") from None
-        except (OSError, ValueError, SyntaxError, EOFError, struct.error) as e:
-            raise ImageError(f"{name}: unreadable image ({' '.join(str(e).split()) or type(e).__name__})") from None
+    def unreadable(e):
+        return ImageError(f"{name}: unreadable image ({' '.join(str(e).split()) or type(e).__name__})")
+
+    try:
+        if isinstance(image, Image.Image):
+            img = image
+        elif isinstance(image, (str, os.PathLike)) and not os.path.isfile(image):
+            if os.path.isdir(image):
+                raise ImageError(f"{name}: a folder, not an image file", "not-an-image")
+            raise ImageError(f"{name}: no such file", "missing")
+        elif isinstance(image, (bytes, bytearray, memoryview)) and len(image) == 0:
+            raise ImageError(f"{name}: empty (0 bytes), not an image", "not-an-image")
+        elif isinstance(image, (bytes, bytearray, memoryview, str, os.PathLike)) or hasattr(image, "read"):
+            source = io.BytesIO(bytes(image)) if isinstance(image, (bytes, bytearray, memoryview)) else image
+            with warnings.catch_warnings():
+                # Pillow warns from 89 megapixels on; our own limit below refuses those anyway.
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                img = Image.open(source)  # reads the header only
+        else:
+            raise TypeError(f"to_mnist takes a path, bytes, a file object, a PIL.Image or a NumPy array, "
+                            f"not {type(image).__name__}")
+        w, h = img.size
+        if w * h > MAX_PIXELS:
+            raise ImageError(f"{name}: {w}x{h} pixels is too large (limit {MAX_PIXELS // 1_000_000} "
+                             "megapixels); refused as a possible decompression bomb", "too-large")
+        if w < 1 or h < 1:
+            raise ImageError(f"{name}: the image has no pixels ({w}x{h})")
+        if getattr(img, "n_frames", 1) > 1:
+            img.seek(0)  # animated GIF / WebP, multi-page TIFF: the first frame
+        factor = max(1, -(-max(w, h) // WORK_MAX_SIDE))
+        if factor > 1 and img.format == "JPEG":
+            img.draft(img.mode, (w // factor, h // factor))  # decode a big JPEG at reduced size
+        img.load()
+    except Image.DecompressionBombError:
+        raise ImageError(f"{name}: the image is too large (over {MAX_PIXELS // 1_000_000} megapixels); "
+                         "refused as a possible decompression bomb", "too-large") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{name}: not an image file Pillow can read", "not-an-image") from None
+    except (OSError, ValueError, SyntaxError, EOFError, struct.error) as e:
+        raise unreadable(e) from None
 
     try:
         img = ImageOps.exif_transpose(img)
     except Exception:  # noqa: BLE001 - a damaged EXIF block only costs us the orientation
         pass
-    img = _flatten(img)
-    factor = max(1, -(-max(img.size) // WORK_MAX_SIDE))
-    if factor > 1:
-        img = img.reduce(factor)  # box average: anti-aliased, and keeps thin strokes as grey
+    try:
+        factor = max(1, -(-max(img.size) // WORK_MAX_SIDE))
+        if factor > 1:  # reduce before any full-size copies are made
+            if img.mode in ("1", "P", "PA") or img.mode.startswith("I;16"):
+                has_alpha = "A" in img.getbands() or "transparency" in img.info
+                img = img.convert("I" if img.mode.startswith("I;16") else "RGBA" if has_alpha else "L")
+            img = img.reduce(factor)  # box average (alpha-weighted): anti-aliased, thin strokes kept as grey
+        img = _flatten(img)
+    except (OSError, ValueError) as e:  # a pixel format Pillow cannot convert
+        raise unreadable(e) from None
     if img.mode == "F":
         a = np.asarray(img, dtype=np.float32)
         top = float(np.nanmax(a)) if a.size else 0.0
@@ -173,7 +201,7 @@ def _array_grey(a, name):
         raise ImageError(f"{name}: an image array must be 2-D (grey) or H x W x 3/4 (colour), not shape {a.shape}")
     if a.size > MAX_PIXELS:
         raise ImageError(f"{name}: {a.shape[1]}x{a.shape[0]} pixels is too large (limit "
-                         f"{MAX_PIXELS // 1_000_000} megapixels)")
+                         f"{MAX_PIXELS // 1_000_000} megapixels)", "too-large")
     return np.clip(np.nan_to_num(a), 0.0, 1.0)
 
 
@@ -237,13 +265,13 @@ def _ink(grey, name):
     candidates = ink[ink > floor]
     if candidates.size < MIN_INK_PIXELS:
         what = "blank" if max(dark, bright) < floor else "near-blank (only a few specks stand out)"
-        raise ImageError(f"{name}: no digit found: the image is {what}")
+        raise ImageError(f"{name}: no digit found: the image is {what}", "no-digit")
     peak = float(np.percentile(candidates, 98))
     # Near-background to 0: whatever is below a quarter of the ink's strength (or the noise) is paper.
     threshold = max(0.25 * peak, 4 * noise)
     out = np.clip(ink - threshold, 0.0, None)
     if np.count_nonzero(out) < MIN_INK_PIXELS:
-        raise ImageError(f"{name}: no digit found: the image is near-blank")
+        raise ImageError(f"{name}: no digit found: the image is near-blank", "no-digit")
     return out.astype(np.float32)
 
 
@@ -304,25 +332,28 @@ def _max_pool(a, f):
 
 
 def _dilate_disk(a, diameter):
-    """Grey dilation (max filter) with a disk of the given diameter in pixels."""
+    """Grey dilation (max filter) with a disk of the given diameter in pixels. The result is larger than
+    `a` by the disk's radius on every side, so strokes along the edges thicken outwards too."""
     r = (diameter - 1) / 2
     if r <= 0:
         return a
     ri = int(np.ceil(r))
-    p = np.pad(a, ri)
-    out = a.copy()
+    p = np.pad(a, 2 * ri)
+    h, w = a.shape[0] + 2 * ri, a.shape[1] + 2 * ri
+    out = p[ri:ri + h, ri:ri + w].copy()
     for dy in range(-ri, ri + 1):
         for dx in range(-ri, ri + 1):
             if dy * dy + dx * dx <= r * r + 0.25 and (dy or dx):
-                np.maximum(out, p[ri + dy:ri + dy + a.shape[0], ri + dx:ri + dx + a.shape[1]], out=out)
+                np.maximum(out, p[ri + dy:ri + dy + h, ri + dx:ri + dx + w], out=out)
     return out
 
 
 def _resize(a, size):
     """Anti-aliased resize of a float image to (width, height)."""
+    _require_pillow()
     from PIL import Image
 
-    img = Image.fromarray(np.ascontiguousarray(a, dtype=np.float32), mode="F")
+    img = Image.fromarray(np.ascontiguousarray(a, dtype=np.float32))  # mode F
     out = np.asarray(img.resize(size, Image.LANCZOS, reducing_gap=3.0), dtype=np.float32)
     return np.clip(out, 0.0, None)
 
@@ -344,7 +375,8 @@ def _fit_box(crop):
         crop = _max_pool(crop, f)
     work = _resize(crop, _fit(crop.shape, WORK_SIDE))
     work = np.clip(work / (0.5 * work.max()), 0.0, 1.0)  # a pen line: solid ink, soft edges
-    missing = MNIST_STROKE * max(work.shape) - _stroke_width(work)
+    # Dilating by k px widens the strokes by k and the digit by k too: (w + k) / (side + k) = MNIST_STROKE.
+    missing = (MNIST_STROKE * max(work.shape) - _stroke_width(work)) / (1 - MNIST_STROKE)
     if missing >= 1:
         work = _dilate_disk(work, int(round(missing)) + 1)
     return _resize(work, _fit(work.shape, BOX))
@@ -354,7 +386,7 @@ def _centre(digit, name):
     """Place the digit in the 28x28 field with its centre of mass at (14, 14), as MNIST did; max -> 1."""
     total = float(digit.sum())
     if not total > 0:
-        raise ImageError(f"{name}: no digit found: the image is near-blank")
+        raise ImageError(f"{name}: no digit found: the image is near-blank", "no-digit")
     ys, xs = np.indices(digit.shape)
     cy, cx = float((digit * ys).sum()) / total, float((digit * xs).sum()) / total
     oy, ox = int(round(FIELD / 2 - cy)), int(round(FIELD / 2 - cx))
@@ -366,5 +398,5 @@ def _centre(digit, name):
         out[oy + sy0:oy + sy1, ox + sx0:ox + sx1] = digit[sy0:sy1, sx0:sx1]
     top = float(out.max())
     if not top > 0:
-        raise ImageError(f"{name}: no digit found: the image is near-blank")
+        raise ImageError(f"{name}: no digit found: the image is near-blank", "no-digit")
     return out / top

@@ -197,39 +197,44 @@ def test_big_photo_is_reduced_not_refused(seven):
     drawing(ink=247),                                                                      # far too faint
 ], ids=["white", "black", "1x1", "paper-noise", "static", "speck", "faint"])
 def test_blank_or_near_blank_is_refused_not_guessed(image):
-    with pytest.raises(ImageError, match="no digit found"):
+    with pytest.raises(ImageError, match="no digit found") as e:
         to_mnist(image)
+    assert e.value.reason == "no-digit"
 
 
-@pytest.mark.parametrize("data,match", [
-    (b"this is not an image", "not an image file"),
-    (b"", "empty"),
-    (b"\x89PNG\r\n\x1a\n" + b"\0" * 40, "not an image file|unreadable"),
+@pytest.mark.parametrize("data,match,reason", [
+    (b"this is not an image", "not an image file", "not-an-image"),
+    (b"", "empty", "not-an-image"),
+    (b"\x89PNG\r\n\x1a\n" + b"\0" * 40, "not an image file", "not-an-image"),  # a PNG signature, then garbage
 ])
-def test_corrupt_bytes_raise_image_error(data, match):
-    with pytest.raises(ImageError, match=match):
+def test_corrupt_bytes_raise_image_error(data, match, reason):
+    with pytest.raises(ImageError, match=match) as e:
         to_mnist(data)
+    assert e.value.reason == reason
 
 
 def test_truncated_file_raises_image_error(tmp_path):
     data = encoded(drawing(), "PNG")
     path = tmp_path / "cut.png"
     path.write_bytes(data[:len(data) // 2])
-    with pytest.raises(ImageError, match="cut.png: unreadable"):
+    with pytest.raises(ImageError, match="cut.png: unreadable") as e:
         to_mnist(path)
+    assert e.value.reason == "unreadable"
 
 
 def test_missing_file_and_folder_raise_image_error(tmp_path):
-    with pytest.raises(ImageError, match="no such file"):
+    with pytest.raises(ImageError, match="no such file") as e:
         to_mnist(tmp_path / "absent.png")
+    assert e.value.reason == "missing"
     with pytest.raises(ImageError, match="a folder"):
         to_mnist(tmp_path)
 
 
 @pytest.mark.parametrize("w,h", [(7000, 7000), (100_000, 100_000)])
 def test_huge_dimensions_are_refused_before_decoding(w, h):
-    with pytest.raises(ImageError, match="too large.*decompression bomb"):
+    with pytest.raises(ImageError, match="too large.*decompression bomb") as e:
         to_mnist(png_header_only(w, h))
+    assert e.value.reason == "too-large"
 
 
 def test_image_error_is_a_one_line_digitnet_error():
@@ -244,3 +249,10 @@ def test_import_digitnet_does_not_import_pillow_or_matplotlib():
             "bad = [m for m in ('PIL', 'matplotlib') if m in sys.modules]; print(bad); sys.exit(bool(bad))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_without_pillow_the_error_says_so(monkeypatch):
+    monkeypatch.setitem(sys.modules, "PIL", None)  # import PIL now fails
+    with pytest.raises(DigitnetError, match="needs Pillow") as e:
+        to_mnist(b"any bytes")
+    assert not isinstance(e.value, ImageError)  # not a fault of this image: predict must not skip and go on

@@ -1,0 +1,272 @@
+"""Export a digitnet network to ONNX, and the `digitnet export MODEL --onnx FILE` command.
+
+The graph follows net.layers in order, the way LayeredNet.predict runs them in inference mode:
+
+    image float32 [N, D]  (D = 784 for MNIST; conv nets Reshape it to [N, C, H, W] = net.input_dim)
+    Affine       -> Flatten (when its input is 4-d) + Gemm, W and b as initializers
+    Relu, Sigmoid -> Relu, Sigmoid
+    Convolution  -> Conv (W is (FN, C, FH, FW), already ONNX's layout; pads, strides)
+    Pooling      -> MaxPool (kernel_shape, strides, pads; ONNX pads with -inf, as digitnet does)
+    BatchNormalization -> Sub running_mean, Div sqrt(running_var + eps), Mul gamma, Add beta: the
+                    inference forward op for op, per feature of the flattened (N, C*H*W) input, as
+                    the book's BN is (a 4-d input is flattened first and reshaped back after)
+    Dropout      -> nothing (digitnet's dropout is inverted: the identity at inference)
+    then Softmax(axis=1): the output "probabilities" [N, classes] are probabilities, not logits.
+
+Parameters are cast to float32. onnx and onnxruntime are imported only when used, so the package
+core keeps importing NumPy alone; install them with `pip install 'digitnet[onnx]'`.
+"""
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import click
+import numpy as np
+
+from .errors import DigitnetError
+from .im2col import conv_output_size
+from .layers import Affine, BatchNormalization, Convolution, Dropout, Pooling, Relu, Sigmoid
+
+DEFAULT_OPSET = 17
+MIN_OPSET = 13  # Softmax(axis=1), Gemm, Flatten, Reshape as used here are all opset-13 semantics
+INPUT_NAME = "image"
+OUTPUT_NAME = "probabilities"
+INSTALL_HINT = "pip install 'digitnet[onnx]'"
+
+
+def _import_onnx():
+    try:
+        import onnx
+        from onnx import helper, numpy_helper
+    except ImportError:
+        raise ImportError(f"exporting to ONNX needs the onnx package: {INSTALL_HINT}") from None
+    return onnx, helper, numpy_helper
+
+
+def _import_onnxruntime():
+    try:
+        import onnxruntime
+    except ImportError:
+        raise ImportError(f"checking an ONNX export needs the onnxruntime package: {INSTALL_HINT}") from None
+    return onnxruntime
+
+
+def _input_shape(net):
+    """The per-sample shape the first layer sees, and the flat size of the "image" input."""
+    input_dim = getattr(net, "input_dim", None)
+    if input_dim is not None:
+        shape = tuple(int(d) for d in input_dim)
+        return shape, int(np.prod(shape))
+    for layer in net.layers.values():
+        if type(layer) is Affine:
+            return (int(layer.W.shape[0]),), int(layer.W.shape[0])
+        if type(layer) is not Dropout:
+            break
+    raise ValueError(f"{type(net).__name__}: cannot tell the input size (no input_dim and the first layer is "
+                     "not Affine)")
+
+
+class _GraphBuilder:
+    """Collects nodes and float32 initializers while following the per-sample shape of the current tensor."""
+
+    def __init__(self, helper, numpy_helper):
+        self.helper, self.numpy_helper = helper, numpy_helper
+        self.nodes, self.initializers = [], []
+
+    def const(self, name, value, dtype=np.float32):
+        self.initializers.append(self.numpy_helper.from_array(np.ascontiguousarray(value, dtype=dtype), name))
+        return name
+
+    def node(self, op, inputs, output, name, **attrs):
+        self.nodes.append(self.helper.make_node(op, inputs, [output], name=name, **attrs))
+        return output
+
+
+def _to_rows(g, x, shape, name):
+    """Flatten a 4-d (N, C, H, W) tensor to (N, C*H*W) as digitnet's Affine and BN do; 2-d passes through."""
+    if len(shape) == 1:
+        return x, shape
+    return g.node("Flatten", [x], f"{name}_flat", f"{name}/Flatten", axis=1), (int(np.prod(shape)),)
+
+
+def _emit_layer(g, name, layer, x, shape):
+    """Nodes for one layer; returns (output tensor name, per-sample output shape)."""
+    kind = type(layer)  # exact types: a subclass may compute something else, so it is refused, not guessed
+    if kind is Affine:
+        W = np.asarray(layer.W)
+        x, shape = _to_rows(g, x, shape, name)
+        if W.ndim != 2 or shape[0] != W.shape[0]:
+            raise ValueError(f"layer {name!r}: Affine weights {W.shape} do not fit an input of {shape[0]} features")
+        return g.node("Gemm", [x, g.const(f"{name}.W", W), g.const(f"{name}.b", layer.b)], f"{name}_out",
+                      f"{name}/Gemm"), (int(W.shape[1]),)
+    if kind is Relu or kind is Sigmoid:
+        return g.node(kind.__name__, [x], f"{name}_out", f"{name}/{kind.__name__}"), shape
+    if kind is Dropout:
+        return x, shape  # inverted dropout: the identity at inference
+    if kind is Convolution:
+        FN, C, FH, FW = np.asarray(layer.W).shape
+        if len(shape) != 3 or shape[0] != C:
+            raise ValueError(f"layer {name!r}: a convolution over {C} channels cannot take an input of shape {shape}")
+        s, p = int(layer.stride), int(layer.pad)
+        out = (int(FN), conv_output_size(shape[1], FH, s, p), conv_output_size(shape[2], FW, s, p))
+        return g.node("Conv", [x, g.const(f"{name}.W", layer.W), g.const(f"{name}.b", layer.b)], f"{name}_out",
+                      f"{name}/Conv", kernel_shape=[int(FH), int(FW)], strides=[s, s], pads=[p, p, p, p],
+                      dilations=[1, 1], group=1), out
+    if kind is Pooling:
+        if len(shape) != 3:
+            raise ValueError(f"layer {name!r}: pooling needs (C, H, W) feature maps, not shape {shape}")
+        ph, pw, s, p = int(layer.pool_h), int(layer.pool_w), int(layer.stride), int(layer.pad)
+        out = (shape[0], conv_output_size(shape[1], ph, s, p), conv_output_size(shape[2], pw, s, p))
+        return g.node("MaxPool", [x], f"{name}_out", f"{name}/MaxPool", kernel_shape=[ph, pw], strides=[s, s],
+                      pads=[p, p, p, p], ceil_mode=0), out
+    if kind is BatchNormalization:
+        D = int(np.prod(shape))
+        if layer.running_mean is None or layer.running_var is None:
+            raise ValueError(f"layer {name!r}: batch norm has no running statistics yet (run a forward pass first)")
+        arrays = {"running_mean": layer.running_mean, "running_var": layer.running_var,
+                  "gamma": layer.gamma, "beta": layer.beta}
+        for attr, a in arrays.items():
+            if np.size(a) != D:
+                raise ValueError(f"layer {name!r}: {attr} has {np.size(a)} values for {D} features")
+        # Exactly digitnet's float32 inference forward: std = sqrt(var + eps) in float32, then
+        # ((x - mean) / std) * gamma + beta, element by element.
+        f32 = {attr: np.asarray(a, dtype=np.float32).reshape(D) for attr, a in arrays.items()}
+        std = np.sqrt(f32["running_var"] + np.float32(layer.eps))
+        h, flat_shape = _to_rows(g, x, shape, name)
+        h = g.node("Sub", [h, g.const(f"{name}.running_mean", f32["running_mean"])], f"{name}_centred", f"{name}/Sub")
+        h = g.node("Div", [h, g.const(f"{name}.std", std)], f"{name}_normed", f"{name}/Div")
+        h = g.node("Mul", [h, g.const(f"{name}.gamma", f32["gamma"])], f"{name}_scaled", f"{name}/Mul")
+        out_name = f"{name}_out" if len(shape) == 1 else f"{name}_rows"
+        h = g.node("Add", [h, g.const(f"{name}.beta", f32["beta"])], out_name, f"{name}/Add")
+        if len(shape) > 1:  # back to (N, C, H, W); 0 copies the batch size, whatever it is
+            h = g.node("Reshape", [h, g.const(f"{name}.shape", [0, *shape], np.int64)], f"{name}_out",
+                       f"{name}/Reshape")
+        return h, shape
+    raise ValueError(f"cannot export layer {name!r} of type {kind.__module__}.{kind.__qualname__} to ONNX "
+                     "(known: Affine, Relu, Sigmoid, Convolution, Pooling, BatchNormalization, Dropout)")
+
+
+def build_onnx_model(net, *, opset=DEFAULT_OPSET, metadata=None):
+    """The ONNX ModelProto for net (checked with onnx.checker), without writing it anywhere."""
+    from . import __version__
+
+    onnx, helper, numpy_helper = _import_onnx()
+    max_opset = onnx.defs.onnx_opset_version()
+    if not isinstance(opset, int) or not MIN_OPSET <= opset <= max_opset:
+        raise ValueError(f"opset must be an integer from {MIN_OPSET} to {max_opset} (this onnx's newest), not {opset!r}")
+    shape, flat = _input_shape(net)
+    g = _GraphBuilder(helper, numpy_helper)
+    x = INPUT_NAME
+    if len(shape) > 1:
+        x = g.node("Reshape", [x, g.const("input_shape", [0, *shape], np.int64)], "image_maps", "Input/Reshape")
+    for name, layer in net.layers.items():
+        x, shape = _emit_layer(g, name, layer, x, shape)
+    if len(shape) != 1:
+        raise ValueError(f"the last layer gives per-sample shape {shape}, not a vector of class scores")
+    g.node("Softmax", [x], OUTPUT_NAME, "Output/Softmax", axis=1)
+
+    classes = shape[0]
+    graph = helper.make_graph(
+        g.nodes, f"digitnet_{net.architecture or type(net).__name__}",
+        [helper.make_tensor_value_info(INPUT_NAME, onnx.TensorProto.FLOAT, ["N", flat])],
+        [helper.make_tensor_value_info(OUTPUT_NAME, onnx.TensorProto.FLOAT, ["N", classes])],
+        initializer=g.initializers)
+    opset_id = helper.make_opsetid("", opset)
+    model = helper.make_model(graph, opset_imports=[opset_id], producer_name="digitnet",
+                              producer_version=__version__,
+                              ir_version=helper.find_min_ir_version_for([opset_id]))
+    model.doc_string = (f"digitnet {type(net).__name__}: input {INPUT_NAME!r} float32 [N, {flat}] "
+                        "(pixels scaled to [0, 1], as load_mnist(normalize=True)); "
+                        f"output {OUTPUT_NAME!r} float32 [N, {classes}], softmax probabilities per class.")
+    props = {
+        "architecture": str(net.architecture or type(net).__name__),
+        "digitnet_version": __version__,
+        "config": json.dumps(getattr(net, "config", {}), sort_keys=True, default=str),
+        "layers": json.dumps([f"{n}:{type(layer).__name__}" for n, layer in net.layers.items()]),
+        "input": f"{INPUT_NAME} float32 [N, {flat}], pixels in [0, 1]",
+        "output": f"{OUTPUT_NAME} float32 [N, {classes}], softmax probabilities",
+    }
+    for key, value in (metadata or {}).items():
+        props[str(key)] = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    helper.set_model_props(model, props)
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def export_onnx(net, path, *, opset=DEFAULT_OPSET, metadata=None):
+    """Write net as an ONNX model to path (atomically) and return the ModelProto.
+
+    The model takes "image" float32 [N, D] (a dynamic batch N; D = 784 for MNIST) and gives
+    "probabilities" float32 [N, classes]. metadata: extra string (or JSON-able) entries for the
+    model's metadata_props, beside architecture, digitnet_version, config and layers.
+    Raises ValueError for a layer type it cannot export, ImportError when onnx is missing.
+    """
+    onnx, _, _ = _import_onnx()
+    model = build_onnx_model(net, opset=opset, metadata=metadata)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(model.SerializeToString())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return model
+
+
+def run_onnx(path, x):
+    """Probabilities from the ONNX model at path for float32 rows x, by onnxruntime on the CPU."""
+    ort = _import_onnxruntime()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(x, dtype=np.float32)})[0]
+
+
+@click.command("export")
+@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--onnx", "onnx_path", required=True, type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Write the network as an ONNX model to FILE.")
+@click.option("--opset", type=int, default=DEFAULT_OPSET, show_default=True, help="ONNX opset version.")
+def export_command(model, onnx_path, opset):
+    """Export MODEL (any digitnet network) to ONNX.
+
+    The ONNX model takes "image", float32 [N, 784] with pixels in [0, 1], and gives "probabilities",
+    float32 [N, 10]. It is checked with onnx.checker and run once by onnxruntime before this reports.
+    """
+    from . import __version__
+    from .functions import softmax
+    from .model_io import load_model
+
+    try:
+        _import_onnx()
+        _import_onnxruntime()
+        net, header = load_model(model)
+        extra = {"source_model": model.name, "source_sha256": header.get("sha256", "")}
+        if header.get("metadata"):
+            extra["training_metadata"] = header["metadata"]
+        onnx_model = export_onnx(net, onnx_path, opset=opset, metadata=extra)
+        # Smoke check: onnxruntime loads it and agrees with digitnet on a few blank images.
+        flat = _input_shape(net)[1]
+        x = np.zeros((3, flat), dtype=np.float32)
+        got = run_onnx(onnx_path, x)
+        want = softmax(net.predict(x.astype(next(iter(net.params.values())).dtype)))
+        diff = float(np.max(np.abs(got - want))) if got.shape == want.shape else np.inf
+        if not diff <= 1e-4:
+            raise DigitnetError(f"{onnx_path}: onnxruntime's output differs from digitnet's "
+                                f"(shape {got.shape} vs {want.shape}, max difference {diff:.3g})")
+    except (ImportError, DigitnetError, ValueError) as e:
+        raise click.ClickException(str(e)) from None
+    except OSError as e:
+        raise click.ClickException(f"{onnx_path}: cannot write the ONNX model ({e.strerror or e})") from None
+    ops = sorted({n.op_type for n in onnx_model.graph.node})
+    classes = want.shape[1]
+    click.echo(f"wrote {onnx_path}: {type(net).__name__} as ONNX (opset {opset}, digitnet {__version__}); "
+               f"input {INPUT_NAME} float32 [N, {flat}], output {OUTPUT_NAME} float32 [N, {classes}]; "
+               f"ops {', '.join(ops)}; onnxruntime check passed (max difference {diff:.1e})")

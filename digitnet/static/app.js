@@ -1,0 +1,233 @@
+// digitnet's drawing page: draw on #pad with Pointer Events, send the canvas as a PNG to /api/predict
+// (throttled while drawing, and once more when a stroke ends), show the digit, the ten probabilities
+// and the 28x28 image the network saw.
+"use strict";
+
+(function () {
+  const SIZE = 280;            // the pad's drawing units (CSS pixels at full size)
+  const PEN = 22;              // stroke width in those units: a marker, about MNIST's pen relative to the digit
+  const THROTTLE_MS = 100;     // at most one request per this while drawing
+  const INK = "#111", PAPER = "#fff";
+
+  const pad = document.getElementById("pad");
+  const ctx = pad.getContext("2d");
+  const seen = document.getElementById("seen");
+  const seenCtx = seen.getContext("2d");
+  const digitEl = document.getElementById("digit");
+  const confidenceEl = document.getElementById("confidence");
+  const barsEl = document.getElementById("bars");
+  const statusEl = document.getElementById("status");
+  const modelEl = document.getElementById("model");
+
+  // ---------------------------------------------------------------- the pad
+  const scale = Math.min(2, window.devicePixelRatio || 1);   // crisp on high-density screens
+  pad.width = pad.height = Math.round(SIZE * scale);
+  ctx.setTransform(scale, 0, 0, scale, 0, 0);
+  ctx.lineCap = "round";
+  ctx.lineJoin = "round";
+  ctx.lineWidth = PEN;
+  ctx.strokeStyle = INK;
+  ctx.fillStyle = INK;
+
+  let hasInk = false, activePointer = null, last = null;
+
+  function paper() {
+    ctx.save();
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.fillStyle = PAPER;
+    ctx.fillRect(0, 0, pad.width, pad.height);
+    ctx.restore();
+  }
+
+  function point(e) {
+    const r = pad.getBoundingClientRect();
+    return { x: (e.clientX - r.left) * SIZE / r.width, y: (e.clientY - r.top) * SIZE / r.height };
+  }
+
+  function dot(p) {
+    ctx.beginPath();
+    ctx.arc(p.x, p.y, PEN / 2, 0, 2 * Math.PI);
+    ctx.fill();
+  }
+
+  function line(a, b) {
+    ctx.beginPath();
+    ctx.moveTo(a.x, a.y);
+    ctx.lineTo(b.x, b.y);
+    ctx.stroke();
+  }
+
+  pad.addEventListener("pointerdown", (e) => {
+    if (activePointer !== null || (e.pointerType === "mouse" && e.button !== 0)) return;
+    e.preventDefault();
+    activePointer = e.pointerId;
+    try { pad.setPointerCapture(e.pointerId); } catch (_) { /* the pointer may already be gone */ }
+    pad.classList.add("drawing");
+    last = point(e);
+    dot(last);
+    hasInk = true;
+    requestPrediction(false);
+  });
+
+  pad.addEventListener("pointermove", (e) => {
+    if (e.pointerId !== activePointer) return;
+    e.preventDefault();
+    const events = typeof e.getCoalescedEvents === "function" ? e.getCoalescedEvents() : [];
+    for (const ev of (events.length ? events : [e])) {
+      const p = point(ev);
+      line(last, p);
+      last = p;
+    }
+    requestPrediction(false);
+  });
+
+  function endStroke(e) {
+    if (e.pointerId !== activePointer) return;
+    activePointer = null;
+    last = null;
+    pad.classList.remove("drawing");
+    requestPrediction(true);
+  }
+  pad.addEventListener("pointerup", endStroke);
+  pad.addEventListener("pointercancel", endStroke);
+  pad.addEventListener("lostpointercapture", endStroke);
+  pad.addEventListener("contextmenu", (e) => e.preventDefault());
+
+  // ---------------------------------------------------------------- results
+  const bars = [];
+  for (let d = 0; d < 10; d++) {
+    const li = document.createElement("li");
+    li.className = "bar";
+    li.dataset.digit = String(d);
+    li.innerHTML = '<span class="label"></span><span class="track"><span class="fill"></span></span><span class="pct"></span>';
+    li.querySelector(".label").textContent = String(d);
+    barsEl.appendChild(li);
+    bars.push({ li, fill: li.querySelector(".fill"), pct: li.querySelector(".pct") });
+  }
+
+  function percent(p) {
+    return (100 * p).toFixed(1) + "%";
+  }
+
+  function showBars(probabilities) {
+    const top = probabilities ? probabilities.indexOf(Math.max(...probabilities)) : -1;
+    bars.forEach((bar, d) => {
+      const p = probabilities ? probabilities[d] : 0;
+      bar.fill.style.width = (100 * p).toFixed(2) + "%";
+      bar.pct.textContent = probabilities ? percent(p) : "";
+      bar.li.classList.toggle("top", d === top);
+      bar.li.setAttribute("aria-label", probabilities ? `${d}: ${percent(p)}` : String(d));
+    });
+  }
+
+  function showSeen(pixels) {
+    const img = seenCtx.createImageData(28, 28);
+    for (let i = 0; i < 784; i++) {
+      const v = pixels ? Math.round(255 * Math.max(0, Math.min(1, pixels[i]))) : 0;
+      img.data[4 * i] = img.data[4 * i + 1] = img.data[4 * i + 2] = v;
+      img.data[4 * i + 3] = 255;
+    }
+    seenCtx.putImageData(img, 0, 0);
+  }
+
+  function showStatus(text, isError) {
+    statusEl.textContent = text || "";
+    statusEl.classList.toggle("error", Boolean(isError));
+  }
+
+  function showResult(r) {
+    digitEl.textContent = String(r.digit);
+    digitEl.classList.remove("empty");
+    confidenceEl.textContent = percent(r.probabilities[r.digit]) + " sure";
+    showBars(r.probabilities);
+    showSeen(r.preprocessed);
+    showStatus("");
+  }
+
+  function reset() {
+    digitEl.textContent = "–";
+    digitEl.classList.add("empty");
+    confidenceEl.innerHTML = "&nbsp;";
+    showBars(null);
+    showSeen(null);
+    showStatus("");
+  }
+
+  // ---------------------------------------------------------------- talking to the server
+  let dirty = false, inFlight = false, lastSent = -Infinity, timer = null, generation = 0;
+
+  function requestPrediction(now) {
+    if (!hasInk) return;
+    dirty = true;
+    pump(now);
+  }
+
+  function pump(now) {
+    if (!dirty || inFlight) return;        // a request in flight sends the latest drawing when it returns
+    const wait = now ? 0 : lastSent + THROTTLE_MS - performance.now();
+    if (wait > 0) {
+      if (timer === null) timer = setTimeout(() => { timer = null; pump(true); }, wait);
+      return;
+    }
+    if (timer !== null) { clearTimeout(timer); timer = null; }
+    dirty = false;
+    inFlight = true;
+    lastSent = performance.now();
+    const gen = generation;
+    pad.toBlob((blob) => send(blob, gen), "image/png");
+  }
+
+  async function send(blob, gen) {
+    try {
+      const form = new FormData();
+      form.append("image", blob, "digit.png");
+      const res = await fetch("/api/predict", { method: "POST", body: form });
+      const data = await res.json().catch(() => ({ error: `the server answered ${res.status}` }));
+      if (gen !== generation) return;      // cleared meanwhile: this answer is about an old drawing
+      if (res.ok) {
+        showResult(data);
+      } else if (res.status === 422 && /no digit found/.test(data.error || "")) {
+        showStatus("Keep drawing: no digit to read yet.", false);
+      } else {
+        showStatus(data.error || `the server answered ${res.status}`, true);
+      }
+    } catch (err) {
+      if (gen === generation) showStatus("Cannot reach the server: is `digitnet serve` still running?", true);
+    } finally {
+      inFlight = false;
+      pump(false);
+    }
+  }
+
+  function clearAll() {
+    generation++;
+    dirty = false;
+    if (timer !== null) { clearTimeout(timer); timer = null; }
+    hasInk = false;
+    paper();
+    reset();
+  }
+
+  document.getElementById("clear").addEventListener("click", clearAll);
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Escape") clearAll();
+  });
+
+  async function loadModelInfo() {
+    try {
+      const res = await fetch("/health");
+      const { model } = await res.json();
+      const parts = [model.architecture];
+      if (model.dataset) parts.push("trained on " + String(model.dataset).split(" at ")[0]);
+      if (typeof model.test_accuracy === "number") parts.push("test accuracy " + percent(model.test_accuracy));
+      modelEl.textContent = parts.join(" · ");
+      modelEl.title = [model.file, model.dataset].filter(Boolean).join("\n");
+    } catch (err) {
+      modelEl.textContent = "model information unavailable";
+    }
+  }
+
+  paper();
+  reset();
+  loadModelInfo();
+})();
