@@ -18,8 +18,9 @@ venv: $(BIN)/.installed
 train: venv
 	$(BIN)/digitnet train $(ARGS)
 
+# One BLAS thread: the tests multiply many small matrices, where a second thread only adds overhead.
 test: venv
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	OPENBLAS_NUM_THREADS=$${OPENBLAS_NUM_THREADS:-1} $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

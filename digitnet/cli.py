@@ -312,8 +312,10 @@ def import_book_weights_command(file, model, out):
     click.echo(f"imported {file} as {type(net).__name__} ({shapes}); saved {out}")
 
 
-from .predict import predict_command  # noqa: E402  (registered after main exists)
+from .export_onnx import export_command  # noqa: E402  (registered after main exists)
+from .predict import predict_command  # noqa: E402
 from .tour import tour  # noqa: E402
 
 main.add_command(predict_command)
+main.add_command(export_command)
 main.add_command(tour)

@@ -17,8 +17,6 @@ Parameters are cast to float32. onnx and onnxruntime are imported only when used
 core keeps importing NumPy alone; install them with `pip install 'digitnet[onnx]'`.
 """
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import click
@@ -26,6 +24,7 @@ import numpy as np
 
 from .errors import DigitnetError
 from .im2col import conv_output_size
+from .model_io import atomic_write
 from .layers import Affine, BatchNormalization, Convolution, Dropout, Pooling, Relu, Sigmoid
 
 DEFAULT_OPSET = 17
@@ -204,18 +203,7 @@ def export_onnx(net, path, *, opset=DEFAULT_OPSET, metadata=None):
     """
     onnx, _, _ = _import_onnx()
     model = build_onnx_model(net, opset=opset, metadata=metadata)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(model.SerializeToString())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: f.write(model.SerializeToString()))
     return model
 
 
@@ -255,7 +243,13 @@ def export_command(model, onnx_path, opset):
         # Smoke check: onnxruntime loads it and agrees with digitnet on a few blank images.
         flat = _input_shape(net)[1]
         x = np.zeros((3, flat), dtype=np.float32)
-        got = run_onnx(onnx_path, x)
+        try:
+            got = run_onnx(onnx_path, x)
+        except ImportError:
+            raise
+        except Exception as e:  # onnxruntime's own error types (Fail, InvalidGraph, ...) share no useful base
+            first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise DigitnetError(f"{onnx_path}: written, but onnxruntime cannot run it ({first_line})") from None
         want = softmax(net.predict(x.astype(next(iter(net.params.values())).dtype)))
         diff = float(np.max(np.abs(got - want))) if got.shape == want.shape else np.inf
         if not diff <= 1e-4:

@@ -48,11 +48,19 @@ def save_model(path, net, metadata=None):
         "metadata": metadata or {},
     }
     arrays[HEADER_KEY] = np.array(json.dumps(header))
+    return atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def atomic_write(path, write):
+    """Call write(file) on a temporary file beside path, fsync it, then rename it over path.
+
+    A crash or error mid-write leaves whatever was at path before untouched, and no temporary file."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

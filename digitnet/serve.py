@@ -103,6 +103,8 @@ def pixels_from_json(body):
         raise RequestError("malformed JSON: the body is not UTF-8 text") from None
     except json.JSONDecodeError as e:
         raise RequestError(f"malformed JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+    except ValueError as e:  # e.g. an integer with more digits than Python converts
+        raise RequestError(f"malformed JSON: {' '.join(str(e).split())[:200]}") from None
     if not isinstance(data, dict):
         raise RequestError('the JSON body must be an object {"pixels": [784 numbers in 0..1]}, '
                            f"not {type(data).__name__ if data is not None else 'null'}")

@@ -14,7 +14,7 @@ from click.testing import CliRunner  # noqa: E402
 
 from digitnet.data import load_sample  # noqa: E402
 from digitnet.export_onnx import export_command, export_onnx, run_onnx  # noqa: E402
-from digitnet.functions import softmax  # noqa: E402
+from digitnet.functions import log_softmax, softmax  # noqa: E402
 from digitnet.layers import BatchNormalization, Softmax  # noqa: E402
 from digitnet.model_io import save_model  # noqa: E402
 from digitnet.nets.factory import build_net  # noqa: E402
@@ -40,11 +40,15 @@ def trained(model, sample, steps=5, batch=50, dtype=np.float32, **kw):
 
 
 def max_difference(net, path, x):
+    """The largest |onnxruntime's probability - softmax(net.predict(x))|. Log-probabilities are checked
+    too (to 1e-4): they show a wrong logit even where a barely trained net's probabilities are all near 0.1."""
     got = run_onnx(path, x)
-    want = softmax(net.predict(x))
-    assert got.dtype == np.float32 and got.shape == want.shape
+    logits = net.predict(x)
+    assert got.dtype == np.float32 and got.shape == logits.shape
     np.testing.assert_allclose(got.sum(axis=1), 1, atol=1e-5)
-    return float(np.max(np.abs(got - want)))
+    shown = got > 1e-30  # not underflowed to 0 in float32
+    np.testing.assert_allclose(np.log(got[shown]), log_softmax(logits)[shown], rtol=0, atol=1e-4)
+    return float(np.max(np.abs(got - softmax(logits))))
 
 
 NETWORKS = {  # id: (model, build_net options, test digits, op types the graph must contain)

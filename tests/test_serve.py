@@ -1,0 +1,337 @@
+"""`digitnet serve`: the FastAPI app in-process (TestClient): health, predictions from pixels and
+uploads, every kind of bad input refused with a 4xx and a JSON message, and the click command."""
+import io
+import json
+import struct
+import subprocess
+import sys
+import zlib
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("PIL")
+pytest.importorskip("python_multipart")
+from click.testing import CliRunner  # noqa: E402
+from fastapi.testclient import TestClient  # noqa: E402
+from PIL import Image  # noqa: E402
+
+import digitnet  # noqa: E402
+from digitnet.data import load_sample  # noqa: E402
+from digitnet.predict import predict_images  # noqa: E402
+from digitnet.serve import MAX_UPLOAD_BYTES, create_app, serve_command  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def sample():
+    return load_sample()
+
+
+@pytest.fixture(scope="session")
+def model_file(tmp_path_factory, sample):
+    """The book's two-layer net (784-100-10) trained in-process on the bundled sample: 1,500 steps, seeded."""
+    rng = np.random.default_rng(0)
+    net = digitnet.TwoLayerNet(784, 100, 10, rng=rng, dtype=np.float32)
+    history = digitnet.train(net, sample.x_train, sample.t_train, sample.x_test, sample.t_test,
+                             iters=1500, rng=rng, train_eval_size=1000)
+    path = tmp_path_factory.mktemp("serve-model") / "model.npz"
+    digitnet.save_model(path, net, {"dataset": sample.describe(), "accuracy": {"test": history[-1]["test_acc"]}})
+    return path
+
+
+@pytest.fixture(scope="module")
+def client(model_file):
+    # raise_server_exceptions: any unhandled error (a would-be 500) fails the test with its traceback
+    with TestClient(create_app(model_file), raise_server_exceptions=True) as c:
+        yield c
+
+
+def large_png(pixels, size=280, fmt="PNG"):
+    """An MNIST digit (white on black, 784 floats) as a big dark-on-light picture, the way a person draws."""
+    grey = np.round(255 * (1 - np.asarray(pixels).reshape(28, 28))).astype(np.uint8)
+    img = Image.fromarray(grey).resize((size, size), Image.BICUBIC)
+    buf = io.BytesIO()
+    img.save(buf, fmt)
+    return buf.getvalue()
+
+
+def png_claiming(width, height):
+    """A tiny PNG whose header claims width x height pixels: a decompression bomb's calling card."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 1024)) + chunk(b"IEND", b""))
+
+
+def assert_error(response, status, *words):
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    message = response.json()["error"]
+    assert isinstance(message, str) and message and "\n" not in message
+    for word in words:
+        assert word.lower() in message.lower(), message
+    return message
+
+
+# ------------------------------------------------------------------------------------ the good path
+
+def test_health_reports_the_model(client, sample):
+    r = client.get("/health")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "ok"
+    model = body["model"]
+    assert model["architecture"] == "two-layer"
+    assert model["dataset"] == sample.describe()
+    assert 0.85 <= model["test_accuracy"] <= 1
+    assert model["file"] == "model.npz"
+
+
+def test_the_page_and_its_assets_are_served(client):
+    r = client.get("/")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    html = r.text
+    for needle in ('id="digit"', 'id="bars"', 'id="pad"', 'id="seen"', 'id="clear"', "/static/app.js",
+                   "/static/style.css", 'name="viewport"'):
+        assert needle in html
+    assert "script-src 'self'" in r.headers["content-security-policy"]
+    js = client.get("/static/app.js")
+    assert js.status_code == 200 and "javascript" in js.headers["content-type"]
+    for needle in ("pointerdown", "setPointerCapture", "/api/predict", "toBlob", "FormData"):
+        assert needle in js.text
+    css = client.get("/static/style.css")
+    assert css.status_code == 200 and "touch-action: none" in css.text
+
+
+def test_predict_from_json_pixels(client, sample):
+    digits = []
+    for i in range(20):
+        r = client.post("/api/predict", json={"pixels": sample.x_test[i].tolist()})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert set(body) == {"digit", "probabilities", "preprocessed"}
+        assert len(body["probabilities"]) == 10 and abs(sum(body["probabilities"]) - 1) < 1e-6
+        assert body["digit"] == int(np.argmax(body["probabilities"]))
+        # the pixels are already MNIST's form: the network sees them as sent
+        np.testing.assert_allclose(body["preprocessed"], sample.x_test[i], atol=1e-5)
+        digits.append(body["digit"])
+    assert digits[0] == sample.t_test[0]
+    assert np.mean(np.array(digits) == sample.t_test[:20]) >= 0.85, (digits, sample.t_test[:20])
+
+
+def test_28_rows_of_28_read_the_same_as_784(client, sample):
+    flat = client.post("/api/predict", json={"pixels": sample.x_test[1].tolist()}).json()
+    rows = client.post("/api/predict", json={"pixels": sample.x_test[1].reshape(28, 28).tolist()}).json()
+    assert rows == flat
+
+
+def test_predict_from_a_large_png_upload(client, sample, model_file):
+    net = digitnet.load_model(model_file)[0]
+    for i in range(5):
+        data = large_png(sample.x_test[i])
+        r = client.post("/api/predict", files={"image": ("digit.png", data, "image/png")})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["digit"] == sample.t_test[i]
+        seen = np.array(body["preprocessed"]).reshape(28, 28)
+        assert seen.max() == pytest.approx(1) and seen.min() >= 0
+        # the same preparation and network as `digitnet predict`
+        expected = predict_images(net, [data])[0]
+        assert body["digit"] == expected["digit"]
+        np.testing.assert_allclose(body["probabilities"], expected["probabilities"], atol=1e-6)
+
+
+def test_a_raw_image_body_and_a_jpeg_work_too(client, sample):
+    r = client.post("/api/predict", content=large_png(sample.x_test[2], fmt="JPEG"),
+                    headers={"content-type": "image/jpeg"})
+    assert r.status_code == 200, r.text
+    assert r.json()["digit"] == sample.t_test[2]
+
+
+def test_create_app_takes_a_net_or_what_load_model_returns(model_file, sample):
+    net, header = digitnet.load_model(model_file)
+    for model, accuracy in ((net, None), ((net, header), header["metadata"]["accuracy"]["test"])):
+        with TestClient(create_app(model)) as c:
+            info = c.get("/health").json()["model"]
+            assert info["architecture"] == "two-layer" and info["test_accuracy"] == accuracy
+            r = c.post("/api/predict", json={"pixels": sample.x_test[0].tolist()})
+            assert r.json()["digit"] == sample.t_test[0]
+
+
+def test_create_app_refuses_a_model_that_does_not_read_28x28_digits(tmp_path):
+    with pytest.raises(digitnet.DigitnetError, match="784"):
+        create_app(digitnet.TwoLayerNet(100, 10, 10))
+    with pytest.raises(digitnet.DigitnetError, match="10 classes"):
+        create_app(digitnet.TwoLayerNet(784, 10, 3))
+    with pytest.raises(digitnet.ModelFileError, match="no such model file"):
+        create_app(tmp_path / "missing.npz")
+
+
+# ------------------------------------------------------------------------------------- bad input
+
+def nan_body():
+    # Python's json writes NaN, which JSON does not have; a server must refuse it, not compute with it
+    pixels = [0.0] * 784
+    pixels[5] = float("nan")
+    return json.dumps({"pixels": pixels})
+
+
+BAD_JSON = [
+    ("malformed", b'{"pixels": [0.1, 0.2', 422, ["malformed JSON"]),
+    ("not UTF-8", b'{"pixels": "\xff"}', 422, ["malformed JSON"]),
+    ("not an object", b"[0.5, 0.5]", 422, ["object"]),
+    ("missing field", b'{"image": [0, 0]}', 422, ['missing field "pixels"']),
+    ("not a list", b'{"pixels": "0.5"}', 422, ["784", "not a str"]),
+    ("783 numbers", json.dumps({"pixels": [0.0] * 783}).encode(), 422, ["784", "783"]),
+    ("28 rows of 27", json.dumps({"pixels": [[0.0] * 27] * 28}).encode(), 422, ["28 rows of 27"]),
+    ("3-D", json.dumps({"pixels": [[[0.0] * 28] * 28]}).encode(), 422, ["784"]),
+    ("NaN", nan_body().encode(), 422, ["NaN"]),
+    ("Infinity", b'{"pixels": [Infinity' + b", 0" * 783 + b"]}", 422, ["Infinity"]),
+    ("1e999", b'{"pixels": [1e999' + b", 0" * 783 + b"]}", 422, ["finite"]),
+    ("255", json.dumps({"pixels": [255] * 784}).encode(), 422, ["pixel 0", "0..1"]),
+    ("negative", json.dumps({"pixels": [0.0] * 783 + [-0.25]}).encode(), 422, ["pixel 783", "-0.25", "0..1"]),
+    ("huge integer", b'{"pixels": [' + b"9" * 400 + b", 0" * 783 + b"]}", 422, ["0..1"]),
+    ("5000-digit integer", b'{"pixels": [' + b"9" * 5000 + b", 0" * 783 + b"]}", 422, ["malformed JSON"]),
+    ("a string pixel", json.dumps({"pixels": ["0.5"] + [0] * 783}).encode(), 422, ["pixel 0", "not a number"]),
+    ("a boolean pixel", json.dumps({"pixels": [[True] + [0] * 27] + [[0] * 28] * 27}).encode(), 422,
+     ["pixel [0][0]", "not a number"]),
+    ("null pixel", json.dumps({"pixels": [0] * 100 + [None] + [0] * 683}).encode(), 422, ["pixel 100", "null"]),
+    ("deep nesting", b'{"pixels": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 422, []),
+]
+
+
+@pytest.mark.parametrize("body,status,words", [case[1:] for case in BAD_JSON], ids=[case[0] for case in BAD_JSON])
+def test_bad_json_is_refused_with_a_message(client, body, status, words):
+    r = client.post("/api/predict", content=body, headers={"content-type": "application/json"})
+    assert_error(r, status, *words)
+
+
+def blank_png():
+    buf = io.BytesIO()
+    Image.new("L", (280, 280), 255).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def real_bomb_png():
+    """A real 6,400 x 6,400 PNG (41 megapixels, over to_mnist's 40) that compresses to about 50 KB."""
+    buf = io.BytesIO()
+    Image.new("L", (6400, 6400), 255).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def truncated_png():
+    whole = large_png(load_sample().x_test[0])
+    return whole[:len(whole) // 2]
+
+
+BAD_UPLOADS = [  # (name, a function making the bytes, status, words the message must hold)
+    ("not an image", lambda: b"GIF? no, just some text\n" * 10, 415, ["not an image"]),
+    ("empty file", lambda: b"", 422, ["empty"]),
+    ("truncated PNG", truncated_png, 422, ["unreadable"]),
+    ("blank page", blank_png, 422, ["no digit"]),
+    ("header claims 100000x100000", lambda: png_claiming(100_000, 100_000), 413, ["too large"]),
+    ("real 41-megapixel image", real_bomb_png, 413, ["too large", "6400x6400"]),
+]
+
+
+@pytest.mark.parametrize("make,status,words", [case[1:] for case in BAD_UPLOADS], ids=[case[0] for case in BAD_UPLOADS])
+def test_bad_uploads_are_refused_with_a_message(client, make, status, words):
+    data = make()
+    r = client.post("/api/predict", files={"image": ("drawing.png", data, "image/png")})
+    message = assert_error(r, status, *words)
+    if data:
+        assert "drawing.png" in message  # says which upload it means
+
+
+def test_an_oversize_body_is_refused_before_it_is_read(client):
+    data = b"\x89PNG\r\n\x1a\n" + b"\0" * MAX_UPLOAD_BYTES
+    assert_error(client.post("/api/predict", files={"image": ("big.png", data, "image/png")}), 413, "limit")
+    assert_error(client.post("/api/predict", content=data, headers={"content-type": "image/png"}), 413, "limit")
+
+
+def test_an_oversize_body_without_content_length_is_cut_off_while_reading(model_file):
+    sent = []
+
+    def chunks():  # a chunked body: no Content-Length; the server must count as it reads
+        for _ in range(100):
+            sent.append(1)
+            yield b"\0" * 1000
+
+    with TestClient(create_app(model_file, max_upload_bytes=10_000)) as c:
+        r = c.post("/api/predict", content=chunks(), headers={"content-type": "image/png"})
+        assert "content-length" not in {k.lower() for k in r.request.headers}
+        assert_error(r, 413, "10,000-byte limit")
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "application/xml", None])
+def test_unsupported_content_types_are_refused(client, content_type):
+    headers = {"content-type": content_type} if content_type else {}
+    r = client.post("/api/predict", content=b"pixels=1", headers=headers)
+    assert_error(r, 415, "multipart/form-data", "application/json")
+
+
+def test_a_form_without_an_image_file_is_refused(client):
+    assert_error(client.post("/api/predict", files={"picture": ("a.png", blank_png(), "image/png")}), 422, '"image"')
+    r = client.post("/api/predict", files={"other": ("a.txt", b"x", "text/plain")}, data={"image": "not a file"})
+    assert_error(r, 422, '"image"', "file")
+
+
+def test_broken_multipart_is_a_400_not_a_500(client):
+    r = client.post("/api/predict", content=b"--x\r\ngarbage", headers={"content-type": "multipart/form-data"})
+    assert_error(r, 400)
+    files = {"image": ("a.png", blank_png(), "image/png"), "image2": ("b.png", blank_png(), "image/png")}
+    assert_error(client.post("/api/predict", files=files), 400)  # one file per request
+
+
+def test_other_routes_answer_json_errors(client):
+    assert_error(client.get("/api/predict"), 405)
+    assert_error(client.get("/nowhere"), 404)
+
+
+def test_the_server_still_answers_after_all_that(client, sample):
+    # runs after the bad-input tests above (pytest keeps file order); the same app throughout
+    assert client.get("/health").json()["status"] == "ok"
+    r = client.post("/api/predict", json={"pixels": sample.x_test[0].tolist()})
+    assert r.status_code == 200 and r.json()["digit"] == sample.t_test[0]
+
+
+# ------------------------------------------------------------------------------------ the command
+
+def test_serve_command_runs_uvicorn_with_the_loaded_app(model_file, monkeypatch):
+    import uvicorn
+
+    calls = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
+    r = CliRunner().invoke(serve_command, [str(model_file), "--port", "8123"])
+    assert r.exit_code == 0, r.output
+    assert "http://127.0.0.1:8123/" in r.output and "two-layer" in r.output
+    (app, kw), = calls
+    assert kw["host"] == "127.0.0.1" and kw["port"] == 8123
+    assert app.state.model_info["architecture"] == "two-layer"
+
+
+def test_serve_command_reports_a_bad_model_in_one_line(tmp_path):
+    bad = tmp_path / "model.npz"
+    bad.write_bytes(b"not a model")
+    r = CliRunner().invoke(serve_command, [str(bad)])
+    assert r.exit_code == 1
+    assert "Error:" in r.output and str(bad) in r.output and "Traceback" not in r.output
+
+
+def test_serve_command_says_how_to_install_what_is_missing(model_file, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "uvicorn" else real(name, *a))
+    r = CliRunner().invoke(serve_command, [str(model_file)])
+    assert r.exit_code == 1
+    assert "uvicorn" in r.output and "pip install 'digitnet[serve]'" in r.output
+
+
+def test_importing_digitnet_and_its_serve_module_loads_no_web_framework():
+    code = ("import sys, digitnet, digitnet.serve, digitnet.cli; "
+            "print(sorted(m for m in ('fastapi', 'starlette', 'uvicorn', 'PIL') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
