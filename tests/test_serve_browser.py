@@ -160,6 +160,9 @@ def test_draw_a_seven_read_it_and_clear(browser, server, artifacts):
     width = "d => document.querySelector(`#bars .bar[data-digit='${d}'] .fill`).getBoundingClientRect().width"
     track = page.locator("#bars .bar .track").first.evaluate("e => e.getBoundingClientRect().width")
     assert page.evaluate(width, 7) > 0.5 * track > 5 * page.evaluate(width, 0)
+    tops = page.evaluate("[...document.querySelectorAll('#bars .bar')].map(e => e.getBoundingClientRect().top)")
+    steps = np.diff(tops)
+    assert steps.min() > 10 and steps.max() - steps.min() < 1, tops  # ten evenly spaced rows
     assert page.evaluate(SEEN_INK) > 40  # the 28x28 preview shows the digit
     shot = artifacts / "serve_page_seven.png"
     page.screenshot(path=str(shot), full_page=True)

@@ -218,7 +218,8 @@
       const res = await fetch("/health");
       const { model } = await res.json();
       const parts = [model.architecture];
-      if (model.dataset) parts.push("trained on " + String(model.dataset).split(" at ")[0]);
+      // "MNIST offline sample (first 10,000 ...) at /path (...)": the name is enough here; the rest is in the tooltip
+      if (model.dataset) parts.push("trained on " + String(model.dataset).split(" at ")[0].replace(/\s*\(.*\)\s*$/, ""));
       if (typeof model.test_accuracy === "number") parts.push("test accuracy " + percent(model.test_accuracy));
       modelEl.textContent = parts.join(" · ");
       modelEl.title = [model.file, model.dataset].filter(Boolean).join("\n");
