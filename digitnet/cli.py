@@ -2,6 +2,7 @@
 import functools
 import json
 import secrets
+import signal
 import sys
 import time
 from datetime import datetime, timezone
@@ -110,9 +111,14 @@ DEFAULT_LR = {"sgd": 0.1, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.01, "
 @click.option("--out", default="model.npz", show_default=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Where to save the model; metrics go to the same name with .metrics.json.")
 @click.option("--plot", is_flag=True, help="Also draw the learning curves, to the same name with .curves.png.")
+@click.option("--checkpoint-every", type=click.IntRange(min=1), metavar="STEPS",
+              help="Save a checkpoint (weights, optimizer and random state) every STEPS steps, to OUT's name with "
+                   ".ckpt.npz. Ctrl-C always saves one.")
+@click.option("--resume", is_flag=True, help="Continue the run whose checkpoint belongs to --out, with its settings.")
 @friendly_errors
 def train(data_dir, offline, model, iters, epochs, batch_size, optimizer, lr, schedule, hidden, activation, init,
-          weight_init_std, weight_decay, dropout, batch_norm, augment, validation, sampling, seed, out, plot):
+          weight_init_std, weight_decay, dropout, batch_norm, augment, validation, sampling, seed, out, plot,
+          checkpoint_every, resume):
     """Train a network (default: the book's 784-50-10 TwoLayerNet, batch 100, SGD lr 0.1) and save it."""
     from tqdm import tqdm
 
@@ -133,6 +139,24 @@ def train(data_dir, offline, model, iters, epochs, batch_size, optimizer, lr, sc
     out = out if out.suffix == ".npz" else out.with_name(out.name + ".npz")
     metrics_path = out.with_suffix(".metrics.json")
     seed = secrets.randbelow(2**31) if seed is None else seed
+    checkpoint_path = out.with_suffix(".ckpt.npz")
+    settings = {"data_dir": data_dir and str(data_dir), "offline": offline, "model": model, "iters": iters,
+                "epochs": epochs, "batch_size": batch_size, "optimizer": optimizer, "lr": lr, "schedule": schedule,
+                "hidden": hidden, "activation": activation, "init": init, "weight_decay": weight_decay,
+                "dropout": dropout, "batch_norm": batch_norm, "augment": augment, "validation": validation,
+                "sampling": sampling, "seed": seed, "checkpoint_every": checkpoint_every}
+    if resume:
+        from .checkpoint import load_checkpoint
+
+        checkpoint_header, checkpoint_arrays = load_checkpoint(checkpoint_path)
+        settings = checkpoint_header["settings"]  # the interrupted run's, whatever else was passed
+        (data_dir, offline, model, iters, epochs, batch_size, optimizer, lr, schedule, hidden, activation, init,
+         weight_decay, dropout, batch_norm, augment, validation, sampling, seed, checkpoint_every) = (
+            settings[key] for key in ("data_dir", "offline", "model", "iters", "epochs", "batch_size", "optimizer",
+                                      "lr", "schedule", "hidden", "activation", "init", "weight_decay", "dropout",
+                                      "batch_norm", "augment", "validation", "sampling", "seed", "checkpoint_every"))
+        data_dir = data_dir and Path(data_dir)
+        click.echo(f"resuming {checkpoint_path} from step {checkpoint_header['step']:,}")
 
     dataset = load_data(data_dir, offline)
     x_train, t_train = dataset.x_train, dataset.t_train
@@ -175,14 +199,46 @@ def train(data_dir, offline, model, iters, epochs, batch_size, optimizer, lr, sc
         tqdm.write(f"epoch {r['epoch']:3d}  step {r['iteration']:6d}  loss {r['train_loss']:.4f}  "
                    f"train acc {100 * r['train_acc']:6.2f}%{val}  test acc {100 * r['test_acc']:6.2f}%  {r['elapsed_s']:7.1f}s")
 
+    from .checkpoint import restore_checkpoint, save_checkpoint
+    from .train import TrainingInterrupted
+
+    opt = OPTIMIZERS[optimizer](lr=lr)
+    state = restore_checkpoint(checkpoint_header, checkpoint_arrays, net, opt, rng) if resume else None
+    if state is not None:
+        bar.update(state.step)
+
+    def write_checkpoint(state):
+        save_checkpoint(checkpoint_path, net, opt, rng, state, settings)
+
+    # Ctrl-C asks training to stop after the step in progress, so the checkpoint holds a whole step.
+    interrupted = []
+
+    def on_sigint(signum, frame):
+        if interrupted:  # a second Ctrl-C: stop at once
+            raise KeyboardInterrupt
+        interrupted.append(True)
+
+    previous_handler = signal.signal(signal.SIGINT, on_sigint)
     # Training accuracy on every sample costs a full inference pass each epoch; for the CNNs 5,000 tell as much.
     train_eval_size = None if model in ("two-layer", "mlp") else 5000
-    with bar:
-        history = run_training(net, x_train, t_train, dataset.x_test, dataset.t_test, iters=iters, epochs=epochs,
-                               batch_size=batch_size, optimizer=OPTIMIZERS[optimizer](lr=lr), schedule=lr_schedule,
-                               sampling=sampling, augment=augmenter, x_val=x_val, t_val=t_val,
-                               keep_best=bool(validation), train_eval_size=train_eval_size, rng=rng,
-                               on_epoch=on_epoch, on_step=lambda loss: bar.update(1))
+    try:
+        with bar:
+            history = run_training(net, x_train, t_train, dataset.x_test, dataset.t_test, iters=iters, epochs=epochs,
+                                   batch_size=batch_size, optimizer=opt, schedule=lr_schedule,
+                                   sampling=sampling, augment=augmenter, x_val=x_val, t_val=t_val,
+                                   keep_best=bool(validation), train_eval_size=train_eval_size, rng=rng,
+                                   on_epoch=on_epoch, on_step=lambda loss: bar.update(1), state=state,
+                                   checkpoint=write_checkpoint, checkpoint_every=checkpoint_every,
+                                   stop=lambda: bool(interrupted))
+    except TrainingInterrupted as e:
+        click.echo(f"interrupted after step {e.state.step:,} of {total:,}; checkpoint saved to {checkpoint_path}. "
+                   f"Continue with: digitnet train --resume --out {out}", err=True)
+        sys.exit(130)
+    except FloatingPointError as e:
+        kept = f"; the last good checkpoint is {checkpoint_path}" if checkpoint_path.exists() else ""
+        raise click.ClickException(f"{e}{kept}") from None
+    finally:
+        signal.signal(signal.SIGINT, previous_handler)
     final = next((r for r in history if r.get("best")), history[-1])
     metadata = {
         "dataset": dataset.describe(),
@@ -202,6 +258,7 @@ def train(data_dir, offline, model, iters, epochs, batch_size, optimizer, lr, sc
     click.echo(f"test accuracy {100 * final['test_acc']:.2f}% on {dataset.name}{kept}; trained in "
                f"{history[-1]['train_time_s']:.1f}s ({history[-1]['elapsed_s']:.1f}s with evaluation)")
     click.echo(f"saved {out} and {metrics_path}")
+    checkpoint_path.unlink(missing_ok=True)  # the run is complete: nothing left to resume
     if plot:
         from .plots import plot_learning_curves
 

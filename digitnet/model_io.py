@@ -70,7 +70,7 @@ def atomic_write(path, write):
     return path
 
 
-def read_model_file(path):
+def read_model_file(path, expected_format=FORMAT):
     """(header, arrays) from a model file, every structural problem raised as a one-line ModelFileError."""
     path = Path(path)
     if not path.is_file():
@@ -96,8 +96,8 @@ def read_model_file(path):
         header = json.loads(str(arrays.pop(HEADER_KEY)))
     except (json.JSONDecodeError, TypeError) as e:
         raise ModelFileError(f"{path}: damaged header ({e})") from None
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise ModelFileError(f"{path}: not a digitnet model file (header format is not {FORMAT!r})")
+    if not isinstance(header, dict) or header.get("format") != expected_format:
+        raise ModelFileError(f"{path}: not a {expected_format} file (header format is not {expected_format!r})")
     version = header.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise ModelFileError(f"{path}: format version {version!r} is newer than this digitnet reads "

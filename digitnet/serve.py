@@ -111,7 +111,7 @@ def pixels_from_json(body):
     if "pixels" not in data:
         raise RequestError('missing field "pixels": send {"pixels": [784 numbers in 0..1]} (or 28 rows of 28)')
     pixels = data["pixels"]
-    if isinstance(pixels, list) and len(pixels) == PIXELS and not any(isinstance(v, list) for v in pixels):
+    if isinstance(pixels, list) and len(pixels) == PIXELS:
         flat = pixels
     elif (isinstance(pixels, list) and len(pixels) == SIDE
           and all(isinstance(row, list) and len(row) == SIDE for row in pixels)):

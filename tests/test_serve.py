@@ -196,6 +196,7 @@ BAD_JSON = [
     ("a string pixel", json.dumps({"pixels": ["0.5"] + [0] * 783}).encode(), 422, ["pixel 0", "not a number"]),
     ("a boolean pixel", json.dumps({"pixels": [[True] + [0] * 27] + [[0] * 28] * 27}).encode(), 422,
      ["pixel [0][0]", "not a number"]),
+    ("a list among 784", json.dumps({"pixels": [[0.5]] + [0] * 783}).encode(), 422, ["pixel 0 is list"]),
     ("null pixel", json.dumps({"pixels": [0] * 100 + [None] + [0] * 683}).encode(), 422, ["pixel 100", "null"]),
     ("deep nesting", b'{"pixels": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 422, []),
 ]

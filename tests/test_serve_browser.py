@@ -149,8 +149,13 @@ def test_draw_a_seven_read_it_and_clear(browser, server, artifacts):
     expect(bars).to_have_count(10)
     assert page.locator("#pad").evaluate("c => getComputedStyle(c).touchAction") == "none"
 
-    draw_with_mouse(page, SEVEN)
+    posts = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    draw_with_mouse(page, SEVEN)  # 2 presses, 24 moves, 2 releases
     expect(page.locator("#digit")).to_have_text("7", timeout=15_000)
+    page.wait_for_timeout(300)
+    assert posts and set(posts) == {server + "/api/predict"}
+    assert len(posts) < 20, f"{len(posts)} requests for 28 pointer events: not throttled"
     expect(bars).to_have_count(10)
     expect(page.locator("#bars .bar.top")).to_have_attribute("data-digit", "7")
     percents = [t.strip() for t in page.locator("#bars .bar .pct").all_inner_texts()]

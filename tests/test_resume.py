@@ -1,0 +1,109 @@
+"""Interrupted training resumes to bit-identical weights: Ctrl-C (a real SIGINT) and a hard kill."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+# Every source of randomness at once: shuffling, augmentation, dropout, Adam's state, best-epoch keeping.
+RUN = ["train", "--model", "mlp", "--hidden", "32", "--optimizer", "adam", "--schedule", "cosine", "--dropout", "0.2",
+       "--augment", "--validation", "500", "--sampling", "shuffle", "--epochs", "12", "--seed", "7"]
+
+
+@pytest.fixture
+def env(tmp_path):
+    return {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1", "DIGITNET_OFFLINE": "1",
+            "DIGITNET_CACHE_DIR": str(tmp_path / "cache")}
+
+
+def digitnet(*args, env):
+    return subprocess.run([sys.executable, "-m", "digitnet", *map(str, args)], env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def start(args, env):
+    return subprocess.Popen([sys.executable, "-m", "digitnet", *map(str, args)], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def wait_for_line(proc, text):
+    for line in proc.stdout:
+        if text in line:
+            return
+    raise AssertionError(f"the run ended before printing {text!r}: {proc.stderr.read()}")
+
+
+def weights(path):
+    with np.load(path, allow_pickle=False) as npz:
+        return {k: npz[k] for k in npz.files if k != "__header__"}
+
+
+@pytest.fixture
+def uninterrupted(tmp_path, env):
+    out = tmp_path / "straight.npz"
+    r = digitnet(*RUN, "--out", out, env=env)
+    assert r.returncode == 0, r.stderr
+    return weights(out)
+
+
+def assert_identical(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        assert np.array_equal(a[key], b[key]), key
+
+
+def test_ctrl_c_saves_a_checkpoint_and_resume_is_bit_identical(tmp_path, env, uninterrupted):
+    out = tmp_path / "resumed.npz"
+    proc = start([*RUN, "--out", out], env)
+    wait_for_line(proc, "epoch   3")
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "checkpoint saved" in stderr and "--resume" in stderr
+    checkpoint = out.with_suffix(".ckpt.npz")
+    assert checkpoint.exists() and not out.exists()
+
+    r = digitnet("train", "--resume", "--out", out, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "resuming" in r.stdout
+    assert_identical(uninterrupted, weights(out))
+    assert not checkpoint.exists()  # a finished run leaves nothing to resume
+    epochs = json.loads(out.with_suffix(".metrics.json").read_text())["epochs"]
+    assert [e["epoch"] for e in epochs] == list(range(1, 13))
+
+
+def test_hard_kill_after_a_periodic_checkpoint_resumes_bit_identical(tmp_path, env, uninterrupted):
+    out = tmp_path / "killed.npz"
+    checkpoint = out.with_suffix(".ckpt.npz")
+    proc = start([*RUN, "--checkpoint-every", "37", "--out", out], env)
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    wait_for_line(proc, "epoch   4")
+    proc.kill()  # no handler runs: only the periodic checkpoint survives
+    proc.communicate(timeout=60)
+    assert checkpoint.exists()
+    r = digitnet("train", "--resume", "--out", out, env=env)
+    assert r.returncode == 0, r.stderr
+    assert_identical(uninterrupted, weights(out))
+
+
+def test_resume_without_a_checkpoint_is_one_clear_line(tmp_path, env):
+    r = digitnet("train", "--resume", "--out", tmp_path / "none.npz", env=env)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "none.ckpt.npz" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_divergence_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path, env):
+    out = tmp_path / "diverged.npz"
+    r = digitnet("train", "--lr", "1e8", "--iters", "200", "--checkpoint-every", "1", "--seed", "0", "--out", out, env=env)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "diverged" in r.stderr and "learning rate" in r.stderr and "last good checkpoint" in r.stderr
+    with np.load(out.with_suffix(".ckpt.npz")) as npz:
+        assert all(np.all(np.isfinite(npz[k])) for k in npz.files if k.startswith("param."))
