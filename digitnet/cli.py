@@ -1,4 +1,4 @@
-"""The digitnet command: train, evaluate, gradcheck, import-book-weights."""
+"""The digitnet command: train, evaluate, predict, serve, export, gradcheck, import-book-weights, tour."""
 import functools
 import json
 import secrets
@@ -371,8 +371,10 @@ def import_book_weights_command(file, model, out):
 
 from .export_onnx import export_command  # noqa: E402  (registered after main exists)
 from .predict import predict_command  # noqa: E402
+from .serve import serve_command  # noqa: E402
 from .tour import tour  # noqa: E402
 
 main.add_command(predict_command)
+main.add_command(serve_command)
 main.add_command(export_command)
 main.add_command(tour)

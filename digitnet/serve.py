@@ -65,11 +65,7 @@ def error_status(error):
     if isinstance(error, RequestError):
         return error.status
     if isinstance(error, ImageError):
-        text = str(error)
-        if "decompression bomb" in text or "too large" in text:
-            return 413
-        if "not an image" in text:
-            return 415
+        return {"too-large": 413, "not-an-image": 415}.get(error.reason, 422)
     return 422
 
 
