@@ -23,6 +23,9 @@ def friendly_errors(command):
             return command(*args, **kwargs)
         except (DigitnetError, FloatingPointError) as e:
             raise click.ClickException(str(e)) from None
+        except OSError as e:  # disk full, permission denied, a folder where a file should be...
+            where = f"{e.filename}: " if e.filename else ""
+            raise click.ClickException(f"{where}{e.strerror or e}") from None
         except KeyboardInterrupt:
             click.echo("\ninterrupted", err=True)
             sys.exit(130)

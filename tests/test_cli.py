@@ -187,3 +187,11 @@ def test_options_a_model_does_not_take_are_usage_errors(env):
     assert r.returncode == 2 and "two-layer does not take batch norm" in r.stderr
     r = digitnet("train", "--hidden", "10,x", env=env)
     assert r.returncode == 2 and "sizes like" in r.stderr
+
+
+def test_unwritable_output_is_one_line(tmp_path, env):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where a folder should be")
+    r = digitnet("train", "--iters", 5, "--out", blocker / "m.npz", env=env)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith("Error: ") and str(blocker) in r.stderr
