@@ -32,7 +32,7 @@ RUNS = {
     "mlp-fashion": (FASHION, ["--model", "mlp", "--hidden", "512,256", "--optimizer", "adam", "--schedule", "cosine",
                               "--dropout", "0.2", "--epochs", "15", "--seed", "0"]),
     "simple-cnn-fashion": (FASHION, ["--model", "simple-cnn", "--optimizer", "adam", "--schedule", "cosine",
-                                     "--epochs", "5", "--seed", "0"]),
+                                     "--epochs", "15", "--seed", "0"]),
 }
 
 
