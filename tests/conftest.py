@@ -42,3 +42,21 @@ def dead_url():
 def dead_mirror():
     """A mirror URL on 127.0.0.1 that refuses connections."""
     return dead_url()
+
+
+@pytest.fixture(scope="session")
+def model_file(tmp_path_factory):
+    """The book's two-layer net (784-100-10) trained in-process on the bundled sample: 1,500 steps, seeded."""
+    import numpy as np
+
+    import digitnet
+    from digitnet.data import load_sample
+
+    sample = load_sample()
+    rng = np.random.default_rng(0)
+    net = digitnet.TwoLayerNet(784, 100, 10, rng=rng, dtype=np.float32)
+    history = digitnet.train(net, sample.x_train, sample.t_train, sample.x_test, sample.t_test,
+                             iters=1500, rng=rng, train_eval_size=1000)
+    path = tmp_path_factory.mktemp("served-model") / "model.npz"
+    digitnet.save_model(path, net, {"dataset": sample.describe(), "accuracy": {"test": history[-1]["test_acc"]}})
+    return path

@@ -28,18 +28,6 @@ def sample():
     return load_sample()
 
 
-@pytest.fixture(scope="session")
-def model_file(tmp_path_factory, sample):
-    """The book's two-layer net (784-100-10) trained in-process on the bundled sample: 1,500 steps, seeded."""
-    rng = np.random.default_rng(0)
-    net = digitnet.TwoLayerNet(784, 100, 10, rng=rng, dtype=np.float32)
-    history = digitnet.train(net, sample.x_train, sample.t_train, sample.x_test, sample.t_test,
-                             iters=1500, rng=rng, train_eval_size=1000)
-    path = tmp_path_factory.mktemp("serve-model") / "model.npz"
-    digitnet.save_model(path, net, {"dataset": sample.describe(), "accuracy": {"test": history[-1]["test_acc"]}})
-    return path
-
-
 @pytest.fixture(scope="module")
 def client(model_file):
     # raise_server_exceptions: any unhandled error (a would-be 500) fails the test with its traceback

@@ -20,8 +20,6 @@ pytest.importorskip("PIL")
 pytest.importorskip("python_multipart")
 sync_api = pytest.importorskip("playwright.sync_api")
 
-import digitnet  # noqa: E402
-from digitnet.data import load_sample  # noqa: E402
 from digitnet.serve import create_app  # noqa: E402
 
 CHROMIUM = os.environ.get("DIGITNET_CHROMIUM", "/usr/bin/chromium")
@@ -31,19 +29,6 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 
 if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
     pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium)", allow_module_level=True)
-
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    """The book's two-layer net (784-100-10) trained in-process on the bundled sample: 1,500 steps, seeded."""
-    sample = load_sample()
-    rng = np.random.default_rng(0)
-    net = digitnet.TwoLayerNet(784, 100, 10, rng=rng, dtype=np.float32)
-    history = digitnet.train(net, sample.x_train, sample.t_train, sample.x_test, sample.t_test,
-                             iters=1500, rng=rng, train_eval_size=1000)
-    path = tmp_path_factory.mktemp("serve-browser-model") / "model.npz"
-    digitnet.save_model(path, net, {"dataset": sample.describe(), "accuracy": {"test": history[-1]["test_acc"]}})
-    return path
 
 
 @pytest.fixture(scope="module")
