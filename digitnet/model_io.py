@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +69,10 @@ def atomic_write(path, write):
     return path
 
 
+def one_line(error):
+    return " ".join(str(error).split())
+
+
 def read_model_file(path, expected_format=FORMAT):
     """(header, arrays) from a model file, every structural problem raised as a one-line ModelFileError."""
     path = Path(path)
@@ -87,9 +90,10 @@ def read_model_file(path, expected_format=FORMAT):
     except ValueError as e:
         if "pickle" in str(e):
             raise ModelFileError(f"{path}: refused: a pickle file, not a digitnet model (pickles can run code)") from None
-        raise ModelFileError(f"{path}: not a digitnet model file ({e})") from None
-    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as e:
-        raise ModelFileError(f"{path}: not a readable digitnet model file ({type(e).__name__}: {e})") from None
+        raise ModelFileError(f"{path}: not a digitnet model file ({one_line(e)})") from None
+    except Exception as e:  # noqa: BLE001  numpy's .npy header parser can raise SyntaxError, TokenError...
+        # on a damaged file; whatever it raises, the file is unreadable, and that is all the caller needs
+        raise ModelFileError(f"{path}: not a readable digitnet model file ({type(e).__name__}: {one_line(e)})") from None
     if HEADER_KEY not in arrays:
         raise ModelFileError(f"{path}: not a digitnet model file (no {HEADER_KEY} entry)")
     try:
@@ -112,7 +116,8 @@ def load_model(path):
     from .nets import ARCHITECTURES
 
     header, arrays = read_model_file(path)
-    cls = ARCHITECTURES.get(header.get("architecture"))
+    architecture = header.get("architecture")
+    cls = ARCHITECTURES.get(architecture) if isinstance(architecture, str) else None
     if cls is None:
         raise ModelFileError(f"{path}: unknown architecture {header.get('architecture')!r} "
                              f"(known: {', '.join(ARCHITECTURES)})")

@@ -1,6 +1,7 @@
 """Property-based tests: the parsers and the loader never fail with anything but the project's own
 errors on arbitrary bytes, and the layers keep shapes and dtypes for arbitrary valid shapes."""
 import gzip
+import os
 import struct
 import tempfile
 from pathlib import Path
@@ -15,7 +16,8 @@ from digitnet.data.idx import read_idx, read_images, read_labels
 from digitnet.errors import DataError, DigitnetError, ModelFileError
 from digitnet.layers import Affine, BatchNormalization, Convolution, Dropout, Pooling, Relu, Sigmoid, Softmax
 
-FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# DIGITNET_FUZZ_EXAMPLES=5000 for a longer hunt than CI can afford
+FAST = settings(max_examples=int(os.environ.get("DIGITNET_FUZZ_EXAMPLES", 150)), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TMP = Path(tempfile.mkdtemp(prefix="digitnet-properties-"))
 
 
