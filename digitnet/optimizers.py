@@ -8,6 +8,11 @@ import math
 import numpy as np
 
 
+def zeros_like_each(params):
+    """Per-parameter state, created on the first update when the shapes are known."""
+    return {key: np.zeros_like(val) for key, val in params.items()}
+
+
 class SGD:
     """W <- W - lr * dW"""
 
@@ -28,23 +33,19 @@ class Momentum:
 
     def update(self, params, grads):
         if self.v is None:
-            self.v = {key: np.zeros_like(val) for key, val in params.items()}
+            self.v = zeros_like_each(params)
         for key in params:
             self.v[key] *= self.momentum
             self.v[key] -= self.lr * grads[key]
             params[key] += self.v[key]
 
 
-class Nesterov:
+class Nesterov(Momentum):
     """Nesterov's accelerated gradient (the book's form): the step looks ahead along the velocity."""
-
-    def __init__(self, lr=0.01, momentum=0.9):
-        self.lr, self.momentum = lr, momentum
-        self.v = None
 
     def update(self, params, grads):
         if self.v is None:
-            self.v = {key: np.zeros_like(val) for key, val in params.items()}
+            self.v = zeros_like_each(params)
         for key in params:
             self.v[key] *= self.momentum
             self.v[key] -= self.lr * grads[key]
@@ -61,7 +62,7 @@ class AdaGrad:
 
     def update(self, params, grads):
         if self.h is None:
-            self.h = {key: np.zeros_like(val) for key, val in params.items()}
+            self.h = zeros_like_each(params)
         for key in params:
             self.h[key] += grads[key] * grads[key]
             params[key] -= self.lr * grads[key] / (np.sqrt(self.h[key]) + self.eps)
@@ -76,7 +77,7 @@ class RMSprop:
 
     def update(self, params, grads):
         if self.h is None:
-            self.h = {key: np.zeros_like(val) for key, val in params.items()}
+            self.h = zeros_like_each(params)
         for key in params:
             self.h[key] *= self.decay_rate
             self.h[key] += (1 - self.decay_rate) * grads[key] * grads[key]
@@ -94,7 +95,7 @@ class Adam:
     def update(self, params, grads):
         if self.m is None:
             self.m = {key: np.zeros_like(val) for key, val in params.items()}
-            self.v = {key: np.zeros_like(val) for key, val in params.items()}
+            self.v = zeros_like_each(params)
         self.iter += 1
         lr_t = self.lr * math.sqrt(1.0 - self.beta2 ** self.iter) / (1.0 - self.beta1 ** self.iter)
         for key in params:
