@@ -12,9 +12,14 @@
                        the same preparation as `digitnet predict` uses.
 
 Every refusal is JSON {"error": "one line"} with a 4xx status: 413 for a body over the upload limit
-(checked while reading) or an image over to_mnist's pixel limit (decompression bombs), 415 for a body
-that is not an image or not a supported type, 422 for malformed JSON, wrong shapes, NaN or out-of-range
-pixels and images with no digit in them, 400 for broken multipart.
+(checked while reading) or an image over to_mnist's pixel limit (decompression bombs), 408 for a body
+that has not all arrived BODY_TIMEOUT_S seconds after the handler started reading it (a slow client),
+415 for a body that is not an image or not a supported type, 422 for malformed JSON, wrong shapes, NaN
+or out-of-range pixels and images with no digit in them, 400 for broken multipart. 404 and 405 are JSON
+too, and so is the 500 of a bug (whose traceback the server logs). A client that hangs up in the middle
+of its body is owed nothing: the server logs one line and moves on. Only the requests uvicorn's own
+HTTP parser refuses before the app sees them (an invalid Content-Length, a header over its size limit)
+get uvicorn's plain-text 400.
 
 FastAPI, uvicorn, python-multipart and Pillow are imported inside the functions, so `import digitnet`
 stays NumPy-only; they come with `pip install 'digitnet[serve]'`.
@@ -22,6 +27,7 @@ stays NumPy-only; they come with `pip install 'digitnet[serve]'`.
 import io
 import ipaddress
 import json
+import logging
 import math
 import os
 import threading
@@ -34,10 +40,13 @@ from .errors import DigitnetError
 from .functions import softmax
 from .preprocess import ImageError, to_mnist
 
-__all__ = ["create_app", "serve_command", "pixels_from_json", "MAX_UPLOAD_BYTES", "RequestError"]
+__all__ = ["create_app", "serve_command", "pixels_from_json", "MAX_UPLOAD_BYTES", "BODY_TIMEOUT_S", "RequestError"]
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # the whole request body, multipart framing included
+# The whole body must arrive within this many seconds, or 408: a client that trickles its body in
+# cannot hold a request open. The page's drawings are a few KB; 5 MiB in 10 s needs about 4 Mbit/s.
+BODY_TIMEOUT_S = 10.0
 SIDE = 28
 PIXELS = SIDE * SIDE
 CLASSES = 10
@@ -129,8 +138,16 @@ def pixels_from_json(body):
     return np.asarray(flat, dtype=np.float32).reshape(SIDE, SIDE)
 
 
-async def _read_body(request, limit):
-    """The request body, refused with 413 as soon as it is known to exceed `limit` bytes."""
+class ClientGone(Exception):
+    """The client hung up before its body was all sent: no response is owed (nor can one be delivered)."""
+
+
+async def _read_body(request, limit, timeout):
+    """The request body, refused with 413 as soon as it is known to exceed `limit` bytes and with 408
+    when it has not all arrived within `timeout` seconds; ClientGone when the client hangs up."""
+    from anyio import fail_after
+    from starlette.requests import ClientDisconnect
+
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.strip().isdigit():
@@ -138,11 +155,19 @@ async def _read_body(request, limit):
         if int(declared) > limit:
             raise RequestError(f"the request body is {int(declared):,} bytes; the limit is {limit:,}", 413)
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestError(f"the request body is over the {limit:,}-byte limit", 413)
-        chunks.append(chunk)
+    of_expected = f" of {int(declared):,}" if declared is not None else ""
+    try:
+        with fail_after(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise RequestError(f"the request body is over the {limit:,}-byte limit", 413)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise RequestError(f"the request body did not arrive within {timeout:g} s "
+                           f"({size:,}{of_expected} bytes came)", 408) from None
+    except ClientDisconnect:
+        raise ClientGone(f"the client hung up after sending {size:,}{of_expected} body bytes") from None
     return b"".join(chunks)
 
 
@@ -231,7 +256,7 @@ def _load(model):
 
 # -------------------------------------------------------------------------------------------- app
 
-def create_app(model, *, max_upload_bytes=MAX_UPLOAD_BYTES):
+def create_app(model, *, max_upload_bytes=MAX_UPLOAD_BYTES, body_timeout=BODY_TIMEOUT_S):
     """The FastAPI app serving `model`: a model file path, a (net, header) pair from load_model, or a net.
 
     The model is loaded (and run once) here, so a bad file fails at start-up with a ModelFileError /
@@ -239,7 +264,7 @@ def create_app(model, *, max_upload_bytes=MAX_UPLOAD_BYTES):
     """
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import FileResponse, JSONResponse
+    from fastapi.responses import FileResponse, JSONResponse, Response
     from fastapi.staticfiles import StaticFiles
     from starlette.concurrency import run_in_threadpool
     from starlette.exceptions import HTTPException
@@ -249,22 +274,35 @@ def create_app(model, *, max_upload_bytes=MAX_UPLOAD_BYTES):
     info = _model_info(net, header, source)
 
     app = FastAPI(title="digitnet", docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.net, app.state.model_info, app.state.max_upload_bytes = net, info, max_upload_bytes
+    app.state.net, app.state.model_info = net, info
+    app.state.max_upload_bytes, app.state.body_timeout = max_upload_bytes, body_timeout
 
-    def error(status, message):
-        return JSONResponse({"error": message}, status_code=status)
+    def error(status, message, headers=None):
+        if status in (408, 413):  # the body is left unread: end the connection rather than read on
+            headers = {**(headers or {}), "Connection": "close"}
+        return JSONResponse({"error": message}, status_code=status, headers=headers)
 
     @app.exception_handler(DigitnetError)
     async def digitnet_error(request, exc):
         return error(error_status(exc), str(exc))
 
-    @app.exception_handler(HTTPException)
+    @app.exception_handler(ClientGone)
+    async def client_gone(request, exc):
+        client = f"{request.client.host}:{request.client.port}" if request.client else "a client"
+        logging.getLogger("uvicorn.error").info("%s - %s %s: %s", client, request.method, request.url.path, exc)
+        return Response(status_code=400)  # never delivered: uvicorn drops a response to a closed connection
+
+    @app.exception_handler(HTTPException)  # 404, 405, and Starlette's own refusals (broken multipart)
     async def http_error(request, exc):
-        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+        return error(exc.status_code, str(exc.detail), exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request, exc):
         return error(422, "; ".join(str(e.get("msg", e)) for e in exc.errors()) or "invalid request")
+
+    @app.exception_handler(Exception)  # a bug: JSON like every other error; the server still logs the traceback
+    async def internal_error(request, exc):
+        return error(500, "internal server error")
 
     @app.get("/", include_in_schema=False)
     async def page():
@@ -283,7 +321,7 @@ def create_app(model, *, max_upload_bytes=MAX_UPLOAD_BYTES):
             shown = f"Content-Type {kind!r}" if kind else "no Content-Type"
             raise RequestError(f"unsupported {shown}: send multipart/form-data with a file field \"image\", "
                                "an image/* body, or application/json {\"pixels\": [784 numbers in 0..1]}", 415)
-        body = await _read_body(request, max_upload_bytes)
+        body = await _read_body(request, max_upload_bytes, body_timeout)
         if kind == "application/json":
             image = pixels_from_json(body)
         else:

@@ -1,11 +1,18 @@
 """`digitnet serve`: the FastAPI app in-process (TestClient): health, predictions from pixels and
-uploads, every kind of bad input refused with a 4xx and a JSON message, and the click command."""
+uploads, every kind of bad input refused with a 4xx and a JSON message, and the click command; under
+a real uvicorn on 127.0.0.1 (in a thread), clients that trickle their body or hang up half-way."""
 import io
 import json
+import logging
+import re
+import socket
 import struct
 import subprocess
 import sys
+import threading
+import time
 import zlib
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -273,9 +280,28 @@ def test_broken_multipart_is_a_400_not_a_500(client):
     assert_error(client.post("/api/predict", files=files), 400)  # one file per request
 
 
-def test_other_routes_answer_json_errors(client):
-    assert_error(client.get("/api/predict"), 405)
+def test_other_routes_and_methods_answer_json_errors(client):
+    r = client.get("/api/predict")
+    assert_error(r, 405)
+    assert r.headers["allow"] == "POST"
+    assert_error(client.put("/api/predict", content=b"{}"), 405)
+    assert_error(client.post("/api/nothing", json={"pixels": []}), 404)
     assert_error(client.get("/nowhere"), 404)
+    assert_error(client.get("/static/nothing.js"), 404)
+
+
+def test_a_bug_is_a_json_500_not_plain_text(model_file, sample):
+    net = digitnet.load_model(model_file)[0]
+    app = create_app(net)
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    net.predict = broken  # after create_app's first run of the model
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.post("/api/predict", json={"pixels": sample.x_test[0].tolist()})
+        assert_error(r, 500, "internal server error")
+        assert "a bug" not in r.text  # the details go to the server's log, not to the client
 
 
 def test_the_server_still_answers_after_all_that(client, sample):
@@ -283,6 +309,96 @@ def test_the_server_still_answers_after_all_that(client, sample):
     assert client.get("/health").json()["status"] == "ok"
     r = client.post("/api/predict", json={"pixels": sample.x_test[0].tolist()})
     assert r.status_code == 200 and r.json()["digit"] == sample.t_test[0]
+
+
+# ------------------------------------------------------------------------------ a real server
+
+@contextmanager
+def live_server(app):
+    """`app` under uvicorn on a free 127.0.0.1 port, in a thread; yields the port. Logs go to the root
+    logger (log_config=None), where caplog sees them."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="off"))
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    end = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < end, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield server.servers[0].sockets[0].getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(15)
+
+
+def raw_post(port, body_length, close=False):
+    """A socket that has sent the head of a JSON POST /api/predict announcing a body of body_length bytes;
+    close: ask the server to close the connection after its answer (otherwise it is kept alive)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    close_header = "Connection: close\r\n" if close else ""
+    sock.sendall(f"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                 f"Content-Length: {body_length}\r\n{close_header}\r\n".encode())
+    return sock
+
+
+def read_until_closed(sock):
+    data = b""
+    while more := sock.recv(65536):
+        data += more
+    return data
+
+
+def wait_for(condition, seconds=20):
+    end = time.monotonic() + seconds
+    while not condition() and time.monotonic() < end:
+        time.sleep(0.05)
+    return condition()
+
+
+def test_a_body_trickled_in_past_the_deadline_is_a_408_and_the_connection_is_closed(model_file, sample):
+    body = json.dumps({"pixels": sample.x_test[0].tolist()}).encode()
+    with live_server(create_app(model_file, body_timeout=1.0)) as port:
+        with raw_post(port, len(body)) as sock:
+            for i in range(40):  # 10 bytes every 0.1 s: a slow-loris client, 4 s for 400 of the bytes
+                try:
+                    sock.sendall(body[10 * i:10 * i + 10])
+                except (BrokenPipeError, ConnectionResetError):
+                    break  # answered and closed; the answer is still there to read
+                time.sleep(0.1)
+            sock.settimeout(10)
+            response = read_until_closed(sock)  # a timeout here: the server kept the connection open
+        head, _, json_body = response.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 408 "), response[:300]
+        assert b"connection: close" in head.lower()
+        message = json.loads(json_body)["error"]
+        assert "did not arrive within 1 s" in message and f" of {len(body):,} bytes came" in message
+        assert "\n" not in message
+
+        # the same body sent at once is answered as usual
+        with raw_post(port, len(body), close=True) as sock:
+            sock.sendall(body)
+            response = read_until_closed(sock)
+        assert response.startswith(b"HTTP/1.1 200 "), response[:300]
+
+
+def test_a_client_hanging_up_mid_body_is_one_log_line_not_a_traceback(model_file, sample, caplog):
+    caplog.set_level(logging.INFO)
+    body = json.dumps({"pixels": sample.x_test[0].tolist()}).encode()
+    with live_server(create_app(model_file)) as port:
+        with raw_post(port, len(body)) as sock:
+            sock.sendall(body[:1000])
+            time.sleep(0.3)  # the handler is reading the body when the client goes
+        assert wait_for(lambda: any("hung up" in r.getMessage() for r in caplog.records)), caplog.text
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:  # and it goes on serving
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            assert read_until_closed(sock).startswith(b"HTTP/1.1 200 ")
+    hang_ups = [r.getMessage() for r in caplog.records if "hung up" in r.getMessage()]
+    assert len(hang_ups) == 1 and re.search(rf"sending [\d,]+ of {len(body):,} body bytes", hang_ups[0]), hang_ups
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR], caplog.text
+    assert "Traceback" not in caplog.text and "ClientDisconnect" not in caplog.text
+    assert " 500" not in caplog.text and "POST /api/predict HTTP/1.1" not in caplog.text  # no response logged
 
 
 # ------------------------------------------------------------------------------------ the command
