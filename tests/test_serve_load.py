@@ -64,9 +64,10 @@ def test_200_requests_from_8_clients_with_every_abuse_once(model_file, tmp_path)
 def test_a_model_the_server_cannot_load_is_exit_status_2(tmp_path):
     bad = tmp_path / "model.npz"
     bad.write_bytes(b"not a model")
-    r = run_script(bad, "--requests", 10, "--clients", 2, "--time-limit", 60)
+    log = tmp_path / "server.log"  # a failed run keeps the server's log; here, not in the system's temp folder
+    r = run_script(bad, "--requests", 10, "--clients", 2, "--time-limit", 60, "--server-log", log)
     assert r.returncode == 2, r.stdout + r.stderr
-    assert "server exited" in r.stderr and str(bad) in r.stderr
+    assert "server exited" in r.stderr and str(bad) in r.stderr and str(bad) in log.read_text()
 
 
 def test_the_plan_spreads_each_abusive_kind_among_the_good_requests():
