@@ -1,12 +1,21 @@
 """Model files: a NumPy .npz of the parameter arrays plus a JSON header, readable with allow_pickle=False.
 
 The header names the architecture and its constructor arguments, every array's shape and dtype,
-a SHA-256 over the array bytes (checked on every load) and free-form training metadata.
+a SHA-256 over the array bytes (checked on every load) and free-form training metadata, and
+`header_sha256`, a SHA-256 over the rest of the header (architecture, settings, metadata), checked
+when present: files from before it was added have none, and still load.
+
+A model file is untrusted input: the loader rebuilds the net only from settings its constructor
+takes, refuses settings that would build more weights than the file holds before allocating them,
+and reports every problem as a one-line ModelFileError naming the file.
 """
 import hashlib
+import inspect
 import json
+import operator
 import os
 import tempfile
+from math import prod
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +25,7 @@ from .errors import ModelFileError
 FORMAT = "digitnet-model"
 FORMAT_VERSION = 1
 HEADER_KEY = "__header__"
+HEADER_DIGEST = "header_sha256"  # over the header's other fields; optional, so older files still load
 BUFFER_PREFIX = "buffer."  # batch norm's running statistics: saved, checked and restored like the params
 
 
@@ -27,6 +37,20 @@ def params_digest(params):
         h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
         h.update(a.tobytes())
     return h.hexdigest()
+
+
+def header_digest(header):
+    """SHA-256 over a (JSON-decoded) header's fields other than HEADER_DIGEST, as canonical JSON."""
+    fields = {k: v for k, v in header.items() if k != HEADER_DIGEST}
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def seal_header(header):
+    """header with HEADER_DIGEST set to the digest of what a reader will decode from it."""
+    header = json.loads(json.dumps(header))  # tuples become lists, keys strings: what load_model sees
+    header[HEADER_DIGEST] = header_digest(header)
+    return header
 
 
 def save_model(path, net, metadata=None):
@@ -46,7 +70,7 @@ def save_model(path, net, metadata=None):
         "digitnet_version": __version__,
         "metadata": metadata or {},
     }
-    arrays[HEADER_KEY] = np.array(json.dumps(header))
+    arrays[HEADER_KEY] = np.array(json.dumps(seal_header(header)))
     return atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
@@ -69,8 +93,10 @@ def atomic_write(path, write):
     return path
 
 
-def one_line(error):
-    return " ".join(str(error).split())
+def one_line(error, limit=200):
+    """str(error) on one line, cut to about limit characters (a damaged file can make messages huge)."""
+    text = " ".join(str(error).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def read_model_file(path, expected_format=FORMAT):
@@ -98,8 +124,8 @@ def read_model_file(path, expected_format=FORMAT):
         raise ModelFileError(f"{path}: not a digitnet model file (no {HEADER_KEY} entry)")
     try:
         header = json.loads(str(arrays.pop(HEADER_KEY)))
-    except (json.JSONDecodeError, TypeError) as e:
-        raise ModelFileError(f"{path}: damaged header ({e})") from None
+    except (ValueError, TypeError, RecursionError) as e:  # bad JSON, an integer of 5,000 digits, deep nesting
+        raise ModelFileError(f"{path}: damaged header ({type(e).__name__}: {one_line(e)})") from None
     if not isinstance(header, dict) or header.get("format") != expected_format:
         raise ModelFileError(f"{path}: not a {expected_format} file (header format is not {expected_format!r})")
     version = header.get("format_version")
@@ -108,7 +134,100 @@ def read_model_file(path, expected_format=FORMAT):
                              f"({FORMAT_VERSION}); upgrade digitnet")
     if params_digest(arrays) != header.get("sha256"):
         raise ModelFileError(f"{path}: checksum mismatch: the weights were altered or damaged")
+    if header.get(HEADER_DIGEST) is not None:
+        try:
+            intact = header_digest(header) == header[HEADER_DIGEST]
+        except (ValueError, TypeError, RecursionError):
+            intact = False
+        if not intact:
+            raise ModelFileError(f"{path}: header checksum mismatch: the architecture, settings or metadata "
+                                 "were altered or damaged")
     return header, arrays
+
+
+# Constructor parameters a file must not set: the loader picks the dtype from the arrays, and no file
+# may hand the constructor an object of its choosing.
+LOADER_ONLY = frozenset({"rng", "dtype"})
+
+
+class _TooBig(Exception):
+    pass
+
+
+class _WeightBudget:
+    """The rng a net is rebuilt with: each weight shape is checked against what the file holds before it is
+    allocated, so a header asking for a 784 x 10**9 layer is refused, not built. Returns zeros (the file's
+    values replace them) and leaves np.random's global state alone."""
+
+    def __init__(self, arrays):
+        self.elements = sum(a.size for a in arrays)
+        self.draws = len(arrays)
+
+    def standard_normal(self, size=None):
+        shape = () if size is None else size if isinstance(size, (tuple, list)) else (size,)
+        shape = tuple(operator.index(d) for d in shape)  # TypeError for a float or string size
+        n = prod(shape)
+        self.draws -= 1
+        if self.draws < 0 or n > self.elements:
+            raise _TooBig
+        self.elements -= max(n, 0)
+        return np.zeros(shape)
+
+
+def _ints(value):
+    """Every int anywhere in a JSON value (not bools), walked without recursion."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, bool):
+            continue
+        if isinstance(v, int):
+            yield v
+        elif isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+
+
+def _check_config(path, cls, config, stored):
+    """Refuse, before building anything, a config that is not keyword arguments of cls, or that holds an
+    integer larger than every dimension of every stored array (no valid file has one)."""
+    if config is None:
+        raise ModelFileError(f"{path}: the header has no config (the settings that build a {cls.__name__})")
+    if not isinstance(config, dict):
+        raise ModelFileError(f"{path}: the header's config is {type(config).__name__}, not a mapping of "
+                             f"{cls.__name__}'s settings")
+    parameters = inspect.signature(cls).parameters
+    allowed = {name for name, p in parameters.items()
+               if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} - LOADER_ONLY
+    refused = sorted(set(config) - allowed)
+    if refused:
+        names = one_line(", ".join(map(repr, refused)), 120)
+        raise ModelFileError(f"{path}: the header's config sets {names}, which {cls.__name__} does not take "
+                             f"from a file (it takes {', '.join(sorted(allowed))})")
+    biggest = max((d for a in stored for d in a.shape), default=0)
+    too_big = [i for i in _ints(config) if i > biggest]
+    if too_big:
+        raise ModelFileError(f"{path}: the header's config asks for a size of {one_line(max(too_big), 40)}, "
+                             f"larger than any dimension of the stored arrays ({biggest})")
+
+
+def _build(path, cls, config, stored, dtype):
+    """cls(**config) with every failure a one-line ModelFileError, and no weight larger than the file's."""
+    budget = _WeightBudget(stored)
+    try:
+        net = cls(**config, rng=budget, dtype=dtype)
+    except _TooBig:
+        raise ModelFileError(f"{path}: the header's config builds a {cls.__name__} with more weights than the "
+                             "file holds") from None
+    except Exception as e:  # noqa: BLE001  a constructor fed nonsense fails in its own ways
+        # (ZeroDivisionError, IndexError, MemoryError...): the file is what is wrong
+        raise ModelFileError(f"{path}: the header's config does not build a {cls.__name__} "
+                             f"({type(e).__name__}: {one_line(e)})") from None
+    for layer in getattr(net, "layers", {}).values():
+        if getattr(layer, "rng", None) is budget:  # dropout keeps the rng: give it what rng=None gives
+            layer.rng = np.random.default_rng()
+    return net
 
 
 def load_model(path):
@@ -119,19 +238,19 @@ def load_model(path):
     architecture = header.get("architecture")
     cls = ARCHITECTURES.get(architecture) if isinstance(architecture, str) else None
     if cls is None:
-        raise ModelFileError(f"{path}: unknown architecture {header.get('architecture')!r} "
+        raise ModelFileError(f"{path}: unknown architecture {one_line(repr(header.get('architecture')), 60)} "
                              f"(known: {', '.join(ARCHITECTURES)})")
     buffers = {k[len(BUFFER_PREFIX):]: arrays.pop(k) for k in list(arrays) if k.startswith(BUFFER_PREFIX)}
     dtypes = {a.dtype for a in arrays.values()}
     if not dtypes or not dtypes <= {np.dtype(np.float32), np.dtype(np.float64)} or len(dtypes) > 1:
         raise ModelFileError(f"{path}: parameters must all be float32 or all float64, found {sorted(map(str, dtypes))}")
-    try:
-        net = cls(**header["config"], dtype=dtypes.pop())
-    except (TypeError, ValueError, KeyError) as e:
-        raise ModelFileError(f"{path}: architecture settings do not build a {cls.__name__} ({e})") from None
+    config = header.get("config")
+    _check_config(path, cls, config, [*arrays.values(), *buffers.values()])
+    net = _build(path, cls, config, list(arrays.values()), dtypes.pop())
     for kind, found, expected in (("parameters", arrays, net.params), ("buffers", buffers, net.buffers())):
         if set(found) != set(expected):
-            raise ModelFileError(f"{path}: {kind} {sorted(found)} do not match {cls.__name__}'s {sorted(expected)}")
+            raise ModelFileError(f"{path}: {kind} {one_line(sorted(found))} do not match "
+                                 f"{cls.__name__}'s {one_line(sorted(expected))}")
         for name, value in found.items():
             if value.shape != expected[name].shape:
                 raise ModelFileError(f"{path}: {name} has shape {value.shape}, the architecture needs {expected[name].shape}")

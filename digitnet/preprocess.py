@@ -10,7 +10,6 @@ Pillow is imported inside the functions, so `import digitnet` stays NumPy-only.
 """
 import io
 import os
-import struct
 import warnings
 
 import numpy as np
@@ -97,24 +96,27 @@ def _load_grey(image, name):
     def unreadable(e):
         return ImageError(f"{name}: unreadable image ({' '.join(str(e).split()) or type(e).__name__})")
 
+    is_bytes = isinstance(image, (bytes, bytearray, memoryview))
+    is_path = isinstance(image, (str, os.PathLike))
+    if not (isinstance(image, Image.Image) or is_bytes or is_path or hasattr(image, "read")):
+        raise TypeError(f"to_mnist takes a path, bytes, a file object, a PIL.Image or a NumPy array, "
+                        f"not {type(image).__name__}")
+    if is_path and not os.path.isfile(image):
+        if os.path.isdir(image):
+            raise ImageError(f"{name}: a folder, not an image file", "not-an-image")
+        raise ImageError(f"{name}: no such file", "missing")
+    if is_bytes and len(image) == 0:
+        raise ImageError(f"{name}: empty (0 bytes), not an image", "not-an-image")
+
     try:
         if isinstance(image, Image.Image):
             img = image
-        elif isinstance(image, (str, os.PathLike)) and not os.path.isfile(image):
-            if os.path.isdir(image):
-                raise ImageError(f"{name}: a folder, not an image file", "not-an-image")
-            raise ImageError(f"{name}: no such file", "missing")
-        elif isinstance(image, (bytes, bytearray, memoryview)) and len(image) == 0:
-            raise ImageError(f"{name}: empty (0 bytes), not an image", "not-an-image")
-        elif isinstance(image, (bytes, bytearray, memoryview, str, os.PathLike)) or hasattr(image, "read"):
-            source = io.BytesIO(bytes(image)) if isinstance(image, (bytes, bytearray, memoryview)) else image
+        else:
+            source = io.BytesIO(bytes(image)) if is_bytes else image
             with warnings.catch_warnings():
                 # Pillow warns from 89 megapixels on; our own limit below refuses those anyway.
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 img = Image.open(source)  # reads the header only
-        else:
-            raise TypeError(f"to_mnist takes a path, bytes, a file object, a PIL.Image or a NumPy array, "
-                            f"not {type(image).__name__}")
         w, h = img.size
         if w * h > MAX_PIXELS:
             raise ImageError(f"{name}: {w}x{h} pixels is too large (limit {MAX_PIXELS // 1_000_000} "
@@ -125,14 +127,18 @@ def _load_grey(image, name):
             img.seek(0)  # animated GIF / WebP, multi-page TIFF: the first frame
         factor = max(1, -(-max(w, h) // WORK_MAX_SIDE))
         if factor > 1 and img.format == "JPEG":
-            img.draft(img.mode, (w // factor, h // factor))  # decode a big JPEG at reduced size
+            # decode a big JPEG at reduced size, at least 1 px a side (Pillow divides by the size asked for)
+            img.draft(img.mode, (max(1, w // factor), max(1, h // factor)))
         img.load()
+    except ImageError:
+        raise
     except Image.DecompressionBombError:
         raise ImageError(f"{name}: the image is too large (over {MAX_PIXELS // 1_000_000} megapixels); "
                          "refused as a possible decompression bomb", "too-large") from None
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not an image file Pillow can read", "not-an-image") from None
-    except (OSError, ValueError, SyntaxError, EOFError, struct.error) as e:
+    except Exception as e:  # noqa: BLE001  damaged files make Pillow's plugins raise OSError, ValueError,
+        # SyntaxError, EOFError, struct.error, and also TypeError, OverflowError, IndexError...: all unreadable
         raise unreadable(e) from None
 
     try:

@@ -1,12 +1,14 @@
 import json
 import pickle
+import tracemalloc
 import zipfile
 
 import numpy as np
 import pytest
 
-from digitnet import ModelFileError, TwoLayerNet, load_model, save_model
+from digitnet import DeepConvNet, ModelFileError, MultiLayerNet, SimpleConvNet, TwoLayerNet, load_model, save_model
 from digitnet import model_io
+from digitnet.layers import Dropout
 
 
 @pytest.fixture
@@ -39,7 +41,7 @@ def one_line_error(path):
     with pytest.raises(ModelFileError) as e:
         load_model(path)
     message = str(e.value)
-    assert "\n" not in message and str(path) in message
+    assert "\n" not in message and message.startswith(f"{path}: ") and len(message) < 400, message
     return message
 
 
@@ -86,12 +88,13 @@ def test_foreign_zip_empty_and_missing_files(tmp_path):
     assert "no such" in one_line_error(tmp_path / "absent.npz")
 
 
-def rewrite_header(path, change):
+def rewrite_header(path, change, seal=True):
+    """Edit the header of the model file at path; seal: recompute its header_sha256, as a deliberate edit would."""
     with np.load(path) as npz:
         arrays = {k: npz[k] for k in npz.files}
     header = json.loads(str(arrays["__header__"]))
     change(header)
-    arrays["__header__"] = np.array(json.dumps(header))
+    arrays["__header__"] = np.array(json.dumps(model_io.seal_header(header) if seal else header))
     np.savez(path, **arrays)
 
 
@@ -108,6 +111,125 @@ def test_shapes_must_fit_the_architecture(tmp_path, net):
     path = save_model(tmp_path / "m.npz", net)
     rewrite_header(path, lambda h: h["config"].update(hidden_size=17))
     assert "shape" in one_line_error(path)
+
+
+def test_header_is_sealed_and_unsealed_edits_are_refused(tmp_path, net):
+    path = save_model(tmp_path / "m.npz", net, {"accuracy": 0.5})
+    with np.load(path) as npz:
+        header = json.loads(str(npz["__header__"]))
+    assert header[model_io.HEADER_DIGEST] == model_io.header_digest(header)
+    for change in (lambda h: h["config"].update(weight_init_std=0.02),  # still builds the same net
+                   lambda h: h.update(architecture="mlp"),
+                   lambda h: h["metadata"].update(accuracy=0.99)):
+        path = save_model(tmp_path / "m.npz", net, {"accuracy": 0.5})
+        rewrite_header(path, change, seal=False)
+        assert "header checksum mismatch" in one_line_error(path)
+
+
+def test_files_without_a_header_digest_still_load(tmp_path, net):
+    """Files written before header_sha256 existed have only the weights' digest."""
+    path = save_model(tmp_path / "m.npz", net)
+    rewrite_header(path, lambda h: h.pop(model_io.HEADER_DIGEST), seal=False)
+    loaded, header = load_model(path)
+    x = np.random.default_rng(1).random((2, 784), dtype=np.float32)
+    assert model_io.HEADER_DIGEST not in header and np.array_equal(loaded.predict(x), net.predict(x))
+
+
+def small_nets():
+    rng = np.random.default_rng(0)
+    return {
+        "two-layer": TwoLayerNet(784, 8, 10, rng=rng, dtype=np.float32),
+        "mlp": MultiLayerNet(784, [12, 8], 10, use_dropout=True, dropout_ratio=0.3, use_batchnorm=True, rng=rng),
+        "simple-cnn": SimpleConvNet((1, 12, 12), {"filter_num": 3, "filter_size": 3}, 8, rng=rng),
+        "deep-cnn": DeepConvNet(hidden_size=8, rng=rng, dtype=np.float32),
+    }
+
+
+@pytest.mark.parametrize("architecture", ["two-layer", "mlp", "simple-cnn", "deep-cnn"])
+def test_every_architecture_round_trips_and_trains(tmp_path, architecture):
+    """The loader rebuilds each net with a size-checking stand-in for the rng: valid files must not trip it,
+    and it must not stay in the net (dropout draws its masks from a real Generator)."""
+    net = small_nets()[architecture]
+    path = save_model(tmp_path / "m.npz", net)
+    state = np.random.get_state()[1].copy()
+    loaded, header = load_model(path)
+    assert np.array_equal(np.random.get_state()[1], state)  # loading leaves np.random's state alone
+    assert header["architecture"] == architecture and type(loaded) is type(net)
+    side = int(np.sqrt(np.prod(getattr(net, "input_dim", (784,)))))
+    x = np.random.default_rng(1).random((3, side * side)).astype(net.params["W1"].dtype)
+    assert np.array_equal(loaded.predict(x), net.predict(x))
+    for layer in loaded.layers.values():
+        if isinstance(layer, Dropout):
+            assert isinstance(layer.rng, np.random.Generator)
+    grads = loaded.gradient(x, np.array([1, 2, 3]))
+    assert all(np.all(np.isfinite(g)) for g in grads.values())
+
+
+TWO_LAYER_CONFIG = {"input_size": 784, "hidden_size": 16, "output_size": 10, "weight_init_std": 0.01}
+
+# Headers whose config crashed the net's constructor with raw exceptions (found by the property test
+# test_model_loader_mutated_json_header), each with what the one-line ModelFileError must say.
+BAD_CONFIGS = {
+    "rng set by the file (AttributeError)": ("two-layer", {**TWO_LAYER_CONFIG, "rng": 5}, "sets 'rng'"),
+    "dtype set by the file": ("two-layer", {**TWO_LAYER_CONFIG, "dtype": "float16"}, "sets 'dtype'"),
+    "unknown setting": ("two-layer", {**TWO_LAYER_CONFIG, "colour": "red"}, "sets 'colour'"),
+    "config not a mapping": ("two-layer", [784, 16, 10], "not a mapping"),
+    "config missing (KeyError)": ("two-layer", None, "has no config"),
+    "hidden size no machine can allocate (MemoryError)": ("two-layer", {**TWO_LAYER_CONFIG, "hidden_size": 2**40},
+                                                          "larger than any dimension"),
+    "input size no machine can allocate (MemoryError)": ("two-layer", {**TWO_LAYER_CONFIG, "input_size": 2**40},
+                                                         "larger than any dimension"),
+    "float size (TypeError)": ("two-layer", {**TWO_LAYER_CONFIG, "hidden_size": 16.0}, "TypeError"),
+    "negative size": ("two-layer", {**TWO_LAYER_CONFIG, "hidden_size": -16}, "ValueError"),
+    "mlp with input size 0 (ZeroDivisionError)": ("mlp", {"input_size": 0, "hidden_size_list": [16], "output_size": 10},
+                                                  "ZeroDivisionError"),
+    "mlp with a thousand layers": ("mlp", {"input_size": 784, "hidden_size_list": [16] * 1000, "output_size": 10},
+                                   "more weights than the file holds"),
+    "mlp with a huge activation name": ("mlp", {"input_size": 784, "hidden_size_list": [16], "output_size": 10,
+                                                "activation": "x" * 100_000}, "activation must be one of"),
+    "simple-cnn with stride 0 (ZeroDivisionError)": ("simple-cnn", {"conv_param": {"stride": 0}}, "ZeroDivisionError"),
+    "simple-cnn with input_dim [1] (IndexError)": ("simple-cnn", {"input_dim": [1]}, "IndexError"),
+    "simple-cnn with 784^4 filter weights": ("simple-cnn", {"input_dim": [784, 784, 784],
+                                                            "conv_param": {"filter_num": 784, "filter_size": 784}},
+                                             "more weights than the file holds"),
+    "deep-cnn with input_dim [] (IndexError)": ("deep-cnn", {"input_dim": []}, "IndexError"),
+    "deep-cnn with input_dim [1, 1, 1] (ZeroDivisionError)": ("deep-cnn", {"input_dim": [1, 1, 1]},
+                                                              "more weights than the file holds"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_CONFIGS))
+def test_bad_configs_are_one_line_errors(tmp_path, net, case):
+    architecture, config, says = BAD_CONFIGS[case]
+    path = save_model(tmp_path / "m.npz", net)
+    rewrite_header(path, lambda h: h.update(architecture=architecture, config=config))
+    assert says in one_line_error(path)
+
+
+def test_nets_the_arrays_cannot_fill_are_refused_before_they_are_built(tmp_path, net):
+    """A 50 kB file whose header says hidden_size 100,000 must be refused without first building a
+    784 x 100,000 net (627 MB; hidden_size 2,000,000 would take 12.5 GB and get the process killed)."""
+    path = save_model(tmp_path / "m.npz", net)
+    rewrite_header(path, lambda h: h["config"].update(hidden_size=100_000))
+    tracemalloc.start()
+    try:
+        one_line_error(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20e6, f"load_model allocated {peak / 1e6:.0f} MB to refuse a {path.stat().st_size} byte file"
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000 + "]" * 100_000,  # RecursionError from json
+                                  '{"format": "digitnet-model", "x": ' + "1" * 5000 + "}"],  # int digit limit
+                         ids=["deep-nesting", "5000-digit-int"])
+def test_header_json_that_python_refuses_is_a_one_line_error(tmp_path, net, text):
+    path = save_model(tmp_path / "m.npz", net)
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays["__header__"] = np.array(text)
+    np.savez(path, **arrays)
+    assert "damaged header" in one_line_error(path)
 
 
 def test_crash_mid_save_keeps_the_previous_file(tmp_path, net, monkeypatch):

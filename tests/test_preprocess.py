@@ -256,3 +256,65 @@ def test_without_pillow_the_error_says_so(monkeypatch):
     with pytest.raises(DigitnetError, match="needs Pillow") as e:
         to_mnist(b"any bytes")
     assert not isinstance(e.value, ImageError)  # not a fault of this image: predict must not skip and go on
+
+
+def test_a_wrong_argument_type_is_a_type_error_not_an_image_error():
+    with pytest.raises(TypeError, match="not int"):
+        to_mnist(5)
+
+
+# Damaged files on which Pillow raised what to_mnist did not catch (found by the property tests, shrunk).
+PILLOW_CRASHES = {
+    "tiff-float-strip-offset (TypeError from load)":
+        b'II*\x00\x08\x00\x00\x00\x0b\x00\x00\x01\x04\x00\x01\x00\x00\x00\x14\x00\x00\x00\x01\x01\x04\x00'
+        b'\x01\x00\x00\x00\x18\x00\x00\x00\x02\x01\x03\x00\x04\x00\x00\x00\x92\x00\x00\x00\x03\x01\x03\x00'
+        b'\x01\x00\x00\x00\x01\x00\x00\x00\x06\x01\x03\x00\x01\x00\x00\x00\x02\x00\x00\x00\x11\x01\x0b\x00'
+        b'\x01\x00\x00\x00\x9a\x00\x00\x00\x15\x01\x03\x00\x01\x00\x00\x00\x04\x00\x00\x00\x16\x01\x04\x00'
+        b'\x01\x00\x00\x00\x18\x00\x00\x00\x17\x01\x04\x00\x01\x00\x00\x00\x80\x07\x00\x00\x1c\x01\x03\x00'
+        b'\x01\x00\x00\x00\x01\x00\x00\x00R\x01\x03\x00\x01\x00\x00\x00\x02\x00\x00\x00\x00\x00\x00\x00\x08'
+        b'\x00\x08\x00\x08\x00\x08\x00',
+    "tiff-huge-strip-offset (OverflowError from load)":
+        b'II*\x00\x08\x00\x00\x00\x0b\x00\x00\x01\x04\x00\x01\x00\x00\x00\x14\x00\x00\x00\x01\x01\x04\x00'
+        b'\x01\x00\x00\x00\x18\x00\x00\x00\x02\x01\x03\x00\x04\x00\x00\x00\x92\x00\x00\x00\x03\x01\x03\x00'
+        b'\x01\x00\x00\x00\x01\x00\x00\x00\x06\x01\x03\x00\x01\x00\x00\x00\x02\x00\x00\x00\x11\x01\x10\x00'
+        b'\x01\x00\x00\x00\x9a\x00\x00\x00\x15\x01\x03\x00\x01\x00\x00\x00\x04\x00\x00\x00\x16\x01\x04\x00'
+        b'\x01\x00\x00\x00\x18\x00\x00\x00\x17\x01\x04\x00\x01\x00\x00\x00\x80\x07\x00\x00\x1c\x01\x03\x00'
+        b'\x01\x00\x00\x00\x01\x00\x00\x00R\x01\x03\x00\x01\x91\x00\x00\x02\x00\x00\x00\x00\x00\x00\x00\x08'
+        b'\x00\x08\x00\x08\x00\x08\x00\xe6\xff\xe6\xe6\xe6\xff\xe6\xe6',
+    "gif-cut-in-second-frame (IndexError from n_frames)":
+        b'GIF87a\x14\x00\x00\x14\x14\x14\x00,\x00\x00\x00\x00\x14\x00\x18\x00@\x08D\x00\x03\x08\x1cH\xb0'
+        b'\xa0\xc1\x83\x01\x00(D\xc8P!\x00\x86\x05\x1d:\x84xp"\xc5\x8b\x183\x0e\x94\xb8Pc\xc2\x8e\x1a-\x86'
+        b'\x04\xe9\xb1\xa4\xc9\x93\x1f%\x96\x14\x99\x91%F\x97\x17aR\x94\t\x91fC"(s\x0e\x0c\x08\x00,\x83\x7f'
+        b' "\xbfZ\xb0\x00\x96',
+}
+
+
+def tiff_whose_next_frame_is_garbage():
+    """A valid TIFF whose first IFD links to a "second" one inside the pixel data: Pillow raises
+    TypeError("Missing dimensions") from img.n_frames."""
+    tif = bytearray(encoded(drawing(size=(20, 24), box=(4, 4, 12, 16)), "TIFF"))
+    ifd = struct.unpack_from("<I", tif, 4)[0]
+    entries = struct.unpack_from("<H", tif, ifd)[0]
+    struct.pack_into("<I", tif, ifd + 2 + 12 * entries, len(tif) - 100)  # "next IFD": inside the pixels
+    return bytes(tif)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # "Corrupt EXIF data", "Truncated File Read"
+@pytest.mark.parametrize("data", [*PILLOW_CRASHES.values(), tiff_whose_next_frame_is_garbage()],
+                         ids=[*PILLOW_CRASHES, "tiff-next-frame-is-garbage (TypeError from n_frames)"])
+def test_files_that_make_pillow_raise_odd_exceptions_are_unreadable(data):
+    with pytest.raises(ImageError, match=r"^image bytes: unreadable image \(.+\)$") as e:
+        to_mnist(data)
+    assert e.value.reason == "unreadable"
+
+
+@pytest.mark.parametrize("size", [(2, 3000), (3000, 2)], ids=["2x3000", "3000x2"])
+def test_valid_thin_jpeg_is_read(size):
+    """A 2 x 3000 px JPEG: the reduced-size draft asked for 2 // 3 = 0 px, and Pillow divided by that."""
+    w, h = size
+    img = Image.new("L", size, 255)
+    ImageDraw.Draw(img).rectangle([w // 3, h // 3, 2 * w // 3, 2 * h // 3] if w > h else
+                                  [0, h // 3, w, 2 * h // 3], fill=0)
+    out = to_mnist(encoded(img, "JPEG"))
+    assert out.shape == (28, 28) and out.max() == 1
+    assert bbox(out) == ((20, 3) if h > w else (3, 20))  # a bar, fitted into MNIST's 20 px box
