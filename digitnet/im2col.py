@@ -4,6 +4,10 @@ The layout is the book's (common/util.py): for input (N, C, H, W) and a filter_h
 col has shape (N*out_h*out_w, C*filter_h*filter_w), one row per output pixel in (n, i, j) order, and each
 row holds the window's pixels in (c, y, x) order. out_h = (H + 2*pad - filter_h) // stride + 1, likewise out_w.
 
+im2col_nhwc and col2im_nhwc are the same for channels-last images (N, H, W, C), with each row's pixels in
+(y, x, c) order: channels innermost, so every copy runs over contiguous runs of whole pixels instead of
+the few floats of one filter row. layers.Convolution uses these; the book's layout stays for book_layers.
+
 im2col_reference and col2im_reference are the definitions, one output pixel at a time: slow and plain,
 the yardstick the tests hold the fast versions to.
 """
@@ -52,6 +56,43 @@ def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0):
             x_max = x + stride * (out_w - 1) + 1
             img[:, y:y_max:stride, x:x_max:stride, :] += col[:, :, :, :, y, x]
     return img[:, pad:H + pad, pad:W + pad, :].transpose(0, 3, 1, 2)
+
+
+def pad_nhwc(x, pad):
+    return np.pad(x, [(0, 0), (pad, pad), (pad, pad), (0, 0)]) if pad else x
+
+
+def im2col_nhwc(x, filter_h, filter_w, stride=1, pad=0):
+    """(N, H, W, C) -> (N*out_h*out_w, filter_h*filter_w*C), rows in (n, i, j) order, columns in (y, x, c) order."""
+    N, H, W, C = x.shape
+    out_h, out_w = conv_output_size(H, filter_h, stride, pad), conv_output_size(W, filter_w, stride, pad)
+    windows = sliding_window_view(pad_nhwc(x, pad), (filter_h, filter_w), axis=(1, 2))  # (N, H', W', C, fh, fw)
+    windows = windows[:, :stride * (out_h - 1) + 1:stride, :stride * (out_w - 1) + 1:stride]
+    col = np.empty((N, out_h, out_w, filter_h, filter_w, C), dtype=x.dtype)
+    col[...] = windows.transpose(0, 1, 2, 4, 5, 3)
+    return col.reshape(N * out_h * out_w, -1)
+
+
+def col2im_nhwc(col, input_shape, filter_h, filter_w, stride=1, pad=0):
+    """The adjoint of im2col_nhwc: (N*out_h*out_w, filter_h*filter_w*C) -> (N, H, W, C), overlaps summed."""
+    N, H, W, C = input_shape
+    out_h, out_w = conv_output_size(H, filter_h, stride, pad), conv_output_size(W, filter_w, stride, pad)
+    col = col.reshape(N, out_h, out_w, filter_h, filter_w, C)
+    img = np.zeros((N, H + 2 * pad, W + 2 * pad, C), dtype=col.dtype)
+    for y in range(filter_h):
+        for x in range(filter_w):
+            img[:, y:y + stride * (out_h - 1) + 1:stride, x:x + stride * (out_w - 1) + 1:stride] += col[:, :, :, y, x]
+    return img[:, pad:H + pad, pad:W + pad]
+
+
+def batch_chunks(n, bytes_per_sample, budget=1 << 21):
+    """Slices of range(n), each as many samples as fit in `budget` bytes (at least one).
+
+    A convolution's im2col matrix is filter_h*filter_w times its input; built chunk by chunk it stays in the
+    CPU's cache between being written and being multiplied, instead of going out to memory and back.
+    """
+    step = max(1, budget // max(1, bytes_per_sample))
+    return [slice(i, min(i + step, n)) for i in range(0, n, step)]
 
 
 def im2col_reference(input_data, filter_h, filter_w, stride=1, pad=0):

@@ -6,8 +6,8 @@ its caller passed in.
 """
 import numpy as np
 
-from .functions import labels_of, log_softmax, sigmoid, softmax
-from .im2col import col2im, conv_output_size, im2col
+from .functions import labels_of, sigmoid, softmax
+from .im2col import batch_chunks, col2im_nhwc, conv_output_size, im2col_nhwc, pad_nhwc
 
 
 class Relu:
@@ -16,10 +16,10 @@ class Relu:
 
     def forward(self, x):
         self.mask = x <= 0
-        return np.where(self.mask, 0, x)
+        return np.maximum(x, 0)  # the book's x[mask] = 0 on a copy; np.where is ten times slower (it branches)
 
     def backward(self, dout):
-        return np.where(self.mask, 0, dout)  # a new array: the book's dout[mask] = 0 would edit the caller's
+        return dout * ~self.mask  # a new array: the book's dout[mask] = 0 would edit the caller's
 
 
 class Sigmoid:
@@ -37,6 +37,8 @@ class Sigmoid:
 class Affine:
     """out = x W + b. Accepts N-d input (images, feature maps): flattens each sample to a row."""
 
+    has_optional_input_grad = True  # LayeredNet skips dx for the first layer: it is a product as large as dW
+
     def __init__(self, W, b):
         self.W = W  # the network's own arrays, not copies: updating params in place updates the layer
         self.b = b
@@ -50,11 +52,10 @@ class Affine:
         self.x = x.reshape(x.shape[0], -1)
         return self.x @ self.W + self.b
 
-    def backward(self, dout):
-        dx = dout @ self.W.T
+    def backward(self, dout, need_dx=True):
         self.dW = self.x.T @ dout
         self.db = dout.sum(axis=0)
-        return dx.reshape(self.original_x_shape)
+        return (dout @ self.W.T).reshape(self.original_x_shape) if need_dx else None
 
 
 class Softmax:
@@ -80,9 +81,13 @@ class SoftmaxWithLoss:
 
     def forward(self, x, t):
         self.t = t
-        logp = log_softmax(x)  # exact for logits of +-1000, where log(softmax) would give log(0)
-        self.y = np.exp(logp)
-        self.loss = -logp[np.arange(x.shape[0]), labels_of(t)].mean()
+        shifted = x - x.max(axis=1, keepdims=True)
+        e = np.exp(shifted)
+        total = e.sum(axis=1, keepdims=True)
+        self.y = e / total
+        # log-softmax of the target, never log(y): exact for logits of +-1000, where y underflows to 0
+        rows = np.arange(x.shape[0])
+        self.loss = (np.log(total[:, 0]) - shifted[rows, labels_of(t)]).mean()
         return self.loss
 
     def backward(self, dout=1):
@@ -92,7 +97,8 @@ class SoftmaxWithLoss:
             dx -= self.t
         else:
             dx[np.arange(batch_size), self.t] -= 1
-        return dx * (dout / batch_size)
+        dx *= dout / batch_size
+        return dx
 
 
 class Dropout:
@@ -182,16 +188,23 @@ class BatchNormalization:
 
 class Convolution:
     """2-d convolution (cross-correlation, as every framework): x (N, C, H, W), W (FN, C, FH, FW), b (FN,);
-    output (N, FN, out_h, out_w). Forward is im2col and one matrix product; backward goes back by col2im."""
+    output (N, FN, out_h, out_w).
+
+    The book's im2col and one matrix product (book_layers.Convolution), arranged for speed: the work is done
+    channels last, so im2col copies whole pixels at a time, and in batch chunks whose im2col matrix fits in
+    the cache. The output is an (N, FN, out_h, out_w) view of channels-last memory, which the next
+    convolution takes without a copy. backward recomputes each chunk's im2col rather than keep the whole
+    matrix (FH*FW times the input) in memory.
+    """
+
+    has_optional_input_grad = True  # LayeredNet skips dx for the first layer
 
     def __init__(self, W, b, stride=1, pad=0):
         self.W = W  # the network's own arrays
         self.b = b
         self.stride = stride
         self.pad = pad
-        self.x_shape = None
-        self.col = None
-        self.col_W = None
+        self.x = None  # the padded input, channels last
         self.dW = None
         self.db = None
 
@@ -200,25 +213,49 @@ class Convolution:
         N, _, H, W = x.shape
         out_h = conv_output_size(H, FH, self.stride, self.pad)
         out_w = conv_output_size(W, FW, self.stride, self.pad)
-        self.x_shape = x.shape
-        self.col = im2col(x, FH, FW, self.stride, self.pad)  # (N*out_h*out_w, C*FH*FW)
-        self.col_W = self.W.reshape(FN, -1).T  # (C*FH*FW, FN)
-        out = self.col @ self.col_W + self.b
-        return out.reshape(N, out_h, out_w, FN).transpose(0, 3, 1, 2)
+        self.x = pad_nhwc(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), self.pad)
+        col_W = self.W.transpose(2, 3, 1, 0).reshape(-1, FN)  # rows in im2col_nhwc's (y, x, c) order
+        out = np.empty((N, out_h, out_w, FN), dtype=np.result_type(x, self.W))
+        for s in batch_chunks(N, out_h * out_w * FH * FW * C * x.itemsize):
+            np.matmul(im2col_nhwc(self.x[s], FH, FW, self.stride), col_W, out=out[s].reshape(-1, FN))
+        out += self.b
+        return out.transpose(0, 3, 1, 2)
 
-    def backward(self, dout):
-        FN, _, FH, FW = self.W.shape
-        dout = dout.transpose(0, 2, 3, 1).reshape(-1, FN)
-        self.db = dout.sum(axis=0)
-        self.dW = (dout.T @ self.col).reshape(self.W.shape)
-        dcol = dout @ self.col_W.T
-        return col2im(dcol, self.x_shape, FH, FW, self.stride, self.pad)
+    def backward(self, dout, need_dx=True):
+        FN, C, FH, FW = self.W.shape
+        N, _, out_h, out_w = dout.shape
+        dout = np.ascontiguousarray(dout.transpose(0, 2, 3, 1))  # (N, out_h, out_w, FN)
+        self.db = dout.sum(axis=(0, 1, 2))
+        dcol_W = np.zeros((FH * FW * C, FN), dtype=dout.dtype)
+        for s in batch_chunks(N, out_h * out_w * FH * FW * C * dout.itemsize):
+            dcol_W += im2col_nhwc(self.x[s], FH, FW, self.stride).T @ dout[s].reshape(-1, FN)
+        self.dW = np.ascontiguousarray(dcol_W.reshape(FH, FW, C, FN).transpose(3, 2, 0, 1))
+        if not need_dx:
+            return None
+        H, W = self.x.shape[1] - 2 * self.pad, self.x.shape[2] - 2 * self.pad
+        back_pad = FH - 1 - self.pad
+        if self.stride == 1 and FH == FW and back_pad >= 0:
+            # dx is itself a convolution: of dout padded by FH-1-pad, with the filters turned 180 degrees and
+            # in and out channels swapped. One more im2col and product, far cheaper than col2im's scattered adds.
+            dout = pad_nhwc(dout, back_pad)
+            flipped_W = self.W[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(-1, C)
+            dx = np.empty((N, H, W, C), dtype=dout.dtype)
+            for s in batch_chunks(N, H * W * FH * FW * FN * dout.itemsize):
+                np.matmul(im2col_nhwc(dout[s], FH, FW), flipped_W, out=dx[s].reshape(-1, C))
+        else:
+            col_W = self.W.transpose(2, 3, 1, 0).reshape(-1, FN)
+            dx = col2im_nhwc(dout.reshape(-1, FN) @ col_W.T, (N, H, W, C), FH, FW, self.stride, self.pad)
+        return dx.transpose(0, 3, 1, 2)
 
 
 class Pooling:
-    """Max pooling over pool_h x pool_w windows, by im2col. backward routes each gradient to its window's
-    maximum (the first one on a tie, as the book). Padding counts as -inf, as in PyTorch's max_pool2d
-    (the book pads with 0, which matters only with pad > 0 and all-negative windows)."""
+    """Max pooling over pool_h x pool_w windows. backward routes each gradient to its window's maximum (the
+    first one in reading order on a tie, as the book). Padding counts as -inf, as in PyTorch's max_pool2d (the
+    book pads with 0, which matters only with pad > 0 and all-negative windows).
+
+    No im2col (book_layers.Pooling has it): one pass per position in the window, each over a strided view of
+    the whole batch, channels last. backward finds the maximum's position again by comparison.
+    """
 
     def __init__(self, pool_h, pool_w, stride=1, pad=0):
         if pad >= pool_h or pad >= pool_w:
@@ -228,25 +265,35 @@ class Pooling:
         self.pool_w = pool_w
         self.stride = stride
         self.pad = pad
-        self.x_shape = None
-        self.arg_max = None
+        self.x = None  # the padded input, channels last
+        self.out = None  # the maxima, channels last
+
+    def _window_positions(self):
+        """For each position (y, x) in the window, the slices that pick it out of every window at once."""
+        s, (out_h, out_w) = self.stride, self.out.shape[1:3]
+        return [(slice(y, y + s * (out_h - 1) + 1, s), slice(x, x + s * (out_w - 1) + 1, s))
+                for y in range(self.pool_h) for x in range(self.pool_w)]
 
     def forward(self, x):
         N, C, H, W = x.shape
         p = self.pad
         out_h = conv_output_size(H, self.pool_h, self.stride, p)
         out_w = conv_output_size(W, self.pool_w, self.stride, p)
-        self.x_shape = x.shape
+        self.x = x.transpose(0, 2, 3, 1)
         if p:
-            x = np.pad(x, [(0, 0), (0, 0), (p, p), (p, p)], constant_values=-np.inf)
-        col = im2col(x, self.pool_h, self.pool_w, self.stride).reshape(-1, self.pool_h * self.pool_w)
-        self.arg_max = col.argmax(axis=1)  # rows ordered (n, i, j, c)
-        out = np.take_along_axis(col, self.arg_max[:, None], axis=1)
-        return out.reshape(N, out_h, out_w, C).transpose(0, 3, 1, 2)
+            self.x = np.pad(self.x, [(0, 0), (p, p), (p, p), (0, 0)], constant_values=-np.inf)
+        self.out = self.x[:, :out_h * self.stride:self.stride, :out_w * self.stride:self.stride].copy()
+        for rows, cols in self._window_positions()[1:]:
+            np.maximum(self.out, self.x[:, rows, cols], out=self.out)
+        return self.out.transpose(0, 3, 1, 2)
 
     def backward(self, dout):
-        dout = dout.transpose(0, 2, 3, 1).reshape(-1, 1)
-        dmax = np.zeros((dout.shape[0], self.pool_h * self.pool_w), dtype=dout.dtype)
-        np.put_along_axis(dmax, self.arg_max[:, None], dout, axis=1)
-        dcol = dmax.reshape(-1, self.x_shape[1] * self.pool_h * self.pool_w)  # back to im2col's rows
-        return col2im(dcol, self.x_shape, self.pool_h, self.pool_w, self.stride, self.pad)
+        dout = dout.transpose(0, 2, 3, 1)
+        dx = np.zeros(self.x.shape, dtype=dout.dtype)
+        unclaimed = np.ones(self.out.shape, dtype=bool)  # windows whose maximum is still to be found
+        for rows, cols in self._window_positions():
+            first_max = (self.x[:, rows, cols] == self.out) & unclaimed  # on a tie, the first position only
+            unclaimed &= ~first_max
+            dx[:, rows, cols] += dout * first_max
+        p = self.pad
+        return dx[:, p:dx.shape[1] - p, p:dx.shape[2] - p].transpose(0, 3, 1, 2)

@@ -20,6 +20,7 @@ def tensors(*arrays):
     ((2, 3, 7, 5), (4, 3, 3, 3), 2, 1),
     ((3, 1, 28, 28), (30, 1, 5, 5), 1, 0),   # SimpleConvNet's first layer
     ((2, 16, 8, 8), (32, 16, 3, 3), 1, 1),   # a DeepConvNet layer
+    ((5, 16, 14, 14), (32, 16, 3, 3), 1, 2),  # DeepConvNet's Conv4 padding, in several chunks
     ((2, 2, 9, 6), (3, 2, 2, 4), 3, 2),      # non-square filter, stride 3
 ])
 def test_convolution_matches_conv2d(x_shape, w_shape, stride, pad):

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from digitnet.im2col import col2im, col2im_reference, conv_output_size, im2col, im2col_reference
+from digitnet import book_layers, layers
 from digitnet.layers import BatchNormalization, Convolution, Dropout, Pooling
 from helpers import check_layer
 
@@ -267,13 +268,18 @@ CONV_CASES = [  # x shape, W shape, stride, pad
     ((2, 3, 7, 5), (4, 3, 3, 3), 2, 1),
     ((2, 2, 6, 6), (3, 2, 3, 2), 1, 0),
     ((1, 3, 8, 7), (2, 3, 2, 3), 3, 2),
+    ((2, 3, 6, 5), (4, 3, 3, 3), 1, 1),  # stride 1, square: the fast layer's dx is then a convolution too
 ]
 
 
+BOTH = pytest.mark.parametrize("impl", [layers, book_layers], ids=["fast", "book"])
+
+
+@BOTH
 @pytest.mark.parametrize("x_shape, w_shape, stride, pad", CONV_CASES)
-def test_convolution_forward_matches_the_definition(rng, x_shape, w_shape, stride, pad):
+def test_convolution_forward_matches_the_definition(rng, impl, x_shape, w_shape, stride, pad):
     x, W, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
-    out = Convolution(W, b, stride, pad).forward(x)
+    out = impl.Convolution(W, b, stride, pad).forward(x)
     expected = naive_conv(x, W, b, stride, pad)
     assert out.shape == expected.shape == (x_shape[0], w_shape[0],
                                            conv_output_size(x_shape[2], w_shape[2], stride, pad),
@@ -281,9 +287,10 @@ def test_convolution_forward_matches_the_definition(rng, x_shape, w_shape, strid
     np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
 
 
+@BOTH
 @pytest.mark.parametrize("x_shape, w_shape, stride, pad", CONV_CASES)
-def test_convolution_gradients(rng, x_shape, w_shape, stride, pad):
-    layer = Convolution(rng.standard_normal(w_shape), rng.standard_normal(w_shape[0]), stride, pad)
+def test_convolution_gradients(rng, impl, x_shape, w_shape, stride, pad):
+    layer = impl.Convolution(rng.standard_normal(w_shape), rng.standard_normal(w_shape[0]), stride, pad)
     check_layer(layer, rng.standard_normal(x_shape), rng=rng, wrt=("W", "b"))
     assert layer.dW.shape == layer.W.shape and layer.db.shape == layer.b.shape
 
@@ -317,10 +324,11 @@ POOL_CASES = [  # x shape, pool_h, pool_w, stride, pad
 ]
 
 
+@BOTH
 @pytest.mark.parametrize("x_shape, ph, pw, stride, pad", POOL_CASES)
-def test_pooling_forward_and_gradient(rng, x_shape, ph, pw, stride, pad):
+def test_pooling_forward_and_gradient(rng, impl, x_shape, ph, pw, stride, pad):
     x = rng.standard_normal(x_shape)  # random floats: no ties, and no max within h of another
-    layer = Pooling(ph, pw, stride, pad)
+    layer = impl.Pooling(ph, pw, stride, pad)
     np.testing.assert_array_equal(layer.forward(x), naive_pool(x, ph, pw, stride, pad))
     check_layer(layer, x, rng=rng)
 

@@ -49,8 +49,13 @@ class LayeredNet:
         """One forward pass and one backward pass: the loss and the gradient of every parameter."""
         loss = self.loss(x, t, train_flg=True)
         dout = self.lastLayer.backward(1)
-        for layer in reversed(self.layers.values()):
+        first, *rest = self.layers.values()
+        for layer in reversed(rest):
             dout = layer.backward(dout)
+        if getattr(first, "has_optional_input_grad", False):
+            first.backward(dout, need_dx=False)  # nothing needs the gradient of the input images
+        else:
+            first.backward(dout)
         grads = {key: getattr(self.layers[layer], "d" + attr) for key, (layer, attr) in self.param_owner.items()}
         if self.weight_decay_lambda:
             for key in self.params:

@@ -1,0 +1,248 @@
+"""digitnet against PyTorch on the CPU: the same training, side by side, in one invocation.
+
+    python bench/bench.py [CASE ...] [--threads 1] [--repeats 3] [--data-dir ../shared/data/mnist-10k]
+
+Every case runs with digitnet and, when it can be imported, PyTorch: the same architecture, the same initial
+weights (copied from the digitnet net), the same batches in the same order, the same optimizer settings
+and the same thread count (BLAS for NumPy, torch.set_num_threads for PyTorch). Repeats alternate between
+the two; the table shows medians and their ratio. Peak memory is each implementation's own process:
+the case is run once more in a child process that imports only what it needs, and its peak RSS is read.
+
+The timings count the training steps only (digitnet's train() reports that time without its per-epoch
+evaluation), or the forward passes for inference. Compare ratios from one run, never absolute figures
+across runs: the machine's other work moves them.
+"""
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing
+
+from digitnet.data.mnist import resolve_dataset  # noqa: E402
+from digitnet.nets.factory import build_net  # noqa: E402
+from digitnet.optimizers import SGD, Adam  # noqa: E402
+from digitnet.train import batch_indices, train  # noqa: E402
+
+DEFAULT_DATA = HERE.parent.parent / "shared" / "data" / "mnist-10k"
+
+
+@dataclass
+class Case:
+    about: str
+    model: str
+    hidden: tuple = None
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    steps: int = 0  # 0: an inference case
+    sampling: str = "shuffle"
+    batch_size: int = 100
+
+
+CASES = {
+    "two-layer": Case("the book's recipe: 784-50-10, SGD lr 0.1, batch 100, 10,000 steps drawn with replacement",
+                      "two-layer", (50,), "sgd", 0.1, 10_000, "replacement"),
+    "mlp-adam": Case("784-256-256-10 relu, He init, Adam lr 0.001, batch 100, 2,000 steps (20 epochs)",
+                     "mlp", (256, 256), steps=2_000),
+    "simple-cnn": Case("the book's SimpleConvNet (ch. 7), Adam lr 0.001, batch 100, 100 steps", "simple-cnn", steps=100),
+    "deep-cnn": Case("the book's DeepConvNet (ch. 8), Adam lr 0.001, batch 100, 20 steps", "deep-cnn", steps=20),
+    "deep-cnn-inference": Case("DeepConvNet (He-initialised) predicting the 10,000 test images in batches of 1,000",
+                               "deep-cnn", batch_size=1_000),
+}
+SEED = 0
+
+
+def make_net(case):
+    return build_net(case.model, hidden=case.hidden, rng=np.random.default_rng(SEED), dtype=np.float32)
+
+
+def run_digitnet(case, data):
+    """One run: (seconds, result). result: test accuracy, or the logits for an inference case."""
+    net = make_net(case)
+    if not case.steps:
+        start = time.perf_counter()
+        scores = np.concatenate([net.predict(data.x_test[i:i + case.batch_size])
+                                 for i in range(0, len(data.x_test), case.batch_size)])
+        return time.perf_counter() - start, scores
+    opt = SGD(case.lr) if case.optimizer == "sgd" else Adam(case.lr)
+    history = train(net, data.x_train, data.t_train, iters=case.steps, batch_size=case.batch_size, optimizer=opt,
+                    sampling=case.sampling, rng=np.random.default_rng(SEED), train_eval_size=case.batch_size)
+    return history[-1]["train_time_s"], net.accuracy(data.x_test, data.t_test)
+
+
+def run_torch(case, data):
+    import torch_twins
+    model = torch_twins.twin(make_net(case))
+    x_train, x_test = (x.reshape(-1, 1, 28, 28) if "cnn" in case.model else x for x in (data.x_train, data.x_test))
+    if not case.steps:
+        start = time.perf_counter()
+        scores = torch_twins.predict(model, x_test, case.batch_size)
+        return time.perf_counter() - start, scores
+    opt = torch_twins.optimizer(case.optimizer, model, case.lr)
+    batches = batch_indices(len(x_train), case.batch_size, case.steps, case.sampling, np.random.default_rng(SEED))
+    start = time.perf_counter()
+    torch_twins.train_steps(model, opt, x_train, data.t_train, batches)
+    seconds = time.perf_counter() - start
+    return seconds, float(np.mean(torch_twins.predict(model, x_test, 1000).argmax(1) == data.t_test))
+
+
+RUNNERS = {"digitnet": run_digitnet, "pytorch": run_torch}
+
+
+def set_threads(threads, with_torch):
+    threadpool_limits(threads)
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    if with_torch:
+        import torch
+        torch.set_num_threads(threads)
+
+
+def load(data_dir):
+    data, notice = resolve_dataset(data_dir, offline=True)
+    if notice:
+        print(notice)
+    return data
+
+
+def peak_rss_mb():
+    """This process's peak resident set (VmHWM). Not getrusage's ru_maxrss: a child inherits its parent's."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # no /proc: not Linux
+
+
+def child_peak_rss(impl, case_name, args):
+    """Peak RSS in MB of a fresh process that loads the data and runs the case once with impl alone."""
+    cmd = [sys.executable, __file__, case_name, "--child", impl, "--threads", str(args.threads)]
+    if args.data_dir:
+        cmd += ["--data-dir", str(args.data_dir)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])["peak_rss_mb"]
+
+
+def matmul_bound(data, steps=2_000):
+    """µs per step spent in the seed recipe's five matrix products alone, on the same shapes: the floor."""
+    rng = np.random.default_rng(SEED)
+    x = data.x_train[:100]
+    W1, W2 = rng.standard_normal((784, 50), dtype=np.float32), rng.standard_normal((50, 10), dtype=np.float32)
+    h, s = x @ W1, rng.standard_normal((100, 10), dtype=np.float32)
+    start = time.perf_counter()
+    for _ in range(steps):
+        x @ W1, h @ W2, s @ W2.T, h.T @ s, x.T @ h
+    return (time.perf_counter() - start) / steps * 1e6
+
+
+def busy_note(wall, cpu, threads):
+    """A warning when this process got much less CPU than it asked for: something else was running."""
+    share = cpu / wall if wall else 1.0
+    if share < 0.85 * min(threads, os.cpu_count() or 1) and threads == 1:
+        return f"busy: this process got {share:.0%} of a core"
+    load = os.getloadavg()[0]
+    if load > (os.cpu_count() or 1) + 0.5:
+        return f"busy: load average {load:.1f} on {os.cpu_count()} cores"
+    return ""
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("cases", nargs="*", choices=[[], *CASES], metavar="CASE", help=f"any of {', '.join(CASES)}")
+    ap.add_argument("--threads", type=int, default=1, help="BLAS / torch threads for both (default 1)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--data-dir", type=Path, default=DEFAULT_DATA if DEFAULT_DATA.is_dir() else None)
+    ap.add_argument("--no-memory", action="store_true", help="skip the child processes that measure peak RSS")
+    ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument("--child", choices=RUNNERS, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    cases = args.cases or list(CASES)
+
+    if args.child:  # a memory probe: one case, one implementation, nothing else imported
+        set_threads(args.threads, args.child == "pytorch")
+        RUNNERS[args.child](CASES[cases[0]], load(args.data_dir))
+        print(json.dumps({"peak_rss_mb": peak_rss_mb()}))
+        return 0
+
+    impls = ["digitnet"]
+    if not args.no_torch:
+        try:
+            import torch
+            impls.append("pytorch")
+            sys.path.insert(0, str(HERE))
+        except ImportError:
+            print("PyTorch is not installed (pip install torch==2.13.0): digitnet alone.")
+    set_threads(args.threads, "pytorch" in impls)
+    data = load(args.data_dir)
+    versions = f"NumPy {np.__version__}" + (f", PyTorch {torch.__version__}" if "pytorch" in impls else "")
+    print(f"{data.name}: {data.n_train:,} train / {data.n_test:,} test; {args.threads} thread(s); "
+          f"{args.repeats} alternating repeats; {versions}; load average {os.getloadavg()[0]:.2f}\n")
+
+    results = []
+    header = f"{'case':20s} {'impl':9s} {'median s':>9s} {'µs/step':>9s} {'accuracy':>9s} {'peak RSS':>9s}  notes"
+    print(header)
+    print("-" * len(header))
+    for name in cases:
+        case = CASES[name]
+        runs = {impl: [] for impl in impls}
+        notes = {impl: [] for impl in impls}
+        outcome = {}
+        for _ in range(args.repeats):
+            for impl in impls:
+                cpu = time.process_time()
+                wall = time.perf_counter()
+                seconds, outcome[impl] = RUNNERS[impl](case, data)
+                note = busy_note(time.perf_counter() - wall, time.process_time() - cpu, args.threads)
+                runs[impl].append(seconds)
+                if note:
+                    notes[impl].append(note)
+        for impl in impls:
+            times = runs[impl]
+            median = statistics.median(times)
+            if len(times) > 1 and (max(times) - min(times)) / median > 0.2:
+                notes[impl].append(f"repeats spread {min(times):.2f}-{max(times):.2f} s: busy machine?")
+            row = {"case": name, "impl": impl, "median_s": median, "times_s": times, "threads": args.threads}
+            if case.steps:
+                row["us_per_step"] = median / case.steps * 1e6
+                row["test_accuracy"] = outcome[impl]
+            if not args.no_memory:
+                row["peak_rss_mb"] = child_peak_rss(impl, name, args)
+            row["notes"] = sorted(set(notes[impl]))
+            results.append(row)
+            acc = f"{row['test_accuracy']:.2%}" if case.steps else ""
+            step = f"{row['us_per_step']:,.0f}" if case.steps else ""
+            rss = f"{row['peak_rss_mb']:.0f} MB" if "peak_rss_mb" in row else ""
+            print(f"{name if impl == 'digitnet' else '':20s} {impl:9s} {median:9.3f} {step:>9s} {acc:>9s} "
+                  f"{rss:>9s}  {'; '.join(row['notes'])}")
+        if "pytorch" in impls:
+            ratio = statistics.median(runs["digitnet"]) / statistics.median(runs["pytorch"])
+            extra = ""
+            if not case.steps:
+                a, b = outcome["digitnet"], outcome["pytorch"]
+                extra = (f"; predictions agree on {np.mean(a.argmax(1) == b.argmax(1)):.2%}, "
+                         f"max |logit difference| {np.abs(a - b).max():.1e}")
+            print(f"{'':20s} {'ratio':9s} {ratio:9.2f}  digitnet / PyTorch time{extra}")
+            results.append({"case": name, "ratio_digitnet_over_pytorch": ratio})
+        if name == "two-layer":
+            bound = matmul_bound(data)
+            mine = statistics.median(runs["digitnet"]) / case.steps * 1e6
+            print(f"{'':20s} {'matmuls':9s} {'':9s} {bound:9,.0f}  the five matrix products alone: "
+                  f"digitnet's step is {mine / bound:.2f}x that floor")
+            results.append({"case": name, "matmul_bound_us_per_step": bound})
+        print()
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

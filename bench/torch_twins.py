@@ -1,0 +1,86 @@
+"""PyTorch copies of digitnet's networks, starting from the same weights, for the side-by-side benchmark.
+
+Each twin is the idiomatic nn.Sequential a PyTorch user would write for the same architecture; only the
+initial weights are copied from the digitnet net, so both runs start from the same point.
+"""
+import numpy as np
+import torch
+from torch import nn
+
+
+def _linear(W, b):
+    layer = nn.Linear(*W.shape)
+    with torch.no_grad():
+        layer.weight.copy_(torch.from_numpy(np.ascontiguousarray(W.T)))  # digitnet's x @ W is torch's x @ W.T
+        layer.bias.copy_(torch.from_numpy(b))
+    return layer
+
+
+def _conv(W, b, stride, pad):
+    layer = nn.Conv2d(W.shape[1], W.shape[0], W.shape[2:], stride=stride, padding=pad)
+    with torch.no_grad():
+        layer.weight.copy_(torch.from_numpy(W))
+        layer.bias.copy_(torch.from_numpy(b))
+    return layer
+
+
+def twin(net):
+    """An nn.Sequential computing what net.predict computes (logits), with net's current weights."""
+    p = net.params
+    kind = net.architecture
+    if kind in ("two-layer", "mlp"):
+        if any(k.startswith("gamma") for k in p) or getattr(net, "config", {}).get("activation", "relu") != "relu":
+            raise ValueError("the benchmark twins only plain relu perceptrons")
+        n = sum(k.startswith("W") for k in p)
+        mods = []
+        for i in range(1, n + 1):
+            mods.append(_linear(p[f"W{i}"], p[f"b{i}"]))
+            if i < n:
+                mods.append(nn.ReLU())
+        return nn.Sequential(*mods)
+    if kind == "simple-cnn":
+        conv = net.layers["Conv1"]
+        return nn.Sequential(_conv(p["W1"], p["b1"], conv.stride, conv.pad), nn.ReLU(), nn.MaxPool2d(2, 2),
+                             nn.Flatten(), _linear(p["W2"], p["b2"]), nn.ReLU(), _linear(p["W3"], p["b3"]))
+    if kind == "deep-cnn":
+        mods = []
+        for i in range(1, 7):
+            conv = net.layers[f"Conv{i}"]
+            mods += [_conv(p[f"W{i}"], p[f"b{i}"], conv.stride, conv.pad), nn.ReLU()]
+            if i % 2 == 0:
+                mods.append(nn.MaxPool2d(2, 2))
+        ratio = net.layers["Dropout1"].dropout_ratio
+        mods += [nn.Flatten(), _linear(p["W7"], p["b7"]), nn.ReLU(), nn.Dropout(ratio),
+                 _linear(p["W8"], p["b8"]), nn.Dropout(ratio)]
+        return nn.Sequential(*mods)
+    raise ValueError(f"no PyTorch twin for {kind!r}")
+
+
+def optimizer(name, model, lr):
+    """torch's optimizer matching digitnet's: the same lr, and Adam with the book's eps of 1e-7."""
+    if name == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=lr)
+    if name == "adam":
+        return torch.optim.Adam(model.parameters(), lr=lr, eps=1e-7)
+    raise ValueError(name)
+
+
+def train_steps(model, opt, x, t, batches):
+    """The usual PyTorch loop over the given index batches; x, t are NumPy arrays shared with torch."""
+    X, T = torch.from_numpy(x), torch.from_numpy(t)
+    model.train()
+    for idx in batches:
+        idx = torch.from_numpy(idx)
+        opt.zero_grad(set_to_none=True)
+        loss = nn.functional.cross_entropy(model(X[idx]), T[idx])
+        loss.backward()
+        opt.step()
+    return loss.item()
+
+
+def predict(model, x, batch_size):
+    """Logits for all of x, in batches, as a NumPy array."""
+    model.eval()
+    with torch.inference_mode():
+        X = torch.from_numpy(x)
+        return torch.cat([model(X[i:i + batch_size]) for i in range(0, len(x), batch_size)]).numpy()
