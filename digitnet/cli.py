@@ -51,8 +51,14 @@ def load_data(data_dir, offline, dtype=np.float32):
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="digitnet")
-def main():
+@click.option("--threads", type=click.IntRange(min=1), envvar="DIGITNET_THREADS", default=1, show_default=True,
+              help="BLAS threads. One is faster for these small matrices on a 2-core machine (see README, "
+                   "Performance). Env: DIGITNET_THREADS.")
+def main(threads):
     """Neural networks for handwritten digits, from scratch in NumPy."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(threads)  # for the rest of the process
 
 
 def parse_hidden(ctx, param, value):

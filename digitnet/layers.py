@@ -86,8 +86,8 @@ class SoftmaxWithLoss:
         total = e.sum(axis=1, keepdims=True)
         self.y = e / total
         # log-softmax of the target, never log(y): exact for logits of +-1000, where y underflows to 0
-        rows = np.arange(x.shape[0])
-        self.loss = (np.log(total[:, 0]) - shifted[rows, labels_of(t)]).mean()
+        n = x.shape[0]
+        self.loss = (np.log(total[:, 0]) - shifted[np.arange(n), labels_of(t)]).sum() / n
         return self.loss
 
     def backward(self, dout=1):

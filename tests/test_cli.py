@@ -195,3 +195,22 @@ def test_unwritable_output_is_one_line(tmp_path, env):
     r = digitnet("train", "--iters", 5, "--out", blocker / "m.npz", env=env)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr.strip().splitlines()[-1].startswith("Error: ") and str(blocker) in r.stderr
+
+
+def test_threads_option_sets_the_blas_thread_count():
+    from click.testing import CliRunner
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from digitnet.cli import main
+
+    blas = [p for p in threadpool_info() if p["user_api"] == "blas"]
+    if not blas:
+        pytest.skip("threadpoolctl sees no BLAS library in this NumPy")
+    try:
+        result = CliRunner().invoke(main, ["--threads", "2", "tour", "--help"])
+        assert result.exit_code == 0, result.output
+        assert {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"} == {2}
+        result = CliRunner().invoke(main, ["--threads", "0", "tour", "--help"])
+        assert result.exit_code == 2 and "--threads" in result.output
+    finally:
+        threadpool_limits(1)
