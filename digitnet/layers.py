@@ -82,9 +82,9 @@ class SoftmaxWithLoss:
     def forward(self, x, t):
         self.t = t
         shifted = x - x.max(axis=1, keepdims=True)
-        e = np.exp(shifted)
-        total = e.sum(axis=1, keepdims=True)
-        self.y = e / total
+        self.y = np.exp(shifted)
+        total = self.y.sum(axis=1, keepdims=True)
+        self.y /= total
         # log-softmax of the target, never log(y): exact for logits of +-1000, where y underflows to 0
         n = x.shape[0]
         self.loss = (np.log(total[:, 0]) - shifted[np.arange(n), labels_of(t)]).sum() / n
@@ -291,9 +291,14 @@ class Pooling:
         dout = dout.transpose(0, 2, 3, 1)
         dx = np.zeros(self.x.shape, dtype=dout.dtype)
         unclaimed = np.ones(self.out.shape, dtype=bool)  # windows whose maximum is still to be found
+        overlapping = self.stride < self.pool_h or self.stride < self.pool_w
         for rows, cols in self._window_positions():
-            first_max = (self.x[:, rows, cols] == self.out) & unclaimed  # on a tie, the first position only
-            unclaimed &= ~first_max
-            dx[:, rows, cols] += dout * first_max
+            first_max = self.x[:, rows, cols] == self.out
+            first_max &= unclaimed  # on a tie, the first position only
+            unclaimed ^= first_max
+            if overlapping:
+                dx[:, rows, cols] += dout * first_max
+            else:  # each input pixel is in one window at most: write, no need to add
+                np.multiply(dout, first_max, out=dx[:, rows, cols])
         p = self.pad
         return dx[:, p:dx.shape[1] - p, p:dx.shape[2] - p].transpose(0, 3, 1, 2)
