@@ -47,6 +47,7 @@ class Case:
     steps: int = 0  # 0: an inference case
     sampling: str = "shuffle"
     batch_size: int = 100
+    test_images: int = 10_000  # inference cases
 
 
 CASES = {
@@ -71,8 +72,8 @@ def run_digitnet(case, data):
     net = make_net(case)
     if not case.steps:
         start = time.perf_counter()
-        scores = np.concatenate([net.predict(data.x_test[i:i + case.batch_size])
-                                 for i in range(0, len(data.x_test), case.batch_size)])
+        x = data.x_test[:case.test_images]
+        scores = np.concatenate([net.predict(x[i:i + case.batch_size]) for i in range(0, len(x), case.batch_size)])
         return time.perf_counter() - start, scores
     opt = SGD(case.lr) if case.optimizer == "sgd" else Adam(case.lr)
     history = train(net, data.x_train, data.t_train, iters=case.steps, batch_size=case.batch_size, optimizer=opt,
@@ -86,7 +87,7 @@ def run_torch(case, data):
     x_train, x_test = (x.reshape(-1, 1, 28, 28) if "cnn" in case.model else x for x in (data.x_train, data.x_test))
     if not case.steps:
         start = time.perf_counter()
-        scores = torch_twins.predict(model, x_test, case.batch_size)
+        scores = torch_twins.predict(model, x_test[:case.test_images], case.batch_size)
         return time.perf_counter() - start, scores
     opt = torch_twins.optimizer(case.optimizer, model, case.lr)
     batches = batch_indices(len(x_train), case.batch_size, case.steps, case.sampling, np.random.default_rng(SEED))
@@ -124,7 +125,8 @@ def peak_rss_mb():
 
 def child_peak_rss(impl, case_name, args):
     """Peak RSS in MB of a fresh process that loads the data and runs the case once with impl alone."""
-    cmd = [sys.executable, __file__, case_name, "--child", impl, "--threads", str(args.threads)]
+    cmd = [sys.executable, __file__, case_name, "--child", impl, "--threads", str(args.threads),
+           "--scale", str(args.scale)]
     if args.data_dir:
         cmd += ["--data-dir", str(args.data_dir)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
@@ -143,15 +145,20 @@ def matmul_bound(data, steps=2_000):
     return (time.perf_counter() - start) / steps * 1e6
 
 
-def busy_note(wall, cpu, threads):
-    """A warning when this process got much less CPU than it asked for: something else was running."""
-    share = cpu / wall if wall else 1.0
-    if share < 0.85 * min(threads, os.cpu_count() or 1) and threads == 1:
-        return f"busy: this process got {share:.0%} of a core"
-    load = os.getloadavg()[0]
-    if load > (os.cpu_count() or 1) + 0.5:
-        return f"busy: load average {load:.1f} on {os.cpu_count()} cores"
-    return ""
+def busy_note(runs, threads):
+    """A warning when the machine was busy during these runs: (wall s, cpu s, load average) each.
+
+    With one thread a run that got less than 85 % of a core lost time to another process; with any thread
+    count, a load average above the core count means others wanted the CPU too."""
+    cores = os.cpu_count() or 1
+    shares = [cpu / wall for wall, cpu, _ in runs if wall]
+    loads = [load for _, _, load in runs]
+    notes = []
+    if threads == 1 and shares and min(shares) < 0.85:
+        notes.append(f"got as little as {min(shares):.0%} of a core")
+    if max(loads) > cores + 0.5:
+        notes.append(f"load average up to {max(loads):.1f} on {cores} cores")
+    return "BUSY: " + ", ".join(notes) if notes else ""
 
 
 def main(argv=None):
@@ -162,10 +169,16 @@ def main(argv=None):
     ap.add_argument("--data-dir", type=Path, default=DEFAULT_DATA if DEFAULT_DATA.is_dir() else None)
     ap.add_argument("--no-memory", action="store_true", help="skip the child processes that measure peak RSS")
     ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--scale", type=float, default=1.0,
+                    help="multiply every case's steps and test images by this (a quick smoke run: 0.02)")
     ap.add_argument("--json", type=Path, help="also write the results here")
     ap.add_argument("--child", choices=RUNNERS, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     cases = args.cases or list(CASES)
+    if args.scale != 1.0:
+        for case in CASES.values():
+            case.steps = max(1, round(case.steps * args.scale)) if case.steps else 0
+            case.test_images = max(case.batch_size, round(case.test_images * args.scale))
 
     if args.child:  # a memory probe: one case, one implementation, nothing else imported
         set_threads(args.threads, args.child == "pytorch")
@@ -194,29 +207,27 @@ def main(argv=None):
     for name in cases:
         case = CASES[name]
         runs = {impl: [] for impl in impls}
-        notes = {impl: [] for impl in impls}
+        usage = {impl: [] for impl in impls}
         outcome = {}
         for _ in range(args.repeats):
             for impl in impls:
-                cpu = time.process_time()
-                wall = time.perf_counter()
+                cpu, wall = time.process_time(), time.perf_counter()
                 seconds, outcome[impl] = RUNNERS[impl](case, data)
-                note = busy_note(time.perf_counter() - wall, time.process_time() - cpu, args.threads)
+                usage[impl].append((time.perf_counter() - wall, time.process_time() - cpu, os.getloadavg()[0]))
                 runs[impl].append(seconds)
-                if note:
-                    notes[impl].append(note)
         for impl in impls:
             times = runs[impl]
             median = statistics.median(times)
+            notes = [busy_note(usage[impl], args.threads)]
             if len(times) > 1 and (max(times) - min(times)) / median > 0.2:
-                notes[impl].append(f"repeats spread {min(times):.2f}-{max(times):.2f} s: busy machine?")
+                notes.append(f"repeats spread {min(times):.2f}-{max(times):.2f} s")
             row = {"case": name, "impl": impl, "median_s": median, "times_s": times, "threads": args.threads}
             if case.steps:
                 row["us_per_step"] = median / case.steps * 1e6
                 row["test_accuracy"] = outcome[impl]
             if not args.no_memory:
                 row["peak_rss_mb"] = child_peak_rss(impl, name, args)
-            row["notes"] = sorted(set(notes[impl]))
+            row["notes"] = [n for n in notes if n]
             results.append(row)
             acc = f"{row['test_accuracy']:.2%}" if case.steps else ""
             step = f"{row['us_per_step']:,.0f}" if case.steps else ""

@@ -1,7 +1,7 @@
 """Where one training step's time goes, layer by layer: forward and backward of every layer, the loss, the
 optimizer update and the batch gather, as medians over many steps.
 
-    python bench/profile.py [two-layer|deep-cnn|simple-cnn|mlp] [--steps N] [--threads 1]
+    python bench/step_profile.py [two-layer|deep-cnn|simple-cnn|mlp] [--steps N] [--threads 1]
 
 It times the same calls train() makes, one at a time, so the parts add up to slightly more than a real step.
 """

@@ -1,0 +1,50 @@
+"""The side-by-side benchmark compares like with like: PyTorch twins compute what digitnet's nets compute, and
+from the same weights and batches both reach the same accuracy. Timings are never asserted."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from digitnet.nets.factory import build_net
+
+torch = pytest.importorskip("torch")
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+sys.path.insert(0, str(BENCH))
+import torch_twins  # noqa: E402
+
+
+@pytest.mark.parametrize("model, hidden", [("two-layer", [50]), ("mlp", [32, 16]), ("simple-cnn", None),
+                                           ("deep-cnn", None)])
+def test_twins_compute_what_digitnet_computes(model, hidden):
+    net = build_net(model, hidden=hidden, rng=np.random.default_rng(3), dtype=np.float32)
+    x = np.random.default_rng(4).random((7, 784), dtype=np.float32)
+    ours = net.predict(x)
+    theirs = torch_twins.predict(torch_twins.twin(net), x.reshape(7, 1, 28, 28) if "cnn" in model else x, 3)
+    np.testing.assert_allclose(theirs, ours, rtol=1e-4, atol=1e-5)
+
+
+def test_twins_refuse_what_they_cannot_copy():
+    with pytest.raises(ValueError, match="relu"):
+        torch_twins.twin(build_net("mlp", hidden=[8], activation="sigmoid", rng=np.random.default_rng(0)))
+
+
+def test_a_short_benchmark_run_reports_both_sides(tmp_path):
+    out = tmp_path / "bench.json"
+    run = subprocess.run([sys.executable, str(BENCH / "bench.py"), "two-layer", "deep-cnn-inference",
+                          "--repeats", "1", "--scale", "0.01", "--json", str(out)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    rows = json.loads(out.read_text())
+    timed = {(r["case"], r["impl"]): r for r in rows if "impl" in r}
+    assert set(timed) == {(c, i) for c in ("two-layer", "deep-cnn-inference") for i in ("digitnet", "pytorch")}
+    d, t = timed["two-layer", "digitnet"], timed["two-layer", "pytorch"]
+    assert d["us_per_step"] > 0 and t["us_per_step"] > 0
+    # the same start, the same 100 SGD steps on the same batches: the same net, up to float rounding
+    assert abs(d["test_accuracy"] - t["test_accuracy"]) < 0.01 and d["test_accuracy"] > 0.5
+    assert 0 < d["peak_rss_mb"] < t["peak_rss_mb"]  # digitnet's process does not load PyTorch
+    assert "predictions agree on 100.00%" in run.stdout
+    ratios = [r for r in rows if "ratio_digitnet_over_pytorch" in r]
+    assert len(ratios) == 2 and all(r["ratio_digitnet_over_pytorch"] > 0 for r in ratios)
