@@ -28,8 +28,7 @@ class TrainingState:
     step: int = 0
     history: list = field(default_factory=list)
     epoch_losses: list = field(default_factory=list)
-    perm: np.ndarray = None  # this epoch's sample indices (a permutation, or draws with replacement) and
-    # the position in them
+    perm: np.ndarray = None  # shuffle sampling: this epoch's permutation and the position in it
     pos: int = 0
     best: dict = None  # keep_best: {"val_acc", "epoch", "params", "buffers"} of the best epoch so far
     train_time: float = 0.0
@@ -47,17 +46,14 @@ def next_batch(state, train_size, batch_size, sampling, rng):
     """The indices of the next batch.
 
     "replacement" is the book's np.random.choice(train_size, batch_size): every batch drawn afresh,
-    with replacement (drawn a block of batches at a time: one call instead of one per step).
-    "shuffle" walks a new permutation each epoch, so each sample is seen once per epoch.
+    with replacement. "shuffle" walks a new permutation each epoch, so each sample is seen once per epoch.
     """
-    if sampling not in SAMPLINGS:
+    if sampling == "replacement":
+        return rng.integers(0, train_size, batch_size)
+    if sampling != "shuffle":
         raise ValueError(f"sampling must be one of {SAMPLINGS}, not {sampling!r}")
-    if state.perm is None or state.pos + batch_size > len(state.perm):
-        if sampling == "replacement":
-            state.perm = rng.integers(0, train_size, batch_size * max(train_size // batch_size, 1))
-        else:
-            state.perm = rng.permutation(train_size)
-        state.pos = 0
+    if state.perm is None or state.pos + batch_size > train_size:
+        state.perm, state.pos = rng.permutation(train_size), 0
     idx = state.perm[state.pos:state.pos + batch_size]
     state.pos += batch_size
     return idx
