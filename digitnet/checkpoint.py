@@ -19,6 +19,8 @@ def optimizer_state(optimizer):
     """(scalars, arrays) of an optimizer: its numbers (lr, iter, ...) and its per-parameter arrays (v, h, m)."""
     scalars, arrays = {}, {}
     for name, value in vars(optimizer).items():
+        if name.startswith("_"):  # scratch space, refilled every step
+            continue
         if isinstance(value, dict):
             arrays.update({f"{name}.{key}": v for key, v in value.items()})
         elif isinstance(value, (int, float)):

@@ -13,15 +13,24 @@ def zeros_like_each(params):
     return {key: np.zeros_like(val) for key, val in params.items()}
 
 
+def empty_like_each(params):
+    """Scratch arrays for an update's intermediate results, so that a step allocates nothing."""
+    return {key: np.empty_like(val) for key, val in params.items()}
+
+
 class SGD:
     """W <- W - lr * dW"""
 
     def __init__(self, lr=0.01):
         self.lr = lr
+        self._step = None  # scratch (a leading underscore: not saved in checkpoints)
 
     def update(self, params, grads):
+        if self._step is None:
+            self._step = empty_like_each(params)
         for key in params:
-            params[key] -= self.lr * grads[key]
+            step = np.multiply(grads[key], self.lr, out=self._step[key])
+            params[key] -= step
 
 
 class Momentum:
@@ -91,18 +100,32 @@ class Adam:
         self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
         self.iter = 0
         self.m = self.v = None
+        self._step = self._denom = None  # scratch, not saved in checkpoints
 
     def update(self, params, grads):
         if self.m is None:
-            self.m = {key: np.zeros_like(val) for key, val in params.items()}
-            self.v = zeros_like_each(params)
+            self.m, self.v = zeros_like_each(params), zeros_like_each(params)
+        if self._step is None:
+            self._step, self._denom = empty_like_each(params), empty_like_each(params)
         self.iter += 1
         lr_t = self.lr * math.sqrt(1.0 - self.beta2 ** self.iter) / (1.0 - self.beta1 ** self.iter)
         for key in params:
-            g = grads[key]
-            self.m[key] += (1 - self.beta1) * (g - self.m[key])
-            self.v[key] += (1 - self.beta2) * (g * g - self.v[key])
-            params[key] -= lr_t * self.m[key] / (np.sqrt(self.v[key]) + self.eps)
+            g, m, v, step, denom = grads[key], self.m[key], self.v[key], self._step[key], self._denom[key]
+            # m += (1 - beta1) * (g - m);  v += (1 - beta2) * (g*g - v);  W -= lr_t * m / (sqrt(v) + eps)
+            # computed in place, in that order (the same floats), for the weights are large and Adam touches
+            # each of them a dozen times a step
+            np.subtract(g, m, out=step)
+            step *= 1 - self.beta1
+            m += step
+            np.multiply(g, g, out=step)
+            step -= v
+            step *= 1 - self.beta2
+            v += step
+            np.sqrt(v, out=denom)
+            denom += self.eps
+            np.multiply(m, lr_t, out=step)
+            step /= denom
+            params[key] -= step
 
 
 OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "adagrad": AdaGrad,

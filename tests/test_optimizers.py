@@ -68,3 +68,25 @@ def test_schedules():
     assert cos(0) == pytest.approx(1.0) and cos(50) == pytest.approx(0.5) and cos(100) == pytest.approx(0.0, abs=1e-12)
     assert all(cos(s) >= cos(s + 1) for s in range(100))
     assert math.isclose(CosineLR(0.2, 10, min_lr=0.01)(9), 0.01)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_in_place_is_the_plain_formula_float_for_float(dtype):
+    """Adam's update runs in scratch arrays for speed; it must give exactly the floats of the formula."""
+    rng = np.random.default_rng(5)
+    params = {"W": rng.standard_normal((7, 4)).astype(dtype), "b": rng.standard_normal(4).astype(dtype)}
+    plain = {k: v.copy() for k, v in params.items()}
+    m = {k: np.zeros_like(v) for k, v in params.items()}
+    v = {k: np.zeros_like(p) for k, p in params.items()}
+    opt = Adam(lr=0.01)
+    for it in range(1, 30):
+        grads = {k: rng.standard_normal(p.shape).astype(dtype) for k, p in params.items()}
+        opt.update(params, grads)
+        lr_t = 0.01 * np.sqrt(1.0 - 0.999 ** it) / (1.0 - 0.9 ** it)
+        for k, g in grads.items():
+            m[k] += (1 - 0.9) * (g - m[k])
+            v[k] += (1 - 0.999) * (g * g - v[k])
+            plain[k] -= float(lr_t) * m[k] / (np.sqrt(v[k]) + 1e-7)
+    for k in params:
+        np.testing.assert_array_equal(params[k], plain[k])
+    assert params["W"].dtype == dtype
