@@ -28,7 +28,7 @@ RUNS = {
     "simple-cnn-mnist10k": (MNIST_10K, ["--model", "simple-cnn", "--optimizer", "adam", "--schedule", "cosine",
                                         "--augment", "--epochs", "60", "--seed", "0"]),
     "deep-cnn-mnist10k": (MNIST_10K, ["--model", "deep-cnn", "--optimizer", "adam", "--schedule", "cosine",
-                                      "--augment", "--epochs", "20", "--seed", "0"]),
+                                      "--augment", "--epochs", "40", "--seed", "0"]),
     "mlp-fashion": (FASHION, ["--model", "mlp", "--hidden", "512,256", "--optimizer", "adam", "--schedule", "cosine",
                               "--dropout", "0.2", "--epochs", "15", "--seed", "0"]),
     "simple-cnn-fashion": (FASHION, ["--model", "simple-cnn", "--optimizer", "adam", "--schedule", "cosine",
