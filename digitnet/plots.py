@@ -56,7 +56,7 @@ def per_class_precision_recall(cm, y_pred=None):
     return precision, recall, actual.astype(np.int64)
 
 
-def predict_labels(net, x, batch_size=1000):
+def predict_labels(net, x, batch_size=250):
     """The network's predicted class for each sample, computed in batches."""
     return np.concatenate([np.asarray(net.predict(x[i:i + batch_size])).argmax(axis=1)
                            for i in range(0, x.shape[0], batch_size)]) if x.shape[0] else np.zeros(0, np.int64)
@@ -66,7 +66,7 @@ def _none_for_nan(values):
     return [None if np.isnan(v) else float(v) for v in values]
 
 
-def evaluation_report(net, x_test, t_test, batch_size=1000):
+def evaluation_report(net, x_test, t_test, batch_size=250):
     """Accuracy, per-class precision / recall / support and the confusion matrix, as plain JSON-ready values.
 
     {"n", "accuracy", "errors", "confusion_matrix" (list of rows, rows: truth),

@@ -10,7 +10,7 @@ from .optimizers import SGD
 SAMPLINGS = ("replacement", "shuffle")
 
 
-def evaluate(net, x, t, batch_size=1000):
+def evaluate(net, x, t, batch_size=250):
     """(mean loss, accuracy) over a whole set, in batches so memory stays flat."""
     labels = labels_of(t)
     total_loss, correct = 0.0, 0

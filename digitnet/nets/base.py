@@ -30,7 +30,7 @@ class LayeredNet:
         """The weights L2 decay applies to: every weight matrix and filter, no biases, no BN scales."""
         return [self.params[k] for k in self.params if k.startswith("W")]
 
-    def accuracy(self, x, t, batch_size=1000):
+    def accuracy(self, x, t, batch_size=250):
         """Fraction classified right; t one-hot or labels. Runs in batches so memory stays flat."""
         t = labels_of(t)
         correct = 0
