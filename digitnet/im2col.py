@@ -85,7 +85,7 @@ def col2im_nhwc(col, input_shape, filter_h, filter_w, stride=1, pad=0):
     return img[:, pad:H + pad, pad:W + pad]
 
 
-def batch_chunks(n, bytes_per_sample, budget=1 << 21):
+def batch_chunks(n, bytes_per_sample, budget=1 << 19):
     """Slices of range(n), each as many samples as fit in `budget` bytes (at least one).
 
     A convolution's im2col matrix is filter_h*filter_w times its input; built chunk by chunk it stays in the
