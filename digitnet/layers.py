@@ -6,7 +6,7 @@ its caller passed in.
 """
 import numpy as np
 
-from .functions import labels_of, sigmoid, softmax
+from .functions import labels_of, row_max, sigmoid, softmax
 from .im2col import batch_chunks, col2im_nhwc, conv_output_size, im2col_nhwc, pad_nhwc
 
 
@@ -50,7 +50,9 @@ class Affine:
     def forward(self, x):
         self.original_x_shape = x.shape
         self.x = x.reshape(x.shape[0], -1)
-        return self.x @ self.W + self.b
+        out = self.x @ self.W
+        out += self.b
+        return out
 
     def backward(self, dout, need_dx=True):
         self.dW = self.x.T @ dout
@@ -81,7 +83,7 @@ class SoftmaxWithLoss:
 
     def forward(self, x, t):
         self.t = t
-        shifted = x - x.max(axis=1, keepdims=True)
+        shifted = x - row_max(x)
         self.y = np.exp(shifted)
         total = self.y.sum(axis=1, keepdims=True)
         self.y /= total

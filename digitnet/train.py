@@ -1,4 +1,5 @@
 """Mini-batch training with per-epoch evaluation, as in the book's train_neuralnet.py."""
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -132,7 +133,7 @@ def train(net, x_train, t_train, x_test=None, t_test=None, *, iters=None, epochs
             optimizer.lr = schedule(state.step)
         loss, grads = net.loss_and_gradient(x_batch, t_train.take(idx, axis=0))
         loss = float(loss)
-        if not np.isfinite(loss):
+        if not math.isfinite(loss):
             raise FloatingPointError(f"training diverged: the loss became {loss} at step {state.step + 1} "
                                      "(is the learning rate too high?)")
         optimizer.update(net.params, grads)

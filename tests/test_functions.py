@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from digitnet.functions import cross_entropy_error, sigmoid, softmax, softmax_cross_entropy
+from digitnet.functions import cross_entropy_error, row_max, sigmoid, softmax, softmax_cross_entropy
 
 
 def test_softmax_rows_sum_to_one_and_ignore_shifts():
@@ -10,6 +10,22 @@ def test_softmax_rows_sum_to_one_and_ignore_shifts():
     np.testing.assert_allclose(y.sum(axis=1), 1.0)
     np.testing.assert_allclose(softmax(x + 500), y)
     np.testing.assert_allclose(y[0], np.exp([1, 2, 3]) / np.exp([1, 2, 3]).sum())
+
+
+@pytest.mark.parametrize("shape", [(100, 10), (1000, 10), (7, 32), (7, 33), (3, 1), (0, 10), (10,), (2, 3, 10)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_row_max_is_numpys_max_over_the_last_axis(shape, dtype):
+    x = (np.random.default_rng(0).standard_normal(shape) * 100).astype(dtype)
+    got = row_max(x)
+    want = x.max(axis=-1, keepdims=True)
+    assert got.shape == want.shape and got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
+
+
+def test_row_max_propagates_nan_like_max():
+    x = np.zeros((4, 10), dtype=np.float32)
+    x[2, 7] = np.nan
+    np.testing.assert_array_equal(row_max(x)[:, 0], [0, 0, np.nan, 0])
 
 
 def test_softmax_of_huge_logits_is_finite():
