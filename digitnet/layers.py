@@ -290,14 +290,20 @@ class Pooling:
         return self.out.transpose(0, 3, 1, 2)
 
     def backward(self, dout):
-        dout = dout.transpose(0, 2, 3, 1)
-        dx = np.zeros(self.x.shape, dtype=dout.dtype)
-        unclaimed = np.ones(self.out.shape, dtype=bool)  # windows whose maximum is still to be found
+        dout = np.ascontiguousarray(dout.transpose(0, 2, 3, 1))  # read once per window position: lay it out once
         overlapping = self.stride < self.pool_h or self.stride < self.pool_w
-        for rows, cols in self._window_positions():
+        out_h, out_w = self.out.shape[1:3]
+        tiled = not overlapping and (self.stride * out_h, self.stride * out_w) == self.x.shape[1:3]
+        dx = (np.empty if tiled else np.zeros)(self.x.shape, dtype=dout.dtype)  # tiled: every pixel is written
+        positions = self._window_positions()
+        for i, (rows, cols) in enumerate(positions):
             first_max = self.x[:, rows, cols] == self.out
-            first_max &= unclaimed  # on a tie, the first position only
-            unclaimed ^= first_max
+            if i == 0:
+                unclaimed = ~first_max  # windows whose maximum is still to be found
+            else:
+                first_max &= unclaimed  # on a tie, the first position only
+                if i < len(positions) - 1:
+                    unclaimed ^= first_max
             if overlapping:
                 dx[:, rows, cols] += dout * first_max
             else:  # each input pixel is in one window at most: write, no need to add

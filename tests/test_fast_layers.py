@@ -22,6 +22,7 @@ def nhwc_columns(C, fh, fw):
 @pytest.mark.parametrize("shape, fh, fw, stride, pad", [
     ((2, 3, 7, 7), 3, 3, 1, 1), ((1, 2, 8, 6), 3, 2, 2, 0), ((3, 1, 9, 11), 2, 4, 2, 1),
     ((2, 2, 10, 7), 3, 3, 3, 2), ((2, 4, 5, 5), 1, 1, 2, 1),
+    ((2, 1, 12, 12), 5, 5, 1, 0), ((2, 1, 8, 8), 3, 3, 1, 1),  # one channel: the column-by-column copy
 ])
 def test_im2col_nhwc_is_im2col_with_channels_last(rng, shape, fh, fw, stride, pad):
     x = rng.standard_normal(shape)
@@ -75,6 +76,8 @@ def test_convolution_output_feeds_the_next_without_a_copy(rng):
 
 @pytest.mark.parametrize("x_shape, ph, pw, stride, pad", [
     ((3, 4, 8, 8), 2, 2, 2, 0), ((2, 3, 7, 9), 3, 3, 2, 1), ((2, 2, 6, 7), 2, 3, 1, 0), ((1, 2, 9, 8), 3, 3, 3, 2),
+    ((2, 3, 7, 7), 2, 2, 2, 0),  # the last row and column in no window: their gradient must be 0, not garbage
+    ((2, 2, 5, 5), 1, 1, 1, 0),
 ])
 def test_pooling_equals_the_books_even_with_ties(rng, x_shape, ph, pw, stride, pad):
     # small integers after a relu: most windows hold several equal maxima, often all zeros
