@@ -1,31 +1,44 @@
 # Two entry points, each setting up .venv on first use:
-#   make train   - install digitnet and train the book's network (ARGS="..." passes options to `digitnet train`)
-#   make test    - install digitnet with its test extras and run the test suite
+#   make train   - install digitnet (its runtime needs only) and train the book's network
+#                  (ARGS="..." passes options to `digitnet train`)
+#   make test    - add the test extras and run the test suite (PYTEST_ARGS="..." passes options to pytest)
 #   make bench   - digitnet against PyTorch, side by side (ARGS="..." passes options to bench/bench.py)
+#   make dist    - build the wheel and the sdist into dist/
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: train test bench venv clean
+.PHONY: train test bench venv dist clean
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Each stamp remembers one install; editing pyproject.toml redoes it.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-venv: $(BIN)/.installed
+venv: $(VENV)/.installed
 
 train: venv
 	$(BIN)/digitnet train $(ARGS)
 
 # One BLAS thread: the tests multiply many small matrices, where a second thread only adds overhead.
-test: venv
+test: $(VENV)/.installed-test
 	OPENBLAS_NUM_THREADS=$${OPENBLAS_NUM_THREADS:-1} $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: venv
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python bench/bench.py $(ARGS)
 
+dist: venv
+	$(BIN)/python -c "import build" 2>/dev/null || $(BIN)/python -m pip install --quiet build
+	$(BIN)/python -m build --outdir dist .
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -1,12 +1,16 @@
 """digitnet against PyTorch on the CPU: the same training, side by side, in one invocation.
 
-    python bench/bench.py [CASE ...] [--threads 1] [--repeats 3] [--data-dir ../shared/data/mnist-10k]
+    python bench/bench.py [CASE ...] [--threads 1] [--repeats 3] [--data-dir DIR]
 
 Every case runs with digitnet and, when it can be imported, PyTorch: the same architecture, the same initial
 weights (copied from the digitnet net), the same batches in the same order, the same optimizer settings
 and the same thread count (BLAS for NumPy, torch.set_num_threads for PyTorch). Repeats alternate between
 the two; the table shows medians and their ratio. Peak memory is each implementation's own process:
 the case is run once more in a child process that imports only what it needs, and its peak RSS is read.
+
+With --workers N, digitnet also runs as N MPI processes (data-parallel: each computes the gradient of its
+share of every batch, one Allreduce a step; pip install 'digitnet[mpi]') against PyTorch with N threads,
+and the table adds digitnet's speedup of N workers over one process, alternating with the others.
 
 The timings count the training steps only (digitnet's train() reports that time without its per-epoch
 evaluation), or the forward passes for inference. Compare ratios from one run, never absolute figures
@@ -19,6 +23,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +39,9 @@ from digitnet.nets.factory import build_net  # noqa: E402
 from digitnet.optimizers import SGD, Adam  # noqa: E402
 from digitnet.train import batch_indices, train  # noqa: E402
 
-DEFAULT_DATA = HERE.parent.parent / "shared" / "data" / "mnist-10k"
+# Real MNIST (official test set, first 10,000 training digits) where the tests find it: $DIGITNET_TEST_DATA,
+# else ../shared/data/mnist-10k; without it, the cache or the offline sample.
+DEFAULT_DATA = Path(os.environ.get("DIGITNET_TEST_DATA") or HERE.parent.parent / "shared" / "data" / "mnist-10k")
 
 
 @dataclass
@@ -57,8 +64,10 @@ CASES = {
                      "mlp", (256, 256), steps=2_000),
     "simple-cnn": Case("the book's SimpleConvNet (ch. 7), Adam lr 0.001, batch 100, 100 steps", "simple-cnn", steps=100),
     "deep-cnn": Case("the book's DeepConvNet (ch. 8), Adam lr 0.001, batch 100, 20 steps", "deep-cnn", steps=20),
-    "deep-cnn-inference": Case("DeepConvNet (He-initialised) predicting the 10,000 test images in batches of 1,000",
-                               "deep-cnn", batch_size=1_000),
+    # batch 100: PyTorch is fastest at batches of 100-250 on this CPU and 25-40 % slower at 1,000, which
+    # flattered digitnet; 100 is the book's batch and near each side's fastest
+    "deep-cnn-inference": Case("DeepConvNet (He-initialised) predicting the 10,000 test images in batches of 100",
+                               "deep-cnn", batch_size=100),
 }
 SEED = 0
 
@@ -100,12 +109,59 @@ def run_torch(case, data):
 RUNNERS = {"digitnet": run_digitnet, "pytorch": run_torch}
 
 
-def set_threads(threads, with_torch):
+def run_digitnet_workers(case_name, args):
+    """A runner for digitnet as args.workers MPI processes: starts this script under mpiexec (--mpi-child)."""
+    from digitnet.launch import find_mpiexec
+
+    mpiexec = find_mpiexec()
+
+    def run(case, data):
+        with tempfile.TemporaryDirectory() as folder:
+            result = Path(folder) / "result.npz"
+            cmd = [mpiexec, "-n", str(args.workers), sys.executable, __file__, case_name, "--mpi-child",
+                   str(result), "--scale", str(args.scale)]
+            if args.data_dir:
+                cmd += ["--data-dir", str(args.data_dir)]
+            subprocess.run(cmd, check=True, timeout=3600, env=dict(os.environ, OMP_NUM_THREADS="1"))
+            with np.load(result) as saved:
+                return float(saved["seconds"]), saved["result"][()] if case.steps else saved["result"]
+    return run
+
+
+def mpi_child(case, data, result_path):
+    """Under mpiexec: run the case data-parallel; rank 0 saves (seconds, result) to result_path.
+
+    Training: train() with the MPI communicator, its own clock of the steps. Inference: each rank predicts
+    its share of the test images; the time runs from a barrier to rank 0 holding every rank's logits."""
+    from digitnet.parallel import shard, world
+
+    comm = world()
+    net = make_net(case)
+    if case.steps:
+        opt = SGD(case.lr) if case.optimizer == "sgd" else Adam(case.lr)
+        history = train(net, data.x_train, data.t_train, iters=case.steps, batch_size=case.batch_size,
+                        optimizer=opt, sampling=case.sampling, rng=np.random.default_rng(SEED),
+                        train_eval_size=case.batch_size, comm=comm)
+        seconds, result = history[-1]["train_time_s"], net.accuracy(data.x_test, data.t_test)
+    else:
+        x = data.x_test[:case.test_images]
+        lo, hi = shard(len(x), comm.rank, comm.size)
+        comm.barrier()
+        start = time.perf_counter()
+        scores = [net.predict(x[i:min(i + case.batch_size, hi)]) for i in range(lo, hi, case.batch_size)]
+        gathered = comm.gather(np.concatenate(scores))
+        seconds = time.perf_counter() - start
+        result = np.concatenate(gathered) if comm.rank == 0 else None
+    if comm.rank == 0:
+        np.savez(result_path, seconds=seconds, result=result)
+
+
+def set_threads(threads, with_torch, torch_threads=None):
     threadpool_limits(threads)
     os.environ["OMP_NUM_THREADS"] = str(threads)
     if with_torch:
         import torch
-        torch.set_num_threads(threads)
+        torch.set_num_threads(torch_threads or threads)
 
 
 def load(data_dir):
@@ -161,10 +217,40 @@ def busy_note(runs, threads):
     return "BUSY: " + ", ".join(notes) if notes else ""
 
 
+def print_ratios(name, case, runs, outcome, workers):
+    """The ratio rows under a case: digitnet / PyTorch for each digitnet run, and N workers' speedup."""
+    # each repeat's runs are neighbours in time, so their ratio sees the same machine: the median of those
+    # ratios is steadier on a noisy machine than the ratio of the medians
+    def ratio(a, b):
+        return statistics.median(x / y for x, y in zip(runs[a], runs[b]))
+
+    rows = []
+    for impl in ("digitnet", workers):
+        if impl is None or "pytorch" not in runs:
+            continue
+        extra = ""
+        if not case.steps:
+            a, b = outcome[impl], outcome["pytorch"]
+            extra = (f"; predictions agree on {np.mean(a.argmax(1) == b.argmax(1)):.2%}, "
+                     f"max |logit difference| {np.abs(a - b).max():.1e}")
+        r = ratio(impl, "pytorch")
+        print(f"{'':20s} {'ratio':9s} {r:9.2f}  digitnet{' ' + workers if impl == workers else ''} / PyTorch time, "
+              f"median of the repeats' ratios{extra}")
+        rows.append({"case": name, "digitnet_run": impl, "ratio_digitnet_over_pytorch": r})
+    if workers:
+        speedup = ratio("digitnet", workers)
+        print(f"{'':20s} {'speedup':9s} {speedup:9.2f}  digitnet 1 process / {workers} time: the {workers}' "
+              f"step is {1 / speedup:.2f}x one process's")
+        rows.append({"case": name, "speedup_workers_over_one": speedup, "workers": int(workers.split()[0])})
+    return rows
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("cases", nargs="*", choices=[[], *CASES], metavar="CASE", help=f"any of {', '.join(CASES)}")
     ap.add_argument("--threads", type=int, default=1, help="BLAS / torch threads for both (default 1)")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="also run digitnet as N MPI processes, against PyTorch with N threads (default 1: no)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--data-dir", type=Path, default=DEFAULT_DATA if DEFAULT_DATA.is_dir() else None)
     ap.add_argument("--no-memory", action="store_true", help="skip the child processes that measure peak RSS")
@@ -173,6 +259,7 @@ def main(argv=None):
                     help="multiply every case's steps and test images by this (a quick smoke run: 0.02)")
     ap.add_argument("--json", type=Path, help="also write the results here")
     ap.add_argument("--child", choices=RUNNERS, help=argparse.SUPPRESS)
+    ap.add_argument("--mpi-child", type=Path, metavar="RESULT", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     cases = args.cases or list(CASES)
     if args.scale != 1.0:
@@ -180,6 +267,10 @@ def main(argv=None):
             case.steps = max(1, round(case.steps * args.scale)) if case.steps else 0
             case.test_images = max(case.batch_size, round(case.test_images * args.scale))
 
+    if args.mpi_child:  # one rank of a --workers run
+        set_threads(1, False)
+        mpi_child(CASES[cases[0]], load(args.data_dir), args.mpi_child)
+        return 0
     if args.child:  # a memory probe: one case, one implementation, nothing else imported
         set_threads(args.threads, args.child == "pytorch")
         RUNNERS[args.child](CASES[cases[0]], load(args.data_dir))
@@ -194,10 +285,16 @@ def main(argv=None):
             sys.path.insert(0, str(HERE))
         except ImportError:
             print("PyTorch is not installed (pip install torch==2.13.0): digitnet alone.")
-    set_threads(args.threads, "pytorch" in impls)
+    workers = f"{args.workers} workers" if args.workers > 1 else None
+    if workers:
+        impls.append(workers)
+    torch_threads = max(args.threads, args.workers)
+    set_threads(args.threads, "pytorch" in impls, torch_threads)
     data = load(args.data_dir)
     versions = f"NumPy {np.__version__}" + (f", PyTorch {torch.__version__}" if "pytorch" in impls else "")
-    print(f"{data.name}: {data.n_train:,} train / {data.n_test:,} test; {args.threads} thread(s); "
+    threads = (f"digitnet {args.threads} thread(s) a process, {workers or '1 process'}; PyTorch {torch_threads} "
+               f"thread(s)" if workers else f"{args.threads} thread(s)")
+    print(f"{data.name}: {data.n_train:,} train / {data.n_test:,} test; {threads}; "
           f"{args.repeats} alternating repeats; {versions}; load average {os.getloadavg()[0]:.2f}\n")
 
     results = []
@@ -206,26 +303,29 @@ def main(argv=None):
     print("-" * len(header))
     for name in cases:
         case = CASES[name]
+        runners = dict(RUNNERS, **({workers: run_digitnet_workers(name, args)} if workers else {}))
         runs = {impl: [] for impl in impls}
         usage = {impl: [] for impl in impls}
         outcome = {}
         for _ in range(args.repeats):
             for impl in impls:
                 cpu, wall = time.process_time(), time.perf_counter()
-                seconds, outcome[impl] = RUNNERS[impl](case, data)
+                seconds, outcome[impl] = runners[impl](case, data)
                 usage[impl].append((time.perf_counter() - wall, time.process_time() - cpu, os.getloadavg()[0]))
                 runs[impl].append(seconds)
         for impl in impls:
             times = runs[impl]
             median = statistics.median(times)
-            notes = [busy_note(usage[impl], args.threads)]
+            notes = [busy_note(usage[impl], args.threads if impl == "digitnet" else torch_threads)]
             if len(times) > 1 and (max(times) - min(times)) / median > 0.2:
                 notes.append(f"repeats spread {min(times):.2f}-{max(times):.2f} s")
-            row = {"case": name, "impl": impl, "median_s": median, "times_s": times, "threads": args.threads}
+            row = {"case": name, "impl": impl, "median_s": median, "times_s": times,
+                   "threads": torch_threads if impl == "pytorch" else args.threads,
+                   "processes": args.workers if impl == workers else 1}
             if case.steps:
                 row["us_per_step"] = median / case.steps * 1e6
                 row["test_accuracy"] = outcome[impl]
-            if not args.no_memory:
+            if not args.no_memory and impl in RUNNERS:
                 row["peak_rss_mb"] = child_peak_rss(impl, name, args)
             row["notes"] = [n for n in notes if n]
             results.append(row)
@@ -234,17 +334,7 @@ def main(argv=None):
             rss = f"{row['peak_rss_mb']:.0f} MB" if "peak_rss_mb" in row else ""
             print(f"{name if impl == 'digitnet' else '':20s} {impl:9s} {median:9.3f} {step:>9s} {acc:>9s} "
                   f"{rss:>9s}  {'; '.join(row['notes'])}")
-        if "pytorch" in impls:
-            # each repeat's two runs are neighbours in time, so their ratio sees the same machine: the median
-            # of those ratios is steadier on a noisy machine than the ratio of the medians
-            ratio = statistics.median(d / t for d, t in zip(runs["digitnet"], runs["pytorch"]))
-            extra = ""
-            if not case.steps:
-                a, b = outcome["digitnet"], outcome["pytorch"]
-                extra = (f"; predictions agree on {np.mean(a.argmax(1) == b.argmax(1)):.2%}, "
-                         f"max |logit difference| {np.abs(a - b).max():.1e}")
-            print(f"{'':20s} {'ratio':9s} {ratio:9.2f}  digitnet / PyTorch time, median of the repeats' ratios{extra}")
-            results.append({"case": name, "ratio_digitnet_over_pytorch": ratio})
+        results += print_ratios(name, case, runs, outcome, workers)
         if name == "two-layer":
             bound = matmul_bound(data)
             mine = statistics.median(runs["digitnet"]) / case.steps * 1e6

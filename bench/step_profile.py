@@ -6,6 +6,7 @@ optimizer update and the batch gather, as medians over many steps.
 It times the same calls train() makes, one at a time, so the parts add up to slightly more than a real step.
 """
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -21,7 +22,9 @@ from digitnet.data.mnist import resolve_dataset  # noqa: E402
 from digitnet.nets.factory import build_net  # noqa: E402
 from digitnet.optimizers import SGD, Adam  # noqa: E402
 
-DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "mnist-10k"
+# As bench.py: $DIGITNET_TEST_DATA, else ../shared/data/mnist-10k; without it, the cache or the offline sample.
+DEFAULT_DATA = Path(os.environ.get("DIGITNET_TEST_DATA")
+                    or Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "mnist-10k")
 RECIPES = {"two-layer": ((50,), SGD(0.1), 2_000), "mlp": ((256, 256), Adam(), 500),
            "simple-cnn": (None, Adam(), 30), "deep-cnn": (None, Adam(), 10)}
 

@@ -49,7 +49,7 @@ class Pooling:
     maximum (the first one on a tie, as the book). Padding counts as -inf, as in PyTorch's max_pool2d
     (the book pads with 0, which matters only with pad > 0 and all-negative windows)."""
 
-    def __init__(self, pool_h, pool_w, stride=1, pad=0):
+    def __init__(self, pool_h, pool_w, stride=2, pad=0):
         if pad >= pool_h or pad >= pool_w:
             raise ValueError(f"pad {pad} must be smaller than the {pool_h}x{pool_w} pool: "
                              "a window could otherwise hold only padding")

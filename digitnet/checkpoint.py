@@ -1,18 +1,50 @@
 """Training checkpoints: the weights, the optimizer's state, the random generator's state and where the
-run stands, in one pickle-free .npz, so an interrupted run resumes to bit-identical weights."""
+run stands, in one pickle-free .npz, so an interrupted run resumes to bit-identical weights.
+
+The header also holds the run's settings and the identity of the dataset it trained on (name, sizes,
+a digest of the arrays), so a resume on other data is refused rather than silently changing the
+validation split and the batch order."""
+import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 
-from .errors import DigitnetError
-from .model_io import BUFFER_PREFIX, HEADER_KEY, atomic_write, params_digest, read_model_file
+from .errors import DigitnetError, ModelFileError
+from .model_io import HEADER_KEY, atomic_write, params_digest, read_model_file
 from .train import TrainingState
 
 FORMAT = "digitnet-checkpoint"
 
 
 class CheckpointError(DigitnetError):
-    """A checkpoint is missing, damaged, or from another run's settings."""
+    """A checkpoint is missing, damaged, or from another run's settings or data."""
+
+
+def dataset_identity(dataset):
+    """{"name", "n_train", "n_test", "sha256"}: the digest covers the dtype, shape and bytes of all four arrays."""
+    h = hashlib.sha256()
+    for a in (dataset.x_train, dataset.t_train, dataset.x_test, dataset.t_test):
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}|{a.shape}|".encode())
+        h.update(memoryview(a).cast("B"))
+    return {"name": dataset.name, "n_train": dataset.n_train, "n_test": dataset.n_test, "sha256": h.hexdigest()}
+
+
+def check_dataset(path, header, identity):
+    """CheckpointError unless the checkpoint at path trained on the dataset whose identity is given."""
+    saved = header.get("dataset")
+    if saved == identity:
+        return
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"{path}: the checkpoint does not say which data it trained on "
+                              "(written by an older digitnet); start the run again")
+
+    def describe(d):
+        return f"{d.get('name')} ({d.get('n_train', 0):,} train / {d.get('n_test', 0):,} test, " \
+               f"sha256 {str(d.get('sha256'))[:12]})"
+    raise CheckpointError(f"{path}: refused: the run trained on {describe(saved)}, not on {describe(identity)}; "
+                          "resume it with the same data")
 
 
 def optimizer_state(optimizer):
@@ -38,26 +70,32 @@ def load_optimizer_state(optimizer, scalars, arrays):
         getattr(optimizer, name)[param] = value
 
 
-def save_checkpoint(path, net, optimizer, rng, state, settings):
-    """Write everything needed to resume; settings are the run's options (architecture, data, schedule...)."""
-    arrays = {f"param.{k}": v for k, v in net.params.items()}
-    arrays.update({f"{BUFFER_PREFIX}{k}": v for k, v in net.buffers().items()})
+def with_prefix(prefix, arrays):
+    return {prefix + k: v for k, v in arrays.items()}
+
+
+def without_prefix(prefix, arrays):
+    return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+
+def save_checkpoint(path, net, optimizer, rng, state, settings, dataset=None):
+    """Write everything needed to resume. settings: the run's options as a dict (RunSettings, asdict);
+    dataset: dataset_identity() of the data it trains on."""
     opt_scalars, opt_arrays = optimizer_state(optimizer)
-    arrays.update({f"opt.{k}": v for k, v in opt_arrays.items()})
+    arrays = {**with_prefix("net.", net.state_arrays()), **with_prefix("opt.", opt_arrays)}
     if state.perm is not None:
         arrays["sampler.perm"] = state.perm
     best = None
     if state.best is not None:
-        arrays.update({f"best.param.{k}": v for k, v in state.best["params"].items()})
-        arrays.update({f"best.buffer.{k}": v for k, v in state.best["buffers"].items()})
+        arrays.update(with_prefix("best.", state.best["arrays"]))
         best = {"val_acc": state.best["val_acc"], "epoch": state.best["epoch"]}
     arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
     header = {
         "format": FORMAT, "format_version": 1, "architecture": net.architecture, "config": net.config,
-        "settings": settings, "optimizer": {"class": type(optimizer).__name__, "scalars": opt_scalars},
-        "rng_state": rng.bit_generator.state, "step": state.step, "history": state.history,
+        "settings": settings, "dataset": dataset, "optimizer": {"class": type(optimizer).__name__, "scalars": opt_scalars},
+        "rng_state": rng.bit_generator.state, "worker_rng_states": state.worker_rngs, "step": state.step, "history": state.history,
         "epoch_losses": state.epoch_losses, "pos": state.pos, "best": best, "train_time": state.train_time,
-        "sha256": params_digest(arrays),
+        "elapsed": state.elapsed, "sha256": params_digest(arrays),
     }
     arrays[HEADER_KEY] = np.array(json.dumps(header))
     return atomic_write(path, lambda f: np.savez(f, **arrays))
@@ -65,12 +103,16 @@ def save_checkpoint(path, net, optimizer, rng, state, settings):
 
 def load_checkpoint(path):
     """The checkpoint's header and arrays, checked like a model file (format, digest)."""
-    from .errors import ModelFileError
-
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint to resume: {path} does not exist (a finished run leaves none; "
+                              "--resume continues an interrupted run of the same --out)")
     try:
         header, arrays = read_model_file(path, expected_format=FORMAT)
     except ModelFileError as e:
         raise CheckpointError(str(e)) from None
+    if not any(k.startswith("net.") for k in arrays):
+        raise CheckpointError(f"{path}: written by an older digitnet, which this one cannot resume; start the run again")
     return header, arrays
 
 
@@ -79,17 +121,14 @@ def restore_checkpoint(header, arrays, net, optimizer, rng):
     if type(optimizer).__name__ != header["optimizer"]["class"]:
         raise CheckpointError(f"the checkpoint's optimizer is {header['optimizer']['class']}, "
                               f"not {type(optimizer).__name__}")
-    for key, value in net.params.items():
-        value[...] = arrays[f"param.{key}"]
-    net.load_buffers({k[len(BUFFER_PREFIX):]: v for k, v in arrays.items() if k.startswith(BUFFER_PREFIX)})
+    net.load_state(without_prefix("net.", arrays))
     load_optimizer_state(optimizer, header["optimizer"]["scalars"],
-                         {k[4:]: v.copy() for k, v in arrays.items() if k.startswith("opt.")})
+                         {k: v.copy() for k, v in without_prefix("opt.", arrays).items()})
     rng.bit_generator.state = header["rng_state"]
     best = None
     if header["best"] is not None:
-        best = dict(header["best"],
-                    params={k[len("best.param."):]: v for k, v in arrays.items() if k.startswith("best.param.")},
-                    buffers={k[len("best.buffer."):]: v for k, v in arrays.items() if k.startswith("best.buffer.")})
+        best = dict(header["best"], arrays=without_prefix("best.", arrays))
     return TrainingState(step=header["step"], history=header["history"], epoch_losses=header["epoch_losses"],
                          perm=arrays.get("sampler.perm"), pos=header["pos"], best=best,
-                         train_time=header["train_time"])
+                         train_time=header["train_time"], elapsed=header.get("elapsed", 0.0),
+                         worker_rngs=header.get("worker_rng_states"))

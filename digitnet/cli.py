@@ -1,11 +1,8 @@
 """The digitnet command: train, evaluate, predict, serve, export, gradcheck, import-book-weights, tour."""
 import functools
 import json
-import secrets
-import signal
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import click
@@ -13,6 +10,7 @@ import numpy as np
 
 from . import __version__
 from .errors import DigitnetError
+from .settings import parse_workers, settings_options
 
 
 def friendly_errors(command):
@@ -33,17 +31,14 @@ def friendly_errors(command):
 
 
 def data_options(command):
-    command = click.option("--offline", is_flag=True,
-                           help="Never download; use the cache, or the bundled sample. Env: DIGITNET_OFFLINE=1.")(command)
-    return click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
-                        help="A folder with the four MNIST-format IDX files (gzipped or not). "
-                             "Default: the cache, downloading what is missing.")(command)
+    """--data-dir and --offline, as RunSettings declares them."""
+    return settings_options("data_dir", "offline")(command)
 
 
 def load_data(data_dir, offline, dtype=np.float32):
     from .data import resolve_dataset
 
-    dataset, notice = resolve_dataset(data_dir, offline=offline or None, dtype=dtype)
+    dataset, notice = resolve_dataset(data_dir and Path(data_dir), offline=offline or None, dtype=dtype)
     if notice:
         click.echo(notice, err=True)
     return dataset
@@ -61,212 +56,172 @@ def main(threads):
     threadpool_limits(threads)  # for the rest of the process
 
 
-def parse_hidden(ctx, param, value):
-    if value is None:
-        return None
+def plain(value):
+    """A setting as a checkpoint stores it: a data folder given as a Path is the str saved."""
+    return str(value) if isinstance(value, Path) else value
+
+
+def shown(value):
+    """A setting as the command line spells it."""
+    return ",".join(map(str, value)) if isinstance(value, list) else f"{value:g}" if isinstance(value, float) else value
+
+
+def resumed_settings(ctx, given, header, path):
+    """The checkpoint's settings; CheckpointError naming every option given that differs from them."""
+    from click.core import ParameterSource
+
+    from .checkpoint import CheckpointError
+    from .settings import RunSettings, option_fields
+
     try:
-        sizes = [int(v) for v in value.split(",")]
-    except ValueError:
-        raise click.BadParameter(f"{value!r}: give sizes like 50 or 256,256") from None
-    if not sizes or min(sizes) < 1:
-        raise click.BadParameter(f"{value!r}: sizes must be positive")
-    return sizes
+        saved = RunSettings.from_dict(header["settings"])
+    except (ValueError, TypeError) as e:
+        raise CheckpointError(f"{path}: its settings are not ones this digitnet knows ({e})") from None
+    explicit = {ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT}
+    named = {f.name: f.metadata["option"][0][0] for f in option_fields()}
+    given_names = [name for name in named if ctx.get_parameter_source(name) in explicit]
+    if "logdir" in given_names:  # where the TensorBoard files go changes nothing the run computes
+        given_names.remove("logdir")
+        saved.logdir = given.logdir
+    if ctx.get_parameter_source("weight_init_std") in explicit:
+        given_names.append("init")
+    conflicts = [f"{named[n]} {shown(getattr(given, n))} (the run's: {shown(getattr(saved, n))})"
+                 for n in given_names if plain(getattr(given, n)) != plain(getattr(saved, n))]
+    if conflicts:
+        raise CheckpointError(f"--resume continues {path} with the run's own settings, and {'; '.join(conflicts)} "
+                              "differ: drop them, or start a new run with another --out")
+    return saved
 
 
-def parse_init(ctx, param, value):
-    if value is None or value in ("xavier", "he"):
-        return value
-    try:
-        std = float(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r}: give a standard deviation, 'xavier' or 'he'") from None
-    if not std > 0:
-        raise click.BadParameter("a standard deviation must be positive")
-    return std
+def train_with_progress(run, out, checkpoint_path, state, comm=None):
+    """execute() with a progress bar and epoch lines, Ctrl-C saving a checkpoint, and one line for a NaN.
+    With N workers (comm), rank 0 alone shows progress and writes logs and checkpoints."""
+    import contextlib
 
-
-DEFAULT_LR = {"sgd": 0.1, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.01, "rmsprop": 0.001, "adam": 0.001}
-
-
-@main.command()
-@data_options
-@click.option("--model", type=click.Choice(["two-layer", "mlp", "simple-cnn", "deep-cnn"]), default="two-layer",
-              show_default=True, help="two-layer: the book's ch. 5 net; mlp: ch. 6's MultiLayerNet; "
-                                      "simple-cnn / deep-cnn: ch. 7 / ch. 8.")
-@click.option("--iters", type=click.IntRange(min=1), help="Training steps (the book's iters_num). Default 10,000.")
-@click.option("--epochs", type=click.IntRange(min=1), help="Epochs instead of --iters (an epoch = training size / batch size steps).")
-@click.option("--batch-size", default=100, show_default=True, type=click.IntRange(min=1))
-@click.option("--optimizer", type=click.Choice(list(DEFAULT_LR)), default="sgd", show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True),
-              help="Learning rate. Default: 0.1 for sgd, 0.01 for momentum/nesterov/adagrad, 0.001 for rmsprop/adam.")
-@click.option("--schedule", type=click.Choice(["constant", "step", "cosine"]), default="constant", show_default=True,
-              help="step: x0.1 after each third of training; cosine: half a cosine down to 0.")
-@click.option("--hidden", callback=parse_hidden, metavar="SIZES",
-              help="Hidden units: one size, or a comma list for mlp (e.g. 256,256). Defaults: 50 / 100,100 / 100 / 50.")
-@click.option("--activation", type=click.Choice(["relu", "sigmoid"]), default="relu", show_default=True, help="mlp only.")
-@click.option("--init", "init", callback=parse_init, metavar="STD|xavier|he",
-              help="Initial weight scale. Defaults: 0.01 (two-layer, simple-cnn, as the book), he (mlp, deep-cnn).")
-@click.option("--weight-init-std", type=click.FloatRange(min=0, min_open=True), help="Same as --init STD (the book's name).")
-@click.option("--weight-decay", default=0.0, show_default=True, type=click.FloatRange(min=0), help="L2 weight decay lambda.")
-@click.option("--dropout", default=0.0, type=click.FloatRange(min=0, max=1, max_open=True),
-              help="Dropout ratio (mlp; deep-cnn's is 0.5 unless set).")
-@click.option("--batch-norm", is_flag=True, help="Batch normalisation after each hidden affine layer (mlp).")
-@click.option("--augment", is_flag=True, help="Random shifts (2 px), rotations (10 deg) and scaling (0.9-1.1) of each batch.")
-@click.option("--validation", default=0, show_default=True, type=click.IntRange(min=0),
-              help="Carve this many training samples out for validation; the best validation epoch's weights are kept.")
-@click.option("--sampling", type=click.Choice(["replacement", "shuffle"]), default="replacement", show_default=True,
-              help="replacement: the book's random batches; shuffle: a new permutation each epoch.")
-@click.option("--seed", type=click.IntRange(min=0), help="Same seed, same result. Default: a random seed, printed.")
-@click.option("--out", default="model.npz", show_default=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to save the model; metrics go to the same name with .metrics.json.")
-@click.option("--plot", is_flag=True, help="Also draw the learning curves, to the same name with .curves.png.")
-@click.option("--checkpoint-every", type=click.IntRange(min=1), metavar="STEPS",
-              help="Save a checkpoint (weights, optimizer and random state) every STEPS steps, to OUT's name with "
-                   ".ckpt.npz. Ctrl-C always saves one.")
-@click.option("--resume", is_flag=True, help="Continue the run whose checkpoint belongs to --out, with its settings.")
-@friendly_errors
-def train(data_dir, offline, model, iters, epochs, batch_size, optimizer, lr, schedule, hidden, activation, init,
-          weight_init_std, weight_decay, dropout, batch_norm, augment, validation, sampling, seed, out, plot,
-          checkpoint_every, resume):
-    """Train a network (default: the book's 784-50-10 TwoLayerNet, batch 100, SGD lr 0.1) and save it."""
-    from tqdm import tqdm
-
-    from .model_io import save_model
-    from .nets.factory import DEFAULT_HIDDEN, build_net
-    from .optimizers import OPTIMIZERS, ConstantLR, CosineLR, StepLR
-    from .train import train as run_training
-    from .train import validation_split
-
-    if iters is not None and epochs is not None:
-        raise click.UsageError("give --iters or --epochs, not both")
-    if init is not None and weight_init_std is not None:
-        raise click.UsageError("give --init or --weight-init-std, not both")
-    init = weight_init_std if weight_init_std is not None else init
-    if iters is None and epochs is None:
-        iters = 10_000
-    lr = DEFAULT_LR[optimizer] if lr is None else lr
-    out = out if out.suffix == ".npz" else out.with_name(out.name + ".npz")
-    metrics_path = out.with_suffix(".metrics.json")
-    seed = secrets.randbelow(2**31) if seed is None else seed
-    checkpoint_path = out.with_suffix(".ckpt.npz")
-    settings = {"data_dir": data_dir and str(data_dir), "offline": offline, "model": model, "iters": iters,
-                "epochs": epochs, "batch_size": batch_size, "optimizer": optimizer, "lr": lr, "schedule": schedule,
-                "hidden": hidden, "activation": activation, "init": init, "weight_decay": weight_decay,
-                "dropout": dropout, "batch_norm": batch_norm, "augment": augment, "validation": validation,
-                "sampling": sampling, "seed": seed, "checkpoint_every": checkpoint_every}
-    if resume:
-        from .checkpoint import load_checkpoint
-
-        checkpoint_header, checkpoint_arrays = load_checkpoint(checkpoint_path)
-        settings = checkpoint_header["settings"]  # the interrupted run's, whatever else was passed
-        (data_dir, offline, model, iters, epochs, batch_size, optimizer, lr, schedule, hidden, activation, init,
-         weight_decay, dropout, batch_norm, augment, validation, sampling, seed, checkpoint_every) = (
-            settings[key] for key in ("data_dir", "offline", "model", "iters", "epochs", "batch_size", "optimizer",
-                                      "lr", "schedule", "hidden", "activation", "init", "weight_decay", "dropout",
-                                      "batch_norm", "augment", "validation", "sampling", "seed", "checkpoint_every"))
-        data_dir = data_dir and Path(data_dir)
-        click.echo(f"resuming {checkpoint_path} from step {checkpoint_header['step']:,}")
-
-    dataset = load_data(data_dir, offline)
-    x_train, t_train = dataset.x_train, dataset.t_train
-    rng = np.random.default_rng(seed)
-    x_val = t_val = None
-    if validation:
-        if validation >= x_train.shape[0]:
-            raise click.BadParameter(f"{validation} leaves no training data ({x_train.shape[0]} samples)",
-                                     param_hint="--validation")
-        (x_train, t_train), (x_val, t_val) = validation_split(x_train, t_train, validation, rng)
-    if batch_size > x_train.shape[0]:
-        raise click.BadParameter(f"{batch_size} is larger than the training set ({x_train.shape[0]})", param_hint="--batch-size")
-    try:
-        net = build_net(model, input_size=x_train.shape[1], hidden=hidden, init=init, activation=activation,
-                        weight_decay=weight_decay, dropout=dropout, batch_norm=batch_norm, rng=rng, dtype=np.float32)
-    except ValueError as e:
-        raise click.UsageError(str(e)) from None
-    total = iters if iters is not None else epochs * max(x_train.shape[0] // batch_size, 1)
-    lr_schedule = {"constant": lambda: ConstantLR(lr), "step": lambda: StepLR(lr, max(total // 3, 1), 0.1),
-                   "cosine": lambda: CosineLR(lr, total)}[schedule]()
-    augmenter = None
-    if augment:
-        from .augment import Augmenter
-        augmenter = Augmenter(max_shift=2.0, max_rotation=10.0, scale_range=(0.9, 1.1))
-    sizes = [x_train.shape[1], *(hidden or DEFAULT_HIDDEN[model]), 10]
-    shape = "-".join(map(str, sizes)) if model in ("two-layer", "mlp") else ""
-    extras = [name for name, on in (("augmentation", augment), (f"weight decay {weight_decay:g}", weight_decay),
-                                    (f"dropout {dropout:g}", dropout), ("batch norm", batch_norm)) if on]
-    click.echo(f"dataset: {dataset.describe()}" + (f"; {x_val.shape[0]:,} training samples held out for validation"
-                                                  if validation else ""))
-    click.echo(f"training {type(net).__name__} {shape or ''}{' ' if shape else ''}({model}), batch {batch_size}, "
-               f"{optimizer} lr {lr:g} ({schedule}), {total:,} steps ({sampling} sampling)"
-               f"{', ' + ', '.join(extras) if extras else ''}, seed {seed}")
-
-    bar = tqdm(total=total, unit="step", leave=False, disable=None, dynamic_ncols=True)
-
-    def on_epoch(r):
-        bar.clear()
-        val = f"  val acc {100 * r['val_acc']:6.2f}%" if "val_acc" in r else ""
-        tqdm.write(f"epoch {r['epoch']:3d}  step {r['iteration']:6d}  loss {r['train_loss']:.4f}  "
-                   f"train acc {100 * r['train_acc']:6.2f}%{val}  test acc {100 * r['test_acc']:6.2f}%  {r['elapsed_s']:7.1f}s")
-
-    from .checkpoint import restore_checkpoint, save_checkpoint
+    from .run import Checkpointer, ProgressPrinter, ctrl_c_stops, execute
     from .train import TrainingInterrupted
 
-    opt = OPTIMIZERS[optimizer](lr=lr)
-    state = restore_checkpoint(checkpoint_header, checkpoint_arrays, net, opt, rng) if resume else None
-    if state is not None:
-        bar.update(state.step)
+    logger, first = None, comm is None or comm.rank == 0
+    if run.settings.logdir and first:  # one writer: with several workers, only the first (rank 0) may make this logger
+        from .tensorboard_log import TensorBoardLogger
 
-    def write_checkpoint(state):
-        save_checkpoint(checkpoint_path, net, opt, rng, state, settings)
-
-    # Ctrl-C asks training to stop after the step in progress, so the checkpoint holds a whole step.
-    interrupted = []
-
-    def on_sigint(signum, frame):
-        if interrupted:  # a second Ctrl-C: stop at once
-            raise KeyboardInterrupt
-        interrupted.append(True)
-
-    previous_handler = signal.signal(signal.SIGINT, on_sigint)
-    # Training accuracy on every sample costs a full inference pass each epoch; for the CNNs 5,000 tell as much.
-    train_eval_size = None if model in ("two-layer", "mlp") else 5000
+        logger = TensorBoardLogger.for_run(run, state)
+        click.echo(f"writing TensorBoard logs to {run.settings.logdir} "
+                   f"(watch with: tensorboard --logdir {Path(run.settings.logdir).parent})")
+    printer = ProgressPrinter(run.total, state.step if state else 0) if first else None
+    callbacks = [c for c in (printer, logger) if c is not None]
     try:
-        with bar:
-            history = run_training(net, x_train, t_train, dataset.x_test, dataset.t_test, iters=iters, epochs=epochs,
-                                   batch_size=batch_size, optimizer=opt, schedule=lr_schedule,
-                                   sampling=sampling, augment=augmenter, x_val=x_val, t_val=t_val,
-                                   keep_best=bool(validation), train_eval_size=train_eval_size, rng=rng,
-                                   on_epoch=on_epoch, on_step=lambda loss: bar.update(1), state=state,
-                                   checkpoint=write_checkpoint, checkpoint_every=checkpoint_every,
-                                   stop=lambda: bool(interrupted))
+        with ctrl_c_stops() as stop, contextlib.closing(printer) if printer else contextlib.nullcontext(), \
+                logger or contextlib.nullcontext():
+            return execute(run, callbacks=callbacks, state=state, checkpoint=Checkpointer(checkpoint_path, run),
+                           stop=stop, comm=comm)
     except TrainingInterrupted as e:
-        click.echo(f"interrupted after step {e.state.step:,} of {total:,}; checkpoint saved to {checkpoint_path}. "
+        click.echo(f"interrupted after step {e.state.step:,} of {run.total:,}; checkpoint saved to {checkpoint_path}. "
                    f"Continue with: digitnet train --resume --out {out}", err=True)
         sys.exit(130)
     except FloatingPointError as e:
         kept = f"; the last good checkpoint is {checkpoint_path}" if checkpoint_path.exists() else ""
         raise click.ClickException(f"{e}{kept}") from None
-    finally:
-        signal.signal(signal.SIGINT, previous_handler)
-    final = next((r for r in history if r.get("best")), history[-1])
-    metadata = {
-        "dataset": dataset.describe(),
-        "hyperparameters": {"model": model, "iters": total, "batch_size": batch_size, "optimizer": optimizer, "lr": lr,
-                            "schedule": schedule, "hidden": hidden, "activation": activation, "init": init,
-                            "weight_decay": weight_decay, "dropout": dropout, "batch_norm": batch_norm,
-                            "augment": augment, "validation": validation, "sampling": sampling, "seed": seed,
-                            "dtype": "float32"},
-        "accuracy": {k: final[f"{k}_acc"] for k in ("train", "val", "test") if f"{k}_acc" in final},
-        "epoch_kept": final["epoch"],
-        "training_time_s": history[-1]["train_time_s"],
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-    save_model(out, net, metadata)
-    metrics_path.write_text(json.dumps({"dataset": dataset.describe(), "epochs": history}, indent=1) + "\n")
-    kept = f" (weights of epoch {final['epoch']}, best validation accuracy)" if validation else ""
+
+
+def join_workers(settings, out, checkpoint_path, resume):
+    """This process's communicator; with --workers N outside MPI, run N workers here and exit (launch.py)."""
+    from .launch import join_or_launch
+
+    def after_loss():
+        from .checkpoint import CheckpointError, load_checkpoint
+
+        try:
+            step = load_checkpoint(checkpoint_path)[0]["step"]
+        except CheckpointError:
+            return "no checkpoint was written (--checkpoint-every STEPS saves them)"
+        return (f"the last checkpoint is {checkpoint_path} (step {step:,}); "
+                f"continue with: digitnet train --resume --out {out}")
+
+    comm = join_or_launch(settings.workers, sys.argv[1:], after_loss)
+    if comm.size > 1 and resume and settings.workers != comm.size:
+        raise DigitnetError(f"{checkpoint_path} was written by {settings.workers} worker(s); resume it with "
+                            f"--workers {settings.workers}, not {comm.size}")
+    settings.workers = comm.size
+    if settings.batch_size < comm.size:
+        raise click.BadParameter(f"{settings.batch_size} gives {comm.size} workers less than a sample each",
+                                 param_hint="--batch-size")
+    return comm
+
+
+def ranks_agree(comm, net):
+    """With N workers: do all hold the same weights, as the same updates must give? (A check worth its
+    millisecond: a difference would mean a bug, and a model file that is one rank's guess.)"""
+    if comm.size == 1:
+        return True
+    from .model_io import params_digest
+
+    digests = comm.gather(params_digest(net.state_arrays()))
+    if comm.rank == 0 and len(set(digests)) > 1:
+        raise DigitnetError(f"the workers' weights differ at the end ({len(set(digests))} versions): "
+                            "please report this as a bug")
+    return True
+
+
+@main.command()
+@settings_options()
+@click.option("--weight-init-std", type=click.FloatRange(min=0, min_open=True), help="Same as --init STD (the book's name).")
+@click.option("--out", default="model.npz", show_default=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to save the model; metrics go to the same name with .metrics.json.")
+@click.option("--plot", is_flag=True, help="Also draw the learning curves, to the same name with .curves.png.")
+@click.option("--resume", is_flag=True, help="Continue the run whose checkpoint belongs to --out, with its settings "
+                                             "(options that differ from them are refused).")
+@click.pass_context
+@friendly_errors
+def train(ctx, weight_init_std, out, plot, resume, **options):
+    """Train a network (default: the book's 784-50-10 TwoLayerNet, batch 100, SGD lr 0.1; the conv nets get the
+    book's Adam lr 0.001) and save it."""
+    from .checkpoint import check_dataset, dataset_identity, load_checkpoint, restore_checkpoint
+    from .run import describe, end_warning, kept_record, prepare, save_outputs
+    from .settings import RunSettings
+
+    settings = RunSettings(**options)
+    if settings.iters is not None and settings.epochs is not None:
+        raise click.UsageError("give --iters or --epochs, not both")
+    if settings.init is not None and weight_init_std is not None:
+        raise click.UsageError("give --init or --weight-init-std, not both")
+    if weight_init_std is not None:
+        settings.init = weight_init_std
+    out = out if out.suffix == ".npz" else out.with_name(out.name + ".npz")
+    checkpoint_path, state = out.with_suffix(".ckpt.npz"), None
+    if resume:
+        header, arrays = load_checkpoint(checkpoint_path)
+        settings = resumed_settings(ctx, settings, header, checkpoint_path)
+    else:
+        settings = settings.resolved()
+    comm = join_workers(settings, out, checkpoint_path, resume)
+    settings = comm.bcast(settings)  # rank 0's: one seed for all
+    if resume:
+        click.echo(f"resuming {checkpoint_path} from step {header['step']:,}")
+
+    def setup():
+        dataset = load_data(settings.data_dir, settings.offline)
+        if resume:
+            check_dataset(checkpoint_path, header, dataset_identity(dataset))
+        run = prepare(settings, dataset)
+        return dataset, run, restore_checkpoint(header, arrays, run.net, run.optimizer, run.rng) if resume else None
+
+    from .parallel import together
+
+    dataset, run, state = together(comm, setup)
+    for line in describe(run):
+        click.echo(line)
+    history = train_with_progress(run, out, checkpoint_path, state, comm)
+    if not ranks_agree(comm, run.net) or comm.rank > 0:
+        return  # rank 0 alone writes the files
+    final, metrics_path = kept_record(history), save_outputs(run, history, out)
+    kept = f" (weights of epoch {final['epoch']}, best validation accuracy)" if settings.validation else ""
     click.echo(f"test accuracy {100 * final['test_acc']:.2f}% on {dataset.name}{kept}; trained in "
                f"{history[-1]['train_time_s']:.1f}s ({history[-1]['elapsed_s']:.1f}s with evaluation)")
     click.echo(f"saved {out} and {metrics_path}")
+    warning = end_warning(run, history)
+    if warning:
+        click.echo(warning, err=True)
     checkpoint_path.unlink(missing_ok=True)  # the run is complete: nothing left to resume
     if plot:
         from .plots import plot_learning_curves
@@ -281,19 +236,36 @@ def train(data_dir, offline, model, iters, epochs, batch_size, optimizer, lr, sc
 @data_options
 @click.option("--plots", "plots_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Write PNG pictures here: confusion matrix, misclassified digits, learning curves, first-layer weights.")
+@click.option("--workers", default=1, type=str, callback=parse_workers, metavar="N|auto",
+              help="Share the test set out between N processes (MPI; auto: every usable core). "
+                   "Needs pip install 'digitnet[mpi]'.")
 @friendly_errors
-def evaluate(model, data_dir, offline, plots_dir):
+def evaluate(model, data_dir, offline, plots_dir, workers):
     """Print MODEL's test accuracy and per-class precision and recall."""
+    from .functions import labels_of
+    from .launch import join_or_launch
     from .model_io import load_model
-    from .train import evaluate as evaluate_net
+    from .parallel import predict_shared, together
 
-    net, header = load_model(model)
-    dataset = load_data(data_dir, offline, dtype=np.result_type(*net.params.values()))
-    expected = int(np.prod(net.input_dim)) if hasattr(net, "input_dim") else net.params["W1"].shape[0]
-    if dataset.x_test.shape[1] != expected:
-        raise DigitnetError(f"{model}: the model takes {expected} inputs, the dataset's images have {dataset.x_test.shape[1]}")
+    comm = join_or_launch(workers, sys.argv[1:], lambda: "nothing was written")
+
+    def setup():
+        net, header = load_model(model)
+        dataset = load_data(data_dir, offline, dtype=np.result_type(*net.params.values()))
+        expected = int(np.prod(net.input_dim)) if hasattr(net, "input_dim") else net.params["W1"].shape[0]
+        if dataset.x_test.shape[1] != expected:
+            raise DigitnetError(f"{model}: the model takes {expected} inputs, the dataset's images have "
+                                f"{dataset.x_test.shape[1]}")
+        return net, header, dataset
+
+    net, header, dataset = together(comm, setup)
     start = time.perf_counter()
-    loss, acc = evaluate_net(net, dataset.x_test, dataset.t_test)
+    scores = predict_shared(net, dataset.x_test, comm)  # one pass, each worker its share; all on rank 0
+    if comm.rank > 0:
+        return
+    labels = labels_of(dataset.t_test)
+    loss, y_pred = float(net.lastLayer.forward(scores, labels)), scores.argmax(axis=1)
+    acc = float(np.mean(y_pred == labels))
     click.echo(f"test accuracy {100 * acc:.2f}% (loss {loss:.4f}) on {dataset.x_test.shape[0]:,} test images of "
                f"{dataset.describe()} [{time.perf_counter() - start:.2f}s]")
     trained_on = header.get("metadata", {}).get("dataset")
@@ -301,7 +273,7 @@ def evaluate(model, data_dir, offline, plots_dir):
         click.echo(f"model trained on: {trained_on}")
     from .plots import evaluation_report
 
-    report = evaluation_report(net, dataset.x_test, dataset.t_test)
+    report = evaluation_report(net, dataset.x_test, dataset.t_test, y_pred=y_pred)
     click.echo("class  precision  recall  support")
     for row in report["per_class"]:
         fmt = lambda v: "      -" if v is None else f"{100 * v:6.2f}%"  # noqa: E731
@@ -331,7 +303,7 @@ def gradcheck(data_dir, offline, samples, hidden, seed, tolerance, book_loss):
     """Compare backprop with numerical gradients on the first training digits (float64), as the book's gradient_check.py."""
     from .data import load_sample
     from .functions import cross_entropy_error, softmax
-    from .gradient import DEFAULT_TOLERANCE, gradient_check
+    from .gradient import DEFAULT_TOLERANCE, gradient_check, report_table
     from .nets import TwoLayerNet
 
     tolerance = tolerance or DEFAULT_TOLERANCE
@@ -348,10 +320,9 @@ def gradcheck(data_dir, offline, samples, hidden, seed, tolerance, book_loss):
     else:
         click.echo("numerical side: digitnet's exact log-softmax loss (--book-loss for the book's)")
         loss = None
-    click.echo(f"{'param':6} {'mean |backprop - numerical|':>28} {'max relative error':>19}")
     report = gradient_check(net, x, t, tolerance=tolerance, loss=loss)
-    for key, r in report.items():
-        click.echo(f"{key:6} {r['mean_abs_diff']:28.3e} {r['max_rel_error']:19.3e}  {'ok' if r['ok'] else 'FAIL'}")
+    for line in report_table(report):
+        click.echo(line)
     failed = [k for k, r in report.items() if not r["ok"]]
     if failed:
         click.echo(f"FAILED: {', '.join(failed)} beyond the tolerance {tolerance:g}. If --seed is not the default: "
@@ -387,3 +358,7 @@ main.add_command(predict_command)
 main.add_command(serve_command)
 main.add_command(export_command)
 main.add_command(tour)
+from .models_command import models_command  # noqa: E402
+main.add_command(models_command)
+from .experiments.command import experiment_command  # noqa: E402
+main.add_command(experiment_command)

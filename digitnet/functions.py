@@ -74,8 +74,11 @@ def cross_entropy_error(y, t):
 
 
 def softmax_cross_entropy(x, t):
-    """Mean cross-entropy of softmax(x) computed from log-softmax: exact even for logits of +-1000."""
-    x = np.asarray(x)
+    """Mean cross-entropy of softmax(x) computed from log-softmax: exact even for logits of +-1000.
+
+    t: integer labels, or rows of class probabilities (one-hot or soft), whose whole row counts."""
+    x, t = np.asarray(x), np.asarray(t)
     logp = log_softmax(x)
-    t = labels_of(t)
+    if t.ndim == x.ndim:
+        return -(t * logp).sum() / x.shape[0]
     return -logp[np.arange(x.shape[0]), t].mean()

@@ -57,3 +57,13 @@ def gradient_check(net, x, t, tolerance=DEFAULT_TOLERANCE, loss=None):
             "ok": rel <= tolerance,
         }
     return report
+
+
+def report_table(report, digits=3):
+    """gradient_check's report as printable lines: a header, then one row per parameter with the book's
+    figure (mean |backprop - numerical|), the max relative error, and ok or FAIL."""
+    lines = [f"{'param':6} {'mean |backprop - numerical|':>28} {'max relative error':>19}"]
+    for key, r in report.items():
+        lines.append(f"{key:6} {r['mean_abs_diff']:28.{digits}e} {r['max_rel_error']:19.{digits}e}  "
+                     f"{'ok' if r['ok'] else 'FAIL'}")
+    return lines

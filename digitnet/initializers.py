@@ -1,8 +1,6 @@
 """Initial weight scales: the book's fixed std, Xavier (for sigmoid) and He (for ReLU)."""
 import math
 
-INITS = ("std", "xavier", "he")
-
 
 def init_scale(init, fan_in):
     """Standard deviation of the initial weights of a layer with fan_in inputs.

@@ -6,7 +6,7 @@ its caller passed in.
 """
 import numpy as np
 
-from .functions import labels_of, row_max, sigmoid, softmax
+from .functions import row_max, sigmoid, softmax
 from .im2col import batch_chunks, col2im_nhwc, conv_output_size, im2col_nhwc, pad_nhwc
 
 
@@ -74,7 +74,10 @@ class Softmax:
 
 
 class SoftmaxWithLoss:
-    """Softmax followed by the mean cross-entropy; targets are one-hot rows or integer labels."""
+    """Softmax followed by the mean cross-entropy; targets are integer labels or rows of class probabilities
+    (one-hot, or soft: label smoothing, mixup). A row t gives the loss -sum(t * log y) and the gradient y - t,
+    both from the whole row. (The book takes the loss from the row's argmax, which is right for one-hot only.)
+    """
 
     def __init__(self):
         self.loss = None
@@ -87,9 +90,12 @@ class SoftmaxWithLoss:
         self.y = np.exp(shifted)
         total = self.y.sum(axis=1, keepdims=True)
         self.y /= total
-        # log-softmax of the target, never log(y): exact for logits of +-1000, where y underflows to 0
+        # from log-softmax, never log(y): exact for logits of +-1000, where y underflows to 0
         n = x.shape[0]
-        self.loss = (np.log(total[:, 0]) - shifted[np.arange(n), labels_of(t)]).sum() / n
+        if np.ndim(t) == x.ndim:  # probability rows: -sum(t * (shifted - log total)), without an (N, C) temporary
+            self.loss = (np.log(total[:, 0]) @ t.sum(axis=1) - np.vdot(t, shifted)) / n
+        else:
+            self.loss = (np.log(total[:, 0]) - shifted[np.arange(n), t]).sum() / n
         return self.loss
 
     def backward(self, dout=1):
@@ -251,15 +257,16 @@ class Convolution:
 
 
 class Pooling:
-    """Max pooling over pool_h x pool_w windows. backward routes each gradient to its window's maximum (the
-    first one in reading order on a tie, as the book). Padding counts as -inf, as in PyTorch's max_pool2d (the
-    book pads with 0, which matters only with pad > 0 and all-negative windows).
+    """Max pooling over pool_h x pool_w windows, stride 2 unless given (the book's default). backward routes each
+    gradient to its window's maximum (the first one in reading order on a tie, as the book). Padding counts as
+    -inf, as in PyTorch's max_pool2d (the book pads with 0, which matters only with pad > 0 and all-negative
+    windows).
 
     No im2col (book_layers.Pooling has it): one pass per position in the window, each over a strided view of
     the whole batch, channels last. backward finds the maximum's position again by comparison.
     """
 
-    def __init__(self, pool_h, pool_w, stride=1, pad=0):
+    def __init__(self, pool_h, pool_w, stride=2, pad=0):
         if pad >= pool_h or pad >= pool_w:
             raise ValueError(f"pad {pad} must be smaller than the {pool_h}x{pool_w} pool: "
                              "a window could otherwise hold only padding")
@@ -293,8 +300,10 @@ class Pooling:
         dout = np.ascontiguousarray(dout.transpose(0, 2, 3, 1))  # read once per window position: lay it out once
         overlapping = self.stride < self.pool_h or self.stride < self.pool_w
         out_h, out_w = self.out.shape[1:3]
-        tiled = not overlapping and (self.stride * out_h, self.stride * out_w) == self.x.shape[1:3]
-        dx = (np.empty if tiled else np.zeros)(self.x.shape, dtype=dout.dtype)  # tiled: every pixel is written
+        # windows that tile the input exactly (no gap between them, none left over) write every pixel of dx
+        tiled = (self.stride == self.pool_h == self.pool_w
+                 and (self.stride * out_h, self.stride * out_w) == self.x.shape[1:3])
+        dx = (np.empty if tiled else np.zeros)(self.x.shape, dtype=dout.dtype)
         positions = self._window_positions()
         for i, (rows, cols) in enumerate(positions):
             first_max = self.x[:, rows, cols] == self.out

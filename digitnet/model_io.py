@@ -14,19 +14,19 @@ import inspect
 import json
 import operator
 import os
-import tempfile
+import secrets
 from math import prod
 from pathlib import Path
 
 import numpy as np
 
 from .errors import ModelFileError
+from .nets.base import BUFFER_PREFIX  # batch norm's running statistics: saved, checked and restored like the params
 
 FORMAT = "digitnet-model"
 FORMAT_VERSION = 1
 HEADER_KEY = "__header__"
 HEADER_DIGEST = "header_sha256"  # over the header's other fields; optional, so older files still load
-BUFFER_PREFIX = "buffer."  # batch norm's running statistics: saved, checked and restored like the params
 
 
 def params_digest(params):
@@ -58,8 +58,7 @@ def save_model(path, net, metadata=None):
     from . import __version__
 
     path = Path(path)
-    arrays = {k: np.ascontiguousarray(v) for k, v in net.params.items()}
-    arrays.update({BUFFER_PREFIX + k: np.ascontiguousarray(v) for k, v in net.buffers().items()})
+    arrays = {k: np.ascontiguousarray(v) for k, v in net.state_arrays().items()}
     header = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -77,10 +76,17 @@ def save_model(path, net, metadata=None):
 def atomic_write(path, write):
     """Call write(file) on a temporary file beside path, fsync it, then rename it over path.
 
-    A crash or error mid-write leaves whatever was at path before untouched, and no temporary file."""
+    A crash or error mid-write leaves whatever was at path before untouched, and no temporary file.
+    The file gets the mode any new file gets (0666 less the umask), not mkstemp's private 0600."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:  # O_EXCL: a name nobody else holds; the kernel applies the umask to 0o666, as for open(path, "wb")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -254,7 +260,5 @@ def load_model(path):
         for name, value in found.items():
             if value.shape != expected[name].shape:
                 raise ModelFileError(f"{path}: {name} has shape {value.shape}, the architecture needs {expected[name].shape}")
-    for name, value in arrays.items():
-        net.params[name][...] = value  # in place: the layers hold these very arrays
-    net.load_buffers(buffers)
+    net.load_state({**arrays, **{BUFFER_PREFIX + k: v for k, v in buffers.items()}})
     return net, header

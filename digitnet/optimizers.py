@@ -50,16 +50,18 @@ class Momentum:
 
 
 class Nesterov(Momentum):
-    """Nesterov's accelerated gradient (the book's form): the step looks ahead along the velocity."""
+    """Nesterov's accelerated gradient (the book's form, as torch.optim.SGD(nesterov=True)):
+    W <- W + momentum^2 * v - (1 + momentum) * lr * dW, with the velocity v from before this step;
+    then v <- momentum * v - lr * dW."""
 
     def update(self, params, grads):
         if self.v is None:
             self.v = zeros_like_each(params)
         for key in params:
-            self.v[key] *= self.momentum
-            self.v[key] -= self.lr * grads[key]
             params[key] += self.momentum * self.momentum * self.v[key]
             params[key] -= (1 + self.momentum) * self.lr * grads[key]
+            self.v[key] *= self.momentum
+            self.v[key] -= self.lr * grads[key]
 
 
 class AdaGrad:
@@ -161,3 +163,15 @@ class CosineLR:
     def __call__(self, step):
         progress = min(step / max(self.total_steps - 1, 1), 1.0)
         return self.min_lr + 0.5 * (self.base_lr - self.min_lr) * (1 + math.cos(math.pi * progress))
+
+
+class WarmupLR:
+    """Linear warm-up in front of another schedule: the rate climbs from lr/steps to the schedule's own
+    over the first `steps` steps, then follows it (Goyal et al. 2017: with a large batch and the learning
+    rate scaled up with it, the first steps at the full rate diverge)."""
+
+    def __init__(self, schedule, steps):
+        self.schedule, self.steps = schedule, steps
+
+    def __call__(self, step):
+        return self.schedule(step) * min(1.0, (step + 1) / self.steps)

@@ -66,15 +66,15 @@ def _none_for_nan(values):
     return [None if np.isnan(v) else float(v) for v in values]
 
 
-def evaluation_report(net, x_test, t_test, batch_size=250):
+def evaluation_report(net, x_test, t_test, batch_size=250, y_pred=None):
     """Accuracy, per-class precision / recall / support and the confusion matrix, as plain JSON-ready values.
 
     {"n", "accuracy", "errors", "confusion_matrix" (list of rows, rows: truth),
      "per_class": [{"class", "precision", "recall", "support"}, ...]}; an undefined (0 / 0)
-    precision or recall is None.
+    precision or recall is None. y_pred: the predicted labels, when they are known already.
     """
     t = labels_of(t_test).astype(np.int64)
-    y = predict_labels(net, x_test, batch_size)
+    y = predict_labels(net, x_test, batch_size) if y_pred is None else y_pred
     cm = confusion_matrix(t, y)
     precision, recall, support = per_class_precision_recall(cm)
     correct = int(np.trace(cm))

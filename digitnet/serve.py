@@ -1,4 +1,4 @@
-"""`digitnet serve MODEL`: a web page to draw a digit on, and the JSON API behind it.
+"""`digitnet serve [--model NAME|PATH]`: a web page to draw a digit on, and the JSON API behind it.
 
     GET  /             the drawing page (static HTML, CSS and JS from digitnet/static; no build step)
     GET  /health       {"status": "ok", "model": {"architecture", "dataset", "test_accuracy", ...}}
@@ -10,6 +10,12 @@
                        answers {"digit", "probabilities": [10 floats], "preprocessed": [784 floats]}, the last
                        the 28x28 image the network saw (row by row). Images go through preprocess.to_mnist,
                        the same preparation as `digitnet predict` uses.
+    POST /api/explain  the same bodies, with the query ?digit=0..9 (default: the digit read) and
+                       ?score=logit|log-probability (default logit); answers /api/predict's fields plus
+                       {"target", "score", "gradient": [784 floats] (d score / d pixel, row by row),
+                       "gradient_max_abs", "layers": [{"name", "kind": conv|pool|affine, "shape", "min", "max",
+                       "image": a PNG data URL of the outputs (maps as tiles, units as a strip),
+                       "values" (affine layers only)}]}; see digitnet/explain.py.
 
 Every refusal is JSON {"error": "one line"} with a 4xx status: 413 for a body over the upload limit
 (checked while reading) or an image over to_mnist's pixel limit (decompression bombs), 408 for a body
@@ -24,11 +30,8 @@ get uvicorn's plain-text 400.
 FastAPI, uvicorn, python-multipart and Pillow are imported inside the functions, so `import digitnet`
 stays NumPy-only; they come with `pip install 'digitnet[serve]'`.
 """
-import io
 import ipaddress
-import json
 import logging
-import math
 import os
 import threading
 from pathlib import Path
@@ -37,8 +40,11 @@ import click
 import numpy as np
 
 from .errors import DigitnetError
+from .explain import explanation_json
 from .functions import softmax
 from .preprocess import ImageError, to_mnist
+from .serve_inputs import (ClientGone, RequestError, _image_from_multipart, _named_bytes, _read_body,
+                           pixels_from_json)
 
 __all__ = ["create_app", "serve_command", "pixels_from_json", "MAX_UPLOAD_BYTES", "BODY_TIMEOUT_S", "RequestError"]
 
@@ -61,14 +67,6 @@ PAGE_HEADERS = {
 }
 
 
-class RequestError(DigitnetError):
-    """A request the API refuses: a one-line message and the HTTP status to answer with."""
-
-    def __init__(self, message, status=422):
-        super().__init__(message)
-        self.status = status
-
-
 def error_status(error):
     """The HTTP status for a digitnet error raised while answering a request."""
     if isinstance(error, RequestError):
@@ -76,133 +74,6 @@ def error_status(error):
     if isinstance(error, ImageError):
         return {"too-large": 413, "not-an-image": 415}.get(error.reason, 422)
     return 422
-
-
-# ---------------------------------------------------------------------------------------- inputs
-
-def _reject_constant(name):
-    raise RequestError(f"pixels must be finite numbers: {name} is not allowed (and is not valid JSON)")
-
-
-def _describe_shape(value):
-    if not isinstance(value, list):
-        return f"a {type(value).__name__}" if value is not None else "null"
-    if value and all(isinstance(row, list) for row in value):
-        lengths = sorted({len(row) for row in value})
-        rows = f"{lengths[0]}" if len(lengths) == 1 else f"{lengths[0]} to {lengths[-1]}"
-        return f"{len(value)} rows of {rows}"
-    return f"a list of {len(value)}"
-
-
-def pixels_from_json(body):
-    """The 28x28 float32 image in a JSON body {"pixels": [...]}: 784 numbers or 28 rows of 28, each in 0..1.
-
-    Raises RequestError (422) with a message saying what is wrong; NaN and Infinity, which Python's
-    json module writes but JSON does not have, are refused like any other non-number.
-    """
-    try:
-        data = json.loads(body, parse_constant=_reject_constant)
-    except RecursionError:
-        raise RequestError("malformed JSON: nested too deeply") from None
-    except UnicodeDecodeError:
-        raise RequestError("malformed JSON: the body is not UTF-8 text") from None
-    except json.JSONDecodeError as e:
-        raise RequestError(f"malformed JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
-    except ValueError as e:  # e.g. an integer with more digits than Python converts
-        raise RequestError(f"malformed JSON: {' '.join(str(e).split())[:200]}") from None
-    if not isinstance(data, dict):
-        raise RequestError('the JSON body must be an object {"pixels": [784 numbers in 0..1]}, '
-                           f"not {type(data).__name__ if data is not None else 'null'}")
-    if "pixels" not in data:
-        raise RequestError('missing field "pixels": send {"pixels": [784 numbers in 0..1]} (or 28 rows of 28)')
-    pixels = data["pixels"]
-    if isinstance(pixels, list) and len(pixels) == PIXELS:
-        flat = pixels
-    elif (isinstance(pixels, list) and len(pixels) == SIDE
-          and all(isinstance(row, list) and len(row) == SIDE for row in pixels)):
-        flat = [v for row in pixels for v in row]
-    else:
-        raise RequestError(f'"pixels" must be {PIXELS} numbers or {SIDE} rows of {SIDE}, '
-                           f"not {_describe_shape(pixels)}")
-    for i, v in enumerate(flat):
-        where = f"pixel {i}" if flat is pixels else f"pixel [{i // SIDE}][{i % SIDE}]"
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            shown = json.dumps(v) if not isinstance(v, (list, dict)) else type(v).__name__
-            raise RequestError(f"{where} is {shown[:40]}, not a number")
-        if isinstance(v, float) and not math.isfinite(v):
-            raise RequestError(f"{where} is {v}: pixels must be finite numbers")
-        if not 0 <= v <= 1:
-            shown = repr(v) if isinstance(v, float) or abs(v) < 10 ** 12 else "a huge number"
-            raise RequestError(f"{where} is {shown}, outside 0..1 (scale 0..255 values by 1/255; "
-                               "ink is 1, background 0)")
-    return np.asarray(flat, dtype=np.float32).reshape(SIDE, SIDE)
-
-
-class ClientGone(Exception):
-    """The client hung up before its body was all sent: no response is owed (nor can one be delivered)."""
-
-
-async def _read_body(request, limit, timeout):
-    """The request body, refused with 413 as soon as it is known to exceed `limit` bytes and with 408
-    when it has not all arrived within `timeout` seconds; ClientGone when the client hangs up."""
-    from anyio import fail_after
-    from starlette.requests import ClientDisconnect
-
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.strip().isdigit():
-            raise RequestError(f"invalid Content-Length {declared[:20]!r}", 400)
-        if int(declared) > limit:
-            raise RequestError(f"the request body is {int(declared):,} bytes; the limit is {limit:,}", 413)
-    chunks, size = [], 0
-    of_expected = f" of {int(declared):,}" if declared is not None else ""
-    try:
-        with fail_after(timeout):
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise RequestError(f"the request body is over the {limit:,}-byte limit", 413)
-                chunks.append(chunk)
-    except TimeoutError:
-        raise RequestError(f"the request body did not arrive within {timeout:g} s "
-                           f"({size:,}{of_expected} bytes came)", 408) from None
-    except ClientDisconnect:
-        raise ClientGone(f"the client hung up after sending {size:,}{of_expected} body bytes") from None
-    return b"".join(chunks)
-
-
-def _named_bytes(data, name):
-    """The bytes as a file object with a name, so that to_mnist's messages say which upload they mean."""
-    f = io.BytesIO(data)
-    f.name = name
-    return f
-
-
-def _upload_name(filename):
-    shown = "".join(c for c in (filename or "") if c.isprintable()).strip()[:80]
-    return f"the upload {shown!r}" if shown else "the upload"
-
-
-async def _image_from_multipart(request, body):
-    """(bytes, name) of the multipart form's "image" file."""
-    from starlette.requests import Request
-
-    sent = False
-
-    async def replay():
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async with Request(request.scope, replay).form(max_files=1, max_fields=16) as form:
-        upload = form.get("image")
-        if upload is None:
-            raise RequestError('the form has no field "image": send the picture as a file field named "image"')
-        if isinstance(upload, str) or not hasattr(upload, "read"):
-            raise RequestError('the form field "image" must be a file upload, not text', 422)
-        return await upload.read(), _upload_name(getattr(upload, "filename", None))
 
 
 # ------------------------------------------------------------------------------------------ model
@@ -240,6 +111,12 @@ class Predictor:
         with self.lock:
             scores = self.net.predict(x, train_flg=False)
         return softmax(np.asarray(scores, dtype=np.float64))[0]
+
+    def explain(self, image, digit, score):
+        from .explain import explain
+
+        with self.lock:
+            return explain(self.net, np.asarray(image, dtype=self.dtype).reshape(SIDE, SIDE), digit, score)
 
 
 def _load(model):
@@ -312,8 +189,8 @@ def create_app(model, *, max_upload_bytes=MAX_UPLOAD_BYTES, body_timeout=BODY_TI
     async def health():
         return {"status": "ok", "model": info}
 
-    @app.post("/api/predict")
-    async def predict(request: Request):
+    async def read_image(request):
+        """The 28x28 image a request carries, read by its Content-Type (see the module's docstring)."""
         content_type = request.headers.get("content-type", "")
         kind = content_type.split(";", 1)[0].strip().lower()
         if kind not in ("application/json", "multipart/form-data", "application/octet-stream") \
@@ -323,24 +200,58 @@ def create_app(model, *, max_upload_bytes=MAX_UPLOAD_BYTES, body_timeout=BODY_TI
                                "an image/* body, or application/json {\"pixels\": [784 numbers in 0..1]}", 415)
         body = await _read_body(request, max_upload_bytes, body_timeout)
         if kind == "application/json":
-            image = pixels_from_json(body)
+            return pixels_from_json(body)
+        if kind == "multipart/form-data":
+            data, name = await _image_from_multipart(request, body)
         else:
-            if kind == "multipart/form-data":
-                data, name = await _image_from_multipart(request, body)
-            else:
-                data, name = body, "the request body"
-            if not data:
-                raise RequestError(f"{name}: empty (0 bytes), not an image")
-            image = await run_in_threadpool(to_mnist, _named_bytes(data, name))
-        probabilities = await run_in_threadpool(predictor, image)
+            data, name = body, "the request body"
+        if not data:
+            raise RequestError(f"{name}: empty (0 bytes), not an image")
+        return await run_in_threadpool(to_mnist, _named_bytes(data, name))
+
+    def answer(probabilities, image):
         return {
             "digit": int(np.argmax(probabilities)),
             "probabilities": [float(p) for p in probabilities],
             "preprocessed": [round(float(v), 5) for v in np.asarray(image, dtype=np.float32).reshape(-1)],
         }
 
+    @app.post("/api/predict")
+    async def predict(request: Request):
+        image = await read_image(request)
+        return answer(await run_in_threadpool(predictor, image), image)
+
+    @app.post("/api/explain")
+    async def explain(request: Request):
+        """/api/predict's answer and body, plus ?digit=0..9 (default: the digit read) and ?score=logit|log-probability."""
+        digit, score = explain_query(request.query_params)
+        image = await read_image(request)
+        result = await run_in_threadpool(predictor.explain, image, digit, score)
+        return {**answer(result["probabilities"], image), **explanation_json(result)}
+
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
+
+
+# ---------------------------------------------------------------------------------------- explain
+
+def explain_query(params):
+    """(digit or None, score) from /api/explain's query string, refused with 422 when out of range."""
+    from .explain import SCORES
+
+    unknown = sorted(set(params) - {"digit", "score"})
+    if unknown:
+        raise RequestError(f"unknown query parameter {unknown[0]!r}: /api/explain takes digit (0-9) and score "
+                           f"({' or '.join(SCORES)})")
+    digit = params.get("digit")
+    if digit is not None:
+        if not (digit.isascii() and digit.isdigit() and int(digit) < CLASSES):
+            raise RequestError(f"digit must be 0 to {CLASSES - 1}, not {digit[:20]!r}")
+        digit = int(digit)
+    score = params.get("score", "logit")
+    if score not in SCORES:
+        raise RequestError(f"score must be {' or '.join(SCORES)}, not {score[:30]!r}")
+    return digit, score
 
 
 # ------------------------------------------------------------------------------------------ command
@@ -365,22 +276,32 @@ def _url(host, port):
 
 
 @click.command("serve")
-@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("model_file", required=False, type=click.Path(dir_okay=False, path_type=Path), metavar="[MODEL]")
+@click.option("--model", "model", metavar="NAME|PATH",
+              help="A bundled model's name (see `digitnet models`) or a model file. Default: the best bundled model.")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; 0.0.0.0 lets other machines on your network in.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
-def serve_command(model, host, port):
-    """Serve a page to draw digits on, read live by MODEL, and its JSON API (POST /api/predict).
+def serve_command(model_file, model, host, port):
+    """Serve a page to draw digits on, read live by a model, and its JSON API (POST /api/predict, /api/explain).
 
     Open the printed address in a browser, draw a digit with the mouse, a pen or a finger, and watch
-    the prediction, the ten probabilities and the 28x28 image the network sees.
+    the prediction, the ten probabilities, the 28x28 image the network sees, and (Look inside) each
+    layer's output and which pixels push toward each digit. MODEL (a model file) is the same as --model.
     """
     missing = _missing_server_packages()
     if missing:
         raise click.ClickException(f"digitnet serve needs {', '.join(missing)}: {INSTALL_HINT}")
+    if model_file is not None and model is not None:
+        raise click.UsageError(f"two models: {model_file} and --model {model}; give one")
     import uvicorn
 
+    from .pretrained import resolve_model
+
     try:
+        model, description = resolve_model(model if model_file is None else model_file)
+        if description.startswith("bundled"):
+            click.echo(f"using the {description}", err=True)
         app = create_app(model)
     except DigitnetError as e:
         raise click.ClickException(str(e)) from None

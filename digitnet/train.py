@@ -5,22 +5,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .functions import labels_of
 from .optimizers import SGD
+from .parallel import DataParallel, SingleProcess
 
 SAMPLINGS = ("replacement", "shuffle")
 
 
 def evaluate(net, x, t, batch_size=250):
     """(mean loss, accuracy) over a whole set, in batches so memory stays flat."""
-    labels = labels_of(t)
-    total_loss, correct = 0.0, 0
-    for i in range(0, x.shape[0], batch_size):
-        xb, tb = x[i:i + batch_size], labels[i:i + batch_size]
-        scores = net.predict(xb)
-        total_loss += float(net.lastLayer.forward(scores, tb)) * xb.shape[0]
-        correct += int(np.sum(scores.argmax(axis=1) == tb))
-    return total_loss / x.shape[0], correct / x.shape[0]
+    return net.evaluate(x, t, batch_size)
 
 
 @dataclass
@@ -31,8 +24,10 @@ class TrainingState:
     epoch_losses: list = field(default_factory=list)
     perm: np.ndarray = None  # shuffle sampling: this epoch's permutation and the position in it
     pos: int = 0
-    best: dict = None  # keep_best: {"val_acc", "epoch", "params", "buffers"} of the best epoch so far
-    train_time: float = 0.0
+    best: dict = None  # keep_best: {"val_acc", "epoch", "arrays"} of the best epoch so far
+    train_time: float = 0.0  # seconds spent in training steps, evaluation excluded
+    elapsed: float = 0.0  # seconds since the run began, evaluation included
+    worker_rngs: list = None  # with N workers: each rank's random state (dropout, augmentation), for checkpoints
 
 
 class TrainingInterrupted(Exception):
@@ -41,6 +36,56 @@ class TrainingInterrupted(Exception):
     def __init__(self, state):
         super().__init__(f"interrupted after step {state.step}")
         self.state = state
+
+
+class Callback:
+    """A hook into the training loop: subclass it and override what you need.
+
+    on_step(state, loss) runs after every step (state.step is the number of steps done);
+    on_epoch(state, record) after each epoch's evaluation (record is the epoch's metrics dict,
+    already appended to state.history). Progress bars, epoch lines and logs plug in here."""
+
+    def on_step(self, state, loss):
+        pass
+
+    def on_epoch(self, state, record):
+        pass
+
+
+class FunctionCallback(Callback):
+    """on_step(loss) and on_epoch(record) as plain functions, either one optional."""
+
+    def __init__(self, on_step=None, on_epoch=None):
+        self.step_function, self.epoch_function = on_step, on_epoch
+
+    def on_step(self, state, loss):
+        if self.step_function is not None:
+            self.step_function(loss)
+
+    def on_epoch(self, state, record):
+        if self.epoch_function is not None:
+            self.epoch_function(record)
+
+
+class Clock:
+    """Training time (steps only) and elapsed time (evaluation too), carried over from a resumed state."""
+
+    def __init__(self, state):
+        self.start = time.perf_counter() - state.elapsed
+        self.step_start = time.perf_counter()
+
+    def flush(self, state):
+        """Add the time since the last flush to state.train_time and bring state.elapsed up to now."""
+        now = time.perf_counter()
+        state.train_time += now - self.step_start
+        state.elapsed = now - self.start
+        self.step_start = now
+
+    def skip(self, state):
+        """Count the time since the last flush as elapsed but not as training (it went to evaluation)."""
+        now = time.perf_counter()
+        state.elapsed = now - self.start
+        self.step_start = now
 
 
 def next_batch(state, train_size, batch_size, sampling, rng):
@@ -79,33 +124,139 @@ def validation_split(x, t, size, rng):
 
 
 def snapshot(net):
-    return {k: v.copy() for k, v in net.params.items()}, {k: v.copy() for k, v in net.buffers().items()}
+    """A copy of everything the net would save (params and buffers); net.load_state(copy) puts it back."""
+    return {k: v.copy() for k, v in net.state_arrays().items()}
 
 
-def restore(net, state):
-    params, buffers = state
-    for k, v in params.items():
-        net.params[k][...] = v
-    net.load_buffers(buffers)
+def train_step(net, optimizer, schedule, x_train, t_train, batch_size, sampling, augment, rng, state,
+               team=None, asked_to_stop=False):
+    """One step of mini-batch gradient descent: draw a batch, backprop, check the loss, update.
+
+    With N workers (team: a DataParallel) every rank draws the same batch and takes its share; one Allreduce
+    gives all of them the whole batch's gradient and loss, and whether any was asked to stop, so all of them
+    update alike and stop, or fail, after the same step. Returns (loss, stop)."""
+    team = team or DataParallel(SingleProcess(), net, rng)
+    batch = next_batch(state, x_train.shape[0], batch_size, sampling, rng)
+    idx = team.share(batch)
+    x_batch = x_train.take(idx, axis=0)  # take() gathers rows faster than x_train[idx]
+    if augment is not None:
+        x_batch = augment(x_batch, team.rng)
+    if schedule is not None:
+        optimizer.lr = schedule(state.step)
+    loss, grads = net.loss_and_gradient(x_batch, t_train.take(idx, axis=0))
+    grads, loss, stop = team.reduce(grads, float(loss), asked_to_stop, len(idx), len(batch))
+    if not math.isfinite(loss):
+        raise FloatingPointError(f"training diverged: the loss became {loss} at step {state.step + 1} "
+                                 "(is the learning rate too high?)")
+    optimizer.update(net.params, grads)
+    state.step += 1
+    state.epoch_losses.append(loss)
+    return loss, stop
+
+
+def epoch_record(net, state, sets, keep_best, clock, team=None):
+    """Evaluate at the end of an epoch; append the metrics dict to state.history and return it.
+
+    sets: {"train": (x, t), "val": (x, t) or None, "test": (x, t) or None}. With N workers each scores its
+    share of every set, with batch norm's running statistics averaged over the ranks first."""
+    clock.flush(state)
+    team = team or DataParallel(SingleProcess(), net, None)
+    team.average_buffers(net)
+    record = {"epoch": len(state.history) + 1, "iteration": state.step,
+              "train_loss": float(np.mean(state.epoch_losses)), "train_acc": team.evaluate(net, *sets["train"])[1]}
+    if sets["val"] is not None:
+        record["val_loss"], record["val_acc"] = team.evaluate(net, *sets["val"])
+        if keep_best and (state.best is None or record["val_acc"] > state.best["val_acc"]):
+            state.best = {"val_acc": record["val_acc"], "epoch": record["epoch"], "arrays": snapshot(net)}
+    if sets["test"] is not None:
+        record["test_loss"], record["test_acc"] = team.evaluate(net, *sets["test"])
+    clock.skip(state)
+    record["train_time_s"] = round(state.train_time, 3)
+    record["elapsed_s"] = round(state.elapsed, 3)
+    state.history.append(record)
+    state.epoch_losses = []
+    return record
 
 
 def train(net, x_train, t_train, x_test=None, t_test=None, *, iters=None, epochs=None, batch_size=100,
           optimizer=None, schedule=None, sampling="replacement", augment=None, x_val=None, t_val=None,
-          keep_best=False, train_eval_size=None, rng=None, on_epoch=None, on_step=None,
-          state=None, checkpoint=None, checkpoint_every=None, stop=None):
+          keep_best=False, train_eval_size=None, rng=None, on_epoch=None, on_step=None, callbacks=(),
+          state=None, checkpoint=None, checkpoint_every=None, stop=None, comm=None):
     """Train net by mini-batch gradient descent; returns one metrics dict per epoch.
 
     An epoch is max(train_size // batch_size, 1) steps, as in the book. Give iters or epochs.
     schedule(step) sets the optimizer's learning rate before each step; augment(x_batch, rng) transforms
     each batch. With a validation set and keep_best, the weights of the epoch with the best validation
     accuracy are restored at the end. train_eval_size: measure training accuracy on the first n samples
-    only (a full pass costs as much as an epoch of inference). on_epoch(record) is called after each
-    epoch's evaluation; on_step(loss) after every step.
+    only (a full pass costs as much as an epoch of inference). callbacks: Callback objects, called after
+    every step and epoch; on_step(loss) and on_epoch(record) are the same as plain functions.
 
     Interruption and resumption: checkpoint(state) is called every checkpoint_every steps and when
     stop() turns true after a step, which then raises TrainingInterrupted. Passing a saved state back
     (with the net, optimizer and rng restored) continues the run exactly where it stopped.
+    NumPy's overflow warnings are silenced inside the loop: a loss that overflows ends the run with
+    one FloatingPointError naming the step.
+
+    comm: a communicator from digitnet.parallel (world() under mpiexec): data-parallel training, batch_size
+    being the global batch, each rank computing its share (see parallel.DataParallel). Only rank 0 calls
+    checkpoint(state), which then holds every rank's random state. The default is one process: today's loop.
     """
+    total_iters, iters_per_epoch = _check(x_train, iters, epochs, batch_size, keep_best, x_val)
+    optimizer = optimizer or SGD(lr=0.1)
+    rng = rng if rng is not None else np.random.default_rng()
+    state = state if state is not None else TrainingState()
+    hooks = [*callbacks, FunctionCallback(on_step, on_epoch)]
+    sets = {"train": (x_train[:train_eval_size], t_train[:train_eval_size]),
+            "val": None if x_val is None else (x_val, t_val), "test": None if x_test is None else (x_test, t_test)}
+    team = DataParallel(comm or SingleProcess(), net, rng)
+    if batch_size < team.comm.size:
+        raise ValueError(f"batch size {batch_size} gives {team.comm.size} workers less than a sample each")
+    if state.step:  # a resumed run: each rank takes its own random stream back
+        team.restore_rng_state(state.worker_rngs)
+    clock = Clock(state)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        while state.step < total_iters:
+            # One process asks stop() after each step. N workers ask it before the step's Allreduce, which
+            # carries the answer to every rank, so all of them stop after the same step.
+            several = team.comm.size > 1
+            loss, agreed = train_step(net, optimizer, schedule, x_train, t_train, batch_size, sampling, augment,
+                                      rng, state, team, several and stop is not None and stop())
+            stop_now = agreed if several else stop is not None and stop()
+            for hook in hooks:
+                hook.on_step(state, loss)
+            if state.step % iters_per_epoch == 0 or state.step == total_iters:
+                record = epoch_record(net, state, sets, keep_best, clock, team)
+                for hook in hooks:
+                    hook.on_epoch(state, record)
+            if checkpoint is not None and checkpoint_every and state.step % checkpoint_every == 0:
+                clock.flush(state)
+                save_point(checkpoint, net, state, team)
+            if stop_now and state.step < total_iters:
+                clock.flush(state)  # the time since the last epoch's end belongs to the run too
+                if checkpoint is not None:
+                    save_point(checkpoint, net, state, team)
+                raise TrainingInterrupted(state)
+    return _finish(net, state, keep_best)
+
+
+def save_point(checkpoint, net, state, team):
+    """checkpoint(state) on rank 0, with batch norm's statistics averaged and every rank's random state;
+    every rank learns whether it worked (a full disk must not leave the others waiting in an Allreduce)."""
+    team.average_buffers(net)
+    state.worker_rngs = team.gather_rng_states()
+    error = None
+    if team.comm.rank == 0:
+        try:
+            checkpoint(state)
+        except Exception as e:  # noqa: BLE001  re-raised below, on every rank
+            error = e
+    team.agree_on_failure(error)
+    if error is not None:
+        raise error
+
+
+def _check(x_train, iters, epochs, batch_size, keep_best, x_val):
+    """(total steps, steps per epoch), or ValueError for arguments that cannot train."""
     if (iters is None) == (epochs is None):
         raise ValueError("give exactly one of iters and epochs")
     if keep_best and x_val is None:
@@ -117,65 +268,16 @@ def train(net, x_train, t_train, x_test=None, t_test=None, *, iters=None, epochs
     total_iters = iters if iters is not None else epochs * iters_per_epoch
     if total_iters < 1:
         raise ValueError(f"nothing to train: {total_iters} iterations")
-    optimizer = optimizer or SGD(lr=0.1)
-    rng = rng if rng is not None else np.random.default_rng()
-    state = state if state is not None else TrainingState()
-    x_train_eval, t_train_eval = x_train[:train_eval_size], t_train[:train_eval_size]
+    return total_iters, iters_per_epoch
 
-    start = time.perf_counter() - (state.history[-1]["elapsed_s"] if state.history else 0.0)
-    step_start = time.perf_counter()
-    while state.step < total_iters:
-        idx = next_batch(state, train_size, batch_size, sampling, rng)
-        x_batch = x_train.take(idx, axis=0)  # take() gathers rows faster than x_train[idx]
-        if augment is not None:
-            x_batch = augment(x_batch, rng)
-        if schedule is not None:
-            optimizer.lr = schedule(state.step)
-        loss, grads = net.loss_and_gradient(x_batch, t_train.take(idx, axis=0))
-        loss = float(loss)
-        if not math.isfinite(loss):
-            raise FloatingPointError(f"training diverged: the loss became {loss} at step {state.step + 1} "
-                                     "(is the learning rate too high?)")
-        optimizer.update(net.params, grads)
-        state.step += 1
-        state.epoch_losses.append(loss)
-        if on_step is not None:
-            on_step(loss)
-        if state.step % iters_per_epoch == 0 or state.step == total_iters:
-            now = time.perf_counter()
-            state.train_time += now - step_start
-            record = {
-                "epoch": len(state.history) + 1,
-                "iteration": state.step,
-                "train_loss": float(np.mean(state.epoch_losses)),
-                "train_acc": evaluate(net, x_train_eval, t_train_eval)[1],
-            }
-            if x_val is not None:
-                record["val_loss"], record["val_acc"] = evaluate(net, x_val, t_val)
-                if keep_best and (state.best is None or record["val_acc"] > state.best["val_acc"]):
-                    params, buffers = snapshot(net)
-                    state.best = {"val_acc": record["val_acc"], "epoch": record["epoch"],
-                                  "params": params, "buffers": buffers}
-            if x_test is not None:
-                record["test_loss"], record["test_acc"] = evaluate(net, x_test, t_test)
-            record["train_time_s"] = round(state.train_time, 3)
-            record["elapsed_s"] = round(time.perf_counter() - start, 3)
-            state.history.append(record)
-            state.epoch_losses = []
-            if on_epoch is not None:
-                on_epoch(record)
-            step_start = time.perf_counter()
-        if checkpoint is not None and checkpoint_every and state.step % checkpoint_every == 0:
-            checkpoint(state)
-        if stop is not None and stop() and state.step < total_iters:
-            if checkpoint is not None:
-                checkpoint(state)
-            raise TrainingInterrupted(state)
+
+def _finish(net, state, keep_best):
+    """The history; with keep_best, the best validation epoch's weights put back and its record marked."""
     history = state.history
     if keep_best:
         best = state.best
         if best["epoch"] != history[-1]["epoch"]:
-            restore(net, (best["params"], best["buffers"]))
+            net.load_state(best["arrays"])
         for record in history:
             record["best"] = record["epoch"] == best["epoch"]
     return history

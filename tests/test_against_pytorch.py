@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from digitnet import TwoLayerNet
+from digitnet.functions import softmax_cross_entropy
 from digitnet.layers import Affine, Relu, Sigmoid, Softmax, SoftmaxWithLoss
 
 torch = pytest.importorskip("torch")
@@ -54,6 +55,24 @@ def test_softmax_with_loss_matches_cross_entropy(scale):
         layer = SoftmaxWithLoss()
         assert layer.forward(x, targets) == pytest.approx(loss.item(), rel=1e-12)
         np.testing.assert_allclose(layer.backward(1), xt.grad.numpy(), rtol=1e-10, atol=1e-15)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1000.0])
+def test_softmax_with_loss_on_soft_targets_matches_cross_entropy_with_probabilities(scale):
+    # label smoothing and mixup give rows that are distributions, not one-hot: loss and gradient must both
+    # use the whole row (the book takes the loss from its argmax and the gradient from the row)
+    x = rng.standard_normal((8, 10)) * scale
+    t = rng.random((8, 10)) ** 3
+    t /= t.sum(axis=1, keepdims=True)
+    t[0] = np.eye(10)[3]  # a one-hot row among them
+    t[1] = 0.9 * np.eye(10)[5] + 0.01  # label smoothing
+    xt = torch.tensor(x, requires_grad=True)
+    loss = F.cross_entropy(xt, torch.tensor(t))
+    loss.backward()
+    layer = SoftmaxWithLoss()
+    assert layer.forward(x, t) == pytest.approx(loss.item(), rel=1e-12)
+    np.testing.assert_allclose(layer.backward(1), xt.grad.numpy(), rtol=1e-10, atol=1e-15)
+    assert softmax_cross_entropy(x, t) == pytest.approx(loss.item(), rel=1e-12)
 
 
 def test_two_layer_net_gradients():

@@ -324,5 +324,17 @@ def test_augmenter_plugs_into_the_training_loop():
     assert all(o.shape == b.shape and o.dtype == b.dtype and not np.array_equal(o, b) for b, o in seen)
 
 
-def test_benchmark_runs():
-    assert 0 < aug.benchmark(batch_size=10, repeats=5) < 1.0
+def test_benchmark_reports_the_median_seconds_of_the_calls_it_times(monkeypatch):
+    """A clock that says each timed call took 3, 1, 4, 1 and 5 s: the median is 3, whatever the machine's load."""
+    import time
+    calls = []
+
+    def counting_augment_batch(x, rng, **settings):
+        calls.append((x.shape, x.dtype, settings))
+        return x
+    ticks = iter([0, 3, 10, 11, 20, 24, 30, 31, 40, 45])
+    monkeypatch.setattr(aug, "augment_batch", counting_augment_batch)
+    monkeypatch.setattr(time, "perf_counter", lambda: next(ticks))
+    assert aug.benchmark(batch_size=10, repeats=5, dtype=np.float64, max_shift=1) == 3.0
+    assert len(calls) == 3 + 5  # three warm-up calls, then the five timed
+    assert all(c == ((10, 784), np.float64, {"max_shift": 1}) for c in calls)

@@ -106,12 +106,29 @@ def test_dropout_at_inference_is_identity_like_torch():
     np.testing.assert_array_equal(Dropout(0.5, rng=np.random.default_rng(0)).forward(x, train_flg=False), expected)
 
 
-def test_dropout_in_training_has_torchs_form():
-    # Both are inverted dropout: every output is 0 or x / (1 - p).
-    x = rng.random((200, 50)) + 1
-    ours = Dropout(0.3, rng=np.random.default_rng(0)).forward(x, train_flg=True)
-    theirs = F.dropout(torch.tensor(x), p=0.3, training=True).numpy()
-    for out in (ours, theirs):
-        kept = out != 0
-        np.testing.assert_allclose(out[kept], x[kept] / 0.7, rtol=1e-12)
-        assert abs(kept.mean() - 0.7) < 0.02
+class Uniforms:
+    """An rng for Dropout whose random() returns given uniforms."""
+
+    def __init__(self, uniforms):
+        self.uniforms = uniforms
+
+    def random(self, shape):
+        assert shape == self.uniforms.shape
+        return self.uniforms
+
+
+@pytest.mark.parametrize("p", [0.3, 0.5])
+def test_dropout_in_training_matches_torch_given_torchs_mask(p):
+    # Both are inverted dropout. Make our layer drop exactly the units torch dropped (uniforms below the ratio
+    # where torch zeroed, above it elsewhere): then output and gradient must be torch's, element for element.
+    x = rng.random((40, 30)) + 1  # never 0, so a 0 in torch's output marks a dropped unit
+    torch.manual_seed(0)
+    xt = torch.tensor(x, requires_grad=True)
+    out_t = F.dropout(xt, p=p, training=True)
+    dout = rng.standard_normal(x.shape)
+    out_t.backward(torch.tensor(dout))
+    dropped = out_t.detach().numpy() == 0
+    assert 0 < dropped.mean() < 1
+    layer = Dropout(p, rng=Uniforms(np.where(dropped, p / 2, (1 + p) / 2)))
+    np.testing.assert_allclose(layer.forward(x, train_flg=True), out_t.detach().numpy(), rtol=1e-15)
+    np.testing.assert_allclose(layer.backward(dout), xt.grad.numpy(), rtol=1e-15)

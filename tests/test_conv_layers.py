@@ -133,7 +133,14 @@ def test_dropout_mask_scale_and_backward(rng):
     np.testing.assert_allclose(out, np.where(keep, x / 0.6, 0.0), rtol=1e-15)
     dout = rng.standard_normal(x.shape)
     np.testing.assert_allclose(layer.backward(dout), np.where(keep, dout / 0.6, 0.0), rtol=1e-15)
-    assert abs(keep.mean() - 0.6) < 0.03
+
+
+def test_dropout_ratio_is_the_fraction_dropped_with_its_own_generator():
+    # no rng given: the layer makes its own; ratio must be the share of units dropped, not kept
+    out = Dropout(0.3).forward(np.ones((200, 200)), train_flg=True)
+    assert set(np.unique(out)) == {0.0, 1 / (1 - 0.3)}
+    # 40000 draws: the dropped share has standard deviation 0.0023, and 0.3 and 0.7 are far apart
+    assert abs(np.mean(out == 0) - 0.3) < 0.02
 
 
 def test_dropout_is_reproducible_and_draws_a_new_mask_each_pass():
@@ -364,6 +371,35 @@ def test_pooling_padding_is_never_the_maximum(rng):
     assert layer.backward(np.ones_like(out)).sum() == out.size  # no gradient lost into the padding
 
 
+@pytest.mark.parametrize("x_shape, ph, pw, stride", [
+    ((2, 3, 6, 6), 2, 2, 3),  # stride x outputs == input, yet the windows skip a row and column in every three
+    ((2, 2, 3, 3), 1, 1, 3),
+    ((1, 2, 8, 8), 2, 3, 4),
+])
+def test_pooling_with_stride_larger_than_the_window_gives_skipped_pixels_no_gradient(rng, x_shape, ph, pw, stride):
+    x = rng.standard_normal(x_shape)
+    layer, book = Pooling(ph, pw, stride), book_layers.Pooling(ph, pw, stride)
+    out = layer.forward(x)
+    np.testing.assert_array_equal(out, book.forward(x))
+    dout = rng.standard_normal(out.shape)
+    channels_last = (x_shape[0], x_shape[2], x_shape[3], x_shape[1])
+    junk = [np.full(shape, np.nan) for shape in (channels_last, out.shape) for _ in range(4)]
+    del junk  # NaN left in freed memory: a pixel that backward does not write would show it
+    dx = layer.backward(dout)
+    np.testing.assert_array_equal(dx, book.backward(dout))
+    in_a_window = np.zeros(x_shape[2:], dtype=bool)
+    for i in range(out.shape[2]):
+        for j in range(out.shape[3]):
+            in_a_window[i * stride:i * stride + ph, j * stride:j * stride + pw] = True
+    assert not in_a_window.all() and np.all(dx[:, :, ~in_a_window] == 0)
+
+
+def test_pooling_defaults_to_the_books_stride_of_two(rng):
+    layer = Pooling(2, 2)
+    assert layer.forward(rng.standard_normal((1, 1, 6, 6))).shape == (1, 1, 3, 3)
+    assert book_layers.Pooling(2, 2).stride == 2
+
+
 def test_pooling_rejects_padding_as_large_as_the_window():
     with pytest.raises(ValueError):
         Pooling(2, 2, stride=2, pad=2)
@@ -392,7 +428,7 @@ def test_no_new_layer_writes_into_its_callers_arrays(rng, name, train_flg):
     x = rng.standard_normal(shape)
     given = {k: (v, v.copy()) for k, v in vars(layer).items() if isinstance(v, np.ndarray)}
     x0 = x.copy()
-    out = layer.forward(x, train_flg) if hasattr(layer, "train_flg_aware") else layer.forward(x)
+    out = layer.forward(x, train_flg) if getattr(layer, "train_flg_aware", False) else layer.forward(x)
     dout = rng.standard_normal(out.shape)
     dout0 = dout.copy()
     dx = layer.backward(dout)
@@ -410,14 +446,9 @@ def test_float32_in_float32_out(rng, name, train_flg):
         if isinstance(v, np.ndarray) and v.dtype == np.float64:
             setattr(layer, k, v.astype(np.float32))
     x = rng.standard_normal(shape).astype(np.float32)
-    out = layer.forward(x, train_flg) if hasattr(layer, "train_flg_aware") else layer.forward(x)
+    out = layer.forward(x, train_flg) if getattr(layer, "train_flg_aware", False) else layer.forward(x)
     assert out.dtype == np.float32
     assert layer.backward(np.ones_like(out)).dtype == np.float32
     for grad in ("dW", "db", "dgamma", "dbeta"):
         if getattr(layer, grad, None) is not None:
             assert getattr(layer, grad).dtype == np.float32, grad
-
-
-def test_dropout_and_batchnorm_take_the_training_flag():
-    assert Dropout.train_flg_aware and BatchNormalization.train_flg_aware  # what LayeredNet.predict looks for
-    assert not hasattr(Convolution, "train_flg_aware") and not hasattr(Pooling, "train_flg_aware")

@@ -46,15 +46,22 @@ def test_gradient_check_passes_on_first_three_digits():
     assert all(r["mean_abs_diff"] < 1e-7 for r in report.values()), report
 
 
-@pytest.mark.parametrize("bug", ["dropped 1/N", "relu passes everything", "bias grad not summed"])
+@pytest.mark.parametrize("bug", ["softmax gradient tripled", "1/N dropped", "relu passes everything",
+                                 "bias grad not summed"])
 def test_gradient_check_catches_real_backprop_bugs(monkeypatch, bug):
     from digitnet import layers
 
-    x, t = sample_digits()
+    x, t = sample_digits(5)
     net = TwoLayerNet(784, 50, 10, rng=np.random.default_rng(0))
-    if bug == "dropped 1/N":
+    if bug == "softmax gradient tripled":
         original = layers.SoftmaxWithLoss.backward
         monkeypatch.setattr(layers.SoftmaxWithLoss, "backward", lambda self, dout=1: original(self, dout) * 3)
+    elif bug == "1/N dropped":
+        def summed_not_averaged(self, dout=1):  # y - t for each sample, as if the loss were summed over the batch
+            dx = self.y.copy()
+            dx[np.arange(len(self.t)), self.t] -= 1
+            return dx * dout
+        monkeypatch.setattr(layers.SoftmaxWithLoss, "backward", summed_not_averaged)
     elif bug == "relu passes everything":
         monkeypatch.setattr(layers.Relu, "backward", lambda self, dout: dout)
     else:

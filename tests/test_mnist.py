@@ -153,8 +153,9 @@ def test_resolve_falls_back_to_sample(isolated_data_env, dead_mirror):
     assert ds.x_train.shape == (8000, 784)
     assert "\n" not in notice
     assert "offline sample" in notice and "8,000 train / 2,000 test" in notice
-    assert str(isolated_data_env / "mnist") in notice
     assert "connection refused" in notice
+    # The hint that stops the next command from trying again.
+    assert "--offline or DIGITNET_OFFLINE=1" in notice
     assert default_cache_dir() == isolated_data_env
 
 
@@ -164,8 +165,45 @@ def test_resolve_offline_uses_sample_without_network(monkeypatch):
     monkeypatch.setattr(download, "download_file", lambda *a, **k: calls.append(a))
     ds, notice = resolve_dataset(flatten=False)
     assert ds.x_train.shape == (8000, 1, 28, 28)
-    assert "downloading is off" in notice
+    assert notice == (f"offline: no full MNIST in {default_cache_dir() / 'mnist'}; "
+                      "using the bundled offline sample (8,000 train / 2,000 test)")
     assert calls == []
+
+
+def test_book_load_mnist_offline_falls_back_with_one_line(monkeypatch, capsys):
+    # The book's call, with no network: the sample in the book's shapes, and one line saying so.
+    monkeypatch.setenv("DIGITNET_OFFLINE", "1")
+    (x_train, t_train), (x_test, t_test) = load_mnist(normalize=True, one_hot_label=True)
+    assert x_train.shape == (8000, 784) and x_test.shape == (2000, 784)
+    assert t_train.shape == (8000, 10) and t_train.sum(axis=1).tolist() == [1] * 8000
+    sample = load_sample()
+    np.testing.assert_array_equal(t_test.argmax(axis=1), sample.t_test)
+    np.testing.assert_array_equal(x_train, sample.x_train)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("offline: ") and "offline sample" in err
+
+
+def test_book_load_mnist_download_failure_names_offline(dead_mirror, capsys):
+    (x_train, _), _ = load_mnist(mirrors=[dead_mirror])
+    assert x_train.shape == (8000, 784)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "connection refused" in err and "--offline" in err
+
+
+def test_book_load_mnist_download_false_never_downloads(monkeypatch, capsys):
+    calls = []
+    monkeypatch.setattr(download, "download_file", lambda *a, **k: calls.append(a))
+    (x_train, _), _ = load_mnist(download=False)
+    assert x_train.shape == (8000, 784) and calls == []
+    assert "offline sample" in capsys.readouterr().err
+
+
+def test_book_load_mnist_own_folder_errors_propagate(tmp_path, capsys):
+    with pytest.raises(DataError, match="no such folder"):
+        load_mnist(data_dir=tmp_path / "nope")
+    small_set(tmp_path / "mine")
+    (x_train, _), _ = load_mnist(data_dir=tmp_path / "mine")
+    assert x_train.shape == (6, 784) and capsys.readouterr().err == ""
 
 
 def test_resolve_given_folder_errors_propagate(tmp_path):

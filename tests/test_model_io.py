@@ -1,5 +1,7 @@
 import json
+import os
 import pickle
+import stat
 import tracemalloc
 import zipfile
 
@@ -189,12 +191,12 @@ BAD_CONFIGS = {
                                                 "activation": "x" * 100_000}, "activation must be one of"),
     "simple-cnn with stride 0 (ZeroDivisionError)": ("simple-cnn", {"conv_param": {"stride": 0}}, "ZeroDivisionError"),
     "simple-cnn with input_dim [1] (IndexError)": ("simple-cnn", {"input_dim": [1]}, "IndexError"),
-    "simple-cnn with 784^4 filter weights": ("simple-cnn", {"input_dim": [784, 784, 784],
-                                                            "conv_param": {"filter_num": 784, "filter_size": 784}},
+    "simple-cnn with 784^4 filter weights": ("simple-cnn", {"input_dim": [784, 784, 784],  # 783: a 2x2 conv output
+                                                            "conv_param": {"filter_num": 784, "filter_size": 783}},
                                              "more weights than the file holds"),
     "deep-cnn with input_dim [] (IndexError)": ("deep-cnn", {"input_dim": []}, "IndexError"),
     "deep-cnn with input_dim [1, 1, 1] (ZeroDivisionError)": ("deep-cnn", {"input_dim": [1, 1, 1]},
-                                                              "more weights than the file holds"),
+                                                              "does not fit an input of size 1"),
 }
 
 
@@ -244,3 +246,16 @@ def test_crash_mid_save_keeps_the_previous_file(tmp_path, net, monkeypatch):
         save_model(path, TwoLayerNet(784, 16, 10, dtype=np.float32), {})
     assert path.read_bytes() == good
     assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]  # no temporary file left behind
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_saved_files_get_the_umasks_mode_like_any_new_file(tmp_path, net, umask):
+    previous = os.umask(umask)
+    try:
+        with open(tmp_path / "plain.txt", "w") as f:  # what every other file the CLI writes gets
+            f.write("x")
+        path = save_model(tmp_path / "m.npz", net)
+        path = save_model(path, net)  # replacing a file: the same mode again
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask == stat.S_IMODE((tmp_path / "plain.txt").stat().st_mode)

@@ -121,3 +121,28 @@ def test_build_net_refuses_options_a_model_does_not_take():
         build_net("simple-cnn", hidden=[10, 10])
     with pytest.raises(ValueError, match="unknown model"):
         build_net("resnet")
+
+
+class FlagRecorder:
+    """A pass-through layer that records the arguments predict gives its forward."""
+
+    def __init__(self, train_flg_aware=None):
+        if train_flg_aware is not None:
+            self.train_flg_aware = train_flg_aware
+        self.calls = []
+
+    def forward(self, x, *flag):
+        self.calls.append(flag)
+        return x
+
+
+def test_predict_passes_the_training_flag_to_the_layers_that_take_it():
+    net = MultiLayerNet(4, [5], 3, use_dropout=True, use_batchnorm=True, rng=np.random.default_rng(0))
+    x = np.random.default_rng(1).standard_normal((6, 4))
+    assert not np.array_equal(net.predict(x, train_flg=True), net.predict(x, train_flg=True))  # a new mask each
+    assert np.array_equal(net.predict(x), net.predict(x))  # inference: dropout off, running statistics fixed
+    recorders = {"aware": FlagRecorder(True), "unaware": FlagRecorder(False), "plain": FlagRecorder()}
+    net.layers.update(recorders)
+    net.predict(x, train_flg=True)
+    assert recorders["aware"].calls == [(True,)]
+    assert recorders["unaware"].calls == [()] and recorders["plain"].calls == [()]  # False means False

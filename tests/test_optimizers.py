@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from digitnet.optimizers import OPTIMIZERS, Adam, AdaGrad, ConstantLR, CosineLR, Momentum, Nesterov, RMSprop, SGD, StepLR
+from digitnet.optimizers import OPTIMIZERS, Adam, AdaGrad, ConstantLR, CosineLR, RMSprop, StepLR
 
 
 def quadratic_problem():
@@ -26,15 +26,100 @@ def test_every_optimizer_descends_to_the_minimum(name, lr):
     assert 0.5 * np.sum(A * W ** 2) < 1e-3 * start
 
 
-def test_sgd_and_momentum_match_their_formulas():
-    params, grads = {"W": np.array([1.0, 2.0])}, {"W": np.array([0.5, -1.0])}
-    SGD(lr=0.1).update(params, grads)
-    np.testing.assert_allclose(params["W"], [0.95, 2.1])
-    m = Momentum(lr=0.1, momentum=0.9)
-    params = {"W": np.array([1.0])}
-    m.update(params, {"W": np.array([1.0])})  # v = -0.1
-    m.update(params, {"W": np.array([1.0])})  # v = -0.09 - 0.1 = -0.19
-    np.testing.assert_allclose(params["W"], [1.0 - 0.1 - 0.19])
+# ---- each update against the book's common/optimizer.py, written out here as the reference ----------------
+# One step of each, on plain NumPy state: returns the new parameter and the new state. The book's order of
+# operations is kept (Nesterov moves W with the velocity from before this step's gradient, then updates it).
+
+def book_sgd(W, g, state, lr):
+    return W - lr * g, state
+
+
+def book_momentum(W, g, state, lr, momentum=0.9):
+    v = momentum * state.get("v", 0.0) - lr * g
+    return W + v, {"v": v}
+
+
+def book_nesterov(W, g, state, lr, momentum=0.9):
+    v = state.get("v", 0.0)
+    W = W + momentum * momentum * v - (1 + momentum) * lr * g
+    return W, {"v": momentum * v - lr * g}
+
+
+def book_adagrad(W, g, state, lr):
+    h = state.get("h", 0.0) + g * g
+    return W - lr * g / (np.sqrt(h) + 1e-7), {"h": h}
+
+
+def book_rmsprop(W, g, state, lr, decay_rate=0.99):
+    h = decay_rate * state.get("h", 0.0) + (1 - decay_rate) * g * g
+    return W - lr * g / (np.sqrt(h) + 1e-7), {"h": h}
+
+
+def book_adam(W, g, state, lr, beta1=0.9, beta2=0.999):
+    it = state.get("iter", 0) + 1
+    lr_t = lr * np.sqrt(1.0 - beta2 ** it) / (1.0 - beta1 ** it)
+    m = state.get("m", 0.0) + (1 - beta1) * (g - state.get("m", 0.0))
+    v = state.get("v", 0.0) + (1 - beta2) * (g ** 2 - state.get("v", 0.0))
+    return W - lr_t * m / (np.sqrt(v) + 1e-7), {"iter": it, "m": m, "v": v}
+
+
+BOOK = {"sgd": book_sgd, "momentum": book_momentum, "nesterov": book_nesterov, "adagrad": book_adagrad,
+        "rmsprop": book_rmsprop, "adam": book_adam}
+
+
+def gradient_at(W, step):
+    """A gradient that depends on where W is and changes from step to step, with a sign change or two."""
+    return np.array([[1.0, 20.0], [0.5, 5.0]]) * W + np.sin(step + np.arange(4).reshape(2, 2))
+
+
+@pytest.mark.parametrize("name", sorted(BOOK))
+def test_every_optimizer_follows_the_books_formula_step_after_step(name):
+    lr = 0.05
+    params = {"W": np.array([[3.0, -2.0], [1.5, 4.0]]), "b": np.array([0.5, -0.25])}
+    opt = OPTIMIZERS[name](lr=lr)
+    book = {k: (v.copy(), {}) for k, v in params.items()}
+    for step in range(12):
+        grads = {"W": gradient_at(params["W"], step), "b": np.cos(step + params["b"])}
+        opt.update(params, grads)
+        for k in book:
+            W, state = book[k]
+            g = gradient_at(W, step) if k == "W" else np.cos(step + W)
+            book[k] = BOOK[name](W, g, state, lr)
+        for k in params:
+            np.testing.assert_allclose(params[k], book[k][0], rtol=1e-13, atol=1e-15, err_msg=f"{k} at step {step}")
+
+
+def test_book_nesterov_is_not_momentum():
+    """The reference above must itself tell the two apart, or the test proves nothing for Nesterov."""
+    a = b = (np.array([1.0]), {})
+    for _ in range(3):  # the gradient of W**2 / 2 is W
+        a, b = book_momentum(a[0], a[0], a[1], 0.1), book_nesterov(b[0], b[0], b[1], 0.1)
+    assert abs(a[0][0] - b[0][0]) > 1e-3
+
+
+TORCH = {  # the torch.optim settings that are the same update as the book's (constant rate, no weight decay)
+    "sgd": ("SGD", {}),
+    "momentum": ("SGD", {"momentum": 0.9}),
+    "nesterov": ("SGD", {"momentum": 0.9, "nesterov": True}),
+    "adagrad": ("Adagrad", {"eps": 1e-7}),
+    "rmsprop": ("RMSprop", {"alpha": 0.99, "eps": 1e-7}),
+}  # torch's Adam adds eps to sqrt(v) / sqrt(1 - beta2**t), the book's to sqrt(v): not the same floats
+
+
+@pytest.mark.parametrize("name", sorted(TORCH))
+def test_optimizer_matches_torch_optim(name):
+    torch = pytest.importorskip("torch")
+    lr = 0.05
+    params = {"W": np.array([[3.0, -2.0], [1.5, 4.0]])}
+    theirs = torch.tensor(params["W"].copy(), requires_grad=True)
+    cls, options = TORCH[name]
+    ours, opt_t = OPTIMIZERS[name](lr=lr), getattr(torch.optim, cls)([theirs], lr=lr, **options)
+    for step in range(15):
+        ours.update(params, {"W": gradient_at(params["W"], step)})
+        theirs.grad = torch.tensor(gradient_at(theirs.detach().numpy(), step))
+        opt_t.step()
+        np.testing.assert_allclose(params["W"], theirs.detach().numpy(), rtol=1e-12, atol=1e-14,
+                                   err_msg=f"step {step}")
 
 
 def test_adam_first_step_is_lr_times_sign():
@@ -49,15 +134,6 @@ def test_adagrad_and_rmsprop_scale_per_parameter():
         params = {"W": np.zeros(2)}
         opt.update(params, {"W": np.array([100.0, 0.01])})
         assert abs(params["W"][0] / params["W"][1]) < 2  # steps nearly equal despite a 10^4 gradient ratio
-
-
-def test_nesterov_differs_from_momentum():
-    a, b = {"W": np.array([1.0])}, {"W": np.array([1.0])}
-    m, n = Momentum(lr=0.1), Nesterov(lr=0.1)
-    for _ in range(3):
-        m.update(a, {"W": a["W"].copy()})
-        n.update(b, {"W": b["W"].copy()})
-    assert a["W"][0] != pytest.approx(b["W"][0])
 
 
 def test_schedules():

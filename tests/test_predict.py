@@ -38,7 +38,7 @@ digitnet.save_model(sys.argv[1], net)
 
 
 @pytest.fixture(scope="session")
-def model_file(tmp_path_factory):
+def all_digits_model_file(tmp_path_factory):
     """The book's two-layer net, 784-100-10, trained on all 10,000 bundled digits (20 epochs, seeded).
 
     Trained in a child process with one BLAS thread: a few seconds, where a multi-threaded OpenBLAS
@@ -51,8 +51,8 @@ def model_file(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def trained_net(model_file):
-    return digitnet.load_model(model_file)[0]
+def trained_net(all_digits_model_file):
+    return digitnet.load_model(all_digits_model_file)[0]
 
 
 def test_the_handwriting_set_is_what_it_claims():
@@ -112,41 +112,41 @@ def run(*args):
     return CliRunner().invoke(predict_command, [str(a) for a in args])
 
 
-def test_cli_prints_digit_and_top_3(model_file):
-    r = run(model_file, SET[0], SET[-1])
+def test_cli_prints_digit_and_top_3(all_digits_model_file):
+    r = run(all_digits_model_file, SET[0], SET[-1])
     assert r.exit_code == 0, r.output
     lines = r.stdout.strip().splitlines()
     assert len(lines) == 2
     assert lines[0].startswith(f"{SET[0]}: ") and lines[0].count("%") == 3
 
 
-def test_cli_json_is_one_array(model_file):
-    r = run(model_file, SET[0], SET[5], "--json")
+def test_cli_json_is_one_array(all_digits_model_file):
+    r = run(all_digits_model_file, SET[0], SET[5], "--json")
     assert r.exit_code == 0
     data = json.loads(r.stdout)
     assert [d["file"] for d in data] == [str(SET[0]), str(SET[5])]
     assert all(len(d["probabilities"]) == 10 and 0 <= d["digit"] <= 9 for d in data)
 
 
-def test_cli_goes_on_after_a_bad_file_and_exits_1(model_file, tmp_path):
+def test_cli_goes_on_after_a_bad_file_and_exits_1(all_digits_model_file, tmp_path):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"\x89PNG but not really")
     blank = tmp_path / "blank.png"
     Image.new("L", (50, 50), 255).save(blank)
-    r = run(model_file, SET[0], bad, blank, SET[1])
+    r = run(all_digits_model_file, SET[0], bad, blank, SET[1])
     assert r.exit_code == 1
     assert len(r.stdout.strip().splitlines()) == 2  # both good files still read
     errors = r.stderr.strip().splitlines()
     assert len(errors) == 2 and "bad.png" in errors[0] and "blank.png" in errors[1] and "no digit" in errors[1]
-    r = run(model_file, SET[0], bad, "--json")
+    r = run(all_digits_model_file, SET[0], bad, "--json")
     assert r.exit_code == 1
     data = json.loads(r.stdout)
     assert "digit" in data[0] and data[1]["file"] == str(bad) and "error" in data[1]
 
 
-def test_cli_show_preprocessed_writes_the_28x28_pngs(model_file, tmp_path):
+def test_cli_show_preprocessed_writes_the_28x28_pngs(all_digits_model_file, tmp_path):
     out = tmp_path / "seen"
-    r = run(model_file, SET[0], SET[1], "--show-preprocessed", out, "--json")
+    r = run(all_digits_model_file, SET[0], SET[1], "--show-preprocessed", out, "--json")
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
     written = sorted(out.iterdir())
@@ -159,3 +159,56 @@ def test_cli_bad_model_is_one_line(tmp_path):
     r = run(tmp_path / "absent.npz", SET[0])
     assert r.exit_code == 1
     assert r.stderr.strip().count("\n") == 0 and "no such model file" in r.stderr
+
+
+# ------------------------------------------------------------- the bundled models, folders, --explain
+
+def test_cli_without_a_model_uses_the_best_bundled_one_and_says_which():
+    r = run(SET[0], SET[-1])
+    assert r.exit_code == 0, r.output
+    assert r.stderr.strip().splitlines() == [r.stderr.strip()]  # one line on stderr
+    assert r.stderr.startswith("using the bundled model deep-cnn (DeepConvNet")
+    assert len(r.stdout.strip().splitlines()) == 2
+
+
+def test_cli_model_option_takes_a_bundled_name_or_a_path(all_digits_model_file):
+    r = run("--model", "two-layer", SET[0])
+    assert r.exit_code == 0 and "bundled model two-layer" in r.stderr
+    by_path = run("--model", all_digits_model_file, SET[0], "--json")
+    old_form = run(all_digits_model_file, SET[0], "--json")
+    assert by_path.exit_code == old_form.exit_code == 0 and by_path.stderr == ""
+    assert json.loads(by_path.stdout) == json.loads(old_form.stdout)
+    r = run("--model", "two-layer", all_digits_model_file, SET[0])
+    assert r.exit_code == 2 and "two models" in r.stderr
+    r = run("--model", "no-such-model", SET[0])
+    assert r.exit_code == 1 and "not a bundled model (deep-cnn, two-layer)" in r.stderr
+
+
+def test_cli_reads_every_image_in_a_folder(all_digits_model_file, tmp_path):
+    r = run(all_digits_model_file, HANDWRITING, "--json")
+    assert r.exit_code == 0, r.output
+    assert [d["file"] for d in json.loads(r.stdout)] == [str(p) for p in SET]  # sorted by name, images only
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no pictures here")
+    r = run(all_digits_model_file, empty)
+    assert r.exit_code == 1 and r.stderr.count("\n") == 1 and "no image files in this folder" in r.stderr
+
+
+def test_cli_explain_writes_the_why_picture_per_file(all_digits_model_file, tmp_path):
+    from digitnet.explain import BLUE, RED
+
+    out = tmp_path / "why"
+    r = run(all_digits_model_file, SET[0], SET[7], "--explain", out, "--json")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    written = sorted(out.iterdir())
+    assert [p.name for p in written] == sorted(f"{Path(p).stem}.explain.png" for p in (SET[0], SET[7]))
+    assert sorted(Path(d["explanation"]) for d in data) == written
+    with Image.open(written[0]) as im:
+        pixels = np.asarray(im.convert("RGB")).reshape(-1, 3)
+    assert im.size[0] > 2 * 28 * 8  # the input and the gradient side by side, zoomed
+    # the largest |gradient| is drawn in pure red or pure blue; both directions appear
+    assert np.any(np.all(pixels == RED, axis=1)) or np.any(np.all(pixels == BLUE, axis=1))
+    red = pixels[:, 0].astype(int) - pixels[:, 2]
+    assert np.any(red > 60) and np.any(red < -60)

@@ -9,7 +9,9 @@
    original's predictions when the architecture and weights are the original's).
 3. The image preprocessor on arbitrary bytes, damaged image files and arbitrary small arrays: a
    (28, 28) float32 image in [0, 1] with maximum 1, or a one-line ImageError.
-4. The layers keep shapes and dtypes, forward and backward, for arbitrary valid shapes.
+4. The layers keep shapes and dtypes, forward and backward, for arbitrary valid shapes; pooling (strides
+   below, at and above the window) equals book_layers.Pooling by value, and SoftmaxWithLoss its formula
+   for label, one-hot and soft targets.
 
 The examples these found are fixed cases in test_model_io.py and test_preprocess.py. CI runs a fixed
 (derandomized) set of examples; DIGITNET_FUZZ_EXAMPLES=5000 runs every property with that many random
@@ -31,6 +33,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import digitnet
+from digitnet import book_layers
 from digitnet.data.idx import MAX_ELEMENTS, read_idx, read_images, read_labels
 from digitnet.errors import DataError, ModelFileError
 from digitnet.layers import (Affine, BatchNormalization, Convolution, Dropout, Pooling, Relu, Sigmoid, Softmax,
@@ -519,11 +522,14 @@ def test_dense_layers_keep_shapes_and_dtypes(data, dtype, n, d, out_features):
 
 
 @fuzz(50)
-@given(st.data(), dtypes, st.integers(1, 5), st.integers(2, 10), st.booleans())
-def test_softmax_with_loss_keeps_shapes_and_dtypes(data, dtype, n, classes, one_hot):
+@given(st.data(), dtypes, st.integers(1, 5), st.integers(2, 10), st.sampled_from(["labels", "one-hot", "soft"]))
+def test_softmax_with_loss_keeps_shapes_and_dtypes(data, dtype, n, classes, targets):
     x = data.draw(finite(dtype, (n, classes)), "logits")
     labels = np.array(data.draw(st.lists(st.integers(0, classes - 1), min_size=n, max_size=n), "labels"))
-    t = np.eye(classes, dtype=dtype)[labels] if one_hot else labels
+    t = labels if targets == "labels" else np.eye(classes, dtype=dtype)[labels]
+    if targets == "soft":  # rows of probabilities, as label smoothing or mixup make them
+        weights = data.draw(hnp.arrays(np.float64, (n, classes), elements=st.floats(0, 1)), "weights") + 1e-3
+        t = (weights / weights.sum(axis=1, keepdims=True)).astype(dtype)
     layer = SoftmaxWithLoss()
     loss = layer.forward(x, t)
     assert np.ndim(loss) == 0 and np.isfinite(loss) and loss >= 0
@@ -531,6 +537,14 @@ def test_softmax_with_loss_keeps_shapes_and_dtypes(data, dtype, n, classes, one_
     dx = layer.backward(1)
     assert_array(dx, x.shape, dtype)
     assert np.allclose(dx.sum(axis=1), 0, atol=1e-5)
+    # loss and gradient from the same targets, written out in float64: -sum(t log softmax(x)) / n, (y - t) / n
+    x64 = x.astype(np.float64)
+    t64 = np.eye(classes)[labels] if targets == "labels" else t.astype(np.float64)
+    log_y = x64 - x64.max(axis=1, keepdims=True)
+    log_y -= np.log(np.exp(log_y).sum(axis=1, keepdims=True))
+    tol = 1e-3 if dtype == np.float32 else 1e-9
+    assert np.isclose(loss, -(t64 * log_y).sum() / n, rtol=tol, atol=tol)
+    np.testing.assert_allclose(dx, (np.exp(log_y) - t64) / n, rtol=tol, atol=tol)
 
 
 @fuzz(50)
@@ -563,7 +577,22 @@ def test_convolution_and_pooling_keep_shapes_and_dtypes(data, dtype, n, c, h, w,
     assert_array(conv.db, b.shape, dtype)
 
     pool_pad = pad if k > pad else 0  # a window must hold more than padding
-    pool = Pooling(k, k, stride=stride, pad=pool_pad)
-    pooled = check_layer(pool, x, out_shape=(n, c, (h + 2 * pool_pad - k) // stride + 1,
-                                             (w + 2 * pool_pad - k) // stride + 1))
+    pool_stride = data.draw(st.integers(1, 3), "pool stride")  # smaller than, equal to and larger than the window
+    pool = Pooling(k, k, stride=pool_stride, pad=pool_pad)
+    pooled = check_layer(pool, x, out_shape=(n, c, (h + 2 * pool_pad - k) // pool_stride + 1,
+                                             (w + 2 * pool_pad - k) // pool_stride + 1))
     assert np.all(np.isfinite(pooled))  # padding counts as -inf but never wins a window
+    # by value against the book's im2col pooling, after leaving NaN in the memory the next arrays may reuse:
+    # a pixel that backward forgets to write would then show
+    book = book_layers.Pooling(k, k, stride=pool_stride, pad=pool_pad)
+    np.testing.assert_array_equal(pooled, book.forward(x))
+    dout = np.random.default_rng(1).standard_normal(pooled.shape).astype(dtype)
+    padded = (n, h + 2 * pool_pad, w + 2 * pool_pad, c)
+    leave_nan_in_freed_memory([padded, pooled.shape], dtype)
+    np.testing.assert_array_equal(pool.backward(dout), book.backward(dout))
+
+
+def leave_nan_in_freed_memory(shapes, dtype, copies=4):
+    """Allocate NaN-filled arrays of these shapes and free them: the allocator hands that memory out again."""
+    junk = [np.full(shape, np.nan, dtype) for shape in shapes for _ in range(copies)]
+    del junk

@@ -106,4 +106,69 @@ def test_divergence_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path, 
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert "diverged" in r.stderr and "learning rate" in r.stderr and "last good checkpoint" in r.stderr
     with np.load(out.with_suffix(".ckpt.npz")) as npz:
-        assert all(np.all(np.isfinite(npz[k])) for k in npz.files if k.startswith("param."))
+        weights = [k for k in npz.files if k.startswith("net.")]
+        assert weights and all(np.all(np.isfinite(npz[k])) for k in weights)
+
+
+QUICK = ["train", "--iters", 4000, "--seed", 2]  # 80 steps an epoch on the sample: interrupted long before the end
+
+
+def interrupted_run(out, env, *extra):
+    """A real run stopped by Ctrl-C after its first epoch: its checkpoint is left beside out."""
+    proc = start([*QUICK, *extra, "--out", out], env)
+    wait_for_line(proc, "epoch   1")
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and out.with_suffix(".ckpt.npz").exists(), stderr
+    return out.with_suffix(".ckpt.npz")
+
+
+def test_resume_refuses_options_that_differ_from_the_run(tmp_path, env):
+    out = tmp_path / "m.npz"
+    checkpoint = interrupted_run(out, env)
+    before = checkpoint.read_bytes()
+    r = digitnet("train", "--resume", "--lr", "0.5", "--iters", 100, "--seed", 2, "--out", out, env=env)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), r.stderr
+    assert "--lr 0.5 (the run's: 0.1)" in lines[0] and "--iters 100 (the run's: 4000)" in lines[0]
+    assert "--seed" not in lines[0]  # given, but the same as the run's
+    assert checkpoint.read_bytes() == before and not out.exists()
+
+
+def copy_sample(folder):
+    """A data folder of our own: the bundled sample's files, its training digits doubling as the test set."""
+    folder.mkdir()
+    sample = REPO / "digitnet" / "data" / "sample"
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"):
+        (folder / name).write_bytes((sample / name).read_bytes())
+        (folder / name.replace("train", "t10k")).write_bytes((sample / name).read_bytes())
+    return folder
+
+
+def test_resume_on_other_data_is_refused_in_one_line(tmp_path, env):
+    import gzip
+
+    data = copy_sample(tmp_path / "data")
+    out = tmp_path / "m.npz"
+    checkpoint = interrupted_run(out, env, "--data-dir", data)
+    labels = data / "train-labels-idx1-ubyte.gz"
+    raw = bytearray(gzip.decompress(labels.read_bytes()))
+    raw[8:] = bytes((b + 1) % 10 for b in raw[8:])  # same name, same sizes, other labels
+    labels.write_bytes(gzip.compress(bytes(raw)))
+    r = digitnet("train", "--resume", "--data-dir", data, "--out", out, env=env)  # the same folder: no conflict
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "refused: the run trained on" in lines[0] and "same data" in lines[0], r.stderr
+    assert checkpoint.exists() and not out.exists()
+
+
+def test_resume_after_a_finished_run_says_there_is_no_checkpoint(tmp_path, env):
+    out = tmp_path / "done.npz"
+    assert digitnet("train", "--iters", 20, "--seed", 0, "--out", out, env=env).returncode == 0
+    r = digitnet("train", "--resume", "--out", out, env=env)
+    assert r.returncode == 1
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: no checkpoint to resume: ") and "done.ckpt.npz" in lines[0]
+    assert "no such model file" not in r.stderr
+

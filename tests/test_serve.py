@@ -5,6 +5,7 @@ import io
 import json
 import logging
 import re
+import select
 import socket
 import struct
 import subprocess
@@ -25,6 +26,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import digitnet  # noqa: E402
+from digitnet import serve  # noqa: E402
 from digitnet.data import load_sample  # noqa: E402
 from digitnet.predict import predict_images  # noqa: E402
 from digitnet.serve import MAX_UPLOAD_BYTES, create_app, serve_command  # noqa: E402
@@ -197,9 +199,13 @@ BAD_JSON = [
 ]
 
 
+ROUTES = ["/api/predict", "/api/explain"]  # the same bodies, limits and errors
+
+
+@pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize("body,status,words", [case[1:] for case in BAD_JSON], ids=[case[0] for case in BAD_JSON])
-def test_bad_json_is_refused_with_a_message(client, body, status, words):
-    r = client.post("/api/predict", content=body, headers={"content-type": "application/json"})
+def test_bad_json_is_refused_with_a_message(client, body, status, words, route):
+    r = client.post(route, content=body, headers={"content-type": "application/json"})
     assert_error(r, status, *words)
 
 
@@ -231,19 +237,21 @@ BAD_UPLOADS = [  # (name, a function making the bytes, status, words the message
 ]
 
 
+@pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize("make,status,words", [case[1:] for case in BAD_UPLOADS], ids=[case[0] for case in BAD_UPLOADS])
-def test_bad_uploads_are_refused_with_a_message(client, make, status, words):
+def test_bad_uploads_are_refused_with_a_message(client, make, status, words, route):
     data = make()
-    r = client.post("/api/predict", files={"image": ("drawing.png", data, "image/png")})
+    r = client.post(route, files={"image": ("drawing.png", data, "image/png")})
     message = assert_error(r, status, *words)
     if data:
         assert "drawing.png" in message  # says which upload it means
 
 
-def test_an_oversize_body_is_refused_before_it_is_read(client):
+@pytest.mark.parametrize("route", ROUTES)
+def test_an_oversize_body_is_refused_before_it_is_read(client, route):
     data = b"\x89PNG\r\n\x1a\n" + b"\0" * MAX_UPLOAD_BYTES
-    assert_error(client.post("/api/predict", files={"image": ("big.png", data, "image/png")}), 413, "limit")
-    assert_error(client.post("/api/predict", content=data, headers={"content-type": "image/png"}), 413, "limit")
+    assert_error(client.post(route, files={"image": ("big.png", data, "image/png")}), 413, "limit")
+    assert_error(client.post(route, content=data, headers={"content-type": "image/png"}), 413, "limit")
 
 
 def test_an_oversize_body_without_content_length_is_cut_off_while_reading(model_file):
@@ -260,10 +268,11 @@ def test_an_oversize_body_without_content_length_is_cut_off_while_reading(model_
         assert_error(r, 413, "10,000-byte limit")
 
 
+@pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "application/xml", None])
-def test_unsupported_content_types_are_refused(client, content_type):
+def test_unsupported_content_types_are_refused(client, content_type, route):
     headers = {"content-type": content_type} if content_type else {}
-    r = client.post("/api/predict", content=b"pixels=1", headers=headers)
+    r = client.post(route, content=b"pixels=1", headers=headers)
     assert_error(r, 415, "multipart/form-data", "application/json")
 
 
@@ -304,11 +313,17 @@ def test_a_bug_is_a_json_500_not_plain_text(model_file, sample):
         assert "a bug" not in r.text  # the details go to the server's log, not to the client
 
 
-def test_the_server_still_answers_after_all_that(client, sample):
-    # runs after the bad-input tests above (pytest keeps file order); the same app throughout
-    assert client.get("/health").json()["status"] == "ok"
-    r = client.post("/api/predict", json={"pixels": sample.x_test[0].tolist()})
-    assert r.status_code == 200 and r.json()["digit"] == sample.t_test[0]
+def test_the_server_still_answers_after_all_that(model_file, sample):
+    # its own app, given every bad body above itself: true whichever tests run, in whatever order
+    with TestClient(create_app(model_file), raise_server_exceptions=True) as c:
+        for route in ROUTES:
+            for name, body, status, _ in BAD_JSON:
+                assert c.post(route, content=body, headers={"content-type": "application/json"}).status_code == status
+            for name, make, status, _ in BAD_UPLOADS[:4]:  # the cheap ones
+                assert c.post(route, files={"image": ("drawing.png", make(), "image/png")}).status_code == status
+        assert c.get("/health").json()["status"] == "ok"
+        r = c.post("/api/predict", json={"pixels": sample.x_test[0].tolist()})
+        assert r.status_code == 200 and r.json()["digit"] == sample.t_test[0]
 
 
 # ------------------------------------------------------------------------------ a real server
@@ -359,21 +374,25 @@ def wait_for(condition, seconds=20):
 
 def test_a_body_trickled_in_past_the_deadline_is_a_408_and_the_connection_is_closed(model_file, sample):
     body = json.dumps({"pixels": sample.x_test[0].tolist()}).encode()
-    with live_server(create_app(model_file, body_timeout=1.0)) as port:
+    # a deadline long enough for any body sent at once on a busy machine; the client below trickles for as
+    # long as it takes the server to answer, never the whole body, so only the deadline can end the request
+    with live_server(create_app(model_file, body_timeout=3.0)) as port:
         with raw_post(port, len(body)) as sock:
-            for i in range(40):  # 10 bytes every 0.1 s: a slow-loris client, 4 s for 400 of the bytes
+            sent = 0
+            # 10 bytes, then up to 0.1 s waiting for the answer: a slow-loris client
+            while sent < len(body) - 10 and not select.select([sock], [], [], 0.1)[0]:
                 try:
-                    sock.sendall(body[10 * i:10 * i + 10])
+                    sock.sendall(body[sent:sent + 10])
                 except (BrokenPipeError, ConnectionResetError):
                     break  # answered and closed; the answer is still there to read
-                time.sleep(0.1)
-            sock.settimeout(10)
+                sent += 10
+            assert sent < len(body) - 10, "the server never answered"
             response = read_until_closed(sock)  # a timeout here: the server kept the connection open
         head, _, json_body = response.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 408 "), response[:300]
         assert b"connection: close" in head.lower()
         message = json.loads(json_body)["error"]
-        assert "did not arrive within 1 s" in message and f" of {len(body):,} bytes came" in message
+        assert "did not arrive within 3 s" in message and f" of {len(body):,} bytes came" in message
         assert "\n" not in message
 
         # the same body sent at once is answered as usual
@@ -383,13 +402,20 @@ def test_a_body_trickled_in_past_the_deadline_is_a_408_and_the_connection_is_clo
         assert response.startswith(b"HTTP/1.1 200 "), response[:300]
 
 
-def test_a_client_hanging_up_mid_body_is_one_log_line_not_a_traceback(model_file, sample, caplog):
+def test_a_client_hanging_up_mid_body_is_one_log_line_not_a_traceback(model_file, sample, caplog, monkeypatch):
     caplog.set_level(logging.INFO)
     body = json.dumps({"pixels": sample.x_test[0].tolist()}).encode()
+    reading = threading.Event()
+    read_body = serve._read_body
+
+    async def read_body_and_say_so(request, *args, **kwargs):
+        reading.set()
+        return await read_body(request, *args, **kwargs)
+    monkeypatch.setattr(serve, "_read_body", read_body_and_say_so)
     with live_server(create_app(model_file)) as port:
         with raw_post(port, len(body)) as sock:
             sock.sendall(body[:1000])
-            time.sleep(0.3)  # the handler is reading the body when the client goes
+            assert reading.wait(60)  # the handler is reading the body when the client goes
         assert wait_for(lambda: any("hung up" in r.getMessage() for r in caplog.records)), caplog.text
         with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:  # and it goes on serving
             sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
@@ -440,3 +466,78 @@ def test_importing_digitnet_and_its_serve_module_loads_no_web_framework():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
+
+
+# ------------------------------------------------------------------------------------ /api/explain
+
+def test_explain_answers_the_reading_the_gradient_and_each_layer(client, sample, model_file):
+    from digitnet.explain import input_gradient
+
+    pixels = sample.x_test[0]
+    net = digitnet.load_model(model_file)[0]
+    body = {"pixels": [float(v) for v in pixels]}
+    predicted = client.post("/api/predict", json=body).json()
+    r = client.post("/api/explain", json=body)
+    assert r.status_code == 200, r.text
+    data = r.json()
+    assert {k: data[k] for k in predicted} == predicted  # /api/predict's answer, and more
+    assert data["target"] == data["digit"] and data["score"] == "logit"
+    want = input_gradient(net, pixels.reshape(1, -1).astype(np.float32), data["digit"], "logit").reshape(-1)
+    assert np.allclose(data["gradient"], want, rtol=1e-4, atol=1e-6 * np.abs(want).max())
+    assert data["gradient_max_abs"] == pytest.approx(np.abs(want).max(), rel=1e-5)
+    assert [layer["name"] for layer in data["layers"]] == ["Affine1 + Relu1", "Affine2"]
+    hidden, scores = data["layers"]
+    assert hidden["kind"] == "affine" and hidden["shape"] == [net.params["W1"].shape[1]] and hidden["min"] >= 0
+    assert np.allclose(scores["values"], net.predict(pixels.reshape(1, -1))[0], rtol=1e-4, atol=1e-4)
+    for layer in data["layers"]:
+        assert layer["image"].startswith("data:image/png;base64,")
+        png = Image.open(io.BytesIO(__import__("base64").b64decode(layer["image"].split(",", 1)[1])))
+        assert png.size == (layer["shape"][0], 1)  # an affine layer's units: a strip, one pixel each
+
+    other = (data["digit"] + 3) % 10
+    r = client.post(f"/api/explain?digit={other}&score=log-probability", json=body)
+    assert r.status_code == 200 and r.json()["target"] == other and r.json()["score"] == "log-probability"
+    want = input_gradient(net, pixels.reshape(1, -1).astype(np.float32), other, "log-probability").reshape(-1)
+    assert np.allclose(r.json()["gradient"], want, rtol=1e-4, atol=1e-6 * np.abs(want).max())
+
+
+def test_explain_from_an_upload_of_a_conv_net(sample):
+    rng = np.random.default_rng(0)
+    net = digitnet.SimpleConvNet(rng=rng, dtype=np.float32)
+    with TestClient(create_app(net), raise_server_exceptions=True) as c:
+        r = c.post("/api/explain?digit=4", files={"image": ("d.png", large_png(sample.x_test[1]), "image/png")})
+    assert r.status_code == 200, r.text
+    kinds = [(layer["kind"], layer["shape"]) for layer in r.json()["layers"]]
+    assert kinds == [("conv", [30, 24, 24]), ("pool", [30, 12, 12]), ("affine", [100]), ("affine", [10])]
+    png = Image.open(io.BytesIO(__import__("base64").b64decode(r.json()["layers"][0]["image"].split(",", 1)[1])))
+    assert png.size == (8 * 25 - 1, 4 * 25 - 1)  # 30 maps of 24x24 as tiles, 8 to a row, 1 pixel apart
+
+
+@pytest.mark.parametrize("query,words", [
+    ("digit=10", ["digit must be 0 to 9", "'10'"]),
+    ("digit=-1", ["digit must be 0 to 9"]),
+    ("digit=seven", ["digit must be 0 to 9"]),
+    ("digit=", ["digit must be 0 to 9"]),
+    ("score=probability", ["score must be logit or log-probability", "'probability'"]),
+    ("target=3", ["unknown query parameter 'target'"]),
+])
+def test_explain_refuses_a_bad_query_in_one_line(client, sample, query, words):
+    body = {"pixels": [float(v) for v in sample.x_test[0]]}
+    assert_error(client.post(f"/api/explain?{query}", json=body), 422, *words)
+
+
+def test_serve_command_without_a_model_serves_the_best_bundled_one(monkeypatch):
+    import uvicorn
+
+    from digitnet.pretrained import best_model_name
+
+    calls = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(app))
+    r = CliRunner().invoke(serve_command, ["--port", "8124"])
+    assert r.exit_code == 0, r.output
+    assert r.stderr.startswith(f"using the bundled model {best_model_name()} (")
+    assert calls[0].state.model_info["architecture"] == best_model_name()
+    r = CliRunner().invoke(serve_command, ["--model", "two-layer", "--port", "8124"])
+    assert r.exit_code == 0 and calls[1].state.model_info["architecture"] == "two-layer"
+    r = CliRunner().invoke(serve_command, ["some.npz", "--model", "two-layer"])
+    assert r.exit_code == 2 and "two models" in r.stderr

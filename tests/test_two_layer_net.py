@@ -27,6 +27,24 @@ def test_book_api_shape():
     assert 0.008 < net.params["W1"].std() < 0.012  # weight_init_std=0.01
 
 
+@pytest.mark.parametrize("init, std1, std2", [("he", np.sqrt(2 / 784), np.sqrt(2 / 50)),
+                                                ("xavier", np.sqrt(1 / 784), np.sqrt(1 / 50)),
+                                                (0.01, 0.01, 0.01)])
+def test_init_takes_he_and_xavier_like_multilayernet(init, std1, std2):
+    # the same draws as the book's weight_init_std * randn, scaled by 1/sqrt(fan_in) rules for the names
+    net = TwoLayerNet(784, 50, 10, init, rng=np.random.default_rng(4))
+    draws = np.random.default_rng(4)
+    np.testing.assert_allclose(net.params["W1"], std1 * draws.standard_normal((784, 50)), rtol=1e-12)
+    np.testing.assert_allclose(net.params["W2"], std2 * draws.standard_normal((50, 10)), rtol=1e-12)
+
+
+def test_build_net_gives_the_two_layer_model_he_init():
+    from digitnet.nets.factory import build_net
+    net = build_net("two-layer", init="he", rng=np.random.default_rng(0))
+    assert 0.9 < net.params["W1"].std() / np.sqrt(2 / 784) < 1.1
+    assert np.all(np.isfinite(net.loss(np.zeros((2, 784), np.float32), np.array([0, 1]))))
+
+
 def test_np_random_seed_makes_init_reproducible_as_in_the_book():
     np.random.seed(3)
     a = TwoLayerNet(784, 50, 10)

@@ -226,3 +226,77 @@ def test_anchors_are_computed_as_github_does():
     assert github_anchor("4. The gradient check: is backprop right?") == "4-the-gradient-check-is-backprop-right"
     assert github_anchor("digitnet.data") == "digitnetdata"
     assert anchors("# A\n## A\n```\n# not a heading\n```\n") == {"a", "a-1"}
+
+
+# --- the README's shell commands -------------------------------------------------------------
+# They must run as written on a fresh clone, offline, with no ../shared beside it. Running them all
+# takes minutes (CI's wheel check and the fresh-clone check do); here each is checked for what breaks
+# a command before it starts: an option, value or argument digitnet's parser refuses, a make target,
+# extra or script that does not exist, a file from the clone that is not there, a path to ../shared.
+
+REPO = DOCS.parent
+
+
+def readme_commands():
+    """(line number, words) for every command in the README's ```bash blocks."""
+    import shlex
+
+    commands = []
+    for info, source, line, _ in fenced_blocks((REPO / "README.md").read_text()):
+        if info != "bash":
+            continue
+        for offset, text in enumerate(source.splitlines(), start=1):
+            words = shlex.split(text, comments=True)
+            if words:
+                commands.append((line + offset, words))
+    return commands
+
+
+def check_digitnet_command(words):
+    """Parse `digitnet ...` as click does when it runs it, without running it; return the problem, or None."""
+    import warnings
+
+    import click
+
+    from digitnet.cli import main
+
+    if "--help" in words or "-h" in words:
+        return None
+    try:
+        parent = main.make_context("digitnet", words[1:])
+        with warnings.catch_warnings():  # click 8.2+ keeps the command name apart, deprecated for 9.0
+            warnings.simplefilter("ignore", DeprecationWarning)
+            tokens = [*getattr(parent, "protected_args", []), *parent.args]
+        name, command, args = main.resolve_command(parent, tokens)
+        command.make_context(name, args, parent=parent)
+    except click.ClickException as e:
+        return e.format_message()
+    return None
+
+
+def test_readme_commands_would_start():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    extras = set(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"])
+    targets = set(re.findall(r"^([\w-]+):", (REPO / "Makefile").read_text(), re.M))
+    commands = readme_commands()
+    assert len(commands) >= 8 and any(w[:2] == ["make", "train"] for _, w in commands)
+    wrong = []
+    for line, words in commands:
+        where = f"README.md:{line}: {' '.join(words)}"
+        if any("../shared" in w for w in words):
+            wrong.append(f"{where}: a user's clone has no ../shared")
+        if words[0] == "make":
+            wrong += [f"{where}: no make target {t!r}" for t in words[1:] if "=" not in t and t not in targets]
+        elif words[0] == "pip":
+            named = {e for w in words for e in re.findall(r"\[([\w,-]+)\]", w) for e in e.split(",")}
+            wrong += [f"{where}: no extra {e!r} in pyproject.toml" for e in named - extras]
+        elif words[0] == "digitnet":
+            problem = check_digitnet_command(words)
+            if problem:
+                wrong.append(f"{where}: {problem}")
+        elif words[0] in ("python", "python3") and words[1].endswith(".py") and not (REPO / words[1]).is_file():
+            wrong.append(f"{where}: no {words[1]}")
+        # Files a command reads from the clone itself must be in it.
+        wrong += [f"{where}: no {w} in the clone" for w in words
+                  if re.match(r"(tests|docs|scripts|bench)/", w) and not (REPO / w).exists()]
+    assert not wrong, "\n".join(wrong)

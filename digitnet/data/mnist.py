@@ -5,6 +5,7 @@ Three sources, in the order the CLI tries them (resolve_dataset):
   * the download cache: the official files, fetched once and checked by SHA-256;
   * the bundled sample: the first 10,000 training digits, so everything works offline.
 """
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,9 +149,17 @@ def load_dataset(data_dir=None, *, normalize=True, flatten=True, one_hot_label=F
 
 
 def load_mnist(normalize=True, flatten=True, one_hot_label=False, data_dir=None, **kw):
-    """The book's interface: ((x_train, t_train), (x_test, t_test)); see load_dataset for the options."""
-    ds = load_dataset(data_dir, normalize=normalize, flatten=flatten,
-                      one_hot_label=one_hot_label, **kw)
+    """The book's interface: ((x_train, t_train), (x_test, t_test)); see load_dataset for the options.
+
+    Like `digitnet train`: with no data_dir, the full MNIST (cached, or downloaded once); when that
+    cannot be had (no network, DIGITNET_OFFLINE=1 or download=False), the bundled offline sample,
+    with a one-line notice on stderr. A data_dir of your own is read as is, errors and all.
+    """
+    download = kw.pop("download", None)
+    ds, notice = resolve_dataset(data_dir, offline=None if download is None else not download,
+                                 normalize=normalize, flatten=flatten, one_hot_label=one_hot_label, **kw)
+    if notice:
+        print(notice, file=sys.stderr)
     return (ds.x_train, ds.t_train), (ds.x_test, ds.t_test)
 
 
@@ -183,13 +192,11 @@ def resolve_dataset(data_dir=None, *, offline=None, **kw):
     try:
         return load_dataset(None, download=not offline, mirrors=mirrors, **kw), None
     except DataError as e:
-        if offline:
-            why = "downloading is off"
-        elif getattr(e, "reasons", None):
-            why = "; ".join(e.reasons)
-        else:
-            why = " ".join(str(e).split())
+        failure = e
     sample = load_sample(**kw)
-    notice = (f"Full MNIST is not in {mnist_cache_dir()} and could not be downloaded ({why}); "
-              f"using the bundled MNIST offline sample ({sample.n_train:,} train / {sample.n_test:,} test).")
-    return sample, notice
+    using = f"using the bundled offline sample ({sample.n_train:,} train / {sample.n_test:,} test)"
+    if offline:
+        return sample, f"offline: no full MNIST in {mnist_cache_dir()}; {using}"
+    why = "; ".join(getattr(failure, "reasons", None) or [" ".join(str(failure).split())])
+    return sample, (f"MNIST could not be downloaded ({why}); {using}. "
+                    "--offline or DIGITNET_OFFLINE=1 skips the download.")

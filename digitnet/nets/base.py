@@ -9,16 +9,24 @@ import numpy as np
 from ..functions import labels_of
 from ..gradient import numerical_gradient
 
+BUFFER_PREFIX = "buffer."  # batch norm's running statistics, saved beside the params
+
 
 class LayeredNet:
     architecture = None  # the name model files use for this class
     weight_decay_lambda = 0.0
 
     def predict(self, x, train_flg=False):
-        for layer in self.layers.values():
-            # Dropout and BatchNormalization act differently in training; the others take no flag.
-            x = layer.forward(x, train_flg) if hasattr(layer, "train_flg_aware") else layer.forward(x)
+        for _, x in self.forward_layers(x, train_flg):
+            pass
         return x
+
+    def forward_layers(self, x, train_flg=False):
+        """Yield (layer name, its output) as the forward pass goes: predict, one layer at a time."""
+        for name, layer in self.layers.items():
+            # Dropout and BatchNormalization act differently in training; the others take no flag.
+            x = layer.forward(x, train_flg) if getattr(layer, "train_flg_aware", False) else layer.forward(x)
+            yield name, x
 
     def loss(self, x, t, train_flg=False):
         loss = self.lastLayer.forward(self.predict(x, train_flg), t)
@@ -32,12 +40,18 @@ class LayeredNet:
 
     def accuracy(self, x, t, batch_size=250):
         """Fraction classified right; t one-hot or labels. Runs in batches so memory stays flat."""
-        t = labels_of(t)
-        correct = 0
+        return self.evaluate(x, t, batch_size)[1]
+
+    def evaluate(self, x, t, batch_size=250):
+        """(mean loss, accuracy) over a whole set, without dropout or weight decay, in batches so memory stays flat."""
+        labels = labels_of(t)
+        total_loss, correct = 0.0, 0
         for i in range(0, x.shape[0], batch_size):
-            y = self.predict(x[i:i + batch_size])
-            correct += int(np.sum(y.argmax(axis=1) == t[i:i + batch_size]))
-        return correct / x.shape[0]
+            xb, tb = x[i:i + batch_size], labels[i:i + batch_size]
+            scores = self.predict(xb)
+            total_loss += float(self.lastLayer.forward(scores, tb)) * xb.shape[0]
+            correct += int(np.sum(scores.argmax(axis=1) == tb))
+        return total_loss / x.shape[0], correct / x.shape[0]
 
     def numerical_gradient(self, x, t):
         # train_flg=True so dropout and batch norm behave as in the backprop pass they check;
@@ -79,3 +93,14 @@ class LayeredNet:
         for key, value in buffers.items():
             name, attr = key.split(".", 1)
             setattr(self.layers[name], attr, value.copy())
+
+    def state_arrays(self):
+        """Every array a saved net consists of: the params by name, the buffers as "buffer." + name.
+        The one layout model files, checkpoints and best-epoch snapshots share (the arrays, not copies)."""
+        return {**self.params, **{BUFFER_PREFIX + k: v for k, v in self.buffers().items()}}
+
+    def load_state(self, arrays):
+        """Put back what state_arrays() gave: params in place (the layers hold these very arrays), buffers copied."""
+        for key, value in self.params.items():
+            value[...] = arrays[key]
+        self.load_buffers({k[len(BUFFER_PREFIX):]: v for k, v in arrays.items() if k.startswith(BUFFER_PREFIX)})

@@ -6,6 +6,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from ..im2col import conv_output_size
 from ..initializers import init_scale
 from ..layers import Affine, Convolution, Dropout, Pooling, Relu, SoftmaxWithLoss
 from .base import LayeredNet
@@ -39,8 +40,8 @@ class SimpleConvNet(ConvNet):
         self.weight_decay_lambda = weight_decay_lambda
         fn, fs, pad, stride = (conv_param[k] for k in ("filter_num", "filter_size", "pad", "stride"))
         channels, size = self.input_dim[0], self.input_dim[1]
-        conv_out = (size - fs + 2 * pad) // stride + 1
-        pool_out = fn * (conv_out // 2) * (conv_out // 2)
+        pool_side = conv_output_size(conv_output_size(size, fs, stride, pad), 2, 2)  # conv, then the 2x2 pool
+        pool_out = fn * pool_side * pool_side
 
         def weights(shape, fan_in):
             return (init_scale(weight_init_std, fan_in) * rng.standard_normal(shape)).astype(dtype)
@@ -82,10 +83,10 @@ class DeepConvNet(ConvNet):
             W = init_scale("he", channels * 9) * rng.standard_normal((filters, channels, 3, 3))
             self.add_param_layer(f"Conv{i}", Convolution, i, W.astype(dtype), np.zeros(filters, dtype), stride=1, pad=pad)
             self.layers[f"Relu{i}"] = Relu()
-            channels, size = filters, size + 2 * pad - 2
+            channels, size = filters, conv_output_size(size, 3, 1, pad)
             if i % 2 == 0:
                 self.layers[f"Pool{i // 2}"] = Pooling(pool_h=2, pool_w=2, stride=2)
-                size //= 2
+                size = conv_output_size(size, 2, 2)
         flat = channels * size * size  # 64 * 4 * 4 for MNIST
         dropout_rng = rng if rng is not np.random else None
         W7 = init_scale("he", flat) * rng.standard_normal((flat, hidden_size))

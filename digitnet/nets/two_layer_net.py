@@ -3,6 +3,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from ..initializers import init_scale
 from ..layers import Affine, Relu, SoftmaxWithLoss
 from .base import LayeredNet
 
@@ -13,14 +14,19 @@ class TwoLayerNet(LayeredNet):
     architecture = "two-layer"
 
     def __init__(self, input_size, hidden_size, output_size, weight_init_std=0.01, *, rng=None, dtype=np.float64):
-        """rng: a numpy Generator for the initial weights; None uses np.random, so np.random.seed() works as in the book."""
+        """weight_init_std: a std (the book's 0.01), "xavier" or "he" (see initializers.init_scale).
+        rng: a numpy Generator for the initial weights; None uses np.random, so np.random.seed() works as in the book."""
         rng = np.random if rng is None else rng
         self.config = {"input_size": input_size, "hidden_size": hidden_size, "output_size": output_size,
                        "weight_init_std": weight_init_std}
+
+        def weights(fan_in, fan_out):
+            return (init_scale(weight_init_std, fan_in) * rng.standard_normal((fan_in, fan_out))).astype(dtype)
+
         self.params = {
-            "W1": (weight_init_std * rng.standard_normal((input_size, hidden_size))).astype(dtype),
+            "W1": weights(input_size, hidden_size),
             "b1": np.zeros(hidden_size, dtype=dtype),
-            "W2": (weight_init_std * rng.standard_normal((hidden_size, output_size))).astype(dtype),
+            "W2": weights(hidden_size, output_size),
             "b2": np.zeros(output_size, dtype=dtype),
         }
         self.layers = OrderedDict()

@@ -1,6 +1,7 @@
 // digitnet's drawing page: draw on #pad with Pointer Events, send the canvas as a PNG to /api/predict
 // (throttled while drawing, and once more when a stroke ends), show the digit, the ten probabilities
-// and the 28x28 image the network saw.
+// and the 28x28 image the network saw. With "Look inside" open it asks /api/explain instead, which adds
+// each layer's output and the gradient of one digit's score with respect to the 28x28 input.
 "use strict";
 
 (function () {
@@ -18,6 +19,16 @@
   const barsEl = document.getElementById("bars");
   const statusEl = document.getElementById("status");
   const modelEl = document.getElementById("model");
+  const insideEl = document.getElementById("inside");
+  const toggleEl = document.getElementById("inside-toggle");
+  const why = document.getElementById("why");
+  const whyCtx = why.getContext("2d");
+  const whyDigitEl = document.getElementById("why-digit");
+  const whyCaptionEl = document.getElementById("why-caption");
+  const layersEl = document.getElementById("layers");
+  // the same colours as digitnet/explain.py's gradient_rgb
+  const RED = [214, 39, 40], BLUE = [31, 90, 200];
+  let insideOpen = false, chosen = null;   // chosen: the digit whose bar was clicked; null follows the reading
 
   // ---------------------------------------------------------------- the pad
   const scale = Math.min(2, window.devicePixelRatio || 1);   // crisp on high-density screens
@@ -44,9 +55,14 @@
     return { x: (e.clientX - r.left) * SIZE / r.width, y: (e.clientY - r.top) * SIZE / r.height };
   }
 
-  function dot(p) {
+  // A pen's pressure (0..1) thins or thickens its stroke around the marker's width; mouse and finger draw the marker.
+  function penWidth(e) {
+    return e.pointerType === "pen" && e.pressure > 0 ? PEN * (0.45 + 1.1 * e.pressure) : PEN;
+  }
+
+  function dot(p, width) {
     ctx.beginPath();
-    ctx.arc(p.x, p.y, PEN / 2, 0, 2 * Math.PI);
+    ctx.arc(p.x, p.y, width / 2, 0, 2 * Math.PI);
     ctx.fill();
   }
 
@@ -64,7 +80,7 @@
     try { pad.setPointerCapture(e.pointerId); } catch (_) { /* the pointer may already be gone */ }
     pad.classList.add("drawing");
     last = point(e);
-    dot(last);
+    dot(last, penWidth(e));
     hasInk = true;
     requestPrediction(false);
   });
@@ -75,6 +91,7 @@
     const events = typeof e.getCoalescedEvents === "function" ? e.getCoalescedEvents() : [];
     for (const ev of (events.length ? events : [e])) {
       const p = point(ev);
+      ctx.lineWidth = penWidth(ev);
       line(last, p);
       last = p;
     }
@@ -101,6 +118,10 @@
     li.dataset.digit = String(d);
     li.innerHTML = '<span class="label"></span><span class="track"><span class="fill"></span></span><span class="pct"></span>';
     li.querySelector(".label").textContent = String(d);
+    li.tabIndex = 0;
+    li.title = `Look inside: what pushes the drawing toward ${d}`;
+    li.addEventListener("click", () => choose(d));
+    li.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); choose(d); } });
     barsEl.appendChild(li);
     bars.push({ li, fill: li.querySelector(".fill"), pct: li.querySelector(".pct") });
   }
@@ -142,6 +163,92 @@
     showBars(r.probabilities);
     showSeen(r.preprocessed);
     showStatus("");
+    if (r.gradient) showExplanation(r);
+  }
+
+  // ---------------------------------------------------------------- look inside
+  function showWhy(pixels, gradient) {
+    const img = whyCtx.createImageData(28, 28);
+    const peak = gradient ? Math.max(...gradient.map(Math.abs)) : 0;
+    for (let i = 0; i < 784; i++) {
+      const ink = pixels ? Math.max(0, Math.min(1, pixels[i])) : 0;
+      const g = gradient ? gradient[i] : 0;
+      const s = peak > 0 ? Math.sqrt(Math.abs(g) / peak) : 0;
+      const colour = g > 0 ? RED : BLUE;
+      for (let c = 0; c < 3; c++) img.data[4 * i + c] = Math.round((255 * (1 - s) + colour[c] * s) * (1 - 0.55 * ink));
+      img.data[4 * i + 3] = 255;
+    }
+    whyCtx.putImageData(img, 0, 0);
+  }
+
+  function layerCaption(layer) {
+    const [a, b, c] = layer.shape;
+    const what = layer.shape.length === 3 ? `${a} maps ${b}×${c}` : `${a} units`;
+    const kind = { conv: "convolution", pool: "pooling", affine: "affine" }[layer.kind] || layer.kind;
+    return `<b></b> · ${kind} · ${what} · ${layer.min.toPrecision(3)} to ${layer.max.toPrecision(3)}`;
+  }
+
+  function showLayers(layers) {
+    layersEl.replaceChildren(...layers.map((layer) => {
+      const li = document.createElement("li");
+      li.className = "layer " + layer.kind;
+      li.dataset.name = layer.name;
+      const name = document.createElement("p");
+      name.className = "name";
+      name.innerHTML = layerCaption(layer);
+      name.querySelector("b").textContent = layer.name;
+      const img = new Image();
+      img.alt = `${layer.name}: output`;
+      img.src = layer.image;
+      if (layer.kind !== "affine") {   // tiles 2-4x their size, never wider than the panel
+        img.addEventListener("load", () => {
+          img.style.width = Math.round(img.naturalWidth * Math.max(2, Math.min(4, 300 / img.naturalWidth))) + "px";
+        });
+      }
+      li.append(name, img);
+      return li;
+    }));
+  }
+
+  function showExplanation(r) {
+    whyDigitEl.textContent = String(r.target);
+    const score = r.score === "logit" ? "logit" : "log-probability";
+    whyCaptionEl.textContent = `gradient of the ${score} of ${r.target} with respect to each input pixel` +
+      (r.target === r.digit ? " (the digit read)" : ` (the network reads ${r.digit})`);
+    showWhy(r.preprocessed, r.gradient);
+    showLayers(r.layers);
+    bars.forEach((bar, d) => bar.li.classList.toggle("chosen", d === r.target && chosen !== null));
+    insideEl.dataset.target = String(r.target);
+    insideEl.dataset.score = r.score;
+  }
+
+  function choose(d) {
+    if (!insideOpen) setInside(true);
+    chosen = d;
+    requestPrediction(true);
+  }
+
+  function setInside(open) {
+    insideOpen = open;
+    insideEl.hidden = !open;
+    toggleEl.setAttribute("aria-expanded", String(open));
+    toggleEl.textContent = open ? "Hide the inside" : "Look inside";
+    if (!open) chosen = null;
+    requestPrediction(true);
+  }
+
+  toggleEl.addEventListener("click", () => setInside(!insideOpen));
+  document.querySelectorAll('input[name="score"]').forEach((r) => r.addEventListener("change", () => requestPrediction(true)));
+
+  function scoreChoice() {
+    return document.querySelector('input[name="score"]:checked').value;
+  }
+
+  function endpoint() {
+    if (!insideOpen) return "/api/predict";
+    const q = new URLSearchParams({ score: scoreChoice() });
+    if (chosen !== null) q.set("digit", String(chosen));
+    return "/api/explain?" + q;
   }
 
   function reset() {
@@ -151,6 +258,13 @@
     showBars(null);
     showSeen(null);
     showStatus("");
+    chosen = null;
+    showWhy(null, null);
+    whyDigitEl.textContent = "–";
+    whyCaptionEl.innerHTML = "&nbsp;";
+    layersEl.replaceChildren();
+    bars.forEach((bar) => bar.li.classList.remove("chosen"));
+    delete insideEl.dataset.target;
   }
 
   // ---------------------------------------------------------------- talking to the server
@@ -173,15 +287,15 @@
     dirty = false;
     inFlight = true;
     lastSent = performance.now();
-    const gen = generation;
-    pad.toBlob((blob) => send(blob, gen), "image/png");
+    const gen = generation, url = endpoint();
+    pad.toBlob((blob) => send(blob, gen, url), "image/png");
   }
 
-  async function send(blob, gen) {
+  async function send(blob, gen, url) {
     try {
       const form = new FormData();
       form.append("image", blob, "digit.png");
-      const res = await fetch("/api/predict", { method: "POST", body: form });
+      const res = await fetch(url, { method: "POST", body: form });
       const data = await res.json().catch(() => ({ error: `the server answered ${res.status}` }));
       if (gen !== generation) return;      // cleared meanwhile: this answer is about an old drawing
       if (res.ok) {

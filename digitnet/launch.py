@@ -1,0 +1,264 @@
+"""`--workers N`: run this same command again as N MPI processes on this machine, and look after them.
+
+The command line is started under `mpiexec -n N` (the one the `mpich` wheel puts next to this Python, or the
+system's), in a session of its own. While it runs this process
+  - passes its output through, without the MPI launcher's own banners;
+  - forwards Ctrl-C to every worker, which then agree to stop after the same step (see parallel.py);
+  - watches the workers: one that vanishes without exiting through Python (kill -9, out of memory, a crash)
+    ends the job within seconds, reported as WorkerLost, and no process of the job is left behind.
+"""
+import codecs
+import importlib.util
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from .parallel import INSTALL_HINT, WORKER_DIR_VAR, ParallelError
+
+TERMINAL_VAR = "DIGITNET_TERMINAL"  # set for the workers when the launcher's stderr is a terminal
+
+POLL_S = 0.2
+GRACE_S = 10.0  # after a worker is lost, how long mpiexec gets to end the others itself before we kill them
+# The MPI launcher's own messages: hydra's BAD TERMINATION box and its Ctrl-C notes, Open MPI's dashes.
+LAUNCHER_NOISE = re.compile(r"^(={5,}|=   |-{20,}|YOUR APPLICATION TERMINATED|This typically refers to|"
+                            r"Please see the FAQ page|\[mpiexec@|\[proxy:|mpirun noticed|Primary job|"
+                            r"prterun noticed)")
+
+
+class WorkerLost(ParallelError):
+    """A worker process vanished without exiting through Python; the job was stopped."""
+
+    def __init__(self, rank, pid, how):
+        super().__init__(f"worker {rank} (pid {pid}) was lost ({how}); the job was stopped")
+        self.rank, self.pid, self.how = rank, pid, how
+
+
+def usable_cores():
+    """The cores this process may run on (its affinity mask; a container's or taskset's limit)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def parse_workers(value):
+    """--workers: a positive count, or 'auto' for every usable core."""
+    if str(value).lower() == "auto":
+        return usable_cores()
+    try:
+        n = int(value)
+    except ValueError:
+        raise ParallelError(f"--workers takes a number or 'auto', not {value!r}") from None
+    if n < 1:
+        raise ParallelError(f"--workers must be at least 1, not {n}")
+    return n
+
+
+def mpi4py_installed():
+    return importlib.util.find_spec("mpi4py") is not None
+
+
+def find_mpiexec():
+    """The mpiexec of the installed `mpich` wheel (beside this Python), else the system's mpiexec or mpirun.
+    Raises ParallelError with the one thing to install when mpi4py or an MPI launcher is missing."""
+    if not mpi4py_installed():
+        raise ParallelError(f"--workers needs MPI for Python, which is not installed: {INSTALL_HINT}")
+    beside = Path(sys.executable).parent / "mpiexec"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which("mpiexec") or shutil.which("mpirun")
+    if found is None:
+        raise ParallelError(f"--workers needs an MPI launcher (mpiexec), and none was found: {INSTALL_HINT}")
+    return found
+
+
+def run_workers(n, args, *, environ=None):
+    """Run `python -m digitnet ARGS` as n MPI processes; returns mpiexec's exit status.
+
+    args: the command line after `digitnet` (sys.argv[1:] for the running command). Raises WorkerLost
+    when a worker was killed."""
+    mpiexec = find_mpiexec()
+    with tempfile.TemporaryDirectory(prefix="digitnet-workers-") as folder:
+        env = dict(os.environ if environ is None else environ, PYTHONUNBUFFERED="1", **{WORKER_DIR_VAR: folder})
+        if sys.stderr.isatty():  # the workers' output is a pipe, but it ends on a terminal: show the progress bar
+            env[TERMINAL_VAR] = "1"
+        cmd = [mpiexec, "-n", str(n), sys.executable, "-m", "digitnet", *args]
+        job = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               start_new_session=True)  # its own process group: Ctrl-C is ours to forward
+        watcher = Watcher(job, Path(folder), n)
+        pumps = [threading.Thread(target=pump, args=(job.stdout, sys.stdout, watcher), daemon=True),
+                 threading.Thread(target=pass_through, args=(job.stderr, sys.stderr), daemon=True)]
+        for thread in pumps:
+            thread.start()
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: watcher.forward(signal.SIGINT))
+        try:
+            status = watcher.watch()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            watcher.stop_job()
+            for thread in pumps:
+                thread.join(timeout=5)
+            lost = watcher.verdict()
+            watcher.kill_workers()  # normally none is left; after a loss, whatever mpiexec left behind
+        if lost is not None:
+            raise WorkerLost(*lost)
+        return status
+
+
+def pass_through(stream, out):
+    """Copy the job's stderr as it comes, a progress bar's carriage returns included."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")  # a chunk may end mid-character
+    for chunk in iter(lambda: stream.read1(4096), b""):
+        out.write(decoder.decode(chunk))
+        out.flush()
+
+
+def pump(stream, out, watcher):
+    """Copy the job's output line by line, keeping the MPI launcher's own messages out (but noting the pid
+    and exit code its BAD TERMINATION box names: the first worker to end badly)."""
+    blank = False  # a blank line is held back: the launcher's box starts with one
+    for raw in iter(stream.readline, b""):
+        line = raw.decode(errors="replace")
+        pid, code = re.search(r"PID (\d+) RUNNING AT", line), re.search(r"EXIT CODE: (\d+)", line)
+        if pid and watcher.reported_pid is None:
+            watcher.reported_pid = int(pid.group(1))
+        if code and watcher.reported_code is None:
+            watcher.reported_code = int(code.group(1))
+        if LAUNCHER_NOISE.match(line):
+            blank = False
+            continue
+        if blank:
+            out.write("\n")
+        blank = not line.strip()
+        if not blank:
+            out.write(line)
+            out.flush()
+    if blank:
+        out.write("\n")
+
+
+class Watcher:
+    """Knows the workers by the pid files they leave (parallel.leave_pid_for_launcher): rank<r>.pid when
+    it starts, rank<r>.exit when it exits through Python, whatever the status."""
+
+    def __init__(self, job, folder, n):
+        self.job, self.folder, self.n = job, folder, n
+        self.pids = {}  # rank -> pid
+        self.first_gone = []  # the ranks seen vanished first, while mpiexec still ran
+        self.reported_pid = self.reported_code = None
+
+    def read_pids(self):
+        for rank in range(self.n):
+            if rank not in self.pids:
+                try:
+                    self.pids[rank] = int((self.folder / f"rank{rank}.pid").read_text())
+                except (OSError, ValueError):
+                    pass
+
+    def vanished(self, rank):
+        """True when rank's process is gone without having exited through Python (kill -9, a crash)."""
+        return not alive(self.pids[rank]) and not (self.folder / f"rank{rank}.exit").exists()
+
+    def watch(self):
+        """Wait for mpiexec; when a worker vanishes, give mpiexec GRACE_S to end the job, then end it."""
+        while True:
+            try:
+                return self.job.wait(timeout=POLL_S)
+            except subprocess.TimeoutExpired:
+                pass
+            self.read_pids()
+            if not self.first_gone:
+                self.first_gone = [rank for rank in self.pids if self.vanished(rank)]
+                self.lost_at = time.monotonic()
+            elif time.monotonic() - self.lost_at > GRACE_S:
+                self.stop_job()
+                return self.job.wait()
+
+    def verdict(self):
+        """(rank, pid, how) of the worker that was lost, or None. When the MPI launcher names the first
+        worker that ended badly, that one decides: if it exited through Python (an error it reported
+        itself), the others it took down are no loss."""
+        self.read_pids()
+        by_pid = {pid: rank for rank, pid in self.pids.items()}
+        if self.reported_pid in by_pid:
+            candidates = [by_pid[self.reported_pid]]
+        else:
+            candidates = self.first_gone or sorted(self.pids)
+        lost = [rank for rank in candidates if self.vanished(rank)]
+        if not lost:
+            return None
+        how = "killed"
+        if self.reported_code is not None and 0 < self.reported_code < signal.NSIG:
+            how = f"killed by {signal.Signals(self.reported_code).name}"
+        return lost[0], self.pids[lost[0]], how
+
+    def forward(self, signum):
+        """Ctrl-C: to every worker (each asks the loop to stop after the agreed step), or to mpiexec when
+        no worker has started yet."""
+        self.read_pids()
+        targets = [pid for pid in self.pids.values() if alive(pid)] or [self.job.pid]
+        for pid in targets:
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+
+    def stop_job(self):
+        """Kill mpiexec and its proxies (its own process group) if it still runs."""
+        if self.job.poll() is None:
+            try:
+                os.killpg(self.job.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            self.job.wait()
+
+    def kill_workers(self):
+        """Workers run in sessions of their own (MPI launchers start them so): kill any left by pid."""
+        self.read_pids()
+        for pid in self.pids.values():
+            if alive(pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+
+def alive(pid):
+    """True while pid runs (a zombie counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    except OSError:  # no /proc: ask the kernel
+        try:
+            os.kill(pid, 0)
+            return True
+        except ProcessLookupError:
+            return False
+
+
+def join_or_launch(workers, args, after_loss):
+    """The communicator of this process under MPI (rank > 0 then prints nothing); or, with workers > 1 and
+    no MPI launcher around, run this command as `workers` MPI processes here and exit with their status.
+
+    args: the command line to run again (sys.argv[1:]); after_loss(): the rest of the line that names a
+    lost worker (the last checkpoint and how to resume)."""
+    from .parallel import launched_by_mpi, quiet_unless_first, world
+
+    if workers > 1 and not launched_by_mpi():
+        try:
+            status = run_workers(workers, args)
+        except WorkerLost as e:
+            raise ParallelError(f"{e}; {after_loss()}") from None
+        sys.exit(status)
+    comm = world()
+    quiet_unless_first(comm)
+    return comm

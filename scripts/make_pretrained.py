@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""Train the models bundled in digitnet/models/ and write their manifest.
+
+    OPENBLAS_NUM_THREADS=1 python scripts/make_pretrained.py            # every model (~20-40 min)
+    OPENBLAS_NUM_THREADS=1 python scripts/make_pretrained.py two-layer  # one model by name
+    python scripts/make_pretrained.py --verify two-layer                # retrain in a temp dir, compare weights
+
+Each model is trained on all 10,000 bundled training digits (digitnet.data.load_sample(): its 8,000
+"train" and 2,000 "test" digits together, the first 10,000 MNIST training digits) from a fixed seed
+on one BLAS thread, so a re-run gives the same weights bit for bit: the manifest's `weights_sha256`
+(model_io.params_digest, also in the file's header) is the same each time. The .npz file's own sha256 is recorded too, to check
+the shipped bytes; it changes with each re-run only because zip entries carry the time they were written.
+Test accuracy is measured on the official 10,000-image test set from ../shared/data/mnist-10k when it
+is there (it is only read, never copied); otherwise it is recorded as null.
+"""
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before NumPy loads: one thread, same sums every run
+
+import argparse  # noqa: E402
+import hashlib  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import digitnet  # noqa: E402
+from digitnet.augment import Augmenter  # noqa: E402
+from digitnet.data import load_dataset, load_sample  # noqa: E402
+from digitnet.nets.factory import build_net  # noqa: E402
+from digitnet.optimizers import SGD, Adam, ConstantLR, CosineLR  # noqa: E402
+
+MODELS_DIR = REPO / "digitnet" / "models"
+OFFICIAL_TEST = Path(os.environ.get("DIGITNET_TEST_DATA") or REPO.parent / "shared" / "data" / "mnist-10k")  # as the tests
+TRAINING_DATA = "MNIST training digits 1-10,000 (the bundled offline sample, all of it)"
+
+# The README's recipes: `digitnet train` defaults, and its accuracy table's deep-cnn-mnist10k run.
+RECIPES = {
+    "two-layer": {"model": "two-layer", "optimizer": "sgd", "lr": 0.1, "schedule": "constant", "augment": False,
+                  "iters": 10_000, "batch_size": 100, "seed": 0,
+                  "command": "digitnet train --seed 0"},
+    "deep-cnn": {"model": "deep-cnn", "optimizer": "adam", "lr": 0.001, "schedule": "cosine", "augment": True,
+                 "epochs": 40, "batch_size": 100, "seed": 0,
+                 "command": "digitnet train --model deep-cnn --optimizer adam --schedule cosine --augment "
+                            "--epochs 40 --seed 0"},
+}
+ARCHITECTURES = {"two-layer": "TwoLayerNet 784-50-10 (the book's ch. 5 net)",
+                 "deep-cnn": "DeepConvNet: 6 conv 3x3 (16,16,32,32,64,64) + 3 max pools, affine 50, dropout, affine 10 "
+                             "(the book's ch. 8 net)"}
+
+
+def training_data():
+    sample = load_sample()
+    return np.concatenate([sample.x_train, sample.x_test]), np.concatenate([sample.t_train, sample.t_test])
+
+
+def train_recipe(name, x, t, steps=None, log=print):
+    """(net, seconds): the recipe's net trained on (x, t); steps cuts it short (the schedule still spans the recipe)."""
+    r = RECIPES[name]
+    rng = np.random.default_rng(r["seed"])
+    net = build_net(r["model"], rng=rng, dtype=np.float32)  # as `digitnet train` builds it: init first, same rng
+    total = r.get("iters") or r["epochs"] * (x.shape[0] // r["batch_size"])
+    steps = steps or total
+    optimizer = {"sgd": SGD, "adam": Adam}[r["optimizer"]](lr=r["lr"])
+    schedule = ConstantLR(r["lr"]) if r["schedule"] == "constant" else CosineLR(r["lr"], total)
+    augment = Augmenter(max_shift=2.0, max_rotation=10.0, scale_range=(0.9, 1.1)) if r["augment"] else None
+
+    def on_epoch(rec):
+        log(f"  {name} epoch {rec['epoch']:3d} step {rec['iteration']:6d} loss {rec['train_loss']:.4f} "
+            f"train acc (first 1,000) {100 * rec['train_acc']:.2f}%  {rec['elapsed_s']:.0f}s")
+
+    start = time.perf_counter()
+    every = 1 if "epochs" in r else 10  # log lines: each epoch, or every 10th of the two-layer net's 100
+    digitnet.train(net, x, t, iters=steps, batch_size=r["batch_size"], optimizer=optimizer, schedule=schedule,
+                   augment=augment, rng=rng, train_eval_size=1000,
+                   on_epoch=lambda rec: on_epoch(rec) if rec["epoch"] % every == 0 else None)
+    return net, time.perf_counter() - start
+
+
+def official_test_accuracy(net):
+    if not (OFFICIAL_TEST / "t10k-images-idx3-ubyte.gz").is_file():
+        return None
+    ds = load_dataset(OFFICIAL_TEST, dtype=np.float32)
+    return digitnet.evaluate(net, ds.x_test, ds.t_test)[1]
+
+
+def file_sha256(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def make(name, out_dir, x, t):
+    r = RECIPES[name]
+    net, seconds = train_recipe(name, x, t)
+    test_acc = official_test_accuracy(net)
+    train_acc = digitnet.evaluate(net, x, t)[1]
+    metadata = {"pretrained": name, "recipe": {k: v for k, v in r.items() if k != "command"},
+                "command": r["command"] + " (on the 10,000 bundled training digits)",
+                "dataset": TRAINING_DATA, "train_accuracy": train_acc,
+                "accuracy": {"test": test_acc, "train": train_acc},
+                "test_set": "official MNIST test set (10,000 images)" if test_acc is not None else None,
+                "made_by": "scripts/make_pretrained.py", "threads": 1}
+    path = out_dir / f"{name}.npz"
+    digitnet.save_model(path, net, metadata)
+    entry = {"file": path.name, "architecture": ARCHITECTURES[name], "training_data": TRAINING_DATA,
+             "recipe": r["command"], "seed": r["seed"], "test_accuracy": test_acc, "train_accuracy": train_acc,
+             "size_bytes": path.stat().st_size, "sha256": file_sha256(path),
+             "weights_sha256": digitnet.load_model(path)[1]["sha256"],  # model_io.params_digest of the arrays
+             "training_time_s": round(seconds, 1)}
+    acc = "n/a (no ../shared)" if test_acc is None else f"{100 * test_acc:.2f}%"
+    print(f"{name}: official test accuracy {acc}, training-data accuracy {100 * train_acc:.2f}%, "
+          f"{entry['size_bytes']:,} bytes, weights sha256 {entry['weights_sha256'][:16]}..., {seconds:.0f}s", flush=True)
+    return entry
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("names", nargs="*", help=f"models to make (default: all of {', '.join(RECIPES)})")
+    p.add_argument("--verify", action="store_true",
+                   help="retrain into a temporary folder and compare the weights digest with the manifest's")
+    args = p.parse_args(argv)
+    names = args.names or list(RECIPES)
+    unknown = [n for n in names if n not in RECIPES]
+    if unknown:
+        p.error(f"unknown model(s) {unknown}: choose from {list(RECIPES)}")
+    x, t = training_data()
+    manifest_path = MODELS_DIR / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {"models": {}}
+    with threadpool_limits(limits=1):
+        if args.verify:
+            with tempfile.TemporaryDirectory() as tmp:
+                ok = True
+                for name in names:
+                    entry = make(name, Path(tmp), x, t)
+                    want = manifest["models"].get(name, {}).get("weights_sha256")
+                    same = entry["weights_sha256"] == want
+                    ok &= same
+                    print(f"{name}: weights {'IDENTICAL to' if same else 'DIFFER from'} the manifest's ({want})")
+                return 0 if ok else 1
+        MODELS_DIR.mkdir(exist_ok=True)
+        for name in names:
+            manifest["models"][name] = make(name, MODELS_DIR, x, t)
+            manifest["best"] = "deep-cnn" if "deep-cnn" in manifest["models"] else name
+            manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

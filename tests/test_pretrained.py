@@ -1,0 +1,143 @@
+"""The bundled trained models: their digests, their accuracy (the official test set when ../shared is there,
+the offline sample and the hand-drawn set otherwise), digitnet.pretrained() and `digitnet models`."""
+import hashlib
+import importlib.util
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import digitnet
+from digitnet.data import load_dataset, load_sample
+from digitnet.pretrained import MODELS_DIR, best_model_name, bundled_models, bundled_path, resolve_model
+
+REPO = Path(__file__).resolve().parents[1]
+HANDWRITING = Path(__file__).resolve().parent / "fixtures" / "handwriting"
+MANIFEST = json.loads((MODELS_DIR / "manifest.json").read_text())
+# What each model must reach. On the official test set: the issue's 99.0 % for the CNN, and for the book's
+# two-layer recipe the low end of its seed-to-seed spread (93.99 % to 94.58 % over seeds 0-9 in the README).
+OFFICIAL_BAR = {"deep-cnn": 0.990, "two-layer": 0.935}
+# On the 10,000 sample digits, which are their training data: a sound file scores near its training accuracy
+# (99.8 % and up); a damaged or mismatched one near chance.
+SAMPLE_BAR = {"deep-cnn": 0.995, "two-layer": 0.99}
+# The 60 hand-drawn fixtures were never trained on: the issue's 59/60 for the CNN; the two-layer net read 59
+# too when it was made, and must keep at least 56.
+HANDWRITING_BAR = {"deep-cnn": 59, "two-layer": 56}
+
+
+def test_the_manifest_names_both_models_and_the_best():
+    assert set(MANIFEST["models"]) == {"two-layer", "deep-cnn"}
+    assert best_model_name() == MANIFEST["best"] == "deep-cnn"
+    assert list(bundled_models())[0] == "deep-cnn"
+    for name, entry in MANIFEST["models"].items():
+        assert {"file", "architecture", "training_data", "recipe", "seed", "test_accuracy", "size_bytes", "sha256",
+                "weights_sha256"} <= set(entry)
+        assert "10,000" in entry["training_data"]
+
+
+@pytest.mark.parametrize("name", ["two-layer", "deep-cnn"])
+def test_each_file_matches_its_digests(name):
+    entry = MANIFEST["models"][name]
+    path = MODELS_DIR / entry["file"]
+    data = path.read_bytes()
+    assert len(data) == entry["size_bytes"]
+    assert hashlib.sha256(data).hexdigest() == entry["sha256"]
+    net, header = digitnet.load_model(path)  # load_model checks the arrays against the header's sha256
+    assert header["sha256"] == entry["weights_sha256"] and header["architecture"] == name
+    assert header["metadata"]["pretrained"] == name and header["metadata"]["recipe"]["seed"] == entry["seed"]
+
+
+def test_the_bundled_files_add_under_2_mb_to_the_wheel():
+    total = sum(p.stat().st_size for p in MODELS_DIR.iterdir())
+    print(f"\nbundled models: {total:,} bytes")
+    assert total <= 2_000_000
+
+
+@pytest.mark.parametrize("name", ["two-layer", "deep-cnn"])
+def test_accuracy_on_the_official_test_set(name, mnist_10k_dir):
+    ds = load_dataset(mnist_10k_dir, dtype=np.float32)
+    acc = digitnet.evaluate(digitnet.pretrained(name), ds.x_test, ds.t_test)[1]
+    print(f"\n{name}: {100 * acc:.2f}% on the official test set")
+    assert acc >= OFFICIAL_BAR[name]
+    assert acc == pytest.approx(MANIFEST["models"][name]["test_accuracy"], abs=1e-12)  # the manifest's own figure
+
+
+@pytest.mark.parametrize("name", ["two-layer", "deep-cnn"])
+def test_accuracy_offline_on_the_sample_and_the_hand_drawn_set(name):
+    from digitnet.predict import predict_images
+
+    pytest.importorskip("PIL")
+    net = digitnet.pretrained(name)
+    sample = load_sample()
+    x, t = np.concatenate([sample.x_train, sample.x_test]), np.concatenate([sample.t_train, sample.t_test])
+    acc = digitnet.evaluate(net, x, t)[1]
+    assert acc >= SAMPLE_BAR[name]
+    assert acc == pytest.approx(MANIFEST["models"][name]["train_accuracy"], abs=1e-12)
+    files = sorted(p for p in HANDWRITING.iterdir() if p.suffix.lower() in (".png", ".jpg", ".bmp", ".gif", ".webp", ".tif"))
+    results = predict_images(net, files)
+    right = sum(r["digit"] == int(p.name[0]) for p, r in zip(files, results))
+    missed = [f"{p.name} as {r['digit']}" for p, r in zip(files, results) if r["digit"] != int(p.name[0])]
+    print(f"\n{name}: sample {100 * acc:.2f}%, hand-drawn {right}/{len(files)}; missed: {', '.join(missed) or 'none'}")
+    assert len(files) == 60 and right >= HANDWRITING_BAR[name]
+
+
+def test_pretrained_in_python():
+    assert isinstance(digitnet.pretrained("deep-cnn"), digitnet.DeepConvNet)
+    assert isinstance(digitnet.pretrained("two-layer"), digitnet.TwoLayerNet)
+    assert isinstance(digitnet.pretrained(), digitnet.DeepConvNet)
+    with pytest.raises(digitnet.ModelFileError, match="no bundled model 'resnet'.*deep-cnn, two-layer"):
+        digitnet.pretrained("resnet")
+
+
+def test_a_damaged_bundled_file_is_refused(tmp_path, monkeypatch):
+    bundle = sys.modules["digitnet.pretrained"]  # the module: digitnet.pretrained is the function
+
+    copy = tmp_path / "models"
+    shutil.copytree(MODELS_DIR, copy)
+    monkeypatch.setattr(bundle, "MODELS_DIR", copy)
+    monkeypatch.setattr(bundle, "MANIFEST", copy / "manifest.json")
+    data = bytearray((copy / "two-layer.npz").read_bytes())
+    data[len(data) // 2] ^= 1
+    (copy / "two-layer.npz").write_bytes(bytes(data))
+    with pytest.raises(digitnet.ModelFileError, match="sha256 is not the manifest's"):
+        digitnet.pretrained("two-layer")
+    assert isinstance(digitnet.pretrained("deep-cnn"), digitnet.DeepConvNet)
+
+
+def test_resolve_model_takes_a_name_a_path_or_nothing(tmp_path):
+    assert resolve_model(None) == (bundled_path("deep-cnn"), resolve_model("deep-cnn")[1])
+    assert "bundled model deep-cnn" in resolve_model(None)[1] and "99." in resolve_model(None)[1]
+    assert resolve_model(str(tmp_path / "m.npz")) == (tmp_path / "m.npz", f"model file {tmp_path / 'm.npz'}")
+    with pytest.raises(digitnet.ModelFileError, match="not a bundled model"):
+        resolve_model("deep_cnn")
+
+
+def test_models_command_lists_them():
+    from digitnet.cli import main
+
+    r = CliRunner().invoke(main, ["models", "--verify"])
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert lines[0] == "deep-cnn  (default)" and "two-layer" in lines
+    for name, entry in MANIFEST["models"].items():
+        assert entry["sha256"] in r.output and f"{entry['size_bytes']:,} bytes" in r.output
+        if entry["test_accuracy"] is not None:
+            assert f"{100 * entry['test_accuracy']:.2f}% on the official MNIST test set" in r.output
+    assert "all 2 files match" in r.output
+    r = CliRunner().invoke(main, ["models", "--json"])
+    assert json.loads(r.output)["models"] == MANIFEST["models"]
+
+
+def test_the_recipe_is_deterministic():
+    """scripts/make_pretrained.py's training, cut to 300 steps, run twice: the same weights bit for bit."""
+    spec = importlib.util.spec_from_file_location("make_pretrained", REPO / "scripts" / "make_pretrained.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    x, t = script.training_data()
+    assert x.shape == (10_000, 784)  # all 10,000 bundled digits
+    nets = [script.train_recipe("two-layer", x, t, steps=300, log=lambda _: None)[0] for _ in range(2)]
+    assert all(np.array_equal(nets[0].params[k], nets[1].params[k]) for k in nets[0].params)
