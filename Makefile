@@ -4,11 +4,12 @@
 #   make test    - add the test extras and run the test suite (PYTEST_ARGS="..." passes options to pytest)
 #   make bench   - digitnet against PyTorch, side by side (ARGS="..." passes options to bench/bench.py)
 #   make dist    - build the wheel and the sdist into dist/
+#   make lint    - ruff (style) and import-linter (the layering contract in pyproject.toml)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: train test bench venv dist clean
+.PHONY: train test bench venv dist lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +24,10 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
+$(VENV)/.installed-lint: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[lint]'
+	touch $@
+
 venv: $(VENV)/.installed
 
 train: venv
@@ -35,6 +40,11 @@ test: $(VENV)/.installed-test
 bench: venv
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python bench/bench.py $(ARGS)
+
+# Style (ruff, configured in pyproject.toml) and layering (import-linter's contracts, also there).
+lint: $(VENV)/.installed-lint
+	$(BIN)/ruff check digitnet tests scripts bench
+	$(BIN)/lint-imports
 
 dist: venv
 	$(BIN)/python -c "import build" 2>/dev/null || $(BIN)/python -m pip install --quiet build

@@ -34,10 +34,10 @@ from threadpoolctl import threadpool_limits
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing
 
-from digitnet.data.mnist import resolve_dataset  # noqa: E402
-from digitnet.nets.factory import build_net  # noqa: E402
-from digitnet.optimizers import SGD, Adam  # noqa: E402
-from digitnet.train import batch_indices, train  # noqa: E402
+from digitnet.data.mnist import resolve_dataset  # noqa: E402  (sys.path is set above)
+from digitnet.nets.factory import build_net  # noqa: E402  (sys.path is set above)
+from digitnet.optimizers import SGD, Adam  # noqa: E402  (sys.path is set above)
+from digitnet.train import batch_indices, train  # noqa: E402  (sys.path is set above)
 
 # Real MNIST (official test set, first 10,000 training digits) where the tests find it: $DIGITNET_TEST_DATA,
 # else ../shared/data/mnist-10k; without it, the cache or the offline sample.
@@ -62,7 +62,8 @@ CASES = {
                       "two-layer", (50,), "sgd", 0.1, 10_000, "replacement"),
     "mlp-adam": Case("784-256-256-10 relu, He init, Adam lr 0.001, batch 100, 2,000 steps (20 epochs)",
                      "mlp", (256, 256), steps=2_000),
-    "simple-cnn": Case("the book's SimpleConvNet (ch. 7), Adam lr 0.001, batch 100, 100 steps", "simple-cnn", steps=100),
+    "simple-cnn": Case("the book's SimpleConvNet (ch. 7), Adam lr 0.001, batch 100, 100 steps",
+                       "simple-cnn", steps=100),
     "deep-cnn": Case("the book's DeepConvNet (ch. 8), Adam lr 0.001, batch 100, 20 steps", "deep-cnn", steps=20),
     # batch 100: PyTorch is fastest at batches of 100-250 on this CPU and 25-40 % slower at 1,000, which
     # flattered digitnet; 100 is the book's batch and near each side's fastest
@@ -111,7 +112,7 @@ RUNNERS = {"digitnet": run_digitnet, "pytorch": run_torch}
 
 def run_digitnet_workers(case_name, args):
     """A runner for digitnet as args.workers MPI processes: starts this script under mpiexec (--mpi-child)."""
-    from digitnet.launch import find_mpiexec
+    from digitnet.parallel.launch import find_mpiexec
 
     mpiexec = find_mpiexec()
 
@@ -245,6 +246,7 @@ def print_ratios(name, case, runs, outcome, workers):
     return rows
 
 
+# long: the benchmark's options, then its cases in order; splitting it would scatter the options
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("cases", nargs="*", choices=[[], *CASES], metavar="CASE", help=f"any of {', '.join(CASES)}")

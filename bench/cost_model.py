@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from digitnet.nets.factory import build_net  # noqa: E402
-from digitnet.parallel import GradientBuffer  # noqa: E402
+from digitnet.nets.factory import build_net
+from digitnet.parallel import GradientBuffer
 
 # (fixed µs a step, µs per sample): one process, one core, float32; Adam for the CNNs, SGD for two-layer
 # (DeepConvNet and the recipe: issue 12's quiet-machine figures; SimpleConvNet: bench/bench.py, 20.8 ms at 100).

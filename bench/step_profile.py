@@ -18,9 +18,9 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from digitnet.data.mnist import resolve_dataset  # noqa: E402
-from digitnet.nets.factory import build_net  # noqa: E402
-from digitnet.optimizers import SGD, Adam  # noqa: E402
+from digitnet.data.mnist import resolve_dataset
+from digitnet.nets.factory import build_net
+from digitnet.optimizers import SGD, Adam
 
 # As bench.py: $DIGITNET_TEST_DATA, else ../shared/data/mnist-10k; without it, the cache or the offline sample.
 DEFAULT_DATA = Path(os.environ.get("DIGITNET_TEST_DATA")
@@ -55,7 +55,7 @@ def profile(model, steps, data):
         dout = timed("loss backward", net.lastLayer.backward, 1)
         for i, (name, layer) in reversed(list(enumerate(layers))):
             if i == 0:
-                timed(f"{name} backward", lambda d: layer.backward(d, need_dx=False), dout)
+                timed(f"{name} backward", lambda d, layer=layer: layer.backward(d, need_dx=False), dout)
             else:
                 dout = timed(f"{name} backward", layer.backward, dout)
         grads = {k: getattr(net.layers[n], "d" + a) for k, (n, a) in net.param_owner.items()}

@@ -26,6 +26,8 @@ import threading
 
 import numpy as np
 
+from .data.images import SIDE, as_images
+
 __all__ = ["affine_transform_batch", "inverse_affine_matrices", "random_affine_matrices", "augment_batch",
            "Augmenter", "NONE"]
 
@@ -43,22 +45,13 @@ def _grid(H, W, dtype):
 
 
 def _as_images(x, image_shape):
-    """(N, H*W), (N, H, W) or (N, C, H, W) -> an (N, C, H, W) view of x."""
+    """data.images.as_images, for floating-point images only (the warp interpolates)."""
     if not np.issubdtype(x.dtype, np.floating):
         raise TypeError(f"images must be floating point (float32 or float64), not {x.dtype}")
-    if x.ndim == 2:
-        H, W = (int(s) for s in image_shape)
-        if x.shape[1] != H * W:
-            raise ValueError(f"flattened images of {x.shape[1]} pixels do not match image_shape {(H, W)}")
-        return x.reshape(x.shape[0], 1, H, W)
-    if x.ndim == 3:
-        return x[:, None]
-    if x.ndim == 4:
-        return x
-    raise ValueError(f"expected a batch of images shaped (N, H*W), (N, H, W) or (N, C, H, W), not {x.shape}")
+    return as_images(x, image_shape)
 
 
-def inverse_affine_matrices(rotation=0.0, scale=1.0, shift=(0.0, 0.0), image_shape=(28, 28)):
+def inverse_affine_matrices(rotation=0.0, scale=1.0, shift=(0.0, 0.0), image_shape=(SIDE, SIDE)):
     """The (N, 2, 3) output-to-source matrices of transforms about the image centre.
 
     Each image's forward transform is: scale by `scale`, rotate by `rotation` degrees (counter-clockwise
@@ -90,7 +83,7 @@ def inverse_affine_matrices(rotation=0.0, scale=1.0, shift=(0.0, 0.0), image_sha
 
 
 def random_affine_matrices(n, rng, *, max_shift=2.0, max_rotation=10.0, scale_range=(0.9, 1.1),
-                           image_shape=(28, 28)):
+                           image_shape=(SIDE, SIDE)):
     """n random output-to-source matrices: shifts uniform in ±max_shift (x and y independently), rotation
     uniform in ±max_rotation degrees, scale uniform in scale_range. Draws from rng in a fixed order."""
     lo, hi = (float(v) for v in scale_range)
@@ -121,7 +114,7 @@ def _work(name, size, dtype):
     return buf[:size]
 
 
-def affine_transform_batch(x, matrices, *, image_shape=(28, 28)):
+def affine_transform_batch(x, matrices, *, image_shape=(SIDE, SIDE)):
     """Warp each image of x by its own output-to-source matrix, with bilinear interpolation and zeros outside.
 
     x: a floating-point batch shaped (N, H*W) with (H, W) = image_shape, or (N, H, W), or (N, C, H, W)
@@ -200,14 +193,21 @@ def _warp(imgs, m, out, bounds):
     padded = _work("padded", B * Hp * Wp + Wp + 2, dt)  # the tail keeps the +Wp+1 neighbour in bounds
     padded.fill(0)
     padded[:B * Hp * Wp].reshape(B, Hp, Wp)[:, P:P + H, P:P + W] = imgs
+    _bilinear(padded, idx, src, Wp, out.reshape(M), bounds)
+
+
+def _bilinear(padded, idx, frac, Wp, out, bounds):
+    """out[i] = the bilinear mix of padded's four pixels at idx[i], idx[i] + 1, + Wp, + Wp + 1, weighted by
+    the fractional source coordinates frac (2, ...), clipped to bounds; all in place in scratch arrays."""
+    M, dt = idx.size, out.dtype
     # The four neighbours: the same indices into views shifted by 1, Wp and Wp + 1 elements.
     # (mode="clip" only because mode="raise" would buffer `out`; every index is in bounds.)
-    v00, v01, v10, v11 = _work("v00", M, dt), _work("v01", M, dt), _work("v10", M, dt), out.reshape(M)
+    v00, v01, v10, v11 = _work("v00", M, dt), _work("v01", M, dt), _work("v10", M, dt), out
     padded.take(idx, out=v00, mode="clip")
     padded[1:].take(idx, out=v01, mode="clip")
     padded[Wp:].take(idx, out=v10, mode="clip")
     padded[Wp + 1:].take(idx, out=v11, mode="clip")
-    fx, fy = src[0].reshape(M), src[1].reshape(M)
+    fx, fy = frac[0].reshape(M), frac[1].reshape(M)
 
     # top = v00 + fx (v01 - v00), bottom = v10 + fx (v11 - v10), result = top + fy (bottom - top), in place;
     # exact at whole-pixel source points (fx = fy = 0 returns v00 bit for bit).
@@ -224,7 +224,7 @@ def _warp(imgs, m, out, bounds):
     np.minimum(v11, bounds[1], out=v11)
 
 
-def augment_batch(x, rng, *, max_shift=2.0, max_rotation=10.0, scale_range=(0.9, 1.1), image_shape=(28, 28)):
+def augment_batch(x, rng, *, max_shift=2.0, max_rotation=10.0, scale_range=(0.9, 1.1), image_shape=(SIDE, SIDE)):
     """A new batch in which each image of x got its own random affine transform about the image centre:
     shift up to ±max_shift pixels in x and in y, rotation up to ±max_rotation degrees, isotropic scale in
     scale_range (all uniform). x: (N, H*W) or (N, C, H, W), float; rng: a numpy Generator.
@@ -244,7 +244,7 @@ class Augmenter:
     it returns x itself, with no copy and no draws from rng.
     """
 
-    def __init__(self, max_shift=2.0, max_rotation=10.0, scale_range=(0.9, 1.1), image_shape=(28, 28)):
+    def __init__(self, max_shift=2.0, max_rotation=10.0, scale_range=(0.9, 1.1), image_shape=(SIDE, SIDE)):
         lo, hi = (float(v) for v in scale_range)
         if not (np.isfinite(max_shift) and max_shift >= 0 and np.isfinite(max_rotation) and max_rotation >= 0):
             raise ValueError("max_shift and max_rotation must be finite and non-negative")
@@ -256,7 +256,7 @@ class Augmenter:
         self.image_shape = tuple(int(s) for s in image_shape)
 
     @classmethod
-    def none(cls, image_shape=(28, 28)):
+    def none(cls, image_shape=(SIDE, SIDE)):
         """The identity augmenter."""
         return cls(0.0, 0.0, (1.0, 1.0), image_shape)
 

@@ -92,8 +92,10 @@ def save_checkpoint(path, net, optimizer, rng, state, settings, dataset=None):
     arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
     header = {
         "format": FORMAT, "format_version": 1, "architecture": net.architecture, "config": net.config,
-        "settings": settings, "dataset": dataset, "optimizer": {"class": type(optimizer).__name__, "scalars": opt_scalars},
-        "rng_state": rng.bit_generator.state, "worker_rng_states": state.worker_rngs, "step": state.step, "history": state.history,
+        "settings": settings, "dataset": dataset,
+        "optimizer": {"class": type(optimizer).__name__, "scalars": opt_scalars},
+        "rng_state": rng.bit_generator.state, "worker_rng_states": state.worker_rngs, "step": state.step,
+        "history": state.history,
         "epoch_losses": state.epoch_losses, "pos": state.pos, "best": best, "train_time": state.train_time,
         "elapsed": state.elapsed, "sha256": params_digest(arrays),
     }
@@ -112,7 +114,8 @@ def load_checkpoint(path):
     except ModelFileError as e:
         raise CheckpointError(str(e)) from None
     if not any(k.startswith("net.") for k in arrays):
-        raise CheckpointError(f"{path}: written by an older digitnet, which this one cannot resume; start the run again")
+        raise CheckpointError(f"{path}: written by an older digitnet, which this one cannot resume; "
+                              "start the run again")
     return header, arrays
 
 
@@ -132,3 +135,8 @@ def restore_checkpoint(header, arrays, net, optimizer, rng):
                          perm=arrays.get("sampler.perm"), pos=header["pos"], best=best,
                          train_time=header["train_time"], elapsed=header.get("elapsed", 0.0),
                          worker_rngs=header.get("worker_rng_states"))
+
+
+def checkpoint_path_for(out):
+    """Where the run saving its model to `out` keeps its checkpoint: model.npz -> model.ckpt.npz."""
+    return out.with_suffix(".ckpt.npz")

@@ -15,3 +15,7 @@ class DownloadError(DataError):
 
 class ModelFileError(DigitnetError):
     """A model file cannot be read, or is not a digitnet model."""
+
+
+class OptionError(DigitnetError):
+    """An option, or a combination of options, that cannot work: the command line shows it as a usage error."""

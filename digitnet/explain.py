@@ -19,18 +19,11 @@ import io
 
 import numpy as np
 
+from .data.images import SIDE
 from .functions import softmax
 
 SCORES = ("logit", "log-probability")
 BLOCK_STARTS = {"Convolution": "conv", "Affine": "affine", "Pooling": "pool"}
-
-
-def _as_input(net, x):
-    """x as the first layer takes it: (N, C, H, W) for a conv net, (N, pixels) otherwise."""
-    x = np.asarray(x)
-    if hasattr(net, "input_dim"):
-        return x.reshape(-1, *net.input_dim)
-    return x.reshape(x.shape[0] if x.ndim > 1 else 1, -1)
 
 
 def layer_outputs(net, x):
@@ -38,17 +31,17 @@ def layer_outputs(net, x):
 
     kind is "conv" (output: C feature maps, H x W), "pool" (the smaller maps) or "affine" (a row of units).
     """
-    h = _as_input(net, x)[:1]
+    h = net.as_input(x)[:1]
     blocks = []
-    for name, h in net.forward_layers(h):
+    for name, out in net.forward_layers(h):
         layer = net.layers[name]
         kind = BLOCK_STARTS.get(type(layer).__name__)
         if kind is not None or not blocks:
-            blocks.append({"name": name, "kind": kind or "other", "output": h[0]})
+            blocks.append({"name": name, "kind": kind or "other", "output": out[0]})
         else:  # an element-wise layer: the block's output is now after it
             if type(layer).__name__ != "Dropout":  # the identity at inference: not worth naming
                 blocks[-1]["name"] += " + " + name
-            blocks[-1]["output"] = h[0]
+            blocks[-1]["output"] = out[0]
     return blocks
 
 
@@ -68,7 +61,7 @@ def input_gradient(net, x, digit, score="logit"):
     a digit, so this is the gradient of what predict() computes.
     """
     shape = np.shape(x)
-    h = net.predict(_as_input(net, x))
+    h = net.predict(net.as_input(x))
     dout = score_gradient(h, digit, score)
     for layer in reversed(net.layers.values()):
         dout = layer.backward(dout)
@@ -147,7 +140,7 @@ def explanation_png(result, image, path, *, zoom=8):
     with a caption naming the digit read, the score differentiated and the colours."""
     from PIL import Image, ImageDraw
 
-    side = 28 * zoom
+    side = SIDE * zoom
     left = np.round(255 - 255 * np.clip(np.asarray(image, dtype=np.float64), 0, 1)).astype(np.uint8)
     picture = Image.new("RGB", (2 * side + 30, side + 56), "white")
     picture.paste(Image.fromarray(left).convert("RGB").resize((side, side), Image.NEAREST), (10, 10))

@@ -17,15 +17,12 @@ Parameters are cast to float32. onnx and onnxruntime are imported only when used
 core keeps importing NumPy alone; install them with `pip install 'digitnet[onnx]'`.
 """
 import json
-from pathlib import Path
 
-import click
 import numpy as np
 
-from .errors import DigitnetError
 from .im2col import conv_output_size
-from .model_io import atomic_write
 from .layers import Affine, BatchNormalization, Convolution, Dropout, Pooling, Relu, Sigmoid
+from .model_io import atomic_write
 
 DEFAULT_OPSET = 17
 MIN_OPSET = 13  # Softmax(axis=1), Gemm, Flatten, Reshape as used here are all opset-13 semantics
@@ -49,21 +46,6 @@ def _import_onnxruntime():
     except ImportError:
         raise ImportError(f"checking an ONNX export needs the onnxruntime package: {INSTALL_HINT}") from None
     return onnxruntime
-
-
-def _input_shape(net):
-    """The per-sample shape the first layer sees, and the flat size of the "image" input."""
-    input_dim = getattr(net, "input_dim", None)
-    if input_dim is not None:
-        shape = tuple(int(d) for d in input_dim)
-        return shape, int(np.prod(shape))
-    for layer in net.layers.values():
-        if type(layer) is Affine:
-            return (int(layer.W.shape[0]),), int(layer.W.shape[0])
-        if type(layer) is not Dropout:
-            break
-    raise ValueError(f"{type(net).__name__}: cannot tell the input size (no input_dim and the first layer is "
-                     "not Affine)")
 
 
 class _GraphBuilder:
@@ -153,8 +135,9 @@ def build_onnx_model(net, *, opset=DEFAULT_OPSET, metadata=None):
     onnx, helper, numpy_helper = _import_onnx()
     max_opset = onnx.defs.onnx_opset_version()
     if not isinstance(opset, int) or not MIN_OPSET <= opset <= max_opset:
-        raise ValueError(f"opset must be an integer from {MIN_OPSET} to {max_opset} (this onnx's newest), not {opset!r}")
-    shape, flat = _input_shape(net)
+        raise ValueError(f"opset must be an integer from {MIN_OPSET} to {max_opset} (this onnx's newest), "
+                         f"not {opset!r}")
+    shape, flat = tuple(int(d) for d in net.input_dim), net.input_size
     g = _GraphBuilder(helper, numpy_helper)
     x = INPUT_NAME
     if len(shape) > 1:
@@ -215,52 +198,3 @@ def run_onnx(path, x):
     options.inter_op_num_threads = 1
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     return session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(x, dtype=np.float32)})[0]
-
-
-@click.command("export")
-@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--onnx", "onnx_path", required=True, type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
-              help="Write the network as an ONNX model to FILE.")
-@click.option("--opset", type=int, default=DEFAULT_OPSET, show_default=True, help="ONNX opset version.")
-def export_command(model, onnx_path, opset):
-    """Export MODEL (any digitnet network) to ONNX.
-
-    The ONNX model takes "image", float32 [N, 784] with pixels in [0, 1], and gives "probabilities",
-    float32 [N, 10]. It is checked with onnx.checker and run once by onnxruntime before this reports.
-    """
-    from . import __version__
-    from .functions import softmax
-    from .model_io import load_model
-
-    try:
-        _import_onnx()
-        _import_onnxruntime()
-        net, header = load_model(model)
-        extra = {"source_model": model.name, "source_sha256": header.get("sha256", "")}
-        if header.get("metadata"):
-            extra["training_metadata"] = header["metadata"]
-        onnx_model = export_onnx(net, onnx_path, opset=opset, metadata=extra)
-        # Smoke check: onnxruntime loads it and agrees with digitnet on a few blank images.
-        flat = _input_shape(net)[1]
-        x = np.zeros((3, flat), dtype=np.float32)
-        try:
-            got = run_onnx(onnx_path, x)
-        except ImportError:
-            raise
-        except Exception as e:  # onnxruntime's own error types (Fail, InvalidGraph, ...) share no useful base
-            first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise DigitnetError(f"{onnx_path}: written, but onnxruntime cannot run it ({first_line})") from None
-        want = softmax(net.predict(x.astype(next(iter(net.params.values())).dtype)))
-        diff = float(np.max(np.abs(got - want))) if got.shape == want.shape else np.inf
-        if not diff <= 1e-4:
-            raise DigitnetError(f"{onnx_path}: onnxruntime's output differs from digitnet's "
-                                f"(shape {got.shape} vs {want.shape}, max difference {diff:.3g})")
-    except (ImportError, DigitnetError, ValueError) as e:
-        raise click.ClickException(str(e)) from None
-    except OSError as e:
-        raise click.ClickException(f"{onnx_path}: cannot write the ONNX model ({e.strerror or e})") from None
-    ops = sorted({n.op_type for n in onnx_model.graph.node})
-    classes = want.shape[1]
-    click.echo(f"wrote {onnx_path}: {type(net).__name__} as ONNX (opset {opset}, digitnet {__version__}); "
-               f"input {INPUT_NAME} float32 [N, {flat}], output {OUTPUT_NAME} float32 [N, {classes}]; "
-               f"ops {', '.join(ops)}; onnxruntime check passed (max difference {diff:.1e})")

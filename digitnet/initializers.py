@@ -17,3 +17,10 @@ def init_scale(init, fan_in):
     if name in ("he", "relu"):
         return math.sqrt(2.0 / fan_in)
     raise ValueError(f"unknown weight initialisation {init!r}: use a number, 'xavier' or 'he'")
+
+
+def initial_weights(init, shape, fan_in, rng, dtype):
+    """Random weights of the given shape: standard normal draws times init_scale(init, fan_in).
+
+    The one way every network draws its weights (rng: a numpy Generator, or np.random as in the book)."""
+    return (init_scale(init, fan_in) * rng.standard_normal(shape)).astype(dtype)

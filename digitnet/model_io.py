@@ -121,11 +121,13 @@ def read_model_file(path, expected_format=FORMAT):
             arrays = {name: npz[name] for name in npz.files}
     except ValueError as e:
         if "pickle" in str(e):
-            raise ModelFileError(f"{path}: refused: a pickle file, not a digitnet model (pickles can run code)") from None
+            raise ModelFileError(f"{path}: refused: a pickle file, not a digitnet model "
+                                 "(pickles can run code)") from None
         raise ModelFileError(f"{path}: not a digitnet model file ({one_line(e)})") from None
-    except Exception as e:  # noqa: BLE001  numpy's .npy header parser can raise SyntaxError, TokenError...
+    except Exception as e:
         # on a damaged file; whatever it raises, the file is unreadable, and that is all the caller needs
-        raise ModelFileError(f"{path}: not a readable digitnet model file ({type(e).__name__}: {one_line(e)})") from None
+        raise ModelFileError(f"{path}: not a readable digitnet model file "
+                             f"({type(e).__name__}: {one_line(e)})") from None
     if HEADER_KEY not in arrays:
         raise ModelFileError(f"{path}: not a digitnet model file (no {HEADER_KEY} entry)")
     try:
@@ -226,7 +228,7 @@ def _build(path, cls, config, stored, dtype):
     except _TooBig:
         raise ModelFileError(f"{path}: the header's config builds a {cls.__name__} with more weights than the "
                              "file holds") from None
-    except Exception as e:  # noqa: BLE001  a constructor fed nonsense fails in its own ways
+    except Exception as e:
         # (ZeroDivisionError, IndexError, MemoryError...): the file is what is wrong
         raise ModelFileError(f"{path}: the header's config does not build a {cls.__name__} "
                              f"({type(e).__name__}: {one_line(e)})") from None
@@ -259,6 +261,7 @@ def load_model(path):
                                  f"{cls.__name__}'s {one_line(sorted(expected))}")
         for name, value in found.items():
             if value.shape != expected[name].shape:
-                raise ModelFileError(f"{path}: {name} has shape {value.shape}, the architecture needs {expected[name].shape}")
+                raise ModelFileError(f"{path}: {name} has shape {value.shape}, "
+                                     f"the architecture needs {expected[name].shape}")
     net.load_state({**arrays, **{BUFFER_PREFIX + k: v for k, v in buffers.items()}})
     return net, header

@@ -1,7 +1,6 @@
-"""Figures and figures-of-merit for a trained network: confusion matrix, per-class precision and recall,
-misclassified digits, learning curves and the first layer's weights, written as PNG files.
+"""Pictures of a trained network, written as PNG files: the confusion matrix, misclassified digits,
+learning curves and the first layer's weights (the numbers behind them are in metrics.py).
 
-The numbers (confusion_matrix, per_class_precision_recall, evaluation_report) need NumPy only.
 The pictures use matplotlib's Agg renderer through Figure objects (no pyplot, no global backend
 switch, safe in a server); matplotlib is imported only when a picture is drawn.
 """
@@ -9,83 +8,15 @@ from pathlib import Path
 
 import numpy as np
 
+from .data.images import PIXELS, SIDE, as_grey_images
 from .errors import DigitnetError
 from .functions import labels_of
+from .metrics import confusion_matrix, predict_labels
 
-__all__ = ["confusion_matrix", "per_class_precision_recall", "evaluation_report", "predict_labels",
-           "plot_confusion_matrix", "plot_misclassified", "plot_learning_curves", "plot_first_layer_weights",
+__all__ = ["plot_confusion_matrix", "plot_misclassified", "plot_learning_curves", "plot_first_layer_weights",
            "write_evaluation_pictures"]
 
 DPI = 100
-
-
-# ----------------------------------------------------------------------------------------- numbers
-
-def confusion_matrix(y_true, y_pred, num_classes=None):
-    """cm[i, j] = how many samples of true class i were predicted as class j (int64, rows: truth).
-
-    y_true: labels or one-hot rows; y_pred: labels or per-class scores (argmax taken).
-    num_classes: defaults to max(label) + 1, at least 10 (MNIST's digits).
-    """
-    t, y = labels_of(y_true).astype(np.int64).reshape(-1), labels_of(y_pred).astype(np.int64).reshape(-1)
-    if t.shape != y.shape:
-        raise ValueError(f"{t.size} true labels but {y.size} predictions")
-    if t.size and min(t.min(), y.min()) < 0:
-        raise ValueError("class labels must be non-negative")
-    n = num_classes if num_classes is not None else max(10, int(max(t.max(initial=0), y.max(initial=0))) + 1)
-    if t.size and max(t.max(), y.max()) >= n:
-        raise ValueError(f"a label is >= num_classes ({n})")
-    return np.bincount(t * n + y, minlength=n * n).reshape(n, n).astype(np.int64)
-
-
-def per_class_precision_recall(cm, y_pred=None):
-    """(precision, recall, support) per class from a confusion matrix (rows: truth, columns: prediction),
-    or from labels: per_class_precision_recall(y_true, y_pred).
-
-    precision[c] = cm[c, c] / column c's sum (of the predictions of c, the right ones);
-    recall[c] = cm[c, c] / row c's sum (of the true c's, the ones found); support[c] = row c's sum.
-    A class never predicted has precision nan, a class never present recall nan (0 / 0).
-    """
-    if y_pred is not None:
-        cm = confusion_matrix(cm, y_pred)
-    cm = np.asarray(cm, dtype=np.float64)
-    diag, predicted, actual = np.diag(cm), cm.sum(axis=0), cm.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        precision = np.where(predicted > 0, diag / predicted, np.nan)
-        recall = np.where(actual > 0, diag / actual, np.nan)
-    return precision, recall, actual.astype(np.int64)
-
-
-def predict_labels(net, x, batch_size=250):
-    """The network's predicted class for each sample, computed in batches."""
-    return np.concatenate([np.asarray(net.predict(x[i:i + batch_size])).argmax(axis=1)
-                           for i in range(0, x.shape[0], batch_size)]) if x.shape[0] else np.zeros(0, np.int64)
-
-
-def _none_for_nan(values):
-    return [None if np.isnan(v) else float(v) for v in values]
-
-
-def evaluation_report(net, x_test, t_test, batch_size=250, y_pred=None):
-    """Accuracy, per-class precision / recall / support and the confusion matrix, as plain JSON-ready values.
-
-    {"n", "accuracy", "errors", "confusion_matrix" (list of rows, rows: truth),
-     "per_class": [{"class", "precision", "recall", "support"}, ...]}; an undefined (0 / 0)
-    precision or recall is None. y_pred: the predicted labels, when they are known already.
-    """
-    t = labels_of(t_test).astype(np.int64)
-    y = predict_labels(net, x_test, batch_size) if y_pred is None else y_pred
-    cm = confusion_matrix(t, y)
-    precision, recall, support = per_class_precision_recall(cm)
-    correct = int(np.trace(cm))
-    return {
-        "n": int(t.size),
-        "accuracy": correct / t.size if t.size else float("nan"),
-        "errors": int(t.size - correct),
-        "confusion_matrix": cm.tolist(),
-        "per_class": [{"class": c, "precision": p, "recall": r, "support": int(s)}
-                      for c, (p, r, s) in enumerate(zip(_none_for_nan(precision), _none_for_nan(recall), support))],
-    }
 
 
 # ---------------------------------------------------------------------------------------- pictures
@@ -95,7 +26,8 @@ def _figure(width, height):
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
-        raise DigitnetError("drawing pictures needs matplotlib, which is not installed (pip install matplotlib)") from None
+        raise DigitnetError("drawing pictures needs matplotlib, which is not installed "
+                            "(pip install matplotlib)") from None
 
     fig = Figure(figsize=(width, height), dpi=DPI)
     FigureCanvasAgg(fig)  # the Agg renderer, whatever backend pyplot may be using elsewhere
@@ -138,17 +70,6 @@ def plot_confusion_matrix(cm, path, title="Confusion matrix"):
     return _save(fig, path)
 
 
-def _as_images(x):
-    x = np.asarray(x)
-    if x.ndim == 2 and x.shape[1] == 784:
-        return x.reshape(-1, 28, 28)
-    if x.ndim == 4 and x.shape[1] == 1:
-        return x[:, 0]
-    if x.ndim == 3:
-        return x
-    raise ValueError(f"images must be (N, 784), (N, 28, 28) or (N, 1, 28, 28), not {x.shape}")
-
-
 def _mosaic(tiles, cols, gap, label_h=0):
     """Tiles laid out in a grid on one canvas (NaN between them), and each tile's top-left corner:
     one image for the whole grid draws far faster than a subplot per tile."""
@@ -176,7 +97,7 @@ def plot_misclassified(x, t, y, path, max_items=64):
 
     x: images (N, 784), (N, 28, 28) or (N, 1, 28, 28); t: true labels or one-hot; y: predicted labels or scores.
     """
-    images, t, y = _as_images(x), labels_of(t).reshape(-1), labels_of(y).reshape(-1)
+    images, t, y = as_grey_images(x), labels_of(t).reshape(-1), labels_of(y).reshape(-1)
     wrong = np.flatnonzero(t != y)
     shown = wrong[:max_items]
     if not len(shown):
@@ -246,8 +167,8 @@ def plot_first_layer_weights(W1, path, max_units=100):
     filter (FN, C, h, w) as h x w (first channel). Diverging colours: red positive, blue negative, white 0,
     each unit scaled to its own largest |weight|."""
     W1 = np.asarray(W1, dtype=np.float64)
-    if W1.ndim == 2 and W1.shape[0] == 784:
-        tiles = W1.T.reshape(-1, 28, 28)
+    if W1.ndim == 2 and W1.shape[0] == PIXELS:
+        tiles = W1.T.reshape(-1, SIDE, SIDE)
     elif W1.ndim == 4:
         tiles = W1[:, 0]
     else:
@@ -282,7 +203,7 @@ def write_evaluation_pictures(net, x_test, t_test, history, out_dir):
     paths = [plot_confusion_matrix(confusion_matrix(t, y), out_dir / "confusion_matrix.png"),
              plot_misclassified(x_test, t, y, out_dir / "misclassified.png")]
     W1 = net.params.get("W1") if hasattr(net, "params") else None
-    if W1 is not None and (W1.ndim == 4 or (W1.ndim == 2 and W1.shape[0] == 784)):
+    if W1 is not None and (W1.ndim == 4 or (W1.ndim == 2 and W1.shape[0] == PIXELS)):
         paths.append(plot_first_layer_weights(W1, out_dir / "first_layer_weights.png"))
     if history:
         epochs = history.get("epochs", []) if isinstance(history, dict) else history

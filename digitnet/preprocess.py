@@ -2,24 +2,18 @@
 
 MNIST's digits were size-normalised to fit a 20x20 box (keeping their aspect ratio, anti-aliased),
 then placed in a 28x28 field so that their centre of mass sits at the centre, white ink on black.
-to_mnist() does the same to a photo, a scan or a drawing: load (Pillow), orient (EXIF), flatten
-transparency, grey, make the ink bright, remove the paper, crop to the ink, thicken strokes much
-thinner than MNIST's pen, fit into 20x20 and centre by mass.
+to_mnist() does the same to a photo, a scan or a drawing: load it grey (image_io.load_grey: Pillow,
+EXIF orientation, transparency flattened), make the ink bright, remove the paper, crop to the ink,
+thicken strokes much thinner than MNIST's pen, fit into 20x20 and centre by mass.
 
 Pillow is imported inside the functions, so `import digitnet` stays NumPy-only.
 """
-import io
-import os
-import warnings
-
 import numpy as np
 
-from .errors import DigitnetError
+from .image_io import MAX_PIXELS, ImageError, describe, load_grey, require_pillow
 
 __all__ = ["to_mnist", "ImageError", "MAX_PIXELS"]
 
-MAX_PIXELS = 40_000_000    # refuse larger images before decoding them (decompression bombs)
-WORK_MAX_SIDE = 1200       # larger images are box-reduced to about this before the pixel work
 BOX, FIELD = 20, 28        # MNIST: digit fitted into 20x20, centred by mass in 28x28
 WORK_SIDE = 4 * BOX        # strokes are measured and thickened with the digit at this size
 MNIST_STROKE = 0.14        # stroke width / digit size that thin drawings are thickened to at WORK_SIDE: after
@@ -32,23 +26,6 @@ MIN_DIGIT_PX = 6           # the ink's bounding box must be at least this big ..
 MIN_DIGIT_FRACTION = 0.03  # ... and this fraction of the image's longer side: smaller is a speck, not a digit
 
 
-class ImageError(DigitnetError):
-    """An image cannot be read, is too large, or holds no digit (blank or near-blank).
-
-    `reason` says which, for callers that answer differently (a web server's status codes):
-    "missing" (no such file), "not-an-image" (not a format Pillow reads, or empty), "unreadable"
-    (damaged, truncated, unsupported pixels), "too-large" (over MAX_PIXELS: decompression bombs),
-    "no-digit" (blank or near-blank)."""
-
-    REASONS = ("missing", "not-an-image", "unreadable", "too-large", "no-digit")
-
-    def __init__(self, message, reason="unreadable"):
-        super().__init__(message)
-        if reason not in self.REASONS:
-            raise ValueError(f"unknown ImageError reason {reason!r}")
-        self.reason = reason
-
-
 def to_mnist(image):
     """A 28x28 float32 array in [0, 1] (ink bright, max exactly 1) prepared the way MNIST's digits were.
 
@@ -57,8 +34,8 @@ def to_mnist(image):
     Raises ImageError (one line, naming the file) for unreadable or oversized files and for images
     in which no ink stands out from the background; it never guesses.
     """
-    name = _describe(image)
-    grey = _load_grey(image, name)
+    name = describe(image)
+    grey = load_grey(image, name)
     ink = _ink(grey, name)
     crop = _crop_to_ink(ink)
     size = max(crop.shape)
@@ -67,148 +44,6 @@ def to_mnist(image):
                          f"{crop.shape[1]}x{crop.shape[0]} px)", "no-digit")
     digit = _fit_box(crop)
     return _centre(digit, name)
-
-
-# ---------------------------------------------------------------------------------------- loading
-
-def _describe(image):
-    if isinstance(image, (str, os.PathLike)):
-        return os.fsdecode(image)
-    if isinstance(image, (bytes, bytearray, memoryview)):
-        return "image bytes"
-    return getattr(image, "filename", None) or getattr(image, "name", None) or "image"
-
-
-def _require_pillow():
-    try:
-        import PIL  # noqa: F401
-    except ImportError:
-        raise DigitnetError("reading images needs Pillow, which is not installed (pip install pillow)") from None
-
-
-def _load_grey(image, name):
-    """The picture as a float32 greyscale array in [0, 1], alpha flattened, EXIF orientation applied."""
-    if isinstance(image, np.ndarray):
-        return _array_grey(image, name)
-    _require_pillow()
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    def unreadable(e):
-        return ImageError(f"{name}: unreadable image ({' '.join(str(e).split()) or type(e).__name__})")
-
-    is_bytes = isinstance(image, (bytes, bytearray, memoryview))
-    is_path = isinstance(image, (str, os.PathLike))
-    if not (isinstance(image, Image.Image) or is_bytes or is_path or hasattr(image, "read")):
-        raise TypeError(f"to_mnist takes a path, bytes, a file object, a PIL.Image or a NumPy array, "
-                        f"not {type(image).__name__}")
-    if is_path and not os.path.isfile(image):
-        if os.path.isdir(image):
-            raise ImageError(f"{name}: a folder, not an image file", "not-an-image")
-        raise ImageError(f"{name}: no such file", "missing")
-    if is_bytes and len(image) == 0:
-        raise ImageError(f"{name}: empty (0 bytes), not an image", "not-an-image")
-
-    try:
-        if isinstance(image, Image.Image):
-            img = image
-        else:
-            source = io.BytesIO(bytes(image)) if is_bytes else image
-            with warnings.catch_warnings():
-                # Pillow warns from 89 megapixels on; our own limit below refuses those anyway.
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                img = Image.open(source)  # reads the header only
-        w, h = img.size
-        if w * h > MAX_PIXELS:
-            raise ImageError(f"{name}: {w}x{h} pixels is too large (limit {MAX_PIXELS // 1_000_000} "
-                             "megapixels); refused as a possible decompression bomb", "too-large")
-        if w < 1 or h < 1:
-            raise ImageError(f"{name}: the image has no pixels ({w}x{h})")
-        if getattr(img, "n_frames", 1) > 1:
-            img.seek(0)  # animated GIF / WebP, multi-page TIFF: the first frame
-        factor = max(1, -(-max(w, h) // WORK_MAX_SIDE))
-        if factor > 1 and img.format == "JPEG":
-            # decode a big JPEG at reduced size, at least 1 px a side (Pillow divides by the size asked for)
-            img.draft(img.mode, (max(1, w // factor), max(1, h // factor)))
-        img.load()
-    except ImageError:
-        raise
-    except Image.DecompressionBombError:
-        raise ImageError(f"{name}: the image is too large (over {MAX_PIXELS // 1_000_000} megapixels); "
-                         "refused as a possible decompression bomb", "too-large") from None
-    except UnidentifiedImageError:
-        raise ImageError(f"{name}: not an image file Pillow can read", "not-an-image") from None
-    except Exception as e:  # noqa: BLE001  damaged files make Pillow's plugins raise OSError, ValueError,
-        # SyntaxError, EOFError, struct.error, and also TypeError, OverflowError, IndexError...: all unreadable
-        raise unreadable(e) from None
-
-    try:
-        img = ImageOps.exif_transpose(img)
-    except Exception:  # noqa: BLE001 - a damaged EXIF block only costs us the orientation
-        pass
-    try:
-        factor = max(1, -(-max(img.size) // WORK_MAX_SIDE))
-        if factor > 1:  # reduce before any full-size copies are made
-            if img.mode in ("1", "P", "PA") or img.mode.startswith("I;16"):
-                has_alpha = "A" in img.getbands() or "transparency" in img.info
-                img = img.convert("I" if img.mode.startswith("I;16") else "RGBA" if has_alpha else "L")
-            img = img.reduce(factor)  # box average (alpha-weighted): anti-aliased, thin strokes kept as grey
-        img = _flatten(img)
-    except (OSError, ValueError) as e:  # a pixel format Pillow cannot convert
-        raise unreadable(e) from None
-    if img.mode == "F":
-        a = np.asarray(img, dtype=np.float32)
-        top = float(np.nanmax(a)) if a.size else 0.0
-        a = a / top if top > 1 else a
-    elif img.mode == "I":
-        a = np.asarray(img, dtype=np.float32)
-        a = a / (65535.0 if a.max() > 255 else 255.0)
-    else:
-        a = np.asarray(img, dtype=np.float32) / 255.0
-    return np.clip(np.nan_to_num(a), 0.0, 1.0)
-
-
-def _flatten(img):
-    """One grey band (L, I or F): transparency composited on white, or on black when only that shows the ink."""
-    from PIL import Image
-
-    mode = img.mode
-    has_alpha = "A" in img.getbands() or "transparency" in img.info
-    if not has_alpha:
-        if mode in ("L", "F", "I"):
-            return img
-        if mode.startswith("I;16"):
-            return img.convert("I")
-        return img.convert("RGB").convert("L") if mode not in ("RGB", "1") else img.convert("L")
-    rgba = img.convert("RGBA")
-    composites = []
-    for paper in ((255, 255, 255, 255), (0, 0, 0, 255)):
-        composites.append(Image.alpha_composite(Image.new("RGBA", rgba.size, paper), rgba).convert("L"))
-    ranges = [hi - lo for lo, hi in (c.getextrema() for c in composites)]
-    # Dark ink on a transparent background shows on white; white ink only shows on black.
-    return composites[0] if ranges[0] >= ranges[1] else composites[1]
-
-
-def _array_grey(a, name):
-    a = np.asarray(a)
-    if a.dtype == np.uint8:
-        a = a.astype(np.float32) / 255.0
-    elif np.issubdtype(a.dtype, np.integer) or a.dtype == bool:
-        a = a.astype(np.float32) / (max(1, int(a.max())) if a.size else 1)
-    else:
-        a = a.astype(np.float32)
-    if a.ndim == 3 and a.shape[2] in (3, 4):
-        rgb = a[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-        if a.shape[2] == 4:
-            alpha = a[..., 3]
-            on_white, on_black = rgb * alpha + (1 - alpha), rgb * alpha
-            rgb = on_white if np.ptp(on_white) >= np.ptp(on_black) else on_black
-        a = rgb
-    if a.ndim != 2 or a.size == 0:
-        raise ImageError(f"{name}: an image array must be 2-D (grey) or H x W x 3/4 (colour), not shape {a.shape}")
-    if a.size > MAX_PIXELS:
-        raise ImageError(f"{name}: {a.shape[1]}x{a.shape[0]} pixels is too large (limit "
-                         f"{MAX_PIXELS // 1_000_000} megapixels)", "too-large")
-    return np.clip(np.nan_to_num(a), 0.0, 1.0)
 
 
 # ------------------------------------------------------------------------------ ink and background
@@ -356,7 +191,7 @@ def _dilate_disk(a, diameter):
 
 def _resize(a, size):
     """Anti-aliased resize of a float image to (width, height)."""
-    _require_pillow()
+    require_pillow()
     from PIL import Image
 
     img = Image.fromarray(np.ascontiguousarray(a, dtype=np.float32))  # mode F

@@ -6,23 +6,16 @@ the checkpoints and the saved files. `digitnet train` is a thin layer over these
     history = execute(run, callbacks=[...], checkpoint=Checkpointer(path, run))
     save_outputs(run, history, Path("model.npz"))
 """
-import contextlib
 import json
-import os
-import signal
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 
-import click
 import numpy as np
 
 from .checkpoint import dataset_identity, save_checkpoint
-from .errors import DigitnetError
-from .settings import DEFAULT_LR
-from .train import Callback, train, validation_split
-
-CHANCE = 0.1  # ten digits
-NEAR_CHANCE = 0.2  # a final accuracy below this learned next to nothing
+from .errors import DigitnetError, OptionError
+from .train import train, validation_split
 
 
 class NetBuildError(DigitnetError):
@@ -46,7 +39,7 @@ class Run:
     @property
     def train_eval_size(self):
         # Training accuracy on every sample costs a full inference pass each epoch; for the CNNs 5,000 tell as much.
-        return None if self.settings.model in ("two-layer", "mlp") else 5000
+        return 5000 if self.net.convolutional else None
 
 
 def training_data(settings, dataset, rng):
@@ -55,8 +48,7 @@ def training_data(settings, dataset, rng):
     if not settings.validation:
         return (x, t), None
     if settings.validation >= x.shape[0]:
-        raise click.BadParameter(f"{settings.validation} leaves no training data ({x.shape[0]} samples)",
-                                 param_hint="--validation")
+        raise OptionError(f"--validation {settings.validation} leaves no training data ({x.shape[0]} samples)")
     return validation_split(x, t, settings.validation, rng)
 
 
@@ -70,8 +62,8 @@ def build_network(settings, input_size, rng):
                          weight_decay=s.weight_decay, dropout=s.dropout, batch_norm=s.batch_norm, rng=rng,
                          dtype=np.float32)
     except ValueError as e:  # the factory's own messages: options the model does not take
-        raise click.UsageError(str(e)) from None
-    except Exception as e:  # noqa: BLE001  a constructor fed settings it cannot use fails in its own ways
+        raise OptionError(str(e)) from None
+    except Exception as e:
         raise NetBuildError(f"cannot build {s.model} with these settings ({type(e).__name__}: {e})") from None
 
 
@@ -93,8 +85,7 @@ def prepare(settings, dataset):
     rng = np.random.default_rng(s.seed)
     train_set, val_set = training_data(s, dataset, rng)
     if s.batch_size > train_set[0].shape[0]:
-        raise click.BadParameter(f"{s.batch_size} is larger than the training set ({train_set[0].shape[0]})",
-                                 param_hint="--batch-size")
+        raise OptionError(f"--batch-size {s.batch_size} is larger than the training set ({train_set[0].shape[0]})")
     net = build_network(s, train_set[0].shape[1], rng)
     total = s.iters if s.iters is not None else s.epochs * max(train_set[0].shape[0] // s.batch_size, 1)
     augmenter = None
@@ -107,8 +98,6 @@ def prepare(settings, dataset):
 
 def describe(run):
     """The two lines a run starts with: the data, then the net and how it trains."""
-    from .nets.factory import DEFAULT_HIDDEN
-
     s, n_train = run.settings, run.dataset.n_train
     data = f"dataset: {run.dataset.describe()}"
     if s.train_limit is not None:
@@ -116,8 +105,8 @@ def describe(run):
                  f"; --train-limit {s.train_limit:,} is not below its {n_train:,} training digits: all are used")
     if run.val_set is not None:
         data += f"; {run.val_set[0].shape[0]:,} training samples held out for validation"
-    sizes = [run.train_set[0].shape[1], *(s.hidden or DEFAULT_HIDDEN[s.model]), 10]
-    shape = "-".join(map(str, sizes)) + " " if s.model in ("two-layer", "mlp") else ""
+    sizes = [run.train_set[0].shape[1], *(s.hidden or run.net.default_hidden), 10]
+    shape = "" if run.net.convolutional else "-".join(map(str, sizes)) + " "
     extras = [name for name, on in (("augmentation", s.augment), (f"weight decay {s.weight_decay:g}", s.weight_decay),
                                     (f"dropout {s.dropout:g}", s.dropout), ("batch norm", s.batch_norm),
                                     (f"warm-up {s.warmup:,} steps", s.warmup),
@@ -153,50 +142,6 @@ class Checkpointer:
         save_checkpoint(self.path, run.net, run.optimizer, run.rng, state, run.settings.as_dict(), self.identity)
 
 
-class ProgressPrinter(Callback):
-    """A progress bar of steps (on a terminal) and one line per epoch."""
-
-    def __init__(self, total, done=0):
-        from tqdm import tqdm
-
-        self.tqdm = tqdm
-        # disable=None: a bar on a terminal only; a --workers run's rank 0 writes to a pipe to one (launch.py)
-        on_terminal = False if os.environ.get("DIGITNET_TERMINAL") else None
-        self.bar = tqdm(total=total, unit="step", leave=False, disable=on_terminal, dynamic_ncols=True)
-        self.bar.update(done)
-
-    def on_step(self, state, loss):
-        self.bar.update(1)
-
-    def on_epoch(self, state, r):
-        self.bar.clear()
-        val = f"  val acc {100 * r['val_acc']:6.2f}%" if "val_acc" in r else ""
-        self.tqdm.write(f"epoch {r['epoch']:3d}  step {r['iteration']:6d}  loss {r['train_loss']:.4f}  "
-                        f"train acc {100 * r['train_acc']:6.2f}%{val}  test acc {100 * r['test_acc']:6.2f}%  "
-                        f"{r['elapsed_s']:7.1f}s")
-
-    def close(self):
-        self.bar.close()
-
-
-@contextlib.contextmanager
-def ctrl_c_stops():
-    """Yields stop(): true once Ctrl-C was pressed, so training ends after the step in progress and the
-    checkpoint holds a whole step. A second Ctrl-C stops at once."""
-    interrupted = []
-
-    def on_sigint(signum, frame):
-        if interrupted:
-            raise KeyboardInterrupt
-        interrupted.append(True)
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    try:
-        yield lambda: bool(interrupted)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 def kept_record(history):
     """The epoch whose weights the model holds: the best validation epoch, or the last."""
     return next((r for r in history if r.get("best")), history[-1])
@@ -226,17 +171,47 @@ def save_outputs(run, history, out):
     return metrics_path
 
 
-def end_warning(run, history):
-    """One line when a finished run learned next to nothing or its loss rose, with a hint; else None."""
-    s, acc = run.settings, kept_record(history)["test_acc"]
-    first, last = history[0]["train_loss"], history[-1]["train_loss"]
-    lr_hint = f"a smaller --lr than {s.lr:g}" if s.lr > DEFAULT_LR[s.optimizer] else None
-    if acc < NEAR_CHANCE:
-        hint = lr_hint or ("--optimizer adam" if s.optimizer == "sgd" and "cnn" in s.model
-                           else "more --iters or --epochs")
-        return (f"Warning: test accuracy {100 * acc:.2f}% is near chance ({100 * CHANCE:.0f}%): the net learned "
-                f"almost nothing; try {hint}.")
-    if len(history) > 1 and last > first:
-        return (f"Warning: the training loss rose from {first:.4f} (epoch 1) to {last:.4f} (epoch {len(history)}); "
-                f"try {lr_hint or 'a smaller --lr'}.")
-    return None
+def resume_conflicts(given, saved, names):
+    """[(option name, given value, the run's value)] for each setting in names where the two differ."""
+    def plain(value):  # a data folder given as a Path is the str a checkpoint stores
+        return str(value) if isinstance(value, Path) else value
+    return [(n, getattr(given, n), getattr(saved, n)) for n in names
+            if plain(getattr(given, n)) != plain(getattr(saved, n))]
+
+
+def join_workers(settings, args, out, checkpoint_path, resume):
+    """This process's communicator; with --workers N outside MPI, run N workers of `args` here and exit.
+    args: the command's own arguments (not sys.argv: a script may call the command line itself)."""
+    from .checkpoint import CheckpointError, load_checkpoint
+    from .parallel.launch import join_or_launch
+
+    def after_loss():
+        try:
+            step = load_checkpoint(checkpoint_path)[0]["step"]
+        except CheckpointError:
+            return "no checkpoint was written (--checkpoint-every STEPS saves them)"
+        return (f"the last checkpoint is {checkpoint_path} (step {step:,}); "
+                f"continue with: digitnet train --resume --out {out}")
+
+    comm = join_or_launch(settings.workers, args, after_loss)
+    if comm.size > 1 and resume and settings.workers != comm.size:
+        raise DigitnetError(f"{checkpoint_path} was written by {settings.workers} worker(s); resume it with "
+                            f"--workers {settings.workers}, not {comm.size}")
+    settings.workers = comm.size
+    if settings.batch_size < comm.size:
+        raise OptionError(f"--batch-size {settings.batch_size} gives {comm.size} workers less than a sample each")
+    return comm
+
+
+def ranks_agree(comm, net):
+    """With N workers: do all hold the same weights, as the same updates must give? (A check worth its
+    millisecond: a difference would mean a bug, and a model file that is one rank's guess.)"""
+    if comm.size == 1:
+        return True
+    from .model_io import params_digest
+
+    digests = comm.gather(params_digest(net.state_arrays()))
+    if comm.rank == 0 and len(set(digests)) > 1:
+        raise DigitnetError(f"the workers' weights differ at the end ({len(set(digests))} versions): "
+                            "please report this as a bug")
+    return True

@@ -15,23 +15,15 @@ import os
 
 import numpy as np
 
+from .data.images import PIXELS, SIDE, as_grey_images
 from .errors import DigitnetError
 from .functions import labels_of
-from .plots import _as_images, _mosaic
+from .plots import _mosaic
 from .train import Callback
 
 PROBE_SIZE = 500  # test digits run forward each epoch for the activation histograms and the misclassified grid
 STEP_BATCH = 100  # per-step scalars are written this many at a time, and at every epoch's end
 HISTOGRAM_VALUES = 1 << 20  # a histogram of more values takes every k-th: a conv layer's maps hold millions
-
-
-def layer_outputs(net, x):
-    """Yield (layer name, output) for each layer of net.layers as inference runs them (train_flg off).
-
-    A generator, so a caller can summarise one layer's output before the next is computed."""
-    if x.ndim == 2 and hasattr(net, "input_dim"):  # conv nets take images; predict reshapes rows the same way
-        x = x.reshape(x.shape[0], *net.input_dim)
-    yield from net.forward_layers(x)
 
 
 def spread_sample(values, n=HISTOGRAM_VALUES):
@@ -56,8 +48,8 @@ def first_layer_picture(W1, max_units=100, cell=56):
     W1 = np.asarray(W1, dtype=np.float64)
     if W1.ndim == 4:
         tiles = W1[:max_units, 0]
-    elif W1.ndim == 2 and W1.shape[0] == 784:
-        tiles = W1[:, :max_units].T.reshape(-1, 28, 28)
+    elif W1.ndim == 2 and W1.shape[0] == PIXELS:
+        tiles = W1[:, :max_units].T.reshape(-1, SIDE, SIDE)
     else:
         return None
     scale = np.abs(tiles).max(axis=(1, 2), keepdims=True)
@@ -73,9 +65,9 @@ def misclassified_picture(x, t, y, max_items=32, zoom=3):
     digit, under a line saying how many were wrong: an RGB array (H, W, 3)."""
     from PIL import Image, ImageDraw, ImageFont
 
-    images, wrong = _as_images(x), np.flatnonzero(t != y)
+    images, wrong = as_grey_images(x), np.flatnonzero(t != y)
     shown = wrong[:max_items]
-    tiles = np.ones((max(len(shown), 1), 28 * zoom, 28 * zoom))
+    tiles = np.ones((max(len(shown), 1), SIDE * zoom, SIDE * zoom))
     for k, i in enumerate(shown):
         tiles[k] = 1 - np.clip(images[i], 0, 1).repeat(zoom, axis=0).repeat(zoom, axis=1)
     canvas, corners = _mosaic(tiles, cols=min(8, len(tiles)), gap=8, label_h=16)
@@ -165,7 +157,7 @@ class TensorBoardLogger(Callback):
     def log_probe(self, step):
         """One forward pass over the probe batch: each layer's output as a histogram, then the wrong answers."""
         x, t = self.probe
-        for i, (name, out) in enumerate(layer_outputs(self.net, x), start=1):  # numbered: TensorBoard sorts tags
+        for i, (name, out) in enumerate(self.net.forward_layers(x), start=1):  # numbered: TensorBoard sorts tags
             self.writer.add_histogram(f"activations/{i:02d}_{name}", spread_sample(out), step)
         predicted = out.argmax(axis=1)
         picture = misclassified_picture(x, t, predicted, self.max_misclassified)

@@ -248,7 +248,7 @@ def save_point(checkpoint, net, state, team):
     if team.comm.rank == 0:
         try:
             checkpoint(state)
-        except Exception as e:  # noqa: BLE001  re-raised below, on every rank
+        except Exception as e:
             error = e
     team.agree_on_failure(error)
     if error is not None:

@@ -9,8 +9,8 @@ MNIST runs train on the first 10,000 training digits and test on the official 10
 `digitnet train --train-limit 10000 ...` on the full MNIST (cached, or downloaded once), or the same
 digits from a folder holding just them, $DIGITNET_TEST_DATA (else ../shared/data/mnist-10k), when
 there is one. Never the offline sample: its figures are not comparable. Fashion-MNIST runs use
-/usr/share/datasets/fashion-mnist (apt-get install dataset-fashion-mnist). BLAS runs on one thread, which is the faster choice on
-two cores (see the README's performance notes).
+/usr/share/datasets/fashion-mnist (apt-get install dataset-fashion-mnist). BLAS runs on one thread, which is
+the faster choice on two cores (see the README's performance notes).
 """
 import json
 import os
@@ -27,8 +27,8 @@ FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 RUNS = {
     "two-layer-mnist10k": (FULL_MNIST, ["--seed", "0"]),  # the book's recipe, 10,000 steps
-    "mlp-mnist10k": (FULL_MNIST, ["--model", "mlp", "--hidden", "512,256", "--optimizer", "adam", "--schedule", "cosine",
-                                 "--augment", "--epochs", "30", "--seed", "0"]),
+    "mlp-mnist10k": (FULL_MNIST, ["--model", "mlp", "--hidden", "512,256", "--optimizer", "adam",
+                                  "--schedule", "cosine", "--augment", "--epochs", "30", "--seed", "0"]),
     "simple-cnn-mnist10k": (FULL_MNIST, ["--model", "simple-cnn", "--optimizer", "adam", "--schedule", "cosine",
                                         "--augment", "--epochs", "60", "--seed", "0"]),
     "deep-cnn-mnist10k": (FULL_MNIST, ["--model", "deep-cnn", "--optimizer", "adam", "--schedule", "cosine",

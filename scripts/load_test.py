@@ -44,7 +44,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before NumPy loads; the se
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import numpy as np  # noqa: E402
+import numpy as np  # noqa: E402  (after OPENBLAS_NUM_THREADS and sys.path are set above)
 
 HOST = "127.0.0.1"
 PATH = "/api/predict"
@@ -157,6 +157,7 @@ class Abuse:
         return int(head.split()[1]), body
 
 
+# long: one table of every abusive request, each a few lines, read top to bottom
 def abuse_kinds(pixels):
     """Every abusive request, built once."""
     good = [round(float(v), 4) for v in pixels]
@@ -376,7 +377,7 @@ class Run:
             if r.status != 200:
                 raise ValueError(f"HTTP {r.status}: {data[:200]!r}")
             digit = check_prediction(data)
-        except Exception as e:  # noqa: BLE001 - every failure is counted and reported
+        except Exception as e:
             self.error(f"good request ({content_type.split(';')[0]}): {type(e).__name__}: {e}")
             conn.close()
             return None
@@ -392,7 +393,7 @@ class Run:
             status, data = abuse.send(self.port, min(self.deadline + GRACE, start + REQUEST_TIMEOUT))
         except HungUp:
             status = None
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             status, problem = "connection error", f"{type(e).__name__}: {e}"
         else:
             if status != abuse.status:
@@ -400,12 +401,12 @@ class Run:
             elif status == 200:
                 try:
                     check_prediction(data)
-                except Exception as e:  # noqa: BLE001
+                except Exception as e:
                     problem = str(e)
             elif abuse.json_error:
                 try:
                     message = json.loads(data)["error"]
-                except Exception:  # noqa: BLE001
+                except Exception:
                     message = None
                 if not (isinstance(message, str) and message and "\n" not in message):
                     problem = f"not a one-line JSON {{\"error\"}} body: {data[:200]!r}"
@@ -449,6 +450,7 @@ def parse_args(argv):
     return args
 
 
+# long: the load test's phases in order (start, warm up, load, abuse, report), each a short block
 def main(argv=None):
     args = parse_args(argv)
     hard_end = time.monotonic() + args.time_limit
@@ -483,7 +485,7 @@ def main(argv=None):
             return 2
         try:  # the same request after the load must answer the same
             before = predict_once(server.port, goods[0])
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             print(f"load_test: the first prediction, before any load, failed: {type(e).__name__}: {e}\n"
                   f"server log at {log_path}", file=sys.stderr)
             return 1
@@ -509,13 +511,13 @@ def main(argv=None):
         try:  # afterwards the server must still be up, and answer as before
             status, body = http_request(server.port, "/health", 5.0)
             health_ok = status == 200 and json.loads(body)["status"] == "ok"
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             health_ok, body = False, f"{type(e).__name__}: {e}"
         if not health_ok:
             run.error(f"/health after the load: {body!r}")
         try:
             after = predict_once(server.port, goods[0]) == before
-        except Exception:  # noqa: BLE001
+        except Exception:
             after = False
         if not after:
             run.error("the first digit, predicted again after the load, failed or gave other probabilities")

@@ -105,7 +105,8 @@ def place(strokes, rng, canvas=(W, H)):
         y += amp * math.sin(freqs[1, 0] * 2 * x + phases[1, 0]) + amp * math.sin(freqs[1, 1] * 2 * y + phases[1, 1])
         x = (x - 0.3) * aspect + slant * (0.5 - y)
         y = y - 0.5
-        return (x * math.cos(angle) - y * math.sin(angle)) * height, (x * math.sin(angle) + y * math.cos(angle)) * height
+        return ((x * math.cos(angle) - y * math.sin(angle)) * height,
+                (x * math.sin(angle) + y * math.cos(angle)) * height)
 
     pts = [[warp(x, y) for x, y in s] for s in strokes]
     xs = [p[0] for s in pts for p in s]
@@ -161,7 +162,8 @@ def make(out=OUT):
         cream = digit % 2 == 0
         size = (360, 270)
         strokes = place(shapes[rng.integers(len(shapes))](), rng, size)
-        mask = np.asarray(draw(strokes, size, rng.uniform(2.5, 4.5), ink=255, paper=0, mode="L"), dtype=np.float32) / 255
+        mask = np.asarray(draw(strokes, size, rng.uniform(2.5, 4.5), ink=255, paper=0, mode="L"),
+                          dtype=np.float32) / 255
         mask = np.asarray(Image.fromarray((mask * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(0.8)),
                           dtype=np.float32) / 255
         page = scan_paper(rng, size, cream)

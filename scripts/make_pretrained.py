@@ -8,8 +8,9 @@
 Each model is trained on all 10,000 bundled training digits (digitnet.data.load_sample(): its 8,000
 "train" and 2,000 "test" digits together, the first 10,000 MNIST training digits) from a fixed seed
 on one BLAS thread, so a re-run gives the same weights bit for bit: the manifest's `weights_sha256`
-(model_io.params_digest, also in the file's header) is the same each time. The .npz file's own sha256 is recorded too, to check
-the shipped bytes; it changes with each re-run only because zip entries carry the time they were written.
+(model_io.params_digest, also in the file's header) is the same each time. The .npz file's own sha256 is
+recorded too, to check the shipped bytes; it changes with each re-run only because zip entries carry the
+time they were written.
 Test accuracy is measured on the official 10,000-image test set from ../shared/data/mnist-10k when it
 is there (it is only read, never copied); otherwise it is recorded as null.
 """
@@ -17,28 +18,29 @@ import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before NumPy loads: one thread, same sums every run
 
-import argparse  # noqa: E402
-import hashlib  # noqa: E402
-import json  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import hashlib
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
 
-import numpy as np  # noqa: E402
-from threadpoolctl import threadpool_limits  # noqa: E402
+import numpy as np
+from threadpoolctl import threadpool_limits
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import digitnet  # noqa: E402
-from digitnet.augment import Augmenter  # noqa: E402
-from digitnet.data import load_dataset, load_sample  # noqa: E402
-from digitnet.nets.factory import build_net  # noqa: E402
-from digitnet.optimizers import SGD, Adam, ConstantLR, CosineLR  # noqa: E402
+import digitnet  # noqa: E402  (sys.path is set above)
+from digitnet.augment import Augmenter  # noqa: E402  (sys.path is set above)
+from digitnet.data import load_dataset, load_sample  # noqa: E402  (sys.path is set above)
+from digitnet.nets.factory import build_net  # noqa: E402  (sys.path is set above)
+from digitnet.optimizers import SGD, Adam, ConstantLR, CosineLR  # noqa: E402  (sys.path is set above)
 
 MODELS_DIR = REPO / "digitnet" / "models"
-OFFICIAL_TEST = Path(os.environ.get("DIGITNET_TEST_DATA") or REPO.parent / "shared" / "data" / "mnist-10k")  # as the tests
+# as the tests
+OFFICIAL_TEST = Path(os.environ.get("DIGITNET_TEST_DATA") or REPO.parent / "shared" / "data" / "mnist-10k")
 TRAINING_DATA = "MNIST training digits 1-10,000 (the bundled offline sample, all of it)"
 
 # The README's recipes: `digitnet train` defaults, and its accuracy table's deep-cnn-mnist10k run.
@@ -115,7 +117,8 @@ def make(name, out_dir, x, t):
              "training_time_s": round(seconds, 1)}
     acc = "n/a (no ../shared)" if test_acc is None else f"{100 * test_acc:.2f}%"
     print(f"{name}: official test accuracy {acc}, training-data accuracy {100 * train_acc:.2f}%, "
-          f"{entry['size_bytes']:,} bytes, weights sha256 {entry['weights_sha256'][:16]}..., {seconds:.0f}s", flush=True)
+          f"{entry['size_bytes']:,} bytes, weights sha256 {entry['weights_sha256'][:16]}..., {seconds:.0f}s",
+          flush=True)
     return entry
 
 

@@ -10,7 +10,7 @@ def check_layer(layer, x, *, rng, wrt=(), rtol=1e-6):
     out = layer.forward(x)
     R = rng.standard_normal(out.shape)
     dx = layer.backward(R.copy())
-    f = lambda _: float(np.sum(layer.forward(x) * R))  # noqa: E731
+    f = lambda _: float(np.sum(layer.forward(x) * R))
     np.testing.assert_allclose(dx, numerical_gradient(f, x), rtol=rtol, atol=1e-8)
     for name in wrt:
         layer.forward(x)

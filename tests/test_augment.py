@@ -4,8 +4,14 @@ import numpy as np
 import pytest
 
 from digitnet import augment as aug
-from digitnet.augment import (NONE, Augmenter, affine_transform_batch, augment_batch, inverse_affine_matrices,
-                              random_affine_matrices)
+from digitnet.augment import (
+    NONE,
+    Augmenter,
+    affine_transform_batch,
+    augment_batch,
+    inverse_affine_matrices,
+    random_affine_matrices,
+)
 
 IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 

@@ -13,7 +13,7 @@ from digitnet.nets.factory import build_net
 torch = pytest.importorskip("torch")
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 sys.path.insert(0, str(BENCH))
-import torch_twins  # noqa: E402
+import torch_twins  # noqa: E402  (sys.path is set above, after importorskip)
 
 
 @pytest.mark.parametrize("model, hidden", [("two-layer", [50]), ("mlp", [32, 16]), ("simple-cnn", None),

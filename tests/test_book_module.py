@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import digitnet.book as book
-from digitnet.book_weights import BookWeightsError, import_book_weights
+from digitnet.book.weights import BookWeightsError, import_book_weights
 
 # Every name the book's ch04-ch08 scripts import, by the module they import it from.
 BOOK_IMPORTS = {
@@ -191,7 +191,8 @@ def test_deep_convnet_pickles_use_the_book_convention(tmp_path):
     with open(path, "rb") as f:
         saved = pickle.load(f)  # trusted: written just above
     keep = 0.5  # the book's dropout scales by 1 - 0.5 at inference, after Affine1 and after Affine2
-    assert np.allclose(saved["W8"] * keep * keep, net.params["W8"]) and np.allclose(saved["b8"] * keep, net.params["b8"])
+    assert np.allclose(saved["W8"] * keep * keep, net.params["W8"])
+    assert np.allclose(saved["b8"] * keep, net.params["b8"])
     loaded = book.DeepConvNet()
     loaded.load_params(path)
     x = np.random.rand(4, 1, 28, 28)

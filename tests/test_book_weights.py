@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from digitnet import load_model
-from digitnet.book_weights import BookWeightsError, import_book_weights, read_book_pickle
+from digitnet.book.weights import BookWeightsError, import_book_weights, read_book_pickle
 
 rng = np.random.default_rng(8)
 
@@ -40,7 +40,7 @@ def relu(x):
 
 
 def book_ch3_predict(w, x):
-    sigmoid = lambda a: 1 / (1 + np.exp(-a))  # noqa: E731
+    sigmoid = lambda a: 1 / (1 + np.exp(-a))
     z1 = sigmoid(x @ w["W1"] + w["b1"])
     z2 = sigmoid(z1 @ w["W2"] + w["b2"])
     return z2 @ w["W3"] + w["b3"]
@@ -78,7 +78,8 @@ def ch7_weights():
 def ch8_weights():
     w, channels = {}, 1
     for i, f in enumerate((16, 16, 32, 32, 64, 64), 1):
-        w[f"W{i}"], w[f"b{i}"] = np.sqrt(2 / (channels * 9)) * rng.standard_normal((f, channels, 3, 3)), 0.1 * rng.standard_normal(f)
+        w[f"W{i}"], w[f"b{i}"] = (np.sqrt(2 / (channels * 9)) * rng.standard_normal((f, channels, 3, 3)),
+                                  0.1 * rng.standard_normal(f))
         channels = f
     w["W7"], w["b7"] = np.sqrt(2 / 1024) * rng.standard_normal((1024, 50)), 0.1 * rng.standard_normal(50)
     w["W8"], w["b8"] = np.sqrt(2 / 50) * rng.standard_normal((50, 10)), 0.1 * rng.standard_normal(10)

@@ -167,7 +167,8 @@ def test_train_mlp_with_every_toolkit_option(tmp_path, env):
     metrics = json.loads(out.with_suffix(".metrics.json").read_text())["epochs"]
     assert len(metrics) == 3 and all("val_acc" in m for m in metrics)
     best = max(metrics, key=lambda m: m["val_acc"])
-    assert [m["epoch"] for m in metrics if m["best"]] == [min(m["epoch"] for m in metrics if m["val_acc"] == best["val_acc"])]
+    first_best = min(m["epoch"] for m in metrics if m["val_acc"] == best["val_acc"])
+    assert [m["epoch"] for m in metrics if m["best"]] == [first_best]
     with np.load(out) as npz:
         header = json.loads(str(npz["__header__"]))
         assert "buffer.BatchNorm1.running_mean" in npz.files
@@ -276,7 +277,7 @@ def test_overflow_gives_only_the_divergence_line(tmp_path, env):
 def end_warning_for(history, **settings):
     from types import SimpleNamespace
 
-    from digitnet.run import end_warning
+    from digitnet.cli.train import end_warning
     from digitnet.settings import RunSettings
 
     return end_warning(SimpleNamespace(settings=RunSettings(seed=0, **settings).resolved()), history)

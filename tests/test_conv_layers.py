@@ -1,11 +1,12 @@
 """The book's ch. 6-7 layers: Dropout, BatchNormalization, im2col/col2im, Convolution, Pooling."""
 import numpy as np
 import pytest
-
-from digitnet.im2col import col2im, col2im_reference, conv_output_size, im2col, im2col_reference
-from digitnet import book_layers, layers
-from digitnet.layers import BatchNormalization, Convolution, Dropout, Pooling
 from helpers import check_layer
+
+from digitnet import layers
+from digitnet.book import layers as book_layers
+from digitnet.im2col import col2im, col2im_reference, conv_output_size, im2col, im2col_reference
+from digitnet.layers import BatchNormalization, Convolution, Dropout, Pooling
 
 
 @pytest.fixture

@@ -9,8 +9,15 @@ import time
 import pytest
 
 from digitnet.data import download
-from digitnet.data.download import (DEFAULT_MIRRORS, default_cache_dir, download_file,
-                                    ensure_mnist_files, mirror_list, offline_requested, sha256_of)
+from digitnet.data.download import (
+    DEFAULT_MIRRORS,
+    default_cache_dir,
+    download_file,
+    ensure_mnist_files,
+    mirror_list,
+    offline_requested,
+    sha256_of,
+)
 from digitnet.errors import DataError, DownloadError
 
 pytestmark = pytest.mark.usefixtures("isolated_data_env")

@@ -52,7 +52,7 @@ def test_input_gradient_of_the_deep_conv_net_on_a_patch():
     net = NETS["deep-cnn"](rng)
     x = rng.random((1, 784))
     backprop = input_gradient(net, x, 2, "log-probability")
-    f = lambda _: score_by_formula(net, x, 2, "log-probability")  # noqa: E731
+    f = lambda _: score_by_formula(net, x, 2, "log-probability")
     h, numerical = 1e-5, []
     picks = rng.choice(784, 60, replace=False)
     for i in picks:

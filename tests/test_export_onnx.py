@@ -10,15 +10,16 @@ import pytest
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from click.testing import CliRunner  # noqa: E402
+from click.testing import CliRunner  # noqa: E402  (after the importorskip calls above)
 
-from digitnet.data import load_sample  # noqa: E402
-from digitnet.export_onnx import export_command, export_onnx, run_onnx  # noqa: E402
-from digitnet.functions import log_softmax, softmax  # noqa: E402
-from digitnet.layers import BatchNormalization, Softmax  # noqa: E402
-from digitnet.model_io import save_model  # noqa: E402
-from digitnet.nets.factory import build_net  # noqa: E402
-from digitnet.optimizers import Adam  # noqa: E402
+from digitnet.cli.export import command as export_command  # noqa: E402  (after the importorskip calls above)
+from digitnet.data import load_sample  # noqa: E402  (after the importorskip calls above)
+from digitnet.export_onnx import export_onnx, run_onnx  # noqa: E402  (after the importorskip calls above)
+from digitnet.functions import log_softmax, softmax  # noqa: E402  (after the importorskip calls above)
+from digitnet.layers import BatchNormalization, Softmax  # noqa: E402  (after the importorskip calls above)
+from digitnet.model_io import save_model  # noqa: E402  (after the importorskip calls above)
+from digitnet.nets.factory import build_net  # noqa: E402  (after the importorskip calls above)
+from digitnet.optimizers import Adam  # noqa: E402  (after the importorskip calls above)
 
 TOLERANCE = 1e-5
 

@@ -1,9 +1,9 @@
 """The fast Convolution and Pooling (channels last, chunked, no im2col for pooling) against the book's plain
-versions in digitnet.book_layers, and the helpers they are built from."""
+versions in digitnet.book.layers, and the helpers they are built from."""
 import numpy as np
 import pytest
 
-from digitnet import book_layers
+from digitnet.book import layers as book_layers
 from digitnet.im2col import batch_chunks, col2im, col2im_nhwc, im2col, im2col_nhwc
 from digitnet.layers import Affine, Convolution, Pooling
 from digitnet.nets import DeepConvNet, TwoLayerNet

@@ -8,7 +8,8 @@ from digitnet.gradient import gradient_check, numerical_gradient, relative_error
 @pytest.mark.parametrize("shape", [(5,), (3, 4), (2, 3, 4), (2, 1, 3, 3)])
 def test_numerical_gradient_any_shape(shape):
     x = np.random.default_rng(0).standard_normal(shape)
-    np.testing.assert_allclose(numerical_gradient(lambda _: np.sum(x ** 3), x), 3 * x ** 2, rtol=1e-6, atol=1e-7)  # h**2 * f'''/6 = 1e-8 truncation
+    # h**2 * f'''/6 = 1e-8 truncation
+    np.testing.assert_allclose(numerical_gradient(lambda _: np.sum(x ** 3), x), 3 * x ** 2, rtol=1e-6, atol=1e-7)
 
 
 def test_numerical_gradient_restores_every_element_bit_for_bit():

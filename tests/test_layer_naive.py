@@ -52,7 +52,7 @@ def test_array_gradients_match_central_differences(layer_class):
     y = rng.standard_normal((3, 4))
     R = rng.standard_normal((3, 4))  # projects the output on R, so f is a scalar and df/dout = R
     layer = layer_class()
-    f = lambda _: float(np.sum(layer_class().forward(x, y) * R))  # noqa: E731
+    f = lambda _: float(np.sum(layer_class().forward(x, y) * R))
     layer.forward(x, y)
     dx, dy = layer.backward(R)
     assert dx.shape == dy.shape == x.shape

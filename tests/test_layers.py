@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
+from helpers import check_layer
 
 from digitnet.gradient import numerical_gradient
 from digitnet.layers import Affine, Relu, Sigmoid, Softmax, SoftmaxWithLoss
-from helpers import check_layer
 
 
 @pytest.fixture

@@ -7,9 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from digitnet.data import (Dataset, default_cache_dir, load_dataset, load_mnist, load_sample,
-                           resolve_dataset)
-from digitnet.data import download
+from digitnet.data import Dataset, default_cache_dir, download, load_dataset, load_mnist, load_sample, resolve_dataset
 from digitnet.errors import DataError
 
 pytestmark = pytest.mark.usefixtures("isolated_data_env")

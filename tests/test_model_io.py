@@ -8,8 +8,16 @@ import zipfile
 import numpy as np
 import pytest
 
-from digitnet import DeepConvNet, ModelFileError, MultiLayerNet, SimpleConvNet, TwoLayerNet, load_model, save_model
-from digitnet import model_io
+from digitnet import (
+    DeepConvNet,
+    ModelFileError,
+    MultiLayerNet,
+    SimpleConvNet,
+    TwoLayerNet,
+    load_model,
+    model_io,
+    save_model,
+)
 from digitnet.layers import Dropout
 
 

@@ -78,7 +78,7 @@ def test_deep_conv_net_gradients_on_small_images():
     freeze_dropout(net)
     x, t = rng.standard_normal((2, 1, 12, 12)), rng.integers(0, 3, 2)
     backprop = net.gradient(x, t)
-    loss = lambda _: net.loss(x, t, train_flg=True)  # noqa: E731
+    loss = lambda _: net.loss(x, t, train_flg=True)
     for key in ("W1", "b3", "b6", "W8", "b8"):  # small ones in full
         np.testing.assert_allclose(backprop[key], numerical_gradient(loss, net.params[key]), rtol=1e-4, atol=1e-7,
                                    err_msg=key)

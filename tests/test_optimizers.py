@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from digitnet.optimizers import OPTIMIZERS, Adam, AdaGrad, ConstantLR, CosineLR, RMSprop, StepLR
+from digitnet.optimizers import OPTIMIZERS, AdaGrad, Adam, ConstantLR, CosineLR, RMSprop, StepLR
 
 
 def quadratic_problem():

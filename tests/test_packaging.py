@@ -58,7 +58,7 @@ def test_wheel_holds_every_module_and_data_file(built_wheel):
     assert not ignored, f"in the wheel but ignored by git, so absent from a clone (see .gitignore): {ignored}"
     # The three things a user cannot do without: the offline sample, the web page and the command.
     assert {"digitnet/data/sample/train-images-idx3-ubyte.gz", "digitnet/data/sample/train-labels-idx1-ubyte.gz",
-            "digitnet/static/index.html", "digitnet/static/app.js"} <= names
+            "digitnet/serve/static/index.html", "digitnet/serve/static/app.js"} <= names
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     with zipfile.ZipFile(wheel) as z:
         assert "digitnet = digitnet.cli:main" in z.read(entry_points).decode()

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from digitnet.data import load_sample
-from digitnet.launch import ParallelError, find_mpiexec, parse_workers, usable_cores
 from digitnet.parallel import GradientBuffer, SingleProcess, launched_by_mpi, reduce_step, shard
+from digitnet.parallel.launch import ParallelError, find_mpiexec, parse_workers, usable_cores
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "mpi"))
-from cases import CASES, build, data  # noqa: E402
+from cases import CASES, build, data  # noqa: E402  (sys.path is set above)
 
 
 def mpiexec_or_skip():
@@ -135,9 +135,9 @@ def test_workers_count_parsing():
 
 
 def test_without_mpi4py_the_error_says_what_to_install(monkeypatch):
-    import digitnet.launch
+    import digitnet.parallel.launch
 
-    monkeypatch.setattr(digitnet.launch, "mpi4py_installed", lambda: False)
+    monkeypatch.setattr(digitnet.parallel.launch, "mpi4py_installed", lambda: False)
     with pytest.raises(ParallelError, match=r"pip install 'digitnet\[mpi\]'"):
         find_mpiexec()
 

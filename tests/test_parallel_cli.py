@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from digitnet.checkpoint import load_checkpoint
 from digitnet.cli import main
-from digitnet.launch import ParallelError, find_mpiexec
 from digitnet.model_io import load_model, params_digest
+from digitnet.parallel.launch import ParallelError, find_mpiexec
 
 QUICK = ["--offline", "--model", "mlp", "--hidden", "32", "--dropout", "0.3", "--augment", "--batch-size", "51",
          "--seed", "3"]
@@ -153,9 +153,9 @@ def test_evaluate_shares_the_test_set_and_prints_the_same_report(tmp_path, mpiex
 
 
 def test_without_mpi4py_workers_say_what_to_install(tmp_path, monkeypatch):
-    import digitnet.launch
+    import digitnet.parallel.launch
 
-    monkeypatch.setattr(digitnet.launch, "mpi4py_installed", lambda: False)
+    monkeypatch.setattr(digitnet.parallel.launch, "mpi4py_installed", lambda: False)
     monkeypatch.delenv("PMI_RANK", raising=False)
     monkeypatch.delenv("PMI_SIZE", raising=False)
     result = CliRunner().invoke(main, ["train", *QUICK, "--iters", "5", "--workers", "2",

@@ -7,13 +7,18 @@ import pytest
 
 pytest.importorskip("matplotlib")
 pytest.importorskip("PIL")
-from PIL import Image  # noqa: E402
+from PIL import Image
 
-import digitnet  # noqa: E402
-from digitnet.data import load_sample  # noqa: E402
-from digitnet.plots import (confusion_matrix, evaluation_report, per_class_precision_recall,  # noqa: E402
-                            plot_confusion_matrix, plot_first_layer_weights, plot_learning_curves,
-                            plot_misclassified, write_evaluation_pictures)
+import digitnet
+from digitnet.data import load_sample
+from digitnet.metrics import confusion_matrix, evaluation_report, per_class_precision_recall
+from digitnet.plots import (
+    plot_confusion_matrix,
+    plot_first_layer_weights,
+    plot_learning_curves,
+    plot_misclassified,
+    write_evaluation_pictures,
+)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -98,7 +103,8 @@ def trained():
     sample = load_sample()
     rng = np.random.default_rng(0)
     net = digitnet.TwoLayerNet(784, 30, 10, rng=rng, dtype=np.float32)
-    history = digitnet.train(net, sample.x_train[:4000], sample.t_train[:4000], sample.x_test[:500], sample.t_test[:500],
+    history = digitnet.train(net, sample.x_train[:4000], sample.t_train[:4000],
+                             sample.x_test[:500], sample.t_test[:500],
                              iters=200, train_eval_size=500, rng=rng)  # 5 short epochs
     return net, history, sample
 

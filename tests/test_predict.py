@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 
 pytest.importorskip("PIL")
-from click.testing import CliRunner  # noqa: E402
-from PIL import Image  # noqa: E402
+from click.testing import CliRunner
+from PIL import Image
 
-import digitnet  # noqa: E402
-from digitnet.predict import predict_command, predict_images, top_k  # noqa: E402
-from digitnet.preprocess import ImageError  # noqa: E402
+import digitnet
+from digitnet.cli.predict import command as predict_command
+from digitnet.predict import predict_images, top_k
+from digitnet.preprocess import ImageError
 
 HANDWRITING = Path(__file__).resolve().parent / "fixtures" / "handwriting"
 SET = sorted(p for p in HANDWRITING.iterdir() if p.suffix.lower() in (".png", ".jpg", ".bmp", ".gif", ".webp", ".tif"))

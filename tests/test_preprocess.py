@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 PIL = pytest.importorskip("PIL")
-from PIL import Image, ImageDraw  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402  (after the importorskip call above)
 
-from digitnet.data import load_sample  # noqa: E402
-from digitnet.errors import DigitnetError  # noqa: E402
-from digitnet.preprocess import ImageError, to_mnist  # noqa: E402
+from digitnet.data import load_sample  # noqa: E402  (after the importorskip call above)
+from digitnet.errors import DigitnetError  # noqa: E402  (after the importorskip call above)
+from digitnet.preprocess import ImageError, to_mnist  # noqa: E402  (after the importorskip call above)
 
 SEVEN = [(0.1, 0.05), (0.9, 0.05), (0.35, 0.95)]
 FOUR = [[(0.6, 0.0), (0.05, 0.65), (0.95, 0.65)], [(0.68, 0.3), (0.68, 1.0)]]
@@ -43,7 +43,8 @@ def diff(a, b):
 
 def similarity(a, b):
     """Correlation, allowing a shift of one pixel."""
-    return max(np.corrcoef(np.roll(a, (dy, dx), (0, 1)).ravel(), b.ravel())[0, 1] for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+    return max(np.corrcoef(np.roll(a, (dy, dx), (0, 1)).ravel(), b.ravel())[0, 1]
+               for dy in (-1, 0, 1) for dx in (-1, 0, 1))
 
 
 def centre_of_mass(a):

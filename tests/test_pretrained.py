@@ -33,7 +33,7 @@ def test_the_manifest_names_both_models_and_the_best():
     assert set(MANIFEST["models"]) == {"two-layer", "deep-cnn"}
     assert best_model_name() == MANIFEST["best"] == "deep-cnn"
     assert list(bundled_models())[0] == "deep-cnn"
-    for name, entry in MANIFEST["models"].items():
+    for entry in MANIFEST["models"].values():
         assert {"file", "architecture", "training_data", "recipe", "seed", "test_accuracy", "size_bytes", "sha256",
                 "weights_sha256"} <= set(entry)
         assert "10,000" in entry["training_data"]
@@ -77,7 +77,8 @@ def test_accuracy_offline_on_the_sample_and_the_hand_drawn_set(name):
     acc = digitnet.evaluate(net, x, t)[1]
     assert acc >= SAMPLE_BAR[name]
     assert acc == pytest.approx(MANIFEST["models"][name]["train_accuracy"], abs=1e-12)
-    files = sorted(p for p in HANDWRITING.iterdir() if p.suffix.lower() in (".png", ".jpg", ".bmp", ".gif", ".webp", ".tif"))
+    files = sorted(p for p in HANDWRITING.iterdir()
+                   if p.suffix.lower() in (".png", ".jpg", ".bmp", ".gif", ".webp", ".tif"))
     results = predict_images(net, files)
     right = sum(r["digit"] == int(p.name[0]) for p, r in zip(files, results))
     missed = [f"{p.name} as {r['digit']}" for p, r in zip(files, results) if r["digit"] != int(p.name[0])]
@@ -123,7 +124,7 @@ def test_models_command_lists_them():
     assert r.exit_code == 0, r.output
     lines = r.output.splitlines()
     assert lines[0] == "deep-cnn  (default)" and "two-layer" in lines
-    for name, entry in MANIFEST["models"].items():
+    for entry in MANIFEST["models"].values():
         assert entry["sha256"] in r.output and f"{entry['size_bytes']:,} bytes" in r.output
         if entry["test_accuracy"] is not None:
             assert f"{100 * entry['test_accuracy']:.2f}% on the official MNIST test set" in r.output

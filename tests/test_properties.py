@@ -33,11 +33,20 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import digitnet
-from digitnet import book_layers
+from digitnet.book import layers as book_layers
 from digitnet.data.idx import MAX_ELEMENTS, read_idx, read_images, read_labels
 from digitnet.errors import DataError, ModelFileError
-from digitnet.layers import (Affine, BatchNormalization, Convolution, Dropout, Pooling, Relu, Sigmoid, Softmax,
-                             SoftmaxWithLoss)
+from digitnet.layers import (
+    Affine,
+    BatchNormalization,
+    Convolution,
+    Dropout,
+    Pooling,
+    Relu,
+    Sigmoid,
+    Softmax,
+    SoftmaxWithLoss,
+)
 from digitnet.model_io import HEADER_DIGEST, HEADER_KEY, header_digest, params_digest, seal_header
 
 # damaged files make Pillow warn ("Corrupt EXIF data", "Truncated File Read"): expected here, and noise
@@ -134,7 +143,7 @@ def check_readers(path, expected):
 def gunzip(data):
     try:
         return gzip.decompress(data)
-    except Exception:  # noqa: BLE001 - any failure means the gzip stream is not intact
+    except Exception:
         return None
 
 

@@ -102,7 +102,8 @@ def test_resume_without_a_checkpoint_is_one_clear_line(tmp_path, env):
 
 def test_divergence_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path, env):
     out = tmp_path / "diverged.npz"
-    r = digitnet("train", "--lr", "1e8", "--iters", "200", "--checkpoint-every", "1", "--seed", "0", "--out", out, env=env)
+    r = digitnet("train", "--lr", "1e8", "--iters", "200", "--checkpoint-every", "1", "--seed", "0", "--out", out,
+                 env=env)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert "diverged" in r.stderr and "learning rate" in r.stderr and "last good checkpoint" in r.stderr
     with np.load(out.with_suffix(".ckpt.npz")) as npz:

@@ -21,15 +21,16 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("PIL")
 pytest.importorskip("python_multipart")
-from click.testing import CliRunner  # noqa: E402
-from fastapi.testclient import TestClient  # noqa: E402
-from PIL import Image  # noqa: E402
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+from PIL import Image
 
-import digitnet  # noqa: E402
-from digitnet import serve  # noqa: E402
-from digitnet.data import load_sample  # noqa: E402
-from digitnet.predict import predict_images  # noqa: E402
-from digitnet.serve import MAX_UPLOAD_BYTES, create_app, serve_command  # noqa: E402
+import digitnet
+from digitnet.cli.serve import command as serve_command
+from digitnet.data import load_sample
+from digitnet.predict import predict_images
+from digitnet.serve import MAX_UPLOAD_BYTES, create_app
+from digitnet.serve import app as serve
 
 
 @pytest.fixture(scope="session")
@@ -317,9 +318,9 @@ def test_the_server_still_answers_after_all_that(model_file, sample):
     # its own app, given every bad body above itself: true whichever tests run, in whatever order
     with TestClient(create_app(model_file), raise_server_exceptions=True) as c:
         for route in ROUTES:
-            for name, body, status, _ in BAD_JSON:
+            for _name, body, status, _ in BAD_JSON:
                 assert c.post(route, content=body, headers={"content-type": "application/json"}).status_code == status
-            for name, make, status, _ in BAD_UPLOADS[:4]:  # the cheap ones
+            for _name, make, status, _ in BAD_UPLOADS[:4]:  # the cheap ones
                 assert c.post(route, files={"image": ("drawing.png", make(), "image/png")}).status_code == status
         assert c.get("/health").json()["status"] == "ok"
         r = c.post("/api/predict", json={"pixels": sample.x_test[0].tolist()})

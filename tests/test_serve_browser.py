@@ -20,7 +20,7 @@ pytest.importorskip("PIL")
 pytest.importorskip("python_multipart")
 sync_api = pytest.importorskip("playwright.sync_api")
 
-from digitnet.serve import create_app  # noqa: E402
+from digitnet.serve import create_app  # noqa: E402  (after the importorskip calls above)
 
 CHROMIUM = os.environ.get("DIGITNET_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -110,7 +110,7 @@ def wait_until_answered(page, sent, answered):
 def draw_with_mouse(page, strokes):
     """Each stroke a list of (x, y) in 0..1 of the pad, drawn as a mouse drag."""
     box = page.locator("#pad").bounding_box()
-    to_px = lambda x, y: (box["x"] + x * box["width"], box["y"] + y * box["height"])  # noqa: E731
+    to_px = lambda x, y: (box["x"] + x * box["width"], box["y"] + y * box["height"])
     for stroke in strokes:
         page.mouse.move(*to_px(*stroke[0]))
         page.mouse.down()
@@ -145,7 +145,8 @@ ONE = [[(0.54, 0.14), (0.46, 0.86)]]
 SEEN_INK = "(() => { const d = document.getElementById('seen').getContext('2d').getImageData(0, 0, 28, 28).data;" \
            " let n = 0; for (let i = 0; i < d.length; i += 4) n += d[i] > 64; return n; })()"
 PAD_INK = "(() => { const c = document.getElementById('pad'); const d = c.getContext('2d')" \
-          ".getImageData(0, 0, c.width, c.height).data; let n = 0; for (let i = 0; i < d.length; i += 4) n += d[i] < 128;" \
+          ".getImageData(0, 0, c.width, c.height).data; let n = 0;" \
+          " for (let i = 0; i < d.length; i += 4) n += d[i] < 128;" \
           " return n; })()"
 
 
@@ -250,7 +251,7 @@ def check_why_canvas(page, answer):
     want = gradient_rgb(np.reshape(answer["preprocessed"], (28, 28)), np.reshape(answer["gradient"], (28, 28)))
     got = np.array(page.evaluate(WHY_PIXELS), dtype=int).reshape(28, 28, 4)[..., :3]
     assert np.abs(got - want.astype(int)).max() <= 1
-    red = np.all(want == (214, 39, 40), axis=-1) | ((want[..., 0] > want[..., 2] + 40))
+    red = np.all(want == (214, 39, 40), axis=-1) | (want[..., 0] > want[..., 2] + 40)
     blue = want[..., 2] > want[..., 0] + 40
     assert red.sum() > 5 and blue.sum() > 5  # both directions appear
 
@@ -350,7 +351,8 @@ PEN_DIGITS = {
 # slanted, and small and off-centre with a trembling pressure
 PEN_STYLES = {
     "ramp": (lambda s: 0.15 + 0.8 * s, lambda x, y: (x, y)),
-    "slant": (lambda s: 0.95 - 0.7 * s, lambda x, y: (0.5 + 0.85 * (x - 0.5) + 0.18 * (0.5 - y), 0.5 + 0.9 * (y - 0.5))),
+    "slant": (lambda s: 0.95 - 0.7 * s,
+              lambda x, y: (0.5 + 0.85 * (x - 0.5) + 0.18 * (0.5 - y), 0.5 + 0.9 * (y - 0.5))),
     "small": (lambda s: 0.5 + 0.4 * np.sin(9 * s), lambda x, y: (0.3 + 0.55 * x, 0.25 + 0.55 * y)),
 }
 
@@ -363,7 +365,8 @@ def draw_with_pen(page, strokes, pressure, transform):
         const r = pad.getBoundingClientRect();
         const send = (type, [x, y], p) => pad.dispatchEvent(new PointerEvent(type, {
             pointerId: 9, pointerType: 'pen', isPrimary: true, bubbles: true, cancelable: true,
-            clientX: r.left + x * r.width, clientY: r.top + y * r.height, button: 0, buttons: type === 'pointerup' ? 0 : 1,
+            clientX: r.left + x * r.width, clientY: r.top + y * r.height,
+            button: 0, buttons: type === 'pointerup' ? 0 : 1,
             pressure: type === 'pointerup' ? 0 : p}));
         strokes.forEach((stroke, k) => {
             send('pointerdown', stroke[0], pressures[k][0]);
@@ -379,8 +382,8 @@ def test_a_new_set_of_pen_drawings_with_varying_pressure(browser, bundled_server
     `digitnet predict FOLDER` would. Prints what it gets; the bar is well above chance, below perfect."""
     import base64
 
-    from digitnet.pretrained import best_model_name, pretrained
     from digitnet.predict import predict_images
+    from digitnet.pretrained import best_model_name, pretrained
 
     context, page, problems = open_bundled_page(browser, bundled_server, viewport={"width": 1000, "height": 760})
     folder = artifacts / "pen_drawings"

@@ -16,14 +16,19 @@ pytest.importorskip("tensorboardX", reason="the tensorboard extra is not install
 event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator",
                                         reason="TensorBoard (the reader) is not installed")
 
-from digitnet import SGD, train  # noqa: E402
-from digitnet.data import load_sample  # noqa: E402
-from digitnet.errors import DigitnetError  # noqa: E402
-from digitnet.nets import MultiLayerNet, SimpleConvNet, TwoLayerNet  # noqa: E402
-from digitnet.optimizers import StepLR  # noqa: E402
-from digitnet.train import FunctionCallback, TrainingInterrupted, TrainingState  # noqa: E402
-from digitnet.tensorboard_log import (HISTOGRAM_VALUES, PROBE_SIZE, TensorBoardLogger,  # noqa: E402
-                                      first_layer_picture, misclassified_picture)
+from digitnet import SGD, train  # noqa: E402  (after the importorskip calls above)
+from digitnet.data import load_sample  # noqa: E402  (after the importorskip calls above)
+from digitnet.errors import DigitnetError  # noqa: E402  (after the importorskip calls above)
+from digitnet.nets import MultiLayerNet, SimpleConvNet, TwoLayerNet  # noqa: E402  (after the importorskip calls above)
+from digitnet.optimizers import StepLR  # noqa: E402  (after the importorskip calls above)
+from digitnet.tensorboard_log import (  # noqa: E402  (after the importorskip calls above)
+    HISTOGRAM_VALUES,
+    PROBE_SIZE,
+    TensorBoardLogger,
+    first_layer_picture,
+    misclassified_picture,
+)
+from digitnet.train import FunctionCallback, TrainingInterrupted, TrainingState  # noqa: E402  (after the importorskip calls above)
 
 REPO = Path(__file__).resolve().parents[1]
 

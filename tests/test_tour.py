@@ -4,8 +4,8 @@ import re
 import pytest
 from click.testing import CliRunner
 
-import digitnet.tour as tour_module
-from digitnet.tour import STEPS, tour
+import digitnet.cli.tour as tour_module
+from digitnet.cli.tour import STEPS, tour
 
 
 @pytest.fixture

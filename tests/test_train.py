@@ -4,7 +4,6 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-
 from digitnet import SGD, TwoLayerNet, train
 from digitnet.data import load_sample
 from digitnet.train import TrainingInterrupted, TrainingState, batch_indices, evaluate

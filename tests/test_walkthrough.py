@@ -178,7 +178,7 @@ def resolve(dotted):
 def documented_signatures():
     """{dotted name: signature source} from api.md's one-signature python blocks."""
     out = {}
-    for info, source, line, _ in fenced_blocks(API.read_text(encoding="utf-8")):
+    for info, source, _line, _ in fenced_blocks(API.read_text(encoding="utf-8")):
         if info == "python" and source.startswith("digitnet."):
             name, params = source.split("(", 1)
             out[name.strip()] = "(" + params.strip()
@@ -189,14 +189,15 @@ def parameters_of_doc(params):
     """[(name, kind, default)] from a signature's source, defaults evaluated with np and numpy at hand."""
     args = ast.parse(f"def f{params}: pass").body[0].args
     env = {"np": np, "numpy": np}
-    value = lambda node: eval(compile(ast.Expression(node), "api.md", "eval"), env)  # noqa: E731
+    value = lambda node: eval(compile(ast.Expression(node), "api.md", "eval"), env)
     P = inspect.Parameter
     out = [(a.arg, P.POSITIONAL_ONLY) for a in args.posonlyargs] + [(a.arg, P.POSITIONAL_OR_KEYWORD) for a in args.args]
     defaults = [P.empty] * (len(out) - len(args.defaults)) + [value(d) for d in args.defaults]
     out = [(n, k, d) for (n, k), d in zip(out, defaults)]
     if args.vararg:
         out.append((args.vararg.arg, P.VAR_POSITIONAL, P.empty))
-    out += [(a.arg, P.KEYWORD_ONLY, P.empty if d is None else value(d)) for a, d in zip(args.kwonlyargs, args.kw_defaults)]
+    out += [(a.arg, P.KEYWORD_ONLY, P.empty if d is None else value(d))
+            for a, d in zip(args.kwonlyargs, args.kw_defaults)]
     if args.kwarg:
         out.append((args.kwarg.arg, P.VAR_KEYWORD, P.empty))
     return out

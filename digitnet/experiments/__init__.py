@@ -29,6 +29,6 @@ def get(name):
     return importlib.import_module(f"{__name__}.{MODULES[name]}")
 
 
-from .runner import Context, run_experiment  # noqa: E402
+from .runner import Context, run_experiment  # noqa: E402  (re-exported after the registry; runner.py imports get from here)
 
 __all__ = ["NAMES", "get", "Context", "run_experiment"]

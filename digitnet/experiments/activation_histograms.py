@@ -79,4 +79,5 @@ def summary(result):
             f"activations within 0.1 of 0 or 1; std=0.01: {last('sigmoid std=0.01')['near_half']:.0%} within 0.1 of "
             f"0.5; Xavier: spread (std {last('sigmoid Xavier')['std']:.2f})",
             f"ReLU layer-5 std: std=0.01 {last('relu std=0.01')['std']:.1e}, Xavier {last('relu Xavier')['std']:.3f}, "
-            f"He {last('relu He')['std']:.3f} (He keeps the spread of layer 1: {runs['relu He']['layers'][0]['std']:.3f})"]
+            f"He {last('relu He')['std']:.3f} "
+            f"(He keeps the spread of layer 1: {runs['relu He']['layers'][0]['std']:.3f})"]

@@ -24,7 +24,8 @@ def run(ctx):
     ds = ctx.dataset(dtype=np.float64)
     hidden, batch, steps = ctx.pick((50, 100, 3), (10, 20, 2))
     rng = ctx.rng("net")
-    nets = {way: TwoLayerNet(784, hidden, 10, rng=ctx.rng("net"), dtype=np.float64) for way in ("numerical", "backprop")}
+    nets = {way: TwoLayerNet(784, hidden, 10, rng=ctx.rng("net"), dtype=np.float64)
+            for way in ("numerical", "backprop")}
     opts = {way: SGD(lr=LR) for way in nets}
     losses = {way: [] for way in nets}
     seconds = {way: [] for way in nets}
@@ -81,9 +82,11 @@ def plot(result, path):
 
 def summary(result):
     s, t = result["settings"], result["timings"]
-    return [f"TwoLayerNet 784-{s['hidden']}-10 ({s['params']:,} weights), batch {s['batch_size']}, {s['steps']} SGD steps "
-            f"each way: losses differ by at most {result['max_loss_difference']:.1e}, weights by "
-            f"{result['max_weight_difference']:.1e}",
-            f"one gradient: numerical {t['numerical_s_per_gradient']:.3g} s, backprop {t['backprop_s_per_gradient'] * 1e3:.3g} ms: "
+    return [f"TwoLayerNet 784-{s['hidden']}-10 ({s['params']:,} weights), batch {s['batch_size']}, "
+            f"{s['steps']} SGD steps each way: losses differ by at most {result['max_loss_difference']:.1e}, "
+            f"weights by {result['max_weight_difference']:.1e}",
+            f"one gradient: numerical {t['numerical_s_per_gradient']:.3g} s, "
+            f"backprop {t['backprop_s_per_gradient'] * 1e3:.3g} ms: "
             f"{t['ratio']:,.0f}x; the book's ch. 4 run ({BOOK_ITERS:,} steps) would take "
-            f"{t['book_ch4_run_by_numerical_hours']:,.1f} h by numerical gradient, {t['book_ch4_run_by_backprop_s']:.0f} s by backprop"]
+            f"{t['book_ch4_run_by_numerical_hours']:,.1f} h by numerical gradient, "
+            f"{t['book_ch4_run_by_backprop_s']:.0f} s by backprop"]

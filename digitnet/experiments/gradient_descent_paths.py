@@ -43,7 +43,8 @@ def run(ctx):
         xs, ys = path(cls(lr=lr))
         paths[name] = {"lr": lr, "x": xs, "y": ys, "final_f": f(xs[-1], ys[-1]),
                        "y_sign_changes": int(np.sum(np.diff(np.sign(ys)) != 0))}
-    return {"settings": {"start": START, "steps": STEPS, "note": "no data, no randomness: --quick and --seed change nothing"},
+    return {"settings": {"start": START, "steps": STEPS,
+                         "note": "no data, no randomness: --quick and --seed change nothing"},
             "paths": paths}
 
 

@@ -8,8 +8,8 @@ matrix product; float32 holds every float16 value exactly).
 """
 import numpy as np
 
+from ..metrics import predict_labels
 from ..nets import DeepConvNet
-from ..plots import predict_labels
 from .deep_model import deep_convnet, test_subset
 from .plotting import figure, quick_note, save
 
@@ -39,7 +39,8 @@ def run(ctx):
     for name, (stored, compute) in PRECISIONS.items():
         y = predict_labels(cast(net, stored, compute), x.astype(stored).astype(compute))
         reference = y if reference is None else reference
-        results[name] = {"accuracy": float(np.mean(y == t)), "same_prediction_as_float64": float(np.mean(y == reference)),
+        results[name] = {"accuracy": float(np.mean(y == t)),
+                         "same_prediction_as_float64": float(np.mean(y == reference)),
                          "bytes_per_weight": np.dtype(stored).itemsize}
     return {"settings": {"model": source, "test_digits": len(t),
                          "float16": "weights and inputs rounded to float16, arithmetic in float32"},
@@ -54,7 +55,8 @@ def plot(result, path):
     accs = [result["precisions"][n]["accuracy"] for n in names]
     bars = ax.bar(names, accs, color=["tab:blue", "tab:green", "tab:orange"])
     for bar, n, a in zip(bars, names, accs):
-        ax.text(bar.get_x() + bar.get_width() / 2, a, f"{a:.4f}\n({result['precisions'][n]['bytes_per_weight']} bytes/weight)",
+        ax.text(bar.get_x() + bar.get_width() / 2, a,
+                f"{a:.4f}\n({result['precisions'][n]['bytes_per_weight']} bytes/weight)",
                 ha="center", va="bottom", fontsize=9)
     low = min(accs)
     ax.set(ylim=(max(0.0, low - 0.05), min(1.0, max(accs) + 0.03)), ylabel="test accuracy",

@@ -4,7 +4,8 @@ The book: about 0.7 % of the test set is misclassified, and many of those digits
 """
 import numpy as np
 
-from ..plots import plot_misclassified, predict_labels
+from ..metrics import predict_labels
+from ..plots import plot_misclassified
 from .deep_model import deep_convnet, test_subset
 
 NAME = "misclassified"

@@ -39,5 +39,6 @@ def plot(result, path):
 def summary(result):
     final = result["final_loss"]
     order = sorted(final, key=final.get)
-    return [f"mean loss over the last 100 steps: " + ", ".join(f"{k} {final[k]:.3f}" for k in order),
-            f"fastest {order[0]}, slowest {order[-1]} (the book: SGD slowest, AdaGrad a little ahead of Adam and Momentum)"]
+    return ["mean loss over the last 100 steps: " + ", ".join(f"{k} {final[k]:.3f}" for k in order),
+            f"fastest {order[0]}, slowest {order[-1]} "
+            "(the book: SGD slowest, AdaGrad a little ahead of Adam and Momentum)"]

@@ -71,7 +71,8 @@ def run(ctx):
                          "batch_size": BATCH, "lr": LR, "weight_decay": DECAY, "dropout_ratio": RATIO,
                          "dtype": "float32"},
             "runs": runs,
-            "dropout_kinds_max_test_acc_difference": max(abs(a - b) for a, b in zip(both[0]["test_acc"], both[1]["test_acc"])),
+            "dropout_kinds_max_test_acc_difference": max(abs(a - b)
+                                                         for a, b in zip(both[0]["test_acc"], both[1]["test_acc"])),
             "dropout_kinds_final_test_acc_difference": both[0]["test_acc"][-1] - both[1]["test_acc"][-1]}
 
 

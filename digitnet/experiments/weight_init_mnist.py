@@ -41,6 +41,6 @@ def plot(result, path):
 
 def summary(result):
     final = result["final_loss"]
-    return [f"mean loss over the last 100 steps: " + ", ".join(f"{k} {v:.3f}" for k, v in final.items()),
+    return ["mean loss over the last 100 steps: " + ", ".join(f"{k} {v:.3f}" for k, v in final.items()),
             f"std=0.01 stays near ln 10 = {np.log(10):.2f} (the activations vanish, nothing is learned); "
             "Xavier and He learn, He fastest in the book"]

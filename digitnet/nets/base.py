@@ -1,9 +1,14 @@
 """What every network shares: layers in an OrderedDict run forward by predict and backward by gradient.
 
-A subclass builds self.params, self.layers (an OrderedDict), self.lastLayer and self.param_owner,
-which says which layer holds each parameter: {"W1": ("Affine1", "W"), ...}. Its backward pass then
-stores the gradient as the layer's "d" + attribute (dW, db, dgamma, dbeta).
+A subclass sets self.input_dim (the shape of one sample: (784,) for rows of pixels, (1, 28, 28) for
+images) and builds self.params, self.layers (an OrderedDict) and self.lastLayer, the layers holding
+the very arrays in params. Which layer holds which parameter (param_owner: {"W1": ("Affine1", "W"),
+...}) is found from that; a layer's backward pass stores the gradient as "d" + the attribute (dW, db,
+dgamma, dbeta). The class also declares its family's facts (the command line's defaults and the options
+it takes), so no other module needs to recognise a model by its name.
 """
+import functools
+
 import numpy as np
 
 from ..functions import labels_of
@@ -12,17 +17,42 @@ from ..gradient import numerical_gradient
 BUFFER_PREFIX = "buffer."  # batch norm's running statistics, saved beside the params
 
 
+PARAM_ATTRS = ("W", "b", "gamma", "beta")  # the attributes a layer keeps its parameters in
+
+
 class LayeredNet:
-    architecture = None  # the name model files use for this class
+    architecture = None  # the name model files and --model use for this class
     weight_decay_lambda = 0.0
+    input_dim = None  # one sample's shape, set by each net
+    # The family's facts, read by nets.factory and the training run (class attributes, not string tests):
+    convolutional = False  # takes images (N, C, H, W); rows of pixels are reshaped to input_dim
+    default_hidden = None  # hidden sizes when --hidden is not given
+    default_init = "he"  # weight scale when --init is not given
+    default_optimizer = "adam"
+    default_dropout = 0.0
+    options = frozenset()  # the optional settings it takes, of: init, activation, weight_decay, dropout, batch_norm
+
+    @property
+    def input_size(self):
+        """How many numbers one sample is: 784 for MNIST."""
+        return int(np.prod(self.input_dim))
+
+    def as_input(self, x):
+        """x as the first layer takes it: rows of input_size numbers, or images of input_dim for a conv net."""
+        x = np.asarray(x)
+        if x.shape[1:] == tuple(self.input_dim):
+            return x
+        return x.reshape(-1, *self.input_dim)
 
     def predict(self, x, train_flg=False):
-        for _, x in self.forward_layers(x, train_flg):
+        out = x
+        for _, out in self.forward_layers(x, train_flg):  # noqa: B007  (the last layer's output is the answer)
             pass
-        return x
+        return out
 
     def forward_layers(self, x, train_flg=False):
         """Yield (layer name, its output) as the forward pass goes: predict, one layer at a time."""
+        x = self.as_input(x)
         for name, layer in self.layers.items():
             # Dropout and BatchNormalization act differently in training; the others take no flag.
             x = layer.forward(x, train_flg) if getattr(layer, "train_flg_aware", False) else layer.forward(x)
@@ -56,7 +86,7 @@ class LayeredNet:
     def numerical_gradient(self, x, t):
         # train_flg=True so dropout and batch norm behave as in the backprop pass they check;
         # a dropout layer must draw the same mask on every call for this to mean anything.
-        loss_W = lambda W: self.loss(x, t, train_flg=True)  # noqa: E731
+        loss_W = lambda W: self.loss(x, t, train_flg=True)
         return {key: numerical_gradient(loss_W, self.params[key]) for key in self.params}
 
     def loss_and_gradient(self, x, t):
@@ -79,6 +109,16 @@ class LayeredNet:
 
     def gradient(self, x, t):
         return self.loss_and_gradient(x, t)[1]
+
+    @functools.cached_property
+    def param_owner(self):
+        """{param name: (layer name, attribute)}: which layer holds each array of params (found once)."""
+        owners = {}
+        for name, layer in self.layers.items():
+            for attr in PARAM_ATTRS:
+                held = getattr(layer, attr, None)
+                owners.update({key: (name, attr) for key, value in self.params.items() if value is held})
+        return owners
 
     def buffers(self):
         """State that is saved with the model but not trained by gradients: batch norm's running statistics."""

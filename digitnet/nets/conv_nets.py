@@ -7,27 +7,26 @@ from collections import OrderedDict
 import numpy as np
 
 from ..im2col import conv_output_size
-from ..initializers import init_scale
+from ..initializers import initial_weights
 from ..layers import Affine, Convolution, Dropout, Pooling, Relu, SoftmaxWithLoss
 from .base import LayeredNet
 
 
 class ConvNet(LayeredNet):
-    def predict(self, x, train_flg=False):
-        if x.ndim == 2:
-            x = x.reshape(x.shape[0], *self.input_dim)
-        return super().predict(x, train_flg)
+    convolutional = True
 
     def add_param_layer(self, name, layer_cls, index, W, b, **kwargs):
+        """params W<index> and b<index>, and the layer that holds them: layers[name] = layer_cls(W, b)."""
         self.params[f"W{index}"], self.params[f"b{index}"] = W, b
         self.layers[name] = layer_cls(W, b, **kwargs)
-        self.param_owner[f"W{index}"], self.param_owner[f"b{index}"] = (name, "W"), (name, "b")
 
 
 class SimpleConvNet(ConvNet):
     """conv (30 5x5 filters) - relu - 2x2 max pool - affine 100 - relu - affine 10 - softmax."""
 
     architecture = "simple-cnn"
+    default_hidden, default_init = [100], 0.01
+    options = frozenset({"init", "weight_decay"})
 
     def __init__(self, input_dim=(1, 28, 28), conv_param=None, hidden_size=100, output_size=10,
                  weight_init_std=0.01, weight_decay_lambda=0.0, *, rng=None, dtype=np.float64):
@@ -44,9 +43,9 @@ class SimpleConvNet(ConvNet):
         pool_out = fn * pool_side * pool_side
 
         def weights(shape, fan_in):
-            return (init_scale(weight_init_std, fan_in) * rng.standard_normal(shape)).astype(dtype)
+            return initial_weights(weight_init_std, shape, fan_in, rng, dtype)
 
-        self.params, self.param_owner, self.layers = {}, {}, OrderedDict()
+        self.params, self.layers = {}, OrderedDict()
         self.add_param_layer("Conv1", Convolution, 1, weights((fn, channels, fs, fs), channels * fs * fs),
                              np.zeros(fn, dtype), stride=stride, pad=pad)
         self.layers["Relu1"] = Relu()
@@ -68,6 +67,8 @@ class DeepConvNet(ConvNet):
     """conv-relu-conv-relu-pool x3 - affine 50 - relu - dropout 0.5 - affine 10 - dropout 0.5 - softmax (He init)."""
 
     architecture = "deep-cnn"
+    default_hidden, default_dropout = [50], 0.5
+    options = frozenset({"weight_decay", "dropout"})
 
     def __init__(self, input_dim=(1, 28, 28), hidden_size=50, output_size=10, dropout_ratio=0.5,
                  weight_decay_lambda=0.0, *, rng=None, dtype=np.float64):
@@ -77,11 +78,11 @@ class DeepConvNet(ConvNet):
                        "output_size": output_size, "dropout_ratio": dropout_ratio,
                        "weight_decay_lambda": weight_decay_lambda}
         self.weight_decay_lambda = weight_decay_lambda
-        self.params, self.param_owner, self.layers = {}, {}, OrderedDict()
+        self.params, self.layers = {}, OrderedDict()
         channels, size = self.input_dim[0], self.input_dim[1]
         for i, (filters, pad) in enumerate(zip(DEEP_CONV_FILTERS, DEEP_CONV_PADS), start=1):
-            W = init_scale("he", channels * 9) * rng.standard_normal((filters, channels, 3, 3))
-            self.add_param_layer(f"Conv{i}", Convolution, i, W.astype(dtype), np.zeros(filters, dtype), stride=1, pad=pad)
+            W = initial_weights("he", (filters, channels, 3, 3), channels * 9, rng, dtype)
+            self.add_param_layer(f"Conv{i}", Convolution, i, W, np.zeros(filters, dtype), stride=1, pad=pad)
             self.layers[f"Relu{i}"] = Relu()
             channels, size = filters, conv_output_size(size, 3, 1, pad)
             if i % 2 == 0:
@@ -89,11 +90,11 @@ class DeepConvNet(ConvNet):
                 size = conv_output_size(size, 2, 2)
         flat = channels * size * size  # 64 * 4 * 4 for MNIST
         dropout_rng = rng if rng is not np.random else None
-        W7 = init_scale("he", flat) * rng.standard_normal((flat, hidden_size))
-        self.add_param_layer("Affine1", Affine, 7, W7.astype(dtype), np.zeros(hidden_size, dtype))
+        W7 = initial_weights("he", (flat, hidden_size), flat, rng, dtype)
+        self.add_param_layer("Affine1", Affine, 7, W7, np.zeros(hidden_size, dtype))
         self.layers["Relu7"] = Relu()
         self.layers["Dropout1"] = Dropout(dropout_ratio, rng=dropout_rng)
-        W8 = init_scale("he", hidden_size) * rng.standard_normal((hidden_size, output_size))
-        self.add_param_layer("Affine2", Affine, 8, W8.astype(dtype), np.zeros(output_size, dtype))
+        W8 = initial_weights("he", (hidden_size, output_size), hidden_size, rng, dtype)
+        self.add_param_layer("Affine2", Affine, 8, W8, np.zeros(output_size, dtype))
         self.layers["Dropout2"] = Dropout(dropout_ratio, rng=dropout_rng)
         self.lastLayer = SoftmaxWithLoss()

@@ -4,7 +4,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ..initializers import init_scale
+from ..initializers import initial_weights
 from ..layers import Affine, BatchNormalization, Dropout, Relu, Sigmoid, SoftmaxWithLoss
 from .base import LayeredNet
 
@@ -13,6 +13,8 @@ ACTIVATIONS = {"relu": Relu, "sigmoid": Sigmoid}
 
 class MultiLayerNet(LayeredNet):
     architecture = "mlp"
+    default_hidden, default_init, default_optimizer = [100, 100], "he", "sgd"
+    options = frozenset({"init", "activation", "weight_decay", "dropout", "batch_norm"})
 
     def __init__(self, input_size, hidden_size_list, output_size, activation="relu", weight_init_std="relu",
                  weight_decay_lambda=0.0, use_dropout=False, dropout_ratio=0.5, use_batchnorm=False,
@@ -26,14 +28,14 @@ class MultiLayerNet(LayeredNet):
                        "weight_decay_lambda": weight_decay_lambda, "use_dropout": use_dropout,
                        "dropout_ratio": dropout_ratio, "use_batchnorm": use_batchnorm}
         self.weight_decay_lambda = weight_decay_lambda
+        self.input_dim = (input_size,)
         sizes = [input_size, *hidden_size_list, output_size]
-        self.params, self.param_owner, self.layers = {}, {}, OrderedDict()
+        self.params, self.layers = {}, OrderedDict()
         for i in range(1, len(sizes)):
             fan_in, fan_out = sizes[i - 1], sizes[i]
-            W = (init_scale(weight_init_std, fan_in) * rng.standard_normal((fan_in, fan_out))).astype(dtype)
-            self.params[f"W{i}"], self.params[f"b{i}"] = W, np.zeros(fan_out, dtype=dtype)
+            self.params[f"W{i}"] = initial_weights(weight_init_std, (fan_in, fan_out), fan_in, rng, dtype)
+            self.params[f"b{i}"] = np.zeros(fan_out, dtype=dtype)
             self.layers[f"Affine{i}"] = Affine(self.params[f"W{i}"], self.params[f"b{i}"])
-            self.param_owner[f"W{i}"], self.param_owner[f"b{i}"] = (f"Affine{i}", "W"), (f"Affine{i}", "b")
             if i == len(sizes) - 1:
                 break
             if use_batchnorm:
@@ -42,8 +44,6 @@ class MultiLayerNet(LayeredNet):
                 self.layers[f"BatchNorm{i}"] = BatchNormalization(
                     self.params[f"gamma{i}"], self.params[f"beta{i}"],
                     running_mean=np.zeros(fan_out, dtype=dtype), running_var=np.ones(fan_out, dtype=dtype))
-                self.param_owner[f"gamma{i}"] = (f"BatchNorm{i}", "gamma")
-                self.param_owner[f"beta{i}"] = (f"BatchNorm{i}", "beta")
             self.layers[f"Activation_function{i}"] = ACTIVATIONS[activation]()
             if use_dropout:
                 self.layers[f"Dropout{i}"] = Dropout(dropout_ratio, rng=rng if rng is not np.random else None)

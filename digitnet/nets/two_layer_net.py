@@ -3,7 +3,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ..initializers import init_scale
+from ..initializers import initial_weights
 from ..layers import Affine, Relu, SoftmaxWithLoss
 from .base import LayeredNet
 
@@ -12,21 +12,21 @@ class TwoLayerNet(LayeredNet):
     """predict, loss, accuracy, numerical_gradient and gradient come from LayeredNet, as the book writes them."""
 
     architecture = "two-layer"
+    default_hidden, default_init, default_optimizer = [50], 0.01, "sgd"
+    options = frozenset({"init"})
 
     def __init__(self, input_size, hidden_size, output_size, weight_init_std=0.01, *, rng=None, dtype=np.float64):
         """weight_init_std: a std (the book's 0.01), "xavier" or "he" (see initializers.init_scale).
-        rng: a numpy Generator for the initial weights; None uses np.random, so np.random.seed() works as in the book."""
+        rng: a numpy Generator for the initial weights; None uses np.random, so np.random.seed() works as in
+        the book."""
         rng = np.random if rng is None else rng
+        self.input_dim = (input_size,)
         self.config = {"input_size": input_size, "hidden_size": hidden_size, "output_size": output_size,
                        "weight_init_std": weight_init_std}
-
-        def weights(fan_in, fan_out):
-            return (init_scale(weight_init_std, fan_in) * rng.standard_normal((fan_in, fan_out))).astype(dtype)
-
         self.params = {
-            "W1": weights(input_size, hidden_size),
+            "W1": initial_weights(weight_init_std, (input_size, hidden_size), input_size, rng, dtype),
             "b1": np.zeros(hidden_size, dtype=dtype),
-            "W2": weights(hidden_size, output_size),
+            "W2": initial_weights(weight_init_std, (hidden_size, output_size), hidden_size, rng, dtype),
             "b2": np.zeros(output_size, dtype=dtype),
         }
         self.layers = OrderedDict()
@@ -34,5 +34,3 @@ class TwoLayerNet(LayeredNet):
         self.layers["Relu1"] = Relu()
         self.layers["Affine2"] = Affine(self.params["W2"], self.params["b2"])
         self.lastLayer = SoftmaxWithLoss()
-        self.param_owner = {"W1": ("Affine1", "W"), "b1": ("Affine1", "b"),
-                            "W2": ("Affine2", "W"), "b2": ("Affine2", "b")}

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from digitnet.data import load_sample  # noqa: E402
-from digitnet.parallel import GradientBuffer, reduce_step, shard, world  # noqa: E402
+from digitnet.data import load_sample
+from digitnet.parallel import GradientBuffer, reduce_step, shard, world
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cases import CASES, build, data  # noqa: E402
+from cases import CASES, build, data
 
 
 def main(out):

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from digitnet.augment import Augmenter  # noqa: E402
-from digitnet.data import load_sample  # noqa: E402
-from digitnet.nets.factory import build_net  # noqa: E402
-from digitnet.optimizers import Adam  # noqa: E402
-from digitnet.parallel import world  # noqa: E402
-from digitnet.train import train  # noqa: E402
+from digitnet.augment import Augmenter
+from digitnet.data import load_sample
+from digitnet.nets.factory import build_net
+from digitnet.optimizers import Adam
+from digitnet.parallel import world
+from digitnet.train import train
 
 OPTIONS = {"mlp": {"hidden": [64, 32], "dropout": 0.3, "batch_norm": True, "weight_decay": 0.01},
            "deep-cnn": {}}

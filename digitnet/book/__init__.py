@@ -35,16 +35,25 @@ import sys
 
 import numpy as np
 
-from . import nets as _nets
-from .book_weights import _fill, read_book_pickle
-from .functions import (cross_entropy_error, identity_function, relu, relu_grad, sigmoid, sigmoid_grad,
-                        softmax, softmax_cross_entropy, step_function)
-from .gradient import numerical_gradient
-from .im2col import col2im, conv_output_size, im2col
-from .layer_naive import AddLayer, MulLayer
-from .layers import Affine, BatchNormalization, Convolution, Dropout, Pooling, Relu, Sigmoid, SoftmaxWithLoss
-from .nets.conv_nets import DEEP_CONV_FILTERS, DEEP_CONV_PADS
-from .optimizers import OPTIMIZERS, SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop
+from .. import nets as _nets
+from ..functions import (
+    cross_entropy_error,
+    identity_function,
+    relu,
+    relu_grad,
+    sigmoid,
+    sigmoid_grad,
+    softmax,
+    softmax_cross_entropy,
+    step_function,
+)
+from ..gradient import numerical_gradient
+from ..im2col import col2im, conv_output_size, im2col
+from ..layer_naive import AddLayer, MulLayer
+from ..layers import Affine, BatchNormalization, Convolution, Dropout, Pooling, Relu, Sigmoid, SoftmaxWithLoss
+from ..nets.conv_nets import DEEP_CONV_FILTERS, DEEP_CONV_PADS
+from ..optimizers import OPTIMIZERS, SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop
+from .weights import _fill, read_book_pickle
 
 __all__ = [
     "identity_function", "step_function", "sigmoid", "sigmoid_grad", "relu", "relu_grad", "softmax",
@@ -91,7 +100,7 @@ def shuffle_dataset(x, t):
 def load_mnist(normalize=True, flatten=True, one_hot_label=False):
     """((x_train, t_train), (x_test, t_test)) as the book's dataset/mnist.py: float32 pixels / 255 when
     normalize (else uint8), rows of 784 when flatten (else (N, 1, 28, 28)), one-hot labels when asked."""
-    from .data import resolve_dataset
+    from ..data import resolve_dataset
 
     dataset, notice = resolve_dataset(os.environ.get("DIGITNET_DATA_DIR") or None, normalize=normalize,
                                       flatten=flatten, one_hot_label=one_hot_label,
@@ -156,7 +165,8 @@ class MultiLayerNetExtend(BookNet, _nets.MultiLayerNet):
 
 
 class SimpleConvNet(BookNet, _nets.SimpleConvNet):
-    def __init__(self, input_dim=(1, 28, 28), conv_param={"filter_num": 30, "filter_size": 5, "pad": 0, "stride": 1},
+    def __init__(self, input_dim=(1, 28, 28),
+                 conv_param={"filter_num": 30, "filter_size": 5, "pad": 0, "stride": 1},  # noqa: B006  (book's)
                  hidden_size=100, output_size=10, weight_init_std=0.01):
         super().__init__(input_dim, dict(conv_param), hidden_size, output_size, weight_init_std)
 
@@ -222,7 +232,8 @@ class Trainer:
     (on the first evaluate_sample_num_per_epoch samples of each set when given)."""
 
     def __init__(self, network, x_train, t_train, x_test, t_test, epochs=20, mini_batch_size=100,
-                 optimizer="SGD", optimizer_param={"lr": 0.01}, evaluate_sample_num_per_epoch=None, verbose=True):
+                 optimizer="SGD", optimizer_param={"lr": 0.01},  # noqa: B006  (the book's signature; only read)
+                 evaluate_sample_num_per_epoch=None, verbose=True):
         name = optimizer.lower()
         if name not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {optimizer!r}: use one of {', '.join(OPTIMIZERS)}")
@@ -248,7 +259,7 @@ class Trainer:
             print(f"=== epoch:{record['epoch']}, train acc:{record['train_acc']}, test acc:{record['test_acc']} ===")
 
     def train(self):
-        from .train import train
+        from ..train import train
 
         n = self.evaluate_sample_num_per_epoch
         net = self.network if hasattr(self.network, "loss_and_gradient") else _GradientOnly(self.network)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DigitnetError
-from .nets import DeepConvNet, MultiLayerNet, SimpleConvNet
+from ..errors import DigitnetError
+from ..nets import DeepConvNet, MultiLayerNet, SimpleConvNet
 
 
 class BookWeightsError(DigitnetError):

@@ -20,7 +20,7 @@ import threading
 import time
 from pathlib import Path
 
-from .parallel import INSTALL_HINT, WORKER_DIR_VAR, ParallelError
+from .comm import INSTALL_HINT, WORKER_DIR_VAR, ParallelError
 
 TERMINAL_VAR = "DIGITNET_TERMINAL"  # set for the workers when the launcher's stderr is a terminal
 
@@ -251,7 +251,7 @@ def join_or_launch(workers, args, after_loss):
 
     args: the command line to run again (sys.argv[1:]); after_loss(): the rest of the line that names a
     lost worker (the last checkpoint and how to resume)."""
-    from .parallel import launched_by_mpi, quiet_unless_first, world
+    from .comm import launched_by_mpi, quiet_unless_first, world
 
     if workers > 1 and not launched_by_mpi():
         try:

@@ -3,7 +3,7 @@ import json
 
 import click
 
-from .errors import DigitnetError
+from ..errors import DigitnetError
 
 
 @click.command("models")
@@ -15,7 +15,7 @@ def models_command(as_json, verify):
     Use one by name with `digitnet predict --model NAME` / `digitnet serve --model NAME`, or in
     Python with digitnet.pretrained(NAME). Without --model, predict and serve use the first listed.
     """
-    from .pretrained import best_model_name, bundled_models, bundled_path
+    from ..pretrained import best_model_name, bundled_models, bundled_path
 
     try:
         models = bundled_models()
@@ -40,3 +40,6 @@ def models_command(as_json, verify):
                    f"  sha256         {m['sha256']}")
     if verify:
         click.echo(f"all {len(models)} files match the manifest's sha256")
+
+
+command = models_command

@@ -28,13 +28,13 @@ def show(label, array):
 @functools.lru_cache(maxsize=1)
 def sample():
     """The bundled sample in float64, which the gradient check needs; loaded once for all steps."""
-    from .data import load_sample
+    from ..data import load_sample
 
     return load_sample(dtype=np.float64)
 
 
 def step_shopping_graph():
-    from .layer_naive import buy_apple_orange
+    from ..layer_naive import buy_apple_orange
 
     say("2 apples at 100 and 3 oranges at 150, plus 10% tax. Forward: multiply, add, multiply.")
     bill = buy_apple_orange()
@@ -49,7 +49,7 @@ def step_shopping_graph():
 
 
 def step_layers():
-    from . import Affine, Relu, Sigmoid, SoftmaxWithLoss, numerical_gradient
+    from .. import Affine, Relu, Sigmoid, SoftmaxWithLoss, numerical_gradient
 
     x = np.array([[1.0, -0.5], [-2.0, 3.0]])
     relu = Relu()
@@ -84,7 +84,7 @@ def step_layers():
 
 
 def step_network():
-    from . import TwoLayerNet
+    from .. import TwoLayerNet
 
     net = TwoLayerNet(784, 50, 10, rng=np.random.default_rng(SEED))
     say("TwoLayerNet keeps its layers in an OrderedDict: predict runs them in order, gradient in reverse.")
@@ -99,8 +99,8 @@ def step_network():
 
 
 def step_gradient_check():
-    from . import TwoLayerNet, gradient_check
-    from .gradient import DEFAULT_TOLERANCE, report_table
+    from .. import TwoLayerNet, gradient_check
+    from ..gradient import DEFAULT_TOLERANCE, report_table
 
     ds = sample()
     net = TwoLayerNet(784, 50, 10, rng=np.random.default_rng(SEED))
@@ -121,7 +121,7 @@ def step_gradient_check():
 
 
 def step_training():
-    from . import SGD, TwoLayerNet, train
+    from .. import SGD, TwoLayerNet, train
 
     ds = sample()
     net = TwoLayerNet(784, 50, 10, rng=np.random.default_rng(SEED))
@@ -130,7 +130,8 @@ def step_training():
     say(f"  {'epoch':>5} {'step':>5} {'train loss':>11} {'train acc':>10} {'test acc':>9}")
 
     def on_epoch(r):
-        say(f"  {r['epoch']:5d} {r['iteration']:5d} {r['train_loss']:11.3f} {r['train_acc']:10.3f} {r['test_acc']:9.3f}")
+        say(f"  {r['epoch']:5d} {r['iteration']:5d} {r['train_loss']:11.3f} {r['train_acc']:10.3f} "
+            f"{r['test_acc']:9.3f}")
 
     history = train(net, ds.x_train, ds.t_train, ds.x_test, ds.t_test, epochs=5, batch_size=100,
                     optimizer=SGD(lr=0.1), rng=np.random.default_rng(SEED), on_epoch=on_epoch)
@@ -177,3 +178,6 @@ def tour(only, pause):
             failed.append(i)
     if failed:
         raise click.ClickException(f"step {', '.join(map(str, failed))} found a problem (see above)")
+
+
+command = tour

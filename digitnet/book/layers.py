@@ -6,7 +6,7 @@ chunks, no im2col for pooling); these plain versions are what the tests hold the
 """
 import numpy as np
 
-from .im2col import col2im, conv_output_size, im2col
+from ..im2col import col2im, conv_output_size, im2col
 
 
 class Convolution:

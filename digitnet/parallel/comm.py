@@ -19,7 +19,7 @@ import traceback
 
 import numpy as np
 
-from .errors import DigitnetError
+from ..errors import DigitnetError
 
 INSTALL_HINT = "pip install 'digitnet[mpi]'"
 # Environment variables an MPI launcher sets in each process it starts: MPICH's and Intel MPI's hydra
@@ -309,7 +309,7 @@ def together(comm, work):
     error, result = None, None
     try:
         result = work()
-    except Exception as e:  # noqa: BLE001  every rank re-raises below
+    except Exception as e:
         error = e
     if comm.size == 1:
         if error is not None:

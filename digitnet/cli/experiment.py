@@ -1,8 +1,9 @@
 """`digitnet experiment`: the book's ch. 4-8 experiments, each a figure (PNG), its numbers (JSON) and a summary."""
 import click
 
-from ..cli import data_options, friendly_errors
-from . import NAMES, get
+from ..experiments import NAMES, get
+from .main import friendly_errors
+from .options import data_options
 
 
 def list_experiments():
@@ -24,7 +25,7 @@ def list_experiments():
 @friendly_errors
 def experiment_command(name, list_only, out, seed, quick, workers, data_dir, offline):
     """Run one of the book's experiments (NAME, or all), e.g. `digitnet experiment optimizers-mnist --quick`."""
-    from .runner import Context, run_experiment
+    from ..experiments.runner import Context, run_experiment
 
     if list_only or name is None:
         list_experiments()
@@ -43,3 +44,6 @@ def experiment_command(name, list_only, out, seed, quick, workers, data_dir, off
         for line in lines:
             click.echo(f"   {line}")
         click.echo(f"   wrote {', '.join(str(f) for f in files)} in {wall:.1f} s")
+
+
+command = experiment_command

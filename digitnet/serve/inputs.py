@@ -8,10 +8,8 @@ import math
 
 import numpy as np
 
-from .errors import DigitnetError
-
-SIDE = 28
-PIXELS = SIDE * SIDE
+from ..data.images import PIXELS, SIDE
+from ..errors import DigitnetError
 
 
 class RequestError(DigitnetError):

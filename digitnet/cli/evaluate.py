@@ -1,0 +1,68 @@
+"""`digitnet evaluate MODEL`: test accuracy, per-class precision and recall, and pictures of the mistakes."""
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+
+from ..errors import DigitnetError
+from .main import friendly_errors, load_data
+from .options import data_options, parse_workers
+
+
+@click.command("evaluate")
+@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+@data_options
+@click.option("--plots", "plots_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Write PNG pictures here: confusion matrix, misclassified digits, learning curves, "
+                   "first-layer weights.")
+@click.option("--workers", default=1, type=str, callback=parse_workers, metavar="N|auto",
+              help="Share the test set out between N processes (MPI; auto: every usable core). "
+                   "Needs pip install 'digitnet[mpi]'.")
+@friendly_errors
+def command(model, data_dir, offline, plots_dir, workers):
+    """Print MODEL's test accuracy and per-class precision and recall."""
+    from ..functions import labels_of
+    from ..model_io import load_model
+    from ..parallel import predict_shared, together
+    from ..parallel.launch import join_or_launch
+
+    comm = join_or_launch(workers, sys.argv[1:], lambda: "nothing was written")
+
+    def setup():
+        net, header = load_model(model)
+        dataset = load_data(data_dir, offline, dtype=np.result_type(*net.params.values()))
+        if dataset.x_test.shape[1] != net.input_size:
+            raise DigitnetError(f"{model}: the model takes {net.input_size} inputs, the dataset's images have "
+                                f"{dataset.x_test.shape[1]}")
+        return net, header, dataset
+
+    net, header, dataset = together(comm, setup)
+    start = time.perf_counter()
+    scores = predict_shared(net, dataset.x_test, comm)  # one pass, each worker its share; all on rank 0
+    if comm.rank > 0:
+        return
+    labels = labels_of(dataset.t_test)
+    loss, y_pred = float(net.lastLayer.forward(scores, labels)), scores.argmax(axis=1)
+    acc = float(np.mean(y_pred == labels))
+    click.echo(f"test accuracy {100 * acc:.2f}% (loss {loss:.4f}) on {dataset.x_test.shape[0]:,} test images of "
+               f"{dataset.describe()} [{time.perf_counter() - start:.2f}s]")
+    trained_on = header.get("metadata", {}).get("dataset")
+    if trained_on:
+        click.echo(f"model trained on: {trained_on}")
+    from ..metrics import evaluation_report
+
+    report = evaluation_report(net, dataset.x_test, dataset.t_test, y_pred=y_pred)
+    click.echo("class  precision  recall  support")
+    for row in report["per_class"]:
+        fmt = lambda v: "      -" if v is None else f"{100 * v:6.2f}%"
+        click.echo(f"{row['class']:5d}  {fmt(row['precision']):>9}  {fmt(row['recall']):>6}  {row['support']:7,d}")
+    if plots_dir:
+        from ..plots import write_evaluation_pictures
+
+        metrics = model.with_suffix(".metrics.json")
+        history = json.loads(metrics.read_text()) if metrics.is_file() else None
+        for path in write_evaluation_pictures(net, dataset.x_test, dataset.t_test, history, plots_dir):
+            click.echo(f"wrote {path}")

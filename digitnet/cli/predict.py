@@ -1,0 +1,114 @@
+"""`digitnet predict`: read the digit in each image file (predict.predict_images) and print it."""
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ..errors import DigitnetError
+from ..predict import _save_preprocessed, expand_folders, predict_images, top_k
+
+
+def split_model_argument(model, images):
+    """(model spec, image paths): the old form `predict MODEL.npz IMAGE...` still works, so a first
+    argument ending in .npz is the model (an image is never a .npz); --model and it together are refused."""
+    if images and images[0].suffix.lower() == ".npz":
+        if model is not None:
+            raise click.UsageError(f"two models: --model {model} and {images[0]}; give one")
+        model, images = images[0], images[1:]
+    if not images:
+        raise click.UsageError("no IMAGE given: name image files or folders of them")
+    return model, images
+
+
+def load_for_command(model):
+    """(net, header) for --model (None: the best bundled model, named on stderr)."""
+    from ..model_io import load_model
+    from ..pretrained import resolve_model
+
+    path, description = resolve_model(model)
+    net, header = load_model(path)
+    if description.startswith("bundled"):
+        click.echo(f"using the {description}", err=True)
+    return net, header
+
+
+def _make_folder(folder):
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DigitnetError(f"{folder}: cannot create the folder ({e.strerror or e})") from None
+
+
+def _write_explanation(net, pixels, folder, source, used):
+    """The "why" picture (explain.explanation_png) of one image, for the digit the network reads."""
+    from ..explain import explain, explanation_png
+
+    path = _save_preprocessed(pixels, folder, source, used, suffix=".explain.png", write=False)
+    return explanation_png(explain(net, pixels), pixels, path)
+
+
+@click.command("predict")
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="IMAGE|FOLDER...")
+@click.option("--model", "model", metavar="NAME|PATH",
+              help="A bundled model's name (see `digitnet models`) or a model file. Default: the best bundled model.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON array: per image {file, digit, probabilities} or {file, error}.")
+@click.option("--show-preprocessed", "show_dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Also write the 28x28 image the network saw, as a PNG per input, into DIR.")
+@click.option("--explain", "explain_dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Also write, per input, a PNG of why: the gradient of the read digit's logit w.r.t. each pixel, "
+                   "red where more ink raises it, blue where it lowers it.")
+def command(images, model, as_json, show_dir, explain_dir):
+    """Read the digit in each IMAGE (PNG, JPEG, BMP, GIF, WebP, TIFF; a FOLDER means the images in it).
+
+    Each picture is prepared the way MNIST's digits were (ink made bright, paper removed, cropped,
+    fitted into 20x20, centred by mass in 28x28). Prints the digit and the three most probable
+    classes per file. A file that cannot be read, or holds no digit, is reported on stderr and
+    skipped; the exit code is then 1. The old form `digitnet predict MODEL.npz IMAGE...` still works.
+    """
+    model, images = split_model_argument(model, list(images))
+    try:
+        net, _ = load_for_command(model)
+        images = expand_folders(images)
+        for folder in (show_dir, explain_dir):
+            if folder is not None:
+                _make_folder(folder)
+        keep = show_dir is not None or explain_dir is not None
+        results = predict_images(net, images, on_error="report", keep_images=keep)
+    except DigitnetError as e:
+        raise click.ClickException(str(e)) from None
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted", err=True)
+        sys.exit(130)
+
+    used, explained, failed = set(), set(), 0
+    for r in results:
+        pixels = r.pop("image", None)
+        if "error" in r:
+            failed += 1
+            click.echo(f"Error: {r['error']}", err=True)
+            continue
+        for folder, key, write, names in ((show_dir, "preprocessed", _save_preprocessed, used),
+                                          (explain_dir, "explanation", None, explained)):
+            if folder is None:
+                continue
+            try:
+                r[key] = str(write(pixels, folder, r["file"], names) if write
+                             else _write_explanation(net, pixels, folder, r["file"], names))
+            except OSError as e:
+                click.echo(f"Error: {folder}: cannot write the {key} image of {r['file']} ({e})", err=True)
+                failed += 1
+        if not as_json:
+            ranked = ", ".join(f"{c}: {100 * p:5.1f}%" for c, p in top_k(r["probabilities"], 3))
+            click.echo(f"{r['file']}: {r['digit']}  ({ranked})")
+    if as_json:
+        # one JSON array, an object per line
+        click.echo("[\n" + ",\n".join(json.dumps(r) for r in results) + "\n]")
+    for folder, key, what in ((show_dir, "preprocessed", "preprocessed 28x28"),
+                              (explain_dir, "explanation", "explanation")):
+        if folder is not None and not as_json:
+            saved = sum(key in r for r in results)
+            click.echo(f"wrote {saved} {what} image{'s' if saved != 1 else ''} to {folder}", err=True)
+    if failed:
+        sys.exit(1)

@@ -1,0 +1,177 @@
+"""`digitnet train`: the options of RunSettings in, a trained model file out (run.py does the work).
+
+This module holds what belongs to the command line: which options were typed (for --resume), the
+progress shown, Ctrl-C, and the closing lines and warnings."""
+import contextlib
+import sys
+from pathlib import Path
+
+import click
+
+from ..settings import DEFAULT_LR, RunSettings, option_fields
+from .main import friendly_errors, load_data
+from .options import settings_options
+
+CHANCE = 0.1  # ten digits
+NEAR_CHANCE = 0.2  # a final accuracy below this learned next to nothing
+
+
+def shown(value):
+    """A setting as the command line spells it."""
+    return ",".join(map(str, value)) if isinstance(value, list) else f"{value:g}" if isinstance(value, float) else value
+
+
+def resumed_settings(ctx, given, header, path):
+    """The checkpoint's settings; CheckpointError naming every option typed that differs from them."""
+    from click.core import ParameterSource
+
+    from ..checkpoint import CheckpointError
+    from ..run import resume_conflicts
+
+    try:
+        saved = RunSettings.from_dict(header["settings"])
+    except (ValueError, TypeError) as e:
+        raise CheckpointError(f"{path}: its settings are not ones this digitnet knows ({e})") from None
+    explicit = {ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT}
+    flags = {f.name: f.metadata["option"]["flag"] for f in option_fields()}
+    typed = [name for name in flags if ctx.get_parameter_source(name) in explicit]
+    if "logdir" in typed:  # where the TensorBoard files go changes nothing the run computes
+        typed.remove("logdir")
+        saved.logdir = str(given.logdir)
+    if ctx.get_parameter_source("weight_init_std") in explicit:
+        typed.append("init")
+    conflicts = [f"{flags[n]} {shown(mine)} (the run's: {shown(theirs)})"
+                 for n, mine, theirs in resume_conflicts(given, saved, typed)]
+    if conflicts:
+        raise CheckpointError(f"--resume continues {path} with the run's own settings, and {'; '.join(conflicts)} "
+                              "differ: drop them, or start a new run with another --out")
+    return saved
+
+
+def train_with_progress(run, out, checkpoint_path, state, comm=None):
+    """execute() with a progress bar and epoch lines, Ctrl-C saving a checkpoint, and one line for a NaN.
+    With N workers (comm), rank 0 alone shows progress and writes logs and checkpoints."""
+    from ..run import Checkpointer, execute
+    from ..train import TrainingInterrupted
+    from .progress import ProgressPrinter, ctrl_c_stops
+
+    logger, first = None, comm is None or comm.rank == 0
+    if run.settings.logdir and first:  # one writer: with several workers, only the first (rank 0) may make this logger
+        from ..tensorboard_log import TensorBoardLogger
+
+        logger = TensorBoardLogger.for_run(run, state)
+        click.echo(f"writing TensorBoard logs to {run.settings.logdir} "
+                   f"(watch with: tensorboard --logdir {Path(run.settings.logdir).parent})")
+    printer = ProgressPrinter(run.total, state.step if state else 0) if first else None
+    callbacks = [c for c in (printer, logger) if c is not None]
+    try:
+        with ctrl_c_stops() as stop, contextlib.closing(printer) if printer else contextlib.nullcontext(), \
+                logger or contextlib.nullcontext():
+            return execute(run, callbacks=callbacks, state=state, checkpoint=Checkpointer(checkpoint_path, run),
+                           stop=stop, comm=comm)
+    except TrainingInterrupted as e:
+        click.echo(f"interrupted after step {e.state.step:,} of {run.total:,}; checkpoint saved to {checkpoint_path}. "
+                   f"Continue with: digitnet train --resume --out {out}", err=True)
+        sys.exit(130)
+    except FloatingPointError as e:
+        kept = f"; the last good checkpoint is {checkpoint_path}" if checkpoint_path.exists() else ""
+        raise click.ClickException(f"{e}{kept}") from None
+
+
+def end_warning(run, history):
+    """One line when a finished run learned next to nothing or its loss rose, with a hint; else None."""
+    from ..nets.factory import net_class
+    from ..run import kept_record
+
+    s, acc = run.settings, kept_record(history)["test_acc"]
+    first, last = history[0]["train_loss"], history[-1]["train_loss"]
+    lr_hint = f"a smaller --lr than {s.lr:g}" if s.lr > DEFAULT_LR[s.optimizer] else None
+    if acc < NEAR_CHANCE:
+        hint = lr_hint or ("--optimizer adam" if s.optimizer == "sgd" and net_class(s.model).convolutional
+                           else "more --iters or --epochs")
+        return (f"Warning: test accuracy {100 * acc:.2f}% is near chance ({100 * CHANCE:.0f}%): the net learned "
+                f"almost nothing; try {hint}.")
+    if len(history) > 1 and last > first:
+        return (f"Warning: the training loss rose from {first:.4f} (epoch 1) to {last:.4f} (epoch {len(history)}); "
+                f"try {lr_hint or 'a smaller --lr'}.")
+    return None
+
+
+def settings_given(options, weight_init_std):
+    """RunSettings from the options typed, with the book's --weight-init-std folded into --init."""
+    settings = RunSettings(**options)
+    if settings.iters is not None and settings.epochs is not None:
+        raise click.UsageError("give --iters or --epochs, not both")
+    if settings.init is not None and weight_init_std is not None:
+        raise click.UsageError("give --init or --weight-init-std, not both")
+    if weight_init_std is not None:
+        settings.init = weight_init_std
+    return settings
+
+
+def report(run, history, out, plot):
+    """Rank 0, after training: save the model and metrics, print the closing lines, draw the curves."""
+    from ..run import kept_record, save_outputs
+
+    final, metrics_path = kept_record(history), save_outputs(run, history, out)
+    kept = f" (weights of epoch {final['epoch']}, best validation accuracy)" if run.settings.validation else ""
+    click.echo(f"test accuracy {100 * final['test_acc']:.2f}% on {run.dataset.name}{kept}; trained in "
+               f"{history[-1]['train_time_s']:.1f}s ({history[-1]['elapsed_s']:.1f}s with evaluation)")
+    click.echo(f"saved {out} and {metrics_path}")
+    warning = end_warning(run, history)
+    if warning:
+        click.echo(warning, err=True)
+    if plot:
+        from ..plots import plot_learning_curves
+
+        curves = out.with_suffix(".curves.png")
+        plot_learning_curves(history, curves)
+        click.echo(f"wrote {curves}")
+
+
+@click.command("train")
+@settings_options()
+@click.option("--weight-init-std", type=click.FloatRange(min=0, min_open=True),
+              help="Same as --init STD (the book's name).")
+@click.option("--out", default="model.npz", show_default=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to save the model; metrics go to the same name with .metrics.json.")
+@click.option("--plot", is_flag=True, help="Also draw the learning curves, to the same name with .curves.png.")
+@click.option("--resume", is_flag=True, help="Continue the run whose checkpoint belongs to --out, with its settings "
+                                             "(options that differ from them are refused).")
+@click.pass_context
+@friendly_errors
+def command(ctx, weight_init_std, out, plot, resume, **options):
+    """Train a network (default: the book's 784-50-10 TwoLayerNet, batch 100, SGD lr 0.1; the conv nets get the
+    book's Adam lr 0.001) and save it."""
+    from ..checkpoint import check_dataset, checkpoint_path_for, dataset_identity, load_checkpoint, restore_checkpoint
+    from ..parallel import together
+    from ..run import describe, join_workers, prepare, ranks_agree
+
+    settings = settings_given(options, weight_init_std)
+    out = out if out.suffix == ".npz" else out.with_name(out.name + ".npz")
+    checkpoint_path, state = checkpoint_path_for(out), None
+    if resume:
+        header, arrays = load_checkpoint(checkpoint_path)
+        settings = resumed_settings(ctx, settings, header, checkpoint_path)
+    else:
+        settings = settings.resolved()
+    comm = join_workers(settings, sys.argv[1:], out, checkpoint_path, resume)
+    settings = comm.bcast(settings)  # rank 0's: one seed for all
+    if resume:
+        click.echo(f"resuming {checkpoint_path} from step {header['step']:,}")
+
+    def setup():
+        dataset = load_data(settings.data_dir, settings.offline)
+        if resume:
+            check_dataset(checkpoint_path, header, dataset_identity(dataset))
+        run = prepare(settings, dataset)
+        return dataset, run, restore_checkpoint(header, arrays, run.net, run.optimizer, run.rng) if resume else None
+
+    dataset, run, state = together(comm, setup)
+    for line in describe(run):
+        click.echo(line)
+    history = train_with_progress(run, out, checkpoint_path, state, comm)
+    if not ranks_agree(comm, run.net) or comm.rank > 0:
+        return  # rank 0 alone writes the files
+    report(run, history, out, plot)
+    checkpoint_path.unlink(missing_ok=True)  # the run is complete: nothing left to resume

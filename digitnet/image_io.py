@@ -1,0 +1,195 @@
+"""Reading a picture into a greyscale array: any file Pillow reads (or bytes, a file object, a PIL image, a
+NumPy array), the first frame, EXIF orientation applied, transparency flattened, refusing decompression
+bombs. preprocess.to_mnist and segment start from load_grey's array.
+
+Pillow is imported inside the functions, so `import digitnet` stays NumPy-only.
+"""
+import io
+import os
+import warnings
+
+import numpy as np
+
+from .errors import DigitnetError
+
+__all__ = ["ImageError", "MAX_PIXELS", "describe", "load_grey"]
+
+MAX_PIXELS = 40_000_000    # refuse larger images before decoding them (decompression bombs)
+WORK_MAX_SIDE = 1200       # larger images are box-reduced to about this before the pixel work
+
+
+class ImageError(DigitnetError):
+    """An image cannot be read, is too large, or holds no digit (blank or near-blank).
+
+    `reason` says which, for callers that answer differently (a web server's status codes):
+    "missing" (no such file), "not-an-image" (not a format Pillow reads, or empty), "unreadable"
+    (damaged, truncated, unsupported pixels), "too-large" (over MAX_PIXELS: decompression bombs),
+    "no-digit" (blank or near-blank)."""
+
+    REASONS = ("missing", "not-an-image", "unreadable", "too-large", "no-digit")
+
+    def __init__(self, message, reason="unreadable"):
+        super().__init__(message)
+        if reason not in self.REASONS:
+            raise ValueError(f"unknown ImageError reason {reason!r}")
+        self.reason = reason
+
+
+def describe(image):
+    """How messages name an image: its path, 'image bytes', or its file name."""
+    if isinstance(image, (str, os.PathLike)):
+        return os.fsdecode(image)
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return "image bytes"
+    return getattr(image, "filename", None) or getattr(image, "name", None) or "image"
+
+
+def require_pillow():
+    """DigitnetError (one line) when Pillow is missing."""
+    try:
+        import PIL  # noqa: F401  (only whether it imports)
+    except ImportError:
+        raise DigitnetError("reading images needs Pillow, which is not installed (pip install pillow)") from None
+
+
+def _unreadable(name, e):
+    return ImageError(f"{name}: unreadable image ({' '.join(str(e).split()) or type(e).__name__})")
+
+
+def load_grey(image, name):
+    """The picture as a float32 greyscale array in [0, 1], alpha flattened, EXIF orientation applied."""
+    if isinstance(image, np.ndarray):
+        return _array_grey(image, name)
+    require_pillow()
+    from PIL import ImageOps
+
+    img = _open_image(image, name)
+    try:
+        img = ImageOps.exif_transpose(img)
+    except Exception:  # (a broken EXIF block: keep the picture as stored)
+        pass
+    return _grey_array(img, name)
+
+
+def _check_source(image, name):
+    """Refuse what is no image before Pillow sees it: a wrong type, a missing file, a folder, no bytes."""
+    from PIL import Image
+
+    is_bytes = isinstance(image, (bytes, bytearray, memoryview))
+    is_path = isinstance(image, (str, os.PathLike))
+    if not (isinstance(image, Image.Image) or is_bytes or is_path or hasattr(image, "read")):
+        raise TypeError(f"to_mnist takes a path, bytes, a file object, a PIL.Image or a NumPy array, "
+                        f"not {type(image).__name__}")
+    if is_path and not os.path.isfile(image):
+        if os.path.isdir(image):
+            raise ImageError(f"{name}: a folder, not an image file", "not-an-image")
+        raise ImageError(f"{name}: no such file", "missing")
+    if is_bytes and len(image) == 0:
+        raise ImageError(f"{name}: empty (0 bytes), not an image", "not-an-image")
+    return io.BytesIO(bytes(image)) if is_bytes else image
+
+
+def _open_image(image, name):
+    """The decoded PIL image (first frame; a big JPEG decoded at reduced size), refusing decompression bombs."""
+    from PIL import Image, UnidentifiedImageError
+
+    source = _check_source(image, name)
+    try:
+        if isinstance(source, Image.Image):
+            img = source
+        else:
+            with warnings.catch_warnings():
+                # Pillow warns from 89 megapixels on; our own limit below refuses those anyway.
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                img = Image.open(source)  # reads the header only
+        w, h = img.size
+        if w * h > MAX_PIXELS:
+            raise ImageError(f"{name}: {w}x{h} pixels is too large (limit {MAX_PIXELS // 1_000_000} "
+                             "megapixels); refused as a possible decompression bomb", "too-large")
+        if w < 1 or h < 1:
+            raise ImageError(f"{name}: the image has no pixels ({w}x{h})")
+        if getattr(img, "n_frames", 1) > 1:
+            img.seek(0)  # animated GIF / WebP, multi-page TIFF: the first frame
+        factor = max(1, -(-max(w, h) // WORK_MAX_SIDE))
+        if factor > 1 and img.format == "JPEG":
+            # decode a big JPEG at reduced size, at least 1 px a side (Pillow divides by the size asked for)
+            img.draft(img.mode, (max(1, w // factor), max(1, h // factor)))
+        img.load()
+    except ImageError:
+        raise
+    except Image.DecompressionBombError:
+        raise ImageError(f"{name}: the image is too large (over {MAX_PIXELS // 1_000_000} megapixels); "
+                         "refused as a possible decompression bomb", "too-large") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{name}: not an image file Pillow can read", "not-an-image") from None
+    except Exception as e:  # (SyntaxError, EOFError, struct.error, TypeError...: all unreadable)
+        raise _unreadable(name, e) from None
+    return img
+
+
+def _grey_array(img, name):
+    """A decoded PIL image as float32 grey in [0, 1], box-reduced to about WORK_MAX_SIDE first."""
+    try:
+        factor = max(1, -(-max(img.size) // WORK_MAX_SIDE))
+        if factor > 1:  # reduce before any full-size copies are made
+            if img.mode in ("1", "P", "PA") or img.mode.startswith("I;16"):
+                has_alpha = "A" in img.getbands() or "transparency" in img.info
+                img = img.convert("I" if img.mode.startswith("I;16") else "RGBA" if has_alpha else "L")
+            img = img.reduce(factor)  # box average (alpha-weighted): anti-aliased, thin strokes kept as grey
+        img = _flatten(img)
+    except (OSError, ValueError) as e:  # a pixel format Pillow cannot convert
+        raise _unreadable(name, e) from None
+    if img.mode == "F":
+        a = np.asarray(img, dtype=np.float32)
+        top = float(np.nanmax(a)) if a.size else 0.0
+        a = a / top if top > 1 else a
+    elif img.mode == "I":
+        a = np.asarray(img, dtype=np.float32)
+        a = a / (65535.0 if a.max() > 255 else 255.0)
+    else:
+        a = np.asarray(img, dtype=np.float32) / 255.0
+    return np.clip(np.nan_to_num(a), 0.0, 1.0)
+
+
+def _flatten(img):
+    """One grey band (L, I or F): transparency composited on white, or on black when only that shows the ink."""
+    from PIL import Image
+
+    mode = img.mode
+    has_alpha = "A" in img.getbands() or "transparency" in img.info
+    if not has_alpha:
+        if mode in ("L", "F", "I"):
+            return img
+        if mode.startswith("I;16"):
+            return img.convert("I")
+        return img.convert("RGB").convert("L") if mode not in ("RGB", "1") else img.convert("L")
+    rgba = img.convert("RGBA")
+    composites = []
+    for paper in ((255, 255, 255, 255), (0, 0, 0, 255)):
+        composites.append(Image.alpha_composite(Image.new("RGBA", rgba.size, paper), rgba).convert("L"))
+    ranges = [hi - lo for lo, hi in (c.getextrema() for c in composites)]
+    # Dark ink on a transparent background shows on white; white ink only shows on black.
+    return composites[0] if ranges[0] >= ranges[1] else composites[1]
+
+
+def _array_grey(a, name):
+    a = np.asarray(a)
+    if a.dtype == np.uint8:
+        a = a.astype(np.float32) / 255.0
+    elif np.issubdtype(a.dtype, np.integer) or a.dtype == bool:
+        a = a.astype(np.float32) / (max(1, int(a.max())) if a.size else 1)
+    else:
+        a = a.astype(np.float32)
+    if a.ndim == 3 and a.shape[2] in (3, 4):
+        rgb = a[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+        if a.shape[2] == 4:
+            alpha = a[..., 3]
+            on_white, on_black = rgb * alpha + (1 - alpha), rgb * alpha
+            rgb = on_white if np.ptp(on_white) >= np.ptp(on_black) else on_black
+        a = rgb
+    if a.ndim != 2 or a.size == 0:
+        raise ImageError(f"{name}: an image array must be 2-D (grey) or H x W x 3/4 (colour), not shape {a.shape}")
+    if a.size > MAX_PIXELS:
+        raise ImageError(f"{name}: {a.shape[1]}x{a.shape[0]} pixels is too large (limit "
+                         f"{MAX_PIXELS // 1_000_000} megapixels)", "too-large")
+    return np.clip(np.nan_to_num(a), 0.0, 1.0)
