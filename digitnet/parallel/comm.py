@@ -14,7 +14,10 @@ mpi4py is imported only here, only when MPI started us: the library core needs N
 """
 import atexit
 import os
+import signal
 import sys
+import threading
+import time
 import traceback
 
 import numpy as np
@@ -28,6 +31,8 @@ INSTALL_HINT = "pip install 'digitnet[mpi]'"
 LAUNCHER_SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS")
 LAUNCHER_RANK_VARS = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
 WORKER_DIR_VAR = "DIGITNET_WORKER_DIR"  # set by digitnet's own launcher (launch.py): where ranks leave their pid
+LAUNCHER_PID_VAR = "DIGITNET_LAUNCHER_PID"  # the launcher's pid: workers end themselves when it is gone (kill -9)
+FAILURE_FILE = "failure"  # in the worker folder: "status\nline" of the first rank that failed alone
 
 
 class ParallelError(DigitnetError):
@@ -135,7 +140,80 @@ def world():
         _world = MPIWorld() if launched_by_mpi() else SingleProcess()
         if _world.size > 1:
             leave_pid_for_launcher(_world.rank)
+            # SIGTERM and SIGHUP (a launcher, a batch system, a closed terminal) become Ctrl-C: the training loop
+            # stops all ranks after the same step with a checkpoint; elsewhere fail_alone ends the job.
+            for signum in (signal.SIGTERM, signal.SIGHUP):
+                signal.signal(signum, signal.default_int_handler)
+            watch_launcher(os.environ.get(LAUNCHER_PID_VAR), os.environ.get(WORKER_DIR_VAR))
     return _world
+
+
+def world_size():
+    """How many ranks this process's job has; 1 before world() was made (no collective can wait on us)."""
+    return 1 if _world is None else _world.size
+
+
+def fail_alone(line, status=1):
+    """This rank ends by an error (or an interrupt) that the other ranks may not share: they could be waiting
+    for it in a collective forever. With N workers: record the line once (the first rank to fail claims the
+    worker folder's failure file, which the launcher prints; under a plain mpiexec the rank prints it), then
+    MPI_Abort ends every rank within a moment. Returns, doing nothing, in a run of one process."""
+    if _world is None or _world.size == 1:
+        return
+    folder = os.environ.get(WORKER_DIR_VAR)
+    claimed = folder is None or not os.path.isdir(folder)
+    if not claimed:
+        try:
+            fd = os.open(os.path.join(folder, FAILURE_FILE + ".tmp"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except OSError:
+            fd = None  # another rank failed first: its line is the one shown
+        if fd is not None:
+            with os.fdopen(fd, "w") as f:
+                f.write(f"{status}\n{line}")
+            os.replace(os.path.join(folder, FAILURE_FILE + ".tmp"), os.path.join(folder, FAILURE_FILE))
+    else:
+        print(f"Error: {line}", file=sys.__stderr__, flush=True)
+    _world.comm.Abort(status)
+    os._exit(status)  # MPICH's MPI_Abort may return before the process manager ends this process
+
+
+def describe_error(error):
+    """An exception as a cause never empty: its message, or its class name (MemoryError() says nothing)."""
+    message = " ".join(str(error).split())
+    return message or type(error).__name__
+
+
+def watch_launcher(pid, folder, every_s=0.5):
+    """A daemon thread that ends this worker when the launcher that started it is gone (kill -9 of `digitnet
+    train`): otherwise the job, in sessions of its own, would train on, unseen, forever."""
+    if not pid or not pid.isdigit():
+        return
+
+    def watch():
+        while alive(int(pid)):
+            time.sleep(every_s)
+        if folder:
+            import shutil
+
+            shutil.rmtree(folder, ignore_errors=True)  # the launcher cannot clean up after itself any more
+        os._exit(1)
+
+    threading.Thread(target=watch, name="digitnet-launcher-watch", daemon=True).start()
+
+
+def alive(pid):
+    """True while pid runs (a zombie counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    except OSError:  # no /proc: ask the kernel
+        try:
+            os.kill(pid, 0)
+            return True
+        except ProcessLookupError:
+            return False
 
 
 def leave_pid_for_launcher(rank):
@@ -303,8 +381,8 @@ def quiet_unless_first(comm):
 
 
 def together(comm, work):
-    """work() on every rank; if it raises on any rank, every rank raises: rank 0 the first failing rank's
-    error (its own, or PeerFailed naming the worker), the others PeerFailed. For the setup of a run (data,
+    """work() on every rank; if it raises on any rank, every rank raises: the first failing rank its own
+    error, the others PeerFailed naming it. For the setup of a run (data,
     net, checkpoint), so that no rank enters the first Allreduce while another has given up."""
     error, result = None, None
     try:
@@ -315,13 +393,14 @@ def together(comm, work):
         if error is not None:
             raise error
         return result
-    failures = [(rank, message) for rank, message in enumerate(comm.allgather(error and str(error))) if message]
+    causes = comm.allgather(None if error is None else describe_error(error))
+    failures = [(rank, cause) for rank, cause in enumerate(causes) if cause is not None]
     if not failures:
         return result
-    if error is not None and (comm.rank == failures[0][0] or comm.rank > 0):
-        raise error
-    rank, message = failures[0]
-    raise PeerFailed(f"worker {rank}: {message}")
+    rank, cause = failures[0]
+    if comm.rank == rank:
+        raise error  # the first failing rank says why (fail_alone); the others stop quietly
+    raise PeerFailed(f"worker {rank}: {cause}")
 
 
 def predict_shared(net, x, comm, batch_size=250):

@@ -3,9 +3,14 @@
 The command line is started under `mpiexec -n N` (the one the `mpich` wheel puts next to this Python, or the
 system's), in a session of its own. While it runs this process
   - passes its output through, without the MPI launcher's own banners;
-  - forwards Ctrl-C to every worker, which then agree to stop after the same step (see parallel.py);
+  - forwards Ctrl-C, SIGTERM and SIGHUP to every worker, which then agree to stop after the same step
+    (see comm.py);
+  - reports the first worker that failed on its own (comm.fail_alone: its line, naming it, from the worker
+    folder), as WorkerFailed;
   - watches the workers: one that vanishes without exiting through Python (kill -9, out of memory, a crash)
     ends the job within seconds, reported as WorkerLost, and no process of the job is left behind.
+The workers import the digitnet this process runs (worker_command), not whatever the current folder holds,
+and end themselves should this process be killed outright (comm.watch_launcher).
 """
 import codecs
 import importlib.util
@@ -20,7 +25,7 @@ import threading
 import time
 from pathlib import Path
 
-from .comm import INSTALL_HINT, WORKER_DIR_VAR, ParallelError
+from .comm import FAILURE_FILE, INSTALL_HINT, LAUNCHER_PID_VAR, WORKER_DIR_VAR, ParallelError, alive
 
 TERMINAL_VAR = "DIGITNET_TERMINAL"  # set for the workers when the launcher's stderr is a terminal
 
@@ -30,6 +35,9 @@ GRACE_S = 10.0  # after a worker is lost, how long mpiexec gets to end the other
 LAUNCHER_NOISE = re.compile(r"^(={5,}|=   |-{20,}|YOUR APPLICATION TERMINATED|This typically refers to|"
                             r"Please see the FAQ page|\[mpiexec@|\[proxy:|mpirun noticed|Primary job|"
                             r"prterun noticed)")
+# What MPICH's MPI_Abort prints on stderr (comm.fail_alone calls it, having recorded its own line).
+ABORT_NOISE = re.compile(r"^Abort\(\d+\) on node \d+|^application called MPI_Abort")
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class WorkerLost(ParallelError):
@@ -38,6 +46,14 @@ class WorkerLost(ParallelError):
     def __init__(self, rank, pid, how):
         super().__init__(f"worker {rank} (pid {pid}) was lost ({how}); the job was stopped")
         self.rank, self.pid, self.how = rank, pid, how
+
+
+class WorkerFailed(ParallelError):
+    """A worker ended by an error of its own (or an interrupt), and the job with it: its one line."""
+
+    def __init__(self, line, exit_code):
+        super().__init__(line)
+        self.exit_code = exit_code
 
 
 def usable_cores():
@@ -79,44 +95,67 @@ def find_mpiexec():
     return found
 
 
-def run_workers(n, args, *, environ=None):
-    """Run `python -m digitnet ARGS` as n MPI processes; returns mpiexec's exit status.
+def worker_command(n, args, mpiexec):
+    """mpiexec running `digitnet ARGS` n times with this Python, importing the digitnet this process runs:
+    `python -m digitnet` would put the current folder first on the path, and another clone's digitnet/ (or a
+    digitnet.py) there would be the one run."""
+    root = str(Path(__file__).resolve().parents[2])  # the folder that holds this digitnet package
+    code = (f"import sys; sys.path[:1 if sys.path[:1] == [''] else 0] = [{root!r}]; "
+            "from digitnet.cli import main; main(sys.argv[1:], prog_name='digitnet')")
+    return [mpiexec, "-n", str(n), sys.executable, "-c", code, *args]
 
-    args: the command line after `digitnet` (sys.argv[1:] for the running command). Raises WorkerLost
-    when a worker was killed."""
+
+def run_workers(n, args, *, environ=None):
+    """Run `digitnet ARGS` as n MPI processes; returns mpiexec's exit status.
+
+    args: the command line after `digitnet` (what the running command was invoked with). Raises WorkerLost
+    when a worker was killed, WorkerFailed when one ended by an error of its own."""
     mpiexec = find_mpiexec()
     with tempfile.TemporaryDirectory(prefix="digitnet-workers-") as folder:
-        env = dict(os.environ if environ is None else environ, PYTHONUNBUFFERED="1", **{WORKER_DIR_VAR: folder})
+        env = dict(os.environ if environ is None else environ, PYTHONUNBUFFERED="1",
+                   **{WORKER_DIR_VAR: folder, LAUNCHER_PID_VAR: str(os.getpid())})
         if sys.stderr.isatty():  # the workers' output is a pipe, but it ends on a terminal: show the progress bar
             env[TERMINAL_VAR] = "1"
-        cmd = [mpiexec, "-n", str(n), sys.executable, "-m", "digitnet", *args]
-        job = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               start_new_session=True)  # its own process group: Ctrl-C is ours to forward
+        job = subprocess.Popen(worker_command(n, args, mpiexec), env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, start_new_session=True)  # signals are ours to forward
         watcher = Watcher(job, Path(folder), n)
         pumps = [threading.Thread(target=pump, args=(job.stdout, sys.stdout, watcher), daemon=True),
                  threading.Thread(target=pass_through, args=(job.stderr, sys.stderr), daemon=True)]
         for thread in pumps:
             thread.start()
-        previous = signal.signal(signal.SIGINT, lambda signum, frame: watcher.forward(signal.SIGINT))
+        previous = {signum: signal.signal(signum, lambda signum, frame: watcher.forward(signum))
+                    for signum in FORWARDED}
         try:
             status = watcher.watch()
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
             watcher.stop_job()
             for thread in pumps:
                 thread.join(timeout=5)
-            lost = watcher.verdict()
+            failure, lost = watcher.failure(), watcher.verdict()
             watcher.kill_workers()  # normally none is left; after a loss, whatever mpiexec left behind
+        if failure is not None:
+            raise WorkerFailed(*failure)
         if lost is not None:
             raise WorkerLost(*lost)
         return status
 
 
 def pass_through(stream, out):
-    """Copy the job's stderr as it comes, a progress bar's carriage returns included."""
+    """Copy the job's stderr as it comes, a progress bar's carriage returns included, less MPI_Abort's notes."""
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")  # a chunk may end mid-character
+    held = ""
     for chunk in iter(lambda: stream.read1(4096), b""):
-        out.write(decoder.decode(chunk))
+        held += decoder.decode(chunk)
+        *lines, held = held.split("\n")
+        text = "".join(line + "\n" for line in lines if not ABORT_NOISE.match(line.rsplit("\r", 1)[-1]))
+        if held and not ("Abort(".startswith(held[:6]) or held.startswith(("Abort(", "applic"))):
+            text, held = text + held, ""  # a progress bar's line, shown now; a line that may be a note waits
+        out.write(text)
+        out.flush()
+    if held and not ABORT_NOISE.match(held):
+        out.write(held)
         out.flush()
 
 
@@ -181,6 +220,14 @@ class Watcher:
                 self.stop_job()
                 return self.job.wait()
 
+    def failure(self):
+        """(line, exit status) of the first worker that failed on its own (comm.fail_alone), or None."""
+        try:
+            status, line = (self.folder / FAILURE_FILE).read_text().split("\n", 1)
+            return line, int(status)
+        except (OSError, ValueError):
+            return None
+
     def verdict(self):
         """(rank, pid, how) of the worker that was lost, or None. When the MPI launcher names the first
         worker that ended badly, that one decides: if it exited through Python (an error it reported
@@ -200,8 +247,8 @@ class Watcher:
         return lost[0], self.pids[lost[0]], how
 
     def forward(self, signum):
-        """Ctrl-C: to every worker (each asks the loop to stop after the agreed step), or to mpiexec when
-        no worker has started yet."""
+        """Ctrl-C, SIGTERM, SIGHUP: to every worker (each asks the loop to stop after the agreed step), or to
+        mpiexec when no worker has started yet."""
         self.read_pids()
         targets = [pid for pid in self.pids.values() if alive(pid)] or [self.job.pid]
         for pid in targets:
@@ -230,27 +277,13 @@ class Watcher:
                     pass
 
 
-def alive(pid):
-    """True while pid runs (a zombie counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    except OSError:  # no /proc: ask the kernel
-        try:
-            os.kill(pid, 0)
-            return True
-        except ProcessLookupError:
-            return False
-
-
 def join_or_launch(workers, args, after_loss):
     """The communicator of this process under MPI (rank > 0 then prints nothing); or, with workers > 1 and
     no MPI launcher around, run this command as `workers` MPI processes here and exit with their status.
 
-    args: the command line to run again (sys.argv[1:]); after_loss(): the rest of the line that names a
-    lost worker (the last checkpoint and how to resume)."""
+    args: the command line to run again (what the command was invoked with, not sys.argv: a script may call
+    digitnet.cli.main itself); after_loss(): the rest of the line that names a lost or failed worker (the
+    last checkpoint and how to resume); after_loss(failed=True) for a failure may return None (nothing to add)."""
     from .comm import launched_by_mpi, quiet_unless_first, world
 
     if workers > 1 and not launched_by_mpi():
@@ -258,6 +291,9 @@ def join_or_launch(workers, args, after_loss):
             status = run_workers(workers, args)
         except WorkerLost as e:
             raise ParallelError(f"{e}; {after_loss()}") from None
+        except WorkerFailed as e:
+            kept = after_loss(failed=True)
+            raise WorkerFailed(f"{e}; {kept}" if kept else str(e), e.exit_code) from None
         sys.exit(status)
     comm = world()
     quiet_unless_first(comm)
