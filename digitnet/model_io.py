@@ -99,6 +99,18 @@ def atomic_write(path, write):
     return path
 
 
+def remove_leftovers(path):
+    """Delete the temporary files atomic_write leaves beside path when its process is killed outright
+    (kill -9 mid-write). Only for a caller that knows no one else is writing path (train holds a lock)."""
+    path = Path(path)
+    for tmp in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
+def glob_escape(name):
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
 def one_line(error, limit=200):
     """str(error) on one line, cut to about limit characters (a damaged file can make messages huge)."""
     text = " ".join(str(error).split())

@@ -188,6 +188,7 @@ def join_workers(settings, args, out, checkpoint_path, resume):
     from .parallel.launch import join_or_launch
 
     def after_loss(failed=False):
+        remove_run_leftovers(out)  # a worker killed mid-write leaves its temporary file
         try:
             step = load_checkpoint(checkpoint_path)[0]["step"]
         except CheckpointError:
@@ -265,7 +266,17 @@ def lock_output(out):
     lock.truncate()
     lock.write(str(os.getpid()))
     lock.flush()
+    remove_run_leftovers(out)  # of a run killed outright mid-write: nobody else writes here now
     return OutputLock(lock, path)
+
+
+def remove_run_leftovers(out):
+    """The half-written temporary files of out, its checkpoint and its metrics (model_io.remove_leftovers)."""
+    from .checkpoint import checkpoint_path_for
+    from .model_io import remove_leftovers
+
+    for path in (out, checkpoint_path_for(out), out.with_suffix(".metrics.json")):
+        remove_leftovers(path)
 
 
 class OutputLock:

@@ -4,6 +4,7 @@ digitnet-workers-* folder in the run's own TMPDIR, no temporary file beside the 
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -85,8 +86,13 @@ def rank_pid(env, rank):
 
 
 def assert_clean(env, *folders):
-    """Nothing of the job left: no process, no digitnet-workers-* folder, no temporary file of atomic_write."""
-    assert job_processes(env) == [], "stray processes of the job"
+    """Nothing of the job left: no process, no digitnet-workers-* folder, no temporary file of atomic_write.
+    Processes killed a moment ago may still be exiting: this waits for them to go (a stray never does)."""
+    deadline = time.monotonic() + 60  # a safety net only: the loop ends when the last process is gone
+    while job_processes(env) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = {pid: Path(f"/proc/{pid}/cmdline").read_bytes()[:120] for pid in job_processes(env)}
+    assert left == {}, f"stray processes of the job: {left}"
     assert list(Path(env["TMPDIR"]).iterdir()) == [], "files left in TMPDIR"
     for folder in folders:
         assert not [p.name for p in Path(folder).glob(".*.tmp")], "a temporary file was left"

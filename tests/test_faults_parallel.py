@@ -148,7 +148,8 @@ def test_a_worker_killed_outright_ends_the_job_naming_it(tmp_path, mpiexec, rank
     os.kill(victim, signal.SIGKILL)
     _, err = run.communicate(timeout=TIMEOUT_S)
     assert run.returncode == 1
-    assert_one_line(err, f"worker {rank} (pid {victim}) was lost", "the last checkpoint is m.ckpt.npz (step 160)")
+    line = assert_one_line(err, f"worker {rank} (pid {victim}) was lost", "the last checkpoint is m.ckpt.npz")
+    assert f"(step {load_checkpoint(tmp_path / 'm.ckpt.npz')[0]['step']:,})" in line
     assert_clean(env, tmp_path)
 
 
@@ -164,7 +165,7 @@ def test_a_launcher_killed_outright_leaves_no_worker_running(tmp_path, mpiexec):
     while [p for p in workers if Path(f"/proc/{p}").exists() and "Z" not in state(p)] \
             and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert load_checkpoint(tmp_path / "m.ckpt.npz")[0]["step"] == 160
+    assert load_checkpoint(tmp_path / "m.ckpt.npz")[0]["step"] >= 160
     while (len(os.listdir(env["TMPDIR"])) or len([p for p in job_pids(env) if p != run.pid])) \
             and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -16,7 +16,6 @@ import atexit
 import os
 import signal
 import sys
-import threading
 import time
 import traceback
 
@@ -31,7 +30,6 @@ INSTALL_HINT = "pip install 'digitnet[mpi]'"
 LAUNCHER_SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS")
 LAUNCHER_RANK_VARS = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
 WORKER_DIR_VAR = "DIGITNET_WORKER_DIR"  # set by digitnet's own launcher (launch.py): where ranks leave their pid
-LAUNCHER_PID_VAR = "DIGITNET_LAUNCHER_PID"  # the launcher's pid: workers end themselves when it is gone (kill -9)
 FAILURE_FILE = "failure"  # in the worker folder: "status\nline" of the first rank that failed alone
 
 
@@ -144,7 +142,6 @@ def world():
             # stops all ranks after the same step with a checkpoint; elsewhere fail_alone ends the job.
             for signum in (signal.SIGTERM, signal.SIGHUP):
                 signal.signal(signum, signal.default_int_handler)
-            watch_launcher(os.environ.get(LAUNCHER_PID_VAR), os.environ.get(WORKER_DIR_VAR))
     return _world
 
 
@@ -161,16 +158,15 @@ def fail_alone(line, status=1):
     if _world is None or _world.size == 1:
         return
     folder = os.environ.get(WORKER_DIR_VAR)
-    claimed = folder is None or not os.path.isdir(folder)
-    if not claimed:
-        try:
-            fd = os.open(os.path.join(folder, FAILURE_FILE + ".tmp"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except OSError:
-            fd = None  # another rank failed first: its line is the one shown
-        if fd is not None:
-            with os.fdopen(fd, "w") as f:
-                f.write(f"{status}\n{line}")
-            os.replace(os.path.join(folder, FAILURE_FILE + ".tmp"), os.path.join(folder, FAILURE_FILE))
+    if folder and os.path.isdir(folder):
+        mine = os.path.join(folder, f"{FAILURE_FILE}.{_world.rank}")
+        with open(mine, "w") as f:
+            f.write(f"{status}\n{line}")
+        try:  # a hard link appears whole, and only once: the first rank to fail is the one named
+            os.link(mine, os.path.join(folder, FAILURE_FILE))
+        except FileExistsError:
+            while True:  # another rank failed first and is ending the job: wait for its MPI_Abort
+                time.sleep(60)
     else:
         print(f"Error: {line}", file=sys.__stderr__, flush=True)
     _world.comm.Abort(status)
@@ -181,24 +177,6 @@ def describe_error(error):
     """An exception as a cause never empty: its message, or its class name (MemoryError() says nothing)."""
     message = " ".join(str(error).split())
     return message or type(error).__name__
-
-
-def watch_launcher(pid, folder, every_s=0.5):
-    """A daemon thread that ends this worker when the launcher that started it is gone (kill -9 of `digitnet
-    train`): otherwise the job, in sessions of its own, would train on, unseen, forever."""
-    if not pid or not pid.isdigit():
-        return
-
-    def watch():
-        while alive(int(pid)):
-            time.sleep(every_s)
-        if folder:
-            import shutil
-
-            shutil.rmtree(folder, ignore_errors=True)  # the launcher cannot clean up after itself any more
-        os._exit(1)
-
-    threading.Thread(target=watch, name="digitnet-launcher-watch", daemon=True).start()
 
 
 def alive(pid):

@@ -10,7 +10,7 @@ system's), in a session of its own. While it runs this process
   - watches the workers: one that vanishes without exiting through Python (kill -9, out of memory, a crash)
     ends the job within seconds, reported as WorkerLost, and no process of the job is left behind.
 The workers import the digitnet this process runs (worker_command), not whatever the current folder holds,
-and end themselves should this process be killed outright (comm.watch_launcher).
+and a small reaper process ends the job and removes its folder should this process be killed outright.
 """
 import codecs
 import importlib.util
@@ -25,12 +25,11 @@ import threading
 import time
 from pathlib import Path
 
-from .comm import FAILURE_FILE, INSTALL_HINT, LAUNCHER_PID_VAR, WORKER_DIR_VAR, ParallelError, alive
+from .comm import FAILURE_FILE, INSTALL_HINT, WORKER_DIR_VAR, ParallelError, alive
 
 TERMINAL_VAR = "DIGITNET_TERMINAL"  # set for the workers when the launcher's stderr is a terminal
 
 POLL_S = 0.2
-GRACE_S = 10.0  # after a worker is lost, how long mpiexec gets to end the others itself before we kill them
 # The MPI launcher's own messages: hydra's BAD TERMINATION box and its Ctrl-C notes, Open MPI's dashes.
 LAUNCHER_NOISE = re.compile(r"^(={5,}|=   |-{20,}|YOUR APPLICATION TERMINATED|This typically refers to|"
                             r"Please see the FAQ page|\[mpiexec@|\[proxy:|mpirun noticed|Primary job|"
@@ -99,10 +98,50 @@ def worker_command(n, args, mpiexec):
     """mpiexec running `digitnet ARGS` n times with this Python, importing the digitnet this process runs:
     `python -m digitnet` would put the current folder first on the path, and another clone's digitnet/ (or a
     digitnet.py) there would be the one run."""
+    # MPICH's hydra kills the other workers the moment one ends badly, in the same instant: which one ended
+    # first is then lost. Without its clean-up, the Watcher sees the first one gone, names it, and ends the job.
+    cleanup = ["-disable-auto-cleanup"] if is_hydra(mpiexec) else []
+    code = "from digitnet.cli import main; main(sys.argv[1:], prog_name='digitnet')"
+    return [mpiexec, *cleanup, "-n", str(n), *this_digitnet(code), *args]
+
+
+def this_digitnet(code):
+    """[python, -c, code] where code imports the digitnet this process runs, whatever the current folder."""
     root = str(Path(__file__).resolve().parents[2])  # the folder that holds this digitnet package
-    code = (f"import sys; sys.path[:1 if sys.path[:1] == [''] else 0] = [{root!r}]; "
-            "from digitnet.cli import main; main(sys.argv[1:], prog_name='digitnet')")
-    return [mpiexec, "-n", str(n), sys.executable, "-c", code, *args]
+    return [sys.executable, "-c", f"import sys; sys.path[:1 if sys.path[:1] == [''] else 0] = [{root!r}]; {code}"]
+
+
+def start_reaper(job, folder):
+    """A process of its own that, should this one be killed outright (kill -9), ends the job and removes the
+    worker folder: the job runs in a session of its own, so nothing else would."""
+    code = f"from digitnet.parallel.launch import reap; reap({os.getpid()}, {str(folder)!r}, {job.pid})"
+    return subprocess.Popen(this_digitnet(code), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def reap(launcher, folder, job, every_s=0.5):
+    """The reaper's work: wait for the launcher to go; if it left its worker folder, end the job's processes
+    (mpiexec's process group, then every worker by its pid file) and remove the folder."""
+    while alive(launcher):
+        time.sleep(every_s)
+    folder = Path(folder)
+    if not folder.is_dir():
+        return  # the launcher ended normally and cleaned up
+    for pid in [job, *(int(p.read_text()) for p in folder.glob("rank*.pid") if p.read_text().isdigit())]:
+        try:
+            os.killpg(pid, signal.SIGKILL) if pid == job else os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def is_hydra(mpiexec):
+    """True for MPICH's (and Intel MPI's) mpiexec, hydra."""
+    try:
+        found = subprocess.run([mpiexec, "--version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "HYDRA" in found.stdout
 
 
 def run_workers(n, args, *, environ=None):
@@ -112,12 +151,12 @@ def run_workers(n, args, *, environ=None):
     when a worker was killed, WorkerFailed when one ended by an error of its own."""
     mpiexec = find_mpiexec()
     with tempfile.TemporaryDirectory(prefix="digitnet-workers-") as folder:
-        env = dict(os.environ if environ is None else environ, PYTHONUNBUFFERED="1",
-                   **{WORKER_DIR_VAR: folder, LAUNCHER_PID_VAR: str(os.getpid())})
+        env = dict(os.environ if environ is None else environ, PYTHONUNBUFFERED="1", **{WORKER_DIR_VAR: folder})
         if sys.stderr.isatty():  # the workers' output is a pipe, but it ends on a terminal: show the progress bar
             env[TERMINAL_VAR] = "1"
         job = subprocess.Popen(worker_command(n, args, mpiexec), env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, start_new_session=True)  # signals are ours to forward
+        reaper = start_reaper(job, folder)
         watcher = Watcher(job, Path(folder), n)
         pumps = [threading.Thread(target=pump, args=(job.stdout, sys.stdout, watcher), daemon=True),
                  threading.Thread(target=pass_through, args=(job.stderr, sys.stderr), daemon=True)]
@@ -135,6 +174,8 @@ def run_workers(n, args, *, environ=None):
                 thread.join(timeout=5)
             failure, lost = watcher.failure(), watcher.verdict()
             watcher.kill_workers()  # normally none is left; after a loss, whatever mpiexec left behind
+            reaper.kill()
+            reaper.wait()
         if failure is not None:
             raise WorkerFailed(*failure)
         if lost is not None:
@@ -206,7 +247,7 @@ class Watcher:
         return not alive(self.pids[rank]) and not (self.folder / f"rank{rank}.exit").exists()
 
     def watch(self):
-        """Wait for mpiexec; when a worker vanishes, give mpiexec GRACE_S to end the job, then end it."""
+        """Wait for mpiexec; when a worker vanishes or one failed alone, end the job at once."""
         while True:
             try:
                 return self.job.wait(timeout=POLL_S)
@@ -215,9 +256,8 @@ class Watcher:
             self.read_pids()
             if not self.first_gone:
                 self.first_gone = [rank for rank in self.pids if self.vanished(rank)]
-                self.lost_at = time.monotonic()
-            elif time.monotonic() - self.lost_at > GRACE_S:
-                self.stop_job()
+            if self.first_gone or (self.folder / FAILURE_FILE).exists():
+                self.stop_job()  # the others would wait for the one gone forever
                 return self.job.wait()
 
     def failure(self):
@@ -234,14 +274,16 @@ class Watcher:
         itself), the others it took down are no loss."""
         self.read_pids()
         by_pid = {pid: rank for rank, pid in self.pids.items()}
-        if self.reported_pid in by_pid:
+        if len(self.first_gone) == 1:  # seen gone alone, while the others still ran: the first to go
+            candidates = self.first_gone
+        elif self.reported_pid in by_pid:
             candidates = [by_pid[self.reported_pid]]
         else:
             candidates = self.first_gone or sorted(self.pids)
         lost = [rank for rank in candidates if self.vanished(rank)]
         if not lost:
             return None
-        how = "killed"
+        how = "it ended outside Python: killed, out of memory, or a crash"
         if self.reported_code is not None and 0 < self.reported_code < signal.NSIG:
             how = f"killed by {signal.Signals(self.reported_code).name}"
         return lost[0], self.pids[lost[0]], how

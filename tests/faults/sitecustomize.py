@@ -55,36 +55,37 @@ def install(spec):
         where, what = f"{where}:{what.split(':')[0]}", what.split(":", 1)[1]
     if rank != "all" and int(rank) != my_rank():
         return
-    import digitnet.checkpoint
-    import digitnet.model_io
-    import digitnet.run
-    import digitnet.train
+    import importlib
+
+    # by sys.modules: the package's own names shadow some modules (digitnet.train is also a function)
+    checkpoint_module, model_io, run, train = (importlib.import_module(f"digitnet.{name}")
+                                               for name in ("checkpoint", "model_io", "run", "train"))
 
     if where == "setup":
-        prepare = digitnet.run.prepare
+        prepare = run.prepare
 
         def faulty_prepare(*args, **kwargs):
             strike(what, "setup")
             return prepare(*args, **kwargs)
-        digitnet.run.prepare = faulty_prepare
+        run.prepare = faulty_prepare
     elif where.startswith("step:"):
-        n, train_step = int(where.split(":")[1]), digitnet.train.train_step
+        n, train_step = int(where.split(":")[1]), train.train_step
 
         def faulty_step(*args, **kwargs):
             state = args[9]
             if state.step + 1 == n:
                 strike(what, where)
             return train_step(*args, **kwargs)
-        digitnet.train.train_step = faulty_step
+        train.train_step = faulty_step
     elif where == "checkpoint":
-        save_point = digitnet.train.save_point
+        save_point = train.save_point
 
         def faulty_save_point(*args, **kwargs):
             strike(what, where)
             return save_point(*args, **kwargs)
-        digitnet.train.save_point = faulty_save_point
+        train.save_point = faulty_save_point
     elif where.startswith("write:"):
-        suffix, atomic_write = where.split(":", 1)[1], digitnet.model_io.atomic_write
+        suffix, atomic_write = where.split(":", 1)[1], model_io.atomic_write
         skip = [int(os.environ.get("DIGITNET_TEST_FAULT_SKIP", "0"))]
 
         def faulty_atomic_write(path, write):
@@ -96,10 +97,10 @@ def install(spec):
                 f.write(b"PK\x03\x04 partial")
                 strike(what, str(path))
             return atomic_write(path, partial)
-        for module in (digitnet.model_io, digitnet.checkpoint, digitnet.run):
+        for module in (model_io, checkpoint_module, run):
             if hasattr(module, "atomic_write"):
                 module.atomic_write = faulty_atomic_write
-        digitnet.model_io.atomic_write = faulty_atomic_write
+        model_io.atomic_write = faulty_atomic_write
     else:
         raise ValueError(f"unknown place {where!r}")
 
