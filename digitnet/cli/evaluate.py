@@ -1,5 +1,4 @@
 """`digitnet evaluate MODEL`: test accuracy, per-class precision and recall, and pictures of the mistakes."""
-import json
 import time
 from pathlib import Path
 
@@ -60,9 +59,14 @@ def command(ctx, model, data_dir, offline, plots_dir, workers):
         fmt = lambda v: "      -" if v is None else f"{100 * v:6.2f}%"
         click.echo(f"{row['class']:5d}  {fmt(row['precision']):>9}  {fmt(row['recall']):>6}  {row['support']:7,d}")
     if plots_dir:
+        from ..metrics import read_history
         from ..plots import write_evaluation_pictures
 
-        metrics = model.with_suffix(".metrics.json")
-        history = json.loads(metrics.read_text()) if metrics.is_file() else None
+        metrics, history = model.with_suffix(".metrics.json"), None
+        if metrics.is_file():
+            try:
+                history = read_history(metrics)
+            except ValueError as e:  # the model is fine: draw the rest, without its learning curves
+                click.echo(f"warning: {e}; the learning curves are left out", err=True)
         for path in write_evaluation_pictures(net, dataset.x_test, dataset.t_test, history, plots_dir):
             click.echo(f"wrote {path}")

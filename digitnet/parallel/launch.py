@@ -16,6 +16,7 @@ import codecs
 import importlib.util
 import os
 import re
+import select
 import shutil
 import signal
 import subprocess
@@ -231,6 +232,7 @@ class Watcher:
     def __init__(self, job, folder, n):
         self.job, self.folder, self.n = job, folder, n
         self.pids = {}  # rank -> pid
+        self.ended = {}  # rank -> when its process was seen to end (time.monotonic_ns)
         self.first_gone = []  # the ranks seen vanished first, while mpiexec still ran
         self.reported_pid = self.reported_code = None
 
@@ -240,7 +242,24 @@ class Watcher:
                 try:
                     self.pids[rank] = int((self.folder / f"rank{rank}.pid").read_text())
                 except (OSError, ValueError):
-                    pass
+                    continue
+                self.note_death(rank, self.pids[rank])
+
+    def note_death(self, rank, pid):
+        """A thread that notes when rank's process ends (a pidfd becomes readable then): when hydra kills
+        the others the moment one is killed, the earliest end is the one that was lost."""
+        try:
+            fd = os.pidfd_open(pid)
+        except (AttributeError, OSError):  # not Linux 5.3+, or already gone
+            return
+
+        def wait():
+            try:
+                select.select([fd], [], [])
+                self.ended.setdefault(rank, time.monotonic_ns())
+            finally:
+                os.close(fd)
+        threading.Thread(target=wait, daemon=True).start()
 
     def vanished(self, rank):
         """True when rank's process is gone without having exited through Python (kill -9, a crash)."""
@@ -274,12 +293,10 @@ class Watcher:
         itself), the others it took down are no loss."""
         self.read_pids()
         by_pid = {pid: rank for rank, pid in self.pids.items()}
-        if len(self.first_gone) == 1:  # seen gone alone, while the others still ran: the first to go
-            candidates = self.first_gone
-        elif self.reported_pid in by_pid:
+        if self.reported_pid in by_pid:  # hydra names the first one killed by a signal
             candidates = [by_pid[self.reported_pid]]
-        else:
-            candidates = self.first_gone or sorted(self.pids)
+        else:  # the first to end; hydra kills the others at once after a signal, and may not say whom
+            candidates = sorted(self.first_gone or self.pids, key=lambda r: self.ended.get(r, float("inf")))
         lost = [rank for rank in candidates if self.vanished(rank)]
         if not lost:
             return None
