@@ -72,3 +72,27 @@ def evaluation_report(net, x_test, t_test, batch_size=250, y_pred=None):
         "per_class": [{"class": c, "precision": p, "recall": r, "support": int(s)}
                       for c, (p, r, s) in enumerate(zip(_none_for_nan(precision), _none_for_nan(recall), support))],
     }
+
+
+# The numbers of a metrics file's epoch record that a plot reads (any may be absent).
+RECORD_NUMBERS = ("epoch", "iteration", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")
+
+
+def read_history(path):
+    """The epochs of a model's .metrics.json (run.save_outputs writes it), each record checked; ValueError,
+    in one line, for a file that is damaged, truncated or not one digitnet wrote."""
+    import json
+
+    try:
+        content = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise ValueError(f"{path} is unreadable ({type(e).__name__})") from None
+    epochs = content.get("epochs") if isinstance(content, dict) else None
+    if not isinstance(epochs, list) or not all(isinstance(r, dict) for r in epochs):
+        raise ValueError(f"{path} holds no list of epoch records")
+    for record in epochs:
+        for key in RECORD_NUMBERS:
+            value = record.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise ValueError(f"{path}: an epoch's {key} is {type(value).__name__}, not a number")
+    return {**content, "epochs": epochs}

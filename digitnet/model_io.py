@@ -7,7 +7,13 @@ when present: files from before it was added have none, and still load.
 
 A model file is untrusted input: the loader rebuilds the net only from settings its constructor
 takes, refuses settings that would build more weights than the file holds before allocating them,
-and reports every problem as a one-line ModelFileError naming the file.
+checks every array (parameters and batch norm's buffers alike) for its dtype, shape and finite values and
+every header field it reads for its type, and reports every problem as a one-line ModelFileError naming
+the file.
+
+What the digests prove: that the file is as it was written (integrity), not who wrote it (origin). They
+use no secret, so anyone who can write a file can re-seal one; the checks above are what keep such a
+crafted file from doing harm. digitnet offers no signatures: trust a model file as far as its source.
 """
 import hashlib
 import inspect
@@ -124,6 +130,18 @@ def atomic_write(path, write):
     return path
 
 
+def remove_leftovers(path):
+    """Delete the temporary files atomic_write leaves beside path when its process is killed outright
+    (kill -9 mid-write). Only for a caller that knows no one else is writing path (train holds a lock)."""
+    path = Path(path)
+    for tmp in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
+def glob_escape(name):
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
 def one_line(error, limit=200):
     """str(error) on one line, cut to about limit characters (a damaged file can make messages huge)."""
     text = " ".join(str(error).split())
@@ -176,6 +194,52 @@ def read_model_file(path, expected_format=FORMAT):
             raise ModelFileError(f"{path}: header checksum mismatch: the architecture, settings or metadata "
                                  "were altered or damaged")
     return header, arrays
+
+
+FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))  # what save_model writes
+# The header's fields and the types a reader may rely on (metadata: the fields digitnet writes; any other
+# metadata key is the writer's own business, passed through unread).
+HEADER_TYPES = {"architecture": str, "config": dict, "params": dict, "sha256": str, "digitnet_version": str,
+                "metadata": dict}
+METADATA_TYPES = {"dataset": str, "settings": dict, "steps": int, "dtype": str, "accuracy": dict,
+                  "epoch_kept": int, "training_time_s": (int, float), "created": str}
+
+
+def _type_names(kind):
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join({dict: "a mapping", str: "text", int: "a whole number", float: "a number"}[k] for k in kinds)
+
+
+def check_header_fields(path, header):
+    """ModelFileError unless each known header field, and each known metadata field, has its type."""
+    def check(fields, types, where):
+        for name, kind in types.items():
+            value = fields.get(name)
+            if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+                raise ModelFileError(f"{path}: the header's {where}{name!r} is {type(value).__name__}, "
+                                     f"not {_type_names(kind)}")
+    check(header, HEADER_TYPES, "")
+    metadata = header.get("metadata") or {}
+    check(metadata, METADATA_TYPES, "metadata ")
+    for split, value in (metadata.get("accuracy") or {}).items():
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1:
+            raise ModelFileError(f"{path}: the header's accuracy {one_line(repr(split), 40)} is "
+                                 f"{one_line(repr(value), 40)}, not a fraction between 0 and 1")
+
+
+def check_arrays(path, arrays):
+    """The one float dtype of every array (parameters and buffers); ModelFileError for another dtype, a mix,
+    a value that is not finite, or a negative variance (batch norm's running_var)."""
+    dtypes = {a.dtype for a in arrays.values()}
+    if not dtypes or not dtypes <= set(FLOAT_DTYPES) or len(dtypes) > 1:
+        raise ModelFileError(f"{path}: arrays must all be float16, all float32 or all float64, found "
+                             f"{one_line(sorted(map(str, dtypes)), 80)}")
+    for name, a in arrays.items():
+        if not np.all(np.isfinite(a)):
+            raise ModelFileError(f"{path}: {one_line(name, 60)} holds values that are not finite (NaN or infinity)")
+        if name.endswith("running_var") and np.any(a < 0):
+            raise ModelFileError(f"{path}: {one_line(name, 60)} holds a negative variance")
+    return dtypes.pop()
 
 
 # Constructor parameters a file must not set: the loader picks the dtype from the arrays, and no file
@@ -296,13 +360,12 @@ def load_model(path):
     if cls is None:
         raise ModelFileError(f"{path}: unknown architecture {one_line(repr(header.get('architecture')), 60)} "
                              f"(known: {', '.join(ARCHITECTURES)})")
+    check_header_fields(path, header)
+    dtype = check_arrays(path, arrays)
     buffers = {k[len(BUFFER_PREFIX):]: arrays.pop(k) for k in list(arrays) if k.startswith(BUFFER_PREFIX)}
-    dtypes = {a.dtype for a in arrays.values()}
-    if not dtypes or not dtypes <= {np.dtype(np.float32), np.dtype(np.float64)} or len(dtypes) > 1:
-        raise ModelFileError(f"{path}: parameters must all be float32 or all float64, found {sorted(map(str, dtypes))}")
     config = header.get("config")
     _check_config(path, cls, config, [*arrays.values(), *buffers.values()])
-    net = _build(path, cls, config, list(arrays.values()), dtypes.pop())
+    net = _build(path, cls, config, list(arrays.values()), dtype)
     for kind, found, expected in (("parameters", arrays, net.params), ("buffers", buffers, net.buffers())):
         if set(found) != set(expected):
             raise ModelFileError(f"{path}: {kind} {one_line(sorted(found))} do not match "

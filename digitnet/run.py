@@ -7,6 +7,7 @@ the checkpoints and the saved files. `digitnet train` is a thin layer over these
     save_outputs(run, history, Path("model.npz"))
 """
 import json
+import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -163,11 +164,12 @@ def model_metadata(run, history):
 
 def save_outputs(run, history, out):
     """Write the model (atomically) and its metrics JSON; returns the metrics path."""
-    from .model_io import save_model
+    from .model_io import atomic_write, save_model
 
     save_model(out, run.net, model_metadata(run, history))
     metrics_path = out.with_suffix(".metrics.json")
-    metrics_path.write_text(json.dumps({"dataset": run.dataset.describe(), "epochs": history}, indent=1) + "\n")
+    text = json.dumps({"dataset": run.dataset.describe(), "epochs": history}, indent=1) + "\n"
+    atomic_write(metrics_path, lambda f: f.write(text.encode()))
     return metrics_path
 
 
@@ -185,11 +187,12 @@ def join_workers(settings, args, out, checkpoint_path, resume):
     from .checkpoint import CheckpointError, load_checkpoint
     from .parallel.launch import join_or_launch
 
-    def after_loss():
+    def after_loss(failed=False):
+        remove_run_leftovers(out)  # a worker killed mid-write leaves its temporary file
         try:
             step = load_checkpoint(checkpoint_path)[0]["step"]
         except CheckpointError:
-            return "no checkpoint was written (--checkpoint-every STEPS saves them)"
+            return None if failed else "no checkpoint was written (--checkpoint-every STEPS saves them)"
         return (f"the last checkpoint is {checkpoint_path} (step {step:,}); "
                 f"continue with: digitnet train --resume --out {out}")
 
@@ -215,3 +218,73 @@ def ranks_agree(comm, net):
         raise DigitnetError(f"the workers' weights differ at the end ({len(set(digests))} versions): "
                             "please report this as a bug")
     return True
+
+
+class OutputTaken(DigitnetError):
+    """--out belongs to another run: an interrupted one (its checkpoint) or one still training."""
+
+
+def claim_output(out, checkpoint_path, *, resume, fresh):
+    """Make sure this run may write out and its checkpoint; returns a lock to hold while it trains (close()
+    releases it), or None where file locks are not available.
+
+    A fresh run refuses (OutputTaken) to start over the checkpoint of an interrupted run, which it would
+    overwrite and then delete, unless --fresh says to; and any run refuses an --out that another run, still
+    training, holds the lock of."""
+    if not resume and not fresh and checkpoint_path.exists():
+        try:
+            from .checkpoint import load_checkpoint
+
+            where = f" (stopped at step {load_checkpoint(checkpoint_path)[0]['step']:,})"
+        except DigitnetError:
+            where = ""
+        raise OutputTaken(f"{checkpoint_path} holds an interrupted run{where}, which a new run would overwrite: "
+                          f"continue it with: digitnet train --resume --out {out}; or start afresh with --fresh "
+                          "(the checkpoint is then replaced)")
+    return lock_output(out)
+
+
+def lock_output(out):
+    """An exclusive lock on the hidden file .<out name>.lock beside out (fcntl.flock: released when this
+    process ends, however it ends); OutputTaken when another process holds it."""
+    try:
+        import fcntl
+    except ImportError:  # not a Unix: no lock, as before
+        return None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    path = out.parent / f".{out.name}.lock"
+    lock = open(path, "a+")
+    try:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip() or "?"
+        lock.close()
+        raise OutputTaken(f"another digitnet train (pid {holder}) is writing {out} and its checkpoint: let it "
+                          "finish, or choose another --out") from None
+    lock.seek(0)
+    lock.truncate()
+    lock.write(str(os.getpid()))
+    lock.flush()
+    remove_run_leftovers(out)  # of a run killed outright mid-write: nobody else writes here now
+    return OutputLock(lock, path)
+
+
+def remove_run_leftovers(out):
+    """The half-written temporary files of out, its checkpoint and its metrics (model_io.remove_leftovers)."""
+    from .checkpoint import checkpoint_path_for
+    from .model_io import remove_leftovers
+
+    for path in (out, checkpoint_path_for(out), out.with_suffix(".metrics.json")):
+        remove_leftovers(path)
+
+
+class OutputLock:
+    def __init__(self, file, path):
+        self.file, self.path = file, path
+
+    def close(self):
+        """Release the lock and remove its file (a run waiting for it was refused, never queued)."""
+        if not self.file.closed:
+            self.path.unlink(missing_ok=True)
+            self.file.close()

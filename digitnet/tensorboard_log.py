@@ -108,8 +108,35 @@ class TensorBoardLogger(Callback):
         # run's file another one, sorted after the interrupted run's (TensorBoard reads them in name order).
         suffix = f".{purge_step or 1:010d}.{os.getpid()}"
         # A long queue: with tensorboardX's default of 10, add_scalar waits on the writer thread every few steps.
+        self.logdir, self.error = logdir, None
         self.writer = SummaryWriter(str(logdir), purge_step=purge_step, max_queue=1000, flush_secs=10,
                                     filename_suffix=suffix)
+        self.catch_write_errors()
+
+    def catch_write_errors(self):
+        """tensorboardX writes events in a thread of its own: a full disk there kills the thread (a traceback)
+        and the next writes wait on its queue forever. Its file's write and flush are wrapped instead: the
+        first OSError is kept, and the next step or epoch raises it as one line (check)."""
+        events = getattr(getattr(self.writer._get_file_writer(), "event_writer", None), "_ev_writer", None)
+        for name in ("write_event", "flush", "close"):
+            method = getattr(events, name, None)
+            if method is not None:
+                setattr(events, name, self._guarded(method))
+
+    def _guarded(self, method):
+        def call(*args, **kwargs):
+            if self.error is not None:
+                return None
+            try:
+                return method(*args, **kwargs)
+            except OSError as e:
+                self.error = e
+        return call
+
+    def check(self):
+        if self.error is not None:
+            e = self.error
+            raise DigitnetError(f"cannot write TensorBoard logs to {self.logdir}: {e.strerror or e}")
 
     @classmethod
     def for_run(cls, run, state=None):
@@ -123,6 +150,7 @@ class TensorBoardLogger(Callback):
         tensorboardX's writer thread every step (its queue pickles each event through a pipe)."""
         self.steps.append((state.step, loss, None if self.optimizer is None else self.optimizer.lr))
         if len(self.steps) >= STEP_BATCH:
+            self.check()
             self.write_steps()
 
     def write_steps(self):
@@ -147,6 +175,7 @@ class TensorBoardLogger(Callback):
         if self.probe is not None:
             self.log_probe(step)
         self.writer.flush()
+        self.check()
 
     def log_first_layer(self, step):
         W1 = self.net.params.get("W1")
@@ -164,8 +193,11 @@ class TensorBoardLogger(Callback):
         self.writer.add_image("images/misclassified", picture, step, dataformats="HWC")
 
     def close(self):
+        if self.error is not None:  # the writer cannot write: closing it would wait on its queue
+            return
         self.write_steps()
         self.writer.close()  # flushes what is queued; closing twice is harmless
+        self.check()
 
     def __enter__(self):
         return self

@@ -1,6 +1,4 @@
 """`digitnet evaluate MODEL`: test accuracy, per-class precision and recall, and pictures of the mistakes."""
-import json
-import sys
 import time
 from pathlib import Path
 
@@ -8,7 +6,7 @@ import click
 import numpy as np
 
 from ..errors import DigitnetError
-from .main import friendly_errors, load_data
+from .main import friendly_errors, invoked_args, load_data
 from .options import data_options, parse_workers
 
 
@@ -21,15 +19,16 @@ from .options import data_options, parse_workers
 @click.option("--workers", default=1, type=str, callback=parse_workers, metavar="N|auto",
               help="Share the test set out between N processes (MPI; auto: every usable core). "
                    "Needs pip install 'digitnet[mpi]'.")
+@click.pass_context
 @friendly_errors
-def command(model, data_dir, offline, plots_dir, workers):
+def command(ctx, model, data_dir, offline, plots_dir, workers):
     """Print MODEL's test accuracy and per-class precision and recall."""
     from ..functions import labels_of
     from ..model_io import load_model
     from ..parallel import predict_shared, together
     from ..parallel.launch import join_or_launch
 
-    comm = join_or_launch(workers, sys.argv[1:], lambda: "nothing was written")
+    comm = join_or_launch(workers, invoked_args(ctx), lambda failed=False: None if failed else "nothing was written")
 
     def setup():
         net, header = load_model(model)
@@ -60,9 +59,14 @@ def command(model, data_dir, offline, plots_dir, workers):
         fmt = lambda v: "      -" if v is None else f"{100 * v:6.2f}%"
         click.echo(f"{row['class']:5d}  {fmt(row['precision']):>9}  {fmt(row['recall']):>6}  {row['support']:7,d}")
     if plots_dir:
+        from ..metrics import read_history
         from ..plots import write_evaluation_pictures
 
-        metrics = model.with_suffix(".metrics.json")
-        history = json.loads(metrics.read_text()) if metrics.is_file() else None
+        metrics, history = model.with_suffix(".metrics.json"), None
+        if metrics.is_file():
+            try:
+                history = read_history(metrics)
+            except ValueError as e:  # the model is fine: draw the rest, without its learning curves
+                click.echo(f"warning: {e}; the learning curves are left out", err=True)
         for path in write_evaluation_pictures(net, dataset.x_test, dataset.t_test, history, plots_dir):
             click.echo(f"wrote {path}")

@@ -11,22 +11,52 @@ from ..errors import DigitnetError, OptionError
 
 
 def friendly_errors(command):
-    """Our own errors and Ctrl-C become one line on stderr, never a traceback."""
+    """Our own errors and Ctrl-C become one line on stderr, never a traceback. With N workers, a rank that
+    fails on its own ends the whole job at once (parallel.fail_alone), its line naming it."""
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except OptionError as e:
-            raise click.UsageError(str(e)) from None
-        except (DigitnetError, FloatingPointError) as e:
-            raise click.ClickException(str(e)) from None
-        except OSError as e:  # disk full, permission denied, a folder where a file should be...
-            where = f"{e.filename}: " if e.filename else ""
-            raise click.ClickException(f"{where}{e.strerror or e}") from None
-        except KeyboardInterrupt:
-            click.echo("\ninterrupted", err=True)
-            sys.exit(130)
+        except SystemExit:
+            raise
+        except BaseException as e:
+            raise one_line_error(e) from None
     return wrapper
+
+
+def one_line_error(e):
+    """The click exception that says e in one line (our errors, OSError, Ctrl-C); e itself for a bug, whose
+    traceback is wanted. Under N workers the line goes through parallel.fail_alone first, which ends the job."""
+    from ..parallel.comm import PeerFailed, describe_error, fail_alone, world_size
+
+    if isinstance(e, PeerFailed):  # another rank failed first and says why
+        return click.exceptions.Exit(1)
+    if isinstance(e, OptionError):
+        error = click.UsageError(str(e))
+    elif isinstance(e, (DigitnetError, FloatingPointError)):
+        error = click.ClickException(str(e))
+        error.exit_code = getattr(e, "exit_code", 1)
+    elif isinstance(e, OSError):  # disk full, permission denied, a folder where a file should be...
+        where = f"{e.filename}: " if e.filename else ""
+        error = click.ClickException(f"{where}{e.strerror or e}")
+    elif isinstance(e, click.ClickException):
+        error = e
+    elif isinstance(e, KeyboardInterrupt):
+        fail_alone("interrupted", 130)
+        click.echo("\ninterrupted", err=True)
+        return click.exceptions.Exit(130)
+    else:  # a bug: with N workers one line, for the others must not wait for this rank; else the traceback
+        fail_alone(f"worker {world_rank()}: {type(e).__name__}: {describe_error(e)}")
+        return e
+    if world_size() > 1:
+        fail_alone(f"worker {world_rank()}: {error.format_message()}", error.exit_code)
+    return error
+
+
+def world_rank():
+    from ..parallel.comm import world
+
+    return world().rank
 
 
 def load_data(data_dir, offline, dtype=np.float32):
@@ -39,7 +69,25 @@ def load_data(data_dir, offline, dtype=np.float32):
     return dataset
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class Group(click.Group):
+    """The `digitnet` group, which remembers the arguments it was invoked with (invoked_args): what
+    --workers N runs again in each worker, whether they came from sys.argv or from a script's main([...])."""
+
+    def parse_args(self, ctx, args):
+        ctx.meta[ARGS_KEY] = list(args)
+        return super().parse_args(ctx, args)
+
+
+ARGS_KEY = "digitnet.args"
+
+
+def invoked_args(ctx):
+    """The command line after `digitnet` that the running command came from."""
+    args = ctx.meta.get(ARGS_KEY)
+    return list(sys.argv[1:]) if args is None else args
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="digitnet")
 @click.option("--threads", type=click.IntRange(min=1), envvar="DIGITNET_THREADS", default=1, show_default=True,
               help="BLAS threads. One is faster for these small matrices on a 2-core machine (see README, "

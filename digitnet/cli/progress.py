@@ -34,17 +34,22 @@ class ProgressPrinter(Callback):
 
 @contextlib.contextmanager
 def ctrl_c_stops():
-    """Yields stop(): true once Ctrl-C was pressed, so training ends after the step in progress and the
-    checkpoint holds a whole step. A second Ctrl-C stops at once."""
+    """Yields stop(): true once Ctrl-C was pressed (or SIGTERM or SIGHUP came: a batch system's notice, a
+    closed terminal), so training ends after the step in progress and the checkpoint holds a whole step.
+    A second one stops at once (KeyboardInterrupt; a checkpoint being written is then not replaced)."""
     interrupted = []
 
-    def on_sigint(signum, frame):
+    def on_signal(signum, frame):
         if interrupted:
             raise KeyboardInterrupt
         interrupted.append(True)
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    previous = {signum: signal.signal(signum, on_signal) for signum in STOP_SIGNALS}
     try:
         yield lambda: bool(interrupted)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)

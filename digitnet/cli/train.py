@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from ..settings import DEFAULT_LR, RunSettings, option_fields
-from .main import friendly_errors, load_data
+from .main import friendly_errors, invoked_args, load_data
 from .options import settings_options
 
 CHANCE = 0.1  # ten digits
@@ -48,20 +48,14 @@ def resumed_settings(ctx, given, header, path):
     return saved
 
 
-def train_with_progress(run, out, checkpoint_path, state, comm=None):
+def train_with_progress(run, out, checkpoint_path, state, comm=None, logger=None):
     """execute() with a progress bar and epoch lines, Ctrl-C saving a checkpoint, and one line for a NaN.
-    With N workers (comm), rank 0 alone shows progress and writes logs and checkpoints."""
+    With N workers (comm), rank 0 alone shows progress and writes logs (logger) and checkpoints."""
     from ..run import Checkpointer, execute
     from ..train import TrainingInterrupted
     from .progress import ProgressPrinter, ctrl_c_stops
 
-    logger, first = None, comm is None or comm.rank == 0
-    if run.settings.logdir and first:  # one writer: with several workers, only the first (rank 0) may make this logger
-        from ..tensorboard_log import TensorBoardLogger
-
-        logger = TensorBoardLogger.for_run(run, state)
-        click.echo(f"writing TensorBoard logs to {run.settings.logdir} "
-                   f"(watch with: tensorboard --logdir {Path(run.settings.logdir).parent})")
+    first = comm is None or comm.rank == 0
     printer = ProgressPrinter(run.total, state.step if state else 0) if first else None
     callbacks = [c for c in (printer, logger) if c is not None]
     try:
@@ -76,6 +70,15 @@ def train_with_progress(run, out, checkpoint_path, state, comm=None):
     except FloatingPointError as e:
         kept = f"; the last good checkpoint is {checkpoint_path}" if checkpoint_path.exists() else ""
         raise click.ClickException(f"{e}{kept}") from None
+
+
+def tensorboard_logger(run, state, comm):
+    """The TensorBoard logger of --logdir, made by rank 0 alone (one writer), or None."""
+    if not run.settings.logdir or comm.rank > 0:
+        return None
+    from ..tensorboard_log import TensorBoardLogger
+
+    return TensorBoardLogger.for_run(run, state)
 
 
 def end_warning(run, history):
@@ -138,24 +141,41 @@ def report(run, history, out, plot):
 @click.option("--plot", is_flag=True, help="Also draw the learning curves, to the same name with .curves.png.")
 @click.option("--resume", is_flag=True, help="Continue the run whose checkpoint belongs to --out, with its settings "
                                              "(options that differ from them are refused).")
+@click.option("--fresh", is_flag=True, help="Start a new run even though --out's checkpoint holds an interrupted "
+                                            "one, which is then replaced (without it, that is refused).")
 @click.pass_context
 @friendly_errors
-def command(ctx, weight_init_std, out, plot, resume, **options):
+def command(ctx, weight_init_std, out, plot, resume, fresh, **options):
     """Train a network (default: the book's 784-50-10 TwoLayerNet, batch 100, SGD lr 0.1; the conv nets get the
     book's Adam lr 0.001) and save it."""
-    from ..checkpoint import check_dataset, checkpoint_path_for, dataset_identity, load_checkpoint, restore_checkpoint
+    from ..checkpoint import checkpoint_path_for
+    from ..parallel import launched_by_mpi
+    from ..run import claim_output
+
+    settings = settings_given(options, weight_init_std)
+    if resume and fresh:
+        raise click.UsageError("give --resume or --fresh, not both")
+    out = out if out.suffix == ".npz" else out.with_name(out.name + ".npz")
+    checkpoint_path = checkpoint_path_for(out)
+    # The process a user started holds --out's lock; the workers it launches (under MPI) run in its shadow.
+    lock = None if launched_by_mpi() else claim_output(out, checkpoint_path, resume=resume, fresh=fresh)
+    with contextlib.closing(lock) if lock else contextlib.nullcontext():
+        run_command(ctx, settings, out, checkpoint_path, resume, plot)
+
+
+def run_command(ctx, settings, out, checkpoint_path, resume, plot):
+    """The train command once its --out is this run's: the workers, the agreed setup, training, the files."""
+    from ..checkpoint import check_dataset, dataset_identity, load_checkpoint, restore_checkpoint
     from ..parallel import together
     from ..run import describe, join_workers, prepare, ranks_agree
 
-    settings = settings_given(options, weight_init_std)
-    out = out if out.suffix == ".npz" else out.with_name(out.name + ".npz")
-    checkpoint_path, state = checkpoint_path_for(out), None
+    header = arrays = None
     if resume:
         header, arrays = load_checkpoint(checkpoint_path)
         settings = resumed_settings(ctx, settings, header, checkpoint_path)
     else:
         settings = settings.resolved()
-    comm = join_workers(settings, sys.argv[1:], out, checkpoint_path, resume)
+    comm = join_workers(settings, invoked_args(ctx), out, checkpoint_path, resume)
     settings = comm.bcast(settings)  # rank 0's: one seed for all
     if resume:
         click.echo(f"resuming {checkpoint_path} from step {header['step']:,}")
@@ -165,12 +185,16 @@ def command(ctx, weight_init_std, out, plot, resume, **options):
         if resume:
             check_dataset(checkpoint_path, header, dataset_identity(dataset))
         run = prepare(settings, dataset)
-        return dataset, run, restore_checkpoint(header, arrays, run.net, run.optimizer, run.rng) if resume else None
+        state = restore_checkpoint(header, arrays, run.net, run.optimizer, run.rng) if resume else None
+        return run, state, tensorboard_logger(run, state, comm)
 
-    dataset, run, state = together(comm, setup)
+    run, state, logger = together(comm, setup)  # a logdir that cannot be written fails here, agreed by all
     for line in describe(run):
         click.echo(line)
-    history = train_with_progress(run, out, checkpoint_path, state, comm)
+    if logger is not None:
+        click.echo(f"writing TensorBoard logs to {settings.logdir} "
+                   f"(watch with: tensorboard --logdir {Path(settings.logdir).parent})")
+    history = train_with_progress(run, out, checkpoint_path, state, comm, logger)
     if not ranks_agree(comm, run.net) or comm.rank > 0:
         return  # rank 0 alone writes the files
     report(run, history, out, plot)

@@ -14,7 +14,9 @@ mpi4py is imported only here, only when MPI started us: the library core needs N
 """
 import atexit
 import os
+import signal
 import sys
+import time
 import traceback
 
 import numpy as np
@@ -28,6 +30,7 @@ INSTALL_HINT = "pip install 'digitnet[mpi]'"
 LAUNCHER_SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS")
 LAUNCHER_RANK_VARS = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
 WORKER_DIR_VAR = "DIGITNET_WORKER_DIR"  # set by digitnet's own launcher (launch.py): where ranks leave their pid
+FAILURE_FILE = "failure"  # in the worker folder: "status\nline" of the first rank that failed alone
 
 
 class ParallelError(DigitnetError):
@@ -135,7 +138,60 @@ def world():
         _world = MPIWorld() if launched_by_mpi() else SingleProcess()
         if _world.size > 1:
             leave_pid_for_launcher(_world.rank)
+            # SIGTERM and SIGHUP (a launcher, a batch system, a closed terminal) become Ctrl-C: the training loop
+            # stops all ranks after the same step with a checkpoint; elsewhere fail_alone ends the job.
+            for signum in (signal.SIGTERM, signal.SIGHUP):
+                signal.signal(signum, signal.default_int_handler)
     return _world
+
+
+def world_size():
+    """How many ranks this process's job has; 1 before world() was made (no collective can wait on us)."""
+    return 1 if _world is None else _world.size
+
+
+def fail_alone(line, status=1):
+    """This rank ends by an error (or an interrupt) that the other ranks may not share: they could be waiting
+    for it in a collective forever. With N workers: record the line once (the first rank to fail claims the
+    worker folder's failure file, which the launcher prints; under a plain mpiexec the rank prints it), then
+    MPI_Abort ends every rank within a moment. Returns, doing nothing, in a run of one process."""
+    if _world is None or _world.size == 1:
+        return
+    folder = os.environ.get(WORKER_DIR_VAR)
+    if folder and os.path.isdir(folder):
+        mine = os.path.join(folder, f"{FAILURE_FILE}.{_world.rank}")
+        with open(mine, "w") as f:
+            f.write(f"{status}\n{line}")
+        try:  # a hard link appears whole, and only once: the first rank to fail is the one named
+            os.link(mine, os.path.join(folder, FAILURE_FILE))
+        except FileExistsError:
+            while True:  # another rank failed first and is ending the job: wait for its MPI_Abort
+                time.sleep(60)
+    else:
+        print(f"Error: {line}", file=sys.__stderr__, flush=True)
+    _world.comm.Abort(status)
+    os._exit(status)  # MPICH's MPI_Abort may return before the process manager ends this process
+
+
+def describe_error(error):
+    """An exception as a cause never empty: its message, or its class name (MemoryError() says nothing)."""
+    message = " ".join(str(error).split())
+    return message or type(error).__name__
+
+
+def alive(pid):
+    """True while pid runs (a zombie counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    except OSError:  # no /proc: ask the kernel
+        try:
+            os.kill(pid, 0)
+            return True
+        except ProcessLookupError:
+            return False
 
 
 def leave_pid_for_launcher(rank):
@@ -303,8 +359,8 @@ def quiet_unless_first(comm):
 
 
 def together(comm, work):
-    """work() on every rank; if it raises on any rank, every rank raises: rank 0 the first failing rank's
-    error (its own, or PeerFailed naming the worker), the others PeerFailed. For the setup of a run (data,
+    """work() on every rank; if it raises on any rank, every rank raises: the first failing rank its own
+    error, the others PeerFailed naming it. For the setup of a run (data,
     net, checkpoint), so that no rank enters the first Allreduce while another has given up."""
     error, result = None, None
     try:
@@ -315,13 +371,14 @@ def together(comm, work):
         if error is not None:
             raise error
         return result
-    failures = [(rank, message) for rank, message in enumerate(comm.allgather(error and str(error))) if message]
+    causes = comm.allgather(None if error is None else describe_error(error))
+    failures = [(rank, cause) for rank, cause in enumerate(causes) if cause is not None]
     if not failures:
         return result
-    if error is not None and (comm.rank == failures[0][0] or comm.rank > 0):
-        raise error
-    rank, message = failures[0]
-    raise PeerFailed(f"worker {rank}: {message}")
+    rank, cause = failures[0]
+    if comm.rank == rank:
+        raise error  # the first failing rank says why (fail_alone); the others stop quietly
+    raise PeerFailed(f"worker {rank}: {cause}")
 
 
 def predict_shared(net, x, comm, batch_size=250):

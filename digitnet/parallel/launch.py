@@ -3,14 +3,20 @@
 The command line is started under `mpiexec -n N` (the one the `mpich` wheel puts next to this Python, or the
 system's), in a session of its own. While it runs this process
   - passes its output through, without the MPI launcher's own banners;
-  - forwards Ctrl-C to every worker, which then agree to stop after the same step (see parallel.py);
+  - forwards Ctrl-C, SIGTERM and SIGHUP to every worker, which then agree to stop after the same step
+    (see comm.py);
+  - reports the first worker that failed on its own (comm.fail_alone: its line, naming it, from the worker
+    folder), as WorkerFailed;
   - watches the workers: one that vanishes without exiting through Python (kill -9, out of memory, a crash)
     ends the job within seconds, reported as WorkerLost, and no process of the job is left behind.
+The workers import the digitnet this process runs (worker_command), not whatever the current folder holds,
+and a small reaper process ends the job and removes its folder should this process be killed outright.
 """
 import codecs
 import importlib.util
 import os
 import re
+import select
 import shutil
 import signal
 import subprocess
@@ -20,16 +26,18 @@ import threading
 import time
 from pathlib import Path
 
-from .comm import INSTALL_HINT, WORKER_DIR_VAR, ParallelError
+from .comm import FAILURE_FILE, INSTALL_HINT, WORKER_DIR_VAR, ParallelError, alive
 
 TERMINAL_VAR = "DIGITNET_TERMINAL"  # set for the workers when the launcher's stderr is a terminal
 
 POLL_S = 0.2
-GRACE_S = 10.0  # after a worker is lost, how long mpiexec gets to end the others itself before we kill them
 # The MPI launcher's own messages: hydra's BAD TERMINATION box and its Ctrl-C notes, Open MPI's dashes.
 LAUNCHER_NOISE = re.compile(r"^(={5,}|=   |-{20,}|YOUR APPLICATION TERMINATED|This typically refers to|"
                             r"Please see the FAQ page|\[mpiexec@|\[proxy:|mpirun noticed|Primary job|"
                             r"prterun noticed)")
+# What MPICH's MPI_Abort prints on stderr (comm.fail_alone calls it, having recorded its own line).
+ABORT_NOISE = re.compile(r"^Abort\(\d+\) on node \d+|^application called MPI_Abort")
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class WorkerLost(ParallelError):
@@ -38,6 +46,14 @@ class WorkerLost(ParallelError):
     def __init__(self, rank, pid, how):
         super().__init__(f"worker {rank} (pid {pid}) was lost ({how}); the job was stopped")
         self.rank, self.pid, self.how = rank, pid, how
+
+
+class WorkerFailed(ParallelError):
+    """A worker ended by an error of its own (or an interrupt), and the job with it: its one line."""
+
+    def __init__(self, line, exit_code):
+        super().__init__(line)
+        self.exit_code = exit_code
 
 
 def usable_cores():
@@ -79,44 +95,109 @@ def find_mpiexec():
     return found
 
 
-def run_workers(n, args, *, environ=None):
-    """Run `python -m digitnet ARGS` as n MPI processes; returns mpiexec's exit status.
+def worker_command(n, args, mpiexec):
+    """mpiexec running `digitnet ARGS` n times with this Python, importing the digitnet this process runs:
+    `python -m digitnet` would put the current folder first on the path, and another clone's digitnet/ (or a
+    digitnet.py) there would be the one run."""
+    # MPICH's hydra kills the other workers the moment one ends badly, in the same instant: which one ended
+    # first is then lost. Without its clean-up, the Watcher sees the first one gone, names it, and ends the job.
+    cleanup = ["-disable-auto-cleanup"] if is_hydra(mpiexec) else []
+    code = "from digitnet.cli import main; main(sys.argv[1:], prog_name='digitnet')"
+    return [mpiexec, *cleanup, "-n", str(n), *this_digitnet(code), *args]
 
-    args: the command line after `digitnet` (sys.argv[1:] for the running command). Raises WorkerLost
-    when a worker was killed."""
+
+def this_digitnet(code):
+    """[python, -c, code] where code imports the digitnet this process runs, whatever the current folder."""
+    root = str(Path(__file__).resolve().parents[2])  # the folder that holds this digitnet package
+    return [sys.executable, "-c", f"import sys; sys.path[:1 if sys.path[:1] == [''] else 0] = [{root!r}]; {code}"]
+
+
+def start_reaper(job, folder):
+    """A process of its own that, should this one be killed outright (kill -9), ends the job and removes the
+    worker folder: the job runs in a session of its own, so nothing else would."""
+    code = f"from digitnet.parallel.launch import reap; reap({os.getpid()}, {str(folder)!r}, {job.pid})"
+    return subprocess.Popen(this_digitnet(code), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def reap(launcher, folder, job, every_s=0.5):
+    """The reaper's work: wait for the launcher to go; if it left its worker folder, end the job's processes
+    (mpiexec's process group, then every worker by its pid file) and remove the folder."""
+    while alive(launcher):
+        time.sleep(every_s)
+    folder = Path(folder)
+    if not folder.is_dir():
+        return  # the launcher ended normally and cleaned up
+    for pid in [job, *(int(p.read_text()) for p in folder.glob("rank*.pid") if p.read_text().isdigit())]:
+        try:
+            os.killpg(pid, signal.SIGKILL) if pid == job else os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def is_hydra(mpiexec):
+    """True for MPICH's (and Intel MPI's) mpiexec, hydra."""
+    try:
+        found = subprocess.run([mpiexec, "--version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "HYDRA" in found.stdout
+
+
+def run_workers(n, args, *, environ=None):
+    """Run `digitnet ARGS` as n MPI processes; returns mpiexec's exit status.
+
+    args: the command line after `digitnet` (what the running command was invoked with). Raises WorkerLost
+    when a worker was killed, WorkerFailed when one ended by an error of its own."""
     mpiexec = find_mpiexec()
     with tempfile.TemporaryDirectory(prefix="digitnet-workers-") as folder:
         env = dict(os.environ if environ is None else environ, PYTHONUNBUFFERED="1", **{WORKER_DIR_VAR: folder})
         if sys.stderr.isatty():  # the workers' output is a pipe, but it ends on a terminal: show the progress bar
             env[TERMINAL_VAR] = "1"
-        cmd = [mpiexec, "-n", str(n), sys.executable, "-m", "digitnet", *args]
-        job = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               start_new_session=True)  # its own process group: Ctrl-C is ours to forward
+        job = subprocess.Popen(worker_command(n, args, mpiexec), env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, start_new_session=True)  # signals are ours to forward
+        reaper = start_reaper(job, folder)
         watcher = Watcher(job, Path(folder), n)
         pumps = [threading.Thread(target=pump, args=(job.stdout, sys.stdout, watcher), daemon=True),
                  threading.Thread(target=pass_through, args=(job.stderr, sys.stderr), daemon=True)]
         for thread in pumps:
             thread.start()
-        previous = signal.signal(signal.SIGINT, lambda signum, frame: watcher.forward(signal.SIGINT))
+        previous = {signum: signal.signal(signum, lambda signum, frame: watcher.forward(signum))
+                    for signum in FORWARDED}
         try:
             status = watcher.watch()
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
             watcher.stop_job()
             for thread in pumps:
                 thread.join(timeout=5)
-            lost = watcher.verdict()
+            failure, lost = watcher.failure(), watcher.verdict()
             watcher.kill_workers()  # normally none is left; after a loss, whatever mpiexec left behind
+            reaper.kill()
+            reaper.wait()
+        if failure is not None:
+            raise WorkerFailed(*failure)
         if lost is not None:
             raise WorkerLost(*lost)
         return status
 
 
 def pass_through(stream, out):
-    """Copy the job's stderr as it comes, a progress bar's carriage returns included."""
+    """Copy the job's stderr as it comes, a progress bar's carriage returns included, less MPI_Abort's notes."""
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")  # a chunk may end mid-character
+    held = ""
     for chunk in iter(lambda: stream.read1(4096), b""):
-        out.write(decoder.decode(chunk))
+        held += decoder.decode(chunk)
+        *lines, held = held.split("\n")
+        text = "".join(line + "\n" for line in lines if not ABORT_NOISE.match(line.rsplit("\r", 1)[-1]))
+        if held and not ("Abort(".startswith(held[:6]) or held.startswith(("Abort(", "applic"))):
+            text, held = text + held, ""  # a progress bar's line, shown now; a line that may be a note waits
+        out.write(text)
+        out.flush()
+    if held and not ABORT_NOISE.match(held):
+        out.write(held)
         out.flush()
 
 
@@ -151,6 +232,7 @@ class Watcher:
     def __init__(self, job, folder, n):
         self.job, self.folder, self.n = job, folder, n
         self.pids = {}  # rank -> pid
+        self.ended = {}  # rank -> when its process was seen to end (time.monotonic_ns)
         self.first_gone = []  # the ranks seen vanished first, while mpiexec still ran
         self.reported_pid = self.reported_code = None
 
@@ -160,14 +242,31 @@ class Watcher:
                 try:
                     self.pids[rank] = int((self.folder / f"rank{rank}.pid").read_text())
                 except (OSError, ValueError):
-                    pass
+                    continue
+                self.note_death(rank, self.pids[rank])
+
+    def note_death(self, rank, pid):
+        """A thread that notes when rank's process ends (a pidfd becomes readable then): when hydra kills
+        the others the moment one is killed, the earliest end is the one that was lost."""
+        try:
+            fd = os.pidfd_open(pid)
+        except (AttributeError, OSError):  # not Linux 5.3+, or already gone
+            return
+
+        def wait():
+            try:
+                select.select([fd], [], [])
+                self.ended.setdefault(rank, time.monotonic_ns())
+            finally:
+                os.close(fd)
+        threading.Thread(target=wait, daemon=True).start()
 
     def vanished(self, rank):
         """True when rank's process is gone without having exited through Python (kill -9, a crash)."""
         return not alive(self.pids[rank]) and not (self.folder / f"rank{rank}.exit").exists()
 
     def watch(self):
-        """Wait for mpiexec; when a worker vanishes, give mpiexec GRACE_S to end the job, then end it."""
+        """Wait for mpiexec; when a worker vanishes or one failed alone, end the job at once."""
         while True:
             try:
                 return self.job.wait(timeout=POLL_S)
@@ -176,10 +275,17 @@ class Watcher:
             self.read_pids()
             if not self.first_gone:
                 self.first_gone = [rank for rank in self.pids if self.vanished(rank)]
-                self.lost_at = time.monotonic()
-            elif time.monotonic() - self.lost_at > GRACE_S:
-                self.stop_job()
+            if self.first_gone or (self.folder / FAILURE_FILE).exists():
+                self.stop_job()  # the others would wait for the one gone forever
                 return self.job.wait()
+
+    def failure(self):
+        """(line, exit status) of the first worker that failed on its own (comm.fail_alone), or None."""
+        try:
+            status, line = (self.folder / FAILURE_FILE).read_text().split("\n", 1)
+            return line, int(status)
+        except (OSError, ValueError):
+            return None
 
     def verdict(self):
         """(rank, pid, how) of the worker that was lost, or None. When the MPI launcher names the first
@@ -187,21 +293,21 @@ class Watcher:
         itself), the others it took down are no loss."""
         self.read_pids()
         by_pid = {pid: rank for rank, pid in self.pids.items()}
-        if self.reported_pid in by_pid:
+        if self.reported_pid in by_pid:  # hydra names the first one killed by a signal
             candidates = [by_pid[self.reported_pid]]
-        else:
-            candidates = self.first_gone or sorted(self.pids)
+        else:  # the first to end; hydra kills the others at once after a signal, and may not say whom
+            candidates = sorted(self.first_gone or self.pids, key=lambda r: self.ended.get(r, float("inf")))
         lost = [rank for rank in candidates if self.vanished(rank)]
         if not lost:
             return None
-        how = "killed"
+        how = "it ended outside Python: killed, out of memory, or a crash"
         if self.reported_code is not None and 0 < self.reported_code < signal.NSIG:
             how = f"killed by {signal.Signals(self.reported_code).name}"
         return lost[0], self.pids[lost[0]], how
 
     def forward(self, signum):
-        """Ctrl-C: to every worker (each asks the loop to stop after the agreed step), or to mpiexec when
-        no worker has started yet."""
+        """Ctrl-C, SIGTERM, SIGHUP: to every worker (each asks the loop to stop after the agreed step), or to
+        mpiexec when no worker has started yet."""
         self.read_pids()
         targets = [pid for pid in self.pids.values() if alive(pid)] or [self.job.pid]
         for pid in targets:
@@ -230,27 +336,13 @@ class Watcher:
                     pass
 
 
-def alive(pid):
-    """True while pid runs (a zombie counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    except OSError:  # no /proc: ask the kernel
-        try:
-            os.kill(pid, 0)
-            return True
-        except ProcessLookupError:
-            return False
-
-
 def join_or_launch(workers, args, after_loss):
     """The communicator of this process under MPI (rank > 0 then prints nothing); or, with workers > 1 and
     no MPI launcher around, run this command as `workers` MPI processes here and exit with their status.
 
-    args: the command line to run again (sys.argv[1:]); after_loss(): the rest of the line that names a
-    lost worker (the last checkpoint and how to resume)."""
+    args: the command line to run again (what the command was invoked with, not sys.argv: a script may call
+    digitnet.cli.main itself); after_loss(): the rest of the line that names a lost or failed worker (the
+    last checkpoint and how to resume); after_loss(failed=True) for a failure may return None (nothing to add)."""
     from .comm import launched_by_mpi, quiet_unless_first, world
 
     if workers > 1 and not launched_by_mpi():
@@ -258,6 +350,9 @@ def join_or_launch(workers, args, after_loss):
             status = run_workers(workers, args)
         except WorkerLost as e:
             raise ParallelError(f"{e}; {after_loss()}") from None
+        except WorkerFailed as e:
+            kept = after_loss(failed=True)
+            raise WorkerFailed(f"{e}; {kept}" if kept else str(e), e.exit_code) from None
         sys.exit(status)
     comm = world()
     quiet_unless_first(comm)

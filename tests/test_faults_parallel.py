@@ -1,0 +1,250 @@
+"""Faults of `--workers N` runs, end to end: real mpiexec (the mpich wheel's), real signals, real files, faults
+injected where real ones strike (tests/faults/sitecustomize.py). Every run must end, with one line naming the
+worker and the cause, no traceback, no process of the job and no digitnet-workers-* folder left, and the
+last checkpoint kept. docs/reliability.md's fault table names these tests row by row."""
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from faultkit import (
+    QUICK,
+    TIMEOUT_S,
+    assert_clean,
+    assert_one_line,
+    digitnet,
+    fault_env,
+    rank_pid,
+    start,
+    wait_for_line,
+)
+
+from digitnet.checkpoint import load_checkpoint
+from digitnet.parallel.launch import ParallelError, find_mpiexec
+
+
+@pytest.fixture
+def mpiexec():
+    try:
+        return find_mpiexec()
+    except ParallelError as e:
+        pytest.skip(str(e))
+
+
+def train2(tmp_path, fault=None, *extra, iters=40):
+    env = fault_env(tmp_path, fault)
+    done = digitnet("train", *QUICK, "--iters", iters, "--workers", "2", "--out", "m.npz", *extra,
+                    cwd=tmp_path, env=env)
+    return done, env
+
+
+def test_a_logdir_that_is_a_file_ends_every_worker(tmp_path, mpiexec):
+    """Issue 19, item 1: only rank 0 makes the TensorBoard logger; when it cannot, rank 1 waited forever."""
+    (tmp_path / "runs").write_text("a file where a folder should be")
+    done, env = train2(tmp_path, None, "--logdir", "runs/x", iters=5)
+    assert done.returncode == 1
+    assert_one_line(done.stderr, "Error: worker 0: runs/x: Not a directory")
+    assert not (tmp_path / "m.npz").exists()
+    assert_clean(env, tmp_path)
+
+
+@pytest.mark.parametrize("fault, worker, cause", [
+    ("0:setup:oserror", 0, "injected I/O error at setup"),
+    ("1:setup:oserror", 1, "injected I/O error at setup"),
+    ("all:setup:oserror", 0, "injected I/O error at setup"),
+    ("1:setup:memoryerror", 1, "MemoryError"),  # item 8: an empty message was lost
+])
+def test_an_exception_at_setup_names_the_worker(tmp_path, mpiexec, fault, worker, cause):
+    done, env = train2(tmp_path, fault)
+    assert done.returncode == 1
+    assert_one_line(done.stderr, f"Error: worker {worker}: ", cause)
+    assert "was lost" not in done.stderr
+    assert_clean(env, tmp_path)
+
+
+@pytest.mark.parametrize("fault, worker, cause", [
+    ("0:step:25:oserror", 0, "injected I/O error at step:25"),
+    ("1:step:25:oserror", 1, "injected I/O error at step:25"),
+    ("all:step:25:oserror", None, "injected I/O error at step:25"),
+    ("1:step:25:memoryerror", 1, "MemoryError"),
+])
+def test_an_exception_mid_training_ends_the_job_and_keeps_the_checkpoint(tmp_path, mpiexec, fault, worker, cause):
+    """A fault after the checkpoint of step 20: the job ends at once, and that checkpoint resumes."""
+    done, env = train2(tmp_path, fault, "--checkpoint-every", "20")
+    assert done.returncode == 1
+    line = assert_one_line(done.stderr, "Error: worker ", cause, "the last checkpoint is m.ckpt.npz (step 20)",
+                           "digitnet train --resume --out m.npz")
+    if worker is not None:
+        assert f"worker {worker}: " in line
+    assert load_checkpoint(tmp_path / "m.ckpt.npz")[0]["step"] == 20
+    assert_clean(env, tmp_path)
+    resumed = digitnet("train", "--resume", "--out", "m.npz", cwd=tmp_path, env=fault_env(tmp_path))
+    assert resumed.returncode == 0, resumed.stderr
+    assert not (tmp_path / "m.ckpt.npz").exists()
+
+
+def test_a_worker_that_exits_without_a_word_is_the_one_named(tmp_path, mpiexec):
+    """Item 7: rank 1 calling os._exit(1) was reported as worker 0 lost."""
+    done, env = train2(tmp_path, "1:step:25:exit1", "--checkpoint-every", "20")
+    assert done.returncode == 1
+    assert_one_line(done.stderr, "Error: worker 1 (pid ", "was lost", "the last checkpoint is m.ckpt.npz (step 20)")
+    assert_clean(env, tmp_path)
+
+
+@pytest.mark.parametrize("fault, worker", [("0:checkpoint:oserror", 0), ("1:checkpoint:oserror", 1),
+                                           ("all:checkpoint:oserror", None)])
+def test_an_exception_while_checkpointing_ends_the_job(tmp_path, mpiexec, fault, worker):
+    done, env = train2(tmp_path, fault, "--checkpoint-every", "20")
+    assert done.returncode == 1
+    line = assert_one_line(done.stderr, "injected I/O error at checkpoint")
+    assert f"worker {worker}: " in line if worker is not None else "Error: worker " in line
+    assert not (tmp_path / "m.ckpt.npz").exists() and not (tmp_path / "m.npz").exists()
+    assert_clean(env, tmp_path)
+
+
+def test_a_full_disk_while_writing_the_second_checkpoint_keeps_the_first(tmp_path, mpiexec):
+    env = fault_env(tmp_path, "0:write:.ckpt.npz:enospc", DIGITNET_TEST_FAULT_SKIP="1")
+    done = digitnet("train", *QUICK, "--iters", "60", "--workers", "2", "--out", "m.npz", "--checkpoint-every",
+                    "20", cwd=tmp_path, env=env)
+    assert done.returncode == 1
+    assert_one_line(done.stderr, "Error: worker 0: ", "No space left on device",
+                    "the last checkpoint is m.ckpt.npz (step 20)")
+    assert load_checkpoint(tmp_path / "m.ckpt.npz")[0]["step"] == 20
+    assert_clean(env, tmp_path)
+
+
+def long_run(tmp_path, fault=None, **extra):
+    env = fault_env(tmp_path, fault, **extra)
+    run = start("train", *QUICK, "--iters", "100000", "--workers", "2", "--out", "m.npz", "--checkpoint-every",
+                "160", cwd=tmp_path, env=env)
+    wait_for_line(run, "epoch   1")  # both workers are training
+    return run, env
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+@pytest.mark.parametrize("target", ["launcher", "worker 0", "worker 1"])
+def test_a_signal_stops_every_worker_after_the_same_step_with_a_checkpoint(tmp_path, mpiexec, signum, target):
+    """SIGTERM (a batch system), SIGHUP (a closed terminal) and SIGINT (Ctrl-C), to the launcher or to one
+    worker: all workers stop after the same step, rank 0 writes the checkpoint, and it resumes."""
+    run, env = long_run(tmp_path)
+    pid = run.pid if target == "launcher" else rank_pid(env, int(target[-1]))
+    os.kill(pid, signum)
+    _, err = run.communicate(timeout=TIMEOUT_S)
+    assert run.returncode == 130, err
+    line = assert_one_line(err, "interrupted after step", "checkpoint saved to m.ckpt.npz",
+                           "digitnet train --resume --out m.npz")
+    step = load_checkpoint(tmp_path / "m.ckpt.npz")[0]["step"]
+    assert f"interrupted after step {step:,} of" in line
+    assert_clean(env, tmp_path)
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_a_worker_killed_outright_ends_the_job_naming_it(tmp_path, mpiexec, rank):
+    run, env = long_run(tmp_path)
+    wait_for_line(run, "epoch   2")  # the checkpoint of step 160 is written
+    victim = rank_pid(env, rank)
+    os.kill(victim, signal.SIGKILL)
+    _, err = run.communicate(timeout=TIMEOUT_S)
+    assert run.returncode == 1
+    line = assert_one_line(err, f"worker {rank} (pid {victim}) was lost", "the last checkpoint is m.ckpt.npz")
+    assert f"(step {load_checkpoint(tmp_path / 'm.ckpt.npz')[0]['step']:,})" in line
+    assert_clean(env, tmp_path)
+
+
+def test_a_launcher_killed_outright_leaves_no_worker_running(tmp_path, mpiexec):
+    """kill -9 of `digitnet train --workers 2`: the workers notice their launcher is gone and end, and the
+    worker folder goes with them."""
+    run, env = long_run(tmp_path)
+    wait_for_line(run, "epoch   2")
+    workers = [rank_pid(env, 0), rank_pid(env, 1)]
+    run.kill()
+    run.wait(timeout=TIMEOUT_S)
+    deadline = time.monotonic() + TIMEOUT_S  # a safety net; the loop ends on the event (no process left)
+    while [p for p in workers if Path(f"/proc/{p}").exists() and "Z" not in state(p)] \
+            and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert load_checkpoint(tmp_path / "m.ckpt.npz")[0]["step"] >= 160
+    while (len(os.listdir(env["TMPDIR"])) or len([p for p in job_pids(env) if p != run.pid])) \
+            and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert_clean(env, tmp_path)
+
+
+def state(pid):
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
+
+
+def job_pids(env):
+    from faultkit import job_processes
+
+    return job_processes(env)
+
+
+def test_a_second_ctrl_c_while_the_checkpoint_is_written_ends_at_once_keeping_the_last(tmp_path, mpiexec):
+    """The first Ctrl-C asks for a stop and a checkpoint; a second one while rank 0 writes it (held there by
+    the injector) ends every worker at once; the checkpoint of step 160 is kept, whole."""
+    mark = tmp_path / "writing"
+    run, env = long_run(tmp_path, "0:write:.ckpt.npz:hold", DIGITNET_TEST_FAULT_SKIP="1",
+                        DIGITNET_TEST_MARK=str(mark))
+    wait_for_line(run, "epoch   2")
+    deadline = time.monotonic() + TIMEOUT_S
+    while not mark.exists() and time.monotonic() < deadline:  # rank 0 is inside the second checkpoint's write
+        time.sleep(0.05)
+    writer = int(mark.read_text())
+    while run.poll() is None and time.monotonic() < deadline:  # Ctrl-C again until the job ends
+        os.kill(writer, signal.SIGINT)
+        time.sleep(0.2)
+    _, err = run.communicate(timeout=TIMEOUT_S)
+    assert run.returncode == 130, err
+    assert_one_line(err, "interrupted", "the last checkpoint is m.ckpt.npz (step 160)")
+    assert load_checkpoint(tmp_path / "m.ckpt.npz")[0]["step"] == 160
+    assert_clean(env, tmp_path)
+
+
+def test_under_a_plain_mpiexec_a_failing_rank_ends_the_job_with_its_line(tmp_path, mpiexec):
+    env = fault_env(tmp_path, "1:step:5:oserror")
+    done = digitnet("train", *QUICK, "--iters", "40", "--out", "m.npz", cwd=tmp_path, env=env,
+                    launcher=[mpiexec, "-n", "2"])
+    assert done.returncode != 0
+    assert "Error: worker 1: injected I/O error at step:5" in done.stderr and "Traceback" not in done.stderr
+    assert_clean(env, tmp_path)
+
+
+def test_a_script_calling_main_runs_its_own_arguments_in_the_workers(tmp_path, mpiexec):
+    """Item 5: the workers ran sys.argv (the script's own flags), not the arguments given to main()."""
+    script = tmp_path / "script.py"
+    script.write_text("import sys\nfrom digitnet.cli import main\n"
+                      f"main(['train', {', '.join(map(repr, QUICK))}, '--iters', '10', '--workers', '2', "
+                      "'--out', 'scripted.npz'])\n")
+    env = fault_env(tmp_path)
+    import subprocess
+
+    done = subprocess.run([sys.executable, str(script), "--the-scripts-own-flag"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "scripted.npz").is_file()
+    assert_clean(env, tmp_path)
+
+
+def test_workers_import_the_launchers_digitnet_not_the_current_folders(tmp_path, mpiexec):
+    """Item 6: from a folder holding another digitnet/, the workers ran that one and wrote no model."""
+    impostor = tmp_path / "digitnet"
+    impostor.mkdir()
+    (impostor / "__init__.py").write_text("")
+    (impostor / "__main__.py").write_text("open('impostor-ran', 'w').close()\n")
+    (impostor / "cli.py").write_text("open('impostor-ran', 'w').close()\ndef main(*a, **k): pass\n")
+    env = fault_env(tmp_path)
+    import subprocess
+
+    code = "import sys; sys.path.remove(''); from digitnet.cli import main; main(prog_name='digitnet')"
+    done = subprocess.run([sys.executable, "-c", code, "train", *QUICK, "--iters", "10", "--workers", "2",
+                           "--out", "m.npz"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=TIMEOUT_S)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "m.npz").is_file() and not (tmp_path / "impostor-ran").exists()
+    assert_clean(env, tmp_path)
