@@ -140,8 +140,9 @@ def read_ink(ink, net, *, reject=True, name="image", scale=(1.0, 1.0)):
 
 
 def draw_reading(image, reading):
-    """The picture (grey) as an RGB PIL image with each digit's box and reading drawn on it: green boxes,
-    red ones with '?' for rejected digits. Small pictures are enlarged so that the labels can be read."""
+    """The picture (grey) as an RGB PIL image with each digit's box and value drawn on it: green boxes,
+    red ones with '?' for rejected digits, the values in a strip added above. Small pictures are enlarged
+    so that the labels can be read."""
     from PIL import Image, ImageDraw, ImageFont
 
     grey, size = load_grey(image, describe(image), with_size=True)
@@ -150,14 +151,16 @@ def draw_reading(image, reading):
     picture = picture.resize((round(picture.width * grow), round(picture.height * grow)), Image.BILINEAR)
     sx, sy = picture.width / size[0], picture.height / size[1]
     heights = [d["box"][3] - d["box"][1] for d in reading.digits] or [size[1]]
-    font = ImageFont.load_default(size=max(12, round(0.35 * float(np.median(heights)) * sy)))
-    pen = ImageDraw.Draw(picture)
+    font = ImageFont.load_default(size=max(11, round(0.3 * float(np.median(heights)) * sy)))
+    strip = round(1.3 * font.size) + 4
+    canvas = Image.new("RGB", (picture.width, picture.height + strip), "white")
+    canvas.paste(picture, (0, strip))
+    pen = ImageDraw.Draw(canvas)
     for d in reading.digits:
         x0, y0, x1, y1 = d["box"]
-        box = (x0 * sx, y0 * sy, x1 * sx - 1, y1 * sy - 1)
+        box = (x0 * sx, y0 * sy + strip, x1 * sx - 1, y1 * sy - 1 + strip)
         colour = (214, 39, 40) if d["rejected"] else (44, 160, 44)
         pen.rectangle(box, outline=colour, width=max(2, round(font.size / 8)))
-        label = f"{'?' if d['rejected'] else d['value']} {_percent(d['confidence'])}"
-        at = (box[0], box[1] - font.size - 4) if box[1] >= font.size + 4 else (box[0], box[3] + 2)
-        pen.text(at, label, fill=colour, font=font)
-    return picture
+        label = "?" if d["rejected"] else str(d["value"])  # the confidences are in the text; labels must not collide
+        pen.text((box[0], box[1] - 1.2 * font.size - 2), label, fill=colour, font=font)
+    return canvas

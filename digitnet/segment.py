@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .preprocess import stroke_width, to_field
+from .preprocess import MIN_DIGIT_FRACTION, MIN_DIGIT_PX, stroke_width, to_field
 
 __all__ = ["Found", "segment"]
 
@@ -36,6 +36,7 @@ SPECK = 0.28              # a component whose longer side is under SPECK x H is 
 STACK_GAP = 0.25          # strokes stack into one digit across at most this vertical gap (x H0)
 LINE_OVERLAP = 0.4        # stacks whose spans overlap by this part of the shorter one share a line
 WIDE = 0.6                # components wider than WIDE x H are cut by seams (the cuts are only candidates)
+EVEN = 0.2
 SEAM_DRIFT = 0.6          # a seam's cost per sideways step, in ink pixels crossed
 SEAM_MARGIN = 0.08        # no seam nearer a component's side than this (x H): a 1 can be that thin
 SEAM_SPACING = 0.1        # seams at least this far apart (x H) ...
@@ -68,7 +69,7 @@ def segment(ink, classify):
     labels, comps = _components(ink)
     if not comps:
         return [], 0
-    lines, height, specks = _lines(comps)
+    lines, height, specks = _lines(comps, max(MIN_DIGIT_PX, MIN_DIGIT_FRACTION * max(ink.shape)))
     for c in comps:
         c["small"] = max(c["y1"] - c["y0"], c["x1"] - c["x0"]) < SPECK * height
     prepared = []
@@ -174,12 +175,13 @@ def _stacks(comps):
     return stacks, _weighted_median(heights, [sum(comps[i]["area"] for i in s) for s in stacks])
 
 
-def _lines(comps):
-    """(lines: lists of component indices, top to bottom; H; specks). Stacks at least half as tall as H
-    whose spans overlap make the lines; the other components join the line they lie in, or are specks."""
+def _lines(comps, least):
+    """(lines: lists of component indices, top to bottom; H; specks). Stacks at least half as tall as H,
+    and `least` pixels, whose spans overlap make the lines; the other components join the line they lie
+    in, or are specks (all of them, when nothing is that tall: a picture of specks)."""
     stacks, height = _stacks(comps)
     spans = [_span(comps, s) for s in stacks]
-    tall = [k for k, (a, b) in enumerate(spans) if b - a >= 0.5 * height]
+    tall = [k for k, (a, b) in enumerate(spans) if b - a >= max(0.5 * height, least)]
     groups = _Groups(len(stacks))
     for a, k in enumerate(tall):
         for m in tall[a + 1:]:
@@ -229,6 +231,10 @@ def seams(mask, height):
             break
         if all(abs(x - c) >= spacing for c in chosen):
             chosen.append(x)
+    if EVEN:
+        for x in range(margin, w - margin, max(1, int(EVEN * height))):
+            if all(abs(x - c) >= spacing // 2 for c in chosen):
+                chosen.append(x)
     paths = np.empty((len(chosen), h), dtype=np.int64)
     for k, x in enumerate(sorted(chosen)):
         for y in range(h - 1, -1, -1):
