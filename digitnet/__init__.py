@@ -10,6 +10,7 @@ from .model_io import load_model, save_model
 from .nets import DeepConvNet, MultiLayerNet, SimpleConvNet, TwoLayerNet
 from .optimizers import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop
 from .pretrained import pretrained  # the bundled trained models; binds the function, not the module
+from .reader import read  # read the numbers in a picture; binds the function, not the module
 from .train import evaluate, train
 
 __all__ = [
@@ -18,6 +19,6 @@ __all__ = [
     "softmax", "sigmoid", "relu", "cross_entropy_error", "numerical_gradient", "gradient_check",
     "TwoLayerNet", "MultiLayerNet", "SimpleConvNet", "DeepConvNet",
     "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam",
-    "train", "evaluate", "save_model", "load_model", "pretrained",
+    "train", "evaluate", "save_model", "load_model", "pretrained", "read",
     "DigitnetError", "DataError", "DownloadError", "ModelFileError",
 ]

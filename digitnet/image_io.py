@@ -56,19 +56,26 @@ def _unreadable(name, e):
     return ImageError(f"{name}: unreadable image ({' '.join(str(e).split()) or type(e).__name__})")
 
 
-def load_grey(image, name):
-    """The picture as a float32 greyscale array in [0, 1], alpha flattened, EXIF orientation applied."""
+def load_grey(image, name, *, with_size=False):
+    """The picture as a float32 greyscale array in [0, 1], alpha flattened, EXIF orientation applied.
+
+    Pictures larger than WORK_MAX_SIDE are reduced; with_size=True also returns the picture's own
+    (width, height), as oriented, so that positions in the array can be given in the picture's pixels."""
     if isinstance(image, np.ndarray):
-        return _array_grey(image, name)
+        grey = _array_grey(image, name)
+        return (grey, (grey.shape[1], grey.shape[0])) if with_size else grey
     require_pillow()
     from PIL import ImageOps
 
-    img = _open_image(image, name)
+    img, size = _open_image(image, name)
     try:
-        img = ImageOps.exif_transpose(img)
+        turned = ImageOps.exif_transpose(img)
     except Exception:  # (a broken EXIF block: keep the picture as stored)
-        pass
-    return _grey_array(img, name)
+        turned = img
+    if turned.size != img.size:  # turned by a quarter: the picture's own size turns too
+        size = size[::-1]
+    grey = _grey_array(turned, name)
+    return (grey, size) if with_size else grey
 
 
 def _check_source(image, name):
@@ -90,7 +97,8 @@ def _check_source(image, name):
 
 
 def _open_image(image, name):
-    """The decoded PIL image (first frame; a big JPEG decoded at reduced size), refusing decompression bombs."""
+    """(the decoded PIL image (first frame; a big JPEG decoded at reduced size), its (width, height) as stored),
+    refusing decompression bombs."""
     from PIL import Image, UnidentifiedImageError
 
     source = _check_source(image, name)
@@ -124,7 +132,7 @@ def _open_image(image, name):
         raise ImageError(f"{name}: not an image file Pillow can read", "not-an-image") from None
     except Exception as e:  # (SyntaxError, EOFError, struct.error, TypeError...: all unreadable)
         raise _unreadable(name, e) from None
-    return img
+    return img, (w, h)
 
 
 def _grey_array(img, name):

@@ -12,7 +12,7 @@ import numpy as np
 
 from .image_io import MAX_PIXELS, ImageError, describe, load_grey, require_pillow
 
-__all__ = ["to_mnist", "ImageError", "MAX_PIXELS"]
+__all__ = ["to_mnist", "ink_map", "to_field", "stroke_width", "ImageError", "MAX_PIXELS"]
 
 BOX, FIELD = 20, 28        # MNIST: digit fitted into 20x20, centred by mass in 28x28
 WORK_SIDE = 4 * BOX        # strokes are measured and thickened with the digit at this size
@@ -36,14 +36,19 @@ def to_mnist(image):
     """
     name = describe(image)
     grey = load_grey(image, name)
-    ink = _ink(grey, name)
+    ink = ink_map(grey, name)
     crop = _crop_to_ink(ink)
     size = max(crop.shape)
     if size < max(MIN_DIGIT_PX, MIN_DIGIT_FRACTION * max(ink.shape)):
         raise ImageError(f"{name}: no digit found: the image is near-blank (only a speck of ink, "
                          f"{crop.shape[1]}x{crop.shape[0]} px)", "no-digit")
-    digit = _fit_box(crop)
-    return _centre(digit, name)
+    return to_field(crop, name)
+
+
+def to_field(crop, name="image"):
+    """A digit's ink cropped to its box (bright on 0) as the 28x28 field: fitted into 20x20 (thin strokes
+    thickened), centred by mass, max 1. to_mnist's last steps; segment prepares each digit of a number so."""
+    return _centre(_fit_box(crop), name)
 
 
 # ------------------------------------------------------------------------------ ink and background
@@ -93,7 +98,7 @@ def _mad(x):
     return float(1.4826 * np.median(np.abs(x - np.median(x)))) if x.size else 0.0
 
 
-def _ink(grey, name):
+def ink_map(grey, name):
     """Ink as bright-on-black, paper at 0: the background plane subtracted, the side of the paper the
     ink lies on chosen (dark on light paper gets inverted), noise and faint background thresholded away."""
     a = _box3(grey) if min(grey.shape) >= 100 else grey  # large images: smooth scanner/JPEG noise first
@@ -154,7 +159,7 @@ def _crop_to_ink(ink):
 
 # ------------------------------------------------------------------------------- size and strokes
 
-def _stroke_width(a):
+def stroke_width(a):
     """Estimated stroke width in pixels: ink area / stroke length, the length from the outline
     (two edges per stroke, edge crossings x pi/8 for strokes at all angles)."""
     top = float(a.max())
@@ -209,7 +214,7 @@ def _fit_box(crop):
     """The digit with its longest side BOX px (aspect kept); strokes much thinner than MNIST's pen are
     thickened first, at WORK_SIDE px, where a max filter has room to work."""
     h, w = crop.shape
-    if _stroke_width(crop) / max(h, w) >= THIN_STROKE:
+    if stroke_width(crop) / max(h, w) >= THIN_STROKE:
         return _resize(crop, _fit(crop.shape, BOX))
     f = max(h, w) // WORK_SIDE
     if f >= 2:  # max-pooling keeps a thin line at full strength where averaging would fade it
@@ -217,7 +222,7 @@ def _fit_box(crop):
     work = _resize(crop, _fit(crop.shape, WORK_SIDE))
     work = np.clip(work / (0.5 * work.max()), 0.0, 1.0)  # a pen line: solid ink, soft edges
     # Dilating by k px widens the strokes by k and the digit by k too: (w + k) / (side + k) = MNIST_STROKE.
-    missing = (MNIST_STROKE * max(work.shape) - _stroke_width(work)) / (1 - MNIST_STROKE)
+    missing = (MNIST_STROKE * max(work.shape) - stroke_width(work)) / (1 - MNIST_STROKE)
     if missing >= 1:
         work = _dilate_disk(work, int(round(missing)) + 1)
     return _resize(work, _fit(work.shape, BOX))

@@ -200,7 +200,7 @@ BAD_JSON = [
 ]
 
 
-ROUTES = ["/api/predict", "/api/explain"]  # the same bodies, limits and errors
+ROUTES = ["/api/predict", "/api/explain", "/api/read"]  # the same bodies, limits and errors
 
 
 @pytest.mark.parametrize("route", ROUTES)
@@ -542,3 +542,34 @@ def test_serve_command_without_a_model_serves_the_best_bundled_one(monkeypatch):
     assert r.exit_code == 0 and calls[1].state.model_info["architecture"] == "two-layer"
     r = CliRunner().invoke(serve_command, ["some.npz", "--model", "two-layer"])
     assert r.exit_code == 2 and "two models" in r.stderr
+
+
+# ------------------------------------------------------------------------------------ /api/read
+
+@pytest.fixture(scope="module")
+def bundled_client():
+    from digitnet.pretrained import bundled_path
+
+    with TestClient(create_app(bundled_path("deep-cnn")), raise_server_exceptions=True) as c:
+        yield c
+
+
+def test_read_answers_the_number_in_an_upload_the_json_and_a_raw_body(bundled_client, sample):
+    from digitnet.data.numbers import compose
+
+    picture = 255 - compose(sample.x_test[:4].reshape(-1, 28, 28), "separated", np.random.default_rng(0))
+    truth = "".join(str(int(v)) for v in sample.t_test[:4])
+    buf = io.BytesIO()
+    Image.fromarray(picture).save(buf, "PNG")
+    for r in (bundled_client.post("/api/read", files={"image": ("number.png", buf.getvalue(), "image/png")}),
+              bundled_client.post("/api/read", content=buf.getvalue(), headers={"content-type": "image/png"})):
+        assert r.status_code == 200, r.text
+        answer = r.json()
+        assert answer["text"] == truth and answer["specks"] == 0
+        assert [d["value"] for d in answer["digits"]] == [int(c) for c in truth]
+        for d in answer["digits"]:
+            x0, y0, x1, y1 = d["box"]
+            assert 0 <= x0 < x1 <= picture.shape[1] and 0 <= y0 < y1 <= picture.shape[0]
+            assert picture[y0:y1, x0:x1].min() < 64 and d["rejected"] is False and d["line"] == 0
+    one = bundled_client.post("/api/read", json={"pixels": sample.x_test[0].tolist()})  # MNIST pixels: one digit
+    assert one.status_code == 200 and one.json()["text"] == str(int(sample.t_test[0]))

@@ -1,7 +1,8 @@
 """The drawing page in a real browser: uvicorn on 127.0.0.1, headless Chromium driven by Playwright.
 
 Draws a 7 with the mouse, waits for the page to read it, checks the bars, the 28x28 preview and Clear,
-then draws a 1 with touch pointer events at a phone's width. Screenshots go to $DIGITNET_ARTIFACTS
+then draws a 1 with touch pointer events at a phone's width; writes whole numbers (a 4 in two strokes,
+touching digits) and checks the reading and its boxes. Screenshots go to $DIGITNET_ARTIFACTS
 (else a temporary folder); their paths are printed (pytest -s shows them).
 Skips when Playwright or /usr/bin/chromium is absent (Playwright's own browser download is not used).
 """
@@ -107,10 +108,13 @@ def wait_until_answered(page, sent, answered):
         page.wait_for_event("requestfinished", timeout=30_000)
 
 
-def draw_with_mouse(page, strokes):
-    """Each stroke a list of (x, y) in 0..1 of the pad, drawn as a mouse drag."""
+def draw_with_mouse(page, strokes, square=True):
+    """Each stroke a list of (x, y) in 0..1 of the pad (square: of the square in the middle of the pad, as
+    high as the pad: where one digit is drawn on a wide pad), drawn as a mouse drag."""
     box = page.locator("#pad").bounding_box()
-    to_px = lambda x, y: (box["x"] + x * box["width"], box["y"] + y * box["height"])
+    side = box["height"] if square else box["width"]
+    left = box["x"] + (box["width"] - side) / 2
+    to_px = lambda x, y: (left + x * side, box["y"] + y * box["height"])
     for stroke in strokes:
         page.mouse.move(*to_px(*stroke[0]))
         page.mouse.down()
@@ -123,10 +127,10 @@ def draw_with_touch(page, strokes):
     """The same with touch pointer events (what a finger on a phone sends), dispatched on the pad."""
     page.evaluate("""strokes => {
         const pad = document.getElementById('pad');
-        const r = pad.getBoundingClientRect();
+        const r = pad.getBoundingClientRect(), left = r.left + (r.width - r.height) / 2;
         const send = (type, x, y) => pad.dispatchEvent(new PointerEvent(type, {
             pointerId: 7, pointerType: 'touch', isPrimary: true, bubbles: true, cancelable: true,
-            clientX: r.left + x * r.width, clientY: r.top + y * r.height, button: 0, buttons: 1, pressure: 0.5}));
+            clientX: left + x * r.height, clientY: r.top + y * r.height, button: 0, buttons: 1, pressure: 0.5}));
         for (const stroke of strokes) {
             send('pointerdown', ...stroke[0]);
             for (let i = 1; i < stroke.length; i++) {
@@ -163,8 +167,10 @@ def test_draw_a_seven_read_it_and_clear(browser, server, artifacts):
     draw_with_mouse(page, SEVEN)  # 2 presses, 24 moves, 2 releases
     expect(page.locator("#digit")).to_have_text("7", timeout=15_000)
     wait_until_answered(page, posts, answered)
-    assert posts and set(posts) == {server + "/api/predict"}
-    assert len(posts) < 20, f"{len(posts)} requests for 28 pointer events: not throttled"
+    assert posts and set(posts) == {server + "/api/predict", server + "/api/read"}  # the digit, and the number
+    predicts = posts.count(server + "/api/predict")
+    assert predicts == posts.count(server + "/api/read")
+    assert predicts < 20, f"{predicts} requests for 28 pointer events: not throttled"
     expect(bars).to_have_count(10)
     expect(page.locator("#bars .bar.top")).to_have_attribute("data-digit", "7")
     percents = [t.strip() for t in page.locator("#bars .bar .pct").all_inner_texts()]
@@ -362,10 +368,10 @@ def draw_with_pen(page, strokes, pressure, transform):
     pressures = [[float(pressure(i / max(len(s) - 1, 1))) for i in range(len(s))] for s in strokes]
     page.evaluate("""([strokes, pressures]) => {
         const pad = document.getElementById('pad');
-        const r = pad.getBoundingClientRect();
+        const r = pad.getBoundingClientRect(), left = r.left + (r.width - r.height) / 2;
         const send = (type, [x, y], p) => pad.dispatchEvent(new PointerEvent(type, {
             pointerId: 9, pointerType: 'pen', isPrimary: true, bubbles: true, cancelable: true,
-            clientX: r.left + x * r.width, clientY: r.top + y * r.height,
+            clientX: left + x * r.height, clientY: r.top + y * r.height,
             button: 0, buttons: type === 'pointerup' ? 0 : 1,
             pressure: type === 'pointerup' ? 0 : p}));
         strokes.forEach((stroke, k) => {
@@ -406,5 +412,68 @@ def test_a_new_set_of_pen_drawings_with_varying_pressure(browser, bundled_server
     print(f"\npen drawings ({folder}): {right}/{len(files)} read right by {best_model_name()}; "
           f"missed: {', '.join(f'{n} as {d}' for n, d in wrong) or 'none'}")
     assert right >= 0.8 * len(files), wrong
+    assert problems == []
+    context.close()
+
+
+# ------------------------------------------------------------------ whole numbers on the wide pad
+
+def _number_strokes(digits, lefts, top=0.18, height=0.64):
+    """Strokes in 0..1 of the whole pad (2:1): digit k's square drawing (PEN_DIGITS) scaled to `height` of
+    the pad and placed with its square's left edge at lefts[k] (a fraction of the pad's width)."""
+    out = []
+    for digit, left in zip(digits, lefts):
+        for stroke in PEN_DIGITS[digit]:
+            out.append([(left + x * height / 2, top + y * height) for x, y in stroke])
+    return out
+
+
+BOXES_INK = "(() => { const c = document.getElementById('boxes'); const d = c.getContext('2d')" \
+            ".getImageData(0, 0, c.width, c.height).data; let n = 0;" \
+            " for (let i = 3; i < d.length; i += 4) n += d[i] > 0; return n; })()"
+
+
+def test_write_a_number_with_a_broken_four_and_touching_digits(browser, bundled_server, artifacts):
+    """2024 with the mouse on the wide pad: the 4 drawn in two strokes that do not touch; then 2024 again
+    with its last two digits close enough that their strokes touch. The reading and its boxes follow."""
+    from digitnet.reader import read
+
+    context, page, problems = open_bundled_page(browser, bundled_server, viewport={"width": 1100, "height": 900},
+                                                reduced_motion="reduce")
+    expect = sync_api.expect
+    pad = page.locator("#pad").bounding_box()
+    assert pad["width"] > 1.9 * pad["height"]  # a wide pad: room for a number
+    posts, answered = track_posts(page)
+    for name, lefts in (("separated", (0.04, 0.24, 0.44, 0.64)), ("touching", (0.04, 0.22, 0.38, 0.545))):
+        page.keyboard.press("Escape")
+        expect(page.locator("#reading")).to_have_text("–")
+        for k, digit in enumerate((2, 0, 2, 4)):  # digit by digit: the reading grows as you write
+            draw_with_mouse(page, _number_strokes([digit], [lefts[k]]), square=False)
+            try:
+                expect(page.locator("#reading")).to_have_attribute("data-text", "2024"[:k + 1], timeout=30_000)
+            finally:
+                page.screenshot(path=str(artifacts / f"serve_number_{name}.png"), full_page=True)
+        wait_until_answered(page, posts, answered)
+        boxes = page.evaluate("[...document.querySelectorAll('#reading .read-digit')].map(e => e.textContent)")
+        assert boxes == ["2", "0", "2", "4"]
+        assert page.evaluate(BOXES_INK) > 500  # the boxes are drawn over the pad
+        shot = artifacts / f"serve_number_{name}.png"
+        page.screenshot(path=str(shot), full_page=True)
+        print(f"\nscreenshot: {shot}")
+        if name == "touching":  # the pad's own pixels: the 2 and the 4 really touch, and read() splits them
+            import base64
+            import io
+
+            from PIL import Image
+            from scipy import ndimage
+
+            data = page.evaluate("document.getElementById('pad').toDataURL('image/png')")
+            ink = np.asarray(Image.open(io.BytesIO(base64.b64decode(data.split(",", 1)[1]))).convert("L")) < 128
+            labels, n = ndimage.label(ink, structure=np.ones((3, 3)))
+            assert n <= 4  # five strokes (the 4 has two), fewer pieces of ink: some touch
+            assert read(np.where(ink, 0, 255).astype(np.uint8)).text == "2024"
+    page.keyboard.press("Escape")
+    expect(page.locator("#reading")).to_have_text("–")
+    assert page.evaluate(BOXES_INK) == 0
     assert problems == []
     context.close()

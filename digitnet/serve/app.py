@@ -16,6 +16,10 @@
                        "gradient_max_abs", "layers": [{"name", "kind": conv|pool|affine, "shape", "min", "max",
                        "image": a PNG data URL of the outputs (maps as tiles, units as a strip),
                        "values" (affine layers only)}]}; see digitnet/explain.py.
+    POST /api/read     the same bodies (a whole number in the picture; JSON pixels are read as a picture);
+                       answers reader.Reading's JSON {"text": "2024" (lines joined by "\n", '?' for a digit
+                       the model is not sure of), "digits": [{"value", "confidence", "box": [x0, y0, x1, y1]
+                       in the picture's pixels, "rejected", "line"}], "specks"}; see digitnet/reader.py.
 
 Every refusal is JSON {"error": "one line"} with a 4xx status: 413 for a body over the upload limit
 (checked while reading) or an image over to_mnist's pixel limit (decompression bombs), 408 for a body
@@ -106,6 +110,13 @@ class Predictor:
         with self.lock:
             scores = self.net.predict(x, train_flg=False)
         return softmax(np.asarray(scores, dtype=np.float64))[0]
+
+    def read(self, image):
+        """reader.read's Reading of a whole number in the picture (bytes with a name, or an array)."""
+        from ..reader import read
+
+        with self.lock:
+            return read(image, self.net)
 
     def explain(self, image, digit, score):
         from ..explain import explain
@@ -209,7 +220,7 @@ def answer(probabilities, image):
 
 
 def add_routes(app, predictor):
-    """The page, /health, /api/predict and /api/explain."""
+    """The page, /health, /api/predict, /api/read and /api/explain."""
     from fastapi import Request
     from fastapi.responses import FileResponse
     from starlette.concurrency import run_in_threadpool
@@ -226,6 +237,13 @@ def add_routes(app, predictor):
     async def predict(request: Request):
         image = await read_image(request)
         return answer(await run_in_threadpool(predictor, image), image)
+
+    @app.post("/api/read")
+    async def read_number(request: Request):
+        """The number in the picture: /api/predict's bodies and limits, reader.Reading's JSON."""
+        data, name = await read_upload(request)
+        image = name if data is None else _named_bytes(data, name)
+        return (await run_in_threadpool(predictor.read, image)).to_json()
 
     @app.post("/api/explain")
     async def explain(request: Request):

@@ -1,11 +1,13 @@
 // digitnet's drawing page: draw on #pad with Pointer Events, send the canvas as a PNG to /api/predict
 // (throttled while drawing, and once more when a stroke ends), show the digit, the ten probabilities
-// and the 28x28 image the network saw. With "Look inside" open it asks /api/explain instead, which adds
+// and the 28x28 image the network saw. The same PNG goes to /api/read, whose reading of the whole
+// number is shown under the pad, with each digit's box drawn over it (red and '?' where not sure). With "Look inside" open it asks /api/explain instead, which adds
 // each layer's output and the gradient of one digit's score with respect to the 28x28 input.
 "use strict";
 
 (function () {
-  const SIZE = 280;            // the pad's drawing units (CSS pixels at full size)
+  const SIZE = 280;            // the pad's height in drawing units (CSS pixels at full size); its width follows
+                               // its shape on the page: twice that on a wide screen, the same on a phone
   const PEN = 22;              // stroke width in those units: a marker, about MNIST's pen relative to the digit
   const THROTTLE_MS = 100;     // at most one request per this while drawing
   const INK = "#111", PAPER = "#fff";
@@ -15,6 +17,10 @@
   const seen = document.getElementById("seen");
   const seenCtx = seen.getContext("2d");
   const digitEl = document.getElementById("digit");
+  const boxes = document.getElementById("boxes");
+  const boxesCtx = boxes.getContext("2d");
+  const readingEl = document.getElementById("reading");
+  const unsureEl = document.getElementById("unsure");
   const confidenceEl = document.getElementById("confidence");
   const barsEl = document.getElementById("bars");
   const statusEl = document.getElementById("status");
@@ -32,7 +38,9 @@
 
   // ---------------------------------------------------------------- the pad
   const scale = Math.min(2, window.devicePixelRatio || 1);   // crisp on high-density screens
-  pad.width = pad.height = Math.round(SIZE * scale);
+  const WIDTH = SIZE * Math.max(1, Math.round(pad.clientWidth / Math.max(1, pad.clientHeight)));
+  pad.width = boxes.width = Math.round(WIDTH * scale);
+  pad.height = boxes.height = Math.round(SIZE * scale);
   ctx.setTransform(scale, 0, 0, scale, 0, 0);
   ctx.lineCap = "round";
   ctx.lineJoin = "round";
@@ -52,7 +60,7 @@
 
   function point(e) {
     const r = pad.getBoundingClientRect();
-    return { x: (e.clientX - r.left) * SIZE / r.width, y: (e.clientY - r.top) * SIZE / r.height };
+    return { x: (e.clientX - r.left) * WIDTH / r.width, y: (e.clientY - r.top) * SIZE / r.height };
   }
 
   // A pen's pressure (0..1) thins or thickens its stroke around the marker's width; mouse and finger draw the marker.
@@ -166,6 +174,44 @@
     if (r.gradient) showExplanation(r);
   }
 
+  // ---------------------------------------------------------------- the number read
+  function showReading(r) {
+    boxesCtx.clearRect(0, 0, boxes.width, boxes.height);
+    readingEl.replaceChildren();
+    if (!r) {
+      readingEl.textContent = "–";
+      readingEl.classList.add("empty");
+      readingEl.dataset.text = "";
+      unsureEl.hidden = true;
+      return;
+    }
+    readingEl.classList.remove("empty");
+    readingEl.dataset.text = r.text;
+    const lines = [];
+    for (const d of r.digits) (lines[d.line] = lines[d.line] || []).push(d);
+    const font = Math.max(12, Math.round(boxes.height / 14));
+    boxesCtx.lineWidth = Math.max(2, Math.round(scale * 2));
+    boxesCtx.font = `600 ${font}px system-ui, sans-serif`;
+    for (const line of lines.filter(Boolean)) {
+      const span = document.createElement("span");
+      span.className = "line";
+      for (const d of line) {
+        const s = document.createElement("span");
+        s.className = "read-digit" + (d.rejected ? " rejected" : "");
+        s.textContent = d.rejected ? "?" : String(d.value);
+        s.title = d.rejected ? `not sure (${d.value}? ${percent(d.confidence)})` : `${d.value}: ${percent(d.confidence)} sure`;
+        span.appendChild(s);
+        const [x0, y0, x1, y1] = d.box;   // in the PNG's pixels, which are the pad's
+        const colour = d.rejected ? "rgb(214, 39, 40)" : "rgb(44, 160, 44)";
+        boxesCtx.strokeStyle = boxesCtx.fillStyle = colour;
+        boxesCtx.strokeRect(x0, y0, x1 - x0, y1 - y0);
+        boxesCtx.fillText(d.rejected ? "?" : String(d.value), x0 + 2, y0 > font + 2 ? y0 - 4 : y1 + font);
+      }
+      readingEl.appendChild(span);
+    }
+    unsureEl.hidden = !r.digits.some((d) => d.rejected);
+  }
+
   // ---------------------------------------------------------------- look inside
   function showWhy(pixels, gradient) {
     const img = whyCtx.createImageData(28, 28);
@@ -260,6 +306,7 @@
     showStatus("");
     chosen = null;
     showWhy(null, null);
+    showReading(null);
     whyDigitEl.textContent = "–";
     whyCaptionEl.innerHTML = "&nbsp;";
     layersEl.replaceChildren();
@@ -291,13 +338,20 @@
     pad.toBlob((blob) => send(blob, gen, url), "image/png");
   }
 
+  async function post(url, blob) {
+    const form = new FormData();
+    form.append("image", blob, "drawing.png");
+    const res = await fetch(url, { method: "POST", body: form });
+    const data = await res.json().catch(() => ({ error: `the server answered ${res.status}` }));
+    return { res, data };
+  }
+
   async function send(blob, gen, url) {
     try {
-      const form = new FormData();
-      form.append("image", blob, "digit.png");
-      const res = await fetch(url, { method: "POST", body: form });
-      const data = await res.json().catch(() => ({ error: `the server answered ${res.status}` }));
-      if (gen !== generation) return;      // cleared meanwhile: this answer is about an old drawing
+      const [digit, number] = await Promise.all([post(url, blob), post("/api/read", blob)]);
+      if (gen !== generation) return;      // cleared meanwhile: these answers are about an old drawing
+      showReading(number.res.ok ? number.data : null);
+      const { res, data } = digit;
       if (res.ok) {
         showResult(data);
       } else if (res.status === 422 && /no digit found/.test(data.error || "")) {

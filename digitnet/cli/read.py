@@ -1,0 +1,75 @@
+"""`digitnet read`: read the numbers in each picture (reader.read) and print them, line by line."""
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ..errors import DigitnetError
+from ..predict import _save_preprocessed, expand_folders
+from .predict import _make_folder, load_for_command
+
+
+@click.command("read")
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="IMAGE|FOLDER...")
+@click.option("--model", "model", metavar="NAME|PATH",
+              help="A bundled model's name (see `digitnet models`) or a model file. Default: the best bundled model.")
+@click.option("--json", "as_json", is_flag=True,
+              help='Print one JSON array: per image {file, text, digits: [{value, confidence, box, rejected, '
+                   'line}], specks} or {file, error}.')
+@click.option("--show", "show_dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Also write each picture with the digits' boxes and readings drawn on it, as a PNG, into DIR.")
+@click.option("--no-reject", "no_reject", is_flag=True,
+              help="Never answer '?': give the network's best digit even where it is not sure.")
+def command(images, model, as_json, show_dir, no_reject):
+    """Read the numbers in each IMAGE (PNG, JPEG, BMP, GIF, WebP, TIFF; a FOLDER means the images in it).
+
+    Lines of digits are read top to bottom, each left to right: strokes of one digit are put together,
+    touching digits are cut apart, dots and specks are left out. Prints per file the number (lines
+    joined by ' / ') and each digit's confidence; '?' marks a digit the model is not sure of. A file
+    that cannot be read, or holds no digit, is reported on stderr and the others are still read; the
+    exit code is then 1.
+    """
+    from ..reader import draw_reading, read
+
+    try:
+        net, _ = load_for_command(model)
+        images = expand_folders(list(images))
+        if show_dir is not None:
+            _make_folder(show_dir)
+    except DigitnetError as e:
+        raise click.ClickException(str(e)) from None
+    results, used, failed = [], set(), 0
+    try:
+        for image in images:
+            record = {"file": str(image)}
+            try:
+                reading = read(image, net, reject=not no_reject)
+            except DigitnetError as e:
+                failed += 1
+                record["error"] = str(e)
+                click.echo(f"Error: {e}", err=True)
+                results.append(record)
+                continue
+            record.update(reading.to_json())
+            if show_dir is not None:
+                path = _save_preprocessed(None, show_dir, str(image), used, suffix=".read.png", write=False)
+                try:
+                    draw_reading(image, reading).save(path)
+                    record["shown"] = str(path)
+                except OSError as e:
+                    failed += 1
+                    click.echo(f"Error: {show_dir}: cannot write the picture of {image} ({e})", err=True)
+            if not as_json:
+                click.echo(f"{image}: {str(reading).replace(chr(10), ' / ')}")
+            results.append(record)
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted", err=True)
+        sys.exit(130)
+    if as_json:
+        click.echo("[\n" + ",\n".join(json.dumps(r) for r in results) + "\n]")
+    elif show_dir is not None:
+        shown = sum("shown" in r for r in results)
+        click.echo(f"wrote {shown} picture{'s' if shown != 1 else ''} with the readings drawn to {show_dir}", err=True)
+    if failed:
+        sys.exit(1)

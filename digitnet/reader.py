@@ -1,0 +1,166 @@
+"""Read the numbers in a picture: digitnet.read(image) -> Reading.
+
+The picture is loaded and its ink found the way preprocess.to_mnist does it (image_io.load_grey,
+preprocess.ink_map); segment.segment finds the lines and digits, scoring its choices with the network's
+calibrated probabilities (calibration.confidence_of); each digit the network is not sure of is marked
+rejected, shown as '?' in the text.
+"""
+import functools
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .calibration import confidence_of
+from .errors import DigitnetError
+from .image_io import ImageError, describe, load_grey
+from .preprocess import ink_map
+from .segment import segment
+
+__all__ = ["Reading", "read"]
+
+PIXELS = 28 * 28
+
+
+@dataclass
+class Reading:
+    """What read() found in a picture.
+
+    text: the digits, line by line (top to bottom) joined by "\\n"; '?' where a digit was rejected.
+    digits: one dict per digit, in reading order: {"value": 0..9 (the network's best class, also when
+    rejected), "confidence": its calibrated probability, "box": [x0, y0, x1, y1] in the picture's
+    pixels (x1, y1 exclusive), "rejected": bool, "line": 0 for the top line}.
+    specks: dots, commas and specks of ink left out.
+    """
+    text: str
+    digits: list = field(default_factory=list)
+    specks: int = 0
+
+    def to_json(self):
+        """The reading as a JSON-ready dict {"text", "digits", "specks"}."""
+        return {"text": self.text, "digits": [dict(d) for d in self.digits], "specks": self.specks}
+
+    def __str__(self):
+        """'7583  (7 99%, 5 97%, 8 96%, 3 99%)', one such line per line of digits."""
+        out = []
+        for number, line in zip(self.text.split("\n"), _by_line(self.digits)):
+            shown = ", ".join(f"{'?' if d['rejected'] else d['value']} {_percent(d['confidence'])}" for d in line)
+            out.append(f"{number}  ({shown})")
+        return "\n".join(out)
+
+
+def _percent(p):
+    """99% for 0.994, and never 100% for less than 1 (nor 0% for more than 0)."""
+    return f"{min(99, max(1, math.floor(100 * p))) if 0 < p < 1 else round(100 * p)}%"
+
+
+def _by_line(digits):
+    lines = {}
+    for d in digits:
+        lines.setdefault(d["line"], []).append(d)
+    return [lines[k] for k in sorted(lines)]
+
+
+@functools.lru_cache(maxsize=1)
+def _default_net():
+    from .pretrained import pretrained
+
+    return pretrained()
+
+
+def _input_size(net):
+    if hasattr(net, "input_dim"):
+        return int(np.prod(net.input_dim))
+    return int(net.params["W1"].shape[0])
+
+
+def read(image, net=None, *, reject=True):
+    """Read every number in a picture: its lines top to bottom, the digits of each left to right.
+
+    Parameters
+    ----------
+    image : a path (str or os.PathLike), the file's bytes, a binary file object, a PIL.Image, or a 2-D
+        (grey) / 3-D (RGB or RGBA) NumPy array: anything digitnet.preprocess.to_mnist takes. Dark ink on
+        light paper or light ink on dark, photos, scans and drawings.
+    net : a trained network taking 28x28 images (load_model, pretrained); None: the best bundled model.
+    reject : mark the digits the network's calibrated confidence rejects (calibration.confidence_of: the
+        model file's threshold; a model without one rejects nothing) as '?' in the text. False: never.
+
+    Returns
+    -------
+    Reading: .text ("2024", lines joined by "\\n", '?' for a rejected digit), .digits (value, confidence,
+    box in the picture's pixels, rejected, line, per digit), .specks (dots and specks left out).
+
+    Raises ImageError (one line naming the picture) for a file that cannot be read or is too large, and
+    for a picture with no digit in it (blank, or only specks).
+
+    Example
+    -------
+    >>> import digitnet
+    >>> reading = digitnet.read("meter.jpg")            # doctest: +SKIP
+    >>> reading.text, [d["value"] for d in reading.digits]  # doctest: +SKIP
+    ('7583', [7, 5, 8, 3])
+    """
+    net = _default_net() if net is None else net
+    if _input_size(net) != PIXELS:
+        raise DigitnetError(f"the model takes {_input_size(net)} inputs; digits become 28x28 = {PIXELS}")
+    name = describe(image)
+    grey, size = load_grey(image, name, with_size=True)
+    return read_ink(ink_map(grey, name), net, reject=reject, name=name,
+                    scale=(size[0] / grey.shape[1], size[1] / grey.shape[0]))
+
+
+def read_ink(ink, net, *, reject=True, name="image", scale=(1.0, 1.0)):
+    """read() from an ink map (bright ink on 0, preprocess.ink_map); boxes are multiplied by scale (sx, sy)."""
+    confidence = confidence_of(net)
+    dtype = np.result_type(*net.params.values()) if getattr(net, "params", None) else np.float32
+    kept = []  # the logits of each classify() call, for the rejection of the digits chosen
+
+    def classify(fields):
+        logits = np.asarray(net.predict(fields.reshape(len(fields), -1).astype(dtype, copy=False)), dtype=np.float64)
+        kept.append(logits)
+        return confidence.probabilities(logits)
+
+    lines, specks = segment(ink, classify)
+    found = [d for line in lines for d in line]
+    if not found:
+        what = f"only {specks} speck{'s' if specks != 1 else ''} of ink" if specks else "no ink that could be a digit"
+        raise ImageError(f"{name}: no digit found: {what}", "no-digit")
+    logits = np.stack([kept[d.row[0]][d.row[1]] for d in found])
+    rejected = confidence.rejected(logits) if reject else np.zeros(len(found), dtype=bool)
+    sx, sy = scale
+    digits = []
+    for d, no in zip(found, rejected):
+        x0, y0, x1, y1 = d.box
+        digits.append({"value": int(np.argmax(d.probabilities)), "confidence": float(np.max(d.probabilities)),
+                       "box": [int(x0 * sx), int(y0 * sy), int(math.ceil(x1 * sx)), int(math.ceil(y1 * sy))],
+                       "rejected": bool(no), "line": d.line})
+    text = "\n".join("".join("?" if d["rejected"] else str(d["value"]) for d in line) for line in _by_line(digits))
+    return Reading(text, digits, specks)
+
+
+def draw_reading(image, reading):
+    """The picture (grey) as an RGB PIL image with each digit's box and value drawn on it: green boxes,
+    red ones with '?' for rejected digits, the values in a strip added above. Small pictures are enlarged
+    so that the labels can be read."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    grey, size = load_grey(image, describe(image), with_size=True)
+    picture = Image.fromarray(np.round(grey * 255).astype(np.uint8)).convert("RGB")
+    grow = max(1.0, 300 / max(1, picture.height))
+    picture = picture.resize((round(picture.width * grow), round(picture.height * grow)), Image.BILINEAR)
+    sx, sy = picture.width / size[0], picture.height / size[1]
+    heights = [d["box"][3] - d["box"][1] for d in reading.digits] or [size[1]]
+    font = ImageFont.load_default(size=max(11, round(0.3 * float(np.median(heights)) * sy)))
+    strip = round(1.3 * font.size) + 4
+    canvas = Image.new("RGB", (picture.width, picture.height + strip), "white")
+    canvas.paste(picture, (0, strip))
+    pen = ImageDraw.Draw(canvas)
+    for d in reading.digits:
+        x0, y0, x1, y1 = d["box"]
+        box = (x0 * sx, y0 * sy + strip, x1 * sx - 1, y1 * sy - 1 + strip)
+        colour = (214, 39, 40) if d["rejected"] else (44, 160, 44)
+        pen.rectangle(box, outline=colour, width=max(2, round(font.size / 8)))
+        label = "?" if d["rejected"] else str(d["value"])  # the confidences are in the text; labels must not collide
+        pen.text((box[0], box[1] - 1.2 * font.size - 2), label, fill=colour, font=font)
+    return canvas

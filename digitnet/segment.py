@@ -1,0 +1,365 @@
+"""Find the digits of a written number: lines, strokes grouped into digits, touching digits cut apart.
+
+segment(ink, classify) takes the ink map preprocess.ink_map makes (bright ink on 0) and a classifier
+(28x28 fields -> (N, 10) calibrated probabilities) and returns the lines, top to bottom, each a list of
+the digits found in it, left to right. How:
+
+1. Connected components of the ink (scipy.ndimage.label, 8-connected).
+2. Strokes above one another that overlap sideways (a 5's bar, the halves of a 4 drawn in two strokes)
+   form a stack; the digit height H is the area-weighted median height of the stacks.
+3. Stacks whose vertical spans overlap form a line; lines are read top to bottom. Components much
+   smaller than H (dots, commas, specks) are counted and left out, unless they lie over a digit.
+4. Within a line, every component wider than WIDE x H is cut by seams: top-to-bottom paths that cross
+   as little ink as they can (dynamic programming row by row, a small cost per sideways step), one per
+   local minimum of that cost. The pieces (whole components, or the strips between seams) are ordered
+   left to right.
+5. Every run of consecutive pieces that could be one digit (not too wide, no wide gap inside) is cut
+   out (only its own ink), prepared like MNIST (preprocess.to_field: 20x20 box, centred by mass) and
+   classified, all in one batch. Dynamic programming over the pieces then picks the reading whose digits
+   score best: each digit's confidence as capped log-odds, penalties for digits much wider or shorter
+   than H, for ink a cut runs through, and for neighbours that overlap a lot.
+
+Needs NumPy and scipy.ndimage; no OpenCV.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from .preprocess import MIN_DIGIT_FRACTION, MIN_DIGIT_PX, stroke_width, to_field
+
+__all__ = ["Found", "segment"]
+
+EIGHT = np.ones((3, 3), dtype=bool)
+MAX_COMPONENTS = 400      # beyond this many (a noisy photo), only the largest are looked at; the rest are specks
+DUST = 0.004              # a component with under this fraction of the largest one's area is dust (a speck)
+SPECK = 0.28              # a component whose longer side is under SPECK x H is a dot, a comma or a speck
+STACK_GAP = 0.25          # strokes stack into one digit across at most this vertical gap (x H0)
+LINE_OVERLAP = 0.4        # stacks whose spans overlap by this part of the shorter one share a line
+WIDE = 0.6                # components wider than WIDE x H are cut by seams (the cuts are only candidates)
+EVEN = 0.2
+SEAM_DRIFT = 0.6          # a seam's cost per sideways step, in ink pixels crossed
+SEAM_MARGIN = 0.08        # no seam nearer a component's side than this (x H): a 1 can be that thin
+SEAM_SPACING = 0.1        # seams at least this far apart (x H) ...
+SEAM_DENSITY = 0.2        # ... and at most one per this much width (x H)
+MAX_WIDTH = 1.3           # a digit made of several pieces is at most this wide (x H) ...
+MAX_GAP = 0.25            # ... and has no gap wider than this (x H) between its pieces
+CAP, WEIGHT = 8.0, 0.3    # a digit's score: WEIGHT x (min(log-odds of its probability, CAP) - CAP)
+WIDE_AT, WIDE_COST = 0.95, 4.0     # cost per H of width beyond WIDE_AT x H
+SHORT_AT, SHORT_COST = 0.6, 8.0    # cost per H of height under SHORT_AT x H
+CROSS_COST = 0.3                   # cost per stroke width of ink a cut runs through
+OVERLAP_AT, OVERLAP_COST = 0.2, 6.0  # cost per H of neighbours' overlap beyond OVERLAP_AT x H
+
+
+@dataclass
+class Found:
+    """One digit found: its line (0 = top), box (x0, y0, x1, y1) in the ink map's pixels, the 28x28 field
+    the classifier saw, its probabilities, and `row`: which row of which classify() call it was
+    (call, index), so that a caller can find what else it kept of that row (its logits)."""
+    line: int
+    box: tuple
+    field: np.ndarray
+    probabilities: np.ndarray
+    row: tuple
+
+
+def segment(ink, classify):
+    """(lines, specks): lines top to bottom, each a list of Found left to right, and the number of dots,
+    commas and specks left out. ink: 2-D float array, ink bright on 0 (preprocess.ink_map).
+    classify: (N, 28, 28) float32 fields -> (N, 10) probabilities."""
+    labels, comps = _components(ink)
+    if not comps:
+        return [], 0
+    lines, height, specks = _lines(comps, max(MIN_DIGIT_PX, MIN_DIGIT_FRACTION * max(ink.shape)))
+    for c in comps:
+        c["small"] = max(c["y1"] - c["y0"], c["x1"] - c["x0"]) < SPECK * height
+    prepared = []
+    for members in lines:
+        line = _Line(ink, labels, [comps[i] for i in members], height)
+        specks += line.specks
+        if line.spans:
+            prepared.append(line)
+    fields = [f for line in prepared for f in line.fields]
+    if not fields:
+        return [], specks
+    probabilities = np.asarray(classify(np.stack(fields).astype(np.float32)))
+    result, start = [], 0
+    for line in prepared:
+        rows = probabilities[start:start + len(line.fields)]
+        chosen = line.best(rows)
+        result.append([Found(len(result), line.boxes[k], line.fields[k], rows[k], (0, start + k)) for k in chosen])
+        start += len(line.fields)
+    return result, specks
+
+
+# -------------------------------------------------------------------------- components, stacks, lines
+
+def _components(ink):
+    """(label image, components as dicts {label, y0, y1, x0, x1, area}); dust and the excess left out."""
+    labels, n = _label(ink > 0)
+    boxes = _find_objects(labels)
+    area = np.bincount(labels.ravel(), minlength=n + 1)[1:]
+    comps = [dict(label=i + 1, y0=s[0].start, y1=s[0].stop, x0=s[1].start, x1=s[1].stop, area=int(area[i]))
+             for i, s in enumerate(boxes)]
+    if not comps:
+        return labels, comps
+    comps.sort(key=lambda c: -c["area"])
+    keep = [c for c in comps[:MAX_COMPONENTS] if c["area"] >= DUST * comps[0]["area"]]
+    return labels, keep
+
+
+def _label(mask):
+    from scipy import ndimage
+
+    return ndimage.label(mask, structure=EIGHT)
+
+
+def _find_objects(labels):
+    from scipy import ndimage
+
+    return ndimage.find_objects(labels)
+
+
+def _weighted_median(values, weights):
+    values, weights = np.asarray(values, dtype=float), np.asarray(weights, dtype=float)
+    order = np.argsort(values, kind="stable")
+    cumulative = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cumulative, 0.5 * cumulative[-1])])
+
+
+class _Groups:
+    """Union-find over n items."""
+
+    def __init__(self, n):
+        self.parent = list(range(n))
+
+    def find(self, i):
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def join(self, i, j):
+        self.parent[self.find(i)] = self.find(j)
+
+    def sets(self, items):
+        out = {}
+        for i in items:
+            out.setdefault(self.find(i), []).append(i)
+        return list(out.values())
+
+
+def _overlap(a0, a1, b0, b1):
+    return min(a1, b1) - max(a0, b0)
+
+
+def _span(comps, members):
+    return min(comps[i]["y0"] for i in members), max(comps[i]["y1"] for i in members)
+
+
+def _stacks(comps):
+    """(stacks: lists of component indices, digit height H). Strokes overlapping sideways by half the
+    narrower one, and vertically close, are one digit's strokes."""
+    h0 = _weighted_median([c["y1"] - c["y0"] for c in comps], [c["area"] for c in comps])
+    strokes = [i for i, c in enumerate(comps) if max(c["y1"] - c["y0"], c["x1"] - c["x0"]) >= 0.25 * h0]
+    groups = _Groups(len(comps))
+    for a, i in enumerate(strokes):
+        p = comps[i]
+        for j in strokes[a + 1:]:
+            q = comps[j]
+            narrower = min(p["x1"] - p["x0"], q["x1"] - q["x0"])
+            if (_overlap(p["x0"], p["x1"], q["x0"], q["x1"]) >= 0.5 * narrower
+                    and _overlap(p["y0"], p["y1"], q["y0"], q["y1"]) > -STACK_GAP * h0):
+                groups.join(i, j)
+    stacks = groups.sets(strokes)
+    heights = [_span(comps, s)[1] - _span(comps, s)[0] for s in stacks]
+    return stacks, _weighted_median(heights, [sum(comps[i]["area"] for i in s) for s in stacks])
+
+
+def _lines(comps, least):
+    """(lines: lists of component indices, top to bottom; H; specks). Stacks at least half as tall as H,
+    and `least` pixels, whose spans overlap make the lines; the other components join the line they lie
+    in, or are specks (all of them, when nothing is that tall: a picture of specks)."""
+    stacks, height = _stacks(comps)
+    spans = [_span(comps, s) for s in stacks]
+    tall = [k for k, (a, b) in enumerate(spans) if b - a >= max(0.5 * height, least)]
+    groups = _Groups(len(stacks))
+    for a, k in enumerate(tall):
+        for m in tall[a + 1:]:
+            (p0, p1), (q0, q1) = spans[k], spans[m]
+            if _overlap(p0, p1, q0, q1) > LINE_OVERLAP * min(p1 - p0, q1 - q0):
+                groups.join(k, m)
+    lines = [[i for k in g for i in stacks[k]] for g in groups.sets(tall)]
+    line_spans = [_span(comps, line) for line in lines]
+    placed = {i for line in lines for i in line}
+    specks = 0
+    for i, c in enumerate(comps):
+        if i in placed:
+            continue
+        middle = 0.5 * (c["y0"] + c["y1"])
+        distance = [max(s0 - middle, middle - s1, 0) for s0, s1 in line_spans]
+        if not distance or min(distance) > 0.3 * height:
+            specks += 1
+        else:
+            lines[int(np.argmin(distance))].append(i)
+    order = np.argsort([s0 + s1 for s0, s1 in line_spans], kind="stable")
+    return [lines[k] for k in order], height, specks
+
+
+# ------------------------------------------------------------------------------------------ seams
+
+def seams(mask, height):
+    """Cut paths through a blob (h x w bool): an (m, h) int array, path k's column in each row (pixels left of
+    it go left), sorted so they do not cross. A path costs the ink pixels it runs through plus SEAM_DRIFT per
+    sideways step; one path ends at each local minimum of the cheapest cost over the bottom row."""
+    h, w = mask.shape
+    ink = mask.astype(np.float32)
+    cost = ink[0].copy()
+    came = np.zeros((h, w), dtype=np.int8)  # -1, 0, +1: the column the path came from, relative
+    wall = np.float32(1e9)
+    for y in range(1, h):
+        options = np.stack([np.concatenate([[wall], cost[:-1]]) + SEAM_DRIFT, cost,
+                            np.concatenate([cost[1:], [wall]]) + SEAM_DRIFT])
+        best = options.argmin(axis=0)
+        cost = options[best, np.arange(w)] + ink[y]
+        came[y] = best - 1
+    margin, window = max(2, int(SEAM_MARGIN * height)), max(1, int(0.08 * height))
+    ends = sorted((cost[x], x) for x in range(margin, w - margin)
+                  if cost[x] <= cost[max(0, x - window):x + window + 1].min())
+    chosen, spacing = [], max(2, int(SEAM_SPACING * height))
+    for _, x in ends:
+        if len(chosen) >= max(1, round(w / (SEAM_DENSITY * height))):
+            break
+        if all(abs(x - c) >= spacing for c in chosen):
+            chosen.append(x)
+    if EVEN:
+        for x in range(margin, w - margin, max(1, int(EVEN * height))):
+            if all(abs(x - c) >= spacing // 2 for c in chosen):
+                chosen.append(x)
+    paths = np.empty((len(chosen), h), dtype=np.int64)
+    for k, x in enumerate(sorted(chosen)):
+        for y in range(h - 1, -1, -1):
+            paths[k, y] = x
+            x += int(came[y, x])
+    return np.sort(paths, axis=0)
+
+
+# ------------------------------------------------------------------------------------- one line
+
+class _Line:
+    """A line's pieces, its candidate digits (runs of consecutive pieces) and their fields, and the DP."""
+
+    def __init__(self, ink, labels, comps, height):
+        self.height, self.specks = height, 0
+        self.y0, self.y1 = min(c["y0"] for c in comps), max(c["y1"] for c in comps)
+        self.x0, self.x1 = min(c["x0"] for c in comps), max(c["x1"] for c in comps)
+        self.cut_cost = {}   # component label -> [0, cost of seam 1, cost of seam 2, ...]
+        self._pieces(labels[self.y0:self.y1, self.x0:self.x1], comps)
+        self._candidates(ink[self.y0:self.y1, self.x0:self.x1])
+
+    def _pieces(self, labels, comps):
+        """self.pieces (piece index per pixel, -1 elsewhere), self.spans (columns), self.owners ((label, strip))."""
+        raw = []
+        for c in comps:
+            mask = labels == c["label"]
+            if c["small"] and not self._over_a_digit(c, comps):
+                self.specks += 1
+                continue
+            if c["x1"] - c["x0"] <= WIDE * self.height:
+                raw.append((mask, (c["label"], 0)))
+                continue
+            ys, xs = slice(c["y0"] - self.y0, c["y1"] - self.y0), slice(c["x0"] - self.x0, c["x1"] - self.x0)
+            blob = mask[ys, xs]
+            cuts = seams(blob, self.height)
+            width = max(stroke_width(blob.astype(np.float32)), 1.0)
+            rows = np.arange(blob.shape[0])
+            self.cut_cost[c["label"]] = [0.0] + [float(blob[rows, cut].sum()) / width for cut in cuts]
+            strip = (np.arange(blob.shape[1])[None, :, None] >= cuts.T[:, None, :]).sum(axis=2)
+            for k in range(len(cuts) + 1):
+                part = np.zeros_like(mask)
+                part[ys, xs] = blob & (strip == k)
+                if part.any():
+                    raw.append((part, (c["label"], k)))
+        centres = []
+        for mask, _ in raw:
+            cols = np.flatnonzero(mask.any(axis=0))
+            centres.append(cols[0] + cols[-1])
+        self.pieces = np.full(labels.shape, -1, dtype=np.int32)
+        self.spans, self.owners = [], []
+        for k, i in enumerate(np.argsort(centres, kind="stable")):
+            mask, owner = raw[i]
+            self.pieces[mask] = k
+            cols = np.flatnonzero(mask.any(axis=0))
+            self.spans.append((int(cols[0]), int(cols[-1]) + 1))
+            self.owners.append(owner)
+
+    @staticmethod
+    def _over_a_digit(c, comps):
+        """A small component above or below a digit (a stroke of it), not beside one (a dot, a comma)."""
+        return any(d is not c and not d["small"] and _overlap(c["x0"], c["x1"], d["x0"], d["x1"])
+                   >= 0.5 * (c["x1"] - c["x0"]) for d in comps)
+
+    def _candidates(self, ink):
+        """self.runs [(i, j): pieces i..j-1 as one digit], their boxes (ink-map pixels) and 28x28 fields."""
+        self.runs, self.boxes, self.fields = [], [], []
+        n, height = len(self.spans), self.height
+        for i in range(n):
+            right = self.spans[i][1]
+            for j in range(i + 1, n + 1):
+                if j > i + 1:
+                    if self.spans[j - 1][0] - right > MAX_GAP * height:
+                        break
+                    right = max(right, self.spans[j - 1][1])
+                    if right - self.spans[i][0] > MAX_WIDTH * height:
+                        break
+                member = (self.pieces >= i) & (self.pieces < j)
+                rows, cols = np.flatnonzero(member.any(axis=1)), np.flatnonzero(member.any(axis=0))
+                y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+                crop = np.where(member[y0:y1, x0:x1], ink[y0:y1, x0:x1], 0).astype(np.float32)
+                self.runs.append((i, j))
+                self.boxes.append((int(x0 + self.x0), int(y0 + self.y0), int(x1 + self.x0), int(y1 + self.y0)))
+                self.fields.append(to_field(crop, "a digit"))
+
+    def _score(self, box, probabilities):
+        """A candidate digit's score: its confidence (capped log-odds) less the cost of an unlikely shape."""
+        p = min(float(np.max(probabilities)), 1 - 1e-15)
+        score = WEIGHT * (min(np.log(p) - np.log1p(-p), CAP) - CAP)
+        width, height = (box[2] - box[0]) / self.height, (box[3] - box[1]) / self.height
+        score -= WIDE_COST * max(0.0, width - WIDE_AT) + SHORT_COST * max(0.0, SHORT_AT - height)
+        return score
+
+    def _between(self, a, b):
+        """The cost of reading runs a and b (indices into self.runs) as neighbouring digits: the ink the
+        seams between them cut through, and their boxes' overlap."""
+        cost = 0.0
+        left, right = {}, {}
+        for label, strip in self.owners[self.runs[a][0]:self.runs[a][1]]:
+            left.setdefault(label, []).append(strip)
+        for label, strip in self.owners[self.runs[b][0]:self.runs[b][1]]:
+            right.setdefault(label, []).append(strip)
+        for label in left.keys() & right.keys():
+            lo, hi = sorted((max(left[label]), min(right[label])))
+            cost += CROSS_COST * sum(self.cut_cost[label][lo + 1:hi + 1])
+        overlap = (self.boxes[a][2] - self.boxes[b][0]) / self.height
+        return cost + OVERLAP_COST * max(0.0, overlap - OVERLAP_AT)
+
+    def best(self, probabilities):
+        """Indices into self.runs of the best reading: dynamic programming over (last digit) states."""
+        n = len(self.spans)
+        score = [self._score(box, p) for box, p in zip(self.boxes, probabilities)]
+        ending = {}  # piece index -> runs that end just before it
+        for k, (i, j) in enumerate(self.runs):
+            ending.setdefault(j, []).append(k)
+        total, back = {}, {}
+        for k, (i, j) in enumerate(self.runs):  # runs come ordered by their first piece
+            if i == 0:
+                total[k], back[k] = score[k], None
+                continue
+            options = [(total[m] + score[k] - self._between(m, k), m) for m in ending.get(i, []) if m in total]
+            if options:
+                total[k], back[k] = max(options)
+        last = max((total[k], k) for k in ending[n] if k in total)[1]
+        chosen = []
+        while last is not None:
+            chosen.append(last)
+            last = back[last]
+        return chosen[::-1]

@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""How well digitnet.read reads whole numbers written with real handwriting the network never saw.
+
+    python scripts/read_accuracy.py               # 300 numbers of each kind, the bundled deep-cnn
+    python scripts/read_accuracy.py -n 100 --model two-layer
+
+Numbers of 2 to 6 digits are composed (digitnet.data.numbers, fixed seed) from the official MNIST test
+set in $DIGITNET_TEST_DATA (else ../shared/data/mnist-10k): separated (clear gaps), touching (ink meeting
+or overlapping by up to 2 MNIST pixels), broken (each digit's strokes cut apart: several strokes) and
+lines (2 or 3 separated numbers one above the other), drawn dark on light paper. Prints per kind the
+exact whole-number accuracy, the digits read right (by alignment, so a missed or extra digit costs only
+itself), the same digits read one by one by `predict` (preprocess.to_mnist), and the time per picture;
+then the time of one 4-digit photo-sized picture (a 1600-pixel-wide JPEG). BLAS runs on one thread.
+"""
+import argparse
+import difflib
+import io
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402  (after the thread setting, which BLAS reads when it loads)
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+MNIST_10K = Path(os.environ.get("DIGITNET_TEST_DATA") or REPO.parent / "shared" / "data" / "mnist-10k")
+
+import digitnet  # noqa: E402
+from digitnet.data.mnist import load_dataset  # noqa: E402
+from digitnet.data.numbers import compose, lines  # noqa: E402
+from digitnet.predict import predict_images  # noqa: E402
+
+
+def make(kind, x, t, rng):
+    """(picture dark on light, the truth as text, the digits' own pictures as placed)."""
+    if kind == "lines":
+        parts, truth, crops = [], [], []
+        for _ in range(int(rng.integers(2, 4))):
+            idx = rng.integers(0, len(x), int(rng.integers(2, 7)))
+            parts.append(compose(x[idx], "separated", rng, crops_out=crops))
+            truth.append("".join(str(int(t[i])) for i in idx))
+        return 255 - lines(parts, rng), "\n".join(truth), crops
+    idx = rng.integers(0, len(x), int(rng.integers(2, 7)))
+    crops = []
+    return 255 - compose(x[idx], kind, rng, crops_out=crops), "".join(str(int(t[i])) for i in idx), crops
+
+
+def matched(truth, got):
+    """Digits of `truth` read right, by the longest matching alignment of the two strings."""
+    truth, got = truth.replace("\n", ""), got.replace("\n", "")
+    return sum(b.size for b in difflib.SequenceMatcher(None, truth, got, autojunk=False).get_matching_blocks())
+
+
+def run_kind(kind, net, x, t, n, seed):
+    rng = np.random.default_rng(seed)
+    whole = right = total = alone = 0
+    seconds = 0.0
+    for _ in range(n):
+        picture, truth, crops = make(kind, x, t, rng)
+        start = time.perf_counter()
+        try:
+            got = digitnet.read(picture, net).text
+        except digitnet.DigitnetError:
+            got = ""
+        seconds += time.perf_counter() - start
+        whole += got == truth
+        right += matched(truth, got)
+        digits = truth.replace("\n", "")
+        total += len(digits)
+        readings = predict_images(net, [np.pad(c, 16) for c in crops], on_error="report")
+        alone += sum(r.get("digit") == int(d) for r, d in zip(readings, digits))
+    print(f"{kind:>10}: whole numbers {100 * whole / n:5.1f}%   digits {100 * right / total:5.2f}%   "
+          f"predict alone {100 * alone / total:5.2f}%   {1000 * seconds / n:4.0f} ms a picture", flush=True)
+
+
+def photo_time(net, x, t):
+    """Seconds for read() of a 4-digit number drawn large (1600 px wide) and saved as a JPEG."""
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    picture = 255 - compose(x[rng.integers(0, len(x), 4)], "separated", rng)
+    img = Image.fromarray(picture).resize((1600, round(1600 * picture.shape[0] / picture.shape[1])), Image.BICUBIC)
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=90)
+    data = buf.getvalue()
+    digitnet.read(data, net)  # warm
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        digitnet.read(data, net)
+        times.append(time.perf_counter() - start)
+    return img.size, float(np.median(times))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-n", type=int, default=300, help="numbers of each kind (default 300)")
+    parser.add_argument("--model", default="deep-cnn", help="a bundled model's name (default deep-cnn)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--kinds", default="separated,touching,broken,lines")
+    args = parser.parse_args()
+    if not (MNIST_10K / "t10k-images-idx3-ubyte.gz").is_file():
+        sys.exit(f"{MNIST_10K}: no official MNIST test set there (set DIGITNET_TEST_DATA)")
+    ds = load_dataset(MNIST_10K, flatten=False)
+    x, t = ds.x_test.reshape(-1, 28, 28), ds.t_test
+    net = digitnet.pretrained(args.model)
+    print(f"{args.n} numbers of 2 to 6 digits per kind from the official MNIST test set, seed {args.seed}, "
+          f"model {args.model}")
+    for kind in args.kinds.split(","):
+        run_kind(kind, net, x, t, args.n, args.seed)
+    size, seconds = photo_time(net, x, t)
+    print(f"a 4-digit {size[0]}x{size[1]} JPEG: read in {1000 * seconds:.0f} ms (median of 5)")
+
+
+if __name__ == "__main__":
+    main()

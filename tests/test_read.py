@@ -1,0 +1,164 @@
+"""digitnet.read and `digitnet read`: the Reading (text, digits with boxes in the picture's pixels,
+specks), rejection through the model's Confidence, the command's text, JSON and --show pictures, and bad
+input as one line. Numbers come from official MNIST test digits (skipped without them) or are drawn here."""
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PIL")
+pytest.importorskip("scipy")
+from click.testing import CliRunner
+from PIL import Image
+
+import digitnet
+from digitnet.calibration import Confidence
+from digitnet.cli import main
+from digitnet.data.numbers import compose, lines
+from digitnet.image_io import ImageError
+
+
+@pytest.fixture(scope="module")
+def net():
+    return digitnet.pretrained("deep-cnn")
+
+
+@pytest.fixture(scope="module")
+def mnist_test(mnist_10k_dir):
+    from digitnet.data.mnist import load_dataset
+
+    ds = load_dataset(mnist_10k_dir, flatten=False)
+    return ds.x_test.reshape(-1, 28, 28), ds.t_test
+
+
+def number_picture(x, t, idx, kind="separated", seed=0):
+    """(dark-on-light uint8 picture, truth) of the digits x[idx]."""
+    return 255 - compose(x[idx], kind, np.random.default_rng(seed)), "".join(str(int(t[i])) for i in idx)
+
+
+def test_read_gives_text_digits_and_boxes_in_the_pictures_pixels(mnist_test, net, tmp_path):
+    x, t = mnist_test
+    picture, truth = number_picture(x, t, [3, 2, 1, 18])  # the official test set's 0, 1, 2 and 3
+    small = digitnet.read(picture, net)
+    assert small.text == truth == "0123" and small.specks == 0
+    big = Image.fromarray(picture).resize((picture.shape[1] * 15, picture.shape[0] * 15), Image.BICUBIC)
+    assert max(big.size) > 1200  # read() works on it reduced; the boxes must still be the big picture's pixels
+    path = tmp_path / "big.png"
+    big.save(path)
+    reading = digitnet.read(path, net)
+    assert reading.text == truth
+    for d, s in zip(reading.digits, small.digits):
+        assert d["value"] == s["value"] and d["line"] == 0 and not d["rejected"] and 0.5 < d["confidence"] <= 1
+        np.testing.assert_allclose(d["box"], 15 * np.array(s["box"]), atol=20)
+        x0, y0, x1, y1 = d["box"]
+        assert np.asarray(big.convert("L"))[y0:y1, x0:x1].min() < 64  # the ink is inside the box
+    lefts = [d["box"][0] for d in reading.digits]
+    assert lefts == sorted(lefts)
+    assert json.loads(json.dumps(reading.to_json())) == reading.to_json()
+
+
+def test_read_defaults_to_the_bundled_model(mnist_test):
+    x, t = mnist_test
+    picture, truth = number_picture(x, t, [10, 11, 12])
+    assert digitnet.read(picture).text == truth
+
+
+def test_several_lines_are_joined_by_newlines(mnist_test, net):
+    x, t = mnist_test
+    rng = np.random.default_rng(4)
+    top, bottom = compose(x[[0, 1]], "separated", rng), compose(x[[2, 3, 4]], "separated", rng)
+    reading = digitnet.read(255 - lines([top, bottom], rng), net)
+    assert reading.text == "".join(str(int(v)) for v in t[[0, 1]]) + "\n" + "".join(str(int(v)) for v in t[[2, 3, 4]])
+    assert [d["line"] for d in reading.digits] == [0, 0, 1, 1, 1]
+
+
+class Rejecting:
+    """The bundled net with a Confidence that rejects what it is less sure of than `threshold`."""
+
+    def __init__(self, net, threshold):
+        self.net, self.confidence = net, Confidence(threshold=threshold)
+        self.params, self.input_dim = net.params, net.input_dim
+
+    def predict(self, x, train_flg=False):
+        return self.net.predict(x, train_flg)
+
+
+def test_rejected_digits_are_question_marks_unless_rejection_is_off(mnist_test, net):
+    x, t = mnist_test
+    picture, truth = number_picture(x, t, [0, 1, 2, 3])
+    confident = digitnet.read(picture, net)
+    threshold = sorted(d["confidence"] for d in confident.digits)[1]  # the least sure digit falls under it
+    wary = Rejecting(net, threshold)
+    reading = digitnet.read(picture, wary)
+    marked = "".join("?" if d["confidence"] < threshold else v for d, v in zip(confident.digits, truth))
+    assert reading.text == marked and reading.text.count("?") == 1
+    assert [d["rejected"] for d in reading.digits] == [c == "?" for c in marked]
+    assert [d["value"] for d in reading.digits] == [int(v) for v in truth]  # still says what it would have read
+    assert digitnet.read(picture, wary, reject=False).text == truth
+
+
+def test_a_picture_without_digits_is_one_clear_error(net):
+    with pytest.raises(ImageError, match="no digit found") as e:
+        digitnet.read(np.full((100, 200), 255, dtype=np.uint8), net)
+    assert e.value.reason == "no-digit"
+    specks = np.full((200, 300), 255, dtype=np.uint8)
+    specks[100:103, 50:53] = specks[40:42, 200:203] = 0
+    with pytest.raises(ImageError, match="no digit found"):
+        digitnet.read(specks, net)
+
+
+def test_read_is_exported_and_documented():
+    assert "read" in digitnet.__all__ and digitnet.read.__doc__.count("Parameters") == 1
+    assert "Example" in digitnet.read.__doc__
+
+
+# ------------------------------------------------------------------ the command
+
+@pytest.fixture(scope="module")
+def pictures(tmp_path_factory, mnist_test):
+    x, t = mnist_test
+    folder = tmp_path_factory.mktemp("numbers")
+    truths = {}
+    for k, (idx, kind) in enumerate([([5, 6, 7, 8], "separated"), ([20, 21, 22], "broken")]):
+        picture, truth = number_picture(x, t, idx, kind, seed=k)
+        Image.fromarray(picture).save(folder / f"n{k}.png")
+        truths[f"n{k}.png"] = truth
+    Image.new("L", (200, 100), 255).save(folder / "blank.png")
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    return folder, truths
+
+
+def test_the_command_reads_a_folder_and_reports_bad_files_in_one_line(pictures):
+    folder, truths = pictures
+    result = CliRunner().invoke(main, ["read", str(folder), "--model", "deep-cnn"])
+    assert result.exit_code == 1  # two bad files; the others are still read
+    out = result.stdout.splitlines()
+    for name, truth in truths.items():
+        line = next(line for line in out if line.startswith(str(folder / name)))
+        assert line.split(": ", 1)[1].startswith(f"{truth}  (") and line.count("%") == len(truth)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 2 and "Traceback" not in result.output
+    assert any("blank.png" in e and "no digit" in e for e in errors)
+    assert any("broken.png" in e for e in errors)
+
+
+def test_the_command_writes_json_and_pictures(pictures, tmp_path):
+    folder, truths = pictures
+    shown = tmp_path / "shown"
+    args = ["read", str(folder / "n0.png"), str(folder / "n1.png"), "--json", "--show", str(shown)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    records = json.loads(result.stdout)
+    assert [r["text"] for r in records] == [truths["n0.png"], truths["n1.png"]]
+    for r in records:
+        assert set(r["digits"][0]) == {"value", "confidence", "box", "rejected", "line"}
+        drawn = Image.open(r["shown"]).convert("RGB")
+        green = np.all(np.asarray(drawn) == (44, 160, 44), axis=-1)
+        assert green.sum() > 100  # the boxes are drawn
+
+
+def test_the_command_refuses_a_huge_picture_in_one_line(tmp_path):
+    path = tmp_path / "huge.png"
+    Image.new("L", (6400, 6400), 255).save(path)  # 41 megapixels, over the limit
+    result = CliRunner().invoke(main, ["read", str(path)])
+    assert result.exit_code == 1 and "too large" in result.stderr and "Traceback" not in result.output

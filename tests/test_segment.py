@@ -1,0 +1,180 @@
+"""segment.segment on drawings made here with Pillow (no shared data): lines, strokes put together, dots
+left out, touching digits cut; and on numbers composed from the official MNIST test digits (skips without
+them): accuracy floors per kind."""
+import numpy as np
+import pytest
+
+pytest.importorskip("PIL")
+pytest.importorskip("scipy")
+from PIL import Image, ImageDraw
+
+import digitnet
+from digitnet.data.numbers import break_strokes, compose, lines, tight
+from digitnet.preprocess import ink_map
+from digitnet.segment import seams, segment
+
+DEEP = None
+
+
+def deep():
+    global DEEP
+    if DEEP is None:
+        DEEP = digitnet.pretrained("deep-cnn")
+    return DEEP
+
+
+def classify(fields):
+    from digitnet.functions import softmax
+
+    return softmax(np.asarray(deep().predict(fields.reshape(len(fields), -1)), dtype=np.float64))
+
+
+def picture(strokes, size=(400, 160), width=9):
+    """Dark strokes (lists of (x, y) pixels) on white paper, as a pen draws them."""
+    img = Image.new("L", size, 255)
+    pen = ImageDraw.Draw(img)
+    for stroke in strokes:
+        pen.line(stroke, fill=0, width=width, joint="curve")
+        for x, y in (stroke[0], stroke[-1]):
+            pen.ellipse([x - width / 2, y - width / 2, x + width / 2, y + width / 2], fill=0)
+    return np.asarray(img)
+
+
+def ellipse(cx, cy, rx, ry, n=40):
+    t = np.linspace(0, 2 * np.pi, n)
+    return list(zip(cx + rx * np.sin(t), cy - ry * np.cos(t)))
+
+
+def found(img):
+    lines_, specks = segment(ink_map(np.asarray(img, dtype=np.float32) / 255, "test"), classify)
+    return ["".join(str(int(np.argmax(d.probabilities))) for d in line) for line in lines_], lines_, specks
+
+
+def ONE(x, y=30, h=100):
+    return [[(x + 10, y), (x, y + h)]]
+
+
+def SEVEN(x, y=30, h=100):
+    return [[(x, y), (x + 50, y), (x + 15, y + h)]]
+
+
+def ZERO(x, y=30, h=100):
+    return [ellipse(x + 28, y + h / 2, 25, h / 2)]
+
+
+def FOUR_IN_TWO_STROKES(x, y=30, h=100):
+    # the open "L" of the 4, and its upright drawn apart: the bar stops short of the upright
+    return [[(x + 30, y), (x, y + 62), (x + 30, y + 62)], [(x + 46, y + 12), (x + 46, y + h)]]
+
+
+def FIVE_WITH_A_LOOSE_BAR(x, y=30, h=100):
+    body = [(x + 4, y + 6), (x + 2, y + 45), (x + 30, y + 38), (x + 50, y + 55), (x + 48, y + 82),
+            (x + 25, y + h), (x, y + 90)]
+    return [body, [(x + 20, y), (x + 54, y)]]  # the bar starts right of the body's top: a gap between them
+
+
+def test_a_number_with_clear_gaps_is_read_left_to_right():
+    texts, lines_, specks = found(picture(SEVEN(30) + ONE(130) + ZERO(200) + SEVEN(300)))
+    assert texts == ["7107"] and specks == 0
+    xs = [d.box[0] for d in lines_[0]]
+    assert xs == sorted(xs) and all(d.line == 0 for d in lines_[0])
+
+
+def test_strokes_of_one_digit_are_one_digit():
+    strokes = FOUR_IN_TWO_STROKES(30) + FIVE_WITH_A_LOOSE_BAR(130) + SEVEN(230) + [[(242, 85), (272, 85)]]
+    img = picture(strokes, size=(340, 160))
+    from scipy import ndimage
+
+    assert ndimage.label(img < 128, structure=np.ones((3, 3)))[1] >= 5  # the 4 and the 5 are two pieces each
+    texts, _, _ = found(img)
+    assert texts == ["457"]
+
+
+def test_dots_and_commas_are_counted_and_left_out():
+    strokes = ONE(30) + ZERO(80) + [[(160, 128), (160, 129)]] + SEVEN(190) + [[(270, 126), (266, 140)]]
+    texts, _, specks = found(picture(strokes, size=(320, 170)))
+    assert texts == ["107"] and specks == 2
+
+
+def test_lines_are_read_top_to_bottom():
+    top = SEVEN(30, y=20) + ONE(120, y=20)
+    bottom = ZERO(60, y=170) + FOUR_IN_TWO_STROKES(150, y=170)
+    texts, lines_, _ = found(picture(top + bottom, size=(260, 300)))
+    assert texts == ["71", "04"]
+    assert all(d.line == k for k, line in enumerate(lines_) for d in line)
+
+
+def test_touching_digits_are_cut_apart():
+    img = picture(ONE(30) + ZERO(52) + ZERO(105) + SEVEN(160), size=(260, 160))
+    from scipy import ndimage
+
+    assert ndimage.label(img < 128, structure=np.ones((3, 3)))[1] < 4  # some of them touch
+    assert found(img)[0] == ["1007"]
+
+
+def test_a_seam_goes_round_ink_where_it_can():
+    blob = np.zeros((40, 60), dtype=bool)
+    blob[:, 10:14] = blob[:, 40:44] = True      # two uprights
+    blob[18:22, 10:44] = True                  # joined by one bar
+    cuts = seams(blob, 40)
+    crossed = [int(blob[np.arange(40), c].sum()) for c in cuts]
+    middle = [k for k, c in enumerate(cuts) if 14 <= c.min() and c.max() < 40]
+    assert middle and min(crossed[k] for k in middle) <= 4   # through the bar only, not along an upright
+    assert np.all(np.diff(cuts, axis=0) >= 0)  # sorted: they never cross
+
+
+def test_blank_ink_finds_nothing():
+    assert segment(np.zeros((50, 80), dtype=np.float32), classify) == ([], 0)
+
+
+# ------------------------------------------------------------------ real handwriting: official MNIST test digits
+
+@pytest.fixture(scope="module")
+def mnist_test(mnist_10k_dir):
+    from digitnet.data.mnist import load_dataset
+
+    ds = load_dataset(mnist_10k_dir, flatten=False)
+    return ds.x_test.reshape(-1, 28, 28), ds.t_test
+
+
+def read_many(x, t, kind, n, seed):
+    rng = np.random.default_rng(seed)
+    right = 0
+    for _ in range(n):
+        idx = rng.integers(0, len(x), int(rng.integers(2, 7)))
+        img = compose(x[idx], kind, rng)
+        texts, _, _ = found(255 - img)
+        right += "".join(texts) == "".join(str(int(t[i])) for i in idx)
+    return right / n
+
+
+@pytest.mark.parametrize("kind,floor", [("separated", 0.9), ("broken", 0.75), ("touching", 0.3)])
+def test_numbers_of_real_handwriting(mnist_test, kind, floor):
+    """Floors a little under what scripts/read_accuracy.py measures on 300 numbers (see docs/reading.md)."""
+    x, t = mnist_test
+    assert read_many(x, t, kind, 40, seed=11) >= floor
+
+
+def test_the_broken_digits_really_are_in_pieces(mnist_test):
+    from scipy import ndimage
+
+    x, _ = mnist_test
+    rng = np.random.default_rng(2)
+    pieces = lambda a: ndimage.label(a > 40, structure=np.ones((3, 3)))[1]  # noqa: E731
+    more = [pieces(break_strokes(tight(d), rng)) > pieces(tight(d)) for d in x[:50]]
+    assert np.mean(more) > 0.9
+
+
+def test_several_lines_of_real_handwriting(mnist_test):
+    x, t = mnist_test
+    rng = np.random.default_rng(5)
+    right = 0
+    for _ in range(10):
+        numbers, truth = [], []
+        for _ in range(3):
+            idx = rng.integers(0, len(x), 3)
+            numbers.append(compose(x[idx], "separated", rng))
+            truth.append("".join(str(int(t[i])) for i in idx))
+        texts, _, _ = found(255 - lines(numbers, rng))
+        right += texts == truth
+    assert right >= 8
