@@ -34,7 +34,7 @@ from .errors import DigitnetError, ModelFileError
 from .functions import labels_of, softmax
 
 __all__ = ["Confidence", "confidence_of", "fit_temperature", "fit_threshold", "score_of", "fit_confidence",
-           "from_metadata", "SCORES", "DEFAULT_REJECT_RATE"]
+           "fit_for_net", "from_metadata", "SCORES", "DEFAULT_REJECT_RATE"]
 
 SCORES = ("msp", "energy")
 DEFAULT_REJECT_RATE = 0.01  # at most this share of digits rejected
@@ -168,6 +168,15 @@ def fit_confidence(logits, labels, *, outlier_logits=None, rate=DEFAULT_REJECT_R
     kind = max(aurocs, key=aurocs.get) if aurocs else "msp"
     threshold = fit_threshold(score_of(logits, kind, temperature), rate)
     return Confidence(temperature, threshold, kind, rate, fitted_on), aurocs
+
+
+def fit_for_net(net, x, labels, outliers=None, *, rate=DEFAULT_REJECT_RATE, fitted_on=None):
+    """fit_confidence on a net's logits for held-out digits x (and held-out outlier images): (Confidence, AUROCs)."""
+    from .metrics import predict_scores
+
+    outlier_logits = None if outliers is None else predict_scores(net, outliers)
+    return fit_confidence(predict_scores(net, x), labels, outlier_logits=outlier_logits, rate=rate,
+                          fitted_on=fitted_on)
 
 
 # ---------------------------------------------------------------------------------- reading a header

@@ -5,7 +5,7 @@ import numpy as np
 
 from .functions import labels_of
 
-__all__ = ["confusion_matrix", "per_class_precision_recall", "evaluation_report", "predict_labels",
+__all__ = ["confusion_matrix", "per_class_precision_recall", "evaluation_report", "predict_labels", "predict_scores",
            "reliability_bins", "expected_calibration_error", "auroc", "rate_below", "ECE_BINS"]
 
 ECE_BINS = 15  # Guo et al. (2017)'s choice, and the issue's
@@ -48,8 +48,15 @@ def per_class_precision_recall(cm, y_pred=None):
 
 def predict_labels(net, x, batch_size=250):
     """The network's predicted class for each sample, computed in batches."""
-    return np.concatenate([np.asarray(net.predict(x[i:i + batch_size])).argmax(axis=1)
-                           for i in range(0, x.shape[0], batch_size)]) if x.shape[0] else np.zeros(0, np.int64)
+    return predict_scores(net, x, batch_size).argmax(axis=1) if x.shape[0] else np.zeros(0, np.int64)
+
+
+def predict_scores(net, x, batch_size=250):
+    """The network's (N, classes) logits (float64), computed in batches so memory stays flat."""
+    if not x.shape[0]:
+        return np.zeros((0, 10))
+    return np.concatenate([np.asarray(net.predict(x[i:i + batch_size]), dtype=np.float64)
+                           for i in range(0, x.shape[0], batch_size)])
 
 
 def _none_for_nan(values):

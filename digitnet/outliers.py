@@ -22,7 +22,7 @@ import numpy as np
 
 from .errors import DigitnetError
 
-__all__ = ["FASHION_DIR", "FONTS", "available_fonts", "fashion_images", "drawn_images", "outlier_pool", "uniform_targets"]
+__all__ = ["FASHION_DIR", "FONTS", "available_fonts", "parse_spec", "outlier_sets", "TRAIN_COUNT", "HELD_OUT_COUNT", "fashion_images", "drawn_images", "outlier_pool", "uniform_targets"]
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 FONT_DIR = Path("/usr/share/fonts/truetype")
@@ -141,6 +141,46 @@ def outlier_pool(fashion=FASHION_DIR, n_fashion=10_000, n_drawn=10_000, seed=0, 
     if not parts:
         raise DigitnetError("no outliers: give Fashion-MNIST or a number of drawings")
     return np.concatenate(parts)
+
+
+TRAIN_COUNT = 10_000    # outliers of each kind trained on
+HELD_OUT_COUNT = 2_000  # and held out, to choose the rejection score with (never the test outliers)
+KINDS = ("fashion", "drawn")
+
+
+def parse_spec(value):
+    """--outliers' value: "fashion", "drawn", "fashion+drawn" (either order) or a folder of IDX files.
+    Returns it normalised (kinds in KINDS order, a folder as given); ValueError for anything else."""
+    value = str(value).strip()
+    parts = value.split("+")
+    if all(p in KINDS for p in parts) and len(set(parts)) == len(parts):
+        return "+".join(k for k in KINDS if k in parts)
+    if Path(value).is_dir():
+        return value
+    raise ValueError(f"{value!r}: give fashion, drawn, fashion+drawn or a folder of MNIST-format IDX files")
+
+
+def outlier_sets(spec, seed=1, dtype=np.float32):
+    """(outliers to train on, held-out outliers) for a parse_spec value, each (N, 784) in [0, 1].
+
+    fashion: the first TRAIN_COUNT Fashion-MNIST training images, and its last HELD_OUT_COUNT; drawn:
+    drawn_images(TRAIN_COUNT, seed) and drawn_images(HELD_OUT_COUNT, seed + 1); a folder: its training
+    images, the last tenth held out (at most HELD_OUT_COUNT). The same spec and seed give the same sets."""
+    train, held = [], []
+    kinds = spec.split("+") if all(p in KINDS for p in spec.split("+")) else [None]
+    for kind in kinds:
+        if kind == "drawn":
+            train.append(drawn_images(TRAIN_COUNT, seed=seed, dtype=dtype))
+            held.append(drawn_images(HELD_OUT_COUNT, seed=seed + 1, dtype=dtype))
+            continue
+        images = fashion_images(FASHION_DIR if kind == "fashion" else spec, dtype=dtype)
+        n_held = min(HELD_OUT_COUNT, images.shape[0] // 10) if kind is None else HELD_OUT_COUNT
+        if images.shape[0] - n_held < 1:
+            raise DigitnetError(f"{spec}: too few images to train on ({images.shape[0]})")
+        rest = images[:images.shape[0] - n_held]
+        train.append(rest[:TRAIN_COUNT] if kind == "fashion" else rest)
+        held.append(images[images.shape[0] - n_held:])
+    return np.concatenate(train), np.concatenate(held)
 
 
 def uniform_targets(n, classes=10, dtype=np.float32):

@@ -3,10 +3,11 @@
 No module outside this package imports click: the library below it raises DigitnetError (one line)
 and OptionError (a usage error), which main.friendly_errors turns into click's messages.
 """
-from . import book_weights, evaluate, experiment, export, gradcheck, models, predict, serve, tour, train
+from . import book_weights, calibrate, evaluate, experiment, export, gradcheck, models, predict, serve, tour, train
 from .main import main
 
-for _module in (train, evaluate, predict, serve, export, gradcheck, book_weights, tour, models, experiment):
+for _module in (train, evaluate, calibrate, predict, serve, export, gradcheck, book_weights, tour, models,
+                experiment):
     main.add_command(_module.command)
 
 __all__ = ["main"]
