@@ -40,6 +40,8 @@ SCORES = ("msp", "energy")
 DEFAULT_REJECT_RATE = 0.01  # at most this share of digits rejected
 CONFIDENCE_Z = 1.645        # one-sided 95 %: the threshold keeps the rate's upper bound under the target
 T_RANGE = (1e-3, 1e3)       # temperatures outside this are a broken net or a broken file
+FIT_RANGE = (0.05, 20.0)    # what fit_temperature returns at most: a net right on every held-out digit would
+                            # otherwise be sharpened without end, until every input looked sure
 
 
 def _logsumexp(z):
@@ -113,20 +115,20 @@ def _nll_slope(z, labels, beta):
 def fit_temperature(logits, labels, iterations=100):
     """The T that minimises the mean cross-entropy of softmax(logits / T) against labels.
 
-    Bisection on log(1 / T) over T_RANGE: the loss is convex in 1 / T, so its slope changes sign once
-    (at the end of the range when the net is right on every digit with room to spare: T is then T_RANGE's
-    smallest, the sharpest)."""
+    Bisection on log(1 / T) over FIT_RANGE: the loss is convex in 1 / T, so its slope changes sign once
+    (at the end of the range when the net is right on every digit with room to spare: T is then FIT_RANGE's
+    smallest)."""
     z = np.asarray(logits, dtype=np.float64)
     labels = labels_of(labels).astype(np.int64)
     if z.ndim != 2 or z.shape[0] != labels.shape[0] or z.shape[0] == 0:
         raise ValueError(f"need (N, classes) logits and N labels, not {z.shape} and {labels.shape}")
     if not np.isfinite(z).all():
         raise DigitnetError("the network's outputs are not finite: it cannot be calibrated")
-    lo, hi = math.log(1 / T_RANGE[1]), math.log(1 / T_RANGE[0])
+    lo, hi = math.log(1 / FIT_RANGE[1]), math.log(1 / FIT_RANGE[0])
     if _nll_slope(z, labels, math.exp(hi)) <= 0:
-        return T_RANGE[0]
+        return FIT_RANGE[0]
     if _nll_slope(z, labels, math.exp(lo)) >= 0:
-        return T_RANGE[1]
+        return FIT_RANGE[1]
     for _ in range(iterations):
         mid = (lo + hi) / 2
         if _nll_slope(z, labels, math.exp(mid)) < 0:
@@ -141,7 +143,7 @@ def fit_threshold(scores, rate=DEFAULT_REJECT_RATE, z=CONFIDENCE_Z):
 
     The k lowest scores fall below it, k the largest count with k/n + z * sqrt(r(1-r)/n) <= rate (r = k/n:
     the rate's one-sided upper bound, 95 % for z = 1.645), so that on new digits the rate stays under
-    `rate` with that confidence. With 2,000 digits and rate 1 % that is 12 (0.6 %); with too few digits
+    `rate` with that confidence. With 2,000 digits and rate 1 % that is 13 (0.65 %); with too few digits
     for any, the threshold is the lowest score, which rejects none of them."""
     s = np.sort(np.asarray(scores, dtype=np.float64).reshape(-1))
     n = s.size
