@@ -22,7 +22,8 @@ import numpy as np
 
 from .errors import DigitnetError
 
-__all__ = ["FASHION_DIR", "FONTS", "available_fonts", "parse_spec", "outlier_sets", "TRAIN_COUNT", "HELD_OUT_COUNT", "fashion_images", "drawn_images", "outlier_pool", "uniform_targets"]
+__all__ = ["FASHION_DIR", "FONTS", "available_fonts", "parse_spec", "outlier_sets", "TRAIN_COUNT", "HELD_OUT_COUNT",
+           "fashion_images", "drawn_images", "outlier_pool", "uniform_targets"]
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 FONT_DIR = Path("/usr/share/fonts/truetype")
@@ -44,7 +45,7 @@ def fashion_images(folder=None, limit=None, *, split="train", dtype=np.float32):
     folder = Path(folder) if folder is not None else FASHION_DIR
     try:
         ds = load_dataset(folder, dtype=dtype)
-    except Exception as e:  # noqa: BLE001  missing or damaged files: the caller is told where to get them
+    except Exception as e:
         raise DigitnetError(f"{folder}: no Fashion-MNIST here ({e}); install it with "
                             "apt-get install dataset-fashion-mnist, or name a folder of its IDX files") from None
     x = ds.x_train if split == "train" else ds.x_test

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .calibration import confidence_of
 from .data.images import PIXELS
 from .errors import DigitnetError
-from .calibration import confidence_of
 from .preprocess import ImageError, to_mnist
 
 __all__ = ["predict_images", "top_k", "expand_folders", "IMAGE_SUFFIXES"]

@@ -146,7 +146,10 @@ class OutlierExposure:
         self.n_digits = x_train.shape[0]
         classes = int(labels_of(t_train).max()) + 1 if np.ndim(t_train) == 1 else t_train.shape[1]
         classes = max(classes, 10)
-        digits = np.eye(classes, dtype=x_train.dtype)[t_train] if np.ndim(t_train) == 1 else t_train.astype(x_train.dtype)
+        if np.ndim(t_train) == 1:
+            digits = np.eye(classes, dtype=x_train.dtype)[t_train]
+        else:
+            digits = t_train.astype(x_train.dtype)
         uniform = np.full((self.outliers.shape[0], classes), 1.0 / classes, dtype=x_train.dtype)
         return (np.concatenate([x_train, self.outliers.astype(x_train.dtype, copy=False)]),
                 np.concatenate([digits, uniform]))

@@ -94,7 +94,8 @@ def report(name, net, sets, plots=None):
         figures = {k: auroc(score_of(logits[inside], k, c.temperature), score_of(logits[outside], k, c.temperature))
                    for k in SCORES}
         others = ", ".join(f"{k} {v:.4f}" for k, v in figures.items() if k != c.score)
-        print(f"  AUROC {what}: {figures[c.score]:.4f} ({c.score}; {others})  {check(figures[c.score], GOALS[goal], True)}")
+        verdict = check(figures[c.score], GOALS[goal], True)
+        print(f"  AUROC {what}: {figures[c.score]:.4f} ({c.score}; {others})  {verdict}")
     if c.threshold is not None:
         for key, what in (("mnist", "MNIST test digits"), ("handwriting", "hand-drawn digit fixtures"),
                           ("nondigits", "non-digit drawings"), ("fashion", "Fashion-MNIST test images")):
@@ -136,7 +137,8 @@ def main(argv=None):
     sets, missing = load_sets()
     for m in missing:
         print(f"missing, so not measured: {m}")
-    models = [(n, load_model(bundled_path(n))[0]) for n in (args.names or ([] if args.model_file else bundled_models()))]
+    names = args.names or ([] if args.model_file else list(bundled_models()))
+    models = [(n, load_model(bundled_path(n))[0]) for n in names]
     models += [(f.stem, load_model(f)[0]) for f in args.model_file]
     for name, net in models:
         report(name, net, sets, args.plots)

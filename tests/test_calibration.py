@@ -9,8 +9,15 @@ import pytest
 from click.testing import CliRunner
 
 import digitnet
-from digitnet.calibration import (Confidence, confidence_of, fit_confidence, fit_temperature, fit_threshold,
-                                  from_metadata, score_of)
+from digitnet.calibration import (
+    Confidence,
+    confidence_of,
+    fit_confidence,
+    fit_temperature,
+    fit_threshold,
+    from_metadata,
+    score_of,
+)
 from digitnet.errors import ModelFileError
 from digitnet.functions import softmax
 from digitnet.metrics import auroc, expected_calibration_error, reliability_bins

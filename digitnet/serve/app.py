@@ -38,10 +38,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..calibration import confidence_of
 from ..data.images import CLASSES, PIXELS, SIDE
 from ..errors import DigitnetError
 from ..explain import explanation_json
-from ..calibration import confidence_of
 from ..preprocess import ImageError, to_mnist
 from .inputs import ClientGone, RequestError, _image_from_multipart, _named_bytes, _read_body, pixels_from_json
 
