@@ -156,7 +156,7 @@ def parse_spec(value):
     parts = value.split("+")
     if all(p in KINDS for p in parts) and len(set(parts)) == len(parts):
         return "+".join(k for k in KINDS if k in parts)
-    if Path(value).is_dir():
+    if value and Path(value).is_dir():
         return value
     raise ValueError(f"{value!r}: give fashion, drawn, fashion+drawn or a folder of MNIST-format IDX files")
 

@@ -216,3 +216,29 @@ def test_a_trained_model_carries_its_calibration(tmp_path):
     c = confidence_of(net)
     assert 0.05 < c.temperature < 20 and c.score == "msp" and 0 < c.threshold < 1
     assert "800 held-out training digits" in header["metadata"]["calibration"]["fitted_on"]
+
+
+def test_outlier_specs():
+    from digitnet.outliers import parse_spec
+
+    assert parse_spec("drawn+fashion") == "fashion+drawn" and parse_spec("fashion") == "fashion"
+    for bad in ("fashoin", "fashion+fashion", ""):
+        with pytest.raises(ValueError, match="give fashion, drawn"):
+            parse_spec(bad)
+
+
+def test_train_refuses_an_unknown_outlier_kind_in_one_line(tmp_path):
+    from digitnet.cli import main
+
+    r = CliRunner().invoke(main, ["train", "--offline", "--iters", "5", "--outliers", "socks",
+                                  "--out", str(tmp_path / "m.npz")])
+    assert r.exit_code == 2 and "give fashion, drawn, fashion+drawn or a folder" in r.output
+    assert "Traceback" not in r.output
+
+
+def test_drawn_outliers_are_the_same_for_the_same_seed():
+    from digitnet.outliers import drawn_images
+
+    a, b, c = drawn_images(6, seed=3), drawn_images(6, seed=3), drawn_images(6, seed=4)
+    assert a.shape == (6, 784) and np.array_equal(a, b) and not np.array_equal(a, c)
+    assert np.allclose(a.max(axis=1), 1.0)  # each went through to_mnist: ink brightest at 1
