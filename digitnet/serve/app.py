@@ -236,7 +236,8 @@ def add_routes(app, predictor):
     async def predict(request: Request):
         reject = reject_query(request.query_params)
         image = await read_image(request)
-        return answer(*await run_in_threadpool(predictor.judge, image, reject), image)
+        probabilities, rejected = await run_in_threadpool(predictor.judge, image, reject)
+        return answer(probabilities, image, rejected)
 
     @app.post("/api/explain")
     async def explain(request: Request):
@@ -246,7 +247,7 @@ def add_routes(app, predictor):
         image = await read_image(request)
         result = await run_in_threadpool(predictor.explain, image, digit, score)
         judged = await run_in_threadpool(predictor.judge, image)  # calibrated, as /api/predict answers
-        return {**explanation_json(result), **answer(*judged, image)}
+        return {**explanation_json(result), **answer(judged[0], image, judged[1])}
 
 
 def create_app(model, *, max_upload_bytes=MAX_UPLOAD_BYTES, body_timeout=BODY_TIMEOUT_S):
