@@ -375,4 +375,7 @@ def load_model(path):
                 raise ModelFileError(f"{path}: {name} has shape {value.shape}, "
                                      f"the architecture needs {expected[name].shape}")
     net.load_state({**arrays, **{BUFFER_PREFIX + k: v for k, v in buffers.items()}})
+    from .calibration import from_metadata  # the temperature and rejection threshold, checked (calibration.py)
+
+    net.confidence = from_metadata(header.get("metadata"), path)
     return net, header

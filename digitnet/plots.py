@@ -11,10 +11,10 @@ import numpy as np
 from .data.images import PIXELS, SIDE, as_grey_images
 from .errors import DigitnetError
 from .functions import labels_of
-from .metrics import confusion_matrix, predict_labels
+from .metrics import confusion_matrix, expected_calibration_error, predict_labels, predict_scores, reliability_bins
 
 __all__ = ["plot_confusion_matrix", "plot_misclassified", "plot_learning_curves", "plot_first_layer_weights",
-           "write_evaluation_pictures"]
+           "plot_reliability", "plot_score_histograms", "write_evaluation_pictures"]
 
 DPI = 100
 
@@ -192,16 +192,75 @@ def plot_first_layer_weights(W1, path, max_units=100):
     return _save(fig, path)
 
 
+def plot_reliability(labels, curves, path, title="Reliability diagram"):
+    """Accuracy against confidence in metrics.ECE_BINS bins, one line per set of probabilities.
+    curves: [(name, (N, classes) probabilities)], e.g. before and after temperature scaling; the diagonal is
+    perfect calibration, and each line's ECE is in the legend. Below: how many predictions each bin holds."""
+    fig = _figure(6.4, 6.4)
+    ax, counts = fig.add_axes([0.12, 0.33, 0.83, 0.6]), fig.add_axes([0.12, 0.08, 0.83, 0.17])
+    ax.plot([0, 1], [0, 1], color="0.6", linestyle="--", linewidth=1, label="perfectly calibrated")
+    for k, (name, probs) in enumerate(curves):
+        r = reliability_bins(probs, labels)
+        used = r["count"] > 0
+        ece = expected_calibration_error(probs, labels)
+        ax.plot(r["confidence"][used], r["accuracy"][used], marker="o", markersize=4,
+                label=f"{name}: ECE {100 * ece:.2f}%")
+        centres = (r["edges"][:-1] + r["edges"][1:]) / 2
+        width = 1 / len(centres) / (len(curves) + 1)
+        counts.bar(centres + (k - (len(curves) - 1) / 2) * width, r["count"], width=width, label=name)
+    ax.set_xlim(0, 1), ax.set_ylim(0, 1)
+    ax.set_ylabel("accuracy in the bin")
+    ax.set_title(title, fontsize=11)
+    ax.legend(loc="upper left", fontsize=9)
+    counts.set_xlim(0, 1)
+    counts.set_yscale("log")
+    counts.set_xlabel("confidence (largest probability), 15 bins")
+    counts.set_ylabel("predictions")
+    return _save(fig, path)
+
+
+def plot_score_histograms(sets, threshold, path, xlabel="rejection score", title="Rejection scores"):
+    """Histograms of a rejection score, one per set ([(name, scores)]), and the threshold as a line:
+    what falls left of it is answered "not a digit"."""
+    fig = _figure(7.0, 4.2)
+    ax = fig.add_subplot()
+    every = np.concatenate([np.asarray(v, dtype=np.float64) for _, v in sets])
+    bins = np.linspace(every.min(), every.max(), 41)
+    for name, values in sets:
+        values = np.asarray(values, dtype=np.float64)
+        ax.hist(values, bins=bins, weights=np.full(values.size, 1 / max(values.size, 1)), histtype="step",
+                linewidth=1.5, label=f"{name} ({values.size:,})")
+    if threshold is not None:
+        ax.axvline(threshold, color="k", linestyle="--", linewidth=1, label=f"threshold {threshold:.3g}")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("share of the set")
+    ax.set_yscale("log")
+    ax.set_title(title, fontsize=11)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def write_evaluation_pictures(net, x_test, t_test, history, out_dir):
     """Draw the evaluation pictures into out_dir and return their paths:
-    confusion_matrix.png, misclassified.png, first_layer_weights.png (when the net's W1 is a picture),
+    confusion_matrix.png, misclassified.png, reliability.png (the probabilities before and after the model's
+    temperature), first_layer_weights.png (when the net's W1 is a picture),
     learning_curves.png (when a history is given: train's list or model.metrics.json's content)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    from .calibration import confidence_of
+    from .functions import softmax
+
     t = labels_of(t_test)
-    y = predict_labels(net, x_test)
+    logits = predict_scores(net, x_test)
+    y = logits.argmax(axis=1) if logits.shape[0] else predict_labels(net, x_test)
     paths = [plot_confusion_matrix(confusion_matrix(t, y), out_dir / "confusion_matrix.png"),
              plot_misclassified(x_test, t, y, out_dir / "misclassified.png")]
+    if logits.shape[0]:
+        confidence = confidence_of(net)
+        curves = [("plain softmax", softmax(logits)),
+                  (f"temperature {confidence.temperature:.3g}", confidence.probabilities(logits))]
+        paths.append(plot_reliability(t, curves, out_dir / "reliability.png"))
     W1 = net.params.get("W1") if hasattr(net, "params") else None
     if W1 is not None and (W1.ndim == 4 or (W1.ndim == 2 and W1.shape[0] == PIXELS)):
         paths.append(plot_first_layer_weights(W1, out_dir / "first_layer_weights.png"))

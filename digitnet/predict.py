@@ -1,6 +1,7 @@
 """Read handwritten digits from image files with a trained network: predict_images() and `digitnet predict`.
 
-Each image goes through preprocess.to_mnist (the 28x28 MNIST form), then net.predict and a softmax.
+Each image goes through preprocess.to_mnist (the 28x28 MNIST form), then net.predict and the model's
+calibrated softmax (calibration.confidence_of: its temperature, and "not a digit" below its threshold).
 Pillow is imported only when an image is read. The command reads files and folders of them, with the
 best bundled model unless --model names another (pretrained.resolve_model), and can draw why
 (explain.explanation_png).
@@ -10,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .calibration import confidence_of
 from .data.images import PIXELS
 from .errors import DigitnetError
-from .functions import softmax
 from .preprocess import ImageError, to_mnist
 
 __all__ = ["predict_images", "top_k", "expand_folders", "IMAGE_SUFFIXES"]
@@ -27,8 +28,9 @@ def _label(image, index):
     return name if isinstance(name, str) and name else f"<image {index}>"
 
 
-def predict_images(net, images, *, on_error="raise", keep_images=False, batch_size=256):
-    """One dict per image, in order: {"file", "digit", "probabilities"} (probabilities: one float per class).
+def predict_images(net, images, *, on_error="raise", keep_images=False, batch_size=256, reject=True):
+    """One dict per image, in order: {"file", "digit", "probabilities", "rejected"} (probabilities: one float
+    per class, calibrated; rejected: true when the model says it is not a digit, never with reject=False).
 
     images: paths, bytes, file objects, PIL images or arrays, anything preprocess.to_mnist takes.
     on_error: "raise" raises the first ImageError; "report" gives that image {"file", "error"} instead
@@ -40,6 +42,7 @@ def predict_images(net, images, *, on_error="raise", keep_images=False, batch_si
     if expected != PIXELS:
         raise DigitnetError(f"the model takes {expected} inputs; images become 28x28 = {PIXELS}")
     dtype = np.result_type(*net.params.values())
+    confidence = confidence_of(net) if reject else confidence_of(net).without_rejection()
     results, pending = [], []
     for i, image in enumerate(images):
         record = {"file": _label(image, i)}
@@ -57,10 +60,12 @@ def predict_images(net, images, *, on_error="raise", keep_images=False, batch_si
     for start in range(0, len(pending), batch_size):
         chunk = pending[start:start + batch_size]
         x = np.stack([p.reshape(-1) for _, p in chunk]).astype(dtype, copy=False)
-        probs = softmax(np.asarray(net.predict(x), dtype=np.float64))
-        for (record, _), p in zip(chunk, probs):
+        logits = np.asarray(net.predict(x), dtype=np.float64)
+        probs, rejected = confidence.probabilities(logits), confidence.rejected(logits)
+        for (record, _), p, no in zip(chunk, probs, rejected):
             record["digit"] = int(p.argmax())
             record["probabilities"] = [float(v) for v in p]
+            record["rejected"] = bool(no)
     return results
 
 

@@ -36,6 +36,8 @@ class Run:
     augmenter: object
     rng: np.random.Generator
     total: int  # training steps
+    calibration_set: tuple = None  # (x, t) the temperature and rejection threshold are fitted on, or None
+    outliers: tuple = None  # --outliers: (images trained on, held-out images), see outliers.outlier_sets
 
     @property
     def train_eval_size(self):
@@ -51,6 +53,19 @@ def training_data(settings, dataset, rng):
     if settings.validation >= x.shape[0]:
         raise OptionError(f"--validation {settings.validation} leaves no training data ({x.shape[0]} samples)")
     return validation_split(x, t, settings.validation, rng)
+
+
+def calibration_split(settings, train_set, val_set):
+    """(train set, calibration set): the validation digits when there are some (nothing more is held out),
+    else the last --calibration training digits, at most a tenth of them (none from fewer than 100 digits).
+    The last ones, not a random draw: the random stream, and so every seeded run's weights, stay as they were."""
+    if val_set is not None:
+        return train_set, val_set
+    x, t = train_set
+    n = min(settings.calibration or 0, x.shape[0] // 10) if x.shape[0] >= 100 else 0
+    if n == 0:
+        return train_set, None
+    return (x[:-n], t[:-n]), (x[-n:], t[-n:])
 
 
 def build_network(settings, input_size, rng):
@@ -85,6 +100,7 @@ def prepare(settings, dataset):
     s = settings
     rng = np.random.default_rng(s.seed)
     train_set, val_set = training_data(s, dataset, rng)
+    train_set, calibration_set = calibration_split(s, train_set, val_set)
     if s.batch_size > train_set[0].shape[0]:
         raise OptionError(f"--batch-size {s.batch_size} is larger than the training set ({train_set[0].shape[0]})")
     net = build_network(s, train_set[0].shape[1], rng)
@@ -93,8 +109,12 @@ def prepare(settings, dataset):
     if s.augment:
         from .augment import Augmenter
         augmenter = Augmenter(max_shift=2.0, max_rotation=10.0, scale_range=(0.9, 1.1))
+    outliers = None
+    if getattr(s, "outliers", None):
+        from .outliers import outlier_sets
+        outliers = outlier_sets(s.outliers)
     return Run(s, dataset, train_set, val_set, net, OPTIMIZERS[s.optimizer](lr=s.lr),
-               learning_rate_schedule(s, total), augmenter, rng, total)
+               learning_rate_schedule(s, total), augmenter, rng, total, calibration_set, outliers)
 
 
 def describe(run):
@@ -106,11 +126,16 @@ def describe(run):
                  f"; --train-limit {s.train_limit:,} is not below its {n_train:,} training digits: all are used")
     if run.val_set is not None:
         data += f"; {run.val_set[0].shape[0]:,} training samples held out for validation"
+        if run.calibration_set is not None:
+            data += " (and calibration)"
+    elif run.calibration_set is not None:
+        data += f"; {run.calibration_set[0].shape[0]:,} training digits held out for calibration"
     sizes = [run.train_set[0].shape[1], *(s.hidden or run.net.default_hidden), 10]
     shape = "" if run.net.convolutional else "-".join(map(str, sizes)) + " "
     extras = [name for name, on in (("augmentation", s.augment), (f"weight decay {s.weight_decay:g}", s.weight_decay),
                                     (f"dropout {s.dropout:g}", s.dropout), ("batch norm", s.batch_norm),
                                     (f"warm-up {s.warmup:,} steps", s.warmup),
+                                    (f"outlier exposure ({s.outliers})", getattr(s, "outliers", None)),
                                     (f"{s.workers} workers (batch {s.batch_size} in all)", s.workers > 1)) if on]
     how = (f"training {type(run.net).__name__} {shape}({s.model}), batch {s.batch_size}, {s.optimizer} lr {s.lr:g} "
            f"({s.schedule}), {run.total:,} steps ({s.sampling} sampling){''.join(', ' + e for e in extras)}, "
@@ -127,7 +152,8 @@ def execute(run, *, callbacks=(), state=None, checkpoint=None, stop=None, comm=N
                  batch_size=s.batch_size, optimizer=run.optimizer, schedule=run.schedule, sampling=s.sampling,
                  augment=run.augmenter, x_val=x_val, t_val=t_val, keep_best=bool(s.validation),
                  train_eval_size=run.train_eval_size, rng=run.rng, callbacks=callbacks, state=state,
-                 checkpoint=checkpoint, checkpoint_every=s.checkpoint_every, stop=stop, comm=comm)
+                 checkpoint=checkpoint, checkpoint_every=s.checkpoint_every, stop=stop, comm=comm,
+                 outliers=None if run.outliers is None else run.outliers[0])
 
 
 class Checkpointer:
@@ -162,11 +188,31 @@ def model_metadata(run, history):
     }
 
 
+def calibrate_run(run):
+    """The "calibration" metadata entry fitted on the run's calibration digits (and its held-out outliers,
+    which choose the rejection score), or None when nothing was held out. Sets run.net.confidence."""
+    if run.calibration_set is None:
+        return None
+    from .calibration import fit_for_net
+
+    x, t = run.calibration_set
+    held_out = None if run.outliers is None else run.outliers[1]
+    where = "validation" if run.val_set is not None else "calibration"
+    confidence, _ = fit_for_net(run.net, x, t, held_out,
+                                fitted_on=f"{x.shape[0]:,} held-out training digits ({where} share)")
+    run.net.confidence = confidence
+    return confidence.as_metadata()
+
+
 def save_outputs(run, history, out):
-    """Write the model (atomically) and its metrics JSON; returns the metrics path."""
+    """Write the model (atomically, with its calibration) and its metrics JSON; returns the metrics path."""
     from .model_io import atomic_write, save_model
 
-    save_model(out, run.net, model_metadata(run, history))
+    metadata = model_metadata(run, history)
+    calibration = calibrate_run(run)
+    if calibration is not None:
+        metadata["calibration"] = calibration
+    save_model(out, run.net, metadata)
     metrics_path = out.with_suffix(".metrics.json")
     text = json.dumps({"dataset": run.dataset.describe(), "epochs": history}, indent=1) + "\n"
     atomic_write(metrics_path, lambda f: f.write(text.encode()))

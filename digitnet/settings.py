@@ -52,7 +52,14 @@ def parse_workers(value):
         raise ValueError(str(e).replace("--workers ", "")) from None
 
 
-PARSERS = {"hidden": parse_hidden, "init": parse_init, "workers": parse_workers}
+def parse_outliers(value):
+    """fashion, drawn, fashion+drawn or a folder (outliers.parse_spec); ValueError for anything else."""
+    from .outliers import parse_spec
+
+    return parse_spec(value)
+
+
+PARSERS = {"hidden": parse_hidden, "init": parse_init, "workers": parse_workers, "outliers": parse_outliers}
 
 
 def option(flag, default=None, **spec):
@@ -108,6 +115,15 @@ class RunSettings:
     validation: int = option("--validation", default=0, show_default=True, kind="int", min=0,
                              help="Carve this many training samples out for validation; the best validation "
                                   "epoch's weights are kept.")
+    calibration: int = option("--calibration", default=1000, show_default=True, kind="int", min=0, metavar="N",
+                              help="Hold the last N training digits out (at most a tenth of them) to fit the model's "
+                                   "temperature and its 'not a digit' threshold (docs/rejection.md). With "
+                                   "--validation those digits serve, and nothing more is held out. 0: none.")
+    outliers: str = option("--outliers", kind="str", parse="outliers", metavar="fashion|drawn|fashion+drawn|DIR",
+                           help="Outlier exposure: add images that are not digits to each batch (half a batch), "
+                                "taught to spread their probability evenly, so the model can say 'not a digit'. "
+                                "fashion: Fashion-MNIST's training images (apt-get install dataset-fashion-mnist); "
+                                "drawn: letters and pen strokes drawn by digitnet; DIR: a folder of IDX files.")
     sampling: str = option("--sampling", default="replacement", kind="choice", choices=["replacement", "shuffle"],
                            show_default=True,
                            help="replacement: the book's random batches; shuffle: a new permutation each epoch.")
@@ -135,7 +151,7 @@ class RunSettings:
         unknown = set(values) - {f.name for f in fields(cls)}
         if unknown:
             raise ValueError(f"unknown settings {', '.join(sorted(unknown))}")
-        return cls(**values)
+        return cls(**{"calibration": 0, **values})  # runs from before --calibration held nothing out
 
     def as_dict(self):
         return asdict(self)

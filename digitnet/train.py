@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .functions import labels_of
 from .optimizers import SGD
 from .parallel import DataParallel, SingleProcess
 
@@ -145,20 +146,58 @@ def validation_split(x, t, size, rng):
     return (x[train_idx], t[train_idx]), (x[val_idx], t[val_idx])
 
 
+class OutlierExposure:
+    """Outlier exposure (Hendrycks et al., 2019): every batch of digits gets `per_batch` outliers drawn at
+    random from `outliers`, whose target is the uniform distribution over the classes. The loss of a batch is
+    then the mean over its digits and outliers alike of the cross-entropy to each one's target, so the net
+    learns to spread its probability over the classes for what is not a digit (digitnet.outliers makes them).
+
+    The training loop steps through pool(): the digits with one-hot targets, then the outliers."""
+
+    def __init__(self, outliers, per_batch):
+        self.outliers = np.asarray(outliers)
+        self.per_batch = int(per_batch)
+        if self.outliers.ndim < 2 or self.outliers.shape[0] < 1 or self.per_batch < 1:
+            raise ValueError("outlier exposure needs at least one outlier image and one outlier per batch")
+        self.n_digits = None
+
+    def pool(self, x_train, t_train):
+        """(x, t) to draw batches from: the digits then the outliers, targets as probability rows."""
+        if self.outliers.shape[1:] != x_train.shape[1:]:
+            raise ValueError(f"outliers of shape {self.outliers.shape[1:]} for digits of shape {x_train.shape[1:]}")
+        self.n_digits = x_train.shape[0]
+        classes = int(labels_of(t_train).max()) + 1 if np.ndim(t_train) == 1 else t_train.shape[1]
+        classes = max(classes, 10)
+        if np.ndim(t_train) == 1:
+            digits = np.eye(classes, dtype=x_train.dtype)[t_train]
+        else:
+            digits = t_train.astype(x_train.dtype)
+        uniform = np.full((self.outliers.shape[0], classes), 1.0 / classes, dtype=x_train.dtype)
+        return (np.concatenate([x_train, self.outliers.astype(x_train.dtype, copy=False)]),
+                np.concatenate([digits, uniform]))
+
+    def add_outliers(self, batch, rng):
+        return np.concatenate([batch, self.n_digits + rng.integers(0, self.outliers.shape[0], self.per_batch)])
+
+
 def snapshot(net):
     """A copy of everything the net would save (params and buffers); net.load_state(copy) puts it back."""
     return {k: v.copy() for k, v in net.state_arrays().items()}
 
 
 def train_step(net, optimizer, schedule, x_train, t_train, batch_size, sampling, augment, rng, state,
-               team=None, asked_to_stop=False):
+               team=None, asked_to_stop=False, exposure=None):
     """One step of mini-batch gradient descent: draw a batch, backprop, check the loss, update.
 
+    exposure: an OutlierExposure; x_train and t_train are then its pool (digits, then outliers) and each
+    batch gets its share of outliers, drawn after the digits.
     With N workers (team: a DataParallel) every rank draws the same batch and takes its share; one Allreduce
     gives all of them the whole batch's gradient and loss, and whether any was asked to stop, so all of them
     update alike and stop, or fail, after the same step. Returns (loss, stop)."""
     team = team or DataParallel(SingleProcess(), net, rng)
-    batch = next_batch(state, x_train.shape[0], batch_size, sampling, rng)
+    batch = next_batch(state, x_train.shape[0] if exposure is None else exposure.n_digits, batch_size, sampling, rng)
+    if exposure is not None:
+        batch = exposure.add_outliers(batch, rng)
     idx = team.share(batch)
     x_batch = x_train.take(idx, axis=0)  # take() gathers rows faster than x_train[idx]
     if augment is not None:
@@ -203,7 +242,8 @@ def epoch_record(net, state, sets, keep_best, clock, team=None):
 def train(net, x_train, t_train, x_test=None, t_test=None, *, iters=None, epochs=None, batch_size=100,
           optimizer=None, schedule=None, sampling="replacement", augment=None, x_val=None, t_val=None,
           keep_best=False, train_eval_size=None, rng=None, on_epoch=None, on_step=None, callbacks=(),
-          state=None, checkpoint=None, checkpoint_every=None, stop=None, comm=None):
+          state=None, checkpoint=None, checkpoint_every=None, stop=None, comm=None, outliers=None,
+          outliers_per_batch=None):
     """Train a network by mini-batch gradient descent; returns one metrics dict per epoch.
 
     Each step draws a batch, runs `net.loss_and_gradient` and `optimizer.update`. An epoch is
@@ -244,6 +284,11 @@ def train(net, x_train, t_train, x_test=None, t_test=None, *, iters=None, epochs
         comm: a communicator from digitnet.parallel (world() under mpiexec) for data-parallel training, each
             rank computing its share of every batch; only rank 0 calls checkpoint. Default: one process.
 
+        outliers: images that are not digits, shaped like x_train, for outlier exposure (see
+            OutlierExposure): outliers_per_batch of them are added to each batch of digits. Evaluation and
+            the epoch metrics see the digits only.
+        outliers_per_batch: how many outliers join each batch (default batch_size // 2).
+
     Returns:
         A list with one dict per epoch: "epoch", "iteration", "train_loss", "train_acc", "test_loss" and
         "test_acc" (with a test set), "val_loss" and "val_acc" (with a validation set), "train_time_s" and
@@ -267,6 +312,11 @@ def train(net, x_train, t_train, x_test=None, t_test=None, *, iters=None, epochs
     hooks = [*callbacks, FunctionCallback(on_step, on_epoch)]
     sets = {"train": (x_train[:train_eval_size], t_train[:train_eval_size]),
             "val": None if x_val is None else (x_val, t_val), "test": None if x_test is None else (x_test, t_test)}
+    exposure = None
+    x_steps, t_steps = x_train, t_train
+    if outliers is not None:
+        exposure = OutlierExposure(outliers, outliers_per_batch or max(batch_size // 2, 1))
+        x_steps, t_steps = exposure.pool(x_train, t_train)
     team = DataParallel(comm or SingleProcess(), net, rng)
     if batch_size < team.comm.size:
         raise ValueError(f"batch size {batch_size} gives {team.comm.size} workers less than a sample each")
@@ -278,8 +328,8 @@ def train(net, x_train, t_train, x_test=None, t_test=None, *, iters=None, epochs
             # One process asks stop() after each step. N workers ask it before the step's Allreduce, which
             # carries the answer to every rank, so all of them stop after the same step.
             several = team.comm.size > 1
-            loss, agreed = train_step(net, optimizer, schedule, x_train, t_train, batch_size, sampling, augment,
-                                      rng, state, team, several and stop is not None and stop())
+            loss, agreed = train_step(net, optimizer, schedule, x_steps, t_steps, batch_size, sampling, augment,
+                                      rng, state, team, several and stop is not None and stop(), exposure)
             stop_now = agreed if several else stop is not None and stop()
             for hook in hooks:
                 hook.on_step(state, loss)

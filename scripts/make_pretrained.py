@@ -5,8 +5,11 @@
     OPENBLAS_NUM_THREADS=1 python scripts/make_pretrained.py two-layer  # one model by name
     python scripts/make_pretrained.py --verify two-layer                # retrain in a temp dir, compare weights
 
-Each model is trained on all 10,000 bundled training digits (digitnet.data.load_sample(): its 8,000
-"train" and 2,000 "test" digits together, the first 10,000 MNIST training digits) from a fixed seed
+Each model is trained on the bundled sample's 8,000 training digits (digitnet.data.load_sample(), the
+first 8,000 MNIST training digits; its other 2,000 fit the temperature and the "not a digit" threshold
+stored in the file, see docs/rejection.md), with outlier exposure on Fashion-MNIST's training images
+(Debian's dataset-fashion-mnist, required) and, for deep-cnn, digitnet.outliers' drawings (Debian's
+fonts-dejavu-core and fonts-liberation, required), from a fixed seed
 on one BLAS thread, so a re-run gives the same weights bit for bit: the manifest's `weights_sha256`
 (model_io.params_digest, also in the file's header) is the same each time. The .npz file's own sha256 is
 recorded too, to check the shipped bytes; it changes with each re-run only because zip entries carry the
@@ -37,21 +40,26 @@ from digitnet.augment import Augmenter  # noqa: E402  (sys.path is set above)
 from digitnet.data import load_dataset, load_sample  # noqa: E402  (sys.path is set above)
 from digitnet.nets.factory import build_net  # noqa: E402  (sys.path is set above)
 from digitnet.optimizers import SGD, Adam, ConstantLR, CosineLR  # noqa: E402  (sys.path is set above)
+from digitnet.outliers import outlier_sets  # noqa: E402  (sys.path is set above)
 
 MODELS_DIR = REPO / "digitnet" / "models"
 # as the tests
 OFFICIAL_TEST = Path(os.environ.get("DIGITNET_TEST_DATA") or REPO.parent / "shared" / "data" / "mnist-10k")
-TRAINING_DATA = "MNIST training digits 1-10,000 (the bundled offline sample, all of it)"
+TRAINING_DATA = ("MNIST training digits 1-8,000 (the bundled offline sample's training split); digits 8,001-10,000 "
+                 "held out to calibrate")
+CALIBRATION_DATA = "MNIST training digits 8,001-10,000 (the bundled offline sample's other 2,000, not trained on)"
 
 # The README's recipes: `digitnet train` defaults, and its accuracy table's deep-cnn-mnist10k run.
 RECIPES = {
-    "two-layer": {"model": "two-layer", "optimizer": "sgd", "lr": 0.1, "schedule": "constant", "augment": False,
-                  "iters": 10_000, "batch_size": 100, "seed": 0,
-                  "command": "digitnet train --seed 0"},
+    "two-layer": {"model": "two-layer", "optimizer": "sgd", "lr": 0.1, "schedule": "constant", "augment": True,
+                  "iters": 20_000, "batch_size": 100, "seed": 0,
+                  "outliers": {"kinds": "fashion", "seed": 1, "per_batch": 50},
+                  "command": "digitnet train --augment --iters 20000 --outliers fashion --seed 0"},
     "deep-cnn": {"model": "deep-cnn", "optimizer": "adam", "lr": 0.001, "schedule": "cosine", "augment": True,
-                 "epochs": 40, "batch_size": 100, "seed": 0,
+                 "epochs": 20, "batch_size": 100, "seed": 0,
+                 "outliers": {"kinds": "fashion+drawn", "seed": 1, "per_batch": 50},
                  "command": "digitnet train --model deep-cnn --optimizer adam --schedule cosine --augment "
-                            "--epochs 40 --seed 0"},
+                            "--epochs 20 --outliers fashion+drawn --seed 0"},
 }
 ARCHITECTURES = {"two-layer": "TwoLayerNet 784-50-10 (the book's ch. 5 net)",
                  "deep-cnn": "DeepConvNet: 6 conv 3x3 (16,16,32,32,64,64) + 3 max pools, affine 50, dropout, affine 10 "
@@ -59,8 +67,23 @@ ARCHITECTURES = {"two-layer": "TwoLayerNet 784-50-10 (the book's ch. 5 net)",
 
 
 def training_data():
+    """The digits the models train on: the sample's 8,000 training digits (its other 2,000 calibrate)."""
     sample = load_sample()
-    return np.concatenate([sample.x_train, sample.x_test]), np.concatenate([sample.t_train, sample.t_test])
+    return sample.x_train, sample.t_train
+
+
+def calibrate(net, recipe):
+    """The "calibration" metadata entry: temperature and rejection threshold fitted on the sample's 2,000
+    digits no model trains on; the held-out outliers of the recipe's kinds choose the score (msp or energy)."""
+    from digitnet.calibration import fit_for_net
+
+    sample = load_sample()
+    exposure = recipe.get("outliers")
+    held_out = outlier_sets(exposure["kinds"], seed=exposure["seed"])[1] if exposure else None
+    confidence, aurocs = fit_for_net(net, sample.x_test, sample.t_test, held_out, fitted_on=CALIBRATION_DATA)
+    print(f"  calibrated: temperature {confidence.temperature:.4f}, {confidence.score} threshold "
+          f"{confidence.threshold:.4g}" + "".join(f", held-out AUROC {k} {v:.4f}" for k, v in aurocs.items()))
+    return confidence.as_metadata()
 
 
 def train_recipe(name, x, t, steps=None, log=print):
@@ -73,6 +96,8 @@ def train_recipe(name, x, t, steps=None, log=print):
     optimizer = {"sgd": SGD, "adam": Adam}[r["optimizer"]](lr=r["lr"])
     schedule = ConstantLR(r["lr"]) if r["schedule"] == "constant" else CosineLR(r["lr"], total)
     augment = Augmenter(max_shift=2.0, max_rotation=10.0, scale_range=(0.9, 1.1)) if r["augment"] else None
+    exposure = r.get("outliers")  # outlier exposure: Fashion-MNIST (Debian's dataset-fashion-mnist) and drawings
+    outliers = outlier_sets(exposure["kinds"], seed=exposure["seed"])[0] if exposure else None
 
     def on_epoch(rec):
         log(f"  {name} epoch {rec['epoch']:3d} step {rec['iteration']:6d} loss {rec['train_loss']:.4f} "
@@ -81,7 +106,8 @@ def train_recipe(name, x, t, steps=None, log=print):
     start = time.perf_counter()
     every = 1 if "epochs" in r else 10  # log lines: each epoch, or every 10th of the two-layer net's 100
     digitnet.train(net, x, t, iters=steps, batch_size=r["batch_size"], optimizer=optimizer, schedule=schedule,
-                   augment=augment, rng=rng, train_eval_size=1000,
+                   augment=augment, rng=rng, train_eval_size=1000, outliers=outliers,
+                   outliers_per_batch=exposure["per_batch"] if exposure else None,
                    on_epoch=lambda rec: on_epoch(rec) if rec["epoch"] % every == 0 else None)
     return net, time.perf_counter() - start
 
@@ -103,11 +129,11 @@ def make(name, out_dir, x, t):
     test_acc = official_test_accuracy(net)
     train_acc = digitnet.evaluate(net, x, t)[1]
     metadata = {"pretrained": name, "recipe": {k: v for k, v in r.items() if k != "command"},
-                "command": r["command"] + " (on the 10,000 bundled training digits)",
+                "command": r["command"] + " (on the sample's 8,000 training digits)",
                 "dataset": TRAINING_DATA, "train_accuracy": train_acc,
                 "accuracy": {"test": test_acc, "train": train_acc},
                 "test_set": "official MNIST test set (10,000 images)" if test_acc is not None else None,
-                "made_by": "scripts/make_pretrained.py", "threads": 1}
+                "made_by": "scripts/make_pretrained.py", "threads": 1, "calibration": calibrate(net, r)}
     path = out_dir / f"{name}.npz"
     digitnet.save_model(path, net, metadata)
     entry = {"file": path.name, "architecture": ARCHITECTURES[name], "training_data": TRAINING_DATA,

@@ -79,7 +79,8 @@ def test_predict_images_gives_one_record_per_image(trained_net):
     results = predict_images(trained_net, images, keep_images=True)
     assert len(results) == 4
     for r in results:
-        assert set(r) == {"file", "digit", "probabilities", "image"}
+        assert set(r) == {"file", "digit", "probabilities", "rejected", "image"}
+        assert r["rejected"] is False  # a model file without a calibration rejects nothing
         assert len(r["probabilities"]) == 10 and all(isinstance(p, float) for p in r["probabilities"])
         assert sum(r["probabilities"]) == pytest.approx(1.0)
         assert r["digit"] == int(np.argmax(r["probabilities"]))

@@ -21,9 +21,9 @@ MANIFEST = json.loads((MODELS_DIR / "manifest.json").read_text())
 # What each model must reach. On the official test set: the 99.0 % for the CNN, and for the book's
 # two-layer recipe the low end of its seed-to-seed spread (93.99 % to 94.58 % over seeds 0-9 in the README).
 OFFICIAL_BAR = {"deep-cnn": 0.990, "two-layer": 0.935}
-# On the 10,000 sample digits, which are their training data: a sound file scores near its training accuracy
-# (99.8 % and up); a damaged or mismatched one near chance.
-SAMPLE_BAR = {"deep-cnn": 0.995, "two-layer": 0.99}
+# On the sample's 8,000 training digits, which are their training data: a sound file scores near its training
+# accuracy (98.3 % and up, with augmentation and outlier exposure); a damaged or mismatched one near chance.
+SAMPLE_BAR = {"deep-cnn": 0.99, "two-layer": 0.975}
 # The 60 hand-drawn fixtures were never trained on: the 59/60 for the CNN; the two-layer net read 59
 # too when it was made, and must keep at least 56.
 HANDWRITING_BAR = {"deep-cnn": 59, "two-layer": 56}
@@ -73,7 +73,7 @@ def test_accuracy_offline_on_the_sample_and_the_hand_drawn_set(name):
     pytest.importorskip("PIL")
     net = digitnet.pretrained(name)
     sample = load_sample()
-    x, t = np.concatenate([sample.x_train, sample.x_test]), np.concatenate([sample.t_train, sample.t_test])
+    x, t = sample.x_train, sample.t_train  # the 8,000 trained on; the other 2,000 calibrate
     acc = digitnet.evaluate(net, x, t)[1]
     assert acc >= SAMPLE_BAR[name]
     assert acc == pytest.approx(MANIFEST["models"][name]["train_accuracy"], abs=1e-12)
@@ -138,7 +138,11 @@ def test_the_recipe_is_deterministic():
     spec = importlib.util.spec_from_file_location("make_pretrained", REPO / "scripts" / "make_pretrained.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
+    from digitnet.outliers import FASHION_DIR
+
+    if not (FASHION_DIR / "train-images-idx3-ubyte.gz").is_file():
+        pytest.skip("the recipe's outlier exposure needs Fashion-MNIST (apt-get install dataset-fashion-mnist)")
     x, t = script.training_data()
-    assert x.shape == (10_000, 784)  # all 10,000 bundled digits
+    assert x.shape == (8_000, 784)  # the sample's training digits; its other 2,000 calibrate
     nets = [script.train_recipe("two-layer", x, t, steps=300, log=lambda _: None)[0] for _ in range(2)]
     assert all(np.array_equal(nets[0].params[k], nets[1].params[k]) for k in nets[0].params)

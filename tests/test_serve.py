@@ -108,7 +108,7 @@ def test_predict_from_json_pixels(client, sample):
         r = client.post("/api/predict", json={"pixels": sample.x_test[i].tolist()})
         assert r.status_code == 200, r.text
         body = r.json()
-        assert set(body) == {"digit", "probabilities", "preprocessed"}
+        assert set(body) == {"digit", "probabilities", "rejected", "preprocessed"}
         assert len(body["probabilities"]) == 10 and abs(sum(body["probabilities"]) - 1) < 1e-6
         assert body["digit"] == int(np.argmax(body["probabilities"]))
         # the pixels are already MNIST's form: the network sees them as sent

@@ -10,19 +10,42 @@ from .main import friendly_errors, invoked_args, load_data
 from .options import data_options, parse_workers
 
 
+def calibration_lines(net, scores, labels):
+    """Print the expected calibration error before and after the model's temperature, and what its
+    "not a digit" threshold rejects of these digits."""
+    from ..calibration import confidence_of
+    from ..functions import softmax
+    from ..metrics import ECE_BINS, expected_calibration_error
+
+    confidence = confidence_of(net)
+    before = expected_calibration_error(softmax(scores), labels)
+    after = expected_calibration_error(confidence.probabilities(scores), labels)
+    if getattr(net, "confidence", None) is None:
+        click.echo(f"calibration error (ECE, {ECE_BINS} bins) {100 * before:.2f}%; the model is not calibrated "
+                   "(digitnet calibrate MODEL fits it)")
+        return
+    click.echo(f"calibration error (ECE, {ECE_BINS} bins) {100 * before:.2f}% before, {100 * after:.2f}% after "
+               f"temperature scaling (T = {confidence.temperature:.4g})")
+    if confidence.threshold is not None:
+        rejected = confidence.rejected(scores)
+        click.echo(f"'not a digit' ({confidence.score} below {confidence.threshold:.4g}): {100 * rejected.mean():.2f}% "
+                   f"of these digits rejected ({int(rejected.sum()):,})")
+
+
 @click.command("evaluate")
 @click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
 @data_options
 @click.option("--plots", "plots_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Write PNG pictures here: confusion matrix, misclassified digits, learning curves, "
-                   "first-layer weights.")
+              help="Write PNG pictures here: confusion matrix, misclassified digits, reliability diagram, "
+                   "learning curves, first-layer weights.")
 @click.option("--workers", default=1, type=str, callback=parse_workers, metavar="N|auto",
               help="Share the test set out between N processes (MPI; auto: every usable core). "
                    "Needs pip install 'digitnet[mpi]'.")
 @click.pass_context
 @friendly_errors
 def command(ctx, model, data_dir, offline, plots_dir, workers):
-    """Print MODEL's test accuracy and per-class precision and recall."""
+    """Print MODEL's test accuracy, its calibration error (before and after its temperature), what its
+    "not a digit" threshold rejects, and per-class precision and recall."""
     from ..functions import labels_of
     from ..model_io import load_model
     from ..parallel import predict_shared, together
@@ -48,6 +71,7 @@ def command(ctx, model, data_dir, offline, plots_dir, workers):
     acc = float(np.mean(y_pred == labels))
     click.echo(f"test accuracy {100 * acc:.2f}% (loss {loss:.4f}) on {dataset.x_test.shape[0]:,} test images of "
                f"{dataset.describe()} [{time.perf_counter() - start:.2f}s]")
+    calibration_lines(net, scores, labels)
     trained_on = header.get("metadata", {}).get("dataset")
     if trained_on:
         click.echo(f"model trained on: {trained_on}")

@@ -53,19 +53,23 @@ def _write_explanation(net, pixels, folder, source, used):
 @click.option("--model", "model", metavar="NAME|PATH",
               help="A bundled model's name (see `digitnet models`) or a model file. Default: the best bundled model.")
 @click.option("--json", "as_json", is_flag=True,
-              help="Print one JSON array: per image {file, digit, probabilities} or {file, error}.")
+              help="Print one JSON array: per image {file, digit, probabilities, rejected} or {file, error}.")
+@click.option("--no-reject", "no_reject", is_flag=True,
+              help="Always name a digit, even where the model says the picture is not one.")
 @click.option("--show-preprocessed", "show_dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
               help="Also write the 28x28 image the network saw, as a PNG per input, into DIR.")
 @click.option("--explain", "explain_dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
               help="Also write, per input, a PNG of why: the gradient of the read digit's logit w.r.t. each pixel, "
                    "red where more ink raises it, blue where it lowers it.")
-def command(images, model, as_json, show_dir, explain_dir):
+def command(images, model, as_json, show_dir, explain_dir, no_reject):
     """Read the digit in each IMAGE (PNG, JPEG, BMP, GIF, WebP, TIFF; a FOLDER means the images in it).
 
     Each picture is prepared the way MNIST's digits were (ink made bright, paper removed, cropped,
     fitted into 20x20, centred by mass in 28x28). Prints the digit and the three most probable
-    classes per file. A file that cannot be read, or holds no digit, is reported on stderr and
-    skipped; the exit code is then 1. The old form `digitnet predict MODEL.npz IMAGE...` still works.
+    classes per file, with the model's calibrated probabilities, or `not a digit` when the model's
+    rejection score is below its threshold (docs/rejection.md; --no-reject turns this off). A file that
+    cannot be read, or holds no ink, is reported on stderr and skipped; the exit code is then 1.
+    The old form `digitnet predict MODEL.npz IMAGE...` still works.
     """
     model, images = split_model_argument(model, list(images))
     try:
@@ -75,7 +79,7 @@ def command(images, model, as_json, show_dir, explain_dir):
             if folder is not None:
                 _make_folder(folder)
         keep = show_dir is not None or explain_dir is not None
-        results = predict_images(net, images, on_error="report", keep_images=keep)
+        results = predict_images(net, images, on_error="report", keep_images=keep, reject=not no_reject)
     except DigitnetError as e:
         raise click.ClickException(str(e)) from None
     except KeyboardInterrupt:
@@ -101,7 +105,8 @@ def command(images, model, as_json, show_dir, explain_dir):
                 failed += 1
         if not as_json:
             ranked = ", ".join(f"{c}: {100 * p:5.1f}%" for c, p in top_k(r["probabilities"], 3))
-            click.echo(f"{r['file']}: {r['digit']}  ({ranked})")
+            answer = "not a digit" if r.get("rejected") else r["digit"]
+            click.echo(f"{r['file']}: {answer}  ({ranked})")
     if as_json:
         # one JSON array, an object per line
         click.echo("[\n" + ",\n".join(json.dumps(r) for r in results) + "\n]")

@@ -7,9 +7,10 @@
                          a raw image body (Content-Type image/* or application/octet-stream),
                          application/json {"pixels": [784 numbers in 0..1]} (or 28 rows of 28), white ink on
                            black as in MNIST, used as they are;
-                       answers {"digit", "probabilities": [10 floats], "preprocessed": [784 floats]}, the last
-                       the 28x28 image the network saw (row by row). Images go through preprocess.to_mnist,
-                       the same preparation as `digitnet predict` uses.
+                       answers {"digit", "probabilities": [10 floats], "rejected", "preprocessed": [784 floats]}:
+                       the model's calibrated probabilities, rejected true where it says "not a digit"
+                       (calibration.py; ?reject=false never rejects), and the 28x28 image the network saw
+                       (row by row). Images go through preprocess.to_mnist, as `digitnet predict`'s do.
     POST /api/explain  the same bodies, with the query ?digit=0..9 (default: the digit read) and
                        ?score=logit|log-probability (default logit); answers /api/predict's fields plus
                        {"target", "score", "gradient": [784 floats] (d score / d pixel, row by row),
@@ -41,10 +42,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..calibration import confidence_of
 from ..data.images import CLASSES, PIXELS, SIDE
 from ..errors import DigitnetError
 from ..explain import explanation_json
-from ..functions import softmax
 from ..preprocess import ImageError, to_mnist
 from .inputs import ClientGone, RequestError, _image_from_multipart, _named_bytes, _read_body, pixels_from_json
 
@@ -106,10 +107,17 @@ class Predictor:
             raise DigitnetError(f"the model has {classes} outputs; the server reads digits, {CLASSES} classes")
 
     def __call__(self, image):
+        """The ten calibrated probabilities of one 28x28 image."""
+        return self.judge(image)[0]
+
+    def judge(self, image, reject=True):
+        """(the ten calibrated probabilities, whether the model says it is not a digit) of one 28x28 image."""
         x = np.asarray(image, dtype=self.dtype).reshape(1, PIXELS)
         with self.lock:
-            scores = self.net.predict(x, train_flg=False)
-        return softmax(np.asarray(scores, dtype=np.float64))[0]
+            scores = np.asarray(self.net.predict(x, train_flg=False), dtype=np.float64)
+        confidence = confidence_of(self.net)
+        with np.errstate(all="ignore"):  # a net whose outputs overflow answers nan, never a 500
+            return confidence.probabilities(scores)[0], bool(reject and confidence.rejected(scores)[0])
 
     def read(self, image):
         """reader.read's Reading of a whole number in the picture (bytes with a name, or an array)."""
@@ -210,11 +218,13 @@ async def read_upload(request):
     return data, name
 
 
-def answer(probabilities, image):
-    """/api/predict's answer: the digit, the ten probabilities and the 28x28 image the network saw."""
+def answer(probabilities, image, rejected=False):
+    """/api/predict's answer: the digit, the ten (calibrated) probabilities, whether the model says it is not a
+    digit at all, and the 28x28 image the network saw."""
     return {
         "digit": int(np.argmax(probabilities)),
         "probabilities": [float(p) for p in probabilities],
+        "rejected": bool(rejected),
         "preprocessed": [round(float(v), 5) for v in np.asarray(image, dtype=np.float32).reshape(-1)],
     }
 
@@ -235,8 +245,10 @@ def add_routes(app, predictor):
 
     @app.post("/api/predict")
     async def predict(request: Request):
+        reject = reject_query(request.query_params)
         image = await read_image(request)
-        return answer(await run_in_threadpool(predictor, image), image)
+        probabilities, rejected = await run_in_threadpool(predictor.judge, image, reject)
+        return answer(probabilities, image, rejected)
 
     @app.post("/api/read")
     async def read_number(request: Request):
@@ -252,7 +264,8 @@ def add_routes(app, predictor):
         digit, score = explain_query(request.query_params)
         image = await read_image(request)
         result = await run_in_threadpool(predictor.explain, image, digit, score)
-        return {**answer(result["probabilities"], image), **explanation_json(result)}
+        judged = await run_in_threadpool(predictor.judge, image)  # calibrated, as /api/predict answers
+        return {**explanation_json(result), **answer(judged[0], image, judged[1])}
 
 
 def create_app(model, *, max_upload_bytes=MAX_UPLOAD_BYTES, body_timeout=BODY_TIMEOUT_S):
@@ -276,6 +289,14 @@ def create_app(model, *, max_upload_bytes=MAX_UPLOAD_BYTES, body_timeout=BODY_TI
 
 
 # ---------------------------------------------------------------------------------------- explain
+
+def reject_query(params):
+    """?reject=false (or 0, no): always name a digit, as predict --no-reject; anything else but true is a 400."""
+    value = params.get("reject", "true").strip().lower()
+    if value not in ("true", "1", "yes", "false", "0", "no"):
+        raise RequestError(f"reject={value[:20]!r}: give true or false", 400)
+    return value in ("true", "1", "yes")
+
 
 def explain_query(params):
     """(digit or None, score) from /api/explain's query string, refused with 422 when out of range."""

@@ -165,9 +165,12 @@
   }
 
   function showResult(r) {
-    digitEl.textContent = String(r.digit);
+    // rejected: the model says this is not a digit at all (docs/rejection.md)
+    digitEl.textContent = r.rejected ? "?" : String(r.digit);
     digitEl.classList.remove("empty");
-    confidenceEl.textContent = percent(r.probabilities[r.digit]) + " sure";
+    confidenceEl.textContent = r.rejected
+      ? "not a digit (at most " + percent(r.probabilities[r.digit]) + " a " + r.digit + ")"
+      : percent(r.probabilities[r.digit]) + " sure";
     showBars(r.probabilities);
     showSeen(r.preprocessed);
     showStatus("");

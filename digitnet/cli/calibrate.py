@@ -1,0 +1,102 @@
+"""`digitnet calibrate MODEL`: fit the temperature and the "not a digit" threshold of an existing model file.
+
+For files from before calibration, and for any model trained elsewhere: the weights stay as they are
+(their digest is checked to be unchanged), the header gets a "calibration" entry, and the file is
+re-saved atomically. The digits it is fitted on must be ones the model did not train on; see
+calibration_digits.
+"""
+from pathlib import Path
+
+import click
+import numpy as np
+
+from ..errors import DigitnetError
+from .main import friendly_errors, load_data
+from .options import data_options
+
+
+def calibration_digits(header, dataset):
+    """(x, t, description): held-out digits for a model, from what its header says it trained on.
+
+    A `digitnet train` file: the share it held out (its validation or calibration digits, split again the
+    same way). Trained on the first N digits only (--train-limit): the next digits, up to 2,000. Otherwise
+    the dataset's test split, with a warning in the description: a calibration fitted on the test digits
+    must not be measured on them."""
+    from ..run import calibration_split, training_data
+    from ..settings import RunSettings
+
+    settings = (header.get("metadata") or {}).get("settings")
+    if isinstance(settings, dict):
+        try:
+            s = RunSettings.from_dict(settings)
+        except (TypeError, ValueError):
+            s = None
+        if s is not None and (s.validation or s.calibration):
+            rng = np.random.default_rng(s.seed)
+            train_set, val_set = training_data(s, dataset, rng)
+            _, held = calibration_split(s, train_set, val_set)
+            if held is not None:
+                return held[0], held[1], f"{held[0].shape[0]:,} training digits the model held out"
+        if s is not None and s.train_limit and s.train_limit < dataset.n_train:
+            end = min(dataset.n_train, s.train_limit + 2000)
+            return (dataset.x_train[s.train_limit:end], dataset.t_train[s.train_limit:end],
+                    f"training digits {s.train_limit + 1:,}-{end:,} (after the {s.train_limit:,} it trained on)")
+    return (dataset.x_test, dataset.t_test,
+            f"the {dataset.x_test.shape[0]:,} test digits of {dataset.name} (the header does not say which digits "
+            "the model did not train on: do not measure calibration on these same digits)")
+
+
+@click.command("calibrate")
+@click.argument("model", metavar="MODEL")
+@data_options
+@click.option("--outliers", metavar="fashion|drawn|fashion+drawn|DIR",
+              help="Held-out outliers (never the ones a test measures with) that choose the rejection score: msp "
+                   "or energy, whichever tells them from the digits better. Default: msp.")
+@click.option("--rate", default=0.01, show_default=True, type=click.FloatRange(min=0, max=1, min_open=True),
+              help="The share of digits the threshold may reject, at most (with 95 % confidence).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the calibrated model here instead of over MODEL (required for a bundled model).")
+@friendly_errors
+def command(model, data_dir, offline, outliers, rate, out):
+    """Fit MODEL's temperature and its "not a digit" threshold and save them in the file.
+
+    MODEL is a model file (re-saved in place, atomically, weights unchanged) or a bundled model's name
+    with --out. The digits come from --data-dir / --offline (see `digitnet train`): the ones the model
+    held out when its header says so, else the dataset's test split."""
+    from ..calibration import fit_for_net
+    from ..model_io import load_model, params_digest, save_model
+    from ..outliers import outlier_sets, parse_spec
+    from ..pretrained import bundled_models, bundled_path
+
+    if model in bundled_models():
+        if out is None:
+            raise click.UsageError(f"{model} is a bundled model: give --out FILE for the calibrated copy "
+                                   "(the package's own files are made by scripts/make_pretrained.py)")
+        path = bundled_path(model)
+    else:
+        path = Path(model)
+    net, header = load_model(path)
+    dataset = load_data(data_dir, offline, dtype=np.result_type(*net.params.values()))
+    if dataset.x_train.shape[1] != net.input_size:
+        raise DigitnetError(f"{path}: the model takes {net.input_size} inputs, the dataset's images have "
+                            f"{dataset.x_train.shape[1]}")
+    x, t, described = calibration_digits(header, dataset)
+    held_out = None
+    if outliers:
+        try:
+            held_out = outlier_sets(parse_spec(outliers))[1]
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--outliers") from None
+    before = params_digest(net.state_arrays())
+    confidence, aurocs = fit_for_net(net, x, t, held_out, rate=rate, fitted_on=described)
+    metadata = dict(header.get("metadata") or {})
+    metadata["calibration"] = confidence.as_metadata()
+    target = out or path
+    save_model(target, net, metadata)
+    if load_model(target)[1]["sha256"] != before:  # never: save_model writes the arrays it was given
+        raise DigitnetError(f"{target}: the weights changed on saving; please report this as a bug")
+    click.echo(f"fitted on {described}")
+    click.echo(f"temperature {confidence.temperature:.4f}; rejection: {confidence.score} below "
+               f"{confidence.threshold:.4g} (at most {100 * rate:g} % of digits)"
+               + "".join(f"; AUROC {k} {v:.4f}" for k, v in aurocs.items()))
+    click.echo(f"saved {target}")

@@ -1,0 +1,189 @@
+"""Images that are not digits, for training a net to say so (outlier exposure) and for measuring it.
+
+Outlier exposure (Hendrycks et al., 2019) trains on digits as usual and on outliers whose target is the
+uniform distribution over the ten classes, so the net learns to spread its probability when what it sees
+is not a digit. The outliers here:
+
+  fashion   Fashion-MNIST's TRAINING images (clothes, shoes, bags; 28x28 like MNIST), from the Debian package
+            dataset-fashion-mnist (/usr/share/datasets/fashion-mnist) or any folder of the IDX files.
+  drawn     pen drawings that are not digits, made here: letters and signs in the machine's TrueType fonts
+            (tilted, thinned or thickened) and random pen strokes (lines, arcs and curves), each put through
+            preprocess.to_mnist exactly as a user's picture is.
+
+Kept apart from the test outliers on purpose: the rejection report measures with Fashion-MNIST's TEST
+images and the hand-designed drawings of tests/fixtures/nondigits (scripts/make_nondigit_set.py), never
+with these. Letters a person would read as a digit (O, I, l, S, Z, B, G, g, q ...) are never drawn.
+NumPy and Pillow only (Pillow imported when drawing).
+"""
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DigitnetError
+
+__all__ = ["FASHION_DIR", "FONTS", "available_fonts", "parse_spec", "outlier_sets", "TRAIN_COUNT", "HELD_OUT_COUNT",
+           "fashion_images", "drawn_images", "outlier_pool", "uniform_targets"]
+
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+FONT_DIR = Path("/usr/share/fonts/truetype")
+# Debian's fonts-dejavu-core and fonts-liberation. A fixed list, not whatever the machine has, so the same seed
+# draws the same outliers on every machine that has them (scripts/make_pretrained.py insists on all of them).
+FONTS = ("dejavu/DejaVuSans.ttf", "dejavu/DejaVuSans-Bold.ttf", "dejavu/DejaVuSans-Oblique.ttf",
+         "dejavu/DejaVuSansCondensed.ttf", "dejavu/DejaVuSerif.ttf", "dejavu/DejaVuSerif-Italic.ttf",
+         "liberation/LiberationSans-Regular.ttf", "liberation/LiberationSansNarrow-Regular.ttf",
+         "liberation/LiberationSerif-Italic.ttf")
+# Characters that are not digits and that no reader takes for one.
+GLYPHS = "ACEFHKLMNPRTUVWXYacdefhkmnprtuvwxy&@%#!*+=<>~"
+CANVAS = 96
+
+
+def fashion_images(folder=None, limit=None, *, split="train", dtype=np.float32):
+    """Fashion-MNIST images of one split as (N, 784) in [0, 1]; DigitnetError when the files are not there."""
+    from .data import load_dataset
+
+    folder = Path(folder) if folder is not None else FASHION_DIR
+    try:
+        ds = load_dataset(folder, dtype=dtype)
+    except Exception as e:
+        raise DigitnetError(f"{folder}: no Fashion-MNIST here ({e}); install it with "
+                            "apt-get install dataset-fashion-mnist, or name a folder of its IDX files") from None
+    x = ds.x_train if split == "train" else ds.x_test
+    return x[:limit].reshape(len(x[:limit]), -1)
+
+
+def available_fonts(folder=FONT_DIR):
+    """The FONTS this machine has, in FONTS' order."""
+    return [folder / name for name in FONTS if (folder / name).is_file()]
+
+
+def _glyph(rng, fonts, size=CANVAS):
+    """One character in a random font, size and tilt, dark on white (an L image)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    char = GLYPHS[rng.integers(len(GLYPHS))]
+    if fonts:
+        font = ImageFont.truetype(str(fonts[rng.integers(len(fonts))]), int(rng.integers(40, 70)))
+    else:  # no TrueType font on the machine: Pillow's own
+        font = ImageFont.load_default(int(rng.integers(40, 70)))
+    img = Image.new("L", (size, size), 255)
+    ImageDraw.Draw(img).text((size / 2, size / 2), char, fill=0, font=font, anchor="mm",
+                             stroke_width=int(rng.integers(0, 4)), stroke_fill=0)
+    return img.rotate(float(rng.uniform(-20, 20)), fillcolor=255, resample=Image.BILINEAR)
+
+
+def _stroke(rng):
+    """A random pen stroke in the unit square: a segment, an elliptic arc or a quadratic curve, as points."""
+    kind = rng.integers(3)
+    if kind == 0:
+        return [tuple(p) for p in rng.uniform(0.05, 0.95, size=(2, 2))]
+    if kind == 1:
+        cx, cy = rng.uniform(0.3, 0.7, 2)
+        rx, ry = rng.uniform(0.1, 0.4, 2)
+        a0 = rng.uniform(0, 2 * math.pi)
+        t = np.linspace(a0, a0 + rng.uniform(1.0, 5.0), 24)
+        return list(zip(cx + rx * np.cos(t), cy + ry * np.sin(t)))
+    p0, p1, p2 = rng.uniform(0.0, 1.0, size=(3, 2))
+    t = np.linspace(0, 1, 20)[:, None]
+    return [tuple(p) for p in (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t ** 2 * p2]
+
+
+def _polygon(rng):
+    """A closed random polygon or star, 3 to 8 corners, as points in the unit square."""
+    n = int(rng.integers(3, 9))
+    angles = np.sort(rng.uniform(0, 2 * math.pi, n))
+    radii = rng.uniform(0.15, 0.45, n)
+    pts = [(0.5 + r * math.cos(a), 0.5 + r * math.sin(a)) for a, r in zip(angles, radii)]
+    return pts + pts[:1]
+
+
+def _strokes(rng, size=CANVAS):
+    """Two to five random pen strokes (or a polygon and a stroke or two) with a round pen, dark on white."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("L", (size, size), 255)
+    d = ImageDraw.Draw(img)
+    width = int(rng.integers(3, 9))
+    shapes = [_polygon(rng), *(_stroke(rng) for _ in range(rng.integers(0, 3)))] if rng.random() < 0.3 else \
+        [_stroke(rng) for _ in range(rng.integers(2, 6))]
+    for shape in shapes:
+        pts = [(8 + x * (size - 16), 8 + y * (size - 16)) for x, y in shape]
+        d.line(pts, fill=0, width=width, joint="curve")
+        for x, y in (pts[0], pts[-1]):
+            d.ellipse([x - width / 2, y - width / 2, x + width / 2, y + width / 2], fill=0)
+    return img
+
+
+def drawn_images(n, seed=0, dtype=np.float32):
+    """n pen drawings that are not digits (half letters and signs in fonts, half random strokes), each
+    prepared by preprocess.to_mnist: (n, 784) in [0, 1]. The same seed gives the same images."""
+    from .preprocess import ImageError, to_mnist
+
+    rng = np.random.default_rng(seed)
+    fonts = available_fonts()
+    out = []
+    while len(out) < n:
+        img = _glyph(rng, fonts) if len(out) % 2 == 0 else _strokes(rng)
+        try:
+            out.append(to_mnist(np.asarray(img)).reshape(-1))
+        except ImageError:  # a drawing that came out near-blank: draw another
+            continue
+    return np.stack(out).astype(dtype) if out else np.zeros((0, 784), dtype)
+
+
+def outlier_pool(fashion=FASHION_DIR, n_fashion=10_000, n_drawn=10_000, seed=0, dtype=np.float32):
+    """The outliers to train on: n_fashion Fashion-MNIST training images (the first ones; none when fashion
+    is None) and n_drawn drawings, as one (N, 784) array."""
+    parts = []
+    if fashion is not None and n_fashion:
+        parts.append(fashion_images(fashion, n_fashion, dtype=dtype))
+    if n_drawn:
+        parts.append(drawn_images(n_drawn, seed=seed, dtype=dtype))
+    if not parts:
+        raise DigitnetError("no outliers: give Fashion-MNIST or a number of drawings")
+    return np.concatenate(parts)
+
+
+TRAIN_COUNT = 10_000    # outliers of each kind trained on
+HELD_OUT_COUNT = 2_000  # and held out, to choose the rejection score with (never the test outliers)
+KINDS = ("fashion", "drawn")
+
+
+def parse_spec(value):
+    """--outliers' value: "fashion", "drawn", "fashion+drawn" (either order) or a folder of IDX files.
+    Returns it normalised (kinds in KINDS order, a folder as given); ValueError for anything else."""
+    value = str(value).strip()
+    parts = value.split("+")
+    if all(p in KINDS for p in parts) and len(set(parts)) == len(parts):
+        return "+".join(k for k in KINDS if k in parts)
+    if value and Path(value).is_dir():
+        return value
+    raise ValueError(f"{value!r}: give fashion, drawn, fashion+drawn or a folder of MNIST-format IDX files")
+
+
+def outlier_sets(spec, seed=1, dtype=np.float32):
+    """(outliers to train on, held-out outliers) for a parse_spec value, each (N, 784) in [0, 1].
+
+    fashion: the first TRAIN_COUNT Fashion-MNIST training images, and its last HELD_OUT_COUNT; drawn:
+    drawn_images(TRAIN_COUNT, seed) and drawn_images(HELD_OUT_COUNT, seed + 1); a folder: its training
+    images, the last tenth held out (at most HELD_OUT_COUNT). The same spec and seed give the same sets."""
+    train, held = [], []
+    kinds = spec.split("+") if all(p in KINDS for p in spec.split("+")) else [None]
+    for kind in kinds:
+        if kind == "drawn":
+            train.append(drawn_images(TRAIN_COUNT, seed=seed, dtype=dtype))
+            held.append(drawn_images(HELD_OUT_COUNT, seed=seed + 1, dtype=dtype))
+            continue
+        images = fashion_images(FASHION_DIR if kind == "fashion" else spec, dtype=dtype)
+        n_held = min(HELD_OUT_COUNT, images.shape[0] // 10) if kind is None else HELD_OUT_COUNT
+        if images.shape[0] - n_held < 1:
+            raise DigitnetError(f"{spec}: too few images to train on ({images.shape[0]})")
+        rest = images[:images.shape[0] - n_held]
+        train.append(rest[:TRAIN_COUNT] if kind == "fashion" else rest)
+        held.append(images[images.shape[0] - n_held:])
+    return np.concatenate(train), np.concatenate(held)
+
+
+def uniform_targets(n, classes=10, dtype=np.float32):
+    """Outlier exposure's targets: every class equally likely."""
+    return np.full((n, classes), 1.0 / classes, dtype=dtype)

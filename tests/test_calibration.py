@@ -1,0 +1,244 @@
+"""Calibration and rejection: the temperature fit, ECE and AUROC against worked examples, the threshold's
+round trip through a model file, malformed calibration entries, outlier exposure in train(), `digitnet
+calibrate`, and a trained run's stored calibration."""
+import json
+import math
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import digitnet
+from digitnet.calibration import (
+    Confidence,
+    confidence_of,
+    fit_confidence,
+    fit_temperature,
+    fit_threshold,
+    from_metadata,
+    score_of,
+)
+from digitnet.errors import ModelFileError
+from digitnet.functions import softmax
+from digitnet.metrics import auroc, expected_calibration_error, reliability_bins
+from digitnet.model_io import load_model, params_digest, save_model
+
+
+def synthetic(temperature, n=20_000, seed=0):
+    """Logits and labels drawn from softmax(logits / temperature): a net whose right temperature is known."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0, 4, size=(n, 10))
+    p = softmax(z / temperature)
+    labels = (p.cumsum(axis=1) > rng.random((n, 1))).argmax(axis=1)
+    return z, labels
+
+
+@pytest.mark.parametrize("true_t", [0.5, 1.0, 2.5])
+def test_the_temperature_fit_recovers_a_known_temperature(true_t):
+    z, labels = synthetic(true_t)
+    assert fit_temperature(z, labels) == pytest.approx(true_t, rel=0.05)
+
+
+def test_scaling_the_logits_scales_the_fitted_temperature():
+    z, labels = synthetic(1.5, n=5000, seed=1)
+    assert fit_temperature(3 * z, labels) == pytest.approx(3 * fit_temperature(z, labels), rel=1e-6)
+
+
+def test_a_net_right_on_everything_gets_the_sharpest_temperature():
+    z = np.eye(10)[np.arange(50) % 10] * 5
+    assert fit_temperature(z, np.arange(50) % 10) == pytest.approx(0.05)  # FIT_RANGE's end, not without end
+
+
+def test_ece_of_a_hand_worked_example():
+    # confidences 0.95, 0.95, 0.95 (two right) and 0.55, 0.55 (one right), 15 bins:
+    # bin (14/15, 1]: accuracy 2/3, confidence 0.95, 3 of 5 -> 0.6 * |2/3 - 0.95| = 0.17
+    # bin (8/15, 9/15]: accuracy 1/2, confidence 0.55, 2 of 5 -> 0.4 * |0.5 - 0.55| = 0.02
+    def row(top, cls):
+        p = np.full(10, (1 - top) / 9)
+        p[cls] = top
+        return p
+    probs = np.array([row(0.95, 3), row(0.95, 3), row(0.95, 3), row(0.55, 7), row(0.55, 7)])
+    labels = np.array([3, 3, 1, 7, 0])
+    assert expected_calibration_error(probs, labels) == pytest.approx(0.19)
+    bins = reliability_bins(probs, labels)
+    assert bins["count"].sum() == 5 and bins["count"][14] == 3 and bins["count"][8] == 2
+    assert bins["accuracy"][14] == pytest.approx(2 / 3)
+
+
+def test_ece_is_small_for_probabilities_that_are_right_as_often_as_they_say():
+    z, labels = synthetic(1.0, n=20_000, seed=2)
+    assert expected_calibration_error(softmax(z), labels) < 0.01
+    assert expected_calibration_error(softmax(z / 3), labels) > 0.1  # too timid
+
+
+def test_auroc_of_a_hand_worked_example():
+    # pairs (3,1) (3,2) (2,1) win, (2,2) ties: 3.5 of 4
+    assert auroc([3, 2], [1, 2]) == pytest.approx(0.875)
+    assert auroc([5, 6], [1, 2]) == 1.0 and auroc([1, 2], [5, 6]) == 0.0
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=300), rng.normal(size=200)
+    brute = np.mean([(x > y) + 0.5 * (x == y) for x in a for y in b])
+    assert auroc(a, b) == pytest.approx(brute)
+
+
+def test_the_threshold_keeps_the_rate_under_its_bound():
+    scores = np.random.default_rng(0).random(2000)
+    threshold = fit_threshold(scores, 0.01)
+    below = int(np.sum(scores < threshold))
+    assert below == 13  # 13 / 2000 + 1.645 * sqrt(0.0065 * 0.9935 / 2000) = 0.0095 <= 0.01; 14 would be 0.0101
+    assert fit_threshold(scores[:10], 0.01) == scores[:10].min()  # too few digits for any: reject none
+
+
+def test_scores_rank_as_their_names_say():
+    z = np.array([[10.0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [1.0, 0.9, 0, 0, 0, 0, 0, 0, 0, 0]])
+    for kind in ("msp", "energy"):
+        s = score_of(z, kind)
+        assert s[0] > s[1]
+    assert score_of(z, "energy", 2.0)[0] == pytest.approx(2 * math.log(np.exp(z[0] / 2).sum()))
+
+
+def test_fit_confidence_keeps_the_score_that_separates_held_out_outliers():
+    z_digits, labels = synthetic(1.0, n=3000, seed=3)  # digits: logits of spread 4, mostly one clearly largest
+    flat = np.random.default_rng(4).normal(0, 0.1, size=(500, 10))  # outliers: all logits alike
+    loud = flat * 0 + 20  # outliers with large but equal logits: energy says "digit", msp does not
+    confidence, aurocs = fit_confidence(z_digits, labels, outlier_logits=np.concatenate([flat, loud]))
+    assert confidence.score == "msp" and aurocs["msp"] > aurocs["energy"]
+    assert confidence.rejected(np.concatenate([flat, loud])).mean() > 0.95
+    assert confidence.rejected(z_digits).mean() <= 0.01
+
+
+@pytest.fixture
+def tiny_net():
+    return digitnet.TwoLayerNet(784, 8, 10, rng=np.random.default_rng(0), dtype=np.float32)
+
+
+def test_the_calibration_round_trips_through_a_model_file(tmp_path, tiny_net):
+    fitted = Confidence(temperature=1.7, threshold=0.42, score="msp", rate=0.01, fitted_on="2,000 held-out digits")
+    path = save_model(tmp_path / "m.npz", tiny_net, {"calibration": fitted.as_metadata()})
+    net, header = load_model(path)
+    assert confidence_of(net) == fitted
+    assert header["metadata"]["calibration"]["rejection"] == {"score": "msp", "threshold": 0.42, "rate": 0.01,
+                                                              "fitted_on": "2,000 held-out digits"}
+    logits = np.array([[6.0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0.1, 0, 0, 0, 0, 0, 0, 0, 0, 0]])  # msp 0.80, 0.11
+    assert confidence_of(net).rejected(logits).tolist() == [False, True]
+    np.testing.assert_allclose(confidence_of(net).probabilities(logits), softmax(logits / 1.7))
+
+
+def test_a_file_without_calibration_is_the_plain_softmax(tmp_path, tiny_net):
+    net, _ = load_model(save_model(tmp_path / "m.npz", tiny_net, {"dataset": "x"}))
+    c = confidence_of(net)
+    assert c.temperature == 1.0 and not c.rejected(np.zeros((3, 10))).any()
+
+
+@pytest.mark.parametrize("entry, words", [
+    ({"temperature": float("nan")}, "not a finite number"),
+    ({"temperature": -2.0}, "must be above 0"),
+    ({"temperature": "2"}, "str '2', not a number"),
+    ({"temperature": True}, "not a number"),
+    ({"temperature": 1e9}, "outside"),
+    ({}, "NoneType None, not a number"),
+    ("hot", "not a mapping"),
+    ({"temperature": 1.0, "rejection": [0.5]}, "rejection is list"),
+    ({"temperature": 1.0, "rejection": {"score": "magic", "threshold": 0.5}}, "'magic' is not one of msp, energy"),
+    ({"temperature": 1.0, "rejection": {"score": "msp", "threshold": "high"}}, "threshold is str"),
+    ({"temperature": 1.0, "rejection": {"score": "msp", "threshold": float("inf")}}, "not a finite number"),
+    ({"temperature": 1.0, "rejection": {"score": "msp", "threshold": 1.5}}, "at most 1"),
+    ({"temperature": 1.0, "rejection": {"score": "energy", "threshold": None}}, "not a number"),
+    ({"temperature": 1.0, "fitted_on": ["a"]}, "fitted_on is list"),
+])
+def test_a_malformed_calibration_is_one_line_naming_the_file(tmp_path, tiny_net, entry, words):
+    path = save_model(tmp_path / "crafted.npz", tiny_net, {"calibration": entry})
+    with pytest.raises(ModelFileError) as e:
+        load_model(path)
+    message = str(e.value)
+    assert "\n" not in message and str(path) in message and words in message, message
+
+
+def test_from_metadata_takes_what_it_wrote():
+    c = Confidence(0.8, 12.5, "energy", 0.01, "somewhere")
+    assert from_metadata({"calibration": json.loads(json.dumps(c.as_metadata()))}) == c
+    assert from_metadata({"calibration": None}) is None and from_metadata("not a dict") is None
+
+
+def test_outlier_exposure_makes_the_net_unsure_of_outliers():
+    from digitnet.data import load_sample
+
+    sample = load_sample()
+    x, t = sample.x_train[:2000], sample.t_train[:2000]
+    outliers = np.random.default_rng(5).random((500, 784)).astype(np.float32) ** 4  # speckle, not digits
+    results = {}
+    for name, extra in (("plain", None), ("exposed", outliers)):
+        rng = np.random.default_rng(0)
+        net = digitnet.TwoLayerNet(784, 30, 10, rng=rng, dtype=np.float32)
+        digitnet.train(net, x, t, iters=400, rng=rng, train_eval_size=200, outliers=extra)
+        top = softmax(np.asarray(net.predict(outliers[:200]), dtype=np.float64)).max(axis=1)
+        results[name] = (top.mean(), net.accuracy(sample.x_test, sample.t_test))
+    assert results["exposed"][0] < 0.2 < results["plain"][0]  # uniform is 0.1
+    assert results["exposed"][1] > results["plain"][1] - 0.03  # and it still reads digits
+
+
+def test_outlier_exposure_refuses_outliers_of_another_shape():
+    net = digitnet.TwoLayerNet(784, 8, 10, rng=np.random.default_rng(0))
+    x, t = np.zeros((20, 784)), np.arange(20) % 10
+    with pytest.raises(ValueError, match="outliers of shape"):
+        digitnet.train(net, x, t, iters=1, batch_size=10, outliers=np.zeros((5, 100)))
+
+
+def test_calibrate_re_saves_with_the_weights_unchanged(tmp_path, tiny_net):
+    from digitnet.cli import main
+
+    path = save_model(tmp_path / "old.npz", tiny_net, {"dataset": "from before calibration"})
+    before = params_digest(load_model(path)[0].state_arrays())
+    r = CliRunner().invoke(main, ["calibrate", str(path), "--offline"])
+    assert r.exit_code == 0, r.output
+    assert "temperature" in r.output and "test digits" in r.output  # it says which digits, and warns
+    net, header = load_model(path)
+    assert params_digest(net.state_arrays()) == before == header["sha256"]
+    assert header["metadata"]["dataset"] == "from before calibration"
+    assert confidence_of(net).threshold is not None and header["metadata"]["calibration"]["fitted_on"]
+
+
+def test_calibrate_will_not_write_into_the_package():
+    from digitnet.cli import main
+
+    r = CliRunner().invoke(main, ["calibrate", "two-layer", "--offline"])
+    assert r.exit_code == 2 and "--out" in r.output
+
+
+def test_a_trained_model_carries_its_calibration(tmp_path):
+    from digitnet.cli import main
+
+    out = tmp_path / "m.npz"
+    r = CliRunner().invoke(main, ["train", "--offline", "--iters", "200", "--seed", "3", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "800 training digits held out for calibration" in r.output
+    net, header = load_model(out)
+    c = confidence_of(net)
+    assert 0.05 < c.temperature < 20 and c.score == "msp" and 0 < c.threshold < 1
+    assert "800 held-out training digits" in header["metadata"]["calibration"]["fitted_on"]
+
+
+def test_outlier_specs():
+    from digitnet.outliers import parse_spec
+
+    assert parse_spec("drawn+fashion") == "fashion+drawn" and parse_spec("fashion") == "fashion"
+    for bad in ("fashoin", "fashion+fashion", ""):
+        with pytest.raises(ValueError, match="give fashion, drawn"):
+            parse_spec(bad)
+
+
+def test_train_refuses_an_unknown_outlier_kind_in_one_line(tmp_path):
+    from digitnet.cli import main
+
+    r = CliRunner().invoke(main, ["train", "--offline", "--iters", "5", "--outliers", "socks",
+                                  "--out", str(tmp_path / "m.npz")])
+    assert r.exit_code == 2 and "give fashion, drawn, fashion+drawn or a folder" in r.output
+    assert "Traceback" not in r.output
+
+
+def test_drawn_outliers_are_the_same_for_the_same_seed():
+    from digitnet.outliers import drawn_images
+
+    a, b, c = drawn_images(6, seed=3), drawn_images(6, seed=3), drawn_images(6, seed=4)
+    assert a.shape == (6, 784) and np.array_equal(a, b) and not np.array_equal(a, c)
+    assert np.allclose(a.max(axis=1), 1.0)  # each went through to_mnist: ink brightest at 1
