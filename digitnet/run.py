@@ -59,8 +59,8 @@ def build_network(settings, input_size, rng):
     s = settings
     try:
         return build_net(s.model, input_size=input_size, hidden=s.hidden, init=s.init, activation=s.activation,
-                         weight_decay=s.weight_decay, dropout=s.dropout, batch_norm=s.batch_norm, rng=rng,
-                         dtype=np.float32)
+                         weight_decay=s.weight_decay, dropout=s.dropout, batch_norm=s.batch_norm,
+                         label_smoothing=s.label_smoothing, rng=rng, dtype=np.float32)
     except ValueError as e:  # the factory's own messages: options the model does not take
         raise OptionError(str(e)) from None
     except Exception as e:
@@ -68,11 +68,13 @@ def build_network(settings, input_size, rng):
 
 
 def learning_rate_schedule(settings, total):
-    from .optimizers import ConstantLR, CosineLR, StepLR, WarmupLR
+    from .optimizers import ConstantLR, CosineLR, OneCycleLR, StepLR, WarmupLR
 
     lr = settings.lr
     schedule = {"constant": lambda: ConstantLR(lr), "step": lambda: StepLR(lr, max(total // 3, 1), 0.1),
-                "cosine": lambda: CosineLR(lr, total)}[settings.schedule]()
+                "cosine": lambda: CosineLR(lr, total),
+                "one-cycle": lambda: OneCycleLR(lr, total, min(max(total // 5, 1), total - 1)) if total > 1
+                else ConstantLR(lr)}[settings.schedule]()
     return WarmupLR(schedule, settings.warmup) if getattr(settings, "warmup", 0) else schedule
 
 
@@ -108,6 +110,7 @@ def describe(run):
     sizes = [run.train_set[0].shape[1], *(s.hidden or run.net.default_hidden), 10]
     shape = "" if run.net.convolutional else "-".join(map(str, sizes)) + " "
     extras = [name for name, on in (("augmentation", s.augment), (f"weight decay {s.weight_decay:g}", s.weight_decay),
+                                    (f"label smoothing {s.label_smoothing:g}", s.label_smoothing),
                                     (f"dropout {s.dropout:g}", s.dropout), ("batch norm", s.batch_norm),
                                     (f"warm-up {s.warmup:,} steps", s.warmup),
                                     (f"{s.workers} workers (batch {s.batch_size} in all)", s.workers > 1)) if on]
