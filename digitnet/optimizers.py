@@ -179,7 +179,7 @@ class WarmupLR:
 
 class OneCycleLR:
     """One cycle (Smith & Topin 2019), in straight lines: the rate climbs from lr/warmup_steps to lr over the
-    first warmup_steps steps, then falls linearly to 0 at total_steps. The climb lets a freshly initialised
+    first warmup_steps steps, then falls linearly toward 0 at total_steps. The climb lets a freshly initialised
     net take a high rate; the long fall does the work a cosine's tail does, and ends at 0 so the last
     steps settle into a minimum."""
 
@@ -191,4 +191,4 @@ class OneCycleLR:
     def __call__(self, step):
         if step < self.warmup_steps:
             return self.base_lr * (step + 1) / self.warmup_steps
-        return self.base_lr * max(0.0, (self.total_steps - step) / (self.total_steps - self.warmup_steps))
+        return self.base_lr * max(0.0, (self.total_steps - step) / (self.total_steps - self.warmup_steps + 1))

@@ -52,7 +52,9 @@ class FastConvNet(ConvNet):
             self.params[f"W{i}"], self.params[f"gamma{i}"] = W, np.ones(filters, dtype)
             self.params[f"beta{i}"] = np.zeros(filters, dtype)
             self.layers[f"Conv{i}"] = Convolution(W, np.zeros(filters, dtype), stride=1, pad=1)
-            self.layers[f"BatchNorm{i}"] = ChannelBatchNorm(self.params[f"gamma{i}"], self.params[f"beta{i}"])
+            self.layers[f"BatchNorm{i}"] = ChannelBatchNorm(self.params[f"gamma{i}"], self.params[f"beta{i}"],
+                                                            running_mean=np.zeros(filters, dtype),
+                                                            running_var=np.ones(filters, dtype))
             self.layers[f"Relu{i}"] = Relu()
             self.layers[f"Pool{i}"] = Pooling(pool_h=2, pool_w=2, stride=2)
             in_channels, size = filters, conv_output_size(size, 2, 2)
