@@ -91,9 +91,11 @@ def prepare(settings, dataset):
     net = build_network(s, train_set[0].shape[1], rng)
     total = s.iters if s.iters is not None else s.epochs * max(train_set[0].shape[0] // s.batch_size, 1)
     augmenter = None
+    if s.elastic and not s.augment:
+        raise OptionError("--elastic distorts the augmented batches: add --augment")
     if s.augment:
         from .augment import Augmenter
-        augmenter = Augmenter(max_shift=2.0, max_rotation=10.0, scale_range=(0.9, 1.1))
+        augmenter = Augmenter(max_shift=2.0, max_rotation=10.0, scale_range=(0.9, 1.1), elastic_alpha=s.elastic)
     return Run(s, dataset, train_set, val_set, net, OPTIMIZERS[s.optimizer](lr=s.lr),
                learning_rate_schedule(s, total), augmenter, rng, total)
 
@@ -109,7 +111,8 @@ def describe(run):
         data += f"; {run.val_set[0].shape[0]:,} training samples held out for validation"
     sizes = [run.train_set[0].shape[1], *(s.hidden or run.net.default_hidden), 10]
     shape = "" if run.net.convolutional else "-".join(map(str, sizes)) + " "
-    extras = [name for name, on in (("augmentation", s.augment), (f"weight decay {s.weight_decay:g}", s.weight_decay),
+    augmentation = f"augmentation (elastic {s.elastic:g})" if s.elastic else "augmentation"
+    extras = [name for name, on in ((augmentation, s.augment), (f"weight decay {s.weight_decay:g}", s.weight_decay),
                                     (f"label smoothing {s.label_smoothing:g}", s.label_smoothing),
                                     (f"dropout {s.dropout:g}", s.dropout), ("batch norm", s.batch_norm),
                                     (f"warm-up {s.warmup:,} steps", s.warmup),

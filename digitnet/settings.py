@@ -17,7 +17,7 @@ DEFAULT_LR = {"sgd": 0.1, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.01, "
 DEFAULT_ITERS = 10_000  # the book's iters_num
 # What a run trains with when neither the command line nor the model's recipe (its class's `recipe`) says.
 GENERAL_DEFAULTS = {"batch_size": 100, "schedule": "constant", "augment": False, "sampling": "replacement",
-                    "label_smoothing": 0.0}
+                    "label_smoothing": 0.0, "weight_decay": 0.0}
 SCHEDULES = ["constant", "step", "cosine", "one-cycle"]
 
 
@@ -103,8 +103,8 @@ class RunSettings:
     init: object = option("--init", parse="init", metavar="STD|xavier|he|pytorch",
                           help="Initial weight scale. Defaults: 0.01 (two-layer, simple-cnn, as the book), "
                                "he (mlp, deep-cnn), pytorch (fast-cnn: PyTorch's default spread).")
-    weight_decay: float = option("--weight-decay", default=0.0, show_default=True, kind="float", min=0,
-                                 help="L2 weight decay lambda.")
+    weight_decay: float = option("--weight-decay", kind="float", min=0,
+                                 help="L2 weight decay lambda. Default 0 (fast-cnn: its recipe's).")
     dropout: float = option("--dropout", kind="float", min=0, max=1, max_open=True,
                             help="Dropout ratio (mlp; deep-cnn's is 0.5 unless set).")
     batch_norm: bool = option("--batch-norm", default=False, kind="flag",
@@ -112,6 +112,10 @@ class RunSettings:
     augment: bool = option("--augment/--no-augment", kind="flag",
                            help="Random shifts (2 px), rotations (10 deg) and scaling (0.9-1.1) of each batch. "
                                 "Default: off (fast-cnn: on).")
+    elastic: float = option("--elastic", default=0.0, kind="float", min=0, metavar="ALPHA",
+                            help="With augmentation, also an elastic distortion of each digit (Simard et al. 2003): "
+                                 "random displacements smoothed over 4 pixels, times ALPHA (34 is the classic; "
+                                 "slower, for long runs).")
     label_smoothing: float = option("--label-smoothing", kind="float", min=0, max=1, max_open=True, metavar="EPS",
                                     help="Train toward (1 - EPS) on the right digit and EPS/10 on each (fast-cnn "
                                          "only). Default: its recipe's.")

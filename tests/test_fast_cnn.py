@@ -128,17 +128,18 @@ def test_one_cycle_climbs_then_falls_to_zero():
 def test_fast_cnn_recipe_is_what_the_command_line_leaves_out():
     s = RunSettings(model="fast-cnn", seed=0).resolved()
     recipe = FastConvNet.recipe
-    assert (s.epochs, s.iters, s.batch_size, s.optimizer, s.lr, s.schedule, s.augment, s.sampling,
+    assert (s.epochs, s.iters, s.batch_size, s.optimizer, s.lr, s.weight_decay, s.schedule, s.augment, s.sampling,
             s.label_smoothing) == (recipe["epochs"], None, recipe["batch_size"], recipe["optimizer"], recipe["lr"],
-                                   recipe["schedule"], recipe["augment"], recipe["sampling"],
+                                   recipe["weight_decay"], recipe["schedule"], recipe["augment"], recipe["sampling"],
                                    recipe["label_smoothing"])
-    given = RunSettings(model="fast-cnn", seed=0, iters=50, batch_size=64, optimizer="sgd", schedule="cosine",
-                        augment=False, sampling="replacement", label_smoothing=0.2).resolved()
-    assert (given.iters, given.epochs, given.batch_size, given.optimizer, given.lr, given.schedule, given.augment,
-            given.sampling, given.label_smoothing) == (50, None, 64, "sgd", 0.1, "cosine", False, "replacement", 0.2)
+    given = RunSettings(model="fast-cnn", seed=0, iters=50, batch_size=64, optimizer="adam", schedule="cosine",
+                        augment=False, sampling="replacement", label_smoothing=0.2, weight_decay=0.0).resolved()
+    assert (given.iters, given.epochs, given.batch_size, given.optimizer, given.lr, given.weight_decay, given.schedule,
+            given.augment, given.sampling, given.label_smoothing) == \
+        (50, None, 64, "adam", 0.001, 0.0, "cosine", False, "replacement", 0.2)
     book = RunSettings(model="deep-cnn", seed=0).resolved()  # the other models keep the book's defaults
-    assert (book.iters, book.batch_size, book.schedule, book.augment, book.sampling, book.label_smoothing) == \
-        (10_000, 100, "constant", False, "replacement", 0.0)
+    assert (book.iters, book.batch_size, book.schedule, book.augment, book.sampling, book.label_smoothing,
+            book.weight_decay) == (10_000, 100, "constant", False, "replacement", 0.0, 0.0)
 
 
 def test_label_smoothing_is_refused_for_the_book_models():

@@ -31,8 +31,8 @@ class FastConvNet(ConvNet):
     default_init = "pytorch"
     options = frozenset({"init", "weight_decay", "label_smoothing"})
     # what `digitnet train --model fast-cnn` trains with unless told otherwise (RunSettings.resolved)
-    recipe = {"epochs": 8, "batch_size": 100, "optimizer": "adam", "lr": 0.003, "schedule": "one-cycle",
-              "augment": True, "sampling": "shuffle", "label_smoothing": 0.0}
+    recipe = {"epochs": 8, "batch_size": 100, "optimizer": "nesterov", "lr": 0.1, "weight_decay": 5e-4,
+              "schedule": "one-cycle", "augment": True, "sampling": "shuffle", "label_smoothing": 0.0}
 
     def __init__(self, input_dim=(1, 28, 28), channels=FAST_CONV_CHANNELS, output_size=10, weight_init_std="pytorch",
                  weight_decay_lambda=0.0, label_smoothing=0.0, *, rng=None, dtype=np.float64):
