@@ -33,6 +33,7 @@ class LayeredNet:
     default_dropout = 0.0
     options = frozenset()  # the optional settings it takes, of: init, activation, weight_decay, dropout, batch_norm
     recipe = {}  # training settings (RunSettings fields) it trains with when the command line leaves them out
+    train_eval_size = None  # training accuracy each epoch on the first n samples only (None: all of them)
 
     @property
     def input_size(self):
