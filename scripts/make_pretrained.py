@@ -56,9 +56,9 @@ RECIPES = {
                  "command": "digitnet train --model deep-cnn --optimizer adam --schedule cosine --augment "
                             "--epochs 40 --seed 0"},
     "fast-cnn": {"model": "fast-cnn", "hidden": [32, 64, 128], "optimizer": "nesterov", "lr": 0.1,
-                 "weight_decay": 5e-4, "schedule": "one-cycle", "augment": True, "elastic": 34.0, "epochs": 40,
+                 "weight_decay": 5e-4, "schedule": "one-cycle", "augment": True, "elastic": 34.0, "epochs": 24,
                  "batch_size": 100, "sampling": "shuffle", "seed": 0,
-                 "command": "digitnet train --model fast-cnn --hidden 32,64,128 --elastic 34 --epochs 40 --seed 0"},
+                 "command": "digitnet train --model fast-cnn --hidden 32,64,128 --elastic 34 --epochs 24 --seed 0"},
 }
 ARCHITECTURES = {"two-layer": "TwoLayerNet 784-50-10 (the book's ch. 5 net)",
                  "deep-cnn": "DeepConvNet: 6 conv 3x3 (16,16,32,32,64,64) + 3 max pools, affine 50, dropout, affine 10 "
