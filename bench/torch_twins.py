@@ -17,11 +17,24 @@ def _linear(W, b):
 
 
 def _conv(W, b, stride, pad):
-    layer = nn.Conv2d(W.shape[1], W.shape[0], W.shape[2:], stride=stride, padding=pad)
+    layer = nn.Conv2d(W.shape[1], W.shape[0], W.shape[2:], stride=stride, padding=pad, bias=b is not None)
     with torch.no_grad():
         layer.weight.copy_(torch.from_numpy(W))
-        layer.bias.copy_(torch.from_numpy(b))
+        if b is not None:
+            layer.bias.copy_(torch.from_numpy(b))
     return layer
+
+
+def _batch_norm(layer):
+    """BatchNorm2d with a ChannelBatchNorm's gamma, beta and running statistics (its momentum: 1 - digitnet's)."""
+    bn = nn.BatchNorm2d(len(layer.gamma), eps=layer.eps, momentum=1 - layer.momentum)
+    with torch.no_grad():
+        bn.weight.copy_(torch.from_numpy(layer.gamma))
+        bn.bias.copy_(torch.from_numpy(layer.beta))
+        if layer.running_mean is not None:
+            bn.running_mean.copy_(torch.from_numpy(layer.running_mean))
+            bn.running_var.copy_(torch.from_numpy(layer.running_var))
+    return bn
 
 
 def twin(net):
@@ -53,6 +66,13 @@ def twin(net):
         mods += [nn.Flatten(), _linear(p["W7"], p["b7"]), nn.ReLU(), nn.Dropout(ratio),
                  _linear(p["W8"], p["b8"]), nn.Dropout(ratio)]
         return nn.Sequential(*mods)
+    if kind == "fast-cnn":
+        mods = []
+        for i in range(1, len(net.config["channels"]) + 1):  # convolutions without bias, as digitnet's
+            mods += [_conv(p[f"W{i}"], None, 1, 1), _batch_norm(net.layers[f"BatchNorm{i}"]), nn.ReLU(),
+                     nn.MaxPool2d(2, 2)]
+        n = len(net.config["channels"]) + 1
+        return nn.Sequential(*mods, nn.Flatten(), _linear(p[f"W{n}"], p[f"b{n}"]))
     raise ValueError(f"no PyTorch twin for {kind!r}")
 
 
@@ -62,17 +82,19 @@ def optimizer(name, model, lr):
         return torch.optim.SGD(model.parameters(), lr=lr)
     if name == "adam":
         return torch.optim.Adam(model.parameters(), lr=lr, eps=1e-7)
+    if name == "nesterov":
+        return torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True)
     raise ValueError(name)
 
 
-def train_steps(model, opt, x, t, batches):
+def train_steps(model, opt, x, t, batches, label_smoothing=0.0):
     """The usual PyTorch loop over the given index batches; x, t are NumPy arrays shared with torch."""
     X, T = torch.from_numpy(x), torch.from_numpy(t)
     model.train()
     for idx in batches:
         idx = torch.from_numpy(idx)
         opt.zero_grad(set_to_none=True)
-        loss = nn.functional.cross_entropy(model(X[idx]), T[idx])
+        loss = nn.functional.cross_entropy(model(X[idx]), T[idx], label_smoothing=label_smoothing)
         loss.backward()
         opt.step()
     return loss.item()

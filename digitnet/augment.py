@@ -29,7 +29,7 @@ import numpy as np
 from .data.images import SIDE, as_images
 
 __all__ = ["affine_transform_batch", "inverse_affine_matrices", "random_affine_matrices", "augment_batch",
-           "Augmenter", "NONE"]
+           "elastic_displacements", "Augmenter", "NONE"]
 
 _GRIDS = {}  # (H, W, dtype) -> (3, H*W) read-only array of rows x, y, 1: every pixel in homogeneous coordinates
 
@@ -114,14 +114,32 @@ def _work(name, size, dtype):
     return buf[:size]
 
 
-def affine_transform_batch(x, matrices, *, image_shape=(SIDE, SIDE)):
+def elastic_displacements(n, rng, alpha=34.0, sigma=4.0, image_shape=(SIDE, SIDE)):
+    """n random elastic distortions (Simard et al. 2003): (n, 2, H, W) offsets (dx, dy) in pixels of the point
+    each output pixel samples. Each is a field of uniform draws in [-1, 1] per pixel, smoothed by a Gaussian
+    of sigma pixels (zeros beyond the edges) and scaled by alpha: small sigma is noise, large sigma a near-affine
+    warp; MNIST's classic values are alpha 34, sigma 4. The smoothing is separable: a Gaussian matrix on
+    each side, G_H @ field @ G_W.T, two matrix products for the whole batch."""
+    H, W = (int(v) for v in image_shape)
+    if not (alpha >= 0 and sigma > 0):
+        raise ValueError(f"elastic alpha must be >= 0 and sigma > 0, not {alpha} and {sigma}")
+    field = rng.uniform(-1.0, 1.0, size=(n, 2, H, W))
+
+    def gaussian(size):  # the kernel in every row, each normalised as the whole kernel would be
+        offsets = np.arange(size)[:, None] - np.arange(size)[None, :]
+        return np.exp(-0.5 * (offsets / sigma) ** 2) / (np.sqrt(2 * np.pi) * sigma)
+    return alpha * (gaussian(H) @ field @ gaussian(W).T)
+
+
+def affine_transform_batch(x, matrices, *, image_shape=(SIDE, SIDE), displacement=None):
     """Warp each image of x by its own output-to-source matrix, with bilinear interpolation and zeros outside.
 
     x: a floating-point batch shaped (N, H*W) with (H, W) = image_shape, or (N, H, W), or (N, C, H, W)
     (image_shape is then ignored; all channels of an image share its matrix). matrices: (N, 2, 3), or
     (2, 3) or (1, 2, 3) for all images alike; see the module docstring for the convention. Returns a new
     array of x's shape and dtype (float32 is computed in float32, anything wider in float64); x is not
-    modified.
+    modified. displacement: (N, 2, H, W) offsets (dx, dy) added to each output pixel's source point after the
+    affine map (elastic_displacements), or None.
     Output values stay within the range spanned by the input values and 0.
     """
     x = np.asarray(x)
@@ -136,8 +154,13 @@ def affine_transform_batch(x, matrices, *, image_shape=(SIDE, SIDE)):
         raise ValueError("the affine matrices must be finite")
     if x.size == 0:
         return np.empty_like(x)
+    if displacement is not None:
+        displacement = np.asarray(displacement, dtype=np.float64)
+        if displacement.shape != (N, 2, H, W) or not np.all(np.isfinite(displacement)):
+            raise ValueError(f"expected finite displacements of shape ({N}, 2, {H}, {W}), not {displacement.shape}")
     if C > 1:  # every channel is an image of its own, warped by its image's matrix
         m = np.repeat(m, C, axis=0)
+        displacement = None if displacement is None else np.repeat(displacement, C, axis=0)
     B = N * C
     imgs = imgs.reshape(B, H, W)
     dt = np.dtype(np.float32 if x.dtype.itemsize <= 4 else np.float64)  # coordinates and arithmetic
@@ -147,12 +170,14 @@ def affine_transform_batch(x, matrices, *, image_shape=(SIDE, SIDE)):
     bounds = min(float(imgs.min()), 0.0), max(float(imgs.max()), 0.0)
     step = max(1, _CHUNK_PIXELS // (H * W))
     for start in range(0, B, step):  # one pass for a training batch; big batches in a few slices
-        _warp(imgs[start:start + step], m[start:start + step], out[start:start + step], bounds)
+        _warp(imgs[start:start + step], m[start:start + step], out[start:start + step], bounds,
+              None if displacement is None else displacement[start:start + step])
     return out.astype(x.dtype, copy=False).reshape(x.shape)
 
 
-def _warp(imgs, m, out, bounds):
-    """affine_transform_batch for (B, H, W) images and (B, 2, 3) matrices, into out (B, H*W) of the working dtype."""
+def _warp(imgs, m, out, bounds, displacement=None):
+    """affine_transform_batch for (B, H, W) images and (B, 2, 3) matrices (and (B, 2, H, W) displacements), into
+    out (B, H*W) of the working dtype."""
     B, H, W = imgs.shape
     dt = out.dtype
     M = B * H * W
@@ -161,6 +186,8 @@ def _warp(imgs, m, out, bounds):
     # clip the source points instead (a point clipped to just outside the image reads only zeros).
     corners = m[:, :, :2] @ np.array([[0, W - 1, 0, W - 1], [0, 0, H - 1, H - 1]], dtype=np.float64) + m[:, :, 2:]
     reach = max(0.0, -corners.min(), corners[:, 0].max() - (W - 1), corners[:, 1].max() - (H - 1))
+    if displacement is not None:
+        reach += float(np.abs(displacement).max(initial=0.0))
     clip = reach >= _MAX_PAD
     P = 2 if clip else int(np.ceil(reach)) + 1
     Hp, Wp = H + 2 * P, W + 2 * P
@@ -171,6 +198,8 @@ def _warp(imgs, m, out, bounds):
     # Source coordinates of every pixel of every image, one matmul: (2, B, 3) @ (3, H*W) -> (2, B, H*W).
     src = _work("src", 2 * M, dt).reshape(2, B, H * W)
     np.matmul(mp, _grid(H, W, dt), out=src)
+    if displacement is not None:
+        src += displacement.transpose(1, 0, 2, 3).reshape(2, B, H * W)
     if clip:
         np.clip(src[0], P - 1, W + P, out=src[0])
         np.clip(src[1], P - 1, H + P, out=src[1])
@@ -244,7 +273,8 @@ class Augmenter:
     it returns x itself, with no copy and no draws from rng.
     """
 
-    def __init__(self, max_shift=2.0, max_rotation=10.0, scale_range=(0.9, 1.1), image_shape=(SIDE, SIDE)):
+    def __init__(self, max_shift=2.0, max_rotation=10.0, scale_range=(0.9, 1.1), image_shape=(SIDE, SIDE),
+                 elastic_alpha=0.0, elastic_sigma=4.0):
         lo, hi = (float(v) for v in scale_range)
         if not (np.isfinite(max_shift) and max_shift >= 0 and np.isfinite(max_rotation) and max_rotation >= 0):
             raise ValueError("max_shift and max_rotation must be finite and non-negative")
@@ -254,6 +284,9 @@ class Augmenter:
         self.max_rotation = float(max_rotation)
         self.scale_range = (lo, hi)
         self.image_shape = tuple(int(s) for s in image_shape)
+        if not (np.isfinite(elastic_alpha) and elastic_alpha >= 0 and np.isfinite(elastic_sigma) and elastic_sigma > 0):
+            raise ValueError("elastic_alpha must be finite and non-negative, elastic_sigma finite and positive")
+        self.elastic_alpha, self.elastic_sigma = float(elastic_alpha), float(elastic_sigma)
 
     @classmethod
     def none(cls, image_shape=(SIDE, SIDE)):
@@ -262,23 +295,33 @@ class Augmenter:
 
     @property
     def is_identity(self):
-        return self.max_shift == 0 and self.max_rotation == 0 and self.scale_range == (1.0, 1.0)
+        return (self.max_shift == 0 and self.max_rotation == 0 and self.scale_range == (1.0, 1.0)
+                and self.elastic_alpha == 0)
 
     def __call__(self, x, rng):
         if self.is_identity:
             return x
+        if self.elastic_alpha:  # the affine draws as augment_batch makes them, then the distortions
+            n = _as_images(np.asarray(x), self.image_shape).shape[0]
+            m = random_affine_matrices(n, rng, max_shift=self.max_shift, max_rotation=self.max_rotation,
+                                       scale_range=self.scale_range, image_shape=self.image_shape)
+            d = elastic_displacements(n, rng, self.elastic_alpha, self.elastic_sigma, self.image_shape)
+            return affine_transform_batch(x, m, image_shape=self.image_shape, displacement=d)
         return augment_batch(x, rng, max_shift=self.max_shift, max_rotation=self.max_rotation,
                              scale_range=self.scale_range, image_shape=self.image_shape)
 
     def __repr__(self):
+        elastic = f", elastic_alpha={self.elastic_alpha:g}, elastic_sigma={self.elastic_sigma:g}" \
+            if self.elastic_alpha else ""
         return (f"Augmenter(max_shift={self.max_shift:g}, max_rotation={self.max_rotation:g}, "
-                f"scale_range=({self.scale_range[0]:g}, {self.scale_range[1]:g}))")
+                f"scale_range=({self.scale_range[0]:g}, {self.scale_range[1]:g}){elastic})")
 
     def __eq__(self, other):
         if not isinstance(other, Augmenter):
             return NotImplemented
-        return (self.max_shift, self.max_rotation, self.scale_range, self.image_shape) == \
-            (other.max_shift, other.max_rotation, other.scale_range, other.image_shape)
+        return (self.max_shift, self.max_rotation, self.scale_range, self.image_shape, self.elastic_alpha,
+                self.elastic_sigma) == (other.max_shift, other.max_rotation, other.scale_range, other.image_shape,
+                                        other.elastic_alpha, other.elastic_sigma)
 
     __hash__ = None
 

@@ -6,7 +6,10 @@ def init_scale(init, fan_in):
     """Standard deviation of the initial weights of a layer with fan_in inputs.
 
     init: a number (a fixed std, the book's 0.01), "xavier" (sqrt(1/fan_in): keeps sigmoid
-    activations spread) or "he" (sqrt(2/fan_in): ReLU zeroes half its inputs, so twice the variance).
+    activations spread), "he" (sqrt(2/fan_in): ReLU zeroes half its inputs, so twice the variance) or
+    "pytorch" (sqrt(1/(3 fan_in)): the spread of PyTorch's default for Linear and Conv2d, uniform in
+    +-1/sqrt(fan_in); small first scores, and with batch norm after each convolution, whose output does not
+    depend on the weights' scale, Adam's fixed-size steps turn small weights faster).
     The book's spellings "sigmoid" and "relu" work too.
     """
     if isinstance(init, (int, float)):
@@ -16,7 +19,9 @@ def init_scale(init, fan_in):
         return math.sqrt(1.0 / fan_in)
     if name in ("he", "relu"):
         return math.sqrt(2.0 / fan_in)
-    raise ValueError(f"unknown weight initialisation {init!r}: use a number, 'xavier' or 'he'")
+    if name == "pytorch":
+        return math.sqrt(1.0 / (3 * fan_in))
+    raise ValueError(f"unknown weight initialisation {init!r}: use a number, 'xavier', 'he' or 'pytorch'")
 
 
 def initial_weights(init, shape, fan_in, rng, dtype):

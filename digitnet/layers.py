@@ -141,7 +141,8 @@ class SoftmaxWithLoss:
     or soft (label smoothing, mixup), for which the loss is -sum(t * log y) / N over the whole row (the book
     takes it from the row's argmax). Returns the loss (a float) and keeps `loss`, the probabilities `y` and
     `t`. The loss comes from log-softmax, so it is exact even for scores of +-1000 (the book's log(y + 1e-7)
-    caps it at about 16.1).
+    caps it at about 16.1). label_smoothing eps (PyTorch's cross_entropy(label_smoothing=eps)) trains toward
+    (1 - eps) * t + eps / classes instead.
 
     `backward(dout=1)`: (y - t) * dout / N, shape (N, C).
 
@@ -155,7 +156,10 @@ class SoftmaxWithLoss:
         array([[-0.341 ,  0.2424,  0.0986]])
     """
 
-    def __init__(self):
+    def __init__(self, label_smoothing=0.0):
+        if not 0 <= label_smoothing < 1:
+            raise ValueError(f"label_smoothing must be in [0, 1), not {label_smoothing}")
+        self.label_smoothing = label_smoothing
         self.loss = None
         self.y = None  # softmax output
         self.t = None  # targets as given
@@ -168,19 +172,27 @@ class SoftmaxWithLoss:
         self.y /= total
         # from log-softmax, never log(y): exact for logits of +-1000, where y underflows to 0
         n = x.shape[0]
+        log_total = np.log(total[:, 0])
         if np.ndim(t) == x.ndim:  # probability rows: -sum(t * (shifted - log total)), without an (N, C) temporary
-            self.loss = (np.log(total[:, 0]) @ t.sum(axis=1) - np.vdot(t, shifted)) / n
+            loss = (log_total @ t.sum(axis=1) - np.vdot(t, shifted)) / n
         else:
-            self.loss = (np.log(total[:, 0]) - shifted[np.arange(n), t]).sum() / n
+            loss = (log_total - shifted[np.arange(n), t]).sum() / n
+        eps = self.label_smoothing
+        if eps:  # the uniform part of the target: its loss is the mean over classes of -log y
+            loss = (1 - eps) * loss + eps * (log_total.sum() - shifted.sum() / x.shape[1]) / n
+        self.loss = loss
         return self.loss
 
     def backward(self, dout=1):
-        batch_size = self.y.shape[0]
+        batch_size, classes = self.y.shape
+        eps = self.label_smoothing
         dx = self.y.copy()
         if np.ndim(self.t) == dx.ndim:  # one-hot
-            dx -= self.t
+            dx -= (1 - eps) * self.t if eps else self.t
         else:
-            dx[np.arange(batch_size), self.t] -= 1
+            dx[np.arange(batch_size), self.t] -= 1 - eps
+        if eps:
+            dx -= eps / classes
         dx *= dout / batch_size
         return dx
 
@@ -300,6 +312,73 @@ class BatchNormalization:
             # The book's chain (dxc, dstd, dvar, dmu) collapsed: the batch mean and variance depend on x too.
             dxn = dxn - dxn.mean(axis=0) - self.xn * np.mean(dxn * self.xn, axis=0)
         return (dxn / self.std).reshape(self.input_shape)
+
+
+def channel_sums(x, y=None):
+    """Per-channel sums of a contiguous channels-last x (N, ..., C), or of x * y with no product in memory: over
+    the batch, then the pixels. Far faster than x.sum(axis=(0, 1, 2)) for few channels, and closer to exact."""
+    rows = x.reshape(x.shape[0], -1)
+    per_pixel = rows.sum(axis=0) if y is None else np.einsum("nk,nk->k", rows, y.reshape(rows.shape))
+    return per_pixel.reshape(-1, x.shape[-1]).sum(axis=0)
+
+
+class ChannelBatchNorm:
+    """Batch normalization over channels, as PyTorch's BatchNorm2d: for (N, C, H, W) feature maps one mean and one
+    variance per channel, over the batch and every pixel, and gamma and beta shaped (C,). Otherwise as the book's
+    BatchNormalization above (momentum, running statistics); as PyTorch, eps is 1e-5 and the running variance
+    takes the unbiased batch variance. Channels last, in few passes: gamma * (x - mu) / std + beta is a scale
+    and a shift per channel of x, and backward's sums of dout * xn come from dout and x, so forward caches x,
+    not xn. The output is an (N, C, H, W) view of channels-last memory, as a Convolution's."""
+
+    train_flg_aware = True
+
+    def __init__(self, gamma, beta, momentum=0.9, running_mean=None, running_var=None, eps=1e-5):
+        self.gamma = gamma  # the network's own arrays: optimizers update them in place
+        self.beta = beta
+        self.momentum = momentum
+        self.eps = eps
+        self.running_mean, self.running_var = running_mean, running_var  # replaced, never written into
+        self.train_flg = self.x = None  # x: the input, channels last
+        self.mu = self.inv_std = None  # the mean and 1 / std it was normalized with
+        self.dgamma = self.dbeta = None
+
+    def forward(self, x, train_flg=True):
+        C = x.shape[1]
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))  # no copy for a convolution's output
+        if self.running_mean is None:
+            self.running_mean, self.running_var = np.zeros(C, dtype=x.dtype), np.ones(C, dtype=x.dtype)
+        if train_flg:
+            m = x.size // C  # values per channel
+            mu = channel_sums(x) / m
+            # E[x^2] - mu^2 in double: one pass, and no cancellation worth the name for a conv's outputs
+            var = np.maximum(channel_sums(x, x).astype(np.float64) / m - mu.astype(np.float64) ** 2, 0)
+            self.running_mean = self.momentum * self.running_mean + (1 - self.momentum) * mu
+            self.running_var = self.momentum * self.running_var + (1 - self.momentum) * var * (m / max(m - 1, 1))
+        else:
+            mu, var = self.running_mean, self.running_var
+        self.x, self.train_flg = x, train_flg
+        self.mu = mu.astype(x.dtype, copy=False)
+        self.inv_std = (1 / np.sqrt(var + self.eps)).astype(x.dtype)
+        scale = self.gamma * self.inv_std  # gamma * (x - mu) / std + beta = x * scale + (beta - mu * scale)
+        out = x * scale
+        out += self.beta - self.mu * scale
+        return out.transpose(0, 3, 1, 2)
+
+    def backward(self, dout):
+        dout = np.ascontiguousarray(dout.transpose(0, 2, 3, 1))
+        self.dbeta = channel_sums(dout)
+        # sum(dout * xn) = (sum(dout * x) - mu * sum(dout)) / std
+        self.dgamma = (channel_sums(dout, self.x) - self.mu * self.dbeta) * self.inv_std
+        scale = self.gamma * self.inv_std
+        dx = dout * scale
+        if self.train_flg:
+            # the batch statistics depend on x too (BatchNormalization's chain, collapsed):
+            # dx = gamma / std * (dout - dbeta / m - xn * dgamma / m), a scale of dout, one of x and a shift
+            m = dout.size // dout.shape[-1]
+            x_scale = scale * self.inv_std * self.dgamma / m
+            dx -= self.x * x_scale
+            dx += x_scale * self.mu - scale * self.dbeta / m
+        return dx.transpose(0, 3, 1, 2)
 
 
 class Convolution:

@@ -277,3 +277,20 @@ class WarmupLR:
 
     def __call__(self, step):
         return self.schedule(step) * min(1.0, (step + 1) / self.steps)
+
+
+class OneCycleLR:
+    """One cycle (Smith & Topin 2019), in straight lines: the rate climbs from lr/warmup_steps to lr over the
+    first warmup_steps steps, then falls linearly toward 0 at total_steps. The climb lets a freshly initialised
+    net take a high rate; the long fall does the work a cosine's tail does, and ends at 0 so the last
+    steps settle into a minimum."""
+
+    def __init__(self, lr, total_steps, warmup_steps):
+        if not 0 < warmup_steps < total_steps:
+            raise ValueError(f"warm-up must be between 1 and {total_steps - 1} steps, not {warmup_steps}")
+        self.base_lr, self.total_steps, self.warmup_steps = lr, total_steps, warmup_steps
+
+    def __call__(self, step):
+        if step < self.warmup_steps:
+            return self.base_lr * (step + 1) / self.warmup_steps
+        return self.base_lr * max(0.0, (self.total_steps - step) / (self.total_steps - self.warmup_steps + 1))

@@ -41,8 +41,7 @@ class Run:
 
     @property
     def train_eval_size(self):
-        # Training accuracy on every sample costs a full inference pass each epoch; for the CNNs 5,000 tell as much.
-        return 5000 if self.net.convolutional else None
+        return self.net.train_eval_size  # a family's fact: the CNNs score 5,000 training digits an epoch, not all
 
 
 def training_data(settings, dataset, rng):
@@ -75,8 +74,8 @@ def build_network(settings, input_size, rng):
     s = settings
     try:
         return build_net(s.model, input_size=input_size, hidden=s.hidden, init=s.init, activation=s.activation,
-                         weight_decay=s.weight_decay, dropout=s.dropout, batch_norm=s.batch_norm, rng=rng,
-                         dtype=np.float32)
+                         weight_decay=s.weight_decay, dropout=s.dropout, batch_norm=s.batch_norm,
+                         label_smoothing=s.label_smoothing, rng=rng, dtype=np.float32)
     except ValueError as e:  # the factory's own messages: options the model does not take
         raise OptionError(str(e)) from None
     except Exception as e:
@@ -84,11 +83,13 @@ def build_network(settings, input_size, rng):
 
 
 def learning_rate_schedule(settings, total):
-    from .optimizers import ConstantLR, CosineLR, StepLR, WarmupLR
+    from .optimizers import ConstantLR, CosineLR, OneCycleLR, StepLR, WarmupLR
 
     lr = settings.lr
     schedule = {"constant": lambda: ConstantLR(lr), "step": lambda: StepLR(lr, max(total // 3, 1), 0.1),
-                "cosine": lambda: CosineLR(lr, total)}[settings.schedule]()
+                "cosine": lambda: CosineLR(lr, total),
+                "one-cycle": lambda: OneCycleLR(lr, total, min(max(total // 5, 1), total - 1)) if total > 1
+                else ConstantLR(lr)}[settings.schedule]()
     return WarmupLR(schedule, settings.warmup) if getattr(settings, "warmup", 0) else schedule
 
 
@@ -106,9 +107,11 @@ def prepare(settings, dataset):
     net = build_network(s, train_set[0].shape[1], rng)
     total = s.iters if s.iters is not None else s.epochs * max(train_set[0].shape[0] // s.batch_size, 1)
     augmenter = None
+    if s.elastic and not s.augment:
+        raise OptionError("--elastic distorts the augmented batches: add --augment")
     if s.augment:
         from .augment import Augmenter
-        augmenter = Augmenter(max_shift=2.0, max_rotation=10.0, scale_range=(0.9, 1.1))
+        augmenter = Augmenter(max_shift=2.0, max_rotation=10.0, scale_range=(0.9, 1.1), elastic_alpha=s.elastic)
     outliers = None
     if getattr(s, "outliers", None):
         from .outliers import outlier_sets
@@ -132,7 +135,9 @@ def describe(run):
         data += f"; {run.calibration_set[0].shape[0]:,} training digits held out for calibration"
     sizes = [run.train_set[0].shape[1], *(s.hidden or run.net.default_hidden), 10]
     shape = "" if run.net.convolutional else "-".join(map(str, sizes)) + " "
-    extras = [name for name, on in (("augmentation", s.augment), (f"weight decay {s.weight_decay:g}", s.weight_decay),
+    augmentation = f"augmentation (elastic {s.elastic:g})" if s.elastic else "augmentation"
+    extras = [name for name, on in ((augmentation, s.augment), (f"weight decay {s.weight_decay:g}", s.weight_decay),
+                                    (f"label smoothing {s.label_smoothing:g}", s.label_smoothing),
                                     (f"dropout {s.dropout:g}", s.dropout), ("batch norm", s.batch_norm),
                                     (f"warm-up {s.warmup:,} steps", s.warmup),
                                     (f"outlier exposure ({s.outliers})", getattr(s, "outliers", None)),

@@ -15,6 +15,10 @@ from .nets.factory import MODELS, net_class
 
 DEFAULT_LR = {"sgd": 0.1, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.01, "rmsprop": 0.001, "adam": 0.001}
 DEFAULT_ITERS = 10_000  # the book's iters_num
+# What a run trains with when neither the command line nor the model's recipe (its class's `recipe`) says.
+GENERAL_DEFAULTS = {"batch_size": 100, "schedule": "constant", "augment": False, "sampling": "replacement",
+                    "label_smoothing": 0.0, "weight_decay": 0.0}
+SCHEDULES = ["constant", "step", "cosine", "one-cycle"]
 
 
 def parse_hidden(value):
@@ -30,12 +34,12 @@ def parse_hidden(value):
 
 def parse_init(value):
     """A positive standard deviation, 'xavier' or 'he'; ValueError for anything else."""
-    if value in ("xavier", "he"):
+    if value in ("xavier", "he", "pytorch"):
         return value
     try:
         std = float(value)
     except ValueError:
-        raise ValueError(f"{value!r}: give a standard deviation, 'xavier' or 'he'") from None
+        raise ValueError(f"{value!r}: give a standard deviation, 'xavier', 'he' or 'pytorch'") from None
     if not std > 0:
         raise ValueError("a standard deviation must be positive")
     return std
@@ -82,36 +86,46 @@ class RunSettings:
                                    "--train-limit 10000 is the README's accuracy-table setup.")
     model: str = option("--model", default="two-layer", kind="choice", choices=MODELS, show_default=True,
                         help="two-layer: the book's ch. 5 net; mlp: ch. 6's MultiLayerNet; "
-                             "simple-cnn / deep-cnn: ch. 7 / ch. 8.")
+                             "simple-cnn / deep-cnn: ch. 7 / ch. 8; fast-cnn: a batch-norm net that trains with "
+                             "its own recipe (8 epochs, one-cycle, augmentation) past 99 % in under a minute.")
     iters: int = option("--iters", kind="int", min=1,
                         help=f"Training steps (the book's iters_num). Default {DEFAULT_ITERS:,}.")
     epochs: int = option("--epochs", kind="int", min=1,
                          help="Epochs instead of --iters (an epoch = training size / batch size steps).")
-    batch_size: int = option("--batch-size", default=100, show_default=True, kind="int", min=1)
+    batch_size: int = option("--batch-size", kind="int", min=1, help="Default 100 (fast-cnn: its recipe's).")
     optimizer: str = option("--optimizer", kind="choice", choices=list(DEFAULT_LR),
                             help="Default: sgd for two-layer and mlp, adam for the conv nets (the book's choices).")
     lr: float = option("--lr", kind="float", min=0, min_open=True,
                        help="Learning rate. Default: 0.1 for sgd, 0.01 for momentum/nesterov/adagrad, "
                             "0.001 for rmsprop/adam.")
-    schedule: str = option("--schedule", default="constant", kind="choice", choices=["constant", "step", "cosine"],
-                           show_default=True, help="step: x0.1 after each third of training; cosine: half a cosine "
-                                                   "down to 0.")
+    schedule: str = option("--schedule", kind="choice", choices=SCHEDULES,
+                           help="Default constant (fast-cnn: one-cycle). step: x0.1 after each third of training; "
+                                "cosine: half a cosine down to 0; one-cycle: up linearly over the first fifth, then "
+                                "linearly down to 0.")
     hidden: list = option("--hidden", parse="hidden", metavar="SIZES",
                           help="Hidden units: one size, or a comma list for mlp (e.g. 256,256). "
                                "Defaults: 50 / 100,100 / 100 / 50.")
     activation: str = option("--activation", default="relu", kind="choice", choices=["relu", "sigmoid"],
                              show_default=True, help="mlp only.")
-    init: object = option("--init", parse="init", metavar="STD|xavier|he",
+    init: object = option("--init", parse="init", metavar="STD|xavier|he|pytorch",
                           help="Initial weight scale. Defaults: 0.01 (two-layer, simple-cnn, as the book), "
-                               "he (mlp, deep-cnn).")
-    weight_decay: float = option("--weight-decay", default=0.0, show_default=True, kind="float", min=0,
-                                 help="L2 weight decay lambda.")
+                               "he (mlp, deep-cnn), pytorch (fast-cnn: PyTorch's default spread).")
+    weight_decay: float = option("--weight-decay", kind="float", min=0,
+                                 help="L2 weight decay lambda. Default 0 (fast-cnn: its recipe's).")
     dropout: float = option("--dropout", kind="float", min=0, max=1, max_open=True,
                             help="Dropout ratio (mlp; deep-cnn's is 0.5 unless set).")
     batch_norm: bool = option("--batch-norm", default=False, kind="flag",
                               help="Batch normalisation after each hidden affine layer (mlp).")
-    augment: bool = option("--augment", default=False, kind="flag",
-                           help="Random shifts (2 px), rotations (10 deg) and scaling (0.9-1.1) of each batch.")
+    augment: bool = option("--augment/--no-augment", kind="flag",
+                           help="Random shifts (2 px), rotations (10 deg) and scaling (0.9-1.1) of each batch. "
+                                "Default: off (fast-cnn: on).")
+    elastic: float = option("--elastic", default=0.0, kind="float", min=0, metavar="ALPHA",
+                            help="With augmentation, also an elastic distortion of each digit (Simard et al. 2003): "
+                                 "random displacements smoothed over 4 pixels, times ALPHA (34 is the classic; "
+                                 "slower, for long runs).")
+    label_smoothing: float = option("--label-smoothing", kind="float", min=0, max=1, max_open=True, metavar="EPS",
+                                    help="Train toward (1 - EPS) on the right digit and EPS/10 on each (fast-cnn "
+                                         "only). Default: its recipe's.")
     validation: int = option("--validation", default=0, show_default=True, kind="int", min=0,
                              help="Carve this many training samples out for validation; the best validation "
                                   "epoch's weights are kept.")
@@ -124,9 +138,9 @@ class RunSettings:
                                 "taught to spread their probability evenly, so the model can say 'not a digit'. "
                                 "fashion: Fashion-MNIST's training images (apt-get install dataset-fashion-mnist); "
                                 "drawn: letters and pen strokes drawn by digitnet; DIR: a folder of IDX files.")
-    sampling: str = option("--sampling", default="replacement", kind="choice", choices=["replacement", "shuffle"],
-                           show_default=True,
-                           help="replacement: the book's random batches; shuffle: a new permutation each epoch.")
+    sampling: str = option("--sampling", kind="choice", choices=["replacement", "shuffle"],
+                           help="replacement (the default; fast-cnn: shuffle): the book's random batches; "
+                                "shuffle: a new permutation each epoch.")
     seed: int = option("--seed", kind="int", min=0,
                        help="Same seed, same result. Default: a random seed, printed.")
     checkpoint_every: int = option("--checkpoint-every", kind="int", min=1, metavar="STEPS",
@@ -157,13 +171,22 @@ class RunSettings:
         return asdict(self)
 
     def resolved(self):
-        """A copy with every default that depends on others filled in: seed, optimizer, lr, dropout, iters."""
+        """A copy with every default that depends on others filled in: seed, optimizer, lr, dropout, iters, and
+        what the model's recipe sets (its class's `recipe`: fast-cnn's epochs, schedule, augmentation ...)."""
         net = net_class(self.model)
-        optimizer = self.optimizer or net.default_optimizer
-        return replace(self, optimizer=optimizer, lr=DEFAULT_LR[optimizer] if self.lr is None else self.lr,
+        recipe = net.recipe
+        optimizer = self.optimizer or recipe.get("optimizer") or net.default_optimizer
+        lr = self.lr
+        if lr is None:  # the recipe's rate goes with the recipe's optimizer only
+            lr = recipe["lr"] if "lr" in recipe and optimizer == recipe.get("optimizer") else DEFAULT_LR[optimizer]
+        length = {"iters": self.iters, "epochs": self.epochs}
+        if self.iters is None and self.epochs is None:
+            length = {"iters": None, "epochs": recipe["epochs"]} if "epochs" in recipe else {"iters": DEFAULT_ITERS}
+        picked = {name: recipe.get(name, general) if getattr(self, name) is None else getattr(self, name)
+                  for name, general in GENERAL_DEFAULTS.items()}
+        return replace(self, optimizer=optimizer, lr=lr, **length, **picked,
                        dropout=net.default_dropout if self.dropout is None else self.dropout,
                        seed=secrets.randbelow(2**31) if self.seed is None else self.seed,
-                       iters=DEFAULT_ITERS if self.iters is None and self.epochs is None else self.iters,
                        data_dir=None if self.data_dir is None else str(self.data_dir),
                        logdir=None if self.logdir is None else str(self.logdir))
 

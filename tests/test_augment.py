@@ -344,3 +344,33 @@ def test_benchmark_reports_the_median_seconds_of_the_calls_it_times(monkeypatch)
     assert aug.benchmark(batch_size=10, repeats=5, dtype=np.float64, max_shift=1) == 3.0
     assert len(calls) == 3 + 5  # three warm-up calls, then the five timed
     assert all(c == ((10, 784), np.float64, {"max_shift": 1}) for c in calls)
+
+
+def test_elastic_displacements_are_smooth_fields_scaled_by_alpha():
+    from digitnet.augment import elastic_displacements
+
+    d = elastic_displacements(50, np.random.default_rng(0), alpha=34.0, sigma=4.0)
+    assert d.shape == (50, 2, 28, 28)
+    weak = elastic_displacements(50, np.random.default_rng(0), alpha=17.0, sigma=4.0)
+    np.testing.assert_allclose(weak * 2, d)  # the same draws, half the scale
+    # smoothed: neighbouring pixels move almost alike, unlike the raw uniform draws
+    assert np.abs(np.diff(d, axis=-1)).mean() < 0.2 * np.abs(d).mean()
+    assert elastic_displacements(3, np.random.default_rng(0), alpha=0.0).max() == 0
+
+
+def test_a_zero_displacement_is_the_affine_warp_and_elastic_augmenting_is_reproducible():
+    from digitnet.augment import affine_transform_batch, random_affine_matrices
+
+    rng = np.random.default_rng(5)
+    x = rng.random((6, 784)).astype(np.float32)
+    m = random_affine_matrices(6, np.random.default_rng(1))
+    np.testing.assert_array_equal(affine_transform_batch(x, m, displacement=np.zeros((6, 2, 28, 28))),
+                                  affine_transform_batch(x, m))
+    transform = Augmenter(elastic_alpha=34.0)
+    assert not transform.is_identity and transform != Augmenter() and "elastic_alpha=34" in repr(transform)
+    a, b = transform(x, np.random.default_rng(2)), transform(x, np.random.default_rng(2))
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == x.shape and a.dtype == x.dtype and 0 <= a.min() and a.max() <= x.max()
+    assert not np.array_equal(a, Augmenter()(x, np.random.default_rng(2)))  # the distortion did something
+    with pytest.raises(ValueError, match="displacements"):
+        affine_transform_batch(x, m, displacement=np.zeros((6, 2, 27, 28)))

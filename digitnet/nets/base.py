@@ -27,10 +27,13 @@ class LayeredNet:
     # The family's facts, read by nets.factory and the training run (class attributes, not string tests):
     convolutional = False  # takes images (N, C, H, W); rows of pixels are reshaped to input_dim
     default_hidden = None  # hidden sizes when --hidden is not given
+    hidden_layers = 1  # how many sizes --hidden takes (None: any number)
     default_init = "he"  # weight scale when --init is not given
     default_optimizer = "adam"
     default_dropout = 0.0
     options = frozenset()  # the optional settings it takes, of: init, activation, weight_decay, dropout, batch_norm
+    recipe = {}  # training settings (RunSettings fields) it trains with when the command line leaves them out
+    train_eval_size = None  # training accuracy each epoch on the first n samples only (None: all of them)
 
     @property
     def input_size(self):

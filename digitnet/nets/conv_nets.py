@@ -14,6 +14,7 @@ from .base import LayeredNet
 
 class ConvNet(LayeredNet):
     convolutional = True
+    train_eval_size = 5000  # a full pass costs as much as an epoch of inference; 5,000 tell as much
 
     def add_param_layer(self, name, layer_cls, index, W, b, **kwargs):
         """params W<index> and b<index>, and the layer that holds them: layers[name] = layer_cls(W, b)."""

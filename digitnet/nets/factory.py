@@ -7,12 +7,13 @@ import numpy as np
 
 from . import ARCHITECTURES
 from .conv_nets import DeepConvNet, SimpleConvNet
+from .fast_cnn import FastConvNet
 from .multi_layer_net import MultiLayerNet
 from .two_layer_net import TwoLayerNet
 
 MODELS = tuple(ARCHITECTURES)
 OPTION_NAMES = {"init": "init", "activation": "activation", "weight_decay": "weight decay", "dropout": "dropout",
-                "batch_norm": "batch norm"}
+                "batch_norm": "batch norm", "label_smoothing": "label smoothing"}
 
 
 def net_class(model):
@@ -24,7 +25,7 @@ def net_class(model):
 
 
 def _refuse_unsupported(cls, hidden, given):
-    if cls is not MultiLayerNet and len(hidden) != 1:
+    if cls.hidden_layers is not None and len(hidden) != cls.hidden_layers:
         raise ValueError(f"{cls.architecture} has one hidden layer: give one size, not {hidden}")
     named = [OPTION_NAMES[k] for k, used in given.items() if used and k not in cls.options]
     if named:
@@ -32,14 +33,15 @@ def _refuse_unsupported(cls, hidden, given):
 
 
 def build_net(model, *, input_size=784, output_size=10, hidden=None, init=None, activation="relu",
-              weight_decay=0.0, dropout=None, batch_norm=False, rng=None, dtype=np.float32):
-    """hidden: a list of hidden sizes (one for every model but mlp); init: a std, 'xavier' or 'he';
-    dropout: a ratio, or None for the model's default (0.5 for deep-cnn, off for the others)."""
+              weight_decay=0.0, dropout=None, batch_norm=False, label_smoothing=0.0, rng=None, dtype=np.float32):
+    """hidden: a list of hidden sizes (one for every model but mlp and fast-cnn, whose sizes are its stages'
+    widths); init: a std, 'xavier' or 'he'; dropout: a ratio, or None for the model's default (0.5 for
+    deep-cnn, off for the others); label_smoothing: the loss's (fast-cnn only)."""
     cls = net_class(model)
     hidden = list(hidden or cls.default_hidden)
     given = {"init": init is not None and init != cls.default_init, "activation": activation != "relu",
              "weight_decay": bool(weight_decay), "dropout": bool(dropout) and dropout != cls.default_dropout,
-             "batch_norm": batch_norm}
+             "batch_norm": batch_norm, "label_smoothing": bool(label_smoothing)}
     _refuse_unsupported(cls, hidden, given)
     init = cls.default_init if init is None else init
     dropout = cls.default_dropout if dropout is None else dropout
@@ -57,5 +59,8 @@ def build_net(model, *, input_size=784, output_size=10, hidden=None, init=None, 
     if cls is SimpleConvNet:
         return SimpleConvNet(input_dim, hidden_size=hidden[0], output_size=output_size, weight_init_std=init,
                              weight_decay_lambda=weight_decay, rng=rng, dtype=dtype)
+    if cls is FastConvNet:
+        return FastConvNet(input_dim, channels=hidden, output_size=output_size, weight_init_std=init,
+                           weight_decay_lambda=weight_decay, label_smoothing=label_smoothing, rng=rng, dtype=dtype)
     return DeepConvNet(input_dim, hidden_size=hidden[0], output_size=output_size, dropout_ratio=dropout,
                        weight_decay_lambda=weight_decay, rng=rng, dtype=dtype)

@@ -42,6 +42,7 @@ class MultiLayerNet(LayeredNet):
     """
     architecture = "mlp"
     default_hidden, default_init, default_optimizer = [100, 100], "he", "sgd"
+    hidden_layers = None  # any number
     options = frozenset({"init", "activation", "weight_decay", "dropout", "batch_norm"})
 
     def __init__(self, input_size, hidden_size_list, output_size, activation="relu", weight_init_std="relu",
