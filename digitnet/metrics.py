@@ -3,6 +3,7 @@ evaluation report `digitnet evaluate` prints. NumPy only; plots.py draws them.""
 import numpy as np
 
 from .functions import labels_of
+from .nets.base import infer
 
 __all__ = ["confusion_matrix", "per_class_precision_recall", "evaluation_report", "predict_labels"]
 
@@ -44,7 +45,7 @@ def per_class_precision_recall(cm, y_pred=None):
 
 def predict_labels(net, x, batch_size=250):
     """The network's predicted class for each sample, computed in batches."""
-    return np.concatenate([np.asarray(net.predict(x[i:i + batch_size])).argmax(axis=1)
+    return np.concatenate([np.asarray(infer(net, x[i:i + batch_size])).argmax(axis=1)
                            for i in range(0, x.shape[0], batch_size)]) if x.shape[0] else np.zeros(0, np.int64)
 
 

@@ -13,6 +13,7 @@ import numpy as np
 from .data.images import PIXELS
 from .errors import DigitnetError
 from .functions import softmax
+from .nets.base import infer
 from .preprocess import ImageError, to_mnist
 
 __all__ = ["predict_images", "top_k", "expand_folders", "IMAGE_SUFFIXES"]
@@ -57,7 +58,7 @@ def predict_images(net, images, *, on_error="raise", keep_images=False, batch_si
     for start in range(0, len(pending), batch_size):
         chunk = pending[start:start + batch_size]
         x = np.stack([p.reshape(-1) for _, p in chunk]).astype(dtype, copy=False)
-        probs = softmax(np.asarray(net.predict(x), dtype=np.float64))
+        probs = softmax(np.asarray(infer(net, x), dtype=np.float64))
         for (record, _), p in zip(chunk, probs):
             record["digit"] = int(p.argmax())
             record["probabilities"] = [float(v) for v in p]

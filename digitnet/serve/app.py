@@ -41,6 +41,7 @@ from ..data.images import CLASSES, PIXELS, SIDE
 from ..errors import DigitnetError
 from ..explain import explanation_json
 from ..functions import softmax
+from ..nets.base import infer
 from ..preprocess import ImageError, to_mnist
 from .inputs import ClientGone, RequestError, _image_from_multipart, _named_bytes, _read_body, pixels_from_json
 
@@ -104,7 +105,7 @@ class Predictor:
     def __call__(self, image):
         x = np.asarray(image, dtype=self.dtype).reshape(1, PIXELS)
         with self.lock:
-            scores = self.net.predict(x, train_flg=False)
+            scores = infer(self.net, x)
         return softmax(np.asarray(scores, dtype=np.float64))[0]
 
     def explain(self, image, digit, score):
