@@ -29,8 +29,8 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from digitnet.im2col import batch_chunks, pad_nhwc  # noqa: E402  (sys.path is set above)
-from digitnet.layers import Convolution  # noqa: E402  (sys.path is set above)
+from digitnet.im2col import batch_chunks, pad_nhwc
+from digitnet.layers import Convolution
 
 G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
 
@@ -101,11 +101,11 @@ def winograd_conv3x3(xp, W, U=None, budget=1 << 20):
 LAYERS = [(16, 16, 28, 1), (16, 32, 14, 1), (32, 32, 14, 2), (32, 64, 8, 1), (64, 64, 8, 1)]
 
 
-def cpu_ms(fn, repeats):
+def cpu_ms(repeats, fn, *args):
     best = float("inf")
     for _ in range(repeats):
         start = time.process_time()
-        fn()
+        fn(*args)
         best = min(best, time.process_time() - start)
     return best * 1e3
 
@@ -124,7 +124,7 @@ def main():
         xp = pad_nhwc(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), pad)
         direct, wino = conv.infer(x).transpose(0, 2, 3, 1), winograd_conv3x3(xp, W, U)
         error = np.abs(direct - wino).max() / np.abs(direct).max()
-        a, w = cpu_ms(lambda: conv.infer(x), args.repeats), cpu_ms(lambda: winograd_conv3x3(xp, W, U), args.repeats)
+        a, w = cpu_ms(args.repeats, conv.infer, x), cpu_ms(args.repeats, winograd_conv3x3, xp, W, U)
         print(f"{C:3d} -> {K:3d}, {side:2d}x{side:<2d}       {a:9.2f}   {w:11.2f}   {w / a:5.2f}   {error:.1e}")
 
 

@@ -11,18 +11,25 @@ from .im2col import batch_chunks, col2im_nhwc, conv_output_size, im2col_nhwc, pa
 
 
 class Relu:
+    """max(x, 0). forward keeps where x > 0 (keep); the book's mask, where x <= 0, is its negation, made on request
+    (backward multiplies by keep directly: negating the book's mask was one more pass over the batch)."""
+
     def __init__(self):
-        self.mask = None
+        self.keep = None
+
+    @property
+    def mask(self):
+        return None if self.keep is None else ~self.keep
 
     def forward(self, x):
-        self.mask = x <= 0
+        self.keep = x > 0
         return np.maximum(x, 0)  # the book's x[mask] = 0 on a copy; np.where is ten times slower (it branches)
 
     def infer(self, x):
         return np.maximum(x, 0)
 
     def backward(self, dout):
-        return dout * ~self.mask  # a new array: the book's dout[mask] = 0 would edit the caller's
+        return dout * self.keep  # a new array: the book's dout[mask] = 0 would edit the caller's
 
 
 class Sigmoid:
@@ -265,20 +272,18 @@ class Convolution:
             np.matmul(im2col_nhwc(xp[s], FH, FW, self.stride), col_W, out=product.reshape(-1, FN))
             if pool is not None:
                 pool.maxima(product, out=out[s])
-            if relu or pool is not None:  # bias (and ReLU) while the chunk is in the cache
-                chunk = out[s]
-                chunk += self.b
-                if relu:
-                    np.maximum(chunk, 0, out=chunk)
-        if not (relu or pool is not None):
-            out += self.b
+            chunk = out[s]  # bias (and ReLU) while the chunk is in the cache
+            chunk += self.b
+            if relu:
+                np.maximum(chunk, 0, out=chunk)
         return out.transpose(0, 3, 1, 2)
 
     def backward(self, dout, need_dx=True):
         FN, C, FH, FW = self.W.shape
         N, _, out_h, out_w = dout.shape
         dout = np.ascontiguousarray(dout.transpose(0, 2, 3, 1))  # (N, out_h, out_w, FN)
-        self.db = dout.sum(axis=(0, 1, 2))
+        # a product with ones, not sum(axis=...): NumPy reduces the outer axes FN floats at a time, 9x slower
+        self.db = np.ones(N * out_h * out_w, dtype=dout.dtype) @ dout.reshape(-1, FN)
         dcol_W = np.zeros((FH * FW * C, FN), dtype=dout.dtype)
         for s in batch_chunks(N, out_h * out_w * FH * FW * C * dout.itemsize):
             dcol_W += im2col_nhwc(self.x[s], FH, FW, self.stride).T @ dout[s].reshape(-1, FN)

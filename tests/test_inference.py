@@ -11,7 +11,7 @@ from digitnet.layers import BatchNormalization, Convolution, Pooling, Relu
 from digitnet.nets import DeepConvNet, MultiLayerNet, SimpleConvNet, TwoLayerNet
 from digitnet.nets.base import infer
 
-CACHES = ("x", "mask", "out", "col", "xn", "arg_max", "original_x_shape")  # what forward keeps for backward
+CACHES = ("x", "keep", "out", "col", "xn", "arg_max", "original_x_shape")  # what forward keeps for backward
 
 
 @pytest.fixture
