@@ -7,7 +7,7 @@ its caller passed in.
 import numpy as np
 
 from .functions import row_max, sigmoid, softmax
-from .im2col import batch_chunks, col2im_nhwc, conv_output_size, im2col_nhwc, pad_nhwc
+from .im2col import batch_chunks, col2im_nhwc, conv_output_size, im2col_chunks, pad_nhwc
 
 
 class Relu:
@@ -267,9 +267,9 @@ class Convolution:
         else:
             out = np.empty((N, *pool.output_size(out_h, out_w), FN), dtype=dtype)
             scratch = np.empty((chunks[0].stop, out_h, out_w, FN), dtype=dtype)
-        for s in chunks:
+        for s, col in im2col_chunks(xp, FH, FW, self.stride, chunks):
             product = out[s] if pool is None else scratch[:s.stop - s.start]
-            np.matmul(im2col_nhwc(xp[s], FH, FW, self.stride), col_W, out=product.reshape(-1, FN))
+            np.matmul(col, col_W, out=product.reshape(-1, FN))
             if pool is not None:
                 pool.maxima(product, out=out[s])
             chunk = out[s]  # bias (and ReLU) while the chunk is in the cache
@@ -285,8 +285,9 @@ class Convolution:
         # a product with ones, not sum(axis=...): NumPy reduces the outer axes FN floats at a time, 9x slower
         self.db = np.ones(N * out_h * out_w, dtype=dout.dtype) @ dout.reshape(-1, FN)
         dcol_W = np.zeros((FH * FW * C, FN), dtype=dout.dtype)
-        for s in batch_chunks(N, out_h * out_w * FH * FW * C * dout.itemsize):
-            dcol_W += im2col_nhwc(self.x[s], FH, FW, self.stride).T @ dout[s].reshape(-1, FN)
+        chunks = batch_chunks(N, out_h * out_w * FH * FW * C * dout.itemsize)
+        for s, col in im2col_chunks(self.x, FH, FW, self.stride, chunks):
+            dcol_W += col.T @ dout[s].reshape(-1, FN)
         self.dW = np.ascontiguousarray(dcol_W.reshape(FH, FW, C, FN).transpose(3, 2, 0, 1))
         if not need_dx:
             return None
@@ -298,8 +299,9 @@ class Convolution:
             dout = pad_nhwc(dout, back_pad)
             flipped_W = self.W[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(-1, C)
             dx = np.empty((N, H, W, C), dtype=dout.dtype)
-            for s in batch_chunks(N, H * W * FH * FW * FN * dout.itemsize):
-                np.matmul(im2col_nhwc(dout[s], FH, FW), flipped_W, out=dx[s].reshape(-1, C))
+            chunks = batch_chunks(N, H * W * FH * FW * FN * dout.itemsize)
+            for s, col in im2col_chunks(dout, FH, FW, 1, chunks):
+                np.matmul(col, flipped_W, out=dx[s].reshape(-1, C))
         else:
             col_W = self.W.transpose(2, 3, 1, 0).reshape(-1, FN)
             dx = col2im_nhwc(dout.reshape(-1, FN) @ col_W.T, (N, H, W, C), FH, FW, self.stride, self.pad)
