@@ -6,7 +6,9 @@ Every case runs with digitnet and, when it can be imported, PyTorch: the same ar
 weights (copied from the digitnet net), the same batches in the same order, the same optimizer settings
 and the same thread count (BLAS for NumPy, torch.set_num_threads for PyTorch). Repeats alternate between
 the two; the table shows medians and their ratio. Peak memory is each implementation's own process:
-the case is run once more in a child process that imports only what it needs, and its peak RSS is read.
+the case is run once more in a child process that imports only what it needs, and its peak RSS is read
+("peak RSS"), and how far the run itself took the process above the RSS it had with the data loaded and the
+library imported ("run peak": for inference, the memory a forward pass over the test set needs).
 
 With --workers N, digitnet also runs as N MPI processes (data-parallel: each computes the gradient of its
 share of every batch, one Allreduce a step; pip install 'digitnet[mpi]') against PyTorch with N threads,
@@ -89,7 +91,7 @@ def run_digitnet(case, data):
     if not case.steps:
         start = time.perf_counter()
         x = data.x_test[:case.test_images]
-        scores = np.concatenate([net.predict(x[i:i + case.batch_size]) for i in range(0, len(x), case.batch_size)])
+        scores = np.concatenate([net.infer(x[i:i + case.batch_size]) for i in range(0, len(x), case.batch_size)])
         return time.perf_counter() - start, scores
     opt = OPTIMIZERS[case.optimizer](lr=case.lr)
     history = train(net, data.x_train, data.t_train, iters=case.steps, batch_size=case.batch_size, optimizer=opt,
@@ -155,7 +157,7 @@ def mpi_child(case, data, result_path):
         lo, hi = shard(len(x), comm.rank, comm.size)
         comm.barrier()
         start = time.perf_counter()
-        scores = [net.predict(x[i:min(i + case.batch_size, hi)]) for i in range(lo, hi, case.batch_size)]
+        scores = [net.infer(x[i:min(i + case.batch_size, hi)]) for i in range(lo, hi, case.batch_size)]
         gathered = comm.gather(np.concatenate(scores))
         seconds = time.perf_counter() - start
         result = np.concatenate(gathered) if comm.rank == 0 else None
@@ -178,22 +180,35 @@ def load(data_dir):
     return data
 
 
-def peak_rss_mb():
-    """This process's peak resident set (VmHWM). Not getrusage's ru_maxrss: a child inherits its parent's."""
+def peak_rss_mb(field="VmHWM"):
+    """This process's peak resident set (VmHWM; field="VmRSS": the current one). Not getrusage's ru_maxrss: a
+    child inherits its parent's."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # no /proc: not Linux
 
 
+def restart_peak_rss():
+    """Start the peak resident set afresh from the current one (Linux's clear_refs 5): the current RSS in MB,
+    or None where that cannot be done."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return None
+    return peak_rss_mb("VmRSS")
+
+
 def child_peak_rss(impl, case_name, args):
-    """Peak RSS in MB of a fresh process that loads the data and runs the case once with impl alone."""
+    """Memory of a fresh process that loads the data and runs the case once with impl alone: {"peak_rss_mb":
+    the whole process's peak RSS, "run_mb": how far the run took it above the RSS it had once the data were
+    loaded and the library imported (None where the peak cannot be restarted)}."""
     cmd = [sys.executable, __file__, case_name, "--child", impl, "--threads", str(args.threads),
            "--scale", str(args.scale)]
     if args.data_dir:
         cmd += ["--data-dir", str(args.data_dir)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    return json.loads(out.strip().splitlines()[-1])["peak_rss_mb"]
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def matmul_bound(data, steps=2_000):
@@ -281,8 +296,13 @@ def main(argv=None):
         return 0
     if args.child:  # a memory probe: one case, one implementation, nothing else imported
         set_threads(args.threads, args.child == "pytorch")
-        RUNNERS[args.child](CASES[cases[0]], load(args.data_dir))
-        print(json.dumps({"peak_rss_mb": peak_rss_mb()}))
+        data = load(args.data_dir)
+        if args.child == "pytorch":
+            import torch_twins  # noqa: F401  (imported before the peak restarts: library code is not the run's)
+        loading_peak, before = peak_rss_mb(), restart_peak_rss()
+        RUNNERS[args.child](CASES[cases[0]], data)
+        run_mb = None if before is None else peak_rss_mb() - before
+        print(json.dumps({"peak_rss_mb": max(loading_peak, peak_rss_mb()), "run_mb": run_mb}))
         return 0
 
     impls = ["digitnet"]
@@ -306,7 +326,8 @@ def main(argv=None):
           f"{args.repeats} alternating repeats; {versions}; load average {os.getloadavg()[0]:.2f}\n")
 
     results = []
-    header = f"{'case':20s} {'impl':9s} {'median s':>9s} {'µs/step':>9s} {'accuracy':>9s} {'peak RSS':>9s}  notes"
+    header = (f"{'case':20s} {'impl':9s} {'median s':>9s} {'µs/step':>9s} {'accuracy':>9s} {'peak RSS':>9s} "
+              f"{'run peak':>9s}  notes")
     print(header)
     print("-" * len(header))
     for name in cases:
@@ -334,14 +355,15 @@ def main(argv=None):
                 row["us_per_step"] = median / case.steps * 1e6
                 row["test_accuracy"] = outcome[impl]
             if not args.no_memory and impl in RUNNERS:
-                row["peak_rss_mb"] = child_peak_rss(impl, name, args)
+                row.update(child_peak_rss(impl, name, args))
             row["notes"] = [n for n in notes if n]
             results.append(row)
             acc = f"{row['test_accuracy']:.2%}" if case.steps else ""
             step = f"{row['us_per_step']:,.0f}" if case.steps else ""
             rss = f"{row['peak_rss_mb']:.0f} MB" if "peak_rss_mb" in row else ""
+            run_mb = f"{row['run_mb']:.0f} MB" if row.get("run_mb") is not None else ""
             print(f"{name if impl == 'digitnet' else '':20s} {impl:9s} {median:9.3f} {step:>9s} {acc:>9s} "
-                  f"{rss:>9s}  {'; '.join(row['notes'])}")
+                  f"{rss:>9s} {run_mb:>9s}  {'; '.join(row['notes'])}")
         results += print_ratios(name, case, runs, outcome, workers)
         if name == "two-layer":
             bound = matmul_bound(data)

@@ -130,18 +130,39 @@ def im2col_nhwc(x, filter_h, filter_w, stride=1, pad=0):
     in, and its offset (y, x) one pixel step per unit. A convolution calls this once per batch chunk, so the
     view is built with as_strided directly: sliding_window_view's checks and the reordering cost 16-31 µs a call.
     """
-    N, H, W, C = x.shape
-    out_h, out_w = conv_output_size(H, filter_h, stride, pad), conv_output_size(W, filter_w, stride, pad)
     x = pad_nhwc(x, pad)
-    if C == 1:  # a grayscale input: see _im2col_one_channel
-        return _im2col_one_channel(x[..., 0], filter_h, filter_w, stride, out_h, out_w)
+    return next(im2col_chunks(x, filter_h, filter_w, stride, [slice(0, x.shape[0])]))[1]
+
+
+def _windows(x, filter_h, filter_w, stride):
+    """Every window of x (N, H, W, C) as one strided view (N, out_h, out_w, filter_h, filter_w, C), no copy."""
+    N, H, W, C = x.shape
+    out_h, out_w = conv_output_size(H, filter_h, stride), conv_output_size(W, filter_w, stride)
     step_n, step_h, step_w, step_c = x.strides
-    shape = (N, out_h, out_w, filter_h, filter_w, C)
-    windows = as_strided(x, shape, (step_n, step_h * stride, step_w * stride, step_h, step_w, step_c),
-                         writeable=False)  # in bounds: conv_output_size counted only windows that fit
-    col = np.empty(shape, dtype=x.dtype)
-    np.copyto(col, windows)
-    return col.reshape(N * out_h * out_w, -1)
+    return as_strided(x, (N, out_h, out_w, filter_h, filter_w, C),
+                      (step_n, step_h * stride, step_w * stride, step_h, step_w, step_c),
+                      writeable=False)  # in bounds: conv_output_size counted only windows that fit
+
+
+def im2col_chunks(x, filter_h, filter_w, stride, chunks):
+    """(chunk, im2col_nhwc(x[chunk], ...)) for each batch slice in chunks (of the already padded x), in order.
+
+    One strided view of the whole batch and one buffer serve every chunk: as_strided costs tens of µs a call
+    and a DeepConvNet step makes hundreds of chunks. The buffer is reused, so each chunk's matrix is valid
+    only until the next one is asked for.
+    """
+    N, H, W, C = x.shape
+    out_h, out_w = conv_output_size(H, filter_h, stride), conv_output_size(W, filter_w, stride)
+    if C == 1:  # a grayscale input: see _im2col_one_channel
+        for s in chunks:
+            yield s, _im2col_one_channel(x[s, ..., 0], filter_h, filter_w, stride, out_h, out_w)
+        return
+    windows = _windows(x, filter_h, filter_w, stride)
+    buffer = np.empty((max(s.stop - s.start for s in chunks), *windows.shape[1:]), dtype=x.dtype)
+    for s in chunks:
+        col = buffer[:s.stop - s.start]
+        np.copyto(col, windows[s])
+        yield s, col.reshape(col.shape[0] * out_h * out_w, -1)
 
 
 def _im2col_one_channel(img, filter_h, filter_w, stride, out_h, out_w):

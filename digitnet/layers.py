@@ -7,15 +7,15 @@ its caller passed in.
 import numpy as np
 
 from .functions import row_max, sigmoid, softmax
-from .im2col import batch_chunks, col2im_nhwc, conv_output_size, im2col_nhwc, pad_nhwc
+from .im2col import batch_chunks, col2im_nhwc, conv_output_size, im2col_chunks, pad_nhwc
 
 
 class Relu:
     """The rectified linear unit, max(x, 0), as a layer.
 
-    forward keeps a mask of the inputs that were <= 0; backward lets the gradient through where the input was
-    positive and blocks it elsewhere. Neither writes into the array it is given (the book's backward edits
-    `dout` in place).
+    forward keeps where the input was > 0 (`keep`; the book's `mask`, where it was <= 0, is its negation, made
+    on request); backward lets the gradient through there and blocks it elsewhere. Neither writes into the
+    array it is given (the book's backward edits `dout` in place).
 
     Examples:
         >>> import numpy as np
@@ -28,15 +28,23 @@ class Relu:
         array([[1., 0.],
                [0., 1.]])
     """
+
     def __init__(self):
-        self.mask = None
+        self.keep = None
+
+    @property
+    def mask(self):
+        return None if self.keep is None else ~self.keep
 
     def forward(self, x):
-        self.mask = x <= 0
+        self.keep = x > 0
         return np.maximum(x, 0)  # the book's x[mask] = 0 on a copy; np.where is ten times slower (it branches)
 
+    def infer(self, x):
+        return np.maximum(x, 0)
+
     def backward(self, dout):
-        return dout * ~self.mask  # a new array: the book's dout[mask] = 0 would edit the caller's
+        return dout * self.keep  # a new array: the book's dout[mask] = 0 would edit the caller's
 
 
 class Sigmoid:
@@ -59,6 +67,9 @@ class Sigmoid:
     def forward(self, x):
         self.out = sigmoid(x)
         return self.out
+
+    def infer(self, x):
+        return sigmoid(x)
 
     def backward(self, dout):
         return dout * (1.0 - self.out) * self.out
@@ -98,7 +109,10 @@ class Affine:
     def forward(self, x):
         self.original_x_shape = x.shape
         self.x = x.reshape(x.shape[0], -1)
-        out = self.x @ self.W
+        return self.infer(self.x)
+
+    def infer(self, x):
+        out = x.reshape(x.shape[0], -1) @ self.W
         out += self.b
         return out
 
@@ -235,6 +249,9 @@ class Dropout:
         self.mask = keep.astype(x.dtype) / np.asarray(1.0 - self.dropout_ratio, dtype=x.dtype)
         return x * self.mask
 
+    def infer(self, x):
+        return x
+
     def backward(self, dout):
         return dout if self.mask is None else dout * self.mask
 
@@ -302,6 +319,14 @@ class BatchNormalization:
         self.std = np.sqrt(var + self.eps)
         self.xn = (x - mu) / self.std
         return (self.gamma * self.xn + self.beta).reshape(self.input_shape)
+
+    def infer(self, x):
+        """forward(x, train_flg=False), the same floats, keeping nothing for backward."""
+        if self.running_mean is None:
+            return self.forward(x, train_flg=False)
+        mu = self.running_mean.astype(x.dtype, copy=False)
+        std = np.sqrt(self.running_var.astype(x.dtype, copy=False) + self.eps)
+        return (self.gamma * ((x.reshape(x.shape[0], -1) - mu) / std) + self.beta).reshape(x.shape)
 
     def backward(self, dout):
         dout = dout.reshape(dout.shape[0], -1)
@@ -419,26 +444,50 @@ class Convolution:
         self.db = None
 
     def forward(self, x):
-        FN, C, FH, FW = self.W.shape
-        N, _, H, W = x.shape
-        out_h = conv_output_size(H, FH, self.stride, self.pad)
-        out_w = conv_output_size(W, FW, self.stride, self.pad)
         self.x = pad_nhwc(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), self.pad)
+        return self._convolve(self.x)
+
+    def infer(self, x, relu=False, pool=None):
+        """forward(x) keeping nothing for backward. relu: also apply the ReLU after it; pool: also the Pooling
+        (without padding) after that. Each batch chunk is pooled as soon as it is computed, while it is in the
+        cache, and the bias and ReLU go on the pooled maxima, a quarter of the pixels for a 2x2 pool: max
+        commutes with adding a per-channel constant and with the ReLU, float for float."""
+        return self._convolve(pad_nhwc(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), self.pad), relu, pool)
+
+    def _convolve(self, xp, relu=False, pool=None):
+        """The convolution of the padded channels-last xp, as (N, FN, out_h, out_w) over channels-last memory."""
+        FN, C, FH, FW = self.W.shape
+        N, Hp, Wp, _ = xp.shape
+        out_h, out_w = conv_output_size(Hp, FH, self.stride), conv_output_size(Wp, FW, self.stride)
         col_W = self.W.transpose(2, 3, 1, 0).reshape(-1, FN)  # rows in im2col_nhwc's (y, x, c) order
-        out = np.empty((N, out_h, out_w, FN), dtype=np.result_type(x, self.W))
-        for s in batch_chunks(N, out_h * out_w * FH * FW * C * x.itemsize):
-            np.matmul(im2col_nhwc(self.x[s], FH, FW, self.stride), col_W, out=out[s].reshape(-1, FN))
-        out += self.b
+        dtype = np.result_type(xp, self.W)
+        chunks = batch_chunks(N, out_h * out_w * FH * FW * C * xp.itemsize)
+        if pool is None:
+            out = np.empty((N, out_h, out_w, FN), dtype=dtype)
+        else:
+            out = np.empty((N, *pool.output_size(out_h, out_w), FN), dtype=dtype)
+            scratch = np.empty((chunks[0].stop, out_h, out_w, FN), dtype=dtype)
+        for s, col in im2col_chunks(xp, FH, FW, self.stride, chunks):
+            product = out[s] if pool is None else scratch[:s.stop - s.start]
+            np.matmul(col, col_W, out=product.reshape(-1, FN))
+            if pool is not None:
+                pool.maxima(product, out=out[s])
+            chunk = out[s]  # bias (and ReLU) while the chunk is in the cache
+            chunk += self.b
+            if relu:
+                np.maximum(chunk, 0, out=chunk)
         return out.transpose(0, 3, 1, 2)
 
     def backward(self, dout, need_dx=True):
         FN, C, FH, FW = self.W.shape
         N, _, out_h, out_w = dout.shape
         dout = np.ascontiguousarray(dout.transpose(0, 2, 3, 1))  # (N, out_h, out_w, FN)
-        self.db = dout.sum(axis=(0, 1, 2))
+        # a product with ones, not sum(axis=...): NumPy reduces the outer axes FN floats at a time, 9x slower
+        self.db = np.ones(N * out_h * out_w, dtype=dout.dtype) @ dout.reshape(-1, FN)
         dcol_W = np.zeros((FH * FW * C, FN), dtype=dout.dtype)
-        for s in batch_chunks(N, out_h * out_w * FH * FW * C * dout.itemsize):
-            dcol_W += im2col_nhwc(self.x[s], FH, FW, self.stride).T @ dout[s].reshape(-1, FN)
+        chunks = batch_chunks(N, out_h * out_w * FH * FW * C * dout.itemsize)
+        for s, col in im2col_chunks(self.x, FH, FW, self.stride, chunks):
+            dcol_W += col.T @ dout[s].reshape(-1, FN)
         self.dW = np.ascontiguousarray(dcol_W.reshape(FH, FW, C, FN).transpose(3, 2, 0, 1))
         if not need_dx:
             return None
@@ -450,8 +499,9 @@ class Convolution:
             dout = pad_nhwc(dout, back_pad)
             flipped_W = self.W[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(-1, C)
             dx = np.empty((N, H, W, C), dtype=dout.dtype)
-            for s in batch_chunks(N, H * W * FH * FW * FN * dout.itemsize):
-                np.matmul(im2col_nhwc(dout[s], FH, FW), flipped_W, out=dx[s].reshape(-1, C))
+            chunks = batch_chunks(N, H * W * FH * FW * FN * dout.itemsize)
+            for s, col in im2col_chunks(dout, FH, FW, 1, chunks):
+                np.matmul(col, flipped_W, out=dx[s].reshape(-1, C))
         else:
             col_W = self.W.transpose(2, 3, 1, 0).reshape(-1, FN)
             dx = col2im_nhwc(dout.reshape(-1, FN) @ col_W.T, (N, H, W, C), FH, FW, self.stride, self.pad)
@@ -494,24 +544,39 @@ class Pooling:
         self.x = None  # the padded input, channels last
         self.out = None  # the maxima, channels last
 
-    def _window_positions(self):
+    def _window_positions(self, out_h, out_w):
         """For each position (y, x) in the window, the slices that pick it out of every window at once."""
-        s, (out_h, out_w) = self.stride, self.out.shape[1:3]
+        s = self.stride
         return [(slice(y, y + s * (out_h - 1) + 1, s), slice(x, x + s * (out_w - 1) + 1, s))
                 for y in range(self.pool_h) for x in range(self.pool_w)]
 
+    def output_size(self, height, width):
+        """(out_h, out_w) for an already padded height x width input."""
+        return conv_output_size(height, self.pool_h, self.stride), conv_output_size(width, self.pool_w, self.stride)
+
+    def maxima(self, x, out=None):
+        """The window maxima of the padded channels-last x (N, H, W, C): one pass per window position."""
+        views = [x[:, rows, cols] for rows, cols in self._window_positions(*self.output_size(*x.shape[1:3]))]
+        out = np.empty(views[0].shape, dtype=x.dtype) if out is None else out
+        if len(views) == 1:
+            np.copyto(out, views[0])
+        else:
+            np.maximum(views[0], views[1], out=out)
+        for view in views[2:]:
+            np.maximum(out, view, out=out)
+        return out
+
+    def _padded(self, x):
+        x, p = x.transpose(0, 2, 3, 1), self.pad
+        return np.pad(x, [(0, 0), (p, p), (p, p), (0, 0)], constant_values=-np.inf) if p else x
+
     def forward(self, x):
-        N, C, H, W = x.shape
-        p = self.pad
-        out_h = conv_output_size(H, self.pool_h, self.stride, p)
-        out_w = conv_output_size(W, self.pool_w, self.stride, p)
-        self.x = x.transpose(0, 2, 3, 1)
-        if p:
-            self.x = np.pad(self.x, [(0, 0), (p, p), (p, p), (0, 0)], constant_values=-np.inf)
-        self.out = self.x[:, :out_h * self.stride:self.stride, :out_w * self.stride:self.stride].copy()
-        for rows, cols in self._window_positions()[1:]:
-            np.maximum(self.out, self.x[:, rows, cols], out=self.out)
+        self.x = self._padded(x)
+        self.out = self.maxima(self.x)
         return self.out.transpose(0, 3, 1, 2)
+
+    def infer(self, x):
+        return self.maxima(self._padded(x)).transpose(0, 3, 1, 2)
 
     def backward(self, dout):
         dout = np.ascontiguousarray(dout.transpose(0, 2, 3, 1))  # read once per window position: lay it out once
@@ -521,7 +586,7 @@ class Pooling:
         tiled = (self.stride == self.pool_h == self.pool_w
                  and (self.stride * out_h, self.stride * out_w) == self.x.shape[1:3])
         dx = (np.empty if tiled else np.zeros)(self.x.shape, dtype=dout.dtype)
-        positions = self._window_positions()
+        positions = self._window_positions(out_h, out_w)
         for i, (rows, cols) in enumerate(positions):
             first_max = self.x[:, rows, cols] == self.out
             if i == 0:

@@ -4,6 +4,7 @@ and how well a score tells two sets apart (AUROC). NumPy only; plots.py draws th
 import numpy as np
 
 from .functions import labels_of
+from .nets.base import infer
 
 __all__ = ["confusion_matrix", "per_class_precision_recall", "evaluation_report", "predict_labels", "predict_scores",
            "reliability_bins", "expected_calibration_error", "auroc", "rate_below", "ECE_BINS"]
@@ -55,7 +56,7 @@ def predict_scores(net, x, batch_size=250):
     """The network's (N, classes) logits (float64), computed in batches so memory stays flat."""
     if not x.shape[0]:
         return np.zeros((0, 10))
-    return np.concatenate([np.asarray(net.predict(x[i:i + batch_size]), dtype=np.float64)
+    return np.concatenate([np.asarray(infer(net, x[i:i + batch_size]), dtype=np.float64)
                            for i in range(0, x.shape[0], batch_size)])
 
 

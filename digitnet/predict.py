@@ -14,6 +14,7 @@ import numpy as np
 from .calibration import confidence_of
 from .data.images import PIXELS
 from .errors import DigitnetError
+from .nets.base import infer
 from .preprocess import ImageError, to_mnist
 
 __all__ = ["predict_images", "top_k", "expand_folders", "IMAGE_SUFFIXES"]
@@ -60,7 +61,7 @@ def predict_images(net, images, *, on_error="raise", keep_images=False, batch_si
     for start in range(0, len(pending), batch_size):
         chunk = pending[start:start + batch_size]
         x = np.stack([p.reshape(-1) for _, p in chunk]).astype(dtype, copy=False)
-        logits = np.asarray(net.predict(x), dtype=np.float64)
+        logits = np.asarray(infer(net, x), dtype=np.float64)
         probs, rejected = confidence.probabilities(logits), confidence.rejected(logits)
         for (record, _), p, no in zip(chunk, probs, rejected):
             record["digit"] = int(p.argmax())

@@ -307,7 +307,7 @@ def test_a_bug_is_a_json_500_not_plain_text(model_file, sample):
     def broken(*args, **kwargs):
         raise ZeroDivisionError("a bug")
 
-    net.predict = broken  # after create_app's first run of the model
+    net.predict = net.infer = broken  # after create_app's first run of the model (serving runs infer)
     with TestClient(app, raise_server_exceptions=False) as c:
         r = c.post("/api/predict", json={"pixels": sample.x_test[0].tolist()})
         assert_error(r, 500, "internal server error")

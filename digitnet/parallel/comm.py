@@ -22,6 +22,7 @@ import traceback
 import numpy as np
 
 from ..errors import DigitnetError
+from ..nets.base import infer
 
 INSTALL_HINT = "pip install 'digitnet[mpi]'"
 # Environment variables an MPI launcher sets in each process it starts: MPICH's and Intel MPI's hydra
@@ -385,7 +386,7 @@ def predict_shared(net, x, comm, batch_size=250):
     """net's scores (logits) for all of x, each rank predicting its share in batches: the whole array on
     rank 0, None on the others."""
     lo, hi = shard(x.shape[0], comm.rank, comm.size)
-    scores = [net.predict(x[i:min(i + batch_size, hi)]) for i in range(lo, hi, batch_size)]
+    scores = [infer(net, x[i:min(i + batch_size, hi)]) for i in range(lo, hi, batch_size)]
     mine = np.concatenate(scores) if scores else np.empty((0, 0), dtype=x.dtype)
     parts = comm.gather(mine)
     return None if parts is None else np.concatenate([p for p in parts if p.size])

@@ -46,6 +46,7 @@ from ..calibration import confidence_of
 from ..data.images import CLASSES, PIXELS, SIDE
 from ..errors import DigitnetError
 from ..explain import explanation_json
+from ..nets.base import infer
 from ..preprocess import ImageError, to_mnist
 from .inputs import ClientGone, RequestError, _image_from_multipart, _named_bytes, _read_body, pixels_from_json
 
@@ -114,7 +115,7 @@ class Predictor:
         """(the ten calibrated probabilities, whether the model says it is not a digit) of one 28x28 image."""
         x = np.asarray(image, dtype=self.dtype).reshape(1, PIXELS)
         with self.lock:
-            scores = np.asarray(self.net.predict(x, train_flg=False), dtype=np.float64)
+            scores = np.asarray(infer(self.net, x), dtype=np.float64)
         confidence = confidence_of(self.net)
         with np.errstate(all="ignore"):  # a net whose outputs overflow answers nan, never a 500
             return confidence.probabilities(scores)[0], bool(reject and confidence.rejected(scores)[0])
