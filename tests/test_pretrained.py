@@ -22,8 +22,8 @@ MANIFEST = json.loads((MODELS_DIR / "manifest.json").read_text())
 # (20 epochs on 8,000 digits, a third of each batch outliers) made 98.27 %, the two-layer net 96.80 %.
 OFFICIAL_BAR = {"deep-cnn": 0.980, "two-layer": 0.96}
 # On the sample's 8,000 training digits, which are their training data: a sound file scores near its training
-# accuracy (98.3 % and up, with augmentation and outlier exposure); a damaged or mismatched one near chance.
-SAMPLE_BAR = {"deep-cnn": 0.99, "two-layer": 0.975}
+# accuracy (98.3 % and 98.7 %, with augmentation and outlier exposure); a damaged or mismatched one near chance.
+SAMPLE_BAR = {"deep-cnn": 0.98, "two-layer": 0.975}
 # The 60 hand-drawn fixtures were never trained on: the outlier-exposed CNN reads 58 of them (the one before
 # it, 59); the two-layer net read 59 when it was made, and must keep at least 56.
 HANDWRITING_BAR = {"deep-cnn": 58, "two-layer": 56}
@@ -111,7 +111,9 @@ def test_a_damaged_bundled_file_is_refused(tmp_path, monkeypatch):
 
 def test_resolve_model_takes_a_name_a_path_or_nothing(tmp_path):
     assert resolve_model(None) == (bundled_path("deep-cnn"), resolve_model("deep-cnn")[1])
-    assert "bundled model deep-cnn" in resolve_model(None)[1] and "99." in resolve_model(None)[1]
+    description = resolve_model(None)[1]
+    assert "bundled model deep-cnn" in description and f"{100 * MANIFEST['models']['deep-cnn']['test_accuracy']:.2f}%" \
+        in description
     assert resolve_model(str(tmp_path / "m.npz")) == (tmp_path / "m.npz", f"model file {tmp_path / 'm.npz'}")
     with pytest.raises(digitnet.ModelFileError, match="not a bundled model"):
         resolve_model("deep_cnn")
