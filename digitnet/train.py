@@ -154,6 +154,15 @@ class OutlierExposure:
         return (np.concatenate([x_train, self.outliers.astype(x_train.dtype, copy=False)]),
                 np.concatenate([digits, uniform]))
 
+    @classmethod
+    def of(cls, outliers, per_batch, batch_size, x_train, t_train):
+        """(exposure, x, t) for train(): with outliers (per_batch of them a batch, default half a batch), the
+        exposure and its pool; without, (None, x_train, t_train)."""
+        if outliers is None:
+            return None, x_train, t_train
+        exposure = cls(outliers, per_batch or max(batch_size // 2, 1))
+        return (exposure, *exposure.pool(x_train, t_train))
+
     def add_outliers(self, batch, rng):
         return np.concatenate([batch, self.n_digits + rng.integers(0, self.outliers.shape[0], self.per_batch)])
 
@@ -217,6 +226,7 @@ def epoch_record(net, state, sets, keep_best, clock, team=None):
     return record
 
 
+# long: the training loop in one place to read, its parts already helpers (train_step, epoch_record, save_point)
 def train(net, x_train, t_train, x_test=None, t_test=None, *, iters=None, epochs=None, batch_size=100,
           optimizer=None, schedule=None, sampling="replacement", augment=None, x_val=None, t_val=None,
           keep_best=False, train_eval_size=None, rng=None, on_epoch=None, on_step=None, callbacks=(),
@@ -240,10 +250,7 @@ def train(net, x_train, t_train, x_test=None, t_test=None, *, iters=None, epochs
     comm: a communicator from digitnet.parallel (world() under mpiexec): data-parallel training, batch_size
     being the global batch, each rank computing its share (see parallel.DataParallel). Only rank 0 calls
     checkpoint(state), which then holds every rank's random state. The default is one process: today's loop.
-
-    outliers: images that are not digits, shaped like x_train: outlier exposure (see OutlierExposure), with
-    outliers_per_batch of them (default batch_size // 2) added to each batch of digits. Evaluation and the
-    epoch metrics see the digits only.
+    outliers, outliers_per_batch: outlier exposure (OutlierExposure.of); the metrics see the digits only.
     """
     total_iters, iters_per_epoch = _check(x_train, iters, epochs, batch_size, keep_best, x_val)
     optimizer = optimizer or SGD(lr=0.1)
@@ -252,11 +259,7 @@ def train(net, x_train, t_train, x_test=None, t_test=None, *, iters=None, epochs
     hooks = [*callbacks, FunctionCallback(on_step, on_epoch)]
     sets = {"train": (x_train[:train_eval_size], t_train[:train_eval_size]),
             "val": None if x_val is None else (x_val, t_val), "test": None if x_test is None else (x_test, t_test)}
-    exposure = None
-    x_steps, t_steps = x_train, t_train
-    if outliers is not None:
-        exposure = OutlierExposure(outliers, outliers_per_batch or max(batch_size // 2, 1))
-        x_steps, t_steps = exposure.pool(x_train, t_train)
+    exposure, x_steps, t_steps = OutlierExposure.of(outliers, outliers_per_batch, batch_size, x_train, t_train)
     team = DataParallel(comm or SingleProcess(), net, rng)
     if batch_size < team.comm.size:
         raise ValueError(f"batch size {batch_size} gives {team.comm.size} workers less than a sample each")
