@@ -176,6 +176,15 @@ class OutlierExposure:
         return (np.concatenate([x_train, self.outliers.astype(x_train.dtype, copy=False)]),
                 np.concatenate([digits, uniform]))
 
+    @classmethod
+    def of(cls, outliers, per_batch, batch_size, x_train, t_train):
+        """(exposure, x, t) for train(): with outliers (per_batch of them a batch, default half a batch), the
+        exposure and its pool; without, (None, x_train, t_train)."""
+        if outliers is None:
+            return None, x_train, t_train
+        exposure = cls(outliers, per_batch or max(batch_size // 2, 1))
+        return (exposure, *exposure.pool(x_train, t_train))
+
     def add_outliers(self, batch, rng):
         return np.concatenate([batch, self.n_digits + rng.integers(0, self.outliers.shape[0], self.per_batch)])
 
@@ -239,6 +248,7 @@ def epoch_record(net, state, sets, keep_best, clock, team=None):
     return record
 
 
+# long: the training loop in one place to read, its parts already helpers (train_step, epoch_record, save_point)
 def train(net, x_train, t_train, x_test=None, t_test=None, *, iters=None, epochs=None, batch_size=100,
           optimizer=None, schedule=None, sampling="replacement", augment=None, x_val=None, t_val=None,
           keep_best=False, train_eval_size=None, rng=None, on_epoch=None, on_step=None, callbacks=(),
@@ -312,11 +322,7 @@ def train(net, x_train, t_train, x_test=None, t_test=None, *, iters=None, epochs
     hooks = [*callbacks, FunctionCallback(on_step, on_epoch)]
     sets = {"train": (x_train[:train_eval_size], t_train[:train_eval_size]),
             "val": None if x_val is None else (x_val, t_val), "test": None if x_test is None else (x_test, t_test)}
-    exposure = None
-    x_steps, t_steps = x_train, t_train
-    if outliers is not None:
-        exposure = OutlierExposure(outliers, outliers_per_batch or max(batch_size // 2, 1))
-        x_steps, t_steps = exposure.pool(x_train, t_train)
+    exposure, x_steps, t_steps = OutlierExposure.of(outliers, outliers_per_batch, batch_size, x_train, t_train)
     team = DataParallel(comm or SingleProcess(), net, rng)
     if batch_size < team.comm.size:
         raise ValueError(f"batch size {batch_size} gives {team.comm.size} workers less than a sample each")

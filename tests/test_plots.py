@@ -149,11 +149,11 @@ def test_write_evaluation_pictures(tmp_path, trained):
     net, history, sample = trained
     paths = write_evaluation_pictures(net, sample.x_test[:500], sample.t_test[:500], history, tmp_path / "eval")
     assert sorted(p.name for p in paths) == ["confusion_matrix.png", "first_layer_weights.png",
-                                             "learning_curves.png", "misclassified.png"]
+                                             "learning_curves.png", "misclassified.png", "reliability.png"]
     for p in paths:
         assert_png(p)
     without = write_evaluation_pictures(net, sample.x_test[:100], sample.t_test[:100], None, tmp_path / "eval2")
-    assert "learning_curves.png" not in [p.name for p in without] and len(without) == 3
+    assert "learning_curves.png" not in [p.name for p in without] and len(without) == 4
 
 
 def test_without_matplotlib_the_error_says_so(tmp_path, monkeypatch):

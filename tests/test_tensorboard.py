@@ -236,8 +236,8 @@ def env(tmp_path):
 
 def test_train_logdir_survives_ctrl_c_and_resume(tmp_path, env):
     out, logdir = tmp_path / "m.npz", tmp_path / "runs" / "cosine"
-    proc = digitnet("train", "--train-limit", 2000, "--epochs", 5, "--schedule", "cosine", "--seed", 8,
-                    "--out", out, "--logdir", logdir, env=env)
+    proc = digitnet("train", "--train-limit", 2000, "--calibration", 0, "--epochs", 5, "--schedule", "cosine",
+                    "--seed", 8, "--out", out, "--logdir", logdir, env=env)
     for line in proc.stdout:  # 20 steps an epoch, 100 in all
         if line.startswith("epoch   1"):
             proc.send_signal(signal.SIGINT)  # training stops after the step in progress, saving a checkpoint

@@ -120,6 +120,10 @@ def report(run, history, out, plot):
     kept = f" (weights of epoch {final['epoch']}, best validation accuracy)" if run.settings.validation else ""
     click.echo(f"test accuracy {100 * final['test_acc']:.2f}% on {run.dataset.name}{kept}; trained in "
                f"{history[-1]['train_time_s']:.1f}s ({history[-1]['elapsed_s']:.1f}s with evaluation)")
+    confidence = getattr(run.net, "confidence", None)  # fitted by save_outputs on the held-out digits
+    if confidence is not None:
+        click.echo(f"calibrated on {confidence.fitted_on}: temperature {confidence.temperature:.4g}, "
+                   f"'not a digit' below {confidence.score} {confidence.threshold:.4g}")
     click.echo(f"saved {out} and {metrics_path}")
     warning = end_warning(run, history)
     if warning:
