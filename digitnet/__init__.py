@@ -1,7 +1,5 @@
 """digitnet: neural networks for handwritten digits, built from scratch in NumPy the way
 "Deep Learning from Scratch" (ch. 5) builds them: layers with forward and backward passes."""
-__version__ = "0.1.0"
-
 from .errors import DataError, DigitnetError, DownloadError, ModelFileError
 from .functions import cross_entropy_error, relu, sigmoid, softmax
 from .gradient import gradient_check, numerical_gradient
@@ -12,6 +10,7 @@ from .optimizers import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop
 from .pretrained import pretrained  # the bundled trained models; binds the function, not the module
 from .reader import read  # read the numbers in a picture; binds the function, not the module
 from .train import evaluate, train
+from .version import __version__  # noqa: F401  (re-exported: digitnet.__version__)
 
 __all__ = [
     "Affine", "Relu", "Sigmoid", "Softmax", "SoftmaxWithLoss",

@@ -130,7 +130,7 @@ def _emit_layer(g, name, layer, x, shape):
 
 def build_onnx_model(net, *, opset=DEFAULT_OPSET, metadata=None):
     """The ONNX ModelProto for net (checked with onnx.checker), without writing it anywhere."""
-    from . import __version__
+    from .version import __version__
 
     onnx, helper, numpy_helper = _import_onnx()
     max_opset = onnx.defs.onnx_opset_version()

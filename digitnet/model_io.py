@@ -86,7 +86,7 @@ def save_model(path, net, metadata=None):
         >>> header["architecture"], header["metadata"]["note"], np.array_equal(again.params["W1"], net.params["W1"])
         ('two-layer', 'untrained', True)
     """
-    from . import __version__
+    from .version import __version__
 
     path = Path(path)
     arrays = {k: np.ascontiguousarray(v) for k, v in net.state_arrays().items()}

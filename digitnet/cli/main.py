@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from .. import __version__
+from ..version import __version__
 from ..errors import DigitnetError, OptionError
 
 
