@@ -90,7 +90,8 @@ def segment(ink, classify):
     for line in prepared:
         rows = probabilities[start:start + len(line.fields)]
         chosen = line.best(rows)
-        result.append([Found(len(result), line.boxes[k], line.fields[k], rows[k], (0, start + k)) for k in chosen])
+        line_no = len(result)
+        result.append([Found(line_no, line.boxes[k], line.fields[k], rows[k], (0, start + k)) for k in chosen])
         start += len(line.fields)
     return result, specks
 
@@ -181,8 +182,9 @@ def _stacks(comps):
 
 def _lines(comps, least, at_least_high):
     """(lines: lists of component indices, top to bottom; H; specks). Stacks at least half as tall as H,
-    and `least` pixels long (to_mnist's rule for a speck), whose spans overlap make the lines; the other components join the line they lie
-    in, or are specks (all of them, when nothing is that tall: a picture of specks)."""
+    and `least` pixels long (to_mnist's rule for a speck), whose spans overlap make the lines; the other
+    components join the line they lie in, or are specks (all of them when nothing is that tall).
+    H is raised to at_least_high (PEN_HEIGHTS stroke widths)."""
     stacks, height = _stacks(comps)
     spans = [_span(comps, s) for s in stacks]
     widths = [max(comps[i]["x1"] for i in st) - min(comps[i]["x0"] for i in st) for st in stacks]
@@ -353,10 +355,10 @@ class _Line:
         n = len(self.spans)
         score = [self._score(box, p) for box, p in zip(self.boxes, probabilities)]
         ending = {}  # piece index -> runs that end just before it
-        for k, (i, j) in enumerate(self.runs):
+        for k, (_, j) in enumerate(self.runs):
             ending.setdefault(j, []).append(k)
         total, back = {}, {}
-        for k, (i, j) in enumerate(self.runs):  # runs come ordered by their first piece
+        for k, (i, _) in enumerate(self.runs):  # runs come ordered by their first piece
             if i == 0:
                 total[k], back[k] = score[k], None
                 continue

@@ -11,16 +11,16 @@ from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402  (after the thread setting)
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 OUT = REPO / "docs" / "gallery"
 
-import digitnet  # noqa: E402
-from digitnet.data import load_sample  # noqa: E402
-from digitnet.data.numbers import compose, lines  # noqa: E402
-from digitnet.reader import draw_reading  # noqa: E402
+import digitnet  # noqa: E402  (sys.path is set above)
+from digitnet.data import load_sample  # noqa: E402  (sys.path is set above)
+from digitnet.data.numbers import compose, lines  # noqa: E402  (sys.path is set above)
+from digitnet.reader import draw_reading  # noqa: E402  (sys.path is set above)
 
 
 def small(picture, height=150):
@@ -66,7 +66,7 @@ def seams_picture(picture):
 def main():
     net = digitnet.pretrained("deep-cnn")
     sample = load_sample()
-    x, t = sample.x_test.reshape(-1, 28, 28), sample.t_test
+    x = sample.x_test.reshape(-1, 28, 28)
     rng = np.random.default_rng(3)
     OUT.mkdir(parents=True, exist_ok=True)
     for kind in ("separated", "touching", "broken"):

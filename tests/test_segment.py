@@ -175,7 +175,9 @@ def test_the_broken_digits_really_are_in_pieces(mnist_test):
 
     x, _ = mnist_test
     rng = np.random.default_rng(2)
-    pieces = lambda a: ndimage.label(a > 40, structure=np.ones((3, 3)))[1]  # noqa: E731
+    def pieces(a):
+        return ndimage.label(a > 40, structure=np.ones((3, 3)))[1]
+
     more = [pieces(break_strokes(tight(d), rng)) > pieces(tight(d)) for d in x[:50]]
     assert np.mean(more) > 0.9
 
