@@ -39,7 +39,8 @@ WIDE = 0.6                # components wider than WIDE x H are cut by seams (the
 CUT_HIGH = 0.6            # ... if at least CUT_HIGH x H high: touching digits are full height, a bar is not
 PEN_HEIGHTS = 4.0         # digits are at least this many stroke widths high (H is raised to it)
 EVEN = 0.2
-SEAM_DRIFT = 0.6          # a seam's cost per sideways step, in ink pixels crossed
+SEAM_DRIFT = 0.6          # a seam's cost per sideways step, in ink pixels crossed ...
+SEAM_STEP = 1             # ... of at most this many columns a row
 SEAM_MARGIN = 0.08        # no seam nearer a component's side than this (x H): a 1 can be that thin
 SEAM_WINDOW = 0.08        # a seam ends at the cheapest column within this much either side (x H)
 SEAM_SPACING = 0.1        # seams at least this far apart (x H) ...
@@ -222,14 +223,20 @@ def seams(mask, height):
     h, w = mask.shape
     ink = mask.astype(np.float32)
     cost = ink[0].copy()
-    came = np.zeros((h, w), dtype=np.int8)  # -1, 0, +1: the column the path came from, relative
-    wall = np.float32(1e9)
+    came = np.zeros((h, w), dtype=np.int8)  # the column the path came from in the row above, relative
+    shifts = np.arange(-int(SEAM_STEP), int(SEAM_STEP) + 1)
+    columns = np.arange(w)
     for y in range(1, h):
-        options = np.stack([np.concatenate([[wall], cost[:-1]]) + SEAM_DRIFT, cost,
-                            np.concatenate([cost[1:], [wall]]) + SEAM_DRIFT])
+        before = np.concatenate([[0.0], np.cumsum(ink[y])])
+        options = np.full((len(shifts), w), np.float32(1e9))
+        for k, s in enumerate(shifts):  # from column x + s above: the ink of row y between the two is cut
+            lo, hi = max(0, -s), min(w, w - s)
+            x = columns[lo:hi]
+            crossed = before[np.maximum(x, x + s) + 1] - before[np.minimum(x, x + s)]
+            options[k, lo:hi] = cost[x + s] + crossed + SEAM_DRIFT * abs(s)
         best = options.argmin(axis=0)
-        cost = options[best, np.arange(w)] + ink[y]
-        came[y] = best - 1
+        cost = options[best, columns].astype(np.float32)
+        came[y] = shifts[best]
     margin, window = max(2, int(SEAM_MARGIN * height)), max(1, int(SEAM_WINDOW * height))
     ends = sorted((cost[x], x) for x in range(margin, w - margin)
                   if cost[x] <= cost[max(0, x - window):x + window + 1].min())

@@ -53,7 +53,7 @@ def seams_picture(picture):
 
     ink = ink_map(picture.astype(np.float32) / 255, "gallery")
     labels, comps = _components(ink)
-    _, height, _ = _lines(comps, 6)
+    _, height, _ = _lines(comps, 6, 0)
     widest = max(comps, key=lambda c: c["x1"] - c["x0"])
     blob = labels[widest["y0"]:widest["y1"], widest["x0"]:widest["x1"]] == widest["label"]
     rgb = np.where(blob[..., None], 0, 255).astype(np.uint8).repeat(3, axis=2)
