@@ -274,9 +274,10 @@ class _Line:
     def _pieces(self, labels, comps):
         """self.pieces (piece index per pixel, -1 elsewhere), self.spans (columns), self.owners ((label, strip))."""
         raw = []
+        biggest = max(comps, key=lambda c: c["area"])  # a line's biggest stroke is never a speck
         for c in comps:
             mask = labels == c["label"]
-            if c["small"] and not self._over_a_digit(c, comps):
+            if c["small"] and c is not biggest and not self._over_a_digit(c, comps):
                 self.specks += 1
                 continue
             if c["x1"] - c["x0"] <= WIDE * self.height or c["y1"] - c["y0"] < CUT_HIGH * self.height:
