@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import DigitnetError
 from .preprocess import MIN_DIGIT_FRACTION, MIN_DIGIT_PX, stroke_width, to_field
 
 __all__ = ["Found", "segment"]
@@ -113,16 +114,20 @@ def _components(ink):
     return labels, keep
 
 
-def _label(mask):
-    from scipy import ndimage
+def _ndimage():
+    try:
+        from scipy import ndimage
+    except ImportError:
+        raise DigitnetError("reading numbers needs scipy, which is not installed (pip install scipy)") from None
+    return ndimage
 
-    return ndimage.label(mask, structure=EIGHT)
+
+def _label(mask):
+    return _ndimage().label(mask, structure=EIGHT)
 
 
 def _find_objects(labels):
-    from scipy import ndimage
-
-    return ndimage.find_objects(labels)
+    return _ndimage().find_objects(labels)
 
 
 def _weighted_median(values, weights):
