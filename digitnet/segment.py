@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import DigitnetError
 from .preprocess import MIN_DIGIT_FRACTION, MIN_DIGIT_PX, stroke_width, to_field
 
 __all__ = ["Found", "segment"]
@@ -35,10 +36,14 @@ DUST = 0.004              # a component with under this fraction of the largest 
 SPECK = 0.28              # a component whose longer side is under SPECK x H is a dot, a comma or a speck
 STACK_GAP = 0.25          # strokes stack into one digit across at most this vertical gap (x H0)
 LINE_OVERLAP = 0.4        # stacks whose spans overlap by this part of the shorter one share a line
-WIDE = 0.6                # components wider than WIDE x H are cut by seams (the cuts are only candidates)
+WIDE = 0.6                # components wider than WIDE x H are cut by seams (the cuts are only candidates) ...
+CUT_HIGH = 0.6            # ... if at least CUT_HIGH x H high: touching digits are full height, a bar is not
+PEN_HEIGHTS = 4.0         # digits are at least this many stroke widths high (H is raised to it)
 EVEN = 0.2
-SEAM_DRIFT = 0.6          # a seam's cost per sideways step, in ink pixels crossed
+SEAM_DRIFT = 0.6          # a seam's cost per sideways step, in ink pixels crossed ...
+SEAM_STEP = 1             # ... of at most this many columns a row
 SEAM_MARGIN = 0.08        # no seam nearer a component's side than this (x H): a 1 can be that thin
+SEAM_WINDOW = 0.08        # a seam ends at the cheapest column within this much either side (x H)
 SEAM_SPACING = 0.1        # seams at least this far apart (x H) ...
 SEAM_DENSITY = 0.2        # ... and at most one per this much width (x H)
 MAX_WIDTH = 1.3           # a digit made of several pieces is at most this wide (x H) ...
@@ -69,7 +74,8 @@ def segment(ink, classify):
     labels, comps = _components(ink)
     if not comps:
         return [], 0
-    lines, height, specks = _lines(comps, max(MIN_DIGIT_PX, MIN_DIGIT_FRACTION * max(ink.shape)))
+    lines, height, specks = _lines(comps, max(MIN_DIGIT_PX, MIN_DIGIT_FRACTION * max(ink.shape)),
+                                   PEN_HEIGHTS * stroke_width(ink))
     for c in comps:
         c["small"] = max(c["y1"] - c["y0"], c["x1"] - c["x0"]) < SPECK * height
     prepared = []
@@ -86,7 +92,8 @@ def segment(ink, classify):
     for line in prepared:
         rows = probabilities[start:start + len(line.fields)]
         chosen = line.best(rows)
-        result.append([Found(len(result), line.boxes[k], line.fields[k], rows[k], (0, start + k)) for k in chosen])
+        line_no = len(result)
+        result.append([Found(line_no, line.boxes[k], line.fields[k], rows[k], (0, start + k)) for k in chosen])
         start += len(line.fields)
     return result, specks
 
@@ -107,16 +114,20 @@ def _components(ink):
     return labels, keep
 
 
-def _label(mask):
-    from scipy import ndimage
+def _ndimage():
+    try:
+        from scipy import ndimage
+    except ImportError:
+        raise DigitnetError("reading numbers needs scipy, which is not installed (pip install scipy)") from None
+    return ndimage
 
-    return ndimage.label(mask, structure=EIGHT)
+
+def _label(mask):
+    return _ndimage().label(mask, structure=EIGHT)
 
 
 def _find_objects(labels):
-    from scipy import ndimage
-
-    return ndimage.find_objects(labels)
+    return _ndimage().find_objects(labels)
 
 
 def _weighted_median(values, weights):
@@ -175,13 +186,15 @@ def _stacks(comps):
     return stacks, _weighted_median(heights, [sum(comps[i]["area"] for i in s) for s in stacks])
 
 
-def _lines(comps, least):
+def _lines(comps, least, at_least_high):
     """(lines: lists of component indices, top to bottom; H; specks). Stacks at least half as tall as H,
-    and `least` pixels, whose spans overlap make the lines; the other components join the line they lie
-    in, or are specks (all of them, when nothing is that tall: a picture of specks)."""
+    and `least` pixels long (to_mnist's rule for a speck), whose spans overlap make the lines; the other
+    components join the line they lie in, or are specks (all of them when nothing is that tall).
+    H is raised to at_least_high (PEN_HEIGHTS stroke widths)."""
     stacks, height = _stacks(comps)
     spans = [_span(comps, s) for s in stacks]
-    tall = [k for k, (a, b) in enumerate(spans) if b - a >= max(0.5 * height, least)]
+    widths = [max(comps[i]["x1"] for i in st) - min(comps[i]["x0"] for i in st) for st in stacks]
+    tall = [k for k, (a, b) in enumerate(spans) if b - a >= 0.5 * height and max(b - a, widths[k]) >= least]
     groups = _Groups(len(stacks))
     for a, k in enumerate(tall):
         for m in tall[a + 1:]:
@@ -189,6 +202,7 @@ def _lines(comps, least):
             if _overlap(p0, p1, q0, q1) > LINE_OVERLAP * min(p1 - p0, q1 - q0):
                 groups.join(k, m)
     lines = [[i for k in g for i in stacks[k]] for g in groups.sets(tall)]
+    height = max(height, at_least_high)  # a lone bar is one digit (as to_mnist reads it), not a row of them
     line_spans = [_span(comps, line) for line in lines]
     placed = {i for line in lines for i in line}
     specks = 0
@@ -214,15 +228,21 @@ def seams(mask, height):
     h, w = mask.shape
     ink = mask.astype(np.float32)
     cost = ink[0].copy()
-    came = np.zeros((h, w), dtype=np.int8)  # -1, 0, +1: the column the path came from, relative
-    wall = np.float32(1e9)
+    came = np.zeros((h, w), dtype=np.int8)  # the column the path came from in the row above, relative
+    shifts = np.arange(-int(SEAM_STEP), int(SEAM_STEP) + 1)
+    columns = np.arange(w)
     for y in range(1, h):
-        options = np.stack([np.concatenate([[wall], cost[:-1]]) + SEAM_DRIFT, cost,
-                            np.concatenate([cost[1:], [wall]]) + SEAM_DRIFT])
+        before = np.concatenate([[0.0], np.cumsum(ink[y])])
+        options = np.full((len(shifts), w), np.float32(1e9))
+        for k, s in enumerate(shifts):  # from column x + s above: the ink of row y between the two is cut
+            lo, hi = max(0, -s), min(w, w - s)
+            x = columns[lo:hi]
+            crossed = before[np.maximum(x, x + s) + 1] - before[np.minimum(x, x + s)]
+            options[k, lo:hi] = cost[x + s] + crossed + SEAM_DRIFT * abs(s)
         best = options.argmin(axis=0)
-        cost = options[best, np.arange(w)] + ink[y]
-        came[y] = best - 1
-    margin, window = max(2, int(SEAM_MARGIN * height)), max(1, int(0.08 * height))
+        cost = options[best, columns].astype(np.float32)
+        came[y] = shifts[best]
+    margin, window = max(2, int(SEAM_MARGIN * height)), max(1, int(SEAM_WINDOW * height))
     ends = sorted((cost[x], x) for x in range(margin, w - margin)
                   if cost[x] <= cost[max(0, x - window):x + window + 1].min())
     chosen, spacing = [], max(2, int(SEAM_SPACING * height))
@@ -259,12 +279,13 @@ class _Line:
     def _pieces(self, labels, comps):
         """self.pieces (piece index per pixel, -1 elsewhere), self.spans (columns), self.owners ((label, strip))."""
         raw = []
+        biggest = max(comps, key=lambda c: c["area"])  # a line's biggest stroke is never a speck
         for c in comps:
             mask = labels == c["label"]
-            if c["small"] and not self._over_a_digit(c, comps):
+            if c["small"] and c is not biggest and not self._over_a_digit(c, comps):
                 self.specks += 1
                 continue
-            if c["x1"] - c["x0"] <= WIDE * self.height:
+            if c["x1"] - c["x0"] <= WIDE * self.height or c["y1"] - c["y0"] < CUT_HIGH * self.height:
                 raw.append((mask, (c["label"], 0)))
                 continue
             ys, xs = slice(c["y0"] - self.y0, c["y1"] - self.y0), slice(c["x0"] - self.x0, c["x1"] - self.x0)
@@ -347,10 +368,10 @@ class _Line:
         n = len(self.spans)
         score = [self._score(box, p) for box, p in zip(self.boxes, probabilities)]
         ending = {}  # piece index -> runs that end just before it
-        for k, (i, j) in enumerate(self.runs):
+        for k, (_, j) in enumerate(self.runs):
             ending.setdefault(j, []).append(k)
         total, back = {}, {}
-        for k, (i, j) in enumerate(self.runs):  # runs come ordered by their first piece
+        for k, (i, _) in enumerate(self.runs):  # runs come ordered by their first piece
             if i == 0:
                 total[k], back[k] = score[k], None
                 continue

@@ -22,16 +22,16 @@ from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402  (after the thread setting, which BLAS reads when it loads)
+import numpy as np  # after the thread setting, which BLAS reads when it loads
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 MNIST_10K = Path(os.environ.get("DIGITNET_TEST_DATA") or REPO.parent / "shared" / "data" / "mnist-10k")
 
-import digitnet  # noqa: E402
-from digitnet.data.mnist import load_dataset  # noqa: E402
-from digitnet.data.numbers import compose, lines  # noqa: E402
-from digitnet.predict import predict_images  # noqa: E402
+import digitnet  # noqa: E402  (sys.path is set above)
+from digitnet.data.mnist import load_dataset  # noqa: E402  (sys.path is set above)
+from digitnet.data.numbers import compose, lines  # noqa: E402  (sys.path is set above)
+from digitnet.predict import predict_images  # noqa: E402  (sys.path is set above)
 
 
 def make(kind, x, t, rng):

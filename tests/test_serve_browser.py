@@ -477,3 +477,39 @@ def test_write_a_number_with_a_broken_four_and_touching_digits(browser, bundled_
     assert page.evaluate(BOXES_INK) == 0
     assert problems == []
     context.close()
+
+
+@pytest.fixture(scope="module")
+def wary_server():
+    """deep-cnn with a rejection threshold so high that some digits of a drawn number fall under it."""
+    from digitnet.calibration import Confidence
+    from digitnet.model_io import load_model
+    from digitnet.pretrained import bundled_path
+
+    net, header = load_model(bundled_path("deep-cnn"))
+    net.confidence = Confidence(threshold=0.999999)
+    yield from serve_in_thread((net, header))
+
+
+def test_a_digit_the_model_is_not_sure_of_is_marked(browser, wary_server, artifacts):
+    context, page, problems = open_page(browser, wary_server, "deep-cnn", viewport={"width": 1100, "height": 900},
+                                        reduced_motion="reduce")
+    posts, answered = track_posts(page)
+    draw_with_mouse(page, _number_strokes([2, 0, 2, 4], (0.04, 0.24, 0.44, 0.64)), square=False)
+    sync_api.expect(page.locator("#unsure")).to_be_visible(timeout=30_000)
+    wait_until_answered(page, posts, answered)
+    text = page.locator("#reading").get_attribute("data-text")
+    shown = page.evaluate("[...document.querySelectorAll('#reading .read-digit')].map(e => e.textContent)")
+    assert len(text) == 4 and "?" in text and shown == list(text)
+    assert all(c in "2?" for c in text[0::2]) and text[1] in "0?" and text[3] in "4?"
+    rejected = page.locator("#reading .read-digit.rejected")
+    assert rejected.count() == text.count("?") and "not sure" in rejected.first.get_attribute("title")
+    red = "(() => { const c = document.getElementById('boxes'); const d = c.getContext('2d')" \
+          ".getImageData(0, 0, c.width, c.height).data; let n = 0;" \
+          " for (let i = 0; i < d.length; i += 4) n += d[i + 3] > 0 && d[i] > 150 && d[i + 1] < 100; return n; })()"
+    assert page.evaluate(red) > 100  # the rejected digits' boxes are red
+    shot = artifacts / "serve_number_not_sure.png"
+    page.screenshot(path=str(shot), full_page=True)
+    print(f"\nscreenshot: {shot}")
+    assert problems == []
+    context.close()

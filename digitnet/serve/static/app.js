@@ -49,6 +49,18 @@
   ctx.fillStyle = INK;
 
   let hasInk = false, activePointer = null, last = null;
+  let inkBox = null;   // the drawing's extent in drawing units: a lone dot is not sent (the server calls it a speck)
+
+  function grow(p, width) {
+    const r = width / 2;
+    inkBox = inkBox ? { x0: Math.min(inkBox.x0, p.x - r), y0: Math.min(inkBox.y0, p.y - r),
+                        x1: Math.max(inkBox.x1, p.x + r), y1: Math.max(inkBox.y1, p.y + r) }
+                    : { x0: p.x - r, y0: p.y - r, x1: p.x + r, y1: p.y + r };
+  }
+
+  function bigEnough() {   // 4 % of the pad's longer side; the server refuses under 3 % as a speck
+    return inkBox !== null && Math.max(inkBox.x1 - inkBox.x0, inkBox.y1 - inkBox.y0) >= 0.04 * Math.max(WIDTH, SIZE);
+  }
 
   function paper() {
     ctx.save();
@@ -69,12 +81,15 @@
   }
 
   function dot(p, width) {
+    grow(p, width);
     ctx.beginPath();
     ctx.arc(p.x, p.y, width / 2, 0, 2 * Math.PI);
     ctx.fill();
   }
 
   function line(a, b) {
+    grow(a, ctx.lineWidth);
+    grow(b, ctx.lineWidth);
     ctx.beginPath();
     ctx.moveTo(a.x, a.y);
     ctx.lineTo(b.x, b.y);
@@ -321,7 +336,7 @@
   let dirty = false, inFlight = false, lastSent = -Infinity, timer = null, generation = 0;
 
   function requestPrediction(now) {
-    if (!hasInk) return;
+    if (!hasInk || !bigEnough()) return;
     dirty = true;
     pump(now);
   }
@@ -375,6 +390,7 @@
     dirty = false;
     if (timer !== null) { clearTimeout(timer); timer = null; }
     hasInk = false;
+    inkBox = null;
     paper();
     reset();
   }

@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""The pictures of docs/reading.md: numbers composed from the bundled sample's test digits (so it runs on
+any clone), read by the bundled deep-cnn, with the boxes drawn (reader.draw_reading); and one blob of
+touching digits with its candidate seams.
+
+    python scripts/make_reading_gallery.py        # writes docs/gallery/reading-*.png
+"""
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+OUT = REPO / "docs" / "gallery"
+
+import digitnet  # noqa: E402  (sys.path is set above)
+from digitnet.data import load_sample  # noqa: E402  (sys.path is set above)
+from digitnet.data.numbers import compose, lines  # noqa: E402  (sys.path is set above)
+from digitnet.reader import draw_reading  # noqa: E402  (sys.path is set above)
+
+
+def small(picture, height=150):
+    """Smaller, and in 16 colours: a few KB in the repository."""
+    from PIL import Image
+
+    picture = picture.resize((round(picture.width * height / picture.height), height), Image.LANCZOS)
+    return picture.quantize(16)
+
+
+def row(pictures, gap=12):
+    from PIL import Image
+
+    pictures = [small(p).convert("RGB") for p in pictures]
+    height = max(p.height for p in pictures)
+    out = Image.new("RGB", (sum(p.width for p in pictures) + gap * (len(pictures) - 1), height), "white")
+    x = 0
+    for p in pictures:
+        out.paste(p, (x, 0))
+        x += p.width + gap
+    return out
+
+
+def seams_picture(picture):
+    """The first touching blob of `picture` (dark on light) with its candidate seams drawn in red."""
+    from PIL import Image
+
+    from digitnet.preprocess import ink_map
+    from digitnet.segment import _components, _lines, seams
+
+    ink = ink_map(picture.astype(np.float32) / 255, "gallery")
+    labels, comps = _components(ink)
+    _, height, _ = _lines(comps, 6, 0)
+    widest = max(comps, key=lambda c: c["x1"] - c["x0"])
+    blob = labels[widest["y0"]:widest["y1"], widest["x0"]:widest["x1"]] == widest["label"]
+    rgb = np.where(blob[..., None], 0, 255).astype(np.uint8).repeat(3, axis=2)
+    for cut in seams(blob, height):
+        rgb[np.arange(blob.shape[0]), np.clip(cut, 0, blob.shape[1] - 1)] = (214, 39, 40)
+    img = Image.fromarray(rgb)
+    return img.resize((img.width * 3, img.height * 3), Image.NEAREST)
+
+
+def main():
+    net = digitnet.pretrained("deep-cnn")
+    sample = load_sample()
+    x = sample.x_test.reshape(-1, 28, 28)
+    rng = np.random.default_rng(3)
+    OUT.mkdir(parents=True, exist_ok=True)
+    for kind in ("separated", "touching", "broken"):
+        shown = []
+        for _ in range(3):
+            picture = 255 - compose(x[rng.integers(0, len(x), 4)], kind, rng)
+            shown.append(draw_reading(picture, digitnet.read(picture, net)))
+        row(shown).quantize(16).save(OUT / f"reading-{kind}.png", optimize=True)
+    parts = [compose(x[rng.integers(0, len(x), int(rng.integers(3, 6)))], "separated", rng) for _ in range(3)]
+    picture = 255 - lines(parts, rng)
+    small(draw_reading(picture, digitnet.read(picture, net)), 300).save(OUT / "reading-lines.png", optimize=True)
+    touching = 255 - compose(x[rng.integers(0, len(x), 3)], "touching", rng)
+    seams_picture(touching).save(OUT / "reading-seams.png", optimize=True)
+    for path in sorted(OUT.glob("reading-*.png")):
+        print(f"{path.relative_to(REPO)}: {path.stat().st_size // 1024} KB")
+
+
+if __name__ == "__main__":
+    main()
