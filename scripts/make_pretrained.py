@@ -39,9 +39,10 @@ import digitnet  # noqa: E402  (sys.path is set above)
 from digitnet.augment import Augmenter  # noqa: E402  (sys.path is set above)
 from digitnet.data import load_dataset, load_sample  # noqa: E402  (sys.path is set above)
 from digitnet.nets.factory import build_net  # noqa: E402  (sys.path is set above)
-from digitnet.optimizers import SGD, Adam, ConstantLR, CosineLR  # noqa: E402  (sys.path is set above)
+from digitnet.optimizers import (  # noqa: E402  (sys.path is set above)
+    OPTIMIZERS,
+    )
 from digitnet.outliers import outlier_sets  # noqa: E402  (sys.path is set above)
-from digitnet.optimizers import OPTIMIZERS  # noqa: E402  (sys.path is set above)
 from digitnet.run import learning_rate_schedule  # noqa: E402  (sys.path is set above)
 from digitnet.settings import RunSettings  # noqa: E402  (sys.path is set above)
 

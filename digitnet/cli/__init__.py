@@ -3,8 +3,20 @@
 No module outside this package imports click: the library below it raises DigitnetError (one line)
 and OptionError (a usage error), which main.friendly_errors turns into click's messages.
 """
-from . import (book_weights, calibrate, evaluate, experiment, export, gradcheck, models, predict, read, serve, tour,
-               train)
+from . import (
+    book_weights,
+    calibrate,
+    evaluate,
+    experiment,
+    export,
+    gradcheck,
+    models,
+    predict,
+    read,
+    serve,
+    tour,
+    train,
+)
 from .main import main
 
 for _module in (train, evaluate, calibrate, predict, read, serve, export, gradcheck, book_weights, tour, models,

@@ -27,9 +27,9 @@ def command(model, onnx_path, opset):
     The ONNX model takes "image", float32 [N, 784] with pixels in [0, 1], and gives "probabilities",
     float32 [N, 10]. It is checked with onnx.checker and run once by onnxruntime before this reports.
     """
-    from ..version import __version__
     from ..functions import softmax
     from ..model_io import load_model
+    from ..version import __version__
 
     try:
         _import_onnx()

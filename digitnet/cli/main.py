@@ -6,8 +6,8 @@ from pathlib import Path
 import click
 import numpy as np
 
-from ..version import __version__
 from ..errors import DigitnetError, OptionError
+from ..version import __version__
 
 
 def friendly_errors(command):
