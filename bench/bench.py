@@ -36,6 +36,7 @@ from threadpoolctl import threadpool_limits
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing
 
+from digitnet.allocator import keep_freed_memory  # noqa: E402  (sys.path is set above)
 from digitnet.data.mnist import resolve_dataset  # noqa: E402  (sys.path is set above)
 from digitnet.nets.factory import build_net  # noqa: E402  (sys.path is set above)
 from digitnet.optimizers import SGD, Adam  # noqa: E402  (sys.path is set above)
@@ -261,6 +262,15 @@ def print_ratios(name, case, runs, outcome, workers):
     return rows
 
 
+def print_cpu_ratio(name, usage):
+    """An inference case's digitnet / PyTorch ratio in process CPU time, one thread each: on a machine whose other
+    work takes part of the core, the wall clock also counts the waits for it, CPU time only the run's own work."""
+    r = statistics.median(d[1] / t[1] for d, t in zip(usage["digitnet"], usage["pytorch"]))
+    print(f"{'':20s} {'cpu ratio':9s} {r:9.2f}  digitnet / PyTorch CPU time of the whole run (the net built, "
+          f"then the forward passes), median of the repeats' ratios")
+    return {"case": name, "cpu_ratio_digitnet_over_pytorch": r}
+
+
 # long: the benchmark's options, then its cases in order; splitting it would scatter the options
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -278,6 +288,7 @@ def main(argv=None):
     ap.add_argument("--child", choices=RUNNERS, help=argparse.SUPPRESS)
     ap.add_argument("--mpi-child", type=Path, metavar="RESULT", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    keep_freed_memory()  # as the digitnet command does; one process, so PyTorch's arrays are reused the same way
     cases = args.cases or list(CASES)
     if args.scale != 1.0:
         for case in CASES.values():
@@ -359,6 +370,8 @@ def main(argv=None):
             print(f"{name if impl == 'digitnet' else '':20s} {impl:9s} {median:9.3f} {step:>9s} {acc:>9s} "
                   f"{rss:>9s} {run_mb:>9s}  {'; '.join(row['notes'])}")
         results += print_ratios(name, case, runs, outcome, workers)
+        if not case.steps and args.threads == 1 and not workers and "pytorch" in usage:
+            results.append(print_cpu_ratio(name, usage))
         if name == "two-layer":
             bound = matmul_bound(data)
             mine = statistics.median(runs["digitnet"]) / case.steps * 1e6
