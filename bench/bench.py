@@ -8,7 +8,9 @@ and the same thread count (BLAS for NumPy, torch.set_num_threads for PyTorch). R
 the two; the table shows medians and their ratio. Peak memory is each implementation's own process:
 the case is run once more in a child process that imports only what it needs, and its peak RSS is read
 ("peak RSS"), and how far the run itself took the process above the RSS it had with the data loaded and the
-library imported ("run peak": for inference, the memory a forward pass over the test set needs).
+library imported ("run peak": for inference, the memory a forward pass over the test set needs). For an
+inference case at one thread a "cpu ratio" row adds the ratio of the two runs' process CPU time, which on a
+busy machine leaves out the waits for a core that the wall clock counts.
 
 With --workers N, digitnet also runs as N MPI processes (data-parallel: each computes the gradient of its
 share of every batch, one Allreduce a step; pip install 'digitnet[mpi]') against PyTorch with N threads,
@@ -288,7 +290,6 @@ def main(argv=None):
     ap.add_argument("--child", choices=RUNNERS, help=argparse.SUPPRESS)
     ap.add_argument("--mpi-child", type=Path, metavar="RESULT", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    keep_freed_memory()  # as the digitnet command does; one process, so PyTorch's arrays are reused the same way
     cases = args.cases or list(CASES)
     if args.scale != 1.0:
         for case in CASES.values():
@@ -297,6 +298,7 @@ def main(argv=None):
 
     if args.mpi_child:  # one rank of a --workers run
         set_threads(1, False)
+        keep_freed_memory()
         mpi_child(CASES[cases[0]], load(args.data_dir), args.mpi_child)
         return 0
     if args.child:  # a memory probe: one case, one implementation, nothing else imported
@@ -309,6 +311,9 @@ def main(argv=None):
         run_mb = None if before is None else peak_rss_mb() - before
         print(json.dumps({"peak_rss_mb": max(loading_peak, peak_rss_mb()), "run_mb": run_mb}))
         return 0
+    # for the timings, as the digitnet command does (not in the memory probes: memory the loading freed would
+    # stay resident and hide the run's own); one process, so PyTorch's arrays are reused the same way
+    keep_freed_memory()
 
     impls = ["digitnet"]
     if not args.no_torch:
