@@ -2,19 +2,54 @@
 
 
 class DigitnetError(Exception):
-    """Base class: the CLI prints these as one line, without a traceback."""
+    """The base of digitnet's own errors: each carries a one-line message fit to show a user.
+
+    The command line prints these as that one line, without a traceback.
+
+    Examples:
+        >>> from digitnet import DataError, DigitnetError, ModelFileError
+        >>> issubclass(DataError, DigitnetError), issubclass(ModelFileError, DigitnetError)
+        (True, True)
+    """
 
 
 class DataError(DigitnetError):
-    """A dataset file is missing, malformed or fails its checksum."""
+    """A dataset file or folder is missing, malformed or fails its checksum.
+
+    Examples:
+        >>> from digitnet import DataError
+        >>> from digitnet.data import load_dataset
+        >>> try:
+        ...     load_dataset("/no/such/folder")
+        ... except DataError as e:
+        ...     print(e)
+        /no/such/folder: no such folder
+    """
 
 
 class DownloadError(DataError):
-    """No mirror delivered a file that passed its checksum."""
+    """No mirror delivered a file that passed its checksum (a DataError; `reasons` lists each mirror's failure).
+
+    Without a network, `load_mnist` and `digitnet train` catch it and fall back to the bundled sample.
+
+    Examples:
+        >>> from digitnet import DataError, DownloadError
+        >>> issubclass(DownloadError, DataError)
+        True
+    """
 
 
 class ModelFileError(DigitnetError):
-    """A model file cannot be read, or is not a digitnet model."""
+    """A model file cannot be read, or is not a digitnet model (see load_model).
+
+    Examples:
+        >>> from digitnet import ModelFileError, pretrained
+        >>> try:
+        ...     pretrained("no-such-model")
+        ... except ModelFileError as e:
+        ...     print(e)
+        no bundled model 'no-such-model': the bundled models are deep-cnn, two-layer
+    """
 
 
 class OptionError(DigitnetError):

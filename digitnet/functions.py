@@ -3,28 +3,111 @@ import numpy as np
 
 
 def identity_function(x):
+    """The identity, the book's output activation for regression: returns x unchanged.
+
+    Args:
+        x: any value.
+
+    Returns:
+        x itself.
+
+    Examples:
+        >>> from digitnet.book import identity_function
+        >>> identity_function(3.5)
+        3.5
+    """
     return x
 
 
 def step_function(x):
+    """The step function of the book's chapter 3: 1 where x > 0, else 0.
+
+    Args:
+        x: a NumPy array.
+
+    Returns:
+        An int64 array of 0 and 1, shaped like x.
+
+    Examples:
+        >>> import numpy as np
+        >>> from digitnet.book import step_function
+        >>> step_function(np.array([-1.0, 0.0, 2.0]))
+        array([0, 0, 1])
+    """
     return (x > 0).astype(np.int64)
 
 
 def sigmoid(x):
     # 1 / (1 + exp(-x)) overflows in exp() for x << 0; logaddexp(0, -x) = log(1 + exp(-x)) does not.
+    """The logistic function 1 / (1 + exp(-x)), computed so that exp() never overflows.
+
+    Args:
+        x: a number or an array.
+
+    Returns:
+        An array shaped like x, in (0, 1).
+
+    Examples:
+        >>> import numpy as np
+        >>> from digitnet import sigmoid
+        >>> sigmoid(np.array([-1000.0, 0.0, 1000.0]))
+        array([0. , 0.5, 1. ])
+    """
     return np.exp(-np.logaddexp(0, -np.asarray(x)))
 
 
 def sigmoid_grad(x):
+    """The derivative of the sigmoid: sigmoid(x) (1 - sigmoid(x)).
+
+    Args:
+        x: a number or an array.
+
+    Returns:
+        An array shaped like x.
+
+    Examples:
+        >>> import numpy as np
+        >>> from digitnet.book import sigmoid_grad
+        >>> sigmoid_grad(np.array([0.0]))
+        array([0.25])
+    """
     s = sigmoid(x)
     return (1.0 - s) * s
 
 
 def relu(x):
+    """The rectified linear unit: max(x, 0), elementwise.
+
+    Args:
+        x: a number or an array.
+
+    Returns:
+        An array shaped like x.
+
+    Examples:
+        >>> import numpy as np
+        >>> from digitnet import relu
+        >>> relu(np.array([-2.0, 0.0, 3.0]))
+        array([0., 0., 3.])
+    """
     return np.maximum(x, 0)
 
 
 def relu_grad(x):
+    """The derivative of ReLU: 1 where x > 0, else 0 (0 at the kink, as the book).
+
+    Args:
+        x: an array.
+
+    Returns:
+        A float array of 0 and 1, shaped like x.
+
+    Examples:
+        >>> import numpy as np
+        >>> from digitnet.book import relu_grad
+        >>> relu_grad(np.array([-2.0, 0.0, 3.0]))
+        array([0., 0., 1.])
+    """
     return (x > 0).astype(np.result_type(x, np.float32))
 
 
@@ -40,7 +123,24 @@ def row_max(x):
 
 
 def softmax(x):
-    """Row-wise softmax for a 1-d vector or a batch; subtracting the max keeps exp() finite."""
+    """Softmax of a vector, or of each row of a batch: exp(x) / sum(exp(x)).
+
+    Subtracting each row's maximum first keeps exp() finite, so scores of 1000 are fine.
+
+    Args:
+        x: scores, shape (C,) or (N, C).
+
+    Returns:
+        Probabilities shaped like x, each row summing to 1.
+
+    Examples:
+        >>> import numpy as np
+        >>> from digitnet import softmax
+        >>> softmax(np.array([1.0, 2.0, 3.0])).round(4)
+        array([0.09  , 0.2447, 0.6652])
+        >>> softmax(np.array([[1000.0, 1000.0]]))
+        array([[0.5, 0.5]])
+    """
     x = np.asarray(x)
     shifted = x - row_max(x)
     e = np.exp(shifted)
@@ -60,10 +160,26 @@ def labels_of(t):
 
 
 def cross_entropy_error(y, t):
-    """The book's cross-entropy of probabilities y against one-hot or label targets, averaged over the batch.
+    """The book's cross-entropy of probabilities y against the targets, averaged over the batch.
 
-    The 1e-7 keeps log() finite when a probability underflows to 0, as in the book; for logits use
-    softmax_cross_entropy, which needs no such guard.
+    -sum(log(y[true class] + 1e-7)) / N. The 1e-7 keeps log() finite when a probability underflows to 0, as in
+    the book. For scores (logits) SoftmaxWithLoss computes the same loss exactly, without the guard.
+
+    Args:
+        y: probabilities, shape (C,) or (N, C).
+        t: the targets: one-hot rows shaped like y, or integer labels (N,).
+
+    Returns:
+        The mean loss, a float.
+
+    Examples:
+        >>> import numpy as np
+        >>> from digitnet import cross_entropy_error
+        >>> y = np.array([0.1, 0.7, 0.2])
+        >>> round(float(cross_entropy_error(y, np.array([0, 1, 0]))), 4)
+        0.3567
+        >>> round(float(cross_entropy_error(y, np.array([1]))), 4)
+        0.3567
     """
     y, t = np.asarray(y), np.asarray(t)
     if y.ndim == 1:

@@ -16,7 +16,24 @@ from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 
 def conv_output_size(input_size, filter_size, stride=1, pad=0):
-    """How many positions a filter_size window takes along an input_size axis (the book's util.conv_output_size)."""
+    """How many positions a filter_size window takes along an input_size axis: (input + 2 pad - filter) // stride + 1.
+
+    The book's common/util.py conv_output_size, with a ValueError when the window does not fit.
+
+    Args:
+        input_size: the input's height or width.
+        filter_size: the window's height or width.
+        stride: the step between positions.
+        pad: padding on each side.
+
+    Returns:
+        The output's height or width, an int >= 1.
+
+    Examples:
+        >>> from digitnet.book import conv_output_size
+        >>> conv_output_size(28, 5), conv_output_size(28, 3, pad=1), conv_output_size(28, 2, stride=2)
+        (24, 28, 14)
+    """
     out = (input_size + 2 * pad - filter_size) // stride + 1
     if out < 1:
         raise ValueError(f"a {filter_size}-wide window with pad {pad} does not fit an input of size {input_size}")
@@ -28,7 +45,32 @@ def _pad(x, pad):
 
 
 def im2col(input_data, filter_h, filter_w, stride=1, pad=0):
-    """(N, C, H, W) -> (N*out_h*out_w, C*filter_h*filter_w): a strided view of every window, copied once."""
+    """Unroll every filter window of a batch of images into one row: (N, C, H, W) -> (N*out_h*out_w, C*FH*FW).
+
+    With it a convolution is one matrix product (the book's common/util.py im2col). Made from a strided view
+    of every window, copied once.
+
+    Args:
+        input_data: images (N, C, H, W).
+        filter_h: the window's height.
+        filter_w: the window's width.
+        stride: the step between windows.
+        pad: zeros added around each image.
+
+    Returns:
+        A 2-d array, one row per window position (image by image, row by row), one column per pixel of the
+        window (channel by channel).
+
+    Examples:
+        >>> import numpy as np
+        >>> from digitnet.book import im2col
+        >>> x = np.arange(9.0).reshape(1, 1, 3, 3)
+        >>> im2col(x, 2, 2)
+        array([[0., 1., 3., 4.],
+               [1., 2., 4., 5.],
+               [3., 4., 6., 7.],
+               [4., 5., 7., 8.]])
+    """
     N, C, H, W = input_data.shape
     out_h, out_w = conv_output_size(H, filter_h, stride, pad), conv_output_size(W, filter_w, stride, pad)
     img = _pad(input_data, pad)
@@ -43,8 +85,27 @@ def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0):
     """The adjoint of im2col: each row's values added back at the pixels its window covered (overlaps sum).
 
     As the book: one strided-slice addition per window offset (filter_h * filter_w of them), over the whole
-    batch; but summed in (N, H, W, C) order, where each addition runs over long contiguous rows instead of
-    the book's rows of W. The result is an (N, C, H, W) view of that buffer, so not C-contiguous.
+    batch; but summed in (N, H, W, C) order, where each addition runs over long contiguous rows instead of the
+    book's rows of W. The result is an (N, C, H, W) view of that buffer, so not C-contiguous.
+
+    Args:
+        col: rows as im2col makes them.
+        input_shape: the images' shape (N, C, H, W).
+        filter_h: the window's height.
+        filter_w: the window's width.
+        stride: the step between windows.
+        pad: the padding im2col added (cut off again).
+
+    Returns:
+        An array of input_shape.
+
+    Examples:
+        >>> import numpy as np
+        >>> from digitnet.book import col2im
+        >>> col2im(np.ones((4, 4)), (1, 1, 3, 3), 2, 2)[0, 0]  # how many windows cover each pixel
+        array([[1., 2., 1.],
+               [2., 4., 2.],
+               [1., 2., 1.]])
     """
     N, C, H, W = input_shape
     out_h, out_w = conv_output_size(H, filter_h, stride, pad), conv_output_size(W, filter_w, stride, pad)

@@ -10,7 +10,19 @@ __all__ = ["MulLayer", "AddLayer", "ShoppingGraph", "buy_apple_orange"]
 
 
 class MulLayer:
-    """out = x * y. Backward swaps the inputs: d(xy)/dx = y and d(xy)/dy = x."""
+    """A multiplication node, out = x * y: the book's ch05/layer_naive.py MulLayer.
+
+    backward swaps the inputs: d(xy)/dx = y and d(xy)/dy = x, so forward keeps x and y. Takes Python numbers
+    or NumPy arrays of one shape (elementwise) and never writes into what it is given.
+
+    Examples:
+        >>> from digitnet.layer_naive import MulLayer
+        >>> mul = MulLayer()
+        >>> mul.forward(100, 2)
+        200
+        >>> mul.backward(1)
+        (2, 100)
+    """
 
     def __init__(self):
         self.x = None  # forward's inputs, kept because backward needs them
@@ -28,7 +40,18 @@ class MulLayer:
 
 
 class AddLayer:
-    """out = x + y. Backward passes dout on unchanged to both inputs: d(x+y)/dx = d(x+y)/dy = 1."""
+    """An addition node, out = x + y: the book's ch05/layer_naive.py AddLayer.
+
+    backward passes dout on unchanged to both inputs (d(x+y)/dx = d(x+y)/dy = 1); it remembers nothing.
+
+    Examples:
+        >>> from digitnet.layer_naive import AddLayer
+        >>> add = AddLayer()
+        >>> add.forward(200, 450)
+        650
+        >>> add.backward(1.1)
+        (1.1, 1.1)
+    """
 
     def __init__(self):
         pass  # nothing to remember: the gradient of a sum does not depend on the inputs
@@ -52,10 +75,26 @@ class ShoppingGraph:
 
 
 def buy_apple_orange(apple_price=100, apple_num=2, orange_price=150, orange_num=3, tax=1.1):
-    """The book's shopping graph (fig. 5-17): (apple_price * apple_num + orange_price * orange_num) * tax.
+    """The book's shopping graph (fig. 5-17), forward and backward.
 
-    Runs it forward, then backward from d price = 1, and returns a ShoppingGraph. With the book's
-    numbers: price 715, and d apple_num 110, d apple_price 2.2, d orange_num 165, d orange_price 3.3, d tax 650.
+    price = (apple_price * apple_num + orange_price * orange_num) * tax, run forward with MulLayer and AddLayer,
+    then backward from d price = 1.
+
+    Args:
+        apple_price: the price of one apple.
+        apple_num: the number of apples.
+        orange_price: the price of one orange.
+        orange_num: the number of oranges.
+        tax: the tax factor.
+
+    Returns:
+        A ShoppingGraph: the price and the gradient of the price with respect to every input.
+
+    Examples:
+        >>> from digitnet.layer_naive import buy_apple_orange
+        >>> g = buy_apple_orange()
+        >>> round(g.price), round(g.apple_num), round(g.orange_price, 1), round(g.tax)
+        (715, 110, 3.3, 650)
     """
     mul_apple_layer = MulLayer()
     mul_orange_layer = MulLayer()

@@ -11,8 +11,24 @@ from .im2col import batch_chunks, col2im_nhwc, conv_output_size, im2col_chunks, 
 
 
 class Relu:
-    """max(x, 0). forward keeps where x > 0 (keep); the book's mask, where x <= 0, is its negation, made on request
-    (backward multiplies by keep directly: negating the book's mask was one more pass over the batch)."""
+    """The rectified linear unit, max(x, 0), as a layer.
+
+    forward keeps where the input was > 0 (keep; the book's mask of inputs <= 0 is its negation, made on
+    request); backward lets the gradient through there and blocks it elsewhere, multiplying by keep directly
+    (negating the book's mask was one more pass over the batch). Neither writes into the array it is given
+    (the book's backward edits `dout` in place).
+
+    Examples:
+        >>> import numpy as np
+        >>> from digitnet import Relu
+        >>> relu = Relu()
+        >>> relu.forward(np.array([[1.0, -0.5], [-2.0, 3.0]]))
+        array([[1., 0.],
+               [0., 3.]])
+        >>> relu.backward(np.ones((2, 2)))
+        array([[1., 0.],
+               [0., 1.]])
+    """
 
     def __init__(self):
         self.keep = None
@@ -33,6 +49,19 @@ class Relu:
 
 
 class Sigmoid:
+    """The logistic function 1 / (1 + exp(-x)) as a layer.
+
+    forward keeps its output y, because the derivative is y (1 - y); backward returns dout * y * (1 - y).
+
+    Examples:
+        >>> import numpy as np
+        >>> from digitnet import Sigmoid
+        >>> layer = Sigmoid()
+        >>> layer.forward(np.array([0.0, 2.0]))
+        array([0.5       , 0.88079708])
+        >>> layer.backward(np.ones(2))
+        array([0.25      , 0.10499359])
+    """
     def __init__(self):
         self.out = None
 
@@ -48,7 +77,25 @@ class Sigmoid:
 
 
 class Affine:
-    """out = x W + b. Accepts N-d input (images, feature maps): flattens each sample to a row."""
+    """The fully connected layer: out = x W + b.
+
+    Accepts N-d input (images, feature maps) and flattens each sample to a row. backward stores dW = x.T dout
+    and db = the sum of dout over the batch, and returns dx = dout W.T in x's original shape.
+
+    Args:
+        W: the weights, shape (inputs, outputs). The layer keeps the array itself, not a copy, so an update
+            to the network's params is an update to the layer.
+        b: the bias, shape (outputs,); kept the same way.
+
+    Examples:
+        >>> import numpy as np
+        >>> from digitnet import Affine
+        >>> layer = Affine(np.ones((3, 2)), np.zeros(2))
+        >>> layer.forward(np.array([[1.0, 2.0, 3.0]]))
+        array([[6., 6.]])
+        >>> layer.backward(np.array([[1.0, -1.0]])).shape, layer.dW.shape, layer.db.shape
+        ((1, 3), (3, 2), (2,))
+    """
 
     has_optional_input_grad = True  # LayeredNet skips dx for the first layer: it is a product as large as dW
 
@@ -77,6 +124,19 @@ class Affine:
 
 
 class Softmax:
+    """Softmax as a layer of its own: scores to probabilities, row by row.
+
+    backward multiplies dout by softmax's Jacobian without building it: y * (dout - sum(dout * y)). For
+    training a classifier use SoftmaxWithLoss, whose gradient is simpler and exact.
+
+    Examples:
+        >>> import numpy as np
+        >>> from digitnet import Softmax
+        >>> layer = Softmax()
+        >>> layer.forward(np.array([[0.0, 0.0], [0.0, np.log(3.0)]]))
+        array([[0.5 , 0.5 ],
+               [0.25, 0.75]])
+    """
     def __init__(self):
         self.y = None
 
@@ -90,9 +150,24 @@ class Softmax:
 
 
 class SoftmaxWithLoss:
-    """Softmax followed by the mean cross-entropy; targets are integer labels or rows of class probabilities
-    (one-hot, or soft: label smoothing, mixup). A row t gives the loss -sum(t * log y) and the gradient y - t,
-    both from the whole row. (The book takes the loss from the row's argmax, which is right for one-hot only.)
+    """The last layer of a classifier: softmax followed by the cross-entropy, averaged over the batch.
+
+    `forward(x, t)`: scores x (N, C) and targets t, labels (N,) or rows of class probabilities (N, C): one-hot,
+    or soft (label smoothing, mixup), for which the loss is -sum(t * log y) / N over the whole row (the book
+    takes it from the row's argmax). Returns the loss (a float) and keeps `loss`, the probabilities `y` and
+    `t`. The loss comes from log-softmax, so it is exact even for scores of +-1000 (the book's log(y + 1e-7)
+    caps it at about 16.1).
+
+    `backward(dout=1)`: (y - t) * dout / N, shape (N, C).
+
+    Examples:
+        >>> import numpy as np
+        >>> from digitnet import SoftmaxWithLoss
+        >>> layer = SoftmaxWithLoss()
+        >>> round(float(layer.forward(np.array([[2.0, 1.0, 0.1]]), np.array([0]))), 4)
+        0.417
+        >>> layer.backward().round(4)
+        array([[-0.341 ,  0.2424,  0.0986]])
     """
 
     def __init__(self):
@@ -126,10 +201,24 @@ class SoftmaxWithLoss:
 
 
 class Dropout:
-    """Inverted dropout: in training keep each unit with probability 1 - ratio and scale it by 1/(1 - ratio),
-    so inference is the identity. (The book's Dropout scales by 1 - ratio at inference instead.)
+    """Inverted dropout: in training, keep each unit with probability 1 - ratio and scale it by 1 / (1 - ratio).
 
-    rng: a NumPy Generator (default np.random.default_rng()); each training forward draws a new mask.
+    Inference (`forward(x, train_flg=False)`) is then the identity. The book's Dropout scales by 1 - ratio at
+    inference instead; the predictions differ by a constant factor per layer, so accuracies match.
+
+    Args:
+        dropout_ratio: the share of units switched off, in [0, 1).
+        rng: a NumPy Generator for the masks (default: a fresh `np.random.default_rng()`); each training
+            forward draws a new mask.
+
+    Examples:
+        >>> import numpy as np
+        >>> from digitnet import Dropout
+        >>> layer = Dropout(0.5, rng=np.random.default_rng(0))
+        >>> layer.forward(np.ones((1, 6)))
+        array([[2., 0., 0., 0., 2., 2.]])
+        >>> layer.forward(np.ones((1, 6)), train_flg=False)
+        array([[1., 1., 1., 1., 1., 1.]])
     """
 
     train_flg_aware = True  # LayeredNet.predict passes train_flg to layers that have this
@@ -157,14 +246,32 @@ class Dropout:
 
 
 class BatchNormalization:
-    """Batch normalization (Ioffe & Szegedy), as the book's common/layers.py has it.
+    """Batch normalisation (Ioffe & Szegedy), as the book's common/layers.py has it.
 
-    Training mode normalizes with the batch's mean and (biased) variance and moves the running
-    statistics toward them: running = momentum * running + (1 - momentum) * batch (the book's momentum;
-    PyTorch's momentum=0.1 is this momentum=0.9). Inference mode uses the running statistics.
-    eps is the book's 10e-7, i.e. 1e-6. A 4-d input (N, C, H, W) is reshaped to (N, C*H*W), as in
-    the book: each pixel of each channel is its own feature (gamma, beta shaped (C*H*W,)), not
-    PyTorch's per-channel BatchNorm2d. Running statistics start at mean 0 and variance 1 when not given.
+    Training mode (`forward(x, train_flg=True)`) normalises each feature with the batch's mean and (biased)
+    variance, then scales by gamma and shifts by beta, and moves the running statistics toward the batch's:
+    running = momentum * running + (1 - momentum) * batch (PyTorch's momentum=0.1 is this momentum=0.9).
+    Inference mode uses the running statistics. A 4-d input (N, C, H, W) is reshaped to (N, C*H*W), as in the
+    book: each pixel of each channel is its own feature, not PyTorch's per-channel BatchNorm2d.
+
+    Args:
+        gamma: the learned scale, shape (features,); kept as the network's own array.
+        beta: the learned shift, shape (features,).
+        momentum: how much of the running statistics each training batch keeps.
+        running_mean: the starting running mean (default: zeros).
+        running_var: the starting running variance (default: ones).
+        eps: added to the variance before the square root (the book's 10e-7).
+
+    Examples:
+        >>> import numpy as np
+        >>> from digitnet import BatchNormalization
+        >>> bn = BatchNormalization(gamma=np.ones(2), beta=np.zeros(2))
+        >>> y = bn.forward(np.array([[1.0, 10.0], [3.0, 30.0]]), train_flg=True)
+        >>> y.round(3)
+        array([[-1., -1.],
+               [ 1.,  1.]])
+        >>> bn.running_mean
+        array([0.2, 2. ])
     """
 
     train_flg_aware = True
@@ -222,14 +329,29 @@ class BatchNormalization:
 
 
 class Convolution:
-    """2-d convolution (cross-correlation, as every framework): x (N, C, H, W), W (FN, C, FH, FW), b (FN,);
-    output (N, FN, out_h, out_w).
+    """2-d convolution (cross-correlation, as in every framework) as a layer.
 
-    The book's im2col and one matrix product (book_layers.Convolution), arranged for speed: the work is done
-    channels last, so im2col copies whole pixels at a time, and in batch chunks whose im2col matrix fits in
-    the cache. The output is an (N, FN, out_h, out_w) view of channels-last memory, which the next
-    convolution takes without a copy. backward recomputes each chunk's im2col rather than keep the whole
-    matrix (FH*FW times the input) in memory.
+    x (N, C, H, W) and filters W (FN, C, FH, FW) give (N, FN, out_h, out_w), with
+    out_h = (H + 2 pad - FH) // stride + 1. It is the book's im2col and one matrix product
+    (digitnet.book.layers.Convolution is that plain version, which the tests hold this one to), arranged for
+    speed: the work is done channels last, so im2col copies whole pixels at a time, in batch chunks whose
+    im2col matrix fits in the cache. The output is an (N, FN, out_h, out_w) view of channels-last memory, which
+    the next convolution takes without a copy. backward stores dW and db and returns dx; it recomputes each
+    chunk's im2col rather than keep the whole matrix (FH*FW times the input) in memory.
+
+    Args:
+        W: the filters, shape (FN, C, FH, FW); kept as the network's own array.
+        b: one bias per filter, shape (FN,).
+        stride: the step between filter positions.
+        pad: zeros added around each image.
+
+    Examples:
+        >>> import numpy as np
+        >>> from digitnet import Convolution
+        >>> edge = np.array([[[[1.0, -1.0]]]])  # one 1x2 filter: left pixel minus right pixel
+        >>> conv = Convolution(edge, np.zeros(1))
+        >>> conv.forward(np.array([[[[0.0, 0.0, 1.0, 1.0]]]]))
+        array([[[[ 0., -1.,  0.]]]])
     """
 
     has_optional_input_grad = True  # LayeredNet skips dx for the first layer
@@ -309,13 +431,28 @@ class Convolution:
 
 
 class Pooling:
-    """Max pooling over pool_h x pool_w windows, stride 2 unless given (the book's default). backward routes each
-    gradient to its window's maximum (the first one in reading order on a tie, as the book). Padding counts as
-    -inf, as in PyTorch's max_pool2d (the book pads with 0, which matters only with pad > 0 and all-negative
-    windows).
+    """Max pooling over pool_h x pool_w windows, stride 2 unless given (the book's default).
 
-    No im2col (book_layers.Pooling has it): one pass per position in the window, each over a strided view of
-    the whole batch, channels last. backward finds the maximum's position again by comparison.
+    backward routes each gradient to its window's maximum (the first one in reading order on a tie, as the
+    book). Padding counts as -inf, as in PyTorch's max_pool2d (the book pads with 0, which matters only with
+    pad > 0 and all-negative windows). No im2col (digitnet.book.layers.Pooling has it): one pass per position in
+    the window, each over a strided view of the whole batch, channels last; backward finds the maximum's
+    position again by comparison.
+
+    Args:
+        pool_h: the window's height.
+        pool_w: the window's width.
+        stride: the step between windows.
+        pad: padding around each map; must be smaller than the window.
+
+    Examples:
+        >>> import numpy as np
+        >>> from digitnet import Pooling
+        >>> pool = Pooling(2, 2, stride=2)
+        >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+        >>> pool.forward(x)
+        array([[[[ 5.,  7.],
+                 [13., 15.]]]])
     """
 
     def __init__(self, pool_h, pool_w, stride=2, pad=0):

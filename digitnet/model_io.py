@@ -54,7 +54,32 @@ def seal_header(header):
 
 
 def save_model(path, net, metadata=None):
-    """Write net to path atomically: a crash mid-save leaves any previous file at path intact."""
+    """Write a network to a model file (.npz with a JSON header), atomically.
+
+    The file holds the arrays and a header: the format version, the architecture and its settings, each
+    array's shape and dtype, a SHA-256 over the arrays and the metadata, the header itself sealed by a second
+    SHA-256. A crash mid-save leaves any previous file at path intact. `np.load(path, allow_pickle=False)`
+    reads it; nothing in it is a pickle.
+
+    Args:
+        path: the file to write (str or Path).
+        net: a digitnet network (TwoLayerNet, MultiLayerNet, SimpleConvNet, DeepConvNet).
+        metadata: a JSON-serialisable dict stored in the header (e.g. the training settings and accuracy).
+
+    Returns:
+        The path written, as a Path.
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> import numpy as np
+        >>> from digitnet import TwoLayerNet, load_model, save_model
+        >>> net = TwoLayerNet(784, 50, 10, rng=np.random.default_rng(0))
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "model.npz"
+        >>> _ = save_model(path, net, metadata={"note": "untrained"})
+        >>> again, header = load_model(path)
+        >>> header["architecture"], header["metadata"]["note"], np.array_equal(again.params["W1"], net.params["W1"])
+        ('two-layer', 'untrained', True)
+    """
     from . import __version__
 
     path = Path(path)
@@ -239,7 +264,30 @@ def _build(path, cls, config, stored, dtype):
 
 
 def load_model(path):
-    """(net, header) from a model file; the net is rebuilt from its architecture and checked shape by shape."""
+    """Read a model file written by save_model: the network, rebuilt, and the file's header.
+
+    Both SHA-256 digests are checked, and the network is rebuilt from its architecture and settings only within
+    what the stored arrays hold, shape by shape. A truncated, altered, foreign or newer-version file raises
+    ModelFileError with a one-line message; a pickle is never unpickled.
+
+    Args:
+        path: the model file (str or Path).
+
+    Returns:
+        (net, header): the network, ready to predict, and the header dict ("architecture", "config",
+        "metadata", ...).
+
+    Raises:
+        ModelFileError: the file is missing, damaged or not a digitnet model.
+
+    Examples:
+        >>> from digitnet import ModelFileError, load_model
+        >>> try:
+        ...     load_model("no-such-model.npz")
+        ... except ModelFileError as e:
+        ...     print(e)
+        no-such-model.npz: no such model file
+    """
     from .nets import ARCHITECTURES
 
     header, arrays = read_model_file(path)

@@ -19,7 +19,24 @@ def empty_like_each(params):
 
 
 class SGD:
-    """W <- W - lr * dW"""
+    """Stochastic gradient descent: W <- W - lr * dW.
+
+    Every digitnet optimizer has the book's `update(params, grads)`, which changes each array of the dict
+    `params` in place (the layers hold those arrays, so they see the step at once), and an `lr` attribute a
+    learning-rate schedule may set between steps.
+
+    Args:
+        lr: the learning rate (the book's recipe for MNIST: 0.1).
+
+    Examples:
+        >>> import numpy as np
+        >>> from digitnet import SGD
+        >>> params = {"w": np.array([1.0, -2.0])}
+        >>> opt = SGD(lr=0.1)
+        >>> opt.update(params, {"w": np.array([0.5, -0.5])})  # changes params["w"] in place
+        >>> params["w"].round(4)
+        array([ 0.95, -1.95])
+    """
 
     def __init__(self, lr=0.01):
         self.lr = lr
@@ -34,7 +51,24 @@ class SGD:
 
 
 class Momentum:
-    """v <- momentum * v - lr * dW;  W <- W + v"""
+    """Gradient descent with momentum: v <- momentum * v - lr * dW, then W <- W + v.
+
+    Steps that agree add up and steps that alternate cancel, so it rolls along a narrow valley where SGD
+    zigzags. The velocity v starts at zero on the first update.
+
+    Args:
+        lr: the learning rate.
+        momentum: how much of the velocity each step keeps.
+
+    Examples:
+        >>> import numpy as np
+        >>> from digitnet import Momentum
+        >>> params = {"w": np.array([1.0, -2.0])}
+        >>> opt = Momentum(lr=0.1)
+        >>> opt.update(params, {"w": np.array([0.5, -0.5])})  # changes params["w"] in place
+        >>> params["w"].round(4)
+        array([ 0.95, -1.95])
+    """
 
     def __init__(self, lr=0.01, momentum=0.9):
         self.lr, self.momentum = lr, momentum
@@ -50,9 +84,24 @@ class Momentum:
 
 
 class Nesterov(Momentum):
-    """Nesterov's accelerated gradient (the book's form, as torch.optim.SGD(nesterov=True)):
-    W <- W + momentum^2 * v - (1 + momentum) * lr * dW, with the velocity v from before this step;
-    then v <- momentum * v - lr * dW."""
+    """Nesterov's accelerated gradient, in the book's form (the same steps as torch.optim.SGD(nesterov=True)).
+
+    W <- W + momentum^2 * v - (1 + momentum) * lr * dW, with the velocity v from before this step; then
+    v <- momentum * v - lr * dW.
+
+    Args:
+        lr: the learning rate.
+        momentum: how much of the velocity each step keeps.
+
+    Examples:
+        >>> import numpy as np
+        >>> from digitnet import Nesterov
+        >>> params = {"w": np.array([1.0, -2.0])}
+        >>> opt = Nesterov(lr=0.1)
+        >>> opt.update(params, {"w": np.array([0.5, -0.5])})  # changes params["w"] in place
+        >>> params["w"].round(4)
+        array([ 0.905, -1.905])
+    """
 
     def update(self, params, grads):
         if self.v is None:
@@ -65,7 +114,23 @@ class Nesterov(Momentum):
 
 
 class AdaGrad:
-    """Per-parameter steps that shrink with the sum of squared gradients seen so far."""
+    """AdaGrad: per-parameter steps that shrink with the sum of squared gradients seen so far.
+
+    h <- h + dW * dW, then W <- W - lr * dW / (sqrt(h) + eps): steep directions slow down at once.
+
+    Args:
+        lr: the learning rate.
+        eps: keeps the division finite while h is 0.
+
+    Examples:
+        >>> import numpy as np
+        >>> from digitnet import AdaGrad
+        >>> params = {"w": np.array([1.0, -2.0])}
+        >>> opt = AdaGrad(lr=0.1)
+        >>> opt.update(params, {"w": np.array([0.5, -0.5])})  # changes params["w"] in place
+        >>> params["w"].round(4)
+        array([ 0.9, -1.9])
+    """
 
     def __init__(self, lr=0.01, eps=1e-7):
         self.lr, self.eps = lr, eps
@@ -80,7 +145,24 @@ class AdaGrad:
 
 
 class RMSprop:
-    """AdaGrad with a decaying average of squared gradients, so steps do not vanish."""
+    """RMSprop: AdaGrad with a decaying average of squared gradients, so that steps do not vanish.
+
+    h <- decay_rate * h + (1 - decay_rate) * dW * dW, then W <- W - lr * dW / (sqrt(h) + eps).
+
+    Args:
+        lr: the learning rate.
+        decay_rate: how much of h each step keeps.
+        eps: keeps the division finite while h is 0.
+
+    Examples:
+        >>> import numpy as np
+        >>> from digitnet import RMSprop
+        >>> params = {"w": np.array([1.0, -2.0])}
+        >>> opt = RMSprop(lr=0.01)
+        >>> opt.update(params, {"w": np.array([0.5, -0.5])})  # changes params["w"] in place
+        >>> params["w"].round(4)
+        array([ 0.9, -1.9])
+    """
 
     def __init__(self, lr=0.01, decay_rate=0.99, eps=1e-7):
         self.lr, self.decay_rate, self.eps = lr, decay_rate, eps
@@ -96,7 +178,27 @@ class RMSprop:
 
 
 class Adam:
-    """Adam (Kingma & Ba): momentum on the gradient and on its square, with bias correction."""
+    """Adam (Kingma & Ba): momentum on the gradient and on its square, with bias correction.
+
+    m and v are running means of dW and dW * dW (rates beta1 and beta2); each step moves W by
+    lr * m_hat / (sqrt(v_hat) + eps), the hats undoing the bias of starting at zero. So the first step is
+    about lr in size whatever the gradient's scale.
+
+    Args:
+        lr: the learning rate (the book's default 0.001).
+        beta1: the decay of the gradient's running mean.
+        beta2: the decay of the squared gradient's running mean.
+        eps: keeps the division finite.
+
+    Examples:
+        >>> import numpy as np
+        >>> from digitnet import Adam
+        >>> params = {"w": np.array([1.0, -2.0])}
+        >>> opt = Adam(lr=0.1)
+        >>> opt.update(params, {"w": np.array([0.5, -0.5])})  # changes params["w"] in place
+        >>> params["w"].round(4)
+        array([ 0.9, -1.9])
+    """
 
     def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-7):
         self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps

@@ -29,7 +29,20 @@ def _manifest():
 
 
 def bundled_models():
-    """{name: manifest entry}, best model first."""
+    """The models bundled with the package, from its manifest: {name: entry}, the best model first.
+
+    Each entry has "file", "architecture", "training_data", "recipe", "seed", "test_accuracy",
+    "train_accuracy", "size_bytes", "sha256" and "training_time_s".
+
+    Returns:
+        A dict {name: manifest entry}.
+
+    Examples:
+        >>> from digitnet.pretrained import bundled_models
+        >>> models = bundled_models()
+        >>> list(models), models["deep-cnn"]["test_accuracy"]
+        (['deep-cnn', 'two-layer'], 0.9927)
+    """
     manifest = _manifest()
     models = manifest["models"]
     best = manifest.get("best")
@@ -37,6 +50,16 @@ def bundled_models():
 
 
 def best_model_name():
+    """The name of the best bundled model, the one `pretrained()` and `digitnet predict` use by default.
+
+    Returns:
+        A model name.
+
+    Examples:
+        >>> from digitnet.pretrained import best_model_name
+        >>> best_model_name()
+        'deep-cnn'
+    """
     return _manifest()["best"]
 
 
@@ -49,7 +72,23 @@ def file_sha256(path):
 
 
 def bundled_path(name=None, *, verify=True):
-    """The file of bundled model `name` (None: the best), its sha256 checked against the manifest."""
+    """The file of a bundled model, its SHA-256 checked against the manifest.
+
+    Args:
+        name: a bundled model's name; None: the best.
+        verify: check the file's SHA-256 (the default) or only find it.
+
+    Returns:
+        The file's Path.
+
+    Raises:
+        ModelFileError: no such bundled model, or its file is missing or fails its checksum.
+
+    Examples:
+        >>> from digitnet.pretrained import bundled_path
+        >>> bundled_path("two-layer").name
+        'two-layer.npz'
+    """
     models = bundled_models()
     name = best_model_name() if name is None else name
     if name not in models:
@@ -64,14 +103,51 @@ def bundled_path(name=None, *, verify=True):
 
 
 def pretrained(name=None):
-    """The bundled model `name` ("two-layer" or "deep-cnn"; None: the best) as a ready network."""
+    """A bundled trained model, loaded and ready to predict.
+
+    The file's SHA-256 is checked against digitnet/models/manifest.json first, then load_model checks the
+    weights' own digest. Needs only NumPy.
+
+    Args:
+        name: "deep-cnn" (the book's DeepConvNet, 99.27 % on the official MNIST test set) or "two-layer" (the
+            book's 784-50-10, 94.15 %); None: the best bundled model (deep-cnn). `bundled_models()` lists them.
+
+    Returns:
+        The network (a DeepConvNet or TwoLayerNet), float32.
+
+    Raises:
+        ModelFileError: no bundled model of that name, or its file is missing or damaged.
+
+    Examples:
+        >>> import numpy as np
+        >>> import digitnet
+        >>> net = digitnet.pretrained("two-layer")
+        >>> type(net).__name__, net.params["W1"].shape
+        ('TwoLayerNet', (784, 50))
+        >>> from digitnet.data import load_sample
+        >>> digit = load_sample().x_test[:1]
+        >>> int(net.predict(digit).argmax()) == int(load_sample().t_test[0])
+        True
+    """
     from .model_io import load_model
 
     return load_model(bundled_path(name))[0]
 
 
 def describe(name):
-    """One line naming a bundled model for the user: 'deep-cnn (DeepConvNet ..., 99.20 % on the MNIST test set)'."""
+    """One phrase naming a bundled model for the user, with its architecture and official test accuracy.
+
+    Args:
+        name: a bundled model's name.
+
+    Returns:
+        A string such as "bundled model two-layer (TwoLayerNet 784-50-10, 94.15% on the official MNIST test set)".
+
+    Examples:
+        >>> from digitnet.pretrained import describe
+        >>> describe("two-layer")
+        'bundled model two-layer (TwoLayerNet 784-50-10, 94.15% on the official MNIST test set)'
+    """
     entry = bundled_models()[name]
     acc = entry.get("test_accuracy")
     acc = f", {100 * acc:.2f}% on the official MNIST test set" if isinstance(acc, (int, float)) else ""
@@ -79,7 +155,23 @@ def describe(name):
 
 
 def resolve_model(spec):
-    """(path, description) for a --model value: None (the best bundled model), a bundled name, or a file path."""
+    """Find the model a `--model` value names: a bundled model's name, a model file, or None for the best.
+
+    Args:
+        spec: None, a bundled name ("deep-cnn", "two-layer") or a path to a model file.
+
+    Returns:
+        (path, description): the file to load and a phrase naming it for the user.
+
+    Raises:
+        ModelFileError: a name that is neither a bundled model nor an existing file.
+
+    Examples:
+        >>> from digitnet.pretrained import resolve_model
+        >>> path, description = resolve_model(None)
+        >>> path.name, description
+        ('deep-cnn.npz', 'bundled model deep-cnn (DeepConvNet, 99.27% on the official MNIST test set)')
+    """
     if spec is None or str(spec) in _manifest()["models"]:
         name = best_model_name() if spec is None else str(spec)
         return bundled_path(name), describe(name)

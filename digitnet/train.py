@@ -12,7 +12,29 @@ SAMPLINGS = ("replacement", "shuffle")
 
 
 def evaluate(net, x, t, batch_size=250):
-    """(mean loss, accuracy) over a whole set, in batches so memory stays flat."""
+    """The mean loss and the accuracy of a network over a whole set, in batches so that memory stays flat.
+
+    Runs in inference mode (no dropout, batch norm on its running statistics) and leaves weight decay out of
+    the loss.
+
+    Args:
+        net: a digitnet network.
+        x: the inputs.
+        t: their labels (integers or one-hot).
+        batch_size: samples per forward pass.
+
+    Returns:
+        (mean loss, accuracy), two floats.
+
+    Examples:
+        >>> import numpy as np
+        >>> import digitnet
+        >>> from digitnet.data import load_sample
+        >>> data = load_sample()
+        >>> loss, accuracy = digitnet.evaluate(digitnet.pretrained("two-layer"), data.x_test, data.t_test)
+        >>> accuracy > 0.95
+        True
+    """
     return net.evaluate(x, t, batch_size)
 
 
@@ -182,24 +204,61 @@ def train(net, x_train, t_train, x_test=None, t_test=None, *, iters=None, epochs
           optimizer=None, schedule=None, sampling="replacement", augment=None, x_val=None, t_val=None,
           keep_best=False, train_eval_size=None, rng=None, on_epoch=None, on_step=None, callbacks=(),
           state=None, checkpoint=None, checkpoint_every=None, stop=None, comm=None):
-    """Train net by mini-batch gradient descent; returns one metrics dict per epoch.
+    """Train a network by mini-batch gradient descent; returns one metrics dict per epoch.
 
-    An epoch is max(train_size // batch_size, 1) steps, as in the book. Give iters or epochs.
-    schedule(step) sets the optimizer's learning rate before each step; augment(x_batch, rng) transforms
-    each batch. With a validation set and keep_best, the weights of the epoch with the best validation
-    accuracy are restored at the end. train_eval_size: measure training accuracy on the first n samples
-    only (a full pass costs as much as an epoch of inference). callbacks: Callback objects, called after
-    every step and epoch; on_step(loss) and on_epoch(record) are the same as plain functions.
+    Each step draws a batch, runs `net.loss_and_gradient` and `optimizer.update`. An epoch is
+    max(train_size // batch_size, 1) steps, as in the book; after each one the net is evaluated on the
+    training set (or its first train_eval_size samples), the validation set and the test set. Give iters or
+    epochs. NumPy's overflow warnings are silenced inside the loop: a loss that turns NaN or infinite ends the
+    run with one FloatingPointError naming the step, before the bad step is applied.
 
-    Interruption and resumption: checkpoint(state) is called every checkpoint_every steps and when
-    stop() turns true after a step, which then raises TrainingInterrupted. Passing a saved state back
-    (with the net, optimizer and rng restored) continues the run exactly where it stopped.
-    NumPy's overflow warnings are silenced inside the loop: a loss that overflows ends the run with
-    one FloatingPointError naming the step.
+    Args:
+        net: any digitnet network (or one with `loss_and_gradient`, `evaluate` and `params`).
+        x_train: the training inputs.
+        t_train: their labels (integers or one-hot).
+        x_test: test inputs, evaluated after every epoch (optional).
+        t_test: their labels.
+        iters: the number of steps (the book's iters_num).
+        epochs: or the number of epochs.
+        batch_size: samples per step; with workers, the global batch.
+        optimizer: an optimizer (default SGD(lr=0.1), the book's recipe).
+        schedule: schedule(step) -> learning rate, set before each step (e.g. optimizers.CosineLR).
+        sampling: "replacement" (each batch drawn at random, as the book) or "shuffle" (a new permutation
+            each epoch).
+        augment: augment(x_batch, rng) -> transformed batch, applied to every batch (e.g. augment.Augmenter).
+        x_val: validation inputs, evaluated after every epoch.
+        t_val: their labels.
+        keep_best: with a validation set, restore the weights of the epoch with the best validation accuracy.
+        train_eval_size: measure training accuracy on the first n samples only (a full pass costs as much as
+            an epoch of inference).
+        rng: a NumPy Generator for the batches (and augmentation); default unseeded.
+        on_epoch: on_epoch(record), called with each epoch's metrics dict.
+        on_step: on_step(loss), called after every step.
+        callbacks: objects with on_step(state, loss) and on_epoch(state, record).
+        state: a TrainingState from an interrupted run, to continue it where it stopped.
+        checkpoint: checkpoint(state), called every checkpoint_every steps and when stop() turns true.
+        checkpoint_every: steps between checkpoints.
+        stop: stop() -> bool, polled after each step; when true, training raises TrainingInterrupted after a
+            checkpoint, and passing that state back (with the net, optimizer and rng restored) continues the
+            run bit for bit.
+        comm: a communicator from digitnet.parallel (world() under mpiexec) for data-parallel training, each
+            rank computing its share of every batch; only rank 0 calls checkpoint. Default: one process.
 
-    comm: a communicator from digitnet.parallel (world() under mpiexec): data-parallel training, batch_size
-    being the global batch, each rank computing its share (see parallel.DataParallel). Only rank 0 calls
-    checkpoint(state), which then holds every rank's random state. The default is one process: today's loop.
+    Returns:
+        A list with one dict per epoch: "epoch", "iteration", "train_loss", "train_acc", "test_loss" and
+        "test_acc" (with a test set), "val_loss" and "val_acc" (with a validation set), "train_time_s" and
+        "elapsed_s".
+
+    Examples:
+        >>> import numpy as np
+        >>> from digitnet import SGD, TwoLayerNet, train
+        >>> from digitnet.data import load_sample
+        >>> data = load_sample()
+        >>> net = TwoLayerNet(784, 50, 10, rng=np.random.default_rng(0), dtype=np.float32)
+        >>> history = train(net, data.x_train, data.t_train, data.x_test, data.t_test, iters=400,
+        ...                 batch_size=100, optimizer=SGD(lr=0.1), rng=np.random.default_rng(0))
+        >>> len(history), history[-1]["iteration"], history[-1]["test_acc"] > 0.8
+        (5, 400, True)
     """
     total_iters, iters_per_epoch = _check(x_train, iters, epochs, batch_size, keep_best, x_val)
     optimizer = optimizer or SGD(lr=0.1)

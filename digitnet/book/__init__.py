@@ -70,17 +70,66 @@ __all__ = [
 # ------------------------------------------------------------------------------------- common.functions
 
 def sum_squared_error(y, t):
+    """The book's sum of squared errors: 0.5 * sum((y - t) ** 2), over the whole batch (not averaged).
+
+    Args:
+        y: the network's outputs.
+        t: the targets, shaped like y (one-hot for classes).
+
+    Returns:
+        The loss, a float.
+
+    Examples:
+        >>> import numpy as np
+        >>> from digitnet.book import sum_squared_error
+        >>> round(float(sum_squared_error(np.array([0.1, 0.6, 0.3]), np.array([0, 1, 0]))), 3)
+        0.13
+    """
     return 0.5 * np.sum((y - t) ** 2)
 
 
 def softmax_loss(X, t):
+    """The book's softmax_loss: the cross-entropy of softmax(X) against t, averaged over the batch.
+
+    Computed from log-softmax, so exact even for scores of +-1000.
+
+    Args:
+        X: scores, shape (C,) or (N, C).
+        t: integer labels (N,), or one-hot rows shaped like X.
+
+    Returns:
+        The mean loss, a float.
+
+    Examples:
+        >>> import numpy as np
+        >>> from digitnet.book import softmax_loss
+        >>> round(float(softmax_loss(np.array([[2.0, 1.0, 0.1]]), np.array([0]))), 4)
+        0.417
+    """
     return softmax_cross_entropy(np.atleast_2d(X), t)
 
 
 # ------------------------------------------------------------------------------------------ common.util
 
 def smooth_curve(x):
-    """The book's loss smoother: a Kaiser window (length 11, beta 2), the ends mirrored so the length stays."""
+    """The book's loss smoother (common/util.py): a Kaiser window (length 11, beta 2), the ends mirrored.
+
+    Used for the loss curves of chapter 6; the result is as long as x.
+
+    Args:
+        x: a sequence of numbers (e.g. the loss of every step).
+
+    Returns:
+        A float64 array of len(x).
+
+    Examples:
+        >>> import numpy as np
+        >>> from digitnet.book import smooth_curve
+        >>> noisy = np.array([1.0, 0.0] * 20)
+        >>> smoothed = smooth_curve(noisy)
+        >>> len(smoothed), bool(np.ptp(smoothed[5:-5]) < 0.2)
+        (40, True)
+    """
     window_len = 11
     x = np.asarray(x, dtype=np.float64)
     s = np.r_[x[window_len - 1:0:-1], x, x[-1:-window_len:-1]]
@@ -90,7 +139,23 @@ def smooth_curve(x):
 
 
 def shuffle_dataset(x, t):
-    """x and t in the same random order (np.random's)."""
+    """x and t in the same random order, drawn from np.random (the book's common/util.py).
+
+    Args:
+        x: the inputs, N first.
+        t: their labels, N first.
+
+    Returns:
+        (x shuffled, t shuffled), copies.
+
+    Examples:
+        >>> import numpy as np
+        >>> from digitnet.book import shuffle_dataset
+        >>> np.random.seed(0)
+        >>> x, t = shuffle_dataset(np.arange(5) * 10, np.arange(5))
+        >>> bool(np.all(x == t * 10))
+        True
+    """
     permutation = np.random.permutation(x.shape[0])
     return x[permutation], t[permutation]
 
@@ -98,8 +163,28 @@ def shuffle_dataset(x, t):
 # ----------------------------------------------------------------------------------------- dataset.mnist
 
 def load_mnist(normalize=True, flatten=True, one_hot_label=False):
-    """((x_train, t_train), (x_test, t_test)) as the book's dataset/mnist.py: float32 pixels / 255 when
-    normalize (else uint8), rows of 784 when flatten (else (N, 1, 28, 28)), one-hot labels when asked."""
+    """The book's dataset/mnist.py load_mnist: ((x_train, t_train), (x_test, t_test)).
+
+    It never downloads into a script's folder: it reads $DIGITNET_DATA_DIR if set (a folder with the four
+    MNIST files), else full MNIST from digitnet's cache (downloading it once if it can), else the bundled
+    offline sample (8,000 training / 2,000 test digits); it says which on stderr.
+
+    Args:
+        normalize: pixels as float32 in [0, 1] (else uint8 0 to 255).
+        flatten: rows of 784 (else images (N, 1, 28, 28)).
+        one_hot_label: labels as one-hot rows (N, 10) (else integers).
+
+    Returns:
+        ((x_train, t_train), (x_test, t_test)), NumPy arrays.
+
+    Examples:
+        >>> import os
+        >>> os.environ["DIGITNET_OFFLINE"] = "1"  # no download attempt in this example
+        >>> from digitnet.book import load_mnist
+        >>> (x_train, t_train), (x_test, t_test) = load_mnist(flatten=False, one_hot_label=True)
+        >>> x_train.shape[1:], t_train.shape[1], x_train.dtype.name
+        ((1, 28, 28), 10, 'float32')
+    """
     from ..data import resolve_dataset
 
     dataset, notice = resolve_dataset(os.environ.get("DIGITNET_DATA_DIR") or None, normalize=normalize,
@@ -145,11 +230,51 @@ class BookNet:
 
 
 class TwoLayerNet(BookNet, _nets.TwoLayerNet):
+    """The book's ch05/two_layer_net.py TwoLayerNet: digitnet.TwoLayerNet with the book's signature.
+
+    The book's constructor and behaviour on digitnet's network: np.random draws the initial weights (so
+    np.random.seed() repeats a run, as in the book) and, for the dropout nets, the masks. `save_params` writes
+    and `load_params` reads the book's params.pkl (through an unpickler that admits only NumPy arrays).
+
+    Args:
+        input_size: inputs per sample (784).
+        hidden_size: hidden units (the book: 50).
+        output_size: classes (10).
+        weight_init_std: the initial weights' standard deviation.
+
+    Examples:
+        >>> import numpy as np
+        >>> from digitnet.book import TwoLayerNet
+        >>> np.random.seed(0)
+        >>> net = TwoLayerNet(input_size=784, hidden_size=50, output_size=10)
+        >>> list(net.layers), net.predict(np.zeros((1, 784))).shape
+        (['Affine1', 'Relu1', 'Affine2'], (1, 10))
+    """
     def __init__(self, input_size, hidden_size, output_size, weight_init_std=0.01):
         super().__init__(input_size, hidden_size, output_size, weight_init_std)
 
 
 class MultiLayerNet(BookNet, _nets.MultiLayerNet):
+    """The book's common/multi_layer_net.py MultiLayerNet: hidden layers of one activation, optional weight decay.
+
+    The book's constructor and behaviour on digitnet's network: np.random draws the initial weights (so
+    np.random.seed() repeats a run, as in the book) and, for the dropout nets, the masks. `save_params` writes
+    and `load_params` reads the book's params.pkl (through an unpickler that admits only NumPy arrays).
+
+    Args:
+        input_size: inputs per sample.
+        hidden_size_list: the hidden layers' sizes.
+        output_size: classes.
+        activation: "relu" or "sigmoid".
+        weight_init_std: a standard deviation, "relu"/"he" or "sigmoid"/"xavier".
+        weight_decay_lambda: the L2 weight decay's lambda.
+
+    Examples:
+        >>> from digitnet.book import MultiLayerNet
+        >>> net = MultiLayerNet(input_size=784, hidden_size_list=[100, 100], output_size=10)
+        >>> sorted(net.params)
+        ['W1', 'W2', 'W3', 'b1', 'b2', 'b3']
+    """
     def __init__(self, input_size, hidden_size_list, output_size, activation="relu", weight_init_std="relu",
                  weight_decay_lambda=0):
         super().__init__(input_size, hidden_size_list, output_size, activation, weight_init_std,
@@ -157,6 +282,31 @@ class MultiLayerNet(BookNet, _nets.MultiLayerNet):
 
 
 class MultiLayerNetExtend(BookNet, _nets.MultiLayerNet):
+    """The book's common/multi_layer_net_extend.py MultiLayerNetExtend: with dropout and batch normalisation.
+
+    `dropout_ration` is spelled as the book spells it.
+
+    The book's constructor and behaviour on digitnet's network: np.random draws the initial weights (so
+    np.random.seed() repeats a run, as in the book) and, for the dropout nets, the masks. `save_params` writes
+    and `load_params` reads the book's params.pkl (through an unpickler that admits only NumPy arrays).
+
+    Args:
+        input_size: inputs per sample.
+        hidden_size_list: the hidden layers' sizes.
+        output_size: classes.
+        activation: "relu" or "sigmoid".
+        weight_init_std: a standard deviation, "relu"/"he" or "sigmoid"/"xavier".
+        weight_decay_lambda: the L2 weight decay's lambda.
+        use_dropout: a Dropout after each hidden activation.
+        dropout_ration: its ratio.
+        use_batchnorm: a BatchNormalization before each hidden activation.
+
+    Examples:
+        >>> from digitnet.book import MultiLayerNetExtend
+        >>> net = MultiLayerNetExtend(784, [50], 10, use_dropout=True, dropout_ration=0.2, use_batchnorm=True)
+        >>> list(net.layers)
+        ['Affine1', 'BatchNorm1', 'Activation_function1', 'Dropout1', 'Affine2']
+    """
     def __init__(self, input_size, hidden_size_list, output_size, activation="relu", weight_init_std="relu",
                  weight_decay_lambda=0, use_dropout=False, dropout_ration=0.5, use_batchnorm=False):
         super().__init__(input_size, hidden_size_list, output_size, activation, weight_init_std,
@@ -165,6 +315,25 @@ class MultiLayerNetExtend(BookNet, _nets.MultiLayerNet):
 
 
 class SimpleConvNet(BookNet, _nets.SimpleConvNet):
+    """The book's ch07/simple_convnet.py SimpleConvNet: digitnet.SimpleConvNet with the book's signature.
+
+    The book's constructor and behaviour on digitnet's network: np.random draws the initial weights (so
+    np.random.seed() repeats a run, as in the book) and, for the dropout nets, the masks. `save_params` writes
+    and `load_params` reads the book's params.pkl (through an unpickler that admits only NumPy arrays).
+
+    Args:
+        input_dim: one image's shape (channels, height, width).
+        conv_param: {"filter_num", "filter_size", "pad", "stride"}.
+        hidden_size: units in the hidden affine layer.
+        output_size: classes.
+        weight_init_std: the initial weights' standard deviation.
+
+    Examples:
+        >>> from digitnet.book import SimpleConvNet
+        >>> net = SimpleConvNet(conv_param={"filter_num": 8, "filter_size": 5, "pad": 0, "stride": 1})
+        >>> net.params["W1"].shape
+        (8, 1, 5, 5)
+    """
     def __init__(self, input_dim=(1, 28, 28),
                  conv_param={"filter_num": 30, "filter_size": 5, "pad": 0, "stride": 1},  # noqa: B006  (book's)
                  hidden_size=100, output_size=10, weight_init_std=0.01):
@@ -179,7 +348,33 @@ _DEEP = [_conv_param(f, p) for f, p in zip(DEEP_CONV_FILTERS, DEEP_CONV_PADS)]
 
 
 class DeepConvNet(BookNet, _nets.DeepConvNet):
-    """The book's ch. 8 net. Its six convolutions are fixed in digitnet: other conv_param_i are refused."""
+    """The book's ch08/deep_convnet.py DeepConvNet, with its signature; its six convolutions are fixed.
+
+    digitnet's DeepConvNet has the book's layers only, so a conv_param_i other than the book's is refused with
+    a ValueError. `load_params("deep_convnet_params.pkl")` reads the book's trained weights and folds the
+    book's inference-time dropout scaling into the last layer, so the network predicts what the book's does.
+
+    The book's constructor and behaviour on digitnet's network: np.random draws the initial weights (so
+    np.random.seed() repeats a run, as in the book) and, for the dropout nets, the masks. `save_params` writes
+    and `load_params` reads the book's params.pkl (through an unpickler that admits only NumPy arrays).
+
+    Args:
+        input_dim: one image's shape (channels, height, width).
+        conv_param_1: the first convolution's settings (the book's); likewise conv_param_2 to conv_param_6.
+        conv_param_2: the book's.
+        conv_param_3: the book's.
+        conv_param_4: the book's.
+        conv_param_5: the book's.
+        conv_param_6: the book's.
+        hidden_size: units in the hidden affine layer.
+        output_size: classes.
+
+    Examples:
+        >>> from digitnet.book import DeepConvNet
+        >>> net = DeepConvNet()
+        >>> [net.params[f"W{i}"].shape[0] for i in range(1, 7)]
+        [16, 16, 32, 32, 64, 64]
+    """
 
     def __init__(self, input_dim=(1, 28, 28), conv_param_1=_DEEP[0], conv_param_2=_DEEP[1], conv_param_3=_DEEP[2],
                  conv_param_4=_DEEP[3], conv_param_5=_DEEP[4], conv_param_6=_DEEP[5], hidden_size=50, output_size=10):
@@ -228,8 +423,40 @@ class _GradientOnly:
 
 
 class Trainer:
-    """The book's Trainer on digitnet.train: mini-batches drawn with replacement, one evaluation per epoch
-    (on the first evaluate_sample_num_per_epoch samples of each set when given)."""
+    """The book's common/trainer.py Trainer, on digitnet.train.
+
+    Mini-batches drawn with replacement from np.random (np.random.seed() repeats a run), one evaluation per
+    epoch (on the first evaluate_sample_num_per_epoch samples of each set when given), the book's printed
+    lines when verbose. `train()` runs it; the curves are in `train_loss_list`, `train_acc_list` and
+    `test_acc_list`. It also takes a network written in the book's style (with `gradient` but no
+    `loss_and_gradient`).
+
+    Args:
+        network: the network to train.
+        x_train: training inputs.
+        t_train: their labels.
+        x_test: test inputs.
+        t_test: their labels.
+        epochs: passes over the training set.
+        mini_batch_size: samples per step.
+        optimizer: the optimizer's name: "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop" or "Adam".
+        optimizer_param: its arguments, e.g. {"lr": 0.01}.
+        evaluate_sample_num_per_epoch: evaluate on this many samples of each set per epoch (None: all).
+        verbose: print the loss of every step and the accuracies of every epoch.
+
+    Examples:
+        >>> import numpy as np
+        >>> from digitnet.book import MultiLayerNet, Trainer
+        >>> from digitnet.data import load_sample
+        >>> data = load_sample()
+        >>> np.random.seed(0)
+        >>> net = MultiLayerNet(784, [50], 10)
+        >>> trainer = Trainer(net, data.x_train[:1000], data.t_train[:1000], data.x_test[:500], data.t_test[:500],
+        ...                   epochs=2, optimizer="Adam", optimizer_param={"lr": 0.01}, verbose=False)
+        >>> trainer.train()
+        >>> len(trainer.train_loss_list), len(trainer.test_acc_list), trainer.test_acc_list[-1] > 0.7
+        (20, 2, True)
+    """
 
     def __init__(self, network, x_train, t_train, x_test, t_test, epochs=20, mini_batch_size=100,
                  optimizer="SGD", optimizer_param={"lr": 0.01},  # noqa: B006  (the book's signature; only read)

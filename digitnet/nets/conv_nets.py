@@ -22,7 +22,32 @@ class ConvNet(LayeredNet):
 
 
 class SimpleConvNet(ConvNet):
-    """conv (30 5x5 filters) - relu - 2x2 max pool - affine 100 - relu - affine 10 - softmax."""
+    """The book's convolutional network (ch. 7): conv - relu - pool - affine - relu - affine - softmax.
+
+    Convolution (30 filters of 5x5 by default) -> Relu -> 2x2 max Pooling -> Affine (hidden_size) -> Relu ->
+    Affine (output_size) -> SoftmaxWithLoss. Takes images as (N, C, H, W), or flattened rows, which `predict`
+    reshapes to input_dim.
+
+    Args:
+        input_dim: one image's shape, (channels, height, width).
+        conv_param: the convolution's {"filter_num", "filter_size", "pad", "stride"}; missing keys take the
+            book's 30, 5, 0, 1.
+        hidden_size: units in the hidden affine layer.
+        output_size: classes.
+        weight_init_std: the initial weights' standard deviation (the book's 0.01), or "xavier" or "he".
+        weight_decay_lambda: L2 weight decay (0: none).
+        rng: a NumPy Generator for the initial weights; None uses np.random.
+        dtype: the parameters' dtype.
+
+    Examples:
+        >>> import numpy as np
+        >>> from digitnet import SimpleConvNet
+        >>> net = SimpleConvNet(rng=np.random.default_rng(0), dtype=np.float32)
+        >>> " -> ".join(net.layers)
+        'Conv1 -> Relu1 -> Pool1 -> Affine1 -> Relu2 -> Affine2'
+        >>> net.params["W1"].shape, net.predict(np.zeros((2, 784), np.float32)).shape
+        ((30, 1, 5, 5), (2, 10))
+    """
 
     architecture = "simple-cnn"
     default_hidden, default_init = [100], 0.01
@@ -64,7 +89,30 @@ DEEP_CONV_PADS = (1, 1, 1, 2, 1, 1)
 
 
 class DeepConvNet(ConvNet):
-    """conv-relu-conv-relu-pool x3 - affine 50 - relu - dropout 0.5 - affine 10 - dropout 0.5 - softmax (He init)."""
+    """The book's deep network (ch. 8), about 99.3 % on MNIST: six 3x3 convolutions, three poolings, two affines.
+
+    conv-relu-conv-relu-pool three times (16, 16, 32, 32, 64, 64 filters) -> Affine (hidden_size) -> Relu ->
+    Dropout -> Affine (output_size) -> Dropout -> SoftmaxWithLoss, with He initial weights. The bundled model
+    `digitnet.pretrained("deep-cnn")` is one, trained.
+
+    Args:
+        input_dim: one image's shape, (channels, height, width).
+        hidden_size: units in the hidden affine layer.
+        output_size: classes.
+        dropout_ratio: both Dropout layers' ratio.
+        weight_decay_lambda: L2 weight decay (0: none).
+        rng: a NumPy Generator for the initial weights and the dropout masks; None uses np.random.
+        dtype: the parameters' dtype.
+
+    Examples:
+        >>> import numpy as np
+        >>> from digitnet import DeepConvNet
+        >>> net = DeepConvNet(rng=np.random.default_rng(0), dtype=np.float32)
+        >>> [k for k in net.layers if k.startswith(("Conv", "Pool"))]
+        ['Conv1', 'Conv2', 'Pool1', 'Conv3', 'Conv4', 'Pool2', 'Conv5', 'Conv6', 'Pool3']
+        >>> net.predict(np.zeros((1, 1, 28, 28), np.float32)).shape
+        (1, 10)
+    """
 
     architecture = "deep-cnn"
     default_hidden, default_dropout = [50], 0.5

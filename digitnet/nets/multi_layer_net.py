@@ -12,6 +12,34 @@ ACTIVATIONS = {"relu": Relu, "sigmoid": Sigmoid}
 
 
 class MultiLayerNet(LayeredNet):
+    """The book's MultiLayerNetExtend (ch. 6): any number of hidden layers, with the chapter's techniques.
+
+    Affine -> activation (-> BatchNormalization before it, -> Dropout after it) for each hidden layer, then
+    Affine -> SoftmaxWithLoss. Parameters are W1, b1, ... (and gamma1, beta1, ... with batch norm); with weight
+    decay, the loss adds lambda / 2 * sum(W ** 2) over the weight matrices and each gradient lambda * W.
+
+    Args:
+        input_size: inputs per sample (784 for MNIST).
+        hidden_size_list: the hidden layers' sizes, e.g. [100, 100, 100].
+        output_size: classes (10).
+        activation: "relu" or "sigmoid".
+        weight_init_std: a standard deviation, "relu"/"he" (sqrt(2 / n)) or "sigmoid"/"xavier" (sqrt(1 / n)).
+        weight_decay_lambda: the L2 weight decay's lambda (0: none).
+        use_dropout: add a Dropout after each hidden activation.
+        dropout_ratio: its ratio.
+        use_batchnorm: add a BatchNormalization before each hidden activation.
+        rng: a NumPy Generator for the initial weights (and the dropout masks); None uses np.random.
+        dtype: the parameters' dtype.
+
+    Examples:
+        >>> import numpy as np
+        >>> from digitnet import MultiLayerNet
+        >>> net = MultiLayerNet(784, [100, 100], 10, use_batchnorm=True, rng=np.random.default_rng(0))
+        >>> list(net.layers)
+        ['Affine1', 'BatchNorm1', 'Activation_function1', 'Affine2', 'BatchNorm2', 'Activation_function2', 'Affine3']
+        >>> sorted(net.params)
+        ['W1', 'W2', 'W3', 'b1', 'b2', 'b3', 'beta1', 'beta2', 'gamma1', 'gamma2']
+    """
     architecture = "mlp"
     default_hidden, default_init, default_optimizer = [100, 100], "he", "sgd"
     options = frozenset({"init", "activation", "weight_decay", "dropout", "batch_norm"})
