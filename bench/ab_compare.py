@@ -59,7 +59,10 @@ def main():
     ap.add_argument("--model", default="deep-cnn")
     args = ap.parse_args()
     threadpool_limits(1)
+    from digitnet.allocator import keep_freed_memory
     from digitnet.nets.factory import build_net
+
+    keep_freed_memory()  # as the digitnet command does; both sides share the process
     from digitnet.optimizers import Adam
 
     with tempfile.TemporaryDirectory() as folder:

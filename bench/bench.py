@@ -8,7 +8,9 @@ and the same thread count (BLAS for NumPy, torch.set_num_threads for PyTorch). R
 the two; the table shows medians and their ratio. Peak memory is each implementation's own process:
 the case is run once more in a child process that imports only what it needs, and its peak RSS is read
 ("peak RSS"), and how far the run itself took the process above the RSS it had with the data loaded and the
-library imported ("run peak": for inference, the memory a forward pass over the test set needs).
+library imported ("run peak": for inference, the memory a forward pass over the test set needs). For an
+inference case at one thread a "cpu ratio" row adds the ratio of the two runs' process CPU time, which on a
+busy machine leaves out the waits for a core that the wall clock counts.
 
 With --workers N, digitnet also runs as N MPI processes (data-parallel: each computes the gradient of its
 share of every batch, one Allreduce a step; pip install 'digitnet[mpi]') against PyTorch with N threads,
@@ -36,6 +38,7 @@ from threadpoolctl import threadpool_limits
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing
 
+from digitnet.allocator import keep_freed_memory  # noqa: E402  (sys.path is set above)
 from digitnet.data.mnist import resolve_dataset  # noqa: E402  (sys.path is set above)
 from digitnet.nets import FastConvNet  # noqa: E402  (sys.path is set above)
 from digitnet.nets.factory import build_net  # noqa: E402  (sys.path is set above)
@@ -267,6 +270,15 @@ def print_ratios(name, case, runs, outcome, workers):
     return rows
 
 
+def print_cpu_ratio(name, usage):
+    """An inference case's digitnet / PyTorch ratio in process CPU time, one thread each: on a machine whose other
+    work takes part of the core, the wall clock also counts the waits for it, CPU time only the run's own work."""
+    r = statistics.median(d[1] / t[1] for d, t in zip(usage["digitnet"], usage["pytorch"]))
+    print(f"{'':20s} {'cpu ratio':9s} {r:9.2f}  digitnet / PyTorch CPU time of the whole run (the net built, "
+          f"then the forward passes), median of the repeats' ratios")
+    return {"case": name, "cpu_ratio_digitnet_over_pytorch": r}
+
+
 # long: the benchmark's options, then its cases in order; splitting it would scatter the options
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -292,6 +304,7 @@ def main(argv=None):
 
     if args.mpi_child:  # one rank of a --workers run
         set_threads(1, False)
+        keep_freed_memory()
         mpi_child(CASES[cases[0]], load(args.data_dir), args.mpi_child)
         return 0
     if args.child:  # a memory probe: one case, one implementation, nothing else imported
@@ -304,6 +317,9 @@ def main(argv=None):
         run_mb = None if before is None else peak_rss_mb() - before
         print(json.dumps({"peak_rss_mb": max(loading_peak, peak_rss_mb()), "run_mb": run_mb}))
         return 0
+    # for the timings, as the digitnet command does (not in the memory probes: memory the loading freed would
+    # stay resident and hide the run's own); one process, so PyTorch's arrays are reused the same way
+    keep_freed_memory()
 
     impls = ["digitnet"]
     if not args.no_torch:
@@ -365,6 +381,8 @@ def main(argv=None):
             print(f"{name if impl == 'digitnet' else '':20s} {impl:9s} {median:9.3f} {step:>9s} {acc:>9s} "
                   f"{rss:>9s} {run_mb:>9s}  {'; '.join(row['notes'])}")
         results += print_ratios(name, case, runs, outcome, workers)
+        if not case.steps and args.threads == 1 and not workers and "pytorch" in usage:
+            results.append(print_cpu_ratio(name, usage))
         if name == "two-layer":
             bound = matmul_bound(data)
             mine = statistics.median(runs["digitnet"]) / case.steps * 1e6

@@ -18,6 +18,7 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from digitnet.allocator import keep_freed_memory
 from digitnet.data.mnist import resolve_dataset
 from digitnet.nets.factory import build_net
 from digitnet.optimizers import SGD, Adam
@@ -77,6 +78,7 @@ def main():
     ap.add_argument("--data-dir", type=Path, default=DEFAULT_DATA if DEFAULT_DATA.is_dir() else None)
     args = ap.parse_args()
     threadpool_limits(args.threads)
+    keep_freed_memory()  # as the digitnet command does
     data, _ = resolve_dataset(args.data_dir, offline=True)
     for model in args.models or ["two-layer", "deep-cnn"]:
         profile(model, args.steps, data)

@@ -13,9 +13,10 @@ from .im2col import batch_chunks, col2im_nhwc, conv_output_size, im2col_chunks, 
 class Relu:
     """The rectified linear unit, max(x, 0), as a layer.
 
-    forward keeps where the input was > 0 (`keep`; the book's `mask`, where it was <= 0, is its negation, made
-    on request); backward lets the gradient through there and blocks it elsewhere. Neither writes into the
-    array it is given (the book's backward edits `dout` in place).
+    forward keeps where the input was > 0 (keep; the book's mask of inputs <= 0 is its negation, made on
+    request); backward lets the gradient through there and blocks it elsewhere, multiplying by keep directly
+    (negating the book's mask was one more pass over the batch). Neither writes into the array it is given
+    (the book's backward edits `dout` in place).
 
     Examples:
         >>> import numpy as np

@@ -44,6 +44,9 @@ def test_a_short_benchmark_run_reports_both_sides(tmp_path):
     # the same start, the same 100 SGD steps on the same batches: the same net, up to float rounding
     assert abs(d["test_accuracy"] - t["test_accuracy"]) < 0.01 and d["test_accuracy"] > 0.5
     assert d["peak_rss_mb"] < t["peak_rss_mb"]  # digitnet's process does not load PyTorch
+    # beside each whole process's peak, the memory the run itself took above the loaded data (Linux: always known)
+    assert all(r["run_mb"] is None or 0 <= r["run_mb"] <= r["peak_rss_mb"] for r in timed.values())
+    assert [r["case"] for r in rows if "cpu_ratio_digitnet_over_pytorch" in r] == ["deep-cnn-inference"]
     assert "predictions agree on 100.00%" in run.stdout
     # the ratio reported is the one of the times reported (one repeat: the ratio of the two runs), whatever they are
     ratios = {r["case"]: r["ratio_digitnet_over_pytorch"] for r in rows if "ratio_digitnet_over_pytorch" in r}

@@ -96,4 +96,7 @@ def main(threads):
     """Neural networks for handwritten digits, from scratch in NumPy."""
     from threadpoolctl import threadpool_limits
 
+    from ..allocator import keep_freed_memory
+
     threadpool_limits(threads)  # for the rest of the process
+    keep_freed_memory()  # each batch reuses the last one's memory, not fresh pages from the kernel
