@@ -161,6 +161,9 @@ class SoftmaxWithLoss:
 
     `backward(dout=1)`: (y - t) * dout / N, shape (N, C).
 
+    Args:
+        label_smoothing: eps in [0, 1): train toward (1 - eps) * t + eps / classes (0: the plain targets).
+
     Examples:
         >>> import numpy as np
         >>> from digitnet import SoftmaxWithLoss

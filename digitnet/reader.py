@@ -77,29 +77,31 @@ def _input_size(net):
 def read(image, net=None, *, reject=True):
     """Read every number in a picture: its lines top to bottom, the digits of each left to right.
 
-    Parameters
-    ----------
-    image : a path (str or os.PathLike), the file's bytes, a binary file object, a PIL.Image, or a 2-D
-        (grey) / 3-D (RGB or RGBA) NumPy array: anything digitnet.preprocess.to_mnist takes. Dark ink on
-        light paper or light ink on dark, photos, scans and drawings.
-    net : a trained network taking 28x28 images (load_model, pretrained); None: the best bundled model.
-    reject : mark the digits the network's calibrated confidence rejects (calibration.confidence_of: the
-        model file's threshold; a model without one rejects nothing) as '?' in the text. False: never.
+    Args:
+        image: a path (str or os.PathLike), the file's bytes, a binary file object, a PIL.Image, or a 2-D
+            (grey) / 3-D (RGB or RGBA) NumPy array: anything digitnet.preprocess.to_mnist takes. Dark ink on
+            light paper or light ink on dark, photos, scans and drawings.
+        net: a trained network taking 28x28 images (load_model, pretrained); None: the best bundled model.
+        reject: mark the digits the network's calibrated confidence rejects (calibration.confidence_of: the
+            model file's threshold; a model without one rejects nothing) as '?' in the text. False: never.
 
-    Returns
-    -------
-    Reading: .text ("2024", lines joined by "\\n", '?' for a rejected digit), .digits (value, confidence,
-    box in the picture's pixels, rejected, line, per digit), .specks (dots and specks left out).
+    Returns:
+        A Reading: .text ("2024", lines joined by "\\n", '?' for a rejected digit), .digits (value,
+        confidence, box in the picture's pixels, rejected, line, per digit), .specks (dots and specks left out).
 
-    Raises ImageError (one line naming the picture) for a file that cannot be read or is too large, and
-    for a picture with no digit in it (blank, or only specks).
+    Raises:
+        ImageError: (one line naming the picture) a file that cannot be read or is too large, or a picture
+            with no digit in it (blank, or only specks).
 
-    Example
-    -------
-    >>> import digitnet
-    >>> reading = digitnet.read("meter.jpg")            # doctest: +SKIP
-    >>> reading.text, [d["value"] for d in reading.digits]  # doctest: +SKIP
-    ('7583', [7, 5, 8, 3])
+    Examples:
+        >>> import numpy as np
+        >>> import digitnet
+        >>> from digitnet.data import load_sample
+        >>> data = load_sample(flatten=False)
+        >>> picture = np.hstack([data.x_test[i, 0] for i in (0, 1, 2)])  # three digits side by side
+        >>> reading = digitnet.read(picture)
+        >>> reading.text == "".join(str(int(t)) for t in data.t_test[:3]), len(reading.digits)
+        (True, 3)
     """
     net = _default_net() if net is None else net
     if _input_size(net) != PIXELS:
