@@ -536,12 +536,16 @@ def test_serve_command_without_a_model_serves_the_best_bundled_one(monkeypatch):
     from digitnet.pretrained import best_model_name
 
     calls = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(app))
-    r = CliRunner().invoke(serve_command, ["--port", "8124"])
+
+    def run(server, sockets=None):
+        sockets[0].close()
+        calls.append(server.config.app)
+    monkeypatch.setattr(uvicorn.Server, "run", run)
+    r = CliRunner().invoke(serve_command, ["--port", "0"])
     assert r.exit_code == 0, r.output
     assert r.stderr.startswith(f"using the bundled model {best_model_name()} (")
     assert calls[0].state.model_info["architecture"] == best_model_name()
-    r = CliRunner().invoke(serve_command, ["--model", "two-layer", "--port", "8124"])
+    r = CliRunner().invoke(serve_command, ["--model", "two-layer", "--port", "0"])
     assert r.exit_code == 0 and calls[1].state.model_info["architecture"] == "two-layer"
     r = CliRunner().invoke(serve_command, ["some.npz", "--model", "two-layer"])
     assert r.exit_code == 2 and "two models" in r.stderr
