@@ -199,7 +199,7 @@ def test_serve_on_port_0_prints_the_port_it_listens_on(tmp_path, model_file):
         url = line.split(" at ")[1].split()[0]
         assert not url.endswith(":0/"), line
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        with opener.open(url + "api/health", timeout=60) as reply:
+        with opener.open(url + "health", timeout=60) as reply:
             assert reply.status == 200
     finally:
         server.send_signal(signal.SIGINT)
