@@ -16,6 +16,15 @@ __all__ = ["ImageError", "MAX_PIXELS", "describe", "load_grey"]
 
 MAX_PIXELS = 40_000_000    # refuse larger images before decoding them (decompression bombs)
 WORK_MAX_SIDE = 1200       # larger images are box-reduced to about this before the pixel work
+# Pillow keeps 4 bytes a pixel for RGB(A), CMYK, I and F: 40 megapixels of those would decode to 160 MB, and a
+# server decodes several uploads at once. Refused above this many decoded bytes (1-byte grey: 40 MP still).
+MAX_DECODED_BYTES = 64 * 1024 * 1024
+
+
+def decoded_bytes(img):
+    """What Pillow allocates to decode img at its (drafted) size."""
+    per_pixel = 1 if img.mode in ("1", "L", "P") else 2 if img.mode.startswith("I;16") else 4
+    return img.size[0] * img.size[1] * per_pixel
 
 
 class ImageError(DigitnetError):
@@ -122,6 +131,9 @@ def _open_image(image, name):
         if factor > 1 and img.format == "JPEG":
             # decode a big JPEG at reduced size, at least 1 px a side (Pillow divides by the size asked for)
             img.draft(img.mode, (max(1, w // factor), max(1, h // factor)))
+        if decoded_bytes(img) > MAX_DECODED_BYTES:
+            raise ImageError(f"{name}: {w}x{h} {img.mode} pixels would take {decoded_bytes(img) / 2**20:.0f} MB to "
+                             f"decode (limit {MAX_DECODED_BYTES // 2**20} MB); refused as too large", "too-large")
         img.load()
     except ImageError:
         raise

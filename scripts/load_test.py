@@ -4,7 +4,7 @@
     python scripts/load_test.py MODEL [--requests 2000] [--clients 8] [--kind pixels|png|mix] [--port 0]
                                       [--abuse-every 20] [--time-limit 300] [--json REPORT] [--server-log FILE]
 
-Starts `digitnet serve MODEL` on 127.0.0.1 (port 0: the server picks a free one, read from uvicorn's start-up
+Starts `digitnet serve MODEL` on 127.0.0.1 (port 0: the server picks a free one, read from digitnet's start-up
 line), waits for GET /health, then sends --requests good POST /api/predict requests from --clients threads,
 each on its own keep-alive connection: the sample's test digits as JSON {"pixels": [784]} (--kind pixels),
 drawn large, dark on light, and uploaded as a multipart PNG (--kind png), or alternately both (--kind mix).
@@ -242,13 +242,13 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
     def wait_ready(self, timeout):
-        """/health's answer, once the port is known (from uvicorn's start-up line when port 0)."""
+        """/health's answer, once the port is known (from digitnet's "serving ... at" line when port 0)."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"the server exited with status {self.proc.returncode}:\n{self.text()[-3000:]}")
             if self.port is None:
-                found = re.search(r"Uvicorn running on http://127\.0\.0\.1:(\d+)", self.text())
+                found = re.search(r" at http://127\.0\.0\.1:(\d+)/", self.text())
                 self.port = int(found.group(1)) if found else None
             if self.port is not None:
                 try:

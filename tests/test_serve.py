@@ -54,11 +54,11 @@ def large_png(pixels, size=280, fmt="PNG"):
     return buf.getvalue()
 
 
-def png_claiming(width, height):
+def png_claiming(width, height, colour=0):
     """A tiny PNG whose header claims width x height pixels: a decompression bomb's calling card."""
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, colour, 0, 0, 0))
             + chunk(b"IDAT", zlib.compress(b"\0" * 1024)) + chunk(b"IEND", b""))
 
 
@@ -234,6 +234,7 @@ BAD_UPLOADS = [  # (name, a function making the bytes, status, words the message
     ("truncated PNG", truncated_png, 422, ["unreadable"]),
     ("blank page", blank_png, 422, ["no digit"]),
     ("header claims 100000x100000", lambda: png_claiming(100_000, 100_000), 413, ["too large"]),
+    ("RGBA 5000x5000: 100 MB decoded", lambda: png_claiming(5000, 5000, colour=6), 413, ["too large", "MB"]),
     ("real 41-megapixel image", real_bomb_png, 413, ["too large", "6400x6400"]),
 ]
 
@@ -434,13 +435,15 @@ def test_serve_command_runs_uvicorn_with_the_loaded_app(model_file, monkeypatch)
     import uvicorn
 
     calls = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
-    r = CliRunner().invoke(serve_command, [str(model_file), "--port", "8123"])
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: calls.append((self.config, sockets)))
+    r = CliRunner().invoke(serve_command, [str(model_file), "--port", "0"])
     assert r.exit_code == 0, r.output
-    assert "http://127.0.0.1:8123/" in r.output and "two-layer" in r.output
-    (app, kw), = calls
-    assert kw["host"] == "127.0.0.1" and kw["port"] == 8123
-    assert app.state.model_info["architecture"] == "two-layer"
+    (config, sockets), = calls
+    port = sockets[0].getsockname()[1]
+    sockets[0].close()
+    assert f"http://127.0.0.1:{port}/" in r.output and port != 0 and "two-layer" in r.output
+    assert config.host == "127.0.0.1" and config.port == port
+    assert config.app.state.model_info["architecture"] == "two-layer"
 
 
 def test_serve_command_reports_a_bad_model_in_one_line(tmp_path):
@@ -533,12 +536,16 @@ def test_serve_command_without_a_model_serves_the_best_bundled_one(monkeypatch):
     from digitnet.pretrained import best_model_name
 
     calls = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(app))
-    r = CliRunner().invoke(serve_command, ["--port", "8124"])
+
+    def run(server, sockets=None):
+        sockets[0].close()
+        calls.append(server.config.app)
+    monkeypatch.setattr(uvicorn.Server, "run", run)
+    r = CliRunner().invoke(serve_command, ["--port", "0"])
     assert r.exit_code == 0, r.output
     assert r.stderr.startswith(f"using the bundled model {best_model_name()} (")
     assert calls[0].state.model_info["architecture"] == best_model_name()
-    r = CliRunner().invoke(serve_command, ["--model", "two-layer", "--port", "8124"])
+    r = CliRunner().invoke(serve_command, ["--model", "two-layer", "--port", "0"])
     assert r.exit_code == 0 and calls[1].state.model_info["architecture"] == "two-layer"
     r = CliRunner().invoke(serve_command, ["some.npz", "--model", "two-layer"])
     assert r.exit_code == 2 and "two models" in r.stderr

@@ -29,6 +29,8 @@ def one_line_error(e):
     traceback is wanted. Under N workers the line goes through parallel.fail_alone first, which ends the job."""
     from ..parallel.comm import PeerFailed, describe_error, fail_alone, world_size
 
+    if isinstance(e, (click.exceptions.Exit, click.exceptions.Abort)):  # click's own ways out: as they are
+        return e
     if isinstance(e, PeerFailed):  # another rank failed first and says why
         return click.exceptions.Exit(1)
     if isinstance(e, OptionError):

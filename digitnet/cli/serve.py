@@ -58,10 +58,27 @@ def command(model_file, model, host, port):
         app = create_app(model)
     except DigitnetError as e:
         raise click.ClickException(str(e)) from None
+    sock = _bind(host, port)  # bound first: --port 0 lets the system choose, and the address printed is real
+    port = sock.getsockname()[1]
     info = app.state.model_info
     accuracy = f", test accuracy {100 * info['test_accuracy']:.2f}%" if info["test_accuracy"] is not None else ""
     click.echo(f"serving {model} ({info['architecture']}{accuracy}) at {_url(host, port)}  (Ctrl+C stops)")
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"note: listening on {host}, not only this machine; anyone who can reach it can use the model",
                    err=True)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info")).run(sockets=[sock])
+
+
+def _bind(host, port):
+    """A listening socket on host:port (port 0: one the system picks); one line when that is refused."""
+    import socket
+
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)  # connections made once the address is printed wait for uvicorn, not refused
+    except OSError as e:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    return sock

@@ -1,0 +1,213 @@
+"""Faults of one-process runs and of the files they write, end to end (`python -m digitnet` in a subprocess,
+real signals, real files): full disks (a real tmpfs where this machine lets us mount one, else OSError(ENOSPC)
+injected at the write call by tests/faults/sitecustomize.py), read-only folders, damaged checkpoints and
+metrics, two runs on one --out. docs/reliability.md's fault table names these tests row by row."""
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import subprocess
+
+import pytest
+from faultkit import QUICK, TIMEOUT_S, assert_clean, assert_one_line, digitnet, fault_env, start, wait_for_line
+
+from digitnet.checkpoint import load_checkpoint
+
+
+def sha(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@contextlib.contextmanager
+def mounted(folder, options):
+    """A tmpfs mounted on folder (root only); skips where mounting is not allowed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+@contextlib.contextmanager
+def read_only(folder):
+    """folder made read-only for this process: a read-only tmpfs for root (who ignores permissions), else
+    chmod 0555."""
+    if os.geteuid() == 0:
+        with mounted(folder, "ro,size=64k") as f:
+            yield f
+    else:
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o555)
+        try:
+            yield folder
+        finally:
+            folder.chmod(0o755)
+
+
+@contextlib.contextmanager
+def full_disk(folder):
+    """A 256 KiB tmpfs on folder, filled up but for a few KiB."""
+    with mounted(folder, "size=256k") as f:
+        filler = f / "filler"
+        with contextlib.suppress(OSError), open(filler, "wb") as out:
+            out.write(b"\0" * (252 * 1024))
+        yield f
+
+
+def interrupted_run(tmp_path, out="r/r.npz"):
+    """A real interrupted run: Ctrl-C after the first epoch leaves r/r.ckpt.npz."""
+    env = fault_env(tmp_path)
+    run = start("train", *QUICK, "--iters", "100000", "--out", out, cwd=tmp_path, env=env)
+    wait_for_line(run, "epoch   1")
+    run.send_signal(signal.SIGINT)
+    _, err = run.communicate(timeout=TIMEOUT_S)
+    assert run.returncode == 130, err
+    return env, tmp_path / out.replace(".npz", ".ckpt.npz")
+
+
+@pytest.mark.parametrize("extra", [[], ["--checkpoint-every", "5"]])
+def test_a_fresh_run_refuses_to_overwrite_an_interrupted_runs_checkpoint(tmp_path, extra):
+    """Issue 19, item 2: a new run with the same --out deleted the interrupted run's checkpoint, silently."""
+    env, checkpoint = interrupted_run(tmp_path)
+    before = sha(checkpoint)
+    done = digitnet("train", *QUICK, "--iters", "10", "--out", "r/r.npz", *extra, cwd=tmp_path, env=env)
+    assert done.returncode == 1
+    assert_one_line(done.stderr, "r/r.ckpt.npz holds an interrupted run (stopped at step",
+                    "digitnet train --resume --out r/r.npz", "--fresh")
+    assert sha(checkpoint) == before and not (tmp_path / "r/r.npz").exists()
+    fresh = digitnet("train", *QUICK, "--iters", "10", "--out", "r/r.npz", "--fresh", *extra, cwd=tmp_path, env=env)
+    assert fresh.returncode == 0, fresh.stderr
+    assert (tmp_path / "r/r.npz").is_file() and not checkpoint.exists()
+    assert_clean(env, tmp_path / "r")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_a_second_run_on_the_same_out_is_refused_and_a_signal_stops_the_first_with_a_checkpoint(tmp_path, signum):
+    env = fault_env(tmp_path)
+    first = start("train", *QUICK, "--iters", "100000", "--out", "m.npz", cwd=tmp_path, env=env)
+    wait_for_line(first, "epoch   1")
+    second = digitnet("train", *QUICK, "--iters", "10", "--out", "m.npz", "--fresh", cwd=tmp_path, env=env)
+    assert second.returncode == 1
+    assert_one_line(second.stderr, f"another digitnet train (pid {first.pid}) is writing m.npz")
+    first.send_signal(signum)  # a batch system's notice (SIGTERM), a closed terminal (SIGHUP)
+    _, err = first.communicate(timeout=TIMEOUT_S)
+    assert first.returncode == 130
+    step = load_checkpoint(tmp_path / "m.ckpt.npz")[0]["step"]
+    assert_one_line(err, f"interrupted after step {step:,}", "--resume --out m.npz")
+    assert not (tmp_path / ".m.npz.lock").exists()
+    assert_clean(env, tmp_path)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "altered"])
+def test_a_damaged_checkpoint_is_refused_and_kept(tmp_path, damage):
+    env, checkpoint = interrupted_run(tmp_path)
+    data = checkpoint.read_bytes()
+    if damage == "truncated":
+        checkpoint.write_bytes(data[:len(data) // 2])
+    else:
+        i = len(data) // 2
+        checkpoint.write_bytes(data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1:])
+    before = sha(checkpoint)
+    done = digitnet("train", "--resume", "--out", "r/r.npz", cwd=tmp_path, env=env)
+    assert done.returncode == 1
+    assert_one_line(done.stderr, "Error: r/r.ckpt.npz")
+    assert sha(checkpoint) == before
+    assert_clean(env, tmp_path / "r")
+
+
+def test_a_full_disk_while_saving_the_model_keeps_the_previous_model(tmp_path):
+    """A real full filesystem (tmpfs): the new model cannot be written, the one there stays whole."""
+    env = fault_env(tmp_path)
+    with mounted(tmp_path / "disk", "size=1m") as disk:
+        assert digitnet("train", *QUICK, "--iters", "5", "--out", disk / "m.npz", cwd=tmp_path, env=env).returncode == 0
+        before = sha(disk / "m.npz")
+        filler = disk / "filler"
+        with contextlib.suppress(OSError), open(filler, "wb") as out:
+            for _ in range(1024):
+                out.write(b"\0" * 1024)
+        done = digitnet("train", *QUICK, "--iters", "5", "--out", disk / "m.npz", cwd=tmp_path, env=env)
+        assert done.returncode == 1
+        assert_one_line(done.stderr, "No space left on device")
+        assert sha(disk / "m.npz") == before
+        assert_clean(env, disk)
+
+
+@pytest.mark.parametrize("suffix, kept", [(".metrics.json", "m.npz"), (".ckpt.npz", None), ("m.npz", None)])
+def test_a_full_disk_at_each_write_is_one_line_and_leaves_no_temporary_file(tmp_path, suffix, kept):
+    """ENOSPC injected inside atomic_write's write (after some bytes): model, checkpoint, metrics."""
+    env = fault_env(tmp_path, f"0:write:{suffix}:enospc")
+    done = digitnet("train", *QUICK, "--iters", "10", "--checkpoint-every", "5", "--out", "m.npz", cwd=tmp_path,
+                    env=env)
+    assert done.returncode == 1
+    assert_one_line(done.stderr, "No space left on device")
+    assert not (tmp_path / "m.metrics.json").exists()
+    if kept:
+        assert (tmp_path / kept).is_file()
+    assert_clean(env, tmp_path)
+
+
+def test_a_full_disk_under_the_tensorboard_logs_is_one_line_not_a_hang(tmp_path):
+    env = fault_env(tmp_path)
+    with full_disk(tmp_path / "disk") as disk:
+        done = digitnet("train", *QUICK, "--iters", "200", "--logdir", disk / "runs" / "x", "--out", "m.npz",
+                        cwd=tmp_path, env=env)
+    assert done.returncode == 1
+    assert_one_line(done.stderr, "cannot write TensorBoard logs to", "No space left on device")
+    assert_clean(env, tmp_path)
+
+
+@pytest.mark.parametrize("where", ["out", "logdir"])
+def test_a_read_only_folder_is_refused_before_training(tmp_path, where):
+    env = fault_env(tmp_path)
+    with read_only(tmp_path / "ro") as ro:
+        args = ["--out", ro / "m.npz"] if where == "out" else ["--out", "m.npz", "--logdir", ro / "runs"]
+        done = digitnet("train", *QUICK, "--iters", "10", *args, cwd=tmp_path, env=env)
+    assert done.returncode == 1
+    assert_one_line(done.stderr, "Error: ", "ro")
+    assert "epoch" not in done.stdout  # refused before any training
+    assert_clean(env, tmp_path)
+
+
+@pytest.mark.parametrize("content", ['{"epochs": [{"epoch": 1, "train_l', '{"epochs": 5}',
+                                     '{"epochs": [{"epoch": "one", "train_loss": []}]}'])
+def test_evaluate_plots_survives_a_damaged_metrics_file(tmp_path, content):
+    """Item 9: a truncated metrics.json (JSONDecodeError) or {"epochs": 5} (TypeError) gave tracebacks."""
+    env = fault_env(tmp_path)
+    assert digitnet("train", *QUICK, "--iters", "10", "--out", "m.npz", cwd=tmp_path, env=env).returncode == 0
+    json.loads((tmp_path / "m.metrics.json").read_text())  # written whole
+    (tmp_path / "m.metrics.json").write_text(content)
+    done = digitnet("evaluate", "m.npz", "--offline", "--plots", "pics", cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert_one_line(done.stderr, "warning: m.metrics.json", "the learning curves are left out")
+    assert (tmp_path / "pics" / "confusion_matrix.png").is_file()
+    assert not (tmp_path / "pics" / "learning_curves.png").exists()
+
+
+def test_serve_on_port_0_prints_the_port_it_listens_on(tmp_path, model_file):
+    import urllib.request
+
+    env = fault_env(tmp_path)
+    server = subprocess.Popen([*digitnet_command(), "serve", str(model_file), "--port", "0"], cwd=tmp_path,
+                              env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        line = wait_for_line(server, "serving ")
+        url = line.split(" at ")[1].split()[0]
+        assert not url.endswith(":0/"), line
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(url + "health", timeout=60) as reply:
+            assert reply.status == 200
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=TIMEOUT_S)
+    assert_clean(env, tmp_path)
+
+
+def digitnet_command():
+    import sys
+
+    return [sys.executable, "-m", "digitnet"]
