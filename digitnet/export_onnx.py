@@ -136,7 +136,8 @@ def _emit_layer(g, name, layer, x, shape):
                        f"{name}/Reshape")
         return h, shape
     raise ValueError(f"cannot export layer {name!r} of type {kind.__module__}.{kind.__qualname__} to ONNX "
-                     "(known: Affine, Relu, Sigmoid, Convolution, Pooling, BatchNormalization, ChannelBatchNorm, Dropout)")
+                     "(known: Affine, Relu, Sigmoid, Convolution, Pooling, BatchNormalization, ChannelBatchNorm, "
+                     "Dropout)")
 
 
 def build_onnx_model(net, *, opset=DEFAULT_OPSET, metadata=None):
