@@ -71,6 +71,17 @@ def _to_rows(g, x, shape, name):
     return g.node("Flatten", [x], f"{name}_flat", f"{name}/Flatten", axis=1), (int(np.prod(shape)),)
 
 
+def _channel_batch_norm(g, name, layer, x, shape):
+    """digitnet's float32 inference forward of a ChannelBatchNorm: x * scale + (beta - running_mean * scale)."""
+    f32 = {a: np.asarray(getattr(layer, a), dtype=np.float32) for a in ("gamma", "beta", "running_mean", "running_var")}
+    if len(shape) != 3 or any(a.shape != (shape[0],) for a in f32.values()):
+        raise ValueError(f"layer {name!r}: channel batch norm over {f32['gamma'].shape} cannot take {shape}")
+    scale = f32["gamma"] * (1 / np.sqrt(f32["running_var"] + layer.eps)).astype(np.float32)
+    shift = f32["beta"] - f32["running_mean"] * scale
+    h = g.node("Mul", [x, g.const(f"{name}.scale", scale.reshape(-1, 1, 1))], f"{name}_scaled", f"{name}/Mul")
+    return g.node("Add", [h, g.const(f"{name}.shift", shift.reshape(-1, 1, 1))], f"{name}_out", f"{name}/Add"), shape
+
+
 def _emit_layer(g, name, layer, x, shape):
     """Nodes for one layer; returns (output tensor name, per-sample output shape)."""
     kind = type(layer)  # exact types: a subclass may compute something else, so it is refused, not guessed
@@ -102,16 +113,7 @@ def _emit_layer(g, name, layer, x, shape):
         return g.node("MaxPool", [x], f"{name}_out", f"{name}/MaxPool", kernel_shape=[ph, pw], strides=[s, s],
                       pads=[p, p, p, p], ceil_mode=0), out
     if kind is ChannelBatchNorm:
-        # digitnet's float32 inference forward: x * scale + (beta - running_mean * scale), per channel
-        f32 = {a: np.asarray(getattr(layer, a), dtype=np.float32) for a in ("gamma", "beta", "running_mean",
-                                                                          "running_var")}
-        if len(shape) != 3 or any(a.shape != (shape[0],) for a in f32.values()):
-            raise ValueError(f"layer {name!r}: channel batch norm over {f32['gamma'].shape} cannot take {shape}")
-        scale = f32["gamma"] * (1 / np.sqrt(f32["running_var"] + layer.eps)).astype(np.float32)
-        shift = f32["beta"] - f32["running_mean"] * scale
-        h = g.node("Mul", [x, g.const(f"{name}.scale", scale.reshape(-1, 1, 1))], f"{name}_scaled", f"{name}/Mul")
-        return g.node("Add", [h, g.const(f"{name}.shift", shift.reshape(-1, 1, 1))], f"{name}_out",
-                      f"{name}/Add"), shape
+        return _channel_batch_norm(g, name, layer, x, shape)
     if kind is BatchNormalization:
         D = int(np.prod(shape))
         if layer.running_mean is None or layer.running_var is None:
