@@ -95,7 +95,7 @@ def run_seed(model_name, seed, epochs, data):
         optimizer.lr = lr
         loss, grads = net.loss_and_gradient(x, t)
         optimizer.update(net.params, grads)
-        losses["digitnet"].append(float(loss))
+        losses["digitnet"].append(float(net.lastLayer.loss))  # the cross-entropy alone, as torch's, without L2
         for group in opt_t.param_groups:
             group["lr"] = lr
         opt_t.zero_grad(set_to_none=True)

@@ -21,7 +21,7 @@ import json
 import numpy as np
 
 from .im2col import conv_output_size
-from .layers import Affine, BatchNormalization, Convolution, Dropout, Pooling, Relu, Sigmoid
+from .layers import Affine, BatchNormalization, ChannelBatchNorm, Convolution, Dropout, Pooling, Relu, Sigmoid
 from .model_io import atomic_write
 
 DEFAULT_OPSET = 17
@@ -71,6 +71,17 @@ def _to_rows(g, x, shape, name):
     return g.node("Flatten", [x], f"{name}_flat", f"{name}/Flatten", axis=1), (int(np.prod(shape)),)
 
 
+def _channel_batch_norm(g, name, layer, x, shape):
+    """digitnet's float32 inference forward of a ChannelBatchNorm: x * scale + (beta - running_mean * scale)."""
+    f32 = {a: np.asarray(getattr(layer, a), dtype=np.float32) for a in ("gamma", "beta", "running_mean", "running_var")}
+    if len(shape) != 3 or any(a.shape != (shape[0],) for a in f32.values()):
+        raise ValueError(f"layer {name!r}: channel batch norm over {f32['gamma'].shape} cannot take {shape}")
+    scale = f32["gamma"] * (1 / np.sqrt(f32["running_var"] + layer.eps)).astype(np.float32)
+    shift = f32["beta"] - f32["running_mean"] * scale
+    h = g.node("Mul", [x, g.const(f"{name}.scale", scale.reshape(-1, 1, 1))], f"{name}_scaled", f"{name}/Mul")
+    return g.node("Add", [h, g.const(f"{name}.shift", shift.reshape(-1, 1, 1))], f"{name}_out", f"{name}/Add"), shape
+
+
 def _emit_layer(g, name, layer, x, shape):
     """Nodes for one layer; returns (output tensor name, per-sample output shape)."""
     kind = type(layer)  # exact types: a subclass may compute something else, so it is refused, not guessed
@@ -101,6 +112,8 @@ def _emit_layer(g, name, layer, x, shape):
         out = (shape[0], conv_output_size(shape[1], ph, s, p), conv_output_size(shape[2], pw, s, p))
         return g.node("MaxPool", [x], f"{name}_out", f"{name}/MaxPool", kernel_shape=[ph, pw], strides=[s, s],
                       pads=[p, p, p, p], ceil_mode=0), out
+    if kind is ChannelBatchNorm:
+        return _channel_batch_norm(g, name, layer, x, shape)
     if kind is BatchNormalization:
         D = int(np.prod(shape))
         if layer.running_mean is None or layer.running_var is None:
@@ -125,7 +138,8 @@ def _emit_layer(g, name, layer, x, shape):
                        f"{name}/Reshape")
         return h, shape
     raise ValueError(f"cannot export layer {name!r} of type {kind.__module__}.{kind.__qualname__} to ONNX "
-                     "(known: Affine, Relu, Sigmoid, Convolution, Pooling, BatchNormalization, Dropout)")
+                     "(known: Affine, Relu, Sigmoid, Convolution, Pooling, BatchNormalization, ChannelBatchNorm, "
+                     "Dropout)")
 
 
 def build_onnx_model(net, *, opset=DEFAULT_OPSET, metadata=None):

@@ -67,8 +67,11 @@ RECIPES = {
                             "--epochs 20 --outliers fashion+drawn --seed 0"},
     "fast-cnn": {"model": "fast-cnn", "hidden": [32, 64, 128], "optimizer": "nesterov", "lr": 0.1,
                  "weight_decay": 5e-4, "schedule": "one-cycle", "augment": True, "elastic": 34.0, "epochs": 24,
-                 "batch_size": 100, "sampling": "shuffle", "seed": 0,
-                 "command": "digitnet train --model fast-cnn --hidden 32,64,128 --elastic 34 --epochs 24 --seed 0"},
+                 "batch_size": 100, "sampling": "shuffle", "seed": 0, "reestimate_batch_norm": True,
+                 "outliers": {"kinds": "fashion+drawn", "seed": 1, "per_batch": 50},
+                 "command": "digitnet train --model fast-cnn --hidden 32,64,128 --elastic 34 --epochs 24 "
+                            "--outliers fashion+drawn --seed 0, "
+                            "then batch norm's statistics re-estimated on the plain training digits"},
 }
 ARCHITECTURES = {"two-layer": "TwoLayerNet 784-50-10 (the book's ch. 5 net)",
                  "deep-cnn": "DeepConvNet: 6 conv 3x3 (16,16,32,32,64,64) + 3 max pools, affine 50, dropout, affine 10 "
@@ -123,6 +126,8 @@ def train_recipe(name, x, t, steps=None, log=print):
                    augment=augment, sampling=r.get("sampling", "replacement"), rng=rng, train_eval_size=1000,
                    outliers=outliers, outliers_per_batch=exposure["per_batch"] if exposure else None,
                    on_epoch=lambda rec: on_epoch(rec) if rec["epoch"] % every == 0 else None)
+    if r.get("reestimate_batch_norm"):  # statistics of the plain digits, not of the distorted ones (98.97 -> 99.28 %)
+        net.reestimate_batch_norm(x)
     return net, time.perf_counter() - start
 
 
@@ -140,7 +145,8 @@ def handwriting_score(net):
     """How many of the 60 hand-drawn fixture digits (never trained on) the net reads right."""
     from digitnet.predict import predict_images
 
-    files = sorted(p for p in HANDWRITING.iterdir() if p.suffix.lower() in (".png", ".jpg", ".bmp", ".gif"))
+    files = sorted(p for p in HANDWRITING.iterdir()
+                   if p.suffix.lower() in (".png", ".jpg", ".bmp", ".gif", ".webp", ".tif"))
     return sum(r["digit"] == int(p.name[0]) for p, r in zip(files, predict_images(net, files)))
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from digitnet.data import load_sample
+from digitnet.functions import softmax
 from digitnet.layers import ChannelBatchNorm, SoftmaxWithLoss
 from digitnet.model_io import load_model, save_model
 from digitnet.nets import FastConvNet
@@ -160,3 +161,18 @@ def test_a_short_fast_cnn_run_learns_and_its_model_file_predicts_the_same(tmp_pa
     loaded, _ = load_model(path)
     assert type(loaded) is FastConvNet
     np.testing.assert_array_equal(loaded.predict(sample.x_test[:50]), net.predict(sample.x_test[:50]))
+
+
+def test_fast_cnn_exports_to_onnx_and_onnxruntime_agrees(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    from digitnet.export_onnx import export_onnx
+
+    sample = load_sample()
+    net = build_net("fast-cnn", rng=np.random.default_rng(0), dtype=np.float32)
+    net.loss(sample.x_train[:200], sample.t_train[:200], train_flg=True)  # running statistics of its own
+    path = tmp_path / "fast.onnx"
+    export_onnx(net, path)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = sample.x_test[:64]  # rows of 784 pixels, as the exported model takes them
+    got = session.run(None, {session.get_inputs()[0].name: x})[0]
+    np.testing.assert_allclose(got, softmax(net.predict(x)), rtol=1e-4, atol=1e-6)  # it outputs probabilities

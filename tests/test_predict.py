@@ -17,6 +17,7 @@ import digitnet
 from digitnet.cli.predict import command as predict_command
 from digitnet.predict import predict_images, top_k
 from digitnet.preprocess import ImageError
+from digitnet.pretrained import bundled_models
 
 HANDWRITING = Path(__file__).resolve().parent / "fixtures" / "handwriting"
 SET = sorted(p for p in HANDWRITING.iterdir() if p.suffix.lower() in (".png", ".jpg", ".bmp", ".gif", ".webp", ".tif"))
@@ -169,7 +170,10 @@ def test_cli_without_a_model_uses_the_best_bundled_one_and_says_which():
     r = run(SET[0], SET[-1])
     assert r.exit_code == 0, r.output
     assert r.stderr.strip().splitlines() == [r.stderr.strip()]  # one line on stderr
-    assert r.stderr.startswith("using the bundled model deep-cnn (DeepConvNet")
+    from digitnet.pretrained import best_model_name
+
+    best = best_model_name()
+    assert r.stderr.startswith(f"using the bundled model {best} (")
     assert len(r.stdout.strip().splitlines()) == 2
 
 
@@ -183,7 +187,7 @@ def test_cli_model_option_takes_a_bundled_name_or_a_path(all_digits_model_file):
     r = run("--model", "two-layer", all_digits_model_file, SET[0])
     assert r.exit_code == 2 and "two models" in r.stderr
     r = run("--model", "no-such-model", SET[0])
-    assert r.exit_code == 1 and "not a bundled model (deep-cnn, two-layer)" in r.stderr
+    assert r.exit_code == 1 and f"not a bundled model ({', '.join(bundled_models())})" in r.stderr
 
 
 def test_cli_reads_every_image_in_a_folder(all_digits_model_file, tmp_path):

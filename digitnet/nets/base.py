@@ -158,6 +158,27 @@ class LayeredNet:
                 owners.update({key: (name, attr) for key, value in self.params.items() if value is held})
         return owners
 
+    def reestimate_batch_norm(self, x, batch_size=500):
+        """Batch norm's running statistics again, from x: the mean of its batches' statistics, in order.
+        After training on augmented batches (elastic distortions most of all) the running averages describe
+        the distorted digits; re-estimated on the plain training images they fit the plain ones tested."""
+        norms = [layer for layer in self.layers.values() if getattr(layer, "running_mean", None) is not None]
+        totals, count = [[0.0, 0.0] for _ in norms], 0
+        kept = [layer.momentum for layer in norms]
+        try:
+            for i in range(0, x.shape[0], batch_size):
+                for layer in norms:
+                    layer.momentum = 0.0  # the running statistics become this batch's
+                self.predict(x[i:i + batch_size], train_flg=True)
+                for total, layer in zip(totals, norms):
+                    total[0], total[1] = total[0] + layer.running_mean, total[1] + layer.running_var
+                count += 1
+        finally:
+            for layer, momentum in zip(norms, kept):
+                layer.momentum = momentum
+        for (mean, var), layer in zip(totals, norms):
+            layer.running_mean, layer.running_var = mean / count, var / count
+
     def buffers(self):
         """State that is saved with the model but not trained by gradients: batch norm's running statistics."""
         out = {}
