@@ -47,8 +47,8 @@ class ModelFileError(DigitnetError):
         >>> try:
         ...     pretrained("no-such-model")
         ... except ModelFileError as e:
-        ...     print(e)
-        no bundled model 'no-such-model': the bundled models are deep-cnn, two-layer
+        ...     print(str(e).split(":")[0])
+        no bundled model 'no-such-model'
     """
 
 
