@@ -10,7 +10,7 @@ from digitnet.run import build_network
 from digitnet.settings import RunSettings
 
 EDGES = {"dropout": [0.0, 0.05, 0.5, 0.95], "weight_decay": [0.0, 1e-6, 0.1], "init": [0.01, "he", "xavier"],
-         "activation": ["relu", "sigmoid"], "batch_norm": [False, True]}
+         "activation": ["relu", "sigmoid"], "batch_norm": [False, True], "label_smoothing": [0.0, 0.1, 0.5]}
 CASES = [(model, option, value) for model in MODELS for option in sorted(net_class(model).options)
          for value in EDGES[option]]
 
@@ -37,6 +37,8 @@ def test_each_option_edge_value_is_what_the_net_and_its_file_hold(tmp_path, mode
         assert weight_decay(net) == value
     elif option == "batch_norm":
         assert any("BatchNorm" in name for name in net.layers) == value
+    elif option == "label_smoothing":
+        assert net.lastLayer.label_smoothing == value and loaded.lastLayer.label_smoothing == value
     elif option == "activation":
         assert any(value.capitalize() in type(layer).__name__ for layer in net.layers.values())
     assert dropout_ratios(loaded) == dropout_ratios(net) and weight_decay(loaded) == weight_decay(net)
