@@ -143,11 +143,11 @@ if hasattr(digitnet, "read"):
     fig, ax = plt.subplots(figsize=(6, 2))
     ax.imshow(number, cmap="gray")
     for d in reading.digits:
-        print(f"  {d.value}  confidence {d.confidence:.2f}  box {d.box}  rejected {d.rejected}")
-        x0, y0, x1, y1 = d.box
-        colour = "tab:red" if d.rejected else "tab:green"
+        print(f"  {d['value']}  confidence {d['confidence']:.2f}  box {d['box']}  rejected {d['rejected']}")
+        x0, y0, x1, y1 = d["box"]
+        colour = "tab:red" if d["rejected"] else "tab:green"
         ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color=colour))
-        ax.text(x0, y0 - 5, "?" if d.rejected else str(d.value), color="tab:blue")
+        ax.text(x0, y0 - 5, "?" if d["rejected"] else str(d["value"]), color="tab:blue")
     ax.axis("off")
     plt.show()
 else:
@@ -203,7 +203,8 @@ plt.show()
 if hasattr(digitnet, "read"):
     for name, img in not_digits.items():
         reading = digitnet.read(img)
-        flags = ", ".join(f"{d.value} (confidence {d.confidence:.2f}, rejected {d.rejected})" for d in reading.digits)
+        flags = ", ".join(f"{d['value']} (confidence {d['confidence']:.2f}, rejected {d['rejected']})"
+                          for d in reading.digits)
         print(f"{name:16} text {reading.text!r}: {flags or 'no digit found'}")
 else:
     print("this digitnet has no digitnet.read yet, so no rejection; the probabilities above are all there is")

@@ -19,8 +19,8 @@ REPO = Path(__file__).resolve().parents[1]
 HANDWRITING = Path(__file__).resolve().parent / "fixtures" / "handwriting"
 MANIFEST = json.loads((MODELS_DIR / "manifest.json").read_text())
 # What each model must reach on the official test set. The outlier-exposed recipes of issue 22: the deep-cnn
-# (20 epochs on 8,000 digits, a third of each batch outliers) made 98.27 %, the two-layer net 96.80 %; fast-cnn,
-# the default, must stay at the issue's 99.0 % at least.
+# (20 epochs on 8,000 digits, a third of each batch outliers) made 98.27 %, the two-layer net 96.80 %. A fast-cnn
+# is bundled only where it beats deep-cnn (make_pretrained.py's BUNDLED; it must then reach the issue's 99.0 %).
 OFFICIAL_BAR = {"deep-cnn": 0.980, "two-layer": 0.96, "fast-cnn": 0.990}
 # On the sample's digits, which are their training data: a sound file scores near its training accuracy; a
 # damaged or mismatched one near chance.
@@ -28,18 +28,18 @@ SAMPLE_BAR = {"deep-cnn": 0.98, "two-layer": 0.975, "fast-cnn": 0.99}
 # The 60 hand-drawn fixtures were never trained on: the outlier-exposed deep-cnn reads 58 of them (the one before
 # it, 59); the two-layer net read 59 when it was made, and must keep at least 56; fast-cnn the issue's 59.
 HANDWRITING_BAR = {"deep-cnn": 58, "two-layer": 56, "fast-cnn": 59}
-NAMES = ["two-layer", "deep-cnn", "fast-cnn"]
+NAMES = sorted(MANIFEST["models"])
 BEST = MANIFEST["best"]
 BEST_CLASS = {"deep-cnn": digitnet.DeepConvNet, "fast-cnn": digitnet.nets.FastConvNet}[BEST]
 
 
 def test_the_manifest_names_the_models_and_the_best():
-    assert set(MANIFEST["models"]) == set(NAMES)
+    assert {"two-layer", "deep-cnn"} <= set(NAMES) <= {"two-layer", "deep-cnn", "fast-cnn"}
     assert best_model_name() == BEST
     assert list(bundled_models())[0] == BEST
     # the default is fast-cnn only where it beats deep-cnn on the official test set and reads as many hand-drawn digits
-    fast, deep = MANIFEST["models"]["fast-cnn"], MANIFEST["models"]["deep-cnn"]
-    assert (BEST == "fast-cnn") == (fast["test_accuracy"] > deep["test_accuracy"]
+    fast, deep = MANIFEST["models"].get("fast-cnn"), MANIFEST["models"]["deep-cnn"]
+    assert (BEST == "fast-cnn") == (fast is not None and fast["test_accuracy"] > deep["test_accuracy"]
                                     and fast["handwriting"] >= deep["handwriting"])
     for entry in MANIFEST["models"].values():
         assert {"file", "architecture", "training_data", "recipe", "seed", "test_accuracy", "size_bytes", "sha256",
@@ -97,10 +97,11 @@ def test_accuracy_offline_on_the_sample_and_the_hand_drawn_set(name):
 def test_pretrained_in_python():
     assert isinstance(digitnet.pretrained("deep-cnn"), digitnet.DeepConvNet)
     assert isinstance(digitnet.pretrained("two-layer"), digitnet.TwoLayerNet)
-    assert isinstance(digitnet.pretrained("fast-cnn"), digitnet.nets.FastConvNet)
+    if "fast-cnn" in NAMES:
+        assert isinstance(digitnet.pretrained("fast-cnn"), digitnet.nets.FastConvNet)
     assert isinstance(digitnet.pretrained(), BEST_CLASS)
     with pytest.raises(digitnet.ModelFileError,
-                       match="no bundled model 'resnet': the bundled models are fast-cnn, two-layer, deep-cnn"):
+                       match=f"no bundled model 'resnet': the bundled models are {', '.join(bundled_models())}$"):
         digitnet.pretrained("resnet")
 
 
@@ -121,7 +122,8 @@ def test_a_damaged_bundled_file_is_refused(tmp_path, monkeypatch):
 
 def test_resolve_model_takes_a_name_a_path_or_nothing(tmp_path):
     assert resolve_model(None) == (bundled_path(BEST), resolve_model(BEST)[1])
-    assert f"bundled model {BEST}" in resolve_model(None)[1] and "99." in resolve_model(None)[1]
+    accuracy = f"{100 * MANIFEST['models'][BEST]['test_accuracy']:.2f}%"
+    assert f"bundled model {BEST}" in resolve_model(None)[1] and accuracy in resolve_model(None)[1]
     assert resolve_model(str(tmp_path / "m.npz")) == (tmp_path / "m.npz", f"model file {tmp_path / 'm.npz'}")
     with pytest.raises(digitnet.ModelFileError, match="not a bundled model"):
         resolve_model("deep_cnn")
@@ -138,7 +140,7 @@ def test_models_command_lists_them():
         assert entry["sha256"] in r.output and f"{entry['size_bytes']:,} bytes" in r.output
         if entry["test_accuracy"] is not None:
             assert f"{100 * entry['test_accuracy']:.2f}% on the official MNIST test set" in r.output
-    assert "all 3 files match" in r.output
+    assert f"all {len(NAMES)} files match" in r.output
     r = CliRunner().invoke(main, ["models", "--json"])
     assert json.loads(r.output)["models"] == MANIFEST["models"]
 

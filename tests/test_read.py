@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 import digitnet
-from digitnet.calibration import Confidence
+from digitnet.calibration import Confidence, confidence_of
 from digitnet.cli import main
 from digitnet.data.numbers import compose, lines
 from digitnet.image_io import ImageError
@@ -76,7 +76,9 @@ class Rejecting:
     """The bundled net with a Confidence that rejects what it is less sure of than `threshold`."""
 
     def __init__(self, net, threshold):
-        self.net, self.confidence = net, Confidence(threshold=threshold)
+        # the net's own temperature (the confidences read above are calibrated with it), a threshold of ours
+        self.net = net
+        self.confidence = Confidence(temperature=confidence_of(net).temperature, threshold=threshold)
         self.params, self.input_dim = net.params, net.input_dim
 
     def predict(self, x, train_flg=False):
@@ -108,8 +110,8 @@ def test_a_picture_without_digits_is_one_clear_error(net):
 
 
 def test_read_is_exported_and_documented():
-    assert "read" in digitnet.__all__ and digitnet.read.__doc__.count("Parameters") == 1
-    assert "Example" in digitnet.read.__doc__
+    assert "read" in digitnet.__all__ and digitnet.read.__doc__.count("Args:") == 1
+    assert "Examples:" in digitnet.read.__doc__
 
 
 # ------------------------------------------------------------------ the command
