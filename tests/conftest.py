@@ -68,3 +68,28 @@ def model_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("served-model") / "model.npz"
     digitnet.save_model(path, net, {"dataset": sample.describe(), "accuracy": {"test": history[-1]["test_acc"]}})
     return path
+
+
+# ------------------------------------------------------------------ the browser tests' fixtures (chromium.py)
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory):
+    """$DIGITNET_ARTIFACTS (CI keeps the screenshots there), else a temporary folder."""
+    folder = os.environ.get("DIGITNET_ARTIFACTS")
+    path = Path(folder) if folder else tmp_path_factory.mktemp("artifacts")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium for a module's tests."""
+    from chromium import CHROMIUM, CHROMIUM_ARGS
+    from playwright import sync_api
+
+    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        os.environ.pop(var, None)  # the browser talks to 127.0.0.1 only, never through a proxy
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True, timeout=60_000)
+        yield b
+        b.close()

@@ -17,13 +17,9 @@ import threading
 from pathlib import Path
 
 import pytest
+from chromium import CHROMIUM, chromium_present
 
 SITE = Path(os.environ.get("DIGITNET_SITE_DIR", Path(__file__).resolve().parent.parent / "site"))
-CHROMIUM = os.environ.get("DIGITNET_CHROMIUM", "/usr/bin/chromium")
-# The launch flags tests/test_serve_browser.py uses: what works headless in a container.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage"]
 REQUIRED = os.environ.get("DIGITNET_REQUIRE_DOCS", "") == "1"
 
 
@@ -35,7 +31,7 @@ def _unavailable(reason):
 
 if not (SITE / "index.html").is_file():
     _unavailable(f"{SITE} is not built (make docs)")
-if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+if not chromium_present():
     _unavailable(f"{CHROMIUM} is absent (apt-get install chromium)")
 try:
     from playwright import sync_api
@@ -59,24 +55,6 @@ def server():
     httpd.shutdown()
     thread.join(10)
     httpd.server_close()
-
-
-@pytest.fixture(scope="module")
-def artifacts(tmp_path_factory):
-    folder = os.environ.get("DIGITNET_ARTIFACTS")
-    path = Path(folder) if folder else tmp_path_factory.mktemp("artifacts")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-@pytest.fixture(scope="module")
-def browser():
-    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        os.environ.pop(var, None)  # the browser talks to 127.0.0.1 only, never through a proxy
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True, timeout=60_000)
-        yield b
-        b.close()
 
 
 @pytest.fixture

@@ -6,11 +6,9 @@ touching digits) and checks the reading and its boxes. Screenshots go to $DIGITN
 (else a temporary folder); their paths are printed (pytest -s shows them).
 Skips when Playwright or /usr/bin/chromium is absent (Playwright's own browser download is not used).
 """
-import os
 import socket
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,14 +19,11 @@ pytest.importorskip("PIL")
 pytest.importorskip("python_multipart")
 sync_api = pytest.importorskip("playwright.sync_api")
 
+from chromium import CHROMIUM, chromium_present  # noqa: E402  (after the importorskip calls above)
+
 from digitnet.serve import create_app  # noqa: E402  (after the importorskip calls above)
 
-CHROMIUM = os.environ.get("DIGITNET_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage"]
-
-if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+if not chromium_present():
     pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium)", allow_module_level=True)
 
 
@@ -57,24 +52,6 @@ def serve_in_thread(model):
 def server(model_file):
     """The real app under uvicorn on 127.0.0.1, on a free port, in a background thread."""
     yield from serve_in_thread(model_file)
-
-
-@pytest.fixture(scope="module")
-def artifacts(tmp_path_factory):
-    folder = os.environ.get("DIGITNET_ARTIFACTS")
-    path = Path(folder) if folder else tmp_path_factory.mktemp("artifacts")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-@pytest.fixture(scope="module")
-def browser():
-    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        os.environ.pop(var, None)  # the browser talks to 127.0.0.1 only, never through a proxy
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True, timeout=60_000)
-        yield b
-        b.close()
 
 
 def open_page(browser, server, model_name="two-layer", **context_options):
