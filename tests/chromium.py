@@ -14,3 +14,14 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 
 def chromium_present():
     return os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)
+
+
+def watch(page, server):
+    """The list that collects every console error, page error and request off `server` the page makes
+    (those requests are refused: nothing but the local server may be asked for anything)."""
+    problems = []
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(server)
+               else (problems.append(f"request off the server: {route.request.url}"), route.abort()))
+    return problems

@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from chromium import CHROMIUM, chromium_present
+from chromium import CHROMIUM, chromium_present, watch
 
 SITE = Path(os.environ.get("DIGITNET_SITE_DIR", Path(__file__).resolve().parent.parent / "site"))
 REQUIRED = os.environ.get("DIGITNET_REQUIRE_DOCS", "") == "1"
@@ -62,11 +62,7 @@ def page(browser, server):
     """A fresh page; every console error, page error and request off the local server lands in page.problems."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    problems = []
-    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(server)
-               else (problems.append(f"request off the server: {route.request.url}"), route.abort()))
+    problems = watch(page, server)
     page.problems = problems
     yield page
     context.close()

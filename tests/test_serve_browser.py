@@ -19,7 +19,7 @@ pytest.importorskip("PIL")
 pytest.importorskip("python_multipart")
 sync_api = pytest.importorskip("playwright.sync_api")
 
-from chromium import CHROMIUM, chromium_present  # noqa: E402  (after the importorskip calls above)
+from chromium import CHROMIUM, chromium_present, watch  # noqa: E402  (after the importorskip calls above)
 
 from digitnet.serve import create_app  # noqa: E402  (after the importorskip calls above)
 
@@ -59,12 +59,7 @@ def open_page(browser, server, model_name="two-layer", **context_options):
     once the page names model_name."""
     context = browser.new_context(**context_options)
     page = context.new_page()
-    problems = []
-    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    # nothing but the local server may be asked for anything
-    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(server)
-               else (problems.append(f"request off the server: {route.request.url}"), route.abort()))
+    problems = watch(page, server)
     page.goto(server + "/")
     sync_api.expect(page.locator("#model")).to_contain_text(model_name)
     return context, page, problems
