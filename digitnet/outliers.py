@@ -97,15 +97,52 @@ def _polygon(rng):
     return pts + pts[:1]
 
 
+def _closed_shape(rng):
+    """A closed outline that is no digit, as point lists in the unit square: a regular polygon (3 to 6 corners,
+    turned and stretched), a house, a heart, a cloud, or an ellipse crossed by a line that runs out of it.
+    (A plain ellipse is a 0 and is never drawn.)"""
+    kind = rng.integers(5)
+    cx, cy, r = 0.5, 0.5, rng.uniform(0.3, 0.45)
+    sx, sy = rng.uniform(0.7, 1.3, 2)
+    if kind == 0:
+        n = int(rng.integers(3, 7))
+        a = rng.uniform(0, 2 * math.pi) + np.linspace(0, 2 * math.pi, n + 1)
+        return [list(zip(cx + r * sx * np.cos(a), cy + r * sy * np.sin(a)))]
+    if kind == 1:
+        w, h, roof = r * sx, r * sy, rng.uniform(0.15, 0.35)
+        return [[(cx - w, cy), (cx - w, cy + h), (cx + w, cy + h), (cx + w, cy), (cx, cy - roof - h / 2),
+                 (cx - w, cy), (cx + w, cy)]]
+    t = np.linspace(0, 2 * math.pi, 60)
+    if kind == 2:  # a heart
+        x, y = 16 * np.sin(t) ** 3, -(13 * np.cos(t) - 5 * np.cos(2 * t) - 2 * np.cos(3 * t) - np.cos(4 * t))
+        return [list(zip(cx + r * sx * x / 17, cy + r * sy * y / 17))]
+    if kind == 3:  # a cloud: bumps around an ellipse
+        rho = r * (0.8 + 0.2 * np.abs(np.sin(int(rng.integers(3, 7)) * t / 2)))
+        return [list(zip(cx + sx * rho * np.cos(t), cy + 0.7 * sy * rho * np.sin(t)))]
+    ring = list(zip(cx + r * sx * np.cos(t), cy + r * sy * np.sin(t)))
+    a = rng.uniform(0, math.pi)
+    reach = r * rng.uniform(1.2, 1.5)
+    dx, dy = math.cos(a), math.sin(a)
+    line = [(cx - reach * dx, cy - reach * dy), (cx + reach * dx, cy + reach * dy)]
+    across = [(cx - 0.6 * r * dy, cy + 0.6 * r * dx), (cx + 0.6 * r * dy, cy - 0.6 * r * dx)]  # a cross: a second bar
+    return [ring, line] if rng.random() < 0.5 else [ring, line, across]
+
+
 def _strokes(rng, size=CANVAS):
-    """Two to five random pen strokes (or a polygon and a stroke or two) with a round pen, dark on white."""
+    """A closed outline (_closed_shape), a random polygon with a stroke or two, or two to five random pen strokes,
+    with a round pen, dark on white."""
     from PIL import Image, ImageDraw
 
     img = Image.new("L", (size, size), 255)
     d = ImageDraw.Draw(img)
     width = int(rng.integers(3, 9))
-    shapes = [_polygon(rng), *(_stroke(rng) for _ in range(rng.integers(0, 3)))] if rng.random() < 0.3 else \
-        [_stroke(rng) for _ in range(rng.integers(2, 6))]
+    pick = rng.random()
+    if pick < 0.4:
+        shapes = _closed_shape(rng)
+    elif pick < 0.6:
+        shapes = [_polygon(rng), *(_stroke(rng) for _ in range(rng.integers(0, 3)))]
+    else:
+        shapes = [_stroke(rng) for _ in range(rng.integers(2, 6))]
     for shape in shapes:
         pts = [(8 + x * (size - 16), 8 + y * (size - 16)) for x, y in shape]
         d.line(pts, fill=0, width=width, joint="curve")

@@ -102,6 +102,9 @@ def prepare(settings, dataset):
     rng = np.random.default_rng(s.seed)
     train_set, val_set = training_data(s, dataset, rng)
     train_set, calibration_set = calibration_split(s, train_set, val_set)
+    if getattr(s, "pen_digits", 0):
+        from .pen_digits import redraw_share
+        train_set = redraw_share(*train_set, s.pen_digits, np.random.default_rng([s.seed, 1]))
     if s.batch_size > train_set[0].shape[0]:
         raise OptionError(f"--batch-size {s.batch_size} is larger than the training set ({train_set[0].shape[0]})")
     net = build_network(s, train_set[0].shape[1], rng)
@@ -141,6 +144,8 @@ def describe(run):
                                     (f"dropout {s.dropout:g}", s.dropout), ("batch norm", s.batch_norm),
                                     (f"warm-up {s.warmup:,} steps", s.warmup),
                                     (f"outlier exposure ({s.outliers})", getattr(s, "outliers", None)),
+                                    (f"pen-drawn copies of {s.pen_digits:g} of the digits",
+                                     getattr(s, "pen_digits", 0)),
                                     (f"{s.workers} workers (batch {s.batch_size} in all)", s.workers > 1)) if on]
     how = (f"training {type(run.net).__name__} {shape}({s.model}), batch {s.batch_size}, {s.optimizer} lr {s.lr:g} "
            f"({s.schedule}), {run.total:,} steps ({s.sampling} sampling){''.join(', ' + e for e in extras)}, "

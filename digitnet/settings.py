@@ -138,6 +138,11 @@ class RunSettings:
                                 "taught to spread their probability evenly, so the model can say 'not a digit'. "
                                 "fashion: Fashion-MNIST's training images (apt-get install dataset-fashion-mnist); "
                                 "drawn: letters and pen strokes drawn by digitnet; DIR: a folder of IDX files.")
+    pen_digits: float = option("--pen-digits", default=0.0, kind="float", min=0, max=1, metavar="SHARE",
+                               help="Add this share of the training digits again, redrawn as if with a pen (hard "
+                                    "edges, strokes thinned or thickened, prepared like a user's picture): drawn "
+                                    "digits are then read as well as scanned ones, and, with --outliers, the pen's "
+                                    "look is not taken for 'not a digit'. 0.5 in the bundled models' recipe.")
     sampling: str = option("--sampling", kind="choice", choices=["replacement", "shuffle"],
                            help="replacement (the default; fast-cnn: shuffle): the book's random batches; "
                                 "shuffle: a new permutation each epoch.")
