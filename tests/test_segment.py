@@ -24,9 +24,10 @@ def deep():
 
 
 def classify(fields):
-    from digitnet.functions import softmax
+    """The deep-cnn's calibrated probabilities, as reader.read_ink gives them to segment."""
+    from digitnet.calibration import confidence_of
 
-    return softmax(np.asarray(deep().predict(fields.reshape(len(fields), -1)), dtype=np.float64))
+    return confidence_of(deep()).probabilities(np.asarray(deep().predict(fields.reshape(len(fields), -1))))
 
 
 def picture(strokes, size=(400, 160), width=9):
