@@ -23,6 +23,7 @@ the digits found in it, left to right. How:
 
 Needs NumPy and scipy.ndimage; no OpenCV.
 """
+# long: one pipeline (components, stacks, lines, seams, the DP over a line) whose steps share its constants
 from dataclasses import dataclass
 
 import numpy as np

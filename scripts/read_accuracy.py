@@ -128,7 +128,7 @@ def main():
     if args.model_file:
         from digitnet.model_io import load_model
 
-        net, name = load_model(args.model_file), args.model_file
+        net, name = load_model(args.model_file)[0], args.model_file
     else:
         net, name = digitnet.pretrained(args.model), args.model
     print(f"{args.n} numbers of 2 to 6 digits per kind from {source}, seed {args.seed}, model {name}")
