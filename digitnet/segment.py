@@ -9,18 +9,21 @@ the digits found in it, left to right. How:
    form a stack; the digit height H is the area-weighted median height of the stacks.
 3. Stacks whose vertical spans overlap form a line; lines are read top to bottom. Components much
    smaller than H (dots, commas, specks) are counted and left out, unless they lie over a digit.
-4. Within a line, every component wider than WIDE x H is cut by seams: top-to-bottom paths that cross
-   as little ink as they can (dynamic programming row by row, a small cost per sideways step), one per
-   local minimum of that cost. The pieces (whole components, or the strips between seams) are ordered
-   left to right.
+4. Within a line, every component wider than WIDE x H is cut by seams: paths across it that cross as
+   little ink as they can (dynamic programming row by row, a cost per sideways step), traced from the top
+   down and from the bottom up, one per local minimum of that cost and one every EVEN x H. The pieces
+   (whole components, or the strips between seams) are ordered left to right.
 5. Every run of consecutive pieces that could be one digit (not too wide, no wide gap inside) is cut
    out (only its own ink), prepared like MNIST (preprocess.to_field: 20x20 box, centred by mass) and
    classified, all in one batch. Dynamic programming over the pieces then picks the reading whose digits
-   score best: each digit's confidence as capped log-odds, penalties for digits much wider or shorter
-   than H, for ink a cut runs through, and for neighbours that overlap a lot.
+   score best: each digit's confidence as capped log-odds of its calibrated probability, weighted by its
+   width (so that reading two digits as one saves nothing), penalties for digits much wider or shorter
+   than H, for ink a cut runs through, for cutting a blob no wider than one wide digit, and for
+   neighbours that overlap a lot.
 
 Needs NumPy and scipy.ndimage; no OpenCV.
 """
+# long: one pipeline (components, stacks, lines, seams, the DP over a line) whose steps share its constants
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,19 +42,21 @@ LINE_OVERLAP = 0.4        # stacks whose spans overlap by this part of the short
 WIDE = 0.6                # components wider than WIDE x H are cut by seams (the cuts are only candidates) ...
 CUT_HIGH = 0.6            # ... if at least CUT_HIGH x H high: touching digits are full height, a bar is not
 PEN_HEIGHTS = 4.0         # digits are at least this many stroke widths high (H is raised to it)
-EVEN = 0.2
-SEAM_DRIFT = 0.6          # a seam's cost per sideways step, in ink pixels crossed ...
+SEAM_DRIFT = 1.0          # a seam's cost per sideways step, in ink pixels crossed ...
 SEAM_STEP = 1             # ... of at most this many columns a row
 SEAM_MARGIN = 0.08        # no seam nearer a component's side than this (x H): a 1 can be that thin
 SEAM_WINDOW = 0.08        # a seam ends at the cheapest column within this much either side (x H)
 SEAM_SPACING = 0.1        # seams at least this far apart (x H) ...
-SEAM_DENSITY = 0.2        # ... and at most one per this much width (x H)
+SEAM_DENSITY = 0.2        # ... and at most one per this much width (x H) ...
+EVEN = 0.1                # ... plus one ending every EVEN x H (from the top and from the bottom)
 MAX_WIDTH = 1.3           # a digit made of several pieces is at most this wide (x H) ...
 MAX_GAP = 0.25            # ... and has no gap wider than this (x H) between its pieces
-CAP, WEIGHT = 8.0, 0.3    # a digit's score: WEIGHT x (min(log-odds of its probability, CAP) - CAP)
+CAP, WEIGHT = 12.0, 0.3   # a digit's score: WEIGHT x (min(log-odds of its probability, CAP) - CAP) ...
+BY_WIDTH = 0.6            # ... x its width / BY_WIDTH H (at least 1): two digits read as one cost what two do
 WIDE_AT, WIDE_COST = 0.95, 4.0     # cost per H of width beyond WIDE_AT x H
 SHORT_AT, SHORT_COST = 0.6, 8.0    # cost per H of height under SHORT_AT x H
 CROSS_COST = 0.3                   # cost per stroke width of ink a cut runs through
+BLOB_AT, BLOB_COST = 1.2, 8.0      # cost per H a blob that is cut is narrower than BLOB_AT x H (one wide digit)
 OVERLAP_AT, OVERLAP_COST = 0.2, 6.0  # cost per H of neighbours' overlap beyond OVERLAP_AT x H
 
 
@@ -223,12 +228,24 @@ def _lines(comps, least, at_least_high):
 
 def seams(mask, height):
     """Cut paths through a blob (h x w bool): an (m, h) int array, path k's column in each row (pixels left of
-    it go left), sorted so they do not cross. A path costs the ink pixels it runs through plus SEAM_DRIFT per
-    sideways step; one path ends at each local minimum of the cheapest cost over the bottom row."""
+    it go left), sorted row by row. A path costs the ink pixels it runs through plus SEAM_DRIFT per sideways
+    step; paths are traced down from the top and up from the bottom, one ending at each local minimum of
+    the cheapest cost over the far row (and one every EVEN x H); nearly equal paths are kept once."""
     h, w = mask.shape
-    ink = mask.astype(np.float32)
+    down, up = _seams_to_end(mask, height), _seams_to_end(mask[::-1], height)[:, ::-1]
+    paths = []
+    for path in list(down) + list(up):
+        if all(np.abs(path - p).max() > 1 for p in paths):
+            paths.append(path)
+    return np.sort(np.array(paths, dtype=np.int64).reshape(len(paths), h), axis=0)
+
+
+def _seam_costs(ink):
+    """(the cheapest cost of a path from the top row to each pixel of the bottom row, where each row's path
+    came from: the column shift to the row above)."""
+    h, w = ink.shape
     cost = ink[0].copy()
-    came = np.zeros((h, w), dtype=np.int8)  # the column the path came from in the row above, relative
+    came = np.zeros((h, w), dtype=np.int8)
     shifts = np.arange(-int(SEAM_STEP), int(SEAM_STEP) + 1)
     columns = np.arange(w)
     for y in range(1, h):
@@ -242,6 +259,13 @@ def seams(mask, height):
         best = options.argmin(axis=0)
         cost = options[best, columns].astype(np.float32)
         came[y] = shifts[best]
+    return cost, came
+
+
+def _seams_to_end(mask, height):
+    """seams() traced from the top row down: the paths ending at the bottom row's cheap columns."""
+    h, w = mask.shape
+    cost, came = _seam_costs(mask.astype(np.float32))
     margin, window = max(2, int(SEAM_MARGIN * height)), max(1, int(SEAM_WINDOW * height))
     ends = sorted((cost[x], x) for x in range(margin, w - margin)
                   if cost[x] <= cost[max(0, x - window):x + window + 1].min())
@@ -260,7 +284,7 @@ def seams(mask, height):
         for y in range(h - 1, -1, -1):
             paths[k, y] = x
             x += int(came[y, x])
-    return np.sort(paths, axis=0)
+    return paths
 
 
 # ------------------------------------------------------------------------------------- one line
@@ -273,6 +297,7 @@ class _Line:
         self.y0, self.y1 = min(c["y0"] for c in comps), max(c["y1"] for c in comps)
         self.x0, self.x1 = min(c["x0"] for c in comps), max(c["x1"] for c in comps)
         self.cut_cost = {}   # component label -> [0, cost of seam 1, cost of seam 2, ...]
+        self.blob_width = {}  # component label -> its width (x H), for the components cut
         self._pieces(labels[self.y0:self.y1, self.x0:self.x1], comps)
         self._candidates(ink[self.y0:self.y1, self.x0:self.x1])
 
@@ -294,6 +319,7 @@ class _Line:
             width = max(stroke_width(blob.astype(np.float32)), 1.0)
             rows = np.arange(blob.shape[0])
             self.cut_cost[c["label"]] = [0.0] + [float(blob[rows, cut].sum()) / width for cut in cuts]
+            self.blob_width[c["label"]] = (c["x1"] - c["x0"]) / self.height
             strip = (np.arange(blob.shape[1])[None, :, None] >= cuts.T[:, None, :]).sum(axis=2)
             for k in range(len(cuts) + 1):
                 part = np.zeros_like(mask)
@@ -345,6 +371,7 @@ class _Line:
         p = min(float(np.max(probabilities)), 1 - 1e-15)
         score = WEIGHT * (min(np.log(p) - np.log1p(-p), CAP) - CAP)
         width, height = (box[2] - box[0]) / self.height, (box[3] - box[1]) / self.height
+        score *= max(width, BY_WIDTH) / BY_WIDTH
         score -= WIDE_COST * max(0.0, width - WIDE_AT) + SHORT_COST * max(0.0, SHORT_AT - height)
         return score
 
@@ -360,6 +387,7 @@ class _Line:
         for label in left.keys() & right.keys():
             lo, hi = sorted((max(left[label]), min(right[label])))
             cost += CROSS_COST * sum(self.cut_cost[label][lo + 1:hi + 1])
+            cost += BLOB_COST * max(0.0, BLOB_AT - self.blob_width[label])
         overlap = (self.boxes[a][2] - self.boxes[b][0]) / self.height
         return cost + OVERLAP_COST * max(0.0, overlap - OVERLAP_AT)
 

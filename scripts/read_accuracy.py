@@ -3,11 +3,16 @@
 
     python scripts/read_accuracy.py               # 300 numbers of each kind, the bundled deep-cnn
     python scripts/read_accuracy.py -n 100 --model two-layer
+    python scripts/read_accuracy.py --digits sample             # tune on these, not on the test set
+    python scripts/read_accuracy.py --model-file /path/to/model.npz
 
 Numbers of 2 to 6 digits are composed (digitnet.data.numbers, fixed seed) from the official MNIST test
 set in $DIGITNET_TEST_DATA (else ../shared/data/mnist-10k): separated (clear gaps), touching (ink meeting
 or overlapping by up to 2 MNIST pixels), broken (each digit's strokes cut apart: several strokes) and
-lines (2 or 3 separated numbers one above the other), drawn dark on light paper. Prints per kind the
+lines (2 or 3 separated numbers one above the other), drawn dark on light paper. --digits sample takes
+the digits from the bundled sample's held-out 2,000 instead (MNIST training digits 8,001-10,000, which no
+bundled model trains on, and which are not the test set): tune the reading on those, and measure on the
+test set once. Prints per kind the
 exact whole-number accuracy, the digits read right (by alignment, so a missed or extra digit costs only
 itself), the same digits read one by one by `predict` (preprocess.to_mnist), and the time per picture;
 then the time of one 4-digit photo-sized picture (a 1600-pixel-wide JPEG). BLAS runs on one thread.
@@ -95,20 +100,38 @@ def photo_time(net, x, t):
     return img.size, float(np.median(times))
 
 
+def digits(which):
+    """(28x28 digits, labels, where they come from)."""
+    if which == "sample":
+        from digitnet.data import load_sample
+
+        sample = load_sample(flatten=False)
+        return sample.x_test.reshape(-1, 28, 28), sample.t_test, "the bundled sample's held-out digits"
+    if not (MNIST_10K / "t10k-images-idx3-ubyte.gz").is_file():
+        sys.exit(f"{MNIST_10K}: no official MNIST test set there (set DIGITNET_TEST_DATA)")
+    ds = load_dataset(MNIST_10K, flatten=False)
+    return ds.x_test.reshape(-1, 28, 28), ds.t_test, "the official MNIST test set"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", type=int, default=300, help="numbers of each kind (default 300)")
     parser.add_argument("--model", default="deep-cnn", help="a bundled model's name (default deep-cnn)")
+    parser.add_argument("--model-file", help="a model file (load_model) instead of a bundled model")
+    parser.add_argument("--digits", choices=("test", "sample"), default="test",
+                        help="test: the official MNIST test set (default); sample: the bundled sample's "
+                             "held-out digits, for tuning")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--kinds", default="separated,touching,broken,lines")
     args = parser.parse_args()
-    if not (MNIST_10K / "t10k-images-idx3-ubyte.gz").is_file():
-        sys.exit(f"{MNIST_10K}: no official MNIST test set there (set DIGITNET_TEST_DATA)")
-    ds = load_dataset(MNIST_10K, flatten=False)
-    x, t = ds.x_test.reshape(-1, 28, 28), ds.t_test
-    net = digitnet.pretrained(args.model)
-    print(f"{args.n} numbers of 2 to 6 digits per kind from the official MNIST test set, seed {args.seed}, "
-          f"model {args.model}")
+    x, t, source = digits(args.digits)
+    if args.model_file:
+        from digitnet.model_io import load_model
+
+        net, name = load_model(args.model_file)[0], args.model_file
+    else:
+        net, name = digitnet.pretrained(args.model), args.model
+    print(f"{args.n} numbers of 2 to 6 digits per kind from {source}, seed {args.seed}, model {name}")
     for kind in args.kinds.split(","):
         run_kind(kind, net, x, t, args.n, args.seed)
     size, seconds = photo_time(net, x, t)

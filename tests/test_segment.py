@@ -24,9 +24,10 @@ def deep():
 
 
 def classify(fields):
-    from digitnet.functions import softmax
+    """The deep-cnn's calibrated probabilities, as reader.read_ink gives them to segment."""
+    from digitnet.calibration import confidence_of
 
-    return softmax(np.asarray(deep().predict(fields.reshape(len(fields), -1)), dtype=np.float64))
+    return confidence_of(deep()).probabilities(np.asarray(deep().predict(fields.reshape(len(fields), -1))))
 
 
 def picture(strokes, size=(400, 160), width=9):
@@ -104,8 +105,8 @@ def test_lines_are_read_top_to_bottom():
     assert all(d.line == k for k, line in enumerate(lines_) for d in line)
 
 
-@pytest.mark.xfail(strict=True, reason="the outlier-exposed deep-cnn (the bundled default) scores the cut pieces of "
-                   "touching digits as not-digits and reads 1007 as 00; the deep-cnn without outlier exposure read it")
+@pytest.mark.xfail(strict=True, reason="the 7 leaning on the second 0 is left out (100): no seam through the "
+                   "0-7 blob leaves a crop of the 7 the deep-cnn reads better than the blob (docs/reading.md)")
 def test_touching_digits_are_cut_apart():
     img = picture(ONE(20) + ZERO(50) + ZERO(118) + SEVEN(160), size=(260, 160))
     from scipy import ndimage
@@ -165,9 +166,9 @@ def read_many(x, t, kind, n, seed):
     return right / n
 
 
-# touching: 45 % with the deep-cnn trained without outlier exposure, 17.5 % (40 numbers, seed 11) with the
-# outlier-exposed one bundled now (docs/reading.md, where it fails).
-@pytest.mark.parametrize("kind,floor", [("separated", 0.9), ("broken", 0.75), ("touching", 0.15)])
+# touching: 17.5 % (40 numbers, seed 11) with the outlier-exposed deep-cnn before the seams were traced from
+# both ends and the scores weighted by width, 55 % after (docs/reading.md, where it fails).
+@pytest.mark.parametrize("kind,floor", [("separated", 0.9), ("broken", 0.75), ("touching", 0.5)])
 def test_numbers_of_real_handwriting(mnist_test, kind, floor):
     """Floors a little under what scripts/read_accuracy.py measures on 300 numbers (see docs/reading.md)."""
     x, t = mnist_test

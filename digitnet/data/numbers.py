@@ -59,9 +59,10 @@ def _placed(digits, rng, scale, jitter):
     return height, tops
 
 
-def compose(digits, kind, rng, *, scale=2, pad=None, crops_out=None):
+def compose(digits, kind, rng, *, scale=2, pad=None, crops_out=None, boxes_out=None):
     """One number from 28x28 MNIST digits, left to right: a uint8 image, white ink on black.
-    crops_out: a list to which each digit's picture as placed (enlarged, cropped, broken) is appended."""
+    crops_out: a list to which each digit's picture as placed (enlarged, cropped, broken) is appended;
+    boxes_out: one to which each digit's box (x0, y0, x1, y1) in the image is appended."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
     pad = 8 * scale if pad is None else pad
@@ -86,6 +87,8 @@ def compose(digits, kind, rng, *, scale=2, pad=None, crops_out=None):
         region = canvas[y:y + h, x:x + w]
         np.maximum(region, crop, out=region)
         right = max(right, x + w)
+        if boxes_out is not None:
+            boxes_out.append((x, y, x + w, y + h))
     return canvas[:, :right + pad]
 
 
