@@ -4,6 +4,12 @@ The picture is loaded and its ink found the way preprocess.to_mnist does it (ima
 preprocess.ink_map); segment.segment finds the lines and digits, scoring its choices with the network's
 calibrated probabilities (calibration.confidence_of); each digit the network is not sure of is marked
 rejected, shown as '?' in the text.
+
+Several networks can read together (a committee): each candidate digit's probabilities are then the mean of
+their calibrated probabilities, and the first network's threshold says which digits are rejected. Nets that
+err differently are seldom sure of the same wrong cut, so a committee cuts touching and broken digits far
+better than either alone (docs/reading.md). With no network named, read() uses the bundled convolutional
+models together, the best first (reading_nets).
 """
 import functools
 import math
@@ -17,7 +23,7 @@ from .image_io import ImageError, describe, load_grey
 from .preprocess import ink_map
 from .segment import segment
 
-__all__ = ["Reading", "read"]
+__all__ = ["Reading", "read", "reading_nets"]
 
 PIXELS = 28 * 28
 
@@ -62,10 +68,14 @@ def _by_line(digits):
 
 
 @functools.lru_cache(maxsize=1)
-def _default_net():
-    from .pretrained import pretrained
+def reading_nets():
+    """The committee read() uses when no network is named: the best bundled model, then the other bundled
+    convolutional models (a tuple of loaded nets)."""
+    from .pretrained import best_model_name, bundled_models, pretrained
 
-    return pretrained()
+    best = best_model_name()
+    others = [pretrained(name) for name in bundled_models() if name != best]
+    return (pretrained(best), *(net for net in others if getattr(net, "convolutional", False)))
 
 
 def _input_size(net):
@@ -81,7 +91,8 @@ def read(image, net=None, *, reject=True):
         image: a path (str or os.PathLike), the file's bytes, a binary file object, a PIL.Image, or a 2-D
             (grey) / 3-D (RGB or RGBA) NumPy array: anything digitnet.preprocess.to_mnist takes. Dark ink on
             light paper or light ink on dark, photos, scans and drawings.
-        net: a trained network taking 28x28 images (load_model, pretrained); None: the best bundled model.
+        net: a trained network taking 28x28 images (load_model, pretrained), or several as a list or tuple,
+            which read together (see the module's doc); None: the bundled convolutional models together.
         reject: mark the digits the network's calibrated confidence rejects (calibration.confidence_of: the
             model file's threshold; a model without one rejects nothing) as '?' in the text. False: never.
 
@@ -103,25 +114,31 @@ def read(image, net=None, *, reject=True):
         >>> reading.text == "".join(str(int(t)) for t in data.t_test[:3]), len(reading.digits)
         (True, 3)
     """
-    net = _default_net() if net is None else net
-    if _input_size(net) != PIXELS:
-        raise DigitnetError(f"the model takes {_input_size(net)} inputs; digits become 28x28 = {PIXELS}")
+    nets = reading_nets() if net is None else tuple(net) if isinstance(net, (list, tuple)) else (net,)
+    for one in nets:
+        if _input_size(one) != PIXELS:
+            raise DigitnetError(f"the model takes {_input_size(one)} inputs; digits become 28x28 = {PIXELS}")
     name = describe(image)
     grey, size = load_grey(image, name, with_size=True)
-    return read_ink(ink_map(grey, name), net, reject=reject, name=name,
+    return read_ink(ink_map(grey, name), nets, reject=reject, name=name,
                     scale=(size[0] / grey.shape[1], size[1] / grey.shape[0]))
 
 
-def read_ink(ink, net, *, reject=True, name="image", scale=(1.0, 1.0)):
-    """read() from an ink map (bright ink on 0, preprocess.ink_map); boxes are multiplied by scale (sx, sy)."""
-    confidence = confidence_of(net)
+def _logits(net, fields):
     dtype = np.result_type(*net.params.values()) if getattr(net, "params", None) else np.float32
-    kept = []  # the logits of each classify() call, for the rejection of the digits chosen
+    return np.asarray(net.predict(fields.reshape(len(fields), -1).astype(dtype, copy=False)), dtype=np.float64)
+
+
+def read_ink(ink, nets, *, reject=True, name="image", scale=(1.0, 1.0)):
+    """read() from an ink map (bright ink on 0, preprocess.ink_map) with a tuple of nets (the first one's
+    threshold rejects); boxes are multiplied by scale (sx, sy)."""
+    confidence = confidence_of(nets[0])
+    kept = []  # the first net's logits of each classify() call, for the rejection of the digits chosen
 
     def classify(fields):
-        logits = np.asarray(net.predict(fields.reshape(len(fields), -1).astype(dtype, copy=False)), dtype=np.float64)
-        kept.append(logits)
-        return confidence.probabilities(logits)
+        logits = [_logits(net, fields) for net in nets]
+        kept.append(logits[0])
+        return np.mean([confidence_of(net).probabilities(z) for net, z in zip(nets, logits)], axis=0)
 
     lines, specks = segment(ink, classify)
     found = [d for line in lines for d in line]

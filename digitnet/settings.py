@@ -137,7 +137,7 @@ class RunSettings:
                            help="Outlier exposure: add images that are not digits to each batch (half a batch), "
                                 "taught to spread their probability evenly, so the model can say 'not a digit'. "
                                 "fashion: Fashion-MNIST's training images (apt-get install dataset-fashion-mnist); "
-                                "drawn: letters and pen strokes drawn by digitnet; DIR: a folder of IDX files.")
+                                "drawn: letters, shapes and pen strokes drawn by digitnet; DIR: a folder of IDX files.")
     pen_digits: float = option("--pen-digits", default=0.0, kind="float", min=0, max=1, metavar="SHARE",
                                help="Add this share of the training digits again, redrawn as if with a pen (hard "
                                     "edges, strokes thinned or thickened, prepared like a user's picture): drawn "

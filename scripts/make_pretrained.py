@@ -58,9 +58,9 @@ CALIBRATION_DATA = "MNIST training digits 8,001-10,000 (the bundled offline samp
 # trained longer and wider with elastic distortions on top of the affine ones (docs/performance.md).
 RECIPES = {
     "two-layer": {"model": "two-layer", "optimizer": "sgd", "lr": 0.1, "schedule": "constant", "augment": True,
-                  "iters": 20_000, "batch_size": 100, "seed": 0,
+                  "iters": 20_000, "batch_size": 100, "seed": 0, "pen_digits": 0.5,
                   "outliers": {"kinds": "fashion", "seed": 1, "per_batch": 50},
-                  "command": "digitnet train --augment --iters 20000 --outliers fashion --seed 0"},
+                  "command": "digitnet train --augment --iters 20000 --pen-digits 0.5 --outliers fashion --seed 0"},
     "deep-cnn": {"model": "deep-cnn", "optimizer": "adam", "lr": 0.001, "schedule": "cosine", "augment": True,
                  "epochs": 20, "batch_size": 100, "seed": 0,
                  "outliers": {"kinds": "fashion+drawn", "seed": 1, "per_batch": 50},

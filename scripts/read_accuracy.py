@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """How well digitnet.read reads whole numbers written with real handwriting the network never saw.
 
-    python scripts/read_accuracy.py               # 300 numbers of each kind, the bundled deep-cnn
-    python scripts/read_accuracy.py -n 100 --model two-layer
+    python scripts/read_accuracy.py               # 300 numbers of each kind, as `digitnet read` reads them
+    python scripts/read_accuracy.py -n 100 --model deep-cnn     # one bundled model alone
     python scripts/read_accuracy.py --digits sample             # tune on these, not on the test set
     python scripts/read_accuracy.py --model-file /path/to/model.npz
 
@@ -37,6 +37,7 @@ import digitnet  # noqa: E402  (sys.path is set above)
 from digitnet.data.mnist import load_dataset  # noqa: E402  (sys.path is set above)
 from digitnet.data.numbers import compose, lines  # noqa: E402  (sys.path is set above)
 from digitnet.predict import predict_images  # noqa: E402  (sys.path is set above)
+from digitnet.reader import reading_nets  # noqa: E402  (sys.path is set above)
 
 
 def make(kind, x, t, rng):
@@ -75,7 +76,7 @@ def run_kind(kind, net, x, t, n, seed):
         right += matched(truth, got)
         digits = truth.replace("\n", "")
         total += len(digits)
-        readings = predict_images(net, [np.pad(c, 16) for c in crops], on_error="report")
+        readings = predict_images(net[0], [np.pad(c, 16) for c in crops], on_error="report")
         alone += sum(r.get("digit") == int(d) for r, d in zip(readings, digits))
     print(f"{kind:>10}: whole numbers {100 * whole / n:5.1f}%   digits {100 * right / total:5.2f}%   "
           f"predict alone {100 * alone / total:5.2f}%   {1000 * seconds / n:4.0f} ms a picture", flush=True)
@@ -116,7 +117,8 @@ def digits(which):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", type=int, default=300, help="numbers of each kind (default 300)")
-    parser.add_argument("--model", default="deep-cnn", help="a bundled model's name (default deep-cnn)")
+    parser.add_argument("--model", help="a bundled model's name, read alone (default: the bundled convolutional "
+                                        "models together, as digitnet.read and `digitnet read` read)")
     parser.add_argument("--model-file", help="a model file (load_model) instead of a bundled model")
     parser.add_argument("--digits", choices=("test", "sample"), default="test",
                         help="test: the official MNIST test set (default); sample: the bundled sample's "
@@ -128,9 +130,12 @@ def main():
     if args.model_file:
         from digitnet.model_io import load_model
 
-        net, name = load_model(args.model_file)[0], args.model_file
+        net, name = (load_model(args.model_file)[0],), args.model_file
+    elif args.model:
+        net, name = (digitnet.pretrained(args.model),), args.model
     else:
-        net, name = digitnet.pretrained(args.model), args.model
+        net = reading_nets()
+        name = " and ".join(n.architecture for n in net) + " together (predict alone: the first)"
     print(f"{args.n} numbers of 2 to 6 digits per kind from {source}, seed {args.seed}, model {name}")
     for kind in args.kinds.split(","):
         run_kind(kind, net, x, t, args.n, args.seed)

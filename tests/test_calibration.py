@@ -242,3 +242,21 @@ def test_drawn_outliers_are_the_same_for_the_same_seed():
     a, b, c = drawn_images(6, seed=3), drawn_images(6, seed=3), drawn_images(6, seed=4)
     assert a.shape == (6, 784) and np.array_equal(a, b) and not np.array_equal(a, c)
     assert np.allclose(a.max(axis=1), 1.0)  # each went through to_mnist: ink brightest at 1
+
+
+def test_drawn_outliers_include_closed_outlines_but_never_a_plain_ellipse():
+    from digitnet.outliers import _closed_shape
+
+    rng = np.random.default_rng(0)
+    shapes = [_closed_shape(rng) for _ in range(300)]
+    points = np.array([pt for parts in shapes for part in parts for pt in part])
+    # drawn on the canvas: the unit square maps to its inside, with a tenth of a margin each side
+    assert np.mean(((points < -0.1) | (points > 1.1)).any(axis=1)) < 0.005
+    for parts in shapes:
+        ring = np.array(parts[0])
+        if len(parts) == 1 and len(ring) == 60:  # a heart or a cloud, never a smooth oval (a 0), whose distance
+            r = np.hypot(*(ring[:-1] - ring[:-1].mean(axis=0)).T)  # from its centre peaks twice a turn
+            peaks = np.sum((r > np.roll(r, 1)) & (r >= np.roll(r, -1)))
+            assert peaks >= 3
+    kinds = {(len(parts), len(parts[0])) for parts in shapes}
+    assert {(2, 60), (3, 60), (1, 60), (1, 7)} <= kinds  # crossed ellipses, hearts and clouds, houses

@@ -99,6 +99,48 @@ def test_rejected_digits_are_question_marks_unless_rejection_is_off(mnist_test, 
     assert digitnet.read(picture, wary, reject=False).text == truth
 
 
+def test_a_committee_averages_its_nets_and_the_first_one_rejects(mnist_test, net):
+    x, t = mnist_test
+    picture, truth = number_picture(x, t, [0, 1, 2, 3])
+    alone = digitnet.read(picture, net)
+    twice = digitnet.read(picture, [net, net])  # the mean of one net's probabilities with themselves: itself
+    assert twice.text == alone.text == truth
+    for a, b in zip(alone.digits, twice.digits):
+        assert a["box"] == b["box"] and a["confidence"] == pytest.approx(b["confidence"])
+    from digitnet.pretrained import bundled_models
+
+    fast = digitnet.pretrained("fast-cnn") if "fast-cnn" in bundled_models() else digitnet.pretrained("two-layer")
+    pair = digitnet.read(picture, (net, fast))
+    means = [np.mean([confidence_of(n).probabilities(n.predict(d_field[None]))[0].max() for n in (net, fast)])
+             for d_field in _fields(picture, pair)]
+    assert [d["confidence"] for d in pair.digits] == pytest.approx(means, rel=1e-4)
+    wary = Rejecting(net, 1.01)  # rejects everything: first, its threshold rules; second, it is only a voice
+    assert digitnet.read(picture, (wary, net)).text == "????"
+    assert digitnet.read(picture, (net, wary)).text == truth
+
+
+def _fields(picture, reading):
+    """The 28x28 field segment made of each digit read, found again from its box (the ink inside it)."""
+    from digitnet.preprocess import ink_map, to_field
+
+    ink = ink_map(np.asarray(picture, dtype=np.float32) / 255, "picture")
+    out = []
+    for d in reading.digits:
+        x0, y0, x1, y1 = d["box"]
+        out.append(to_field(ink[y0:y1, x0:x1].astype(np.float32)).reshape(1, 28, 28).astype(np.float32))
+    return out
+
+
+def test_read_with_no_net_uses_the_bundled_conv_nets_together():
+    from digitnet.pretrained import best_model_name, bundled_models
+    from digitnet.reader import reading_nets
+
+    nets = reading_nets()
+    assert nets[0].architecture == best_model_name()
+    conv = [n for n in bundled_models() if n != best_model_name() and digitnet.pretrained(n).convolutional]
+    assert [n.architecture for n in nets[1:]] == conv and all(n.convolutional for n in nets)
+
+
 def test_a_picture_without_digits_is_one_clear_error(net):
     with pytest.raises(ImageError, match="no digit found") as e:
         digitnet.read(np.full((100, 200), 255, dtype=np.uint8), net)

@@ -13,7 +13,8 @@ from .predict import _make_folder, load_for_command
 @click.command("read")
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="IMAGE|FOLDER...")
 @click.option("--model", "model", metavar="NAME|PATH",
-              help="A bundled model's name (see `digitnet models`) or a model file. Default: the best bundled model.")
+              help="A bundled model's name (see `digitnet models`) or a model file. Default: the bundled "
+                   "convolutional models together, the best one's threshold saying 'not a digit'.")
 @click.option("--json", "as_json", is_flag=True,
               help='Print one JSON array: per image {file, text, digits: [{value, confidence, box, rejected, '
                    'line}], specks} or {file, error}.')
@@ -30,10 +31,15 @@ def command(images, model, as_json, show_dir, no_reject):
     that cannot be read, or holds no digit, is reported on stderr and the others are still read; the
     exit code is then 1.
     """
-    from ..reader import draw_reading, read
+    from ..reader import draw_reading, read, reading_nets
 
     try:
-        net, _ = load_for_command(model)
+        if model is None:  # the bundled convolutional models read together (reader.reading_nets)
+            net = reading_nets()
+            names = " and ".join(getattr(n, "architecture", type(n).__name__) for n in net)
+            click.echo(f"using the bundled models {names} together (--model NAME: one alone)", err=True)
+        else:
+            net, _ = load_for_command(model)
         images = expand_folders(list(images))
         if show_dir is not None:
             _make_folder(show_dir)
