@@ -76,17 +76,18 @@ plt.show()
 # ## 2. Predict
 #
 # `digitnet.predict.predict_images(net, images)` preprocesses each picture and returns its digit and the
-# ten probabilities. `digitnet.pretrained()` is the best bundled model (the book's `DeepConvNet`); the
+# ten probabilities. `digitnet.pretrained()` is the best bundled model (`digitnet models` lists them); the
 # file name of each fixture starts with the digit drawn, so we can score it.
 
 # %%
 from digitnet.predict import predict_images, top_k
 
-net = digitnet.pretrained()  # deep-cnn
+net = digitnet.pretrained()  # the best bundled model
+best_name = type(net).architecture
 results = predict_images(net, files, keep_images=True)
 truth = [int(f.name[0]) for f in files]
 right = sum(r["digit"] == t for r, t in zip(results, truth))
-print(f"deep-cnn reads {right} of {len(files)} right")
+print(f"{best_name} reads {right} of {len(files)} right")
 for r, t in zip(results, truth):
     if r["digit"] != t:
         best = ", ".join(f"{d}: {p:.1%}" for d, p in top_k(r["probabilities"]))
@@ -98,7 +99,7 @@ for ax, r, t in zip(axes.flat, results, truth):
     p = max(r["probabilities"])
     ax.set_title(f"{r['digit']} {p:.0%}", fontsize=8, color="black" if r["digit"] == t else "tab:red")
     ax.axis("off")
-fig.suptitle("deep-cnn on the 60 fixtures: the digit read and its probability (red: wrong)")
+fig.suptitle(f"{best_name} on the 60 fixtures: the digit read and its probability (red: wrong)")
 plt.show()
 
 # %% [markdown]
@@ -261,8 +262,8 @@ plt.show()
 # Points below the diagonal are answers more confident than they deserve. A model file can carry its own
 # calibration: `digitnet.calibration.confidence_of(net)` gives the `Confidence` a loaded model carries (a
 # temperature T, so that probabilities are softmax(logits / T), and a rejection threshold), or the plain
-# softmax (T = 1, rejecting nothing) for a model without one. Here is what the bundled models carry, and the
-# diagram redrawn with the bundled deep-cnn's calibration applied to our network's scores:
+# softmax (T = 1, rejecting nothing) for a model without one. Here is the calibration of two bundled models
+# and of ours, then the temperature that would suit ours:
 
 # %%
 try:
@@ -271,7 +272,7 @@ except ImportError:
     confidence_of = None
     print("this digitnet has no digitnet.calibration yet (it arrives with rejection and calibration)")
 if confidence_of is not None:
-    for name, m in [("deep-cnn", net), ("two-layer", small), ("the network trained above", model)]:
+    for name, m in [(best_name, net), ("two-layer", small), ("the network trained above", model)]:
         print(f"{name:26} {confidence_of(m)}")
     # The temperature that fits our network best, found the simple way: try a range, keep the lowest error.
     logits = np.asarray(model.predict(dataset.x_test), dtype=np.float64)
