@@ -545,8 +545,12 @@ def test_serve_command_without_a_model_serves_the_best_bundled_one(monkeypatch):
     assert r.exit_code == 0, r.output
     assert r.stderr.startswith(f"using the bundled model {best_model_name()} (")
     assert calls[0].state.model_info["architecture"] == best_model_name()
+    from digitnet.reader import reading_nets
+
+    assert calls[0].state.predictor.readers == reading_nets()  # whole numbers: the bundled conv nets together
     r = CliRunner().invoke(serve_command, ["--model", "two-layer", "--port", "0"])
     assert r.exit_code == 0 and calls[1].state.model_info["architecture"] == "two-layer"
+    assert calls[1].state.predictor.readers == (calls[1].state.net,)  # a model named: it reads alone
     r = CliRunner().invoke(serve_command, ["some.npz", "--model", "two-layer"])
     assert r.exit_code == 2 and "two models" in r.stderr
 

@@ -50,12 +50,15 @@ def command(model_file, model, host, port):
     import uvicorn
 
     from ..pretrained import resolve_model
+    from ..reader import reading_nets
 
     try:
+        default = model is None and model_file is None
         model, description = resolve_model(model if model_file is None else model_file)
         if description.startswith("bundled"):
             click.echo(f"using the {description}", err=True)
-        app = create_app(model)
+        # with no model named, whole numbers are read by the bundled conv nets together, as `digitnet read` does
+        app = create_app(model, readers=reading_nets() if default else None)
     except DigitnetError as e:
         raise click.ClickException(str(e)) from None
     sock = _bind(host, port)  # bound first: --port 0 lets the system choose, and the address printed is real

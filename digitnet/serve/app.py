@@ -96,8 +96,9 @@ def _model_info(net, header, source):
 class Predictor:
     """The network in inference mode. Its layers keep per-call state (masks, inputs), so calls are serialised."""
 
-    def __init__(self, net):
+    def __init__(self, net, readers=None):
         self.net = net
+        self.readers = (net,) if readers is None else tuple(readers)  # the nets that read whole numbers
         self.dtype = np.result_type(*net.params.values()) if getattr(net, "params", None) else np.float32
         self.lock = threading.Lock()
         expected = net.input_size
@@ -125,7 +126,7 @@ class Predictor:
         from ..reader import read
 
         with self.lock:
-            return read(image, self.net)
+            return read(image, self.readers)
 
     def explain(self, image, digit, score):
         from ..explain import explain
@@ -269,8 +270,9 @@ def add_routes(app, predictor):
         return {**explanation_json(result), **answer(judged[0], image, judged[1])}
 
 
-def create_app(model, *, max_upload_bytes=MAX_UPLOAD_BYTES, body_timeout=BODY_TIMEOUT_S):
+def create_app(model, *, readers=None, max_upload_bytes=MAX_UPLOAD_BYTES, body_timeout=BODY_TIMEOUT_S):
     """The FastAPI app serving `model`: a model file path, a (net, header) pair from load_model, or a net.
+    readers: the nets /api/read reads whole numbers with together (reader.read; default: the model alone).
 
     The model is loaded (and run once) here, so a bad file fails at start-up with a ModelFileError /
     DigitnetError rather than on the first request.
@@ -279,7 +281,7 @@ def create_app(model, *, max_upload_bytes=MAX_UPLOAD_BYTES, body_timeout=BODY_TI
     from fastapi.staticfiles import StaticFiles
 
     net, header, source = _load(model)
-    predictor = Predictor(net)
+    predictor = Predictor(net, readers)
     app = FastAPI(title="digitnet", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.net, app.state.model_info, app.state.predictor = net, _model_info(net, header, source), predictor
     app.state.max_upload_bytes, app.state.body_timeout = max_upload_bytes, body_timeout
