@@ -7,9 +7,10 @@ rejected, shown as '?' in the text.
 
 Several networks can read together (a committee): each candidate digit's probabilities are then the mean of
 their calibrated probabilities, and the first network's threshold says which digits are rejected. Nets that
-err differently are seldom sure of the same wrong cut, so a committee cuts touching and broken digits far
-better than either alone (docs/reading.md). With no network named, read() uses the bundled convolutional
-models together, the best first (reading_nets).
+err differently are seldom sure of the same wrong cut: with rejection off, the bundled fast-cnn and deep-cnn
+together cut touching and broken digits better than either alone (docs/reading.md has the figures, and
+what the fast-cnn's threshold costs). With no network named, read() uses the bundled convolutional models
+together, the best first (reading_nets).
 """
 import functools
 import math
