@@ -9,6 +9,8 @@ is not a digit. The outliers here:
   drawn     pen drawings that are not digits, made here: letters and signs in the machine's TrueType fonts
             (tilted, thinned or thickened) and random pen strokes (lines, arcs and curves), each put through
             preprocess.to_mnist exactly as a user's picture is.
+  pairs     two touching digits cut out as one (cut_digits.touching_pairs), from the bundled sample's training
+            digits (held out: from its other 2,000): what the reader sees when it fails to cut a pair apart.
 
 Kept apart from the test outliers on purpose: the rejection report measures with Fashion-MNIST's TEST
 images and the hand-designed drawings of tests/fixtures/nondigits (scripts/make_nondigit_set.py), never
@@ -183,11 +185,11 @@ def outlier_pool(fashion=FASHION_DIR, n_fashion=10_000, n_drawn=10_000, seed=0, 
 
 TRAIN_COUNT = 10_000    # outliers of each kind trained on
 HELD_OUT_COUNT = 2_000  # and held out, to choose the rejection score with (never the test outliers)
-KINDS = ("fashion", "drawn")
+KINDS = ("fashion", "drawn", "pairs")
 
 
 def parse_spec(value):
-    """--outliers' value: "fashion", "drawn", "fashion+drawn" (either order) or a folder of IDX files.
+    """--outliers' value: kinds of KINDS joined by "+" ("fashion", "fashion+drawn", ...) or a folder of IDX files.
     Returns it normalised (kinds in KINDS order, a folder as given); ValueError for anything else."""
     value = str(value).strip()
     parts = value.split("+")
@@ -195,14 +197,16 @@ def parse_spec(value):
         return "+".join(k for k in KINDS if k in parts)
     if value and Path(value).is_dir():
         return value
-    raise ValueError(f"{value!r}: give fashion, drawn, fashion+drawn or a folder of MNIST-format IDX files")
+    raise ValueError(f"{value!r}: give fashion, drawn, pairs, kinds joined by + (fashion+drawn) or a folder of "
+                     "MNIST-format IDX files")
 
 
 def outlier_sets(spec, seed=1, dtype=np.float32):
     """(outliers to train on, held-out outliers) for a parse_spec value, each (N, 784) in [0, 1].
 
     fashion: the first TRAIN_COUNT Fashion-MNIST training images, and its last HELD_OUT_COUNT; drawn:
-    drawn_images(TRAIN_COUNT, seed) and drawn_images(HELD_OUT_COUNT, seed + 1); a folder: its training
+    drawn_images(TRAIN_COUNT, seed) and drawn_images(HELD_OUT_COUNT, seed + 1); pairs: TRAIN_COUNT and
+    HELD_OUT_COUNT touching pairs from the sample's training and held-out digits; a folder: its training
     images, the last tenth held out (at most HELD_OUT_COUNT). The same spec and seed give the same sets."""
     train, held = [], []
     kinds = spec.split("+") if all(p in KINDS for p in spec.split("+")) else [None]
@@ -210,6 +214,14 @@ def outlier_sets(spec, seed=1, dtype=np.float32):
         if kind == "drawn":
             train.append(drawn_images(TRAIN_COUNT, seed=seed, dtype=dtype))
             held.append(drawn_images(HELD_OUT_COUNT, seed=seed + 1, dtype=dtype))
+            continue
+        if kind == "pairs":
+            from .cut_digits import touching_pairs
+            from .data import load_sample
+
+            sample = load_sample()
+            train.append(touching_pairs(sample.x_train, TRAIN_COUNT, np.random.default_rng([seed, 3])).astype(dtype))
+            held.append(touching_pairs(sample.x_test, HELD_OUT_COUNT, np.random.default_rng([seed, 4])).astype(dtype))
             continue
         images = fashion_images(FASHION_DIR if kind == "fashion" else spec, dtype=dtype)
         n_held = min(HELD_OUT_COUNT, images.shape[0] // 10) if kind is None else HELD_OUT_COUNT

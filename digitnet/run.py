@@ -105,6 +105,9 @@ def prepare(settings, dataset):
     if getattr(s, "pen_digits", 0):
         from .pen_digits import redraw_share
         train_set = redraw_share(*train_set, s.pen_digits, np.random.default_rng([s.seed, 1]))
+    if getattr(s, "cut_digits", 0):
+        from .cut_digits import cut_share
+        train_set = cut_share(*train_set, s.cut_digits, np.random.default_rng([s.seed, 2]))
     if s.batch_size > train_set[0].shape[0]:
         raise OptionError(f"--batch-size {s.batch_size} is larger than the training set ({train_set[0].shape[0]})")
     net = build_network(s, train_set[0].shape[1], rng)
@@ -146,6 +149,8 @@ def describe(run):
                                     (f"outlier exposure ({s.outliers})", getattr(s, "outliers", None)),
                                     (f"pen-drawn copies of {s.pen_digits:g} of the digits",
                                      getattr(s, "pen_digits", 0)),
+                                    (f"{s.cut_digits:g} of the digits again as read cuts them",
+                                     getattr(s, "cut_digits", 0)),
                                     (f"{s.workers} workers (batch {s.batch_size} in all)", s.workers > 1)) if on]
     how = (f"training {type(run.net).__name__} {shape}({s.model}), batch {s.batch_size}, {s.optimizer} lr {s.lr:g} "
            f"({s.schedule}), {run.total:,} steps ({s.sampling} sampling){''.join(', ' + e for e in extras)}, "

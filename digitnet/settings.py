@@ -57,7 +57,7 @@ def parse_workers(value):
 
 
 def parse_outliers(value):
-    """fashion, drawn, fashion+drawn or a folder (outliers.parse_spec); ValueError for anything else."""
+    """fashion, drawn, pairs, kinds joined by + or a folder (outliers.parse_spec); ValueError for anything else."""
     from .outliers import parse_spec
 
     return parse_spec(value)
@@ -133,16 +133,23 @@ class RunSettings:
                               help="Hold the last N training digits out (at most a tenth of them) to fit the model's "
                                    "temperature and its 'not a digit' threshold (docs/rejection.md). With "
                                    "--validation those digits serve, and nothing more is held out. 0: none.")
-    outliers: str = option("--outliers", kind="str", parse="outliers", metavar="fashion|drawn|fashion+drawn|DIR",
+    outliers: str = option("--outliers", kind="str", parse="outliers", metavar="KIND[+KIND...]|DIR",
                            help="Outlier exposure: add images that are not digits to each batch (half a batch), "
                                 "taught to spread their probability evenly, so the model can say 'not a digit'. "
                                 "fashion: Fashion-MNIST's training images (apt-get install dataset-fashion-mnist); "
-                                "drawn: letters, shapes and pen strokes drawn by digitnet; DIR: a folder of IDX files.")
+                                "drawn: letters, shapes and pen strokes drawn by digitnet; pairs: two touching digits "
+                                "cut out as one (helps `digitnet read` cut them apart); kinds join with +, as in "
+                                "fashion+drawn; DIR: a folder of IDX files.")
     pen_digits: float = option("--pen-digits", default=0.0, kind="float", min=0, max=1, metavar="SHARE",
                                help="Add this share of the training digits again, redrawn as if with a pen (hard "
                                     "edges, strokes thinned or thickened, prepared like a user's picture): drawn "
                                     "digits are then read as well as scanned ones, and, with --outliers, the pen's "
                                     "look is not taken for 'not a digit'. 0.5 in the bundled models' recipe.")
+    cut_digits: float = option("--cut-digits", default=0.0, kind="float", min=0, max=1, metavar="SHARE",
+                               help="Add this share of the training digits again as `digitnet read` cuts digits "
+                                    "out of a number: broken into strokes, or cut from between touching "
+                                    "neighbours with slivers of their ink, so that read does not reject them. "
+                                    "0.5 in the bundled fast-cnn's recipe.")
     sampling: str = option("--sampling", kind="choice", choices=["replacement", "shuffle"],
                            help="replacement (the default; fast-cnn: shuffle): the book's random batches; "
                                 "shuffle: a new permutation each epoch.")

@@ -37,11 +37,12 @@ sys.path.insert(0, str(REPO))
 
 import digitnet  # noqa: E402  (sys.path is set above)
 from digitnet.augment import Augmenter  # noqa: E402  (sys.path is set above)
+from digitnet.cut_digits import cut_share  # noqa: E402  (sys.path is set above)
 from digitnet.data import load_dataset, load_sample  # noqa: E402  (sys.path is set above)
 from digitnet.nets.factory import build_net  # noqa: E402  (sys.path is set above)
 from digitnet.optimizers import (  # noqa: E402  (sys.path is set above)
     OPTIMIZERS,
-    )
+)
 from digitnet.outliers import outlier_sets  # noqa: E402  (sys.path is set above)
 from digitnet.pen_digits import redraw_share  # noqa: E402  (sys.path is set above)
 from digitnet.run import learning_rate_schedule  # noqa: E402  (sys.path is set above)
@@ -69,9 +70,10 @@ RECIPES = {
     "fast-cnn": {"model": "fast-cnn", "hidden": [48, 96, 192], "optimizer": "nesterov", "lr": 0.1,
                  "weight_decay": 5e-4, "schedule": "one-cycle", "augment": True, "elastic": 34.0, "epochs": 40,
                  "batch_size": 100, "sampling": "shuffle", "seed": 0, "reestimate_batch_norm": True,
-                 "pen_digits": 0.5, "outliers": {"kinds": "fashion+drawn", "seed": 1, "per_batch": 50},
+                 "pen_digits": 0.5, "cut_digits": 0.5,
+                 "outliers": {"kinds": "fashion+drawn", "seed": 1, "per_batch": 50},
                  "command": "digitnet train --model fast-cnn --hidden 48,96,192 --elastic 34 --epochs 40 "
-                            "--pen-digits 0.5 --outliers fashion+drawn --seed 0, "
+                            "--pen-digits 0.5 --cut-digits 0.5 --outliers fashion+drawn --seed 0, "
                             "then batch norm's statistics re-estimated on the plain training digits"},
 }
 ARCHITECTURES = {"two-layer": "TwoLayerNet 784-50-10 (the book's ch. 5 net)",
@@ -117,6 +119,8 @@ def train_recipe(name, x, t, steps=None, log=print):
     plain = x
     if r.get("pen_digits"):  # as `digitnet train --pen-digits` adds them (run.prepare): their own random stream
         x, t = redraw_share(x, t, r["pen_digits"], np.random.default_rng([r["seed"], 1]))
+    if r.get("cut_digits"):  # as `digitnet train --cut-digits` adds them, after the pen's
+        x, t = cut_share(x, t, r["cut_digits"], np.random.default_rng([r["seed"], 2]))
     total = r.get("iters") or r["epochs"] * (x.shape[0] // r["batch_size"])
     steps = steps or total
     optimizer = OPTIMIZERS[r["optimizer"]](lr=r["lr"])

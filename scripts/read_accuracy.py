@@ -4,7 +4,8 @@
     python scripts/read_accuracy.py               # 300 numbers of each kind, as `digitnet read` reads them
     python scripts/read_accuracy.py -n 100 --model deep-cnn     # one bundled model alone
     python scripts/read_accuracy.py --digits sample             # tune on these, not on the test set
-    python scripts/read_accuracy.py --model-file /path/to/model.npz
+    python scripts/read_accuracy.py --model-file /path/to/model.npz [more.npz ...]   # read together
+    python scripts/read_accuracy.py --no-reject                 # no '?': what rejection costs
 
 Numbers of 2 to 6 digits are composed (digitnet.data.numbers, fixed seed) from the official MNIST test
 set in $DIGITNET_TEST_DATA (else ../shared/data/mnist-10k): separated (clear gaps), touching (ink meeting
@@ -60,7 +61,7 @@ def matched(truth, got):
     return sum(b.size for b in difflib.SequenceMatcher(None, truth, got, autojunk=False).get_matching_blocks())
 
 
-def run_kind(kind, net, x, t, n, seed):
+def run_kind(kind, net, x, t, n, seed, reject=True):
     rng = np.random.default_rng(seed)
     whole = right = total = alone = 0
     seconds = 0.0
@@ -68,7 +69,7 @@ def run_kind(kind, net, x, t, n, seed):
         picture, truth, crops = make(kind, x, t, rng)
         start = time.perf_counter()
         try:
-            got = digitnet.read(picture, net).text
+            got = digitnet.read(picture, net, reject=reject).text
         except digitnet.DigitnetError:
             got = ""
         seconds += time.perf_counter() - start
@@ -119,7 +120,9 @@ def main():
     parser.add_argument("-n", type=int, default=300, help="numbers of each kind (default 300)")
     parser.add_argument("--model", help="a bundled model's name, read alone (default: the bundled convolutional "
                                         "models together, as digitnet.read and `digitnet read` read)")
-    parser.add_argument("--model-file", help="a model file (load_model) instead of a bundled model")
+    parser.add_argument("--model-file", nargs="+", help="model files (load_model) instead of the bundled models; "
+                                                         "several read together, the first one's threshold rejects")
+    parser.add_argument("--no-reject", action="store_true", help="read as `digitnet read --no-reject`: no '?'")
     parser.add_argument("--digits", choices=("test", "sample"), default="test",
                         help="test: the official MNIST test set (default); sample: the bundled sample's "
                              "held-out digits, for tuning")
@@ -130,7 +133,7 @@ def main():
     if args.model_file:
         from digitnet.model_io import load_model
 
-        net, name = (load_model(args.model_file)[0],), args.model_file
+        net, name = tuple(load_model(f)[0] for f in args.model_file), " and ".join(args.model_file)
     elif args.model:
         net, name = (digitnet.pretrained(args.model),), args.model
     else:
@@ -138,7 +141,7 @@ def main():
         name = " and ".join(n.architecture for n in net) + " together (predict alone: the first)"
     print(f"{args.n} numbers of 2 to 6 digits per kind from {source}, seed {args.seed}, model {name}")
     for kind in args.kinds.split(","):
-        run_kind(kind, net, x, t, args.n, args.seed)
+        run_kind(kind, net, x, t, args.n, args.seed, reject=not args.no_reject)
     size, seconds = photo_time(net, x, t)
     print(f"a 4-digit {size[0]}x{size[1]} JPEG: read in {1000 * seconds:.0f} ms (median of 5)")
 

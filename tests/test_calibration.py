@@ -222,6 +222,7 @@ def test_outlier_specs():
     from digitnet.outliers import parse_spec
 
     assert parse_spec("drawn+fashion") == "fashion+drawn" and parse_spec("fashion") == "fashion"
+    assert parse_spec("pairs+fashion+drawn") == "fashion+drawn+pairs"
     for bad in ("fashoin", "fashion+fashion", ""):
         with pytest.raises(ValueError, match="give fashion, drawn"):
             parse_spec(bad)
@@ -232,7 +233,7 @@ def test_train_refuses_an_unknown_outlier_kind_in_one_line(tmp_path):
 
     r = CliRunner().invoke(main, ["train", "--offline", "--iters", "5", "--outliers", "socks",
                                   "--out", str(tmp_path / "m.npz")])
-    assert r.exit_code == 2 and "give fashion, drawn, fashion+drawn or a folder" in r.output
+    assert r.exit_code == 2 and "give fashion, drawn, pairs, kinds joined by + (fashion+drawn)" in r.output
     assert "Traceback" not in r.output
 
 

@@ -49,7 +49,7 @@ def calibration_digits(header, dataset):
 @click.command("calibrate")
 @click.argument("model", metavar="MODEL")
 @data_options
-@click.option("--outliers", metavar="fashion|drawn|fashion+drawn|DIR",
+@click.option("--outliers", metavar="KIND[+KIND...]|DIR",
               help="Held-out outliers (never the ones a test measures with) that choose the rejection score: msp "
                    "or energy, whichever tells them from the digits better. Default: msp.")
 @click.option("--rate", default=0.01, show_default=True, type=click.FloatRange(min=0, max=1, min_open=True),
