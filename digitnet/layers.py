@@ -335,15 +335,19 @@ class Convolution:
         else:
             out = np.empty((N, *pool.output_size(out_h, out_w), FN), dtype=dtype)
             scratch = np.empty((chunks[0].stop, out_h, out_w, FN), dtype=dtype)
+        # the bias as one image row's worth (a broadcast (FN,) vector runs FN floats at a time); none if all zero
+        bias = np.tile(self.b, out.shape[2]).astype(dtype, copy=False) if self.b.any() else None
+        zeros = np.zeros(out.shape[2] * FN, dtype=dtype) if relu else None  # relu(): scalars run slower
         for s, col in im2col_chunks(xp, FH, FW, self.stride, chunks):
             product = out[s] if pool is None else scratch[:s.stop - s.start]
             np.matmul(col, col_W, out=product.reshape(-1, FN))
             if pool is not None:
                 pool.maxima(product, out=out[s])
-            chunk = out[s]  # bias (and ReLU) while the chunk is in the cache
-            chunk += self.b
+            chunk = out[s].reshape(-1, out.shape[2] * FN)  # bias (and ReLU) while the chunk is in the cache
+            if bias is not None:
+                chunk += bias
             if relu:
-                np.maximum(chunk, 0, out=chunk)
+                np.maximum(chunk, zeros, out=chunk)
         return out.transpose(0, 3, 1, 2)
 
     def backward(self, dout, need_dx=True):
