@@ -2,9 +2,10 @@
 
 Three stages of conv 3x3 (padding 1) - batch norm over channels - relu - 2x2 max pool take a 28x28 digit to
 14, 7 and 3 pixels a side; one affine layer makes the ten scores. The layers pool before the relu: max commutes
-with the ReLU, float for float in both passes (ties too), and so the relu runs on a quarter of the pixels. Batch norm lets the net train at a high
-learning rate from the first steps, and since it subtracts any constant again, the convolutions have no bias
-(their b is a zero array outside params: no parameter, no update). The recipe it trains with unless told
+with the ReLU, float for float in both passes (ties too), and so the relu runs on a quarter of the pixels.
+Batch norm lets the net train at a high learning rate from the first steps, and since it subtracts any
+constant again, the convolutions have no bias (their b is a zero array outside params: no parameter, no
+update). The recipe it trains with unless told
 otherwise (schedule, label smoothing, augmentation, epochs) is declared on the class as `recipe`; the
 measurements behind each choice are in docs/performance.md.
 """
