@@ -94,6 +94,14 @@ def channel_sums(x, y=None):
     return per_pixel.reshape(-1, x.shape[-1]).sum(axis=0)
 
 
+def per_pixel_rows(x, *vectors):
+    """x (N, ..., C), contiguous channels last, as rows (N, pixels * C), and each per-channel vector (C,) tiled to
+    one row's length: vector arithmetic on them gives x * v's floats, 2-3x faster, for NumPy runs a broadcast
+    (C,) vector's inner loop C floats at a time, a row's the whole row."""
+    rows = x.reshape(x.shape[0], -1)
+    return (rows, *(np.tile(v, rows.shape[1] // v.size) for v in vectors))
+
+
 class ChannelBatchNorm:
     """Batch normalization over channels, as PyTorch's BatchNorm2d: for (N, C, H, W) feature maps one mean and one
     variance per channel, over the batch and every pixel, and gamma and beta shaped (C,). Otherwise as the book's
@@ -133,9 +141,10 @@ class ChannelBatchNorm:
         self.mu = mu.astype(x.dtype, copy=False)
         self.inv_std = (1 / np.sqrt(var + self.eps)).astype(x.dtype)
         scale = self.gamma * self.inv_std  # gamma * (x - mu) / std + beta = x * scale + (beta - mu * scale)
-        out = x * scale
-        out += self.beta - self.mu * scale
-        return out.transpose(0, 3, 1, 2)
+        rows, scale, shift = per_pixel_rows(x, scale, self.beta - self.mu * scale)
+        out = rows * scale
+        out += shift
+        return out.reshape(x.shape).transpose(0, 3, 1, 2)
 
     def backward(self, dout):
         dout = np.ascontiguousarray(dout.transpose(0, 2, 3, 1))
@@ -143,12 +152,15 @@ class ChannelBatchNorm:
         # sum(dout * xn) = (sum(dout * x) - mu * sum(dout)) / std
         self.dgamma = (channel_sums(dout, self.x) - self.mu * self.dbeta) * self.inv_std
         scale = self.gamma * self.inv_std
-        dx = dout * scale
-        if self.train_flg:
-            # the batch statistics depend on x too (BatchNormalization's chain, collapsed):
-            # dx = gamma / std * (dout - dbeta / m - xn * dgamma / m), a scale of dout, one of x and a shift
-            m = dout.size // dout.shape[-1]
-            x_scale = scale * self.inv_std * self.dgamma / m
-            dx -= self.x * x_scale
-            dx += x_scale * self.mu - scale * self.dbeta / m
-        return dx.transpose(0, 3, 1, 2)
+        if not self.train_flg:
+            rows, scale_row = per_pixel_rows(dout, scale)
+            return (rows * scale_row).reshape(dout.shape).transpose(0, 3, 1, 2)
+        # the batch statistics depend on x too (BatchNormalization's chain, collapsed):
+        # dx = gamma / std * (dout - dbeta / m - xn * dgamma / m), a scale of dout, one of x and a shift
+        m = dout.size // dout.shape[-1]
+        x_scale = scale * self.inv_std * self.dgamma / m
+        rows, scale, x_scale, shift = per_pixel_rows(dout, scale, x_scale, x_scale * self.mu - scale * self.dbeta / m)
+        dx = rows * scale
+        dx -= self.x.reshape(rows.shape) * x_scale
+        dx += shift
+        return dx.reshape(dout.shape).transpose(0, 3, 1, 2)

@@ -326,6 +326,7 @@ def naive_pool(x, ph, pw, stride, pad):
 
 POOL_CASES = [  # x shape, pool_h, pool_w, stride, pad
     ((2, 3, 6, 8), 2, 2, 2, 0),
+    ((2, 3, 7, 5), 2, 2, 2, 0),  # odd sides: the last row and column are in no window
     ((2, 2, 5, 7), 3, 3, 1, 1),
     ((1, 3, 7, 6), 3, 2, 2, 0),
     ((2, 1, 9, 8), 3, 3, 3, 2),

@@ -105,6 +105,25 @@ def test_fast_cnn_gradient_matches_pytorch_twin():
                                    err_msg=key)
 
 
+def test_fast_cnn_pools_before_its_relu_with_the_floats_of_relu_then_pool():
+    # max commutes with the ReLU, ties included: the gradient goes to the same pixel (or, where the window's
+    # maximum is <= 0, nowhere), so the relu can run on a quarter of the pixels; zero borders make ties
+    net = build_net("fast-cnn", rng=np.random.default_rng(0), dtype=np.float32)
+    assert list(net.layers)[:5] == ["Conv1", "BatchNorm1", "Pool1", "Relu1", "Conv2"]
+    book_order = build_net("fast-cnn", rng=np.random.default_rng(0), dtype=np.float32)
+    names = list(book_order.layers)
+    for i in range(1, 4):
+        names[names.index(f"Pool{i}")], names[names.index(f"Relu{i}")] = f"Relu{i}", f"Pool{i}"
+    book_order.layers = type(book_order.layers)((name, book_order.layers[name]) for name in names)
+    x = np.random.default_rng(1).standard_normal((20, 1, 28, 28)).astype(np.float32)
+    x[:, :, :6] = x[:, :, :, :6] = 0
+    t = np.arange(20) % 10
+    (loss, grads), (book_loss, book_grads) = net.loss_and_gradient(x, t), book_order.loss_and_gradient(x, t)
+    assert loss == book_loss
+    for key in grads:
+        np.testing.assert_array_equal(grads[key], book_grads[key], err_msg=key)
+
+
 def test_fast_cnn_gradient_matches_numerical_gradient():
     # a small net on 6x6 images, in float64: few ReLU and max-pool kinks for the central differences to straddle
     net = FastConvNet(input_dim=(1, 6, 6), channels=(3, 4), output_size=3, label_smoothing=0.1,

@@ -23,6 +23,17 @@ def test_relu_gradient_and_mask(rng):
     assert np.all(out[x <= 0] == 0) and np.array_equal(out[x > 0], x[x > 0])
 
 
+@pytest.mark.parametrize("shape, axes", [((5,), None), ((3, 4), None), ((2, 3, 4, 5), None),
+                                         ((2, 3, 4, 5), (0, 3, 1, 2)), ((2, 3, 4, 5), (0, 2, 1, 3))])
+def test_relu_is_max_with_zero_in_any_layout(rng, shape, axes):
+    # C order, channels-last memory seen as (N, C, H, W) (rows of memory), and a layout with neither (np.maximum)
+    x = rng.standard_normal(shape).astype(np.float32)
+    x = x if axes is None else x.transpose(axes)
+    out = Relu().forward(x)
+    np.testing.assert_array_equal(out, np.maximum(x, 0))
+    assert out.dtype == np.float32 and out.strides == np.maximum(x, 0).strides
+
+
 def test_sigmoid_gradient(rng):
     check_layer(Sigmoid(), rng.standard_normal((5, 3)) * 3, rng=rng)
 
