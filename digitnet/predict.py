@@ -11,10 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .calibration import confidence_of
+from .committee import as_committee
 from .data.images import PIXELS
 from .errors import DigitnetError
-from .nets.base import infer
 from .preprocess import ImageError, to_mnist
 
 __all__ = ["predict_images", "top_k", "expand_folders", "IMAGE_SUFFIXES"]
@@ -33,17 +32,18 @@ def predict_images(net, images, *, on_error="raise", keep_images=False, batch_si
     """One dict per image, in order: {"file", "digit", "probabilities", "rejected"} (probabilities: one float
     per class, calibrated; rejected: true when the model says it is not a digit, never with reject=False).
 
+    net: a loaded net, or several (a list, a tuple or a committee.Committee) that read together: the mean of
+    their calibrated probabilities, the first one's "not a digit".
     images: paths, bytes, file objects, PIL images or arrays, anything preprocess.to_mnist takes.
     on_error: "raise" raises the first ImageError; "report" gives that image {"file", "error"} instead
     and goes on with the others. keep_images: add "image", the 28x28 float32 array the network saw.
     """
     if on_error not in ("raise", "report"):
         raise ValueError(f"on_error must be 'raise' or 'report', not {on_error!r}")
-    expected = net.input_size
-    if expected != PIXELS:
-        raise DigitnetError(f"the model takes {expected} inputs; images become 28x28 = {PIXELS}")
-    dtype = np.result_type(*net.params.values())
-    confidence = confidence_of(net) if reject else confidence_of(net).without_rejection()
+    committee = as_committee(net)
+    for one in committee.nets:
+        if one.input_size != PIXELS:
+            raise DigitnetError(f"the model takes {one.input_size} inputs; images become 28x28 = {PIXELS}")
     results, pending = [], []
     for i, image in enumerate(images):
         record = {"file": _label(image, i)}
@@ -60,9 +60,7 @@ def predict_images(net, images, *, on_error="raise", keep_images=False, batch_si
         results.append(record)
     for start in range(0, len(pending), batch_size):
         chunk = pending[start:start + batch_size]
-        x = np.stack([p.reshape(-1) for _, p in chunk]).astype(dtype, copy=False)
-        logits = np.asarray(infer(net, x), dtype=np.float64)
-        probs, rejected = confidence.probabilities(logits), confidence.rejected(logits)
+        probs, rejected = committee.classify(np.stack([p.reshape(-1) for _, p in chunk]), reject=reject)
         for (record, _), p, no in zip(chunk, probs, rejected):
             record["digit"] = int(p.argmax())
             record["probabilities"] = [float(v) for v in p]

@@ -8,6 +8,7 @@ writes models/manifest.json: for each model its file, architecture, training dat
 accuracy, size and the file's sha256, which pretrained() checks before loading (load_model then
 checks the weights' own digest). Needs only NumPy.
 """
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -17,7 +18,8 @@ from .errors import ModelFileError
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 MANIFEST = MODELS_DIR / "manifest.json"
 
-__all__ = ["pretrained", "bundled_models", "best_model_name", "bundled_path", "resolve_model", "describe"]
+__all__ = ["pretrained", "bundled_models", "best_model_name", "bundled_path", "resolve_model", "describe",
+           "committee_names", "default_committee"]
 
 
 def _manifest():
@@ -61,6 +63,35 @@ def best_model_name():
         True
     """
     return _manifest()["best"]
+
+
+def committee_names(task):
+    """The bundled models that `task` uses together when no model is named, the one that rejects first.
+
+    Args:
+        task: "predict" (predict, serve's single digits and `digitnet.predict_images` callers that ask for it)
+            or "read" (whole numbers: read, serve's pad).
+
+    Returns:
+        A list of bundled model names: the manifest's "committees" entry, else the best model alone.
+
+    Examples:
+        >>> from digitnet.pretrained import best_model_name, committee_names
+        >>> committee_names("predict")[0] == best_model_name()
+        True
+    """
+    if task not in ("predict", "read"):
+        raise ValueError(f"task must be 'predict' or 'read', not {task!r}")
+    manifest = _manifest()
+    return list(manifest.get("committees", {}).get(task) or [manifest["best"]])
+
+
+@functools.lru_cache(maxsize=2)
+def default_committee(task):
+    """committee_names(task)'s models, loaded, as a committee.Committee (loaded once per process)."""
+    from .committee import Committee
+
+    return Committee([pretrained(name) for name in committee_names(task)])
 
 
 def file_sha256(path):

@@ -12,13 +12,12 @@ together cut touching and broken digits better than either alone (docs/reading.m
 what the fast-cnn's threshold costs). With no network named, read() uses the bundled convolutional models
 together, the best first (reading_nets).
 """
-import functools
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .calibration import confidence_of
+from .committee import as_committee
 from .errors import DigitnetError
 from .image_io import ImageError, describe, load_grey
 from .preprocess import ink_map
@@ -68,15 +67,12 @@ def _by_line(digits):
     return [lines[k] for k in sorted(lines)]
 
 
-@functools.lru_cache(maxsize=1)
 def reading_nets():
-    """The committee read() uses when no network is named: the best bundled model, then the other bundled
-    convolutional models (a tuple of loaded nets)."""
-    from .pretrained import best_model_name, bundled_models, pretrained
+    """The committee read() uses when no network is named: the bundled models the manifest names for reading
+    (pretrained.committee_names("read")), loaded once."""
+    from .pretrained import default_committee
 
-    best = best_model_name()
-    others = [pretrained(name) for name in bundled_models() if name != best]
-    return (pretrained(best), *(net for net in others if getattr(net, "convolutional", False)))
+    return default_committee("read")
 
 
 def _input_size(net):
@@ -115,8 +111,8 @@ def read(image, net=None, *, reject=True):
         >>> reading.text == "".join(str(int(t)) for t in data.t_test[:3]), len(reading.digits)
         (True, 3)
     """
-    nets = reading_nets() if net is None else tuple(net) if isinstance(net, (list, tuple)) else (net,)
-    for one in nets:
+    nets = reading_nets() if net is None else as_committee(net)
+    for one in nets.nets:
         if _input_size(one) != PIXELS:
             raise DigitnetError(f"the model takes {_input_size(one)} inputs; digits become 28x28 = {PIXELS}")
     name = describe(image)
@@ -125,29 +121,23 @@ def read(image, net=None, *, reject=True):
                     scale=(size[0] / grey.shape[1], size[1] / grey.shape[0]))
 
 
-def _logits(net, fields):
-    dtype = np.result_type(*net.params.values()) if getattr(net, "params", None) else np.float32
-    return np.asarray(net.predict(fields.reshape(len(fields), -1).astype(dtype, copy=False)), dtype=np.float64)
-
-
 def read_ink(ink, nets, *, reject=True, name="image", scale=(1.0, 1.0)):
-    """read() from an ink map (bright ink on 0, preprocess.ink_map) with a tuple of nets (the first one's
-    threshold rejects); boxes are multiplied by scale (sx, sy)."""
-    confidence = confidence_of(nets[0])
-    kept = []  # the first net's logits of each classify() call, for the rejection of the digits chosen
+    """read() from an ink map (bright ink on 0, preprocess.ink_map) with a net, several, or a Committee (the
+    first net's threshold rejects); boxes are multiplied by scale (sx, sy)."""
+    committee = as_committee(nets)
+    kept = []  # which fields of each classify() call the first net rejects, for the digits chosen
 
     def classify(fields):
-        logits = [_logits(net, fields) for net in nets]
-        kept.append(logits[0])
-        return np.mean([confidence_of(net).probabilities(z) for net, z in zip(nets, logits)], axis=0)
+        probabilities, rejected = committee.classify(fields, reject=reject)
+        kept.append(rejected)
+        return probabilities
 
     lines, specks = segment(ink, classify)
     found = [d for line in lines for d in line]
     if not found:
         what = f"only {specks} speck{'s' if specks != 1 else ''} of ink" if specks else "no ink that could be a digit"
         raise ImageError(f"{name}: no digit found: {what}", "no-digit")
-    logits = np.stack([kept[d.row[0]][d.row[1]] for d in found])
-    rejected = confidence.rejected(logits) if reject else np.zeros(len(found), dtype=bool)
+    rejected = [kept[d.row[0]][d.row[1]] for d in found]
     sx, sy = scale
     digits = []
     for d, no in zip(found, rejected):

@@ -1,0 +1,61 @@
+"""Several trained nets read together: the mean of their calibrated probabilities, and the first says "not a digit".
+
+Nets trained differently seldom make the same mistake with the same confidence, so the mean of their
+calibrated probabilities (each net's own temperature, calibration.confidence_of) is right more often than any
+one of them: the bundled fast-cnn, the fast-cnn trained on digits as read cuts them, and deep-cnn score
+99.26, 99.07 and 98.27 % on the official test set, and 99.46 % together. Which digits are rejected ("not a
+digit") is the first net's call, at its own threshold: rejection is a property of one model, fitted and
+measured for it (docs/rejection.md), and a mean of several models' scores would need a threshold of its own.
+
+    committee = Committee([net_a, net_b])
+    probabilities, rejected = committee.classify(x)   # x: (N, 784) digits as the first net takes them
+
+A single net is a committee of one (`as_committee(net)`), which gives exactly what the net gives alone.
+"""
+import numpy as np
+
+from .calibration import confidence_of
+from .nets.base import infer
+
+__all__ = ["Committee", "as_committee"]
+
+
+class Committee:
+    """Nets that classify together. nets: a sequence of loaded nets (the first one rejects)."""
+
+    def __init__(self, nets):
+        self.nets = tuple(nets)
+        if not self.nets:
+            raise ValueError("a committee needs at least one net")
+
+    @property
+    def first(self):
+        return self.nets[0]
+
+    @property
+    def input_size(self):
+        return self.first.input_size
+
+    def __len__(self):
+        return len(self.nets)
+
+    @staticmethod
+    def logits(net, x):
+        """The net's scores for x (cast to the net's own dtype), as float64; no backward caches kept."""
+        dtype = np.result_type(*net.params.values()) if getattr(net, "params", None) else np.float32
+        return np.asarray(infer(net, np.asarray(x).reshape(len(x), -1).astype(dtype, copy=False)), dtype=np.float64)
+
+    def classify(self, x, *, reject=True):
+        """(probabilities (N, 10): the mean of the nets' calibrated ones, rejected (N,) bool: the first
+        net's "not a digit", all False with reject=False)."""
+        logits = [self.logits(net, x) for net in self.nets]
+        probabilities = np.mean([confidence_of(net).probabilities(z) for net, z in zip(self.nets, logits)], axis=0)
+        rejected = confidence_of(self.first).rejected(logits[0]) if reject else np.zeros(len(x), dtype=bool)
+        return probabilities, rejected
+
+
+def as_committee(net):
+    """A Committee from a net, a sequence of nets, or a Committee (returned as it is)."""
+    if isinstance(net, Committee):
+        return net
+    return Committee(net if isinstance(net, (list, tuple)) else (net,))
