@@ -329,6 +329,16 @@ def test_convolution_by_row_windows_matches_the_books(rng, x_shape, w_shape, pad
     np.testing.assert_allclose(fast.db, book.db, rtol=tolerance["rtol"], atol=tolerance["atol"] * x_shape[0] * 100)
 
 
+def test_row_windows_only_where_they_paid():
+    # padded channels-last shapes of DeepConvNet's layers: Conv2 and its dx take them; Conv1 (one channel: its own
+    # im2col), the 14x14 and 8x8 layers and 32 channels or more do not; nor a strided convolution
+    assert uses_row_windows((100, 30, 30, 16), 3, 3, 1)
+    assert not uses_row_windows((100, 30, 30, 1), 3, 3, 1)
+    assert not uses_row_windows((100, 16, 16, 16), 3, 3, 1)
+    assert not uses_row_windows((100, 30, 30, 32), 3, 3, 1)
+    assert not uses_row_windows((100, 30, 30, 16), 3, 3, 2)
+
+
 def test_convolution_shares_its_weights_with_the_network(rng):
     W, b = rng.standard_normal((2, 1, 3, 3)), np.zeros(2)
     layer = Convolution(W, b)
