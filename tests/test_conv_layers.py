@@ -5,8 +5,15 @@ from helpers import check_layer
 
 from digitnet import layers
 from digitnet.book import layers as book_layers
-from digitnet.im2col import (col2im, col2im_reference, conv_output_size, im2col, im2col_reference, pad_nhwc,
-                             uses_row_windows)
+from digitnet.im2col import (
+    col2im,
+    col2im_reference,
+    conv_output_size,
+    im2col,
+    im2col_reference,
+    pad_nhwc,
+    uses_row_windows,
+)
 from digitnet.layers import BatchNormalization, Convolution, Dropout, Pooling
 
 
