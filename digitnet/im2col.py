@@ -242,24 +242,28 @@ def col2im_reference(col, input_shape, filter_h, filter_w, stride=1, pad=0):
     return img[:, :, pad:H + pad, pad:W + pad]
 
 
-# Row windows (conv_chunks, filter_gradient): for few channels and large images, im2col's copy is most of a
-# convolution's time outside the product: a window row is filter_w * C floats (48 for 3x3 and 16 channels), and
-# the copy runs those few floats at a time. Copying each image's filter_w neighbouring pixels side by side once
-# (rows[n, r, j] = x[n, r, j:j + filter_w], for every padded row r) copies filter_h times less, and for each
-# filter row y the image's (out_h * out_w, filter_w * C) matrix is rows[n, y:y + out_h] itself, no copy: the
-# product is filter_h products of it, with the filter's rows for y. DeepConvNet's Conv2 (16 channels, 28x28, batch
-# 100, CPU time alternating with the im2col layer): forward 0.87x, backward 0.85x, fused inference 0.84x. Not
-# taken where it was slower: 14x14 images (16 -> 32 channels: forward 1.10x, filter gradient 1.20x), 32 channels
-# or more (1.02-1.19x), one channel (_im2col_one_channel's copies of whole image rows: twice as fast).
-ROW_WINDOW_MAX_WIDTH = 48  # filter_w * C floats
-ROW_WINDOW_MIN_PIXELS = 28 * 28  # out_h * out_w
+# Row windows (conv_chunks, filter_gradient): im2col's copy runs a window row at a time, filter_w * C floats (48
+# for 3x3 and 16 channels), few floats a step for few channels. Copying each image's filter_w neighbouring pixels
+# side by side once (rows[n, r, j] = x[n, r, j:j + filter_w], for every padded row r) copies filter_h times less,
+# and for each filter row y the image's (out_h * out_w, filter_w * C) matrix is rows[n, y:y + out_h] itself, no
+# copy: the product is filter_h products of it, with the filter's rows for y. The products are smaller, which
+# OpenBLAS's AVX-512 kernels take better than its AVX2 (Haswell) ones. CPU time at batch 100, each against im2col
+# (the AVX-512 kernels OpenBLAS picks on the machine of docs/performance.md; forced Haswell kernels):
+# - forward, and dx (a convolution too): 16 -> 16 channels at 28x28 0.74 (0.92), 16 -> 32 at 14x14 0.84 (1.10),
+#   32 -> 32 at 16x16 0.79 (1.02), 32 -> 64 at 8x8 0.88 (1.18), 64 -> 64 at 8x8 0.86 (1.19); DeepConvNet's step
+#   0.93 (1.00) and inference 0.85 (0.96) against the Conv2 alone: taken wherever C > 1 and stride is 1;
+# - filter gradient, one image's products at a time (rows x dout over a whole chunk was slower): 28x28 0.63
+#   (0.83), 16x16 0.80 (0.98), 14x14 1.00 (1.19), 8x8 1.02-1.19 (1.12-1.25): taken from 16x16 up.
+# One channel has its own im2col (_im2col_one_channel's copies of whole image rows), twice as fast.
+ROW_WINDOW_GRADIENT_MIN_PIXELS = 16 * 16  # out_h * out_w
 
 
-def uses_row_windows(x_shape, filter_h, filter_w, stride):
-    """Whether conv_chunks and filter_gradient take the row windows for the padded x of this shape."""
+def uses_row_windows(x_shape, filter_h, filter_w, stride, gradient=False):
+    """Whether conv_chunks (or, with gradient, filter_gradient) takes the row windows for the padded x (N, H, W, C)."""
     N, H, W, C = x_shape
-    out_pixels = (H - filter_h + 1) * (W - filter_w + 1)
-    return stride == 1 and C > 1 and C * filter_w <= ROW_WINDOW_MAX_WIDTH and out_pixels >= ROW_WINDOW_MIN_PIXELS
+    if stride != 1 or C == 1:
+        return False
+    return not gradient or (H - filter_h + 1) * (W - filter_w + 1) >= ROW_WINDOW_GRADIENT_MIN_PIXELS
 
 
 def _row_window_chunks(x, filter_w, chunks):
@@ -309,7 +313,7 @@ def filter_gradient(x, dout, filter_h, filter_w, stride):
     FN = dout.shape[-1]
     out_h, out_w = dout.shape[1:3]
     grad = np.zeros((filter_h * filter_w * C, FN), dtype=dout.dtype)
-    if not uses_row_windows(x.shape, filter_h, filter_w, stride):
+    if not uses_row_windows(x.shape, filter_h, filter_w, stride, gradient=True):
         chunks = batch_chunks(N, out_h * out_w * filter_h * filter_w * C * x.itemsize)
         for s, col in im2col_chunks(x, filter_h, filter_w, stride, chunks):
             grad += col.T @ dout[s].reshape(-1, FN)

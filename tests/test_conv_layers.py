@@ -315,6 +315,7 @@ def test_convolution_gradients(rng, impl, x_shape, w_shape, stride, pad):
     ((7, 16, 28, 28), (16, 16, 3, 3), 1),  # DeepConvNet's Conv2, in chunks of 3, 3 and 1 images in float32
     ((5, 4, 30, 29), (3, 4, 5, 5), 2),     # 5x5 filters on a 30x29 image; dx takes the row windows too (3 channels)
     ((3, 2, 30, 30), (5, 2, 3, 2), 0),     # a filter wider than tall: dx by col2im
+    ((9, 8, 8, 8), (6, 8, 3, 3), 1),       # a small image: the filter gradient by im2col
 ])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_convolution_by_row_windows_matches_the_books(rng, x_shape, w_shape, pad, dtype):
@@ -322,7 +323,9 @@ def test_convolution_by_row_windows_matches_the_books(rng, x_shape, w_shape, pad
     # makes the product filter row by filter row, instead of im2col (digitnet.im2col.conv_chunks)
     x = rng.standard_normal(x_shape).astype(dtype)
     W, b = rng.standard_normal(w_shape).astype(dtype), rng.standard_normal(w_shape[0]).astype(dtype)
-    assert uses_row_windows(pad_nhwc(x.transpose(0, 2, 3, 1), pad).shape, *w_shape[2:], 1)
+    padded = pad_nhwc(x.transpose(0, 2, 3, 1), pad).shape
+    assert uses_row_windows(padded, *w_shape[2:], 1)
+    assert uses_row_windows(padded, *w_shape[2:], 1, gradient=True) == (x_shape[2] > 8)
     fast, book = Convolution(W, b, 1, pad), book_layers.Convolution(W, b, 1, pad)
     out, expected = fast.forward(x), book.forward(x)
     tolerance = {"rtol": 1e-12, "atol": 1e-12} if dtype == np.float64 else {"rtol": 1e-5, "atol": 1e-5}
@@ -337,13 +340,14 @@ def test_convolution_by_row_windows_matches_the_books(rng, x_shape, w_shape, pad
 
 
 def test_row_windows_only_where_they_paid():
-    # padded channels-last shapes of DeepConvNet's layers: Conv2 and its dx take them; Conv1 (one channel: its own
-    # im2col), the 14x14 and 8x8 layers and 32 channels or more do not; nor a strided convolution
-    assert uses_row_windows((100, 30, 30, 16), 3, 3, 1)
-    assert not uses_row_windows((100, 30, 30, 1), 3, 3, 1)
-    assert not uses_row_windows((100, 16, 16, 16), 3, 3, 1)
-    assert not uses_row_windows((100, 30, 30, 32), 3, 3, 1)
-    assert not uses_row_windows((100, 30, 30, 16), 3, 3, 2)
+    # padded channels-last inputs of DeepConvNet's layers: every convolution of more than one channel and stride 1
+    # takes them forward (and for dx); the filter gradient from 16x16 outputs up. Conv1 (one channel) has its own.
+    conv2, conv3, conv4, conv6 = (100, 30, 30, 16), (100, 16, 16, 16), (100, 18, 18, 32), (100, 10, 10, 64)
+    assert all(uses_row_windows(shape, 3, 3, 1) for shape in (conv2, conv3, conv4, conv6))
+    assert [uses_row_windows(shape, 3, 3, 1, gradient=True) for shape in (conv2, conv3, conv4, conv6)] == [
+        True, False, True, False]
+    assert not uses_row_windows((100, 30, 30, 1), 3, 3, 1) and not uses_row_windows((100, 30, 30, 1), 3, 3, 1, True)
+    assert not uses_row_windows((100, 30, 30, 16), 3, 3, 2) and not uses_row_windows((100, 30, 30, 16), 3, 3, 2, True)
 
 
 def test_convolution_shares_its_weights_with_the_network(rng):
