@@ -334,7 +334,7 @@ class Convolution:
             target = out.__getitem__
         else:
             out = np.empty((N, *pool.output_size(out_h, out_w), FN), dtype=dtype)
-            scratch = []  # one buffer for every chunk's product, as large as the first chunk
+            scratch = []  # one buffer for every chunk's product, as large as the first (the largest) chunk
 
             def target(s):
                 if not scratch:
