@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import threadpool_info, threadpool_limits
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing
@@ -226,6 +226,16 @@ def matmul_bound(data, steps=2_000):
     return (time.perf_counter() - start) / steps * 1e6
 
 
+def blas_kernels():
+    """Which kernels NumPy's BLAS runs, and OPENBLAS_CORETYPE where it is set: it overrides OpenBLAS's choice. On the
+    AVX-512 machine of docs/performance.md, OPENBLAS_CORETYPE=Haswell (AVX2 kernels) made DeepConvNet's training step
+    about 1.5x slower than the SkylakeX (AVX-512) kernels OpenBLAS picks itself there; PyTorch is not affected."""
+    kinds = [f"{i.get('internal_api', i['prefix'])} {i.get('architecture', '?')} kernels"
+             for i in threadpool_info() if i["user_api"] == "blas"]
+    forced = os.environ.get("OPENBLAS_CORETYPE")
+    return ", ".join(kinds or ["BLAS unknown"]) + (f", forced by OPENBLAS_CORETYPE={forced}" if forced else "")
+
+
 def busy_note(runs, threads):
     """A warning when the machine was busy during these runs: (wall s, cpu s, load average) each.
 
@@ -335,7 +345,8 @@ def main(argv=None):
     torch_threads = max(args.threads, args.workers)
     set_threads(args.threads, "pytorch" in impls, torch_threads)
     data = load(args.data_dir)
-    versions = f"NumPy {np.__version__}" + (f", PyTorch {torch.__version__}" if "pytorch" in impls else "")
+    versions = (f"NumPy {np.__version__} ({blas_kernels()})"
+                + (f", PyTorch {torch.__version__}" if "pytorch" in impls else ""))
     threads = (f"digitnet {args.threads} thread(s) a process, {workers or '1 process'}; PyTorch {torch_threads} "
                f"thread(s)" if workers else f"{args.threads} thread(s)")
     print(f"{data.name}: {data.n_train:,} train / {data.n_test:,} test; {threads}; "

@@ -8,7 +8,7 @@ import numpy as np
 
 from .batch_norm import BatchNormalization, ChannelBatchNorm, channel_sums  # noqa: F401  (re-exported: layers.py has every layer)
 from .functions import row_max, sigmoid, softmax
-from .im2col import batch_chunks, col2im_nhwc, conv_output_size, im2col_chunks, pad_nhwc
+from .im2col import col2im_nhwc, conv_chunks, conv_output_size, filter_gradient, pad_nhwc
 
 
 def relu(x):
@@ -329,20 +329,23 @@ class Convolution:
         out_h, out_w = conv_output_size(Hp, FH, self.stride), conv_output_size(Wp, FW, self.stride)
         col_W = self.W.transpose(2, 3, 1, 0).reshape(-1, FN)  # rows in im2col_nhwc's (y, x, c) order
         dtype = np.result_type(xp, self.W)
-        chunks = batch_chunks(N, out_h * out_w * FH * FW * C * xp.itemsize)
         if pool is None:
             out = np.empty((N, out_h, out_w, FN), dtype=dtype)
+            target = out.__getitem__
         else:
             out = np.empty((N, *pool.output_size(out_h, out_w), FN), dtype=dtype)
-            scratch = np.empty((chunks[0].stop, out_h, out_w, FN), dtype=dtype)
+            scratch = []  # one buffer for every chunk's product, as large as the first (the largest) chunk
+
+            def target(s):
+                if not scratch:
+                    scratch.append(np.empty((s.stop - s.start, out_h, out_w, FN), dtype=dtype))
+                return scratch[0][:s.stop - s.start]
         # the bias as one image row's worth (a broadcast (FN,) vector runs FN floats at a time); none if all zero
         bias = np.tile(self.b, out.shape[2]).astype(dtype, copy=False) if self.b.any() else None
         zeros = np.zeros(out.shape[2] * FN, dtype=dtype) if relu else None  # relu(): scalars run slower
-        for s, col in im2col_chunks(xp, FH, FW, self.stride, chunks):
-            product = out[s] if pool is None else scratch[:s.stop - s.start]
-            np.matmul(col, col_W, out=product.reshape(-1, FN))
+        for s in conv_chunks(xp, col_W, FH, FW, self.stride, target):
             if pool is not None:
-                pool.maxima(product, out=out[s])
+                pool.maxima(target(s), out=out[s])
             chunk = out[s].reshape(-1, out.shape[2] * FN)  # bias (and ReLU) while the chunk is in the cache
             if bias is not None:
                 chunk += bias
@@ -356,10 +359,7 @@ class Convolution:
         dout = np.ascontiguousarray(dout.transpose(0, 2, 3, 1))  # (N, out_h, out_w, FN)
         # a product with ones, not sum(axis=...): NumPy reduces the outer axes FN floats at a time, 9x slower
         self.db = np.ones(N * out_h * out_w, dtype=dout.dtype) @ dout.reshape(-1, FN)
-        dcol_W = np.zeros((FH * FW * C, FN), dtype=dout.dtype)
-        chunks = batch_chunks(N, out_h * out_w * FH * FW * C * dout.itemsize)
-        for s, col in im2col_chunks(self.x, FH, FW, self.stride, chunks):
-            dcol_W += col.T @ dout[s].reshape(-1, FN)
+        dcol_W = filter_gradient(self.x, dout, FH, FW, self.stride)
         self.dW = np.ascontiguousarray(dcol_W.reshape(FH, FW, C, FN).transpose(3, 2, 0, 1))
         if not need_dx:
             return None
@@ -371,9 +371,8 @@ class Convolution:
             dout = pad_nhwc(dout, back_pad)
             flipped_W = self.W[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(-1, C)
             dx = np.empty((N, H, W, C), dtype=dout.dtype)
-            chunks = batch_chunks(N, H * W * FH * FW * FN * dout.itemsize)
-            for s, col in im2col_chunks(dout, FH, FW, 1, chunks):
-                np.matmul(col, flipped_W, out=dx[s].reshape(-1, C))
+            for _ in conv_chunks(dout, flipped_W, FH, FW, 1, dx.__getitem__):
+                pass
         else:
             col_W = self.W.transpose(2, 3, 1, 0).reshape(-1, FN)
             dx = col2im_nhwc(dout.reshape(-1, FN) @ col_W.T, (N, H, W, C), FH, FW, self.stride, self.pad)

@@ -5,7 +5,15 @@ from helpers import check_layer
 
 from digitnet import layers
 from digitnet.book import layers as book_layers
-from digitnet.im2col import col2im, col2im_reference, conv_output_size, im2col, im2col_reference
+from digitnet.im2col import (
+    col2im,
+    col2im_reference,
+    conv_output_size,
+    im2col,
+    im2col_reference,
+    pad_nhwc,
+    uses_row_windows,
+)
 from digitnet.layers import BatchNormalization, Convolution, Dropout, Pooling
 
 
@@ -301,6 +309,45 @@ def test_convolution_gradients(rng, impl, x_shape, w_shape, stride, pad):
     layer = impl.Convolution(rng.standard_normal(w_shape), rng.standard_normal(w_shape[0]), stride, pad)
     check_layer(layer, rng.standard_normal(x_shape), rng=rng, wrt=("W", "b"))
     assert layer.dW.shape == layer.W.shape and layer.db.shape == layer.b.shape
+
+
+@pytest.mark.parametrize("x_shape, w_shape, pad", [
+    ((7, 16, 28, 28), (16, 16, 3, 3), 1),  # DeepConvNet's Conv2, in chunks of 3, 3 and 1 images in float32
+    ((5, 4, 30, 29), (3, 4, 5, 5), 2),     # 5x5 filters on a 30x29 image; dx takes the row windows too (3 channels)
+    ((3, 2, 30, 30), (5, 2, 3, 2), 0),     # a filter wider than tall: dx by col2im
+    ((9, 8, 8, 8), (6, 8, 3, 3), 1),       # a small image: the filter gradient by im2col
+])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_convolution_by_row_windows_matches_the_books(rng, x_shape, w_shape, pad, dtype):
+    # few channels on a large image: the fast layer builds each image's neighbouring pixels side by side once and
+    # makes the product filter row by filter row, instead of im2col (digitnet.im2col.conv_chunks)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    W, b = rng.standard_normal(w_shape).astype(dtype), rng.standard_normal(w_shape[0]).astype(dtype)
+    padded = pad_nhwc(x.transpose(0, 2, 3, 1), pad).shape
+    assert uses_row_windows(padded, *w_shape[2:], 1)
+    assert uses_row_windows(padded, *w_shape[2:], 1, gradient=True) == (x_shape[2] > 8)
+    fast, book = Convolution(W, b, 1, pad), book_layers.Convolution(W, b, 1, pad)
+    out, expected = fast.forward(x), book.forward(x)
+    tolerance = {"rtol": 1e-12, "atol": 1e-12} if dtype == np.float64 else {"rtol": 1e-5, "atol": 1e-5}
+    assert out.dtype == dtype
+    np.testing.assert_allclose(out, expected, **tolerance)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    dx, book_dx = fast.backward(dout), book.backward(dout)
+    assert dx.dtype == fast.dW.dtype == dtype
+    np.testing.assert_allclose(dx, book_dx, **tolerance)
+    np.testing.assert_allclose(fast.dW, book.dW, rtol=tolerance["rtol"], atol=tolerance["atol"] * x_shape[0] * 100)
+    np.testing.assert_allclose(fast.db, book.db, rtol=tolerance["rtol"], atol=tolerance["atol"] * x_shape[0] * 100)
+
+
+def test_row_windows_only_where_they_paid():
+    # padded channels-last inputs of DeepConvNet's layers: every convolution of more than one channel and stride 1
+    # takes them forward (and for dx); the filter gradient from 16x16 outputs up. Conv1 (one channel) has its own.
+    conv2, conv3, conv4, conv6 = (100, 30, 30, 16), (100, 16, 16, 16), (100, 18, 18, 32), (100, 10, 10, 64)
+    assert all(uses_row_windows(shape, 3, 3, 1) for shape in (conv2, conv3, conv4, conv6))
+    assert [uses_row_windows(shape, 3, 3, 1, gradient=True) for shape in (conv2, conv3, conv4, conv6)] == [
+        True, False, True, False]
+    assert not uses_row_windows((100, 30, 30, 1), 3, 3, 1) and not uses_row_windows((100, 30, 30, 1), 3, 3, 1, True)
+    assert not uses_row_windows((100, 30, 30, 16), 3, 3, 2) and not uses_row_windows((100, 30, 30, 16), 3, 3, 2, True)
 
 
 def test_convolution_shares_its_weights_with_the_network(rng):

@@ -146,3 +146,28 @@ def test_predict_passes_the_training_flag_to_the_layers_that_take_it():
     net.predict(x, train_flg=True)
     assert recorders["aware"].calls == [(True,)]
     assert recorders["unaware"].calls == [()] and recorders["plain"].calls == [()]  # False means False
+
+
+@pytest.mark.parametrize("model", ["simple-cnn", "deep-cnn"])
+def test_training_runs_each_relu_after_the_pool_behind_it_with_the_same_floats(model):
+    # max commutes with the ReLU, ties included (zero borders make many), so loss_and_gradient runs the relu on
+    # the pooled maxima; self.layers keeps the book's order, and predict and a backward pass after it follow it
+    net, book_order = (build_net(model, rng=np.random.default_rng(0), dtype=np.float32) for _ in range(2))
+    book_order.training_layers = lambda: list(book_order.layers.values())
+    names = {id(layer): name for name, layer in net.layers.items()}
+    order = [names[id(layer)] for layer in net.training_layers()]
+    expected = {"simple-cnn": ["Conv1", "Pool1", "Relu1", "Affine1"],
+                "deep-cnn": ["Conv1", "Relu1", "Conv2", "Pool1", "Relu2", "Conv3"]}[model]
+    assert order[:len(expected)] == expected and sorted(order) == sorted(net.layers)
+    assert list(net.layers).index("Relu1") < list(net.layers).index("Pool1")  # the book's order, for a reader
+    x = np.random.default_rng(1).standard_normal((20, 1, 28, 28)).astype(np.float32)
+    x[:, :, :6] = x[:, :, :, :6] = 0
+    t = np.arange(20) % 10
+    for _ in range(2):  # the second step with the biases the first one gave
+        (loss, grads), (book_loss, book_grads) = net.loss_and_gradient(x, t), book_order.loss_and_gradient(x, t)
+        assert loss == book_loss
+        for key in grads:
+            np.testing.assert_array_equal(grads[key], book_grads[key], err_msg=key)
+            net.params[key] -= 0.1 * grads[key]
+            book_order.params[key] -= 0.1 * book_grads[key]
+    np.testing.assert_array_equal(net.predict(x), book_order.predict(x))

@@ -207,11 +207,11 @@ class BookNet:
                 layer.rng = np.random  # np.random.random(shape), as the book's np.random.rand(*shape)
         return self
 
-    def loss(self, x, t, train_flg=False):
+    def loss_of_scores(self, scores, t):
         t = np.asarray(t)
         if t.ndim == 2 and t.shape[1] == 1:
             t = t.reshape(-1)
-        return super().loss(x, t, train_flg)
+        return super().loss_of_scores(scores, t)
 
     def book_params(self):
         return dict(self.params)

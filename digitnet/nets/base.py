@@ -97,7 +97,11 @@ class LayeredNet:
             yield name, x
 
     def loss(self, x, t, train_flg=False):
-        loss = self.lastLayer.forward(self.predict(x, train_flg), t)
+        return self.loss_of_scores(self.predict(x, train_flg), t)
+
+    def loss_of_scores(self, scores, t):
+        """The last layer's loss of the scores against t, plus the weight decay: loss() after its forward pass."""
+        loss = self.lastLayer.forward(scores, t)
         if self.weight_decay_lambda:
             loss += 0.5 * self.weight_decay_lambda * sum(np.sum(W * W) for W in self.decayed_weights())
         return loss
@@ -127,11 +131,28 @@ class LayeredNet:
         loss_W = lambda W: self.loss(x, t, train_flg=True)
         return {key: numerical_gradient(loss_W, self.params[key]) for key in self.params}
 
+    def training_layers(self):
+        """self.layers' values in the order loss_and_gradient runs them: as listed, except that a Relu right
+        before a Pooling without padding runs after it. Max commutes with the ReLU, ties included: the pooled
+        values are the same floats, and the gradient goes to the same pixel (or, where the window's maximum is
+        <= 0, nowhere), so the ReLU and its backward pass run on a quarter of the pixels of a 2x2 pool. The
+        book's names and order stay in self.layers for a reader, and predict keeps them (a backward pass after
+        predict, as in explain.input_gradient, follows self.layers)."""
+        layers = list(self.layers.values())
+        for i in range(len(layers) - 1):
+            if type(layers[i]) is Relu and type(layers[i + 1]) is Pooling and not layers[i + 1].pad:
+                layers[i], layers[i + 1] = layers[i + 1], layers[i]
+        return layers
+
     def loss_and_gradient(self, x, t):
         """One forward pass and one backward pass: the loss and the gradient of every parameter."""
-        loss = self.loss(x, t, train_flg=True)
+        layers = self.training_layers()
+        scores = self.as_input(x)
+        for layer in layers:
+            scores = layer.forward(scores, True) if getattr(layer, "train_flg_aware", False) else layer.forward(scores)
+        loss = self.loss_of_scores(scores, t)
         dout = self.lastLayer.backward(1)
-        first, *rest = self.layers.values()
+        first, *rest = layers
         for layer in reversed(rest):
             dout = layer.backward(dout)
         if getattr(first, "has_optional_input_grad", False):
