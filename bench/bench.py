@@ -19,6 +19,11 @@ and the table adds digitnet's speedup of N workers over one process, alternating
 The timings count the training steps only (digitnet's train() reports that time without its per-epoch
 evaluation), or the forward passes for inference. Compare ratios from one run, never absolute figures
 across runs: the machine's other work moves them.
+
+Each side runs at its best settings: OPENBLAS_CORETYPE, which makes OpenBLAS run other kernels than the ones it
+picks for the CPU (this project's machines set Haswell's AVX2 kernels on AVX-512 CPUs, which made DeepConvNet's
+step about 1.5 x slower; PyTorch picks its own kernels whatever it says), is dropped before NumPy loads, unless
+--blas-as-set asks to measure with it. The header names the kernels NumPy runs.
 """
 import argparse
 import json
@@ -31,6 +36,9 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+if "--blas-as-set" not in sys.argv:  # before NumPy loads OpenBLAS, which reads it then (see the docstring)
+    os.environ.pop("OPENBLAS_CORETYPE", None)
 
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
@@ -300,6 +308,8 @@ def main(argv=None):
     ap.add_argument("--data-dir", type=Path, default=DEFAULT_DATA if DEFAULT_DATA.is_dir() else None)
     ap.add_argument("--no-memory", action="store_true", help="skip the child processes that measure peak RSS")
     ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--blas-as-set", action="store_true",
+                    help="keep OPENBLAS_CORETYPE as the environment sets it (default: OpenBLAS picks its kernels)")
     ap.add_argument("--scale", type=float, default=1.0,
                     help="multiply every case's steps and test images by this (a quick smoke run: 0.02)")
     ap.add_argument("--json", type=Path, help="also write the results here")

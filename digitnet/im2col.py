@@ -256,12 +256,15 @@ def col2im_reference(col, input_shape, filter_h, filter_w, stride=1, pad=0):
 #   (0.83), 16x16 0.80 (0.98), 14x14 1.00 (1.19), 8x8 1.02-1.19 (1.12-1.25): taken from 16x16 up.
 # One channel has its own im2col (_im2col_one_channel's copies of whole image rows), twice as fast.
 ROW_WINDOW_GRADIENT_MIN_PIXELS = 16 * 16  # out_h * out_w
+# False: im2col everywhere. The row windows' sums come out within float32 round-off of im2col's, not bit for bit;
+# scripts/make_pretrained.py turns them off, so that it makes the bundled models' weights again to the bit.
+ROW_WINDOWS = True
 
 
 def uses_row_windows(x_shape, filter_h, filter_w, stride, gradient=False):
     """Whether conv_chunks (or, with gradient, filter_gradient) takes the row windows for the padded x (N, H, W, C)."""
     N, H, W, C = x_shape
-    if stride != 1 or C == 1:
+    if not ROW_WINDOWS or stride != 1 or C == 1:
         return False
     return not gradient or (H - filter_h + 1) * (W - filter_w + 1) >= ROW_WINDOW_GRADIENT_MIN_PIXELS
 
