@@ -166,15 +166,21 @@ def test_cli_bad_model_is_one_line(tmp_path):
 
 # ------------------------------------------------------------- the bundled models, folders, --explain
 
-def test_cli_without_a_model_uses_the_best_bundled_one_and_says_which():
-    r = run(SET[0], SET[-1])
+def test_cli_without_a_model_uses_the_bundled_committee_and_says_which():
+    r = run(SET[0], SET[-1], "--json")
     assert r.exit_code == 0, r.output
     assert r.stderr.strip().splitlines() == [r.stderr.strip()]  # one line on stderr
-    from digitnet.pretrained import best_model_name
+    from digitnet.committee import Committee
+    from digitnet.pretrained import best_model_name, committee_names
 
-    best = best_model_name()
-    assert r.stderr.startswith(f"using the bundled model {best} (")
-    assert len(r.stdout.strip().splitlines()) == 2
+    names = committee_names("predict")
+    assert names[0] == best_model_name() and len(names) == 3
+    assert r.stderr.startswith(f"using the bundled models {', '.join(names[:-1])} and {names[-1]} together")
+    got = json.loads(r.stdout)
+    want = predict_images(Committee([digitnet.pretrained(n) for n in names]), [SET[0], SET[-1]])
+    assert [g["probabilities"] for g in got] == [w["probabilities"] for w in want]
+    alone = predict_images(digitnet.pretrained(names[0]), [SET[0], SET[-1]])
+    assert [g["probabilities"] for g in got] != [a["probabilities"] for a in alone]  # not the best alone
 
 
 def test_cli_model_option_takes_a_bundled_name_or_a_path(all_digits_model_file):

@@ -545,12 +545,15 @@ def test_serve_command_without_a_model_serves_the_best_bundled_one(monkeypatch):
     assert r.exit_code == 0, r.output
     assert r.stderr.startswith(f"using the bundled model {best_model_name()} (")
     assert calls[0].state.model_info["architecture"] == best_model_name()
+    from digitnet.pretrained import default_committee
     from digitnet.reader import reading_nets
 
-    assert calls[0].state.predictor.readers == reading_nets()  # whole numbers: the bundled conv nets together
+    assert calls[0].state.predictor.readers is reading_nets()  # whole numbers: the bundled reading committee
+    assert calls[0].state.predictor.classifiers is default_committee("predict")  # one digit: predict's
     r = CliRunner().invoke(serve_command, ["--model", "two-layer", "--port", "0"])
     assert r.exit_code == 0 and calls[1].state.model_info["architecture"] == "two-layer"
-    assert calls[1].state.predictor.readers == (calls[1].state.net,)  # a model named: it reads alone
+    predictor = calls[1].state.predictor
+    assert predictor.readers.nets == predictor.classifiers.nets == (calls[1].state.net,)  # a model named: alone
     r = CliRunner().invoke(serve_command, ["some.npz", "--model", "two-layer"])
     assert r.exit_code == 2 and "two models" in r.stderr
 

@@ -13,9 +13,11 @@ def models_command(as_json, verify):
     """List the bundled models: name, architecture, training data, test accuracy, size, sha256.
 
     Use one by name with `digitnet predict --model NAME` / `digitnet serve --model NAME`, or in
-    Python with digitnet.pretrained(NAME). Without --model, predict and serve use the first listed.
+    Python with digitnet.pretrained(NAME). Without --model, predict and serve's single digits use the
+    models listed under "predict together" (the first one, the best alone, says "not a digit"), and read
+    and serve's pad the ones under "read together".
     """
-    from ..pretrained import best_model_name, bundled_models, bundled_path
+    from ..pretrained import best_model_name, bundled_models, bundled_path, committee_names
 
     try:
         models = bundled_models()
@@ -25,8 +27,9 @@ def models_command(as_json, verify):
                 bundled_path(name, verify=True)
     except DigitnetError as e:
         raise click.ClickException(str(e)) from None
+    committees = {task: committee_names(task) for task in ("predict", "read")}
     if as_json:
-        click.echo(json.dumps({"best": best, "models": models}, indent=1))
+        click.echo(json.dumps({"best": best, "committees": committees, "models": models}, indent=1))
         return
     for name, m in models.items():
         acc = m.get("test_accuracy")
@@ -38,6 +41,8 @@ def models_command(as_json, verify):
                    f"  test accuracy  {acc}\n"
                    f"  size           {m['size_bytes']:,} bytes ({m['file']})\n"
                    f"  sha256         {m['sha256']}")
+    for task, names in committees.items():
+        click.echo(f"{task} together: {', '.join(names)}")
     if verify:
         click.echo(f"all {len(models)} files match the manifest's sha256")
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import click
 
+from ..committee import as_committee
 from ..errors import DigitnetError
 from ..predict import _save_preprocessed, expand_folders, predict_images, top_k
 
@@ -22,10 +23,16 @@ def split_model_argument(model, images):
 
 
 def load_for_command(model):
-    """(net, header) for --model (None: the best bundled model, named on stderr)."""
+    """(net, header) for --model; with None, (the bundled models that predict together, None), named on stderr
+    (pretrained.committee_names("predict"): the mean of their calibrated probabilities, the first one rejects)."""
     from ..model_io import load_model
-    from ..pretrained import resolve_model
+    from ..pretrained import committee_names, default_committee, resolve_model
 
+    if model is None and len(committee_names("predict")) > 1:
+        names = committee_names("predict")
+        click.echo(f"using the bundled models {', '.join(names[:-1])} and {names[-1]} together "
+                   f"({names[0]} says 'not a digit')", err=True)
+        return default_committee("predict"), None
     path, description = resolve_model(model)
     net, header = load_model(path)
     if description.startswith("bundled"):
@@ -51,7 +58,8 @@ def _write_explanation(net, pixels, folder, source, used):
 @click.command("predict")
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="IMAGE|FOLDER...")
 @click.option("--model", "model", metavar="NAME|PATH",
-              help="A bundled model's name (see `digitnet models`) or a model file. Default: the best bundled model.")
+              help="A bundled model's name (see `digitnet models`) or a model file. Default: the bundled models "
+                   "that predict together (the best one's --explain pictures).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON array: per image {file, digit, probabilities, rejected} or {file, error}.")
 @click.option("--no-reject", "no_reject", is_flag=True,
@@ -99,7 +107,7 @@ def command(images, model, as_json, show_dir, explain_dir, no_reject):
                 continue
             try:
                 r[key] = str(write(pixels, folder, r["file"], names) if write
-                             else _write_explanation(net, pixels, folder, r["file"], names))
+                             else _write_explanation(as_committee(net).first, pixels, folder, r["file"], names))
             except OSError as e:
                 click.echo(f"Error: {folder}: cannot write the {key} image of {r['file']} ({e})", err=True)
                 failed += 1

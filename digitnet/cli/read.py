@@ -31,13 +31,14 @@ def command(images, model, as_json, show_dir, no_reject):
     that cannot be read, or holds no digit, is reported on stderr and the others are still read; the
     exit code is then 1.
     """
+    from ..pretrained import committee_names
     from ..reader import draw_reading, read, reading_nets
 
     try:
-        if model is None:  # the bundled convolutional models read together (reader.reading_nets)
-            net = reading_nets()
-            names = " and ".join(getattr(n, "architecture", type(n).__name__) for n in net)
-            click.echo(f"using the bundled models {names} together (--model NAME: one alone)", err=True)
+        if model is None:  # the bundled models the manifest names for reading, together (reader.reading_nets)
+            net, names = reading_nets(), committee_names("read")
+            click.echo(f"using the bundled models {', '.join(names)} together ({names[0]} says '?'; "
+                       "--model NAME: one alone)", err=True)
         else:
             net, _ = load_for_command(model)
         images = expand_folders(list(images))

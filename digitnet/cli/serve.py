@@ -49,16 +49,16 @@ def command(model_file, model, host, port):
         raise click.UsageError(f"two models: {model_file} and --model {model}; give one")
     import uvicorn
 
-    from ..pretrained import resolve_model
-    from ..reader import reading_nets
+    from ..pretrained import default_committee, resolve_model
 
     try:
         default = model is None and model_file is None
         model, description = resolve_model(model if model_file is None else model_file)
         if description.startswith("bundled"):
             click.echo(f"using the {description}", err=True)
-        # with no model named, whole numbers are read by the bundled conv nets together, as `digitnet read` does
-        app = create_app(model, readers=reading_nets() if default else None)
+        # with no model named, the bundled nets work together, as `digitnet predict` and `digitnet read` do
+        app = create_app(model, readers=default_committee("read") if default else None,
+                         classifiers=default_committee("predict") if default else None)
     except DigitnetError as e:
         raise click.ClickException(str(e)) from None
     sock = _bind(host, port)  # bound first: --port 0 lets the system choose, and the address printed is real

@@ -42,11 +42,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..calibration import confidence_of
+from ..committee import as_committee
 from ..data.images import CLASSES, PIXELS, SIDE
 from ..errors import DigitnetError
 from ..explain import explanation_json
-from ..nets.base import infer
 from ..preprocess import ImageError, to_mnist
 from .inputs import ClientGone, RequestError, _image_from_multipart, _named_bytes, _read_body, pixels_from_json
 
@@ -96,9 +95,10 @@ def _model_info(net, header, source):
 class Predictor:
     """The network in inference mode. Its layers keep per-call state (masks, inputs), so calls are serialised."""
 
-    def __init__(self, net, readers=None):
-        self.net = net
-        self.readers = (net,) if readers is None else tuple(readers)  # the nets that read whole numbers
+    def __init__(self, net, readers=None, classifiers=None):
+        self.net = net  # the one net "Look inside" shows
+        self.readers = as_committee(net if readers is None else readers)  # the nets that read whole numbers
+        self.classifiers = as_committee(net if classifiers is None else classifiers)  # ... and single digits
         self.dtype = np.result_type(*net.params.values()) if getattr(net, "params", None) else np.float32
         self.lock = threading.Lock()
         expected = net.input_size
@@ -115,11 +115,9 @@ class Predictor:
     def judge(self, image, reject=True):
         """(the ten calibrated probabilities, whether the model says it is not a digit) of one 28x28 image."""
         x = np.asarray(image, dtype=self.dtype).reshape(1, PIXELS)
-        with self.lock:
-            scores = np.asarray(infer(self.net, x), dtype=np.float64)
-        confidence = confidence_of(self.net)
-        with np.errstate(all="ignore"):  # a net whose outputs overflow answers nan, never a 500
-            return confidence.probabilities(scores)[0], bool(reject and confidence.rejected(scores)[0])
+        with self.lock, np.errstate(all="ignore"):  # a net whose outputs overflow answers nan, never a 500
+            probabilities, rejected = self.classifiers.classify(x, reject=reject)
+        return probabilities[0], bool(rejected[0])
 
     def read(self, image):
         """reader.read's Reading of a whole number in the picture (bytes with a name, or an array)."""
@@ -270,9 +268,12 @@ def add_routes(app, predictor):
         return {**explanation_json(result), **answer(judged[0], image, judged[1])}
 
 
-def create_app(model, *, readers=None, max_upload_bytes=MAX_UPLOAD_BYTES, body_timeout=BODY_TIMEOUT_S):
+def create_app(model, *, readers=None, classifiers=None, max_upload_bytes=MAX_UPLOAD_BYTES,
+               body_timeout=BODY_TIMEOUT_S):
     """The FastAPI app serving `model`: a model file path, a (net, header) pair from load_model, or a net.
-    readers: the nets /api/read reads whole numbers with together (reader.read; default: the model alone).
+    readers: the nets /api/read reads whole numbers with together (reader.read; default: the model alone);
+    classifiers: the nets /api/predict reads one digit with together (committee.Committee; default: the
+    model alone). "Look inside" always shows the model.
 
     The model is loaded (and run once) here, so a bad file fails at start-up with a ModelFileError /
     DigitnetError rather than on the first request.
@@ -281,7 +282,7 @@ def create_app(model, *, readers=None, max_upload_bytes=MAX_UPLOAD_BYTES, body_t
     from fastapi.staticfiles import StaticFiles
 
     net, header, source = _load(model)
-    predictor = Predictor(net, readers)
+    predictor = Predictor(net, readers, classifiers)
     app = FastAPI(title="digitnet", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.net, app.state.model_info, app.state.predictor = net, _model_info(net, header, source), predictor
     app.state.max_upload_bytes, app.state.body_timeout = max_upload_bytes, body_timeout

@@ -1,0 +1,87 @@
+"""Nets that classify together (digitnet.committee) and the bundled committees (pretrained.committee_names)."""
+import numpy as np
+import pytest
+
+import digitnet
+from digitnet.calibration import confidence_of
+from digitnet.committee import Committee, as_committee
+from digitnet.data import load_sample
+from digitnet.nets.base import infer
+from digitnet.pretrained import committee_names, default_committee
+
+
+@pytest.fixture(scope="module")
+def nets():
+    return digitnet.pretrained("two-layer"), digitnet.pretrained("deep-cnn")
+
+
+@pytest.fixture(scope="module")
+def digits():
+    s = load_sample()
+    return s.x_test[:300], s.t_test[:300]
+
+
+def test_a_committee_of_one_is_the_net_alone(nets, digits):
+    x, _ = digits
+    net = nets[1]
+    probabilities, rejected = as_committee(net).classify(x)
+    logits = np.asarray(infer(net, x), dtype=np.float64)
+    assert np.array_equal(probabilities, confidence_of(net).probabilities(logits))
+    assert np.array_equal(rejected, confidence_of(net).rejected(logits))
+
+
+def test_the_mean_of_calibrated_probabilities_and_the_first_nets_rejection(nets, digits):
+    x, _ = digits
+    alone = [as_committee(n).classify(x) for n in nets]
+    probabilities, rejected = Committee(nets).classify(x)
+    assert np.allclose(probabilities, (alone[0][0] + alone[1][0]) / 2)
+    assert np.allclose(probabilities.sum(axis=1), 1.0)
+    assert np.array_equal(rejected, alone[0][1])
+    assert np.array_equal(Committee(nets[::-1]).classify(x)[1], alone[1][1])  # the first one says
+    assert not Committee(nets).classify(x, reject=False)[1].any()
+
+
+def test_as_committee_takes_a_net_a_sequence_or_a_committee(nets):
+    c = Committee(nets)
+    assert as_committee(c) is c and as_committee(list(nets)).nets == nets and as_committee(nets[0]).nets == nets[:1]
+    assert c.first is nets[0] and len(c) == 2 and c.input_size == 784
+    with pytest.raises(ValueError, match="at least one net"):
+        Committee([])
+
+
+def test_read_and_predict_take_a_committee(nets, digits):
+    from digitnet.predict import predict_images
+
+    x, _ = digits
+    pictures = [np.round(d.reshape(28, 28) * 255).astype(np.uint8) for d in x[:5]]
+    by_list = predict_images(list(nets), pictures)
+    by_committee = predict_images(Committee(nets), pictures)
+    assert by_list == by_committee and by_list != predict_images(nets[0], pictures)
+    picture = np.hstack(pictures[:3])
+    assert digitnet.read(picture, Committee(nets)).text == digitnet.read(picture, list(nets)).text
+
+
+def test_the_bundled_committees(monkeypatch):
+    import importlib
+
+    pretrained = importlib.import_module("digitnet.pretrained")  # the module (digitnet.pretrained is a function)
+
+    predict, read = committee_names("predict"), committee_names("read")
+    assert predict[0] == pretrained.best_model_name() and len(predict) >= 2 and len(read) >= 2
+    assert set(predict + read) <= set(pretrained.bundled_models())
+    assert default_committee("predict") is default_committee("predict")
+    with pytest.raises(ValueError, match="'predict' or 'read'"):
+        committee_names("serve")
+    manifest = {k: v for k, v in pretrained._manifest().items() if k != "committees"}
+    monkeypatch.setattr(pretrained, "_manifest", lambda: manifest)  # an older manifest: the best model alone
+    assert committee_names("predict") == committee_names("read") == [manifest["best"]]
+
+
+def test_the_predict_committee_beats_each_of_its_nets_on_the_official_test_set(mnist_10k_dir):
+    from digitnet.data.mnist import load_dataset
+
+    ds = load_dataset(mnist_10k_dir)
+    committee = default_committee("predict")
+    together = np.mean(committee.classify(ds.x_test)[0].argmax(axis=1) == ds.t_test)
+    alone = [np.mean(as_committee(n).classify(ds.x_test)[0].argmax(axis=1) == ds.t_test) for n in committee.nets]
+    assert together >= 0.994 and together > max(alone)  # issue 23's goal for the default
