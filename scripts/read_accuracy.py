@@ -35,6 +35,7 @@ sys.path.insert(0, str(REPO))
 MNIST_10K = Path(os.environ.get("DIGITNET_TEST_DATA") or REPO.parent / "shared" / "data" / "mnist-10k")
 
 import digitnet  # noqa: E402  (sys.path is set above)
+from digitnet.committee import as_committee  # noqa: E402  (sys.path is set above)
 from digitnet.data.mnist import load_dataset  # noqa: E402  (sys.path is set above)
 from digitnet.data.numbers import compose, lines  # noqa: E402  (sys.path is set above)
 from digitnet.predict import predict_images  # noqa: E402  (sys.path is set above)
@@ -77,7 +78,7 @@ def run_kind(kind, net, x, t, n, seed, reject=True):
         right += matched(truth, got)
         digits = truth.replace("\n", "")
         total += len(digits)
-        readings = predict_images(net[0], [np.pad(c, 16) for c in crops], on_error="report")
+        readings = predict_images(as_committee(net).first, [np.pad(c, 16) for c in crops], on_error="report")
         alone += sum(r.get("digit") == int(d) for r, d in zip(readings, digits))
     print(f"{kind:>10}: whole numbers {100 * whole / n:5.1f}%   digits {100 * right / total:5.2f}%   "
           f"predict alone {100 * alone / total:5.2f}%   {1000 * seconds / n:4.0f} ms a picture", flush=True)
@@ -137,8 +138,10 @@ def main():
     elif args.model:
         net, name = (digitnet.pretrained(args.model),), args.model
     else:
+        from digitnet.pretrained import committee_names
+
         net = reading_nets()
-        name = " and ".join(n.architecture for n in net) + " together (predict alone: the first)"
+        name = ", ".join(committee_names("read")) + " together (predict alone: the first)"
     print(f"{args.n} numbers of 2 to 6 digits per kind from {source}, seed {args.seed}, model {name}")
     for kind in args.kinds.split(","):
         run_kind(kind, net, x, t, args.n, args.seed, reject=not args.no_reject)
