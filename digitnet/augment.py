@@ -28,7 +28,7 @@ import numpy as np
 
 from .data.images import SIDE, as_images
 
-__all__ = ["affine_transform_batch", "inverse_affine_matrices", "random_affine_matrices", "augment_batch",
+__all__ = ["add_share", "affine_transform_batch", "inverse_affine_matrices", "random_affine_matrices", "augment_batch",
            "elastic_displacements", "Augmenter", "NONE"]
 
 _GRIDS = {}  # (H, W, dtype) -> (3, H*W) read-only array of rows x, y, 1: every pixel in homogeneous coordinates
@@ -327,6 +327,27 @@ class Augmenter:
 
 
 NONE = Augmenter.none()
+
+
+def add_share(x, t, share, rng, transform):
+    """x and t with round(share x N) of their digits (picked at random, no repeats) added again, transformed.
+
+    The one home of `--pen-digits` and `--cut-digits` (pen_digits.redraw_share, cut_digits.cut_share).
+
+    Args:
+        x: (N, ...) training digits; t: their N labels (or one-hot rows).
+        share: how many to add, as a share of N; 0 (or less than one digit) returns x and t themselves.
+        rng: a numpy Generator: the pick, then whatever transform draws.
+        transform: (the picked digits, rng) -> the same number of new digits, of x's shape and dtype.
+
+    Returns:
+        (x, t) with the new digits and the labels of the digits they came from after the originals.
+    """
+    n = int(round(share * x.shape[0]))
+    if n <= 0:
+        return x, t
+    pick = rng.choice(x.shape[0], min(n, x.shape[0]), replace=False)
+    return np.concatenate([x, transform(x[pick], rng)]), np.concatenate([t, t[pick]])
 
 
 def benchmark(batch_size=100, repeats=300, dtype=np.float32, seed=0, **settings):

@@ -24,6 +24,7 @@ NumPy, Pillow and scipy.ndimage (imported when called).
 """
 import numpy as np
 
+from .augment import add_share
 from .data.images import PIXELS, SIDE
 from .data.numbers import break_strokes, compose, tight
 from .preprocess import ImageError, to_field
@@ -109,11 +110,7 @@ def cut_share(x, t, share, rng):
         >>> x.shape, t.shape
         ((15, 784), (15,))
     """
-    n = int(round(share * x.shape[0]))
-    if n <= 0:
-        return x, t
-    pick = rng.choice(x.shape[0], min(n, x.shape[0]), replace=False)
-    return np.concatenate([x, cut_digits(x[pick], rng, others=x)]), np.concatenate([t, t[pick]])
+    return add_share(x, t, share, rng, lambda picked, rng: cut_digits(picked, rng, others=x))
 
 
 def touching_pairs(x, n, rng):

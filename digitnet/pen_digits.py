@@ -16,6 +16,7 @@ NumPy, Pillow and scipy.ndimage (imported when called).
 """
 import numpy as np
 
+from .augment import add_share
 from .data.images import PIXELS, SIDE
 from .preprocess import ImageError, to_mnist
 
@@ -93,8 +94,4 @@ def redraw_share(x, t, share, rng):
         >>> x.shape, t.shape
         ((15, 784), (15,))
     """
-    n = int(round(share * x.shape[0]))
-    if n <= 0:
-        return x, t
-    pick = rng.choice(x.shape[0], min(n, x.shape[0]), replace=False)
-    return np.concatenate([x, pen_digits(x[pick], rng)]), np.concatenate([t, t[pick]])
+    return add_share(x, t, share, rng, pen_digits)
