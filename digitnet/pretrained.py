@@ -88,7 +88,26 @@ def committee_names(task):
 
 @functools.lru_cache(maxsize=2)
 def default_committee(task):
-    """committee_names(task)'s models, loaded, as a committee.Committee (loaded once per process)."""
+    """committee_names(task)'s models, loaded, as a committee.Committee (loaded once per process).
+
+    Args:
+        task: "predict" or "read" (see committee_names).
+
+    Returns:
+        A Committee: `classify(x)` gives the mean of the nets' calibrated probabilities and the first net's
+        "not a digit"; predict.predict_images and reader.read take it as they take a net.
+
+    Examples:
+        >>> from digitnet.data import load_sample
+        >>> from digitnet.pretrained import committee_names, default_committee
+        >>> committee = default_committee("predict")
+        >>> len(committee) == len(committee_names("predict"))
+        True
+        >>> sample = load_sample()
+        >>> probabilities, rejected = committee.classify(sample.x_test[:100])
+        >>> float((probabilities.argmax(axis=1) == sample.t_test[:100]).mean()) >= 0.98
+        True
+    """
     from .committee import Committee
 
     return Committee([pretrained(name) for name in committee_names(task)])
