@@ -98,6 +98,14 @@ def assert_clean(env, *folders):
         assert not [p.name for p in Path(folder).glob(".*.tmp")], "a temporary file was left"
 
 
+def names_lost(line, rank, pid=None):
+    """The error line says worker `rank` (with that pid) was lost: alone, or among workers that ended at once
+    (launch.WorkerLost: which of them went first cannot be told, so all are named)."""
+    me = f"{rank} (pid {pid if pid is not None else ''}"
+    return f"worker {me}" in line and "was lost" in line or (
+        line.count("(pid ") > 1 and me in line and "one was lost and the others ended with it" in line)
+
+
 def assert_one_line(stderr, *wanted):
     lines = error_lines(stderr)
     assert len(lines) == 1, stderr

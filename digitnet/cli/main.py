@@ -33,6 +33,8 @@ def one_line_error(e):
         return e
     if isinstance(e, PeerFailed):  # another rank failed first and says why
         return click.exceptions.Exit(1)
+    if type(e).__module__.startswith("mpi4py"):  # a collective failed: another worker was lost, this one was not
+        return click.exceptions.Exit(1)  # ends through Python, so the launcher names the one lost, not this one
     if isinstance(e, OptionError):
         error = click.UsageError(str(e))
     elif isinstance(e, (DigitnetError, FloatingPointError)):

@@ -30,22 +30,30 @@ from .comm import FAILURE_FILE, INSTALL_HINT, WORKER_DIR_VAR, ParallelError, ali
 
 TERMINAL_VAR = "DIGITNET_TERMINAL"  # set for the workers when the launcher's stderr is a terminal
 
-POLL_S = 0.2
+POLL_S = 0.02  # a worker is watched for its end (Watcher.note_deaths) from the first poll that finds its pid file
 # The MPI launcher's own messages: hydra's BAD TERMINATION box and its Ctrl-C notes, Open MPI's dashes.
 LAUNCHER_NOISE = re.compile(r"^(={5,}|=   |-{20,}|YOUR APPLICATION TERMINATED|This typically refers to|"
                             r"Please see the FAQ page|\[mpiexec@|\[proxy:|mpirun noticed|Primary job|"
                             r"prterun noticed)")
-# What MPICH's MPI_Abort prints on stderr (comm.fail_alone calls it, having recorded its own line).
-ABORT_NOISE = re.compile(r"^Abort\(\d+\) on node \d+|^application called MPI_Abort")
+# What MPICH's MPI_Abort prints on stderr (comm.fail_alone calls it, having recorded its own line), and the error
+# stack MPICH prints for a worker whose collective failed because another worker was lost (the launcher names it).
+ABORT_NOISE = re.compile(r"^Abort\(\d+\) on node \d+|^application called MPI_Abort|^[A-Za-z_]\w*\(\d+\)\.*: |"
+                         r"^(Other MPI error|Fatal error in \w+), error stack:|^Other MPI error, error stack")
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class WorkerLost(ParallelError):
     """A worker process vanished without exiting through Python; the job was stopped."""
 
-    def __init__(self, rank, pid, how):
-        super().__init__(f"worker {rank} (pid {pid}) was lost ({how}); the job was stopped")
-        self.rank, self.pid, self.how = rank, pid, how
+    def __init__(self, rank, pid, how, others=()):
+        if others:  # several ended outside Python at once: which one took the others down is not known
+            names = " and ".join(f"{r} (pid {p})" for r, p in [(rank, pid), *others])
+            message = (f"workers {names} ended outside Python at once ({how}): one was lost and the others "
+                       "ended with it; the job was stopped")
+        else:
+            message = f"worker {rank} (pid {pid}) was lost ({how}); the job was stopped"
+        super().__init__(message)
+        self.rank, self.pid, self.how, self.others = rank, pid, how, list(others)
 
 
 class WorkerFailed(ParallelError):
@@ -232,7 +240,9 @@ class Watcher:
     def __init__(self, job, folder, n):
         self.job, self.folder, self.n = job, folder, n
         self.pids = {}  # rank -> pid
-        self.ended = {}  # rank -> when its process was seen to end (time.monotonic_ns)
+        self.ended = {}  # rank -> in which wake of the watching thread its process was seen ended (0: first)
+        self.seen_an_end = threading.Event()
+        self.watching = False
         self.first_gone = []  # the ranks seen vanished first, while mpiexec still ran
         self.reported_pid = self.reported_code = None
 
@@ -243,22 +253,36 @@ class Watcher:
                     self.pids[rank] = int((self.folder / f"rank{rank}.pid").read_text())
                 except (OSError, ValueError):
                     continue
-                self.note_death(rank, self.pids[rank])
+        if len(self.pids) == self.n and not self.watching:
+            self.watching = True
+            self.note_deaths()
 
-    def note_death(self, rank, pid):
-        """A thread that notes when rank's process ends (a pidfd becomes readable then): when hydra kills
-        the others the moment one is killed, the earliest end is the one that was lost."""
-        try:
-            fd = os.pidfd_open(pid)
-        except (AttributeError, OSError):  # not Linux 5.3+, or already gone
-            return
+    def note_deaths(self):
+        """One thread in one select() over every worker's pidfd, which becomes readable when the process ends.
+        The kernel fills in which ones are readable as it wakes the thread, before the thread waits for
+        Python's lock: so when hydra kills the others the moment one is killed, the first wake holds only the
+        one that was lost (threads of their own, one a worker, recorded the order in which they got the lock,
+        and the launcher named the wrong worker about half the time)."""
+        fds = {}
+        for rank, pid in self.pids.items():
+            try:
+                fds[os.pidfd_open(pid)] = rank
+            except (AttributeError, OSError):  # not Linux 5.3+, or already gone
+                continue
 
         def wait():
+            wake = 0
             try:
-                select.select([fd], [], [])
-                self.ended.setdefault(rank, time.monotonic_ns())
+                while fds:
+                    ready, _, _ = select.select(list(fds), [], [])
+                    for fd in ready:
+                        self.ended.setdefault(fds.pop(fd), wake)
+                        os.close(fd)
+                    wake += 1
+                    self.seen_an_end.set()
             finally:
-                os.close(fd)
+                for fd in fds:
+                    os.close(fd)
         threading.Thread(target=wait, daemon=True).start()
 
     def vanished(self, rank):
@@ -288,10 +312,13 @@ class Watcher:
             return None
 
     def verdict(self):
-        """(rank, pid, how) of the worker that was lost, or None. When the MPI launcher names the first
+        """(rank, pid, how, others) of the worker that was lost, or None; others: [(rank, pid)] of the workers
+        that vanished as well, when which was first is not known. When the MPI launcher names the first
         worker that ended badly, that one decides: if it exited through Python (an error it reported
         itself), the others it took down are no loss."""
         self.read_pids()
+        if self.watching and any(self.vanished(rank) for rank in self.pids):
+            self.seen_an_end.wait(timeout=2.0)  # mpiexec may end before the watching thread has had the lock
         by_pid = {pid: rank for rank, pid in self.pids.items()}
         if self.reported_pid in by_pid:  # hydra names the first one killed by a signal
             candidates = [by_pid[self.reported_pid]]
@@ -303,7 +330,14 @@ class Watcher:
         how = "it ended outside Python: killed, out of memory, or a crash"
         if self.reported_code is not None and 0 < self.reported_code < signal.NSIG:
             how = f"killed by {signal.Signals(self.reported_code).name}"
-        return lost[0], self.pids[lost[0]], how
+        # Neither the order in which the kernel reports the ends nor what /proc shows at a poll says which worker
+        # went first: a process killed with SIGKILL may take longer to end than the one that loses its peer. So
+        # when others vanished too (and the MPI launcher named none), they are all named, the likeliest first.
+        others = [] if self.reported_pid in by_pid else [rank for rank in self.pids if rank not in lost[:1]
+                                                             and self.vanished(rank)]
+        if others:
+            how = "killed, out of memory, or a crash"
+        return lost[0], self.pids[lost[0]], how, [(rank, self.pids[rank]) for rank in others]
 
     def forward(self, signum):
         """Ctrl-C, SIGTERM, SIGHUP: to every worker (each asks the loop to stop after the agreed step), or to
