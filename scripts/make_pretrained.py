@@ -63,14 +63,15 @@ CALIBRATION_DATA = "MNIST training digits 8,001-10,000 (the bundled offline samp
 # trained longer and wider with elastic distortions on top of the affine ones (docs/performance.md).
 RECIPES = {
     "two-layer": {"model": "two-layer", "optimizer": "sgd", "lr": 0.1, "schedule": "constant", "augment": True,
-                  "iters": 20_000, "batch_size": 100, "seed": 0, "pen_digits": 0.5,
-                  "outliers": {"kinds": "fashion", "seed": 1, "per_batch": 50},
-                  "command": "digitnet train --augment --iters 20000 --pen-digits 0.5 --outliers fashion --seed 0"},
+                  "iters": 60_000, "batch_size": 100, "seed": 0, "pen_digits": 0.5,
+                  "outliers": {"kinds": "fashion+drawn", "seed": 1, "per_batch": 50},
+                  "command": "digitnet train --augment --iters 60000 --pen-digits 0.5 --outliers fashion+drawn "
+                             "--seed 0"},
     "deep-cnn": {"model": "deep-cnn", "optimizer": "adam", "lr": 0.001, "schedule": "cosine", "augment": True,
-                 "epochs": 20, "batch_size": 100, "seed": 0,
+                 "epochs": 40, "batch_size": 100, "seed": 0, "pen_digits": 0.5,
                  "outliers": {"kinds": "fashion+drawn", "seed": 1, "per_batch": 50},
                  "command": "digitnet train --model deep-cnn --optimizer adam --schedule cosine --augment "
-                            "--epochs 20 --outliers fashion+drawn --seed 0"},
+                            "--epochs 40 --pen-digits 0.5 --outliers fashion+drawn --seed 0"},
     "fast-cnn": {"model": "fast-cnn", "hidden": [48, 96, 192], "optimizer": "nesterov", "lr": 0.1,
                  "weight_decay": 5e-4, "schedule": "one-cycle", "augment": True, "elastic": 34.0, "epochs": 40,
                  "batch_size": 100, "sampling": "shuffle", "seed": 0, "reestimate_batch_norm": True,
@@ -81,20 +82,28 @@ RECIPES = {
 }
 # fast-cnn's recipe with half the digits added again as read cuts them out of numbers (digitnet.cut_digits), and
 # then with touching pairs among the outliers too: the nets that read whole numbers (docs/reading.md)
-RECIPES["fast-cnn-cut"] = {**RECIPES["fast-cnn"], "cut_digits": 0.5,
+RECIPES["fast-cnn-cut"] = {**RECIPES["fast-cnn"], "cut_digits": 0.5, "cuts": "straight",
                            "command": RECIPES["fast-cnn"]["command"].replace("--outliers",
-                                                                            "--cut-digits 0.5 --outliers")}
+                                                                            "--cut-digits 0.5 --outliers")
+                           + " (straight cuts: the previous release's --cut-digits, cut_digits.cut_share(cuts=))"}
 RECIPES["fast-cnn-pairs"] = {**RECIPES["fast-cnn-cut"],
                              "outliers": {"kinds": "fashion+drawn+pairs", "seed": 1, "per_batch": 50},
                              "command": RECIPES["fast-cnn-cut"]["command"].replace("fashion+drawn",
                                                                                   "fashion+drawn+pairs")}
+# and then with the digits cut as the reader cuts them, and the reader's wrong cuts among the outliers too
+RECIPES["fast-cnn-read"] = {**RECIPES["fast-cnn-pairs"], "cuts": "segment",
+                            "outliers": {"kinds": "fashion+drawn+pairs+cuts", "seed": 1, "per_batch": 50},
+                            "command": RECIPES["fast-cnn"]["command"].replace(
+                                "--outliers fashion+drawn", "--cut-digits 0.5 --outliers fashion+drawn+pairs+cuts")}
 ARCHITECTURES = {"two-layer": "TwoLayerNet 784-50-10 (the book's ch. 5 net)",
                  "deep-cnn": "DeepConvNet: 6 conv 3x3 (16,16,32,32,64,64) + 3 max pools, affine 50, dropout, affine 10 "
                              "(the book's ch. 8 net)",
                  "fast-cnn": "FastConvNet: 3 x (conv 3x3 - channel batch norm - relu - 2x2 max pool), 48, 96, 192 "
                              "channels, affine 10",
                  "fast-cnn-cut": "FastConvNet 48-96-192 as fast-cnn, trained also on digits as read cuts them",
-                 "fast-cnn-pairs": "FastConvNet 48-96-192 as fast-cnn-cut, trained also to reject touching pairs"}
+                 "fast-cnn-pairs": "FastConvNet 48-96-192 as fast-cnn-cut, trained also to reject touching pairs",
+                 "fast-cnn-read": "FastConvNet 48-96-192 as fast-cnn-pairs, trained on digits as the reader cuts them "
+                                  "and to reject its wrong cuts"}
 
 
 # What the package ships. fast-cnn is the default (choose_best): trained with outlier exposure and with pen-drawn
@@ -102,7 +111,7 @@ ARCHITECTURES = {"two-layer": "TwoLayerNet 784-50-10 (the book's ch. 5 net)",
 # (docs/rejection.md); deep-cnn and two-layer are the book's nets.
 BUNDLED = ("two-layer", "deep-cnn", "fast-cnn", "fast-cnn-cut", "fast-cnn-pairs")
 # The nets that work together when no model is named (pretrained.committee_names; the first one rejects). predict:
-# the three that score best together on the official test set (99.46 %), fast-cnn's threshold (it rejects the
+# the three that score best together on the official test set (99.47 %), fast-cnn's threshold (it rejects the
 # most non-digit drawings); read: the two that read cut-out digits, fast-cnn-pairs's threshold (it rejects broken
 # digits least and still 90 % of the drawings), with deep-cnn, which errs differently.
 COMMITTEES = {"predict": ["fast-cnn", "fast-cnn-cut", "deep-cnn"],
@@ -140,7 +149,8 @@ def train_recipe(name, x, t, steps=None, log=print):
     if r.get("pen_digits"):  # as `digitnet train --pen-digits` adds them (run.prepare): their own random stream
         x, t = redraw_share(x, t, r["pen_digits"], np.random.default_rng([r["seed"], 1]))
     if r.get("cut_digits"):  # as `digitnet train --cut-digits` adds them, after the pen's
-        x, t = cut_share(x, t, r["cut_digits"], np.random.default_rng([r["seed"], 2]))
+        x, t = cut_share(x, t, r["cut_digits"], np.random.default_rng([r["seed"], 2]),
+                         cuts=r.get("cuts", "segment"))
     total = r.get("iters") or r["epochs"] * (x.shape[0] // r["batch_size"])
     steps = steps or total
     optimizer = OPTIMIZERS[r["optimizer"]](lr=r["lr"])
