@@ -80,10 +80,14 @@ class Confidence:
 
     def rejected(self, logits):
         """(N,) bool: which rows are not confidently any digit."""
+        return self.margins(logits) < 0
+
+    def margins(self, logits):
+        """(N,) how far each row's score lies above the threshold (below 0: rejected); +inf with no threshold."""
         logits = np.asarray(logits)
         if self.threshold is None:
-            return np.zeros(logits.shape[0], dtype=bool)
-        return self.scores(logits) < self.threshold
+            return np.full(logits.shape[0], np.inf)
+        return self.scores(logits) - self.threshold
 
     def without_rejection(self):
         """The same calibrated probabilities, rejecting nothing (--no-reject)."""

@@ -11,6 +11,8 @@ is not a digit. The outliers here:
             preprocess.to_mnist exactly as a user's picture is.
   pairs     two touching digits cut out as one (cut_digits.touching_pairs), from the bundled sample's training
             digits (held out: from its other 2,000): what the reader sees when it fails to cut a pair apart.
+  cuts      the reader's wrong cuts (cut_digits.wrong_cuts): pieces of a digit, or a digit with much of its
+            neighbour, from numbers of the same digits.
 
 Kept apart from the test outliers on purpose: the rejection report measures with Fashion-MNIST's TEST
 images and the hand-designed drawings of tests/fixtures/nondigits (scripts/make_nondigit_set.py), never
@@ -185,7 +187,7 @@ def outlier_pool(fashion=FASHION_DIR, n_fashion=10_000, n_drawn=10_000, seed=0, 
 
 TRAIN_COUNT = 10_000    # outliers of each kind trained on
 HELD_OUT_COUNT = 2_000  # and held out, to choose the rejection score with (never the test outliers)
-KINDS = ("fashion", "drawn", "pairs")
+KINDS = ("fashion", "drawn", "pairs", "cuts")
 
 
 def parse_spec(value):
@@ -197,7 +199,7 @@ def parse_spec(value):
         return "+".join(k for k in KINDS if k in parts)
     if value and Path(value).is_dir():
         return value
-    raise ValueError(f"{value!r}: give fashion, drawn, pairs, kinds joined by + (fashion+drawn) or a folder of "
+    raise ValueError(f"{value!r}: give fashion, drawn, pairs, cuts, kinds joined by + (fashion+drawn) or a folder of "
                      "MNIST-format IDX files")
 
 
@@ -206,7 +208,8 @@ def outlier_sets(spec, seed=1, dtype=np.float32):
 
     fashion: the first TRAIN_COUNT Fashion-MNIST training images, and its last HELD_OUT_COUNT; drawn:
     drawn_images(TRAIN_COUNT, seed) and drawn_images(HELD_OUT_COUNT, seed + 1); pairs: TRAIN_COUNT and
-    HELD_OUT_COUNT touching pairs from the sample's training and held-out digits; a folder: its training
+    HELD_OUT_COUNT touching pairs from the sample's training and held-out digits; cuts: as many wrong cuts
+    (cut_digits.wrong_cuts) from them; a folder: its training
     images, the last tenth held out (at most HELD_OUT_COUNT). The same spec and seed give the same sets."""
     train, held = [], []
     kinds = spec.split("+") if all(p in KINDS for p in spec.split("+")) else [None]
@@ -222,6 +225,14 @@ def outlier_sets(spec, seed=1, dtype=np.float32):
             sample = load_sample()
             train.append(touching_pairs(sample.x_train, TRAIN_COUNT, np.random.default_rng([seed, 3])).astype(dtype))
             held.append(touching_pairs(sample.x_test, HELD_OUT_COUNT, np.random.default_rng([seed, 4])).astype(dtype))
+            continue
+        if kind == "cuts":
+            from .cut_digits import wrong_cuts
+            from .data import load_sample
+
+            sample = load_sample()
+            train.append(wrong_cuts(sample.x_train, TRAIN_COUNT, np.random.default_rng([seed, 5])).astype(dtype))
+            held.append(wrong_cuts(sample.x_test, HELD_OUT_COUNT, np.random.default_rng([seed, 6])).astype(dtype))
             continue
         images = fashion_images(FASHION_DIR if kind == "fashion" else spec, dtype=dtype)
         n_held = min(HELD_OUT_COUNT, images.shape[0] // 10) if kind is None else HELD_OUT_COUNT

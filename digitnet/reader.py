@@ -127,10 +127,10 @@ def read_ink(ink, nets, *, reject=True, name="image", scale=(1.0, 1.0)):
     committee = as_committee(nets)
     kept = []  # which fields of each classify() call the first net rejects, for the digits chosen
 
-    def classify(fields):
-        probabilities, rejected = committee.classify(fields, reject=reject)
-        kept.append(rejected)
-        return probabilities
+    def classify(fields):  # the margins weigh the cuts whether or not rejected digits are shown as '?'
+        probabilities, margins = committee.assess(fields)
+        kept.append(margins < 0 if reject else np.zeros(len(fields), dtype=bool))
+        return probabilities, margins
 
     lines, specks = segment(ink, classify)
     found = [d for line in lines for d in line]

@@ -16,10 +16,11 @@ the digits found in it, left to right. How:
 5. Every run of consecutive pieces that could be one digit (not too wide, no wide gap inside) is cut
    out (only its own ink), prepared like MNIST (preprocess.to_field: 20x20 box, centred by mass) and
    classified, all in one batch. Dynamic programming over the pieces then picks the reading whose digits
-   score best: each digit's confidence as capped log-odds of its calibrated probability, weighted by its
-   width (so that reading two digits as one saves nothing), penalties for digits much wider or shorter
-   than H, for ink a cut runs through, for cutting a blob no wider than one wide digit, and for
-   neighbours that overlap a lot.
+   score best: each digit's confidence as capped log-odds of its calibrated probability, less how far the
+   rejecting net's score lies under its "not a digit" threshold (a wrong cut looks like no digit to a net
+   trained on wrong cuts), weighted by its width (so that reading two digits as one saves nothing), penalties
+   for digits much wider or shorter than H, for ink a cut runs through, for cutting a blob no wider than
+   one wide digit, and for neighbours that overlap a lot.
 
 Needs NumPy and scipy.ndimage; no OpenCV.
 """
@@ -31,7 +32,7 @@ import numpy as np
 from .errors import DigitnetError
 from .preprocess import MIN_DIGIT_FRACTION, MIN_DIGIT_PX, stroke_width, to_field
 
-__all__ = ["Found", "segment"]
+__all__ = ["Found", "candidates", "segment"]
 
 EIGHT = np.ones((3, 3), dtype=bool)
 MAX_COMPONENTS = 400      # beyond this many (a noisy photo), only the largest are looked at; the rest are specks
@@ -54,7 +55,8 @@ MAX_GAP = 0.25            # ... and has no gap wider than this (x H) between its
 CAP, WEIGHT = 12.0, 0.3   # a digit's score: WEIGHT x (min(log-odds of its probability, CAP) - CAP) ...
 BY_WIDTH = 0.6            # ... x its width / BY_WIDTH H (at least 1): two digits read as one cost what two do
 WIDE_AT, WIDE_COST = 0.95, 4.0     # cost per H of width beyond WIDE_AT x H
-SHORT_AT, SHORT_COST = 0.6, 8.0    # cost per H of height under SHORT_AT x H
+SHORT_AT, SHORT_COST = 0.6, 32.0   # cost per H of height under SHORT_AT x H (a 3's hook is no 1)
+DOUBT_COST = 3.0                   # cost per unit the rejecting net's score lies under its threshold
 CROSS_COST = 0.3                   # cost per stroke width of ink a cut runs through
 BLOB_AT, BLOB_COST = 1.2, 8.0      # cost per H a blob that is cut is narrower than BLOB_AT x H (one wide digit)
 OVERLAP_AT, OVERLAP_COST = 0.2, 6.0  # cost per H of neighbours' overlap beyond OVERLAP_AT x H
@@ -75,7 +77,27 @@ class Found:
 def segment(ink, classify):
     """(lines, specks): lines top to bottom, each a list of Found left to right, and the number of dots,
     commas and specks left out. ink: 2-D float array, ink bright on 0 (preprocess.ink_map).
-    classify: (N, 28, 28) float32 fields -> (N, 10) probabilities."""
+    classify: (N, 28, 28) float32 fields -> (N, 10) probabilities, or (probabilities, margins): margins (N,)
+    how far each field lies above the rejecting net's "not a digit" threshold (Committee.assess)."""
+    prepared, specks = _prepare(ink)
+    fields = [f for line in prepared for f in line.fields]
+    if not fields:
+        return [], specks
+    answer = classify(np.stack(fields).astype(np.float32))
+    probabilities, margins = answer if isinstance(answer, tuple) else (answer, np.full(len(fields), np.inf))
+    probabilities, margins = np.asarray(probabilities), np.asarray(margins, dtype=np.float64)
+    result, start = [], 0
+    for line in prepared:
+        rows = probabilities[start:start + len(line.fields)]
+        chosen = line.best(rows, margins[start:start + len(line.fields)])
+        line_no = len(result)
+        result.append([Found(line_no, line.boxes[k], line.fields[k], rows[k], (0, start + k)) for k in chosen])
+        start += len(line.fields)
+    return result, specks
+
+
+def _prepare(ink):
+    """(the lines that hold candidate digits, as _Line objects top to bottom; the number of specks left out)."""
     labels, comps = _components(ink)
     if not comps:
         return [], 0
@@ -89,18 +111,35 @@ def segment(ink, classify):
         specks += line.specks
         if line.spans:
             prepared.append(line)
-    fields = [f for line in prepared for f in line.fields]
-    if not fields:
-        return [], specks
-    probabilities = np.asarray(classify(np.stack(fields).astype(np.float32)))
-    result, start = [], 0
-    for line in prepared:
-        rows = probabilities[start:start + len(line.fields)]
-        chosen = line.best(rows)
-        line_no = len(result)
-        result.append([Found(line_no, line.boxes[k], line.fields[k], rows[k], (0, start + k)) for k in chosen])
-        start += len(line.fields)
-    return result, specks
+    return prepared, specks
+
+
+def candidates(ink):
+    """Every candidate digit segment() weighs in a picture, before any is classified.
+
+    Args:
+        ink: 2-D float array, ink bright on 0 (preprocess.ink_map).
+
+    Returns:
+        A list of (mask, field) pairs, the lines' candidates in turn: mask, a bool array of ink's shape, True
+        where the candidate's ink may lie (its ink is ink > 0 there); field, the (28, 28) float array the
+        classifier is shown. What cut_digits trains on: the cuts that hold one digit, and those that do not.
+
+    Examples:
+        >>> import numpy as np
+        >>> ink = np.zeros((40, 80), dtype=np.float32)
+        >>> ink[8:32, 10:14] = 1.0       # a 1
+        >>> ink[8:32, 50:54] = 1.0       # and another, far to its right
+        >>> [(field.shape, int(mask[:, 10:14].any()), int(mask[:, 50:54].any())) for mask, field in candidates(ink)]
+        [((28, 28), 1, 0), ((28, 28), 0, 1)]
+    """
+    out = []
+    for line in _prepare(ink)[0]:
+        for (i, j), field in zip(line.runs, line.fields):
+            mask = np.zeros(ink.shape, dtype=bool)
+            mask[line.y0:line.y1, line.x0:line.x1] = (line.pieces >= i) & (line.pieces < j)
+            out.append((mask, field))
+    return out
 
 
 # -------------------------------------------------------------------------- components, stacks, lines
@@ -366,10 +405,11 @@ class _Line:
                 self.boxes.append((int(x0 + self.x0), int(y0 + self.y0), int(x1 + self.x0), int(y1 + self.y0)))
                 self.fields.append(to_field(crop, "a digit"))
 
-    def _score(self, box, probabilities):
-        """A candidate digit's score: its confidence (capped log-odds) less the cost of an unlikely shape."""
+    def _score(self, box, probabilities, margin):
+        """A candidate digit's score: its confidence (capped log-odds) and how far below the threshold of "not a
+        digit" it lies, by its width, less the cost of an unlikely shape."""
         p = min(float(np.max(probabilities)), 1 - 1e-15)
-        score = WEIGHT * (min(np.log(p) - np.log1p(-p), CAP) - CAP)
+        score = WEIGHT * (min(np.log(p) - np.log1p(-p), CAP) - CAP) - DOUBT_COST * max(0.0, -float(margin))
         width, height = (box[2] - box[0]) / self.height, (box[3] - box[1]) / self.height
         score *= max(width, BY_WIDTH) / BY_WIDTH
         score -= WIDE_COST * max(0.0, width - WIDE_AT) + SHORT_COST * max(0.0, SHORT_AT - height)
@@ -391,10 +431,10 @@ class _Line:
         overlap = (self.boxes[a][2] - self.boxes[b][0]) / self.height
         return cost + OVERLAP_COST * max(0.0, overlap - OVERLAP_AT)
 
-    def best(self, probabilities):
+    def best(self, probabilities, margins):
         """Indices into self.runs of the best reading: dynamic programming over (last digit) states."""
         n = len(self.spans)
-        score = [self._score(box, p) for box, p in zip(self.boxes, probabilities)]
+        score = [self._score(box, p, m) for box, p, m in zip(self.boxes, probabilities, margins)]
         ending = {}  # piece index -> runs that end just before it
         for k, (_, j) in enumerate(self.runs):
             ending.setdefault(j, []).append(k)

@@ -57,7 +57,7 @@ def parse_workers(value):
 
 
 def parse_outliers(value):
-    """fashion, drawn, pairs, kinds joined by + or a folder (outliers.parse_spec); ValueError for anything else."""
+    """fashion, drawn, pairs, cuts, kinds joined by + or a folder (outliers.parse_spec); else ValueError."""
     from .outliers import parse_spec
 
     return parse_spec(value)
@@ -138,8 +138,8 @@ class RunSettings:
                                 "taught to spread their probability evenly, so the model can say 'not a digit'. "
                                 "fashion: Fashion-MNIST's training images (apt-get install dataset-fashion-mnist); "
                                 "drawn: letters, shapes and pen strokes drawn by digitnet; pairs: two touching digits "
-                                "cut out as one (helps `digitnet read` cut them apart); kinds join with +, as in "
-                                "fashion+drawn; DIR: a folder of IDX files.")
+                                "cut out as one, and cuts: the reader's wrong cuts (both help `digitnet read` cut "
+                                "numbers right); kinds join with +, as in fashion+drawn; DIR: a folder of IDX files.")
     pen_digits: float = option("--pen-digits", default=0.0, kind="float", min=0, max=1, metavar="SHARE",
                                help="Add this share of the training digits again, redrawn as if with a pen (hard "
                                     "edges, strokes thinned or thickened, prepared like a user's picture): drawn "
@@ -148,7 +148,7 @@ class RunSettings:
     cut_digits: float = option("--cut-digits", default=0.0, kind="float", min=0, max=1, metavar="SHARE",
                                help="Add this share of the training digits again as `digitnet read` cuts digits "
                                     "out of a number: broken into strokes, or cut from between touching "
-                                    "neighbours with slivers of their ink, so that read does not reject them. "
+                                    "neighbours as read cuts them, so that read does not reject them. "
                                     "0.5 in the bundled fast-cnn's recipe.")
     sampling: str = option("--sampling", kind="choice", choices=["replacement", "shuffle"],
                            help="replacement (the default; fast-cnn: shuffle): the book's random batches; "

@@ -233,7 +233,7 @@ def test_train_refuses_an_unknown_outlier_kind_in_one_line(tmp_path):
 
     r = CliRunner().invoke(main, ["train", "--offline", "--iters", "5", "--outliers", "socks",
                                   "--out", str(tmp_path / "m.npz")])
-    assert r.exit_code == 2 and "give fashion, drawn, pairs, kinds joined by + (fashion+drawn)" in r.output
+    assert r.exit_code == 2 and "give fashion, drawn, pairs, cuts, kinds joined by + (fashion+drawn)" in r.output
     assert "Traceback" not in r.output
 
 

@@ -41,6 +41,19 @@ def test_the_mean_of_calibrated_probabilities_and_the_first_nets_rejection(nets,
     assert not Committee(nets).classify(x, reject=False)[1].any()
 
 
+def test_the_margins_are_the_first_nets_score_less_its_threshold(nets, digits):
+    x, _ = digits
+    x = np.concatenate([x, np.random.default_rng(0).random((50, 784), dtype=np.float32)])  # and noise
+    probabilities, margins = Committee(nets).assess(x)
+    assert np.array_equal(probabilities, Committee(nets).classify(x)[0])
+    c = confidence_of(nets[0])
+    logits = np.asarray(infer(nets[0], x), dtype=np.float64)
+    assert np.allclose(margins, c.scores(logits) - c.threshold)
+    assert np.array_equal(margins < 0, Committee(nets).classify(x)[1]) and (margins < 0).any() and (margins > 0).any()
+    no_threshold = c.without_rejection()
+    assert np.isposinf(no_threshold.margins(logits)).all() and not no_threshold.rejected(logits).any()
+
+
 def test_as_committee_takes_a_net_a_sequence_or_a_committee(nets):
     c = Committee(nets)
     assert as_committee(c) is c and as_committee(list(nets)).nets == nets and as_committee(nets[0]).nets == nets[:1]

@@ -8,9 +8,9 @@ pytest.importorskip("scipy")
 from click.testing import CliRunner
 from scipy import ndimage
 
-from digitnet.cut_digits import REACH, _broken, _touching, cut_digits, cut_share, touching_pairs
+from digitnet.cut_digits import REACH, _broken, _straight, _touching, cut_digits, cut_share, touching_pairs, wrong_cuts
 from digitnet.data import load_sample
-from digitnet.data.numbers import INK, tight
+from digitnet.data.numbers import INK, compose, tight
 
 
 @pytest.fixture(scope="module")
@@ -30,14 +30,16 @@ def test_a_broken_digit_falls_into_more_strokes(sample):
     assert np.mean(more) >= 0.8
 
 
-def test_a_touching_digit_is_cut_near_its_box_and_brings_its_neighbours_ink(sample):
+def test_a_straight_cut_lies_near_the_digits_box_and_brings_its_neighbours_ink(sample):
     x, _ = sample
     digits = x.reshape(-1, 28, 28)
     widths, foreign = [], 0
     for i in range(20):
         rng = np.random.default_rng(i)
         own = tight(digits[i])
-        strip = _touching(digits[i], digits[20 + i], digits[40 + i], rng)
+        boxes = []
+        canvas = compose([digits[20 + i], digits[i], digits[40 + i]], "touching", rng, pad=0, boxes_out=boxes)
+        strip = _straight(canvas, boxes, rng)
         assert strip.shape[1] <= own.shape[1]  # cut inside its own box
         widths.append(strip.shape[1] >= own.shape[1] - 2 * REACH)
         foreign += (strip > INK).sum() != (own > INK).sum()
@@ -103,4 +105,53 @@ def test_pairs_are_an_outlier_kind_with_their_own_held_out_set(monkeypatch):
     monkeypatch.setattr(outliers, "HELD_OUT_COUNT", 10)
     train, held = outliers.outlier_sets("pairs")
     assert train.shape == (30, 784) and held.shape == (10, 784)
+    assert not any(np.array_equal(h, t) for h in held for t in train)
+
+
+def test_a_touching_digit_cut_as_the_reader_cuts_it_is_still_that_digit(sample):
+    """cuts="segment" (the default): one of segment's candidates that holds the digit. The bundled fast-cnn,
+    never trained on such cuts, reads most of them as the digit; they are not the straight cuts."""
+    import digitnet
+
+    x, t = sample
+    digits = x.reshape(-1, 28, 28)
+    cut = np.stack([_touching(digits[i], digits[20 + i], digits[40 + i], np.random.default_rng(i), "segment")
+                    for i in range(20)])
+    straight = np.stack([_touching(digits[i], digits[20 + i], digits[40 + i], np.random.default_rng(i), "straight")
+                         for i in range(20)])
+    assert cut.shape == (20, 28, 28) and np.allclose(cut.reshape(20, -1).max(axis=1), 1.0)
+    assert sum(not np.allclose(a, b) for a, b in zip(cut, straight)) >= 10
+    read = np.asarray(digitnet.pretrained("fast-cnn").predict(cut.reshape(20, -1))).argmax(axis=1)
+    assert np.mean(read == t[:20]) >= 0.7  # 15 of 20 with these seeds
+    with pytest.raises(ValueError, match="cuts must be one of segment, straight"):
+        cut_digits(x[:2], np.random.default_rng(0), cuts="diagonal")
+
+
+def test_wrong_cuts_are_no_digit_never_as_narrow_as_a_1_and_repeat_for_a_seed(sample):
+    """The reader's wrong cuts: the bundled fast-cnn, never shown them, is far less sure of them than of digits
+    cut right (cut_digits), and none is a lone upright stroke."""
+    import digitnet
+    from digitnet.calibration import confidence_of
+
+    x, _ = sample
+    wrong = wrong_cuts(x, 40, np.random.default_rng(5))
+    assert wrong.shape == (40, 784) and wrong.dtype == np.float32 and 0 <= wrong.min() and wrong.max() <= 1
+    assert np.array_equal(wrong, wrong_cuts(x, 40, np.random.default_rng(5)))
+    ink = wrong.reshape(40, 28, 28) > 0.1
+    cols, rows = ink.any(axis=1).sum(axis=1), ink.any(axis=2).sum(axis=1)
+    assert (cols >= 0.35 * rows).all()
+    net = digitnet.pretrained("fast-cnn")
+    sure = confidence_of(net).probabilities(np.asarray(net.predict(wrong))).max(axis=1)
+    right = confidence_of(net).probabilities(np.asarray(net.predict(cut_digits(x[:40], np.random.default_rng(5)))))
+    assert np.median(sure) < np.median(right.max(axis=1)) - 0.2
+
+
+def test_cuts_are_an_outlier_kind_with_their_own_held_out_set(monkeypatch):
+    import digitnet.outliers as outliers
+
+    assert outliers.parse_spec("cuts+fashion") == "fashion+cuts"
+    monkeypatch.setattr(outliers, "TRAIN_COUNT", 12)
+    monkeypatch.setattr(outliers, "HELD_OUT_COUNT", 6)
+    train, held = outliers.outlier_sets("cuts")
+    assert train.shape == (12, 784) and held.shape == (6, 784)
     assert not any(np.array_equal(h, t) for h in held for t in train)
