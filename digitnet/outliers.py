@@ -188,6 +188,8 @@ def outlier_pool(fashion=FASHION_DIR, n_fashion=10_000, n_drawn=10_000, seed=0, 
 TRAIN_COUNT = 10_000    # outliers of each kind trained on
 HELD_OUT_COUNT = 2_000  # and held out, to choose the rejection score with (never the test outliers)
 KINDS = ("fashion", "drawn", "pairs", "cuts")
+# the kinds made of the reader's own mistakes: cut_digits' function, and the first of its two random streams
+READER_KINDS = {"pairs": ("touching_pairs", 3), "cuts": ("wrong_cuts", 5)}
 
 
 def parse_spec(value):
@@ -218,21 +220,14 @@ def outlier_sets(spec, seed=1, dtype=np.float32):
             train.append(drawn_images(TRAIN_COUNT, seed=seed, dtype=dtype))
             held.append(drawn_images(HELD_OUT_COUNT, seed=seed + 1, dtype=dtype))
             continue
-        if kind == "pairs":
-            from .cut_digits import touching_pairs
+        if kind in READER_KINDS:  # made by cut_digits from the sample's training digits; held out: its other 2,000
+            from . import cut_digits
             from .data import load_sample
 
+            make, stream = getattr(cut_digits, READER_KINDS[kind][0]), READER_KINDS[kind][1]
             sample = load_sample()
-            train.append(touching_pairs(sample.x_train, TRAIN_COUNT, np.random.default_rng([seed, 3])).astype(dtype))
-            held.append(touching_pairs(sample.x_test, HELD_OUT_COUNT, np.random.default_rng([seed, 4])).astype(dtype))
-            continue
-        if kind == "cuts":
-            from .cut_digits import wrong_cuts
-            from .data import load_sample
-
-            sample = load_sample()
-            train.append(wrong_cuts(sample.x_train, TRAIN_COUNT, np.random.default_rng([seed, 5])).astype(dtype))
-            held.append(wrong_cuts(sample.x_test, HELD_OUT_COUNT, np.random.default_rng([seed, 6])).astype(dtype))
+            train.append(make(sample.x_train, TRAIN_COUNT, np.random.default_rng([seed, stream])).astype(dtype))
+            held.append(make(sample.x_test, HELD_OUT_COUNT, np.random.default_rng([seed, stream + 1])).astype(dtype))
             continue
         images = fashion_images(FASHION_DIR if kind == "fashion" else spec, dtype=dtype)
         n_held = min(HELD_OUT_COUNT, images.shape[0] // 10) if kind is None else HELD_OUT_COUNT
