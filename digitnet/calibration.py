@@ -4,12 +4,22 @@ Temperature scaling (Guo et al., 2017): the probabilities are softmax(logits / T
 fitted to digits the net was not trained on by minimising their cross-entropy (T > 1 softens an
 over-confident net, T < 1 sharpens a timid one; the ranking of the classes never changes).
 
+One temperature per picture: a net trained with outlier exposure keeps its logits small, and close
+together, on a digit unlike those it knows, so a single T leaves it too timid there and too sure on the
+clear digits at once. The probabilities are then softmax(logits / (scale * spread ** power)), spread the
+standard deviation of the picture's logits: the wider they spread, the more a picture is softened. scale
+and power are fitted together on the same held-out digits (fit_spread_temperature; power 0 is plain
+temperature scaling, and what an older file means).
+
 Rejection: a score says how much an input looks like any digit at all, and below a threshold the answer
 is "not a digit". Two scores are known:
 
-  msp     the calibrated maximum probability, max softmax(logits / T), in (0.1, 1];
+  msp     the maximum probability with the one temperature, max softmax(logits / T), in (0.1, 1];
   energy  the negative free energy T * logsumexp(logits / T) (Liu et al., 2020): the logits' size, which
           the softmax throws away.
+
+Both keep the one temperature T: sharpening the pictures whose logits lie close together is right for
+the digits among them and wrong for the rest, and the scores are there to tell those apart.
 
 The threshold is fitted on held-out digits so that at most 1 % of digits are rejected, with 95 %
 confidence (the 1 % is the bound, not the estimate: see fit_threshold). Outlier exposure (train.py,
@@ -18,7 +28,7 @@ has the measurements.
 
 A model file keeps all of it in its header's metadata:
 
-    "calibration": {"temperature": T, "fitted_on": "...",
+    "calibration": {"temperature": T, "per_picture": {"scale": 0.45, "power": 0.8}, "fitted_on": "...",
                     "rejection": {"score": "msp", "threshold": 0.43, "rate": 0.01, "fitted_on": "..."}}
 
 load_model reads and checks it (from_metadata: a malformed entry is a one-line ModelFileError) and sets
@@ -33,8 +43,8 @@ import numpy as np
 from .errors import DigitnetError, ModelFileError
 from .functions import labels_of, softmax
 
-__all__ = ["Confidence", "confidence_of", "fit_temperature", "fit_threshold", "score_of", "fit_confidence",
-           "fit_for_net", "from_metadata", "SCORES", "DEFAULT_REJECT_RATE"]
+__all__ = ["Confidence", "confidence_of", "fit_temperature", "fit_spread_temperature", "fit_threshold", "score_of",
+           "fit_confidence", "fit_for_net", "from_metadata", "SCORES", "DEFAULT_REJECT_RATE"]
 
 SCORES = ("msp", "energy")
 DEFAULT_REJECT_RATE = 0.01  # at most this share of digits rejected
@@ -42,11 +52,18 @@ CONFIDENCE_Z = 1.645        # one-sided 95 %: the threshold keeps the rate's upp
 T_RANGE = (1e-3, 1e3)       # temperatures outside this are a broken net or a broken file
 FIT_RANGE = (0.05, 20.0)    # what fit_temperature returns at most: a net right on every held-out digit would
                             # otherwise be sharpened without end, until every input looked sure
+MAX_POWER = 0.95            # at power 1 every picture's logits would be scaled to one spread, their size forgotten
+POWERS = np.round(np.linspace(0, MAX_POWER, 39), 3)  # the powers fit_spread_temperature tries, 0.025 apart
 
 
 def _logsumexp(z):
     m = z.max(axis=1)
     return m + np.log(np.exp(z - m[:, None]).sum(axis=1))
+
+
+def spread_of(logits):
+    """(N, 1) the standard deviation of each row of logits (the smallest positive float for a flat row)."""
+    return np.maximum(np.asarray(logits, dtype=np.float64).std(axis=1, keepdims=True), np.finfo(np.float64).tiny)
 
 
 def score_of(logits, kind="msp", temperature=1.0):
@@ -69,10 +86,22 @@ class Confidence:
     score: str = "msp"
     rate: float = None       # the share of digits the threshold was fitted to reject at most
     fitted_on: str = None    # which digits the temperature and threshold were fitted on
+    per_picture: tuple = None  # (scale, power): each picture's temperature is scale * spread ** power; None: T
 
-    def probabilities(self, logits):
-        """(N, classes) calibrated probabilities: softmax(logits / temperature)."""
-        return softmax(np.asarray(logits, dtype=np.float64) / self.temperature)
+    def temperatures(self, logits):
+        """(N, 1) the temperature each row of logits is divided by for its probabilities."""
+        z = np.asarray(logits, dtype=np.float64)
+        if self.per_picture is None:
+            return np.full((z.shape[0], 1), self.temperature)
+        scale, power = self.per_picture
+        return scale * spread_of(z) ** power
+
+    def probabilities(self, logits, *, per_picture=True):
+        """(N, classes) calibrated probabilities: softmax(logits / temperatures(logits)). per_picture=False:
+        with the one temperature, softmax(logits / T), which keeps how small a net's logits are on a picture
+        unlike its digits (what the reader's segmentation weighs its cuts by)."""
+        z = np.asarray(logits, dtype=np.float64)
+        return softmax(z / (self.temperatures(z) if per_picture else self.temperature))
 
     def scores(self, logits):
         """(N,) the rejection score of each row (higher: more like a digit)."""
@@ -91,11 +120,20 @@ class Confidence:
 
     def without_rejection(self):
         """The same calibrated probabilities, rejecting nothing (--no-reject)."""
-        return Confidence(self.temperature, fitted_on=self.fitted_on)
+        return Confidence(self.temperature, fitted_on=self.fitted_on, per_picture=self.per_picture)
+
+    def describe(self):
+        """'temperature T', and each picture's when fitted: how the command line reports it."""
+        text = f"temperature {self.temperature:.4g}"
+        if self.per_picture is not None:
+            text += f" (each picture's: {self.per_picture[0]:.4g} x spread^{self.per_picture[1]:g})"
+        return text
 
     def as_metadata(self):
         """The header's "calibration" entry."""
         entry = {"temperature": float(self.temperature), "fitted_on": self.fitted_on}
+        if self.per_picture is not None:
+            entry["per_picture"] = {"scale": float(self.per_picture[0]), "power": float(self.per_picture[1])}
         if self.threshold is not None:
             entry["rejection"] = {"score": self.score, "threshold": float(self.threshold), "rate": self.rate,
                                   "fitted_on": self.fitted_on}
@@ -142,6 +180,29 @@ def fit_temperature(logits, labels, iterations=100):
     return 1 / math.exp((lo + hi) / 2)
 
 
+def _mean_nll(z, labels):
+    p = softmax(z)[np.arange(z.shape[0]), labels]
+    return float(-np.log(np.maximum(p, np.finfo(np.float64).tiny)).mean())
+
+
+def fit_spread_temperature(logits, labels, powers=POWERS):
+    """(scale, power): each picture's temperature scale * spread ** power (spread: the standard deviation of
+    its logits) that minimises the mean cross-entropy against labels.
+
+    For each power tried, softmax(z / (scale * spread ** power)) is plain temperature scaling of
+    z / spread ** power, so fit_temperature finds its scale; the pair with the lowest loss is kept. Power 0
+    is in the grid, so the loss is never above plain temperature scaling's on these digits."""
+    z = np.asarray(logits, dtype=np.float64)
+    labels = labels_of(labels).astype(np.int64)
+    fitted = []
+    for power in powers:
+        zp = z / spread_of(z) ** power
+        scale = fit_temperature(zp, labels)
+        fitted.append((_mean_nll(zp / scale, labels), scale, float(power)))
+    _, scale, power = min(fitted)
+    return scale, power
+
+
 def fit_threshold(scores, rate=DEFAULT_REJECT_RATE, z=CONFIDENCE_Z):
     """The threshold below which at most `rate` of digits score, fitted on the held-out digits' scores.
 
@@ -161,19 +222,21 @@ def fit_threshold(scores, rate=DEFAULT_REJECT_RATE, z=CONFIDENCE_Z):
 
 def fit_confidence(logits, labels, *, outlier_logits=None, rate=DEFAULT_REJECT_RATE, fitted_on=None,
                    scores=SCORES):
-    """A Confidence fitted on held-out digits' logits: the temperature, then for each score kind its
-    threshold; the kind kept is the one that tells outlier_logits (held-out outliers, never the test ones)
-    from the digits best (AUROC), or msp when no outliers are given. Returns (Confidence, {kind: AUROC})."""
+    """A Confidence fitted on held-out digits' logits: the temperature, each picture's temperature (kept when
+    its power is not 0), then for each score kind its threshold; the kind kept is the one that tells
+    outlier_logits (held-out outliers, never the test ones) from the digits best (AUROC), or msp when no
+    outliers are given. Returns (Confidence, {kind: AUROC})."""
     from .metrics import auroc
 
     temperature = fit_temperature(logits, labels)
+    scale, power = fit_spread_temperature(logits, labels)
     aurocs = {}
     if outlier_logits is not None and len(outlier_logits):
         for kind in scores:
             aurocs[kind] = auroc(score_of(logits, kind, temperature), score_of(outlier_logits, kind, temperature))
     kind = max(aurocs, key=aurocs.get) if aurocs else "msp"
     threshold = fit_threshold(score_of(logits, kind, temperature), rate)
-    return Confidence(temperature, threshold, kind, rate, fitted_on), aurocs
+    return Confidence(temperature, threshold, kind, rate, fitted_on, (scale, power) if power else None), aurocs
 
 
 def fit_for_net(net, x, labels, outliers=None, *, rate=DEFAULT_REJECT_RATE, fitted_on=None):
@@ -211,6 +274,22 @@ def _text(value, where, what):
     return None if value is None else value[:500]
 
 
+def _per_picture(entry, where):
+    if entry is None:
+        return None
+    if not isinstance(entry, dict):
+        raise ModelFileError(f"{where}: the calibration's per_picture is {type(entry).__name__}, not a mapping")
+    scale = _number(entry.get("scale"), where, "per-picture scale", low=0)
+    if not T_RANGE[0] <= scale <= T_RANGE[1]:
+        raise ModelFileError(f"{where}: the calibration's per-picture scale is {scale:g}, outside "
+                             f"{T_RANGE[0]:g}..{T_RANGE[1]:g}")
+    power = _number(entry.get("power"), where, "per-picture power")
+    if not 0 <= power <= MAX_POWER:
+        raise ModelFileError(f"{where}: the calibration's per-picture power is {power:g}; "
+                             f"it must be 0 to {MAX_POWER:g}")
+    return scale, power
+
+
 def from_metadata(metadata, where="model file"):
     """The Confidence a header's metadata holds (None when it has no "calibration" entry); anything
     malformed (a NaN, a negative or string temperature, an unknown score ...) is one ModelFileError."""
@@ -224,9 +303,10 @@ def from_metadata(metadata, where="model file"):
         raise ModelFileError(f"{where}: the calibration's temperature is {temperature:g}, outside "
                              f"{T_RANGE[0]:g}..{T_RANGE[1]:g}")
     fitted_on = _text(entry.get("fitted_on"), where, "fitted_on")
+    per_picture = _per_picture(entry.get("per_picture"), where)
     rejection = entry.get("rejection")
     if rejection is None:
-        return Confidence(temperature, fitted_on=fitted_on)
+        return Confidence(temperature, fitted_on=fitted_on, per_picture=per_picture)
     if not isinstance(rejection, dict):
         raise ModelFileError(f"{where}: the calibration's rejection is {type(rejection).__name__}, not a mapping")
     score = rejection.get("score", "msp")
@@ -238,4 +318,4 @@ def from_metadata(metadata, where="model file"):
     rate = rejection.get("rate")
     rate = None if rate is None else _number(rate, where, "rejection rate", 0, 1)
     return Confidence(temperature, threshold, score, rate,
-                      _text(rejection.get("fitted_on", fitted_on), where, "rejection's fitted_on"))
+                      _text(rejection.get("fitted_on", fitted_on), where, "rejection's fitted_on"), per_picture)

@@ -12,12 +12,21 @@ measured for it (docs/rejection.md), and a mean of several models' scores would 
 
 A single net is a committee of one (`as_committee(net)`), which gives exactly what the net gives alone.
 """
+from typing import NamedTuple
+
 import numpy as np
 
 from .calibration import confidence_of
 from .nets.base import infer
 
-__all__ = ["Committee", "as_committee"]
+__all__ = ["Committee", "Assessment", "as_committee"]
+
+
+class Assessment(NamedTuple):
+    """What a committee says of N pictures (Committee.assess)."""
+    probabilities: np.ndarray  # (N, 10) the mean of the nets' calibrated probabilities
+    margins: np.ndarray        # (N,) the first net's rejection score less its threshold: below 0 "not a digit"
+    evidence: np.ndarray       # (N, 10) the mean of the nets' probabilities with their one temperature each
 
 
 class Committee:
@@ -48,15 +57,19 @@ class Committee:
     def classify(self, x, *, reject=True):
         """(probabilities (N, 10): the mean of the nets' calibrated ones, rejected (N,) bool: the first
         net's "not a digit", all False with reject=False)."""
-        probabilities, margins = self.assess(x)
-        return probabilities, (margins < 0) if reject else np.zeros(len(x), dtype=bool)
+        a = self.assess(x)
+        return a.probabilities, (a.margins < 0) if reject else np.zeros(len(x), dtype=bool)
 
     def assess(self, x):
-        """(probabilities (N, 10) as classify gives them, margins (N,): how far the first net's rejection score
-        lies above its threshold, negative where it says "not a digit", +inf where it has no threshold)."""
+        """An Assessment: the probabilities classify gives, the margins (how far the first net's rejection score
+        lies above its threshold, negative where it says "not a digit", +inf where it has no threshold), and the
+        evidence: probabilities that keep how unsure each net is of a picture unlike any digit, which its
+        per-picture temperature evens out (calibration.Confidence.probabilities; the reader weighs cuts by it)."""
         logits = [self.logits(net, x) for net in self.nets]
-        probabilities = np.mean([confidence_of(net).probabilities(z) for net, z in zip(self.nets, logits)], axis=0)
-        return probabilities, confidence_of(self.first).margins(logits[0])
+        confidences = [confidence_of(net) for net in self.nets]
+        probabilities = np.mean([c.probabilities(z) for c, z in zip(confidences, logits)], axis=0)
+        evidence = np.mean([c.probabilities(z, per_picture=False) for c, z in zip(confidences, logits)], axis=0)
+        return Assessment(probabilities, confidences[0].margins(logits[0]), evidence)
 
 
 def as_committee(net):

@@ -259,7 +259,7 @@ def write_evaluation_pictures(net, x_test, t_test, history, out_dir):
     if logits.shape[0]:
         confidence = confidence_of(net)
         curves = [("plain softmax", softmax(logits)),
-                  (f"temperature {confidence.temperature:.3g}", confidence.probabilities(logits))]
+                  ("calibrated", confidence.probabilities(logits))]
         paths.append(plot_reliability(t, curves, out_dir / "reliability.png"))
     W1 = net.params.get("W1") if hasattr(net, "params") else None
     if W1 is not None and (W1.ndim == 4 or (W1.ndim == 2 and W1.shape[0] == PIXELS)):

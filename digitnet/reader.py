@@ -2,8 +2,9 @@
 
 The picture is loaded and its ink found the way preprocess.to_mnist does it (image_io.load_grey,
 preprocess.ink_map); segment.segment finds the lines and digits, scoring its choices with the network's
-calibrated probabilities (calibration.confidence_of); each digit the network is not sure of is marked
-rejected, shown as '?' in the text.
+probabilities at its one temperature, which keep how unsure it is of a bad cut (Committee.assess's
+evidence); each digit chosen gets the calibrated probabilities (calibration.confidence_of), and each the
+network is not sure of is marked rejected, shown as '?' in the text.
 
 Several networks can read together (a committee): each candidate digit's probabilities are then the mean of
 their calibrated probabilities, and the first network's threshold says which digits are rejected. Nets that
@@ -125,26 +126,26 @@ def read_ink(ink, nets, *, reject=True, name="image", scale=(1.0, 1.0)):
     """read() from an ink map (bright ink on 0, preprocess.ink_map) with a net, several, or a Committee (the
     first net's threshold rejects); boxes are multiplied by scale (sx, sy)."""
     committee = as_committee(nets)
-    kept = []  # which fields of each classify() call the first net rejects, for the digits chosen
+    kept = []  # of each classify() call: the calibrated probabilities and which fields are rejected
 
-    def classify(fields):  # the margins weigh the cuts whether or not rejected digits are shown as '?'
-        probabilities, margins = committee.assess(fields)
-        kept.append(margins < 0 if reject else np.zeros(len(fields), dtype=bool))
-        return probabilities, margins
+    def classify(fields):  # cuts are weighed by the evidence and the margins, whether or not '?' is shown
+        a = committee.assess(fields)
+        kept.append((a.probabilities, a.margins < 0 if reject else np.zeros(len(fields), dtype=bool)))
+        return a.evidence, a.margins
 
     lines, specks = segment(ink, classify)
     found = [d for line in lines for d in line]
     if not found:
         what = f"only {specks} speck{'s' if specks != 1 else ''} of ink" if specks else "no ink that could be a digit"
         raise ImageError(f"{name}: no digit found: {what}", "no-digit")
-    rejected = [kept[d.row[0]][d.row[1]] for d in found]
     sx, sy = scale
     digits = []
-    for d, no in zip(found, rejected):
+    for d in found:
+        probabilities, rejected = (kept[d.row[0]][k][d.row[1]] for k in (0, 1))
         x0, y0, x1, y1 = d.box
-        digits.append({"value": int(np.argmax(d.probabilities)), "confidence": float(np.max(d.probabilities)),
+        digits.append({"value": int(np.argmax(probabilities)), "confidence": float(np.max(probabilities)),
                        "box": [int(x0 * sx), int(y0 * sy), int(math.ceil(x1 * sx)), int(math.ceil(y1 * sy))],
-                       "rejected": bool(no), "line": d.line})
+                       "rejected": bool(rejected), "line": d.line})
     text = "\n".join("".join("?" if d["rejected"] else str(d["value"]) for d in line) for line in _by_line(digits))
     return Reading(text, digits, specks)
 

@@ -133,7 +133,7 @@ def calibrate(net, recipe):
     exposure = recipe.get("outliers")
     held_out = outlier_sets(exposure["kinds"], seed=exposure["seed"])[1] if exposure else None
     confidence, aurocs = fit_for_net(net, sample.x_test, sample.t_test, held_out, fitted_on=CALIBRATION_DATA)
-    print(f"  calibrated: temperature {confidence.temperature:.4f}, {confidence.score} threshold "
+    print(f"  calibrated: {confidence.describe()}, {confidence.score} threshold "
           f"{confidence.threshold:.4g}" + "".join(f", held-out AUROC {k} {v:.4f}" for k, v in aurocs.items()))
     return confidence.as_metadata()
 

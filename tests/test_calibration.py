@@ -13,6 +13,7 @@ from digitnet.calibration import (
     Confidence,
     confidence_of,
     fit_confidence,
+    fit_spread_temperature,
     fit_temperature,
     fit_threshold,
     from_metadata,
@@ -33,6 +34,16 @@ def synthetic(temperature, n=20_000, seed=0):
     return z, labels
 
 
+def spread_synthetic(scale, power, n=20_000, seed=0):
+    """Logits of every spread, from near-flat to sharp, and labels drawn from softmax(logits / (scale *
+    std(logits) ** power)): a net whose right per-picture temperature is known."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0, 1, size=(n, 10)) * np.exp(rng.uniform(np.log(0.3), np.log(8), size=(n, 1)))
+    p = softmax(z / (scale * z.std(axis=1, keepdims=True) ** power))
+    labels = (p.cumsum(axis=1) > rng.random((n, 1))).argmax(axis=1)
+    return z, labels
+
+
 @pytest.mark.parametrize("true_t", [0.5, 1.0, 2.5])
 def test_the_temperature_fit_recovers_a_known_temperature(true_t):
     z, labels = synthetic(true_t)
@@ -47,6 +58,44 @@ def test_scaling_the_logits_scales_the_fitted_temperature():
 def test_a_net_right_on_everything_gets_the_sharpest_temperature():
     z = np.eye(10)[np.arange(50) % 10] * 5
     assert fit_temperature(z, np.arange(50) % 10) == pytest.approx(0.05)  # FIT_RANGE's end, not without end
+
+
+@pytest.mark.parametrize("scale, power", [(0.5, 0.6), (1.2, 0.3)])
+def test_the_per_picture_fit_recovers_a_known_power(scale, power):
+    z, labels = spread_synthetic(scale, power)
+    fitted_scale, fitted_power = fit_spread_temperature(z, labels)
+    assert fitted_power == pytest.approx(power, abs=0.05)
+    assert fitted_scale == pytest.approx(scale, rel=0.15)
+
+
+def test_the_per_picture_fit_finds_no_power_in_a_net_with_one_temperature():
+    z, labels = synthetic(1.5, seed=5)
+    assert fit_spread_temperature(z, labels)[1] <= 0.05
+
+
+def test_a_per_picture_temperature_calibrates_what_one_temperature_cannot():
+    z, labels = spread_synthetic(0.5, 0.7, n=40_000, seed=6)
+    fit, test = slice(0, 20_000), slice(20_000, None)
+    one, _ = fit_confidence(z[fit], labels[fit])
+    plain = Confidence(one.temperature)
+    assert one.per_picture is not None and one.per_picture[1] == pytest.approx(0.7, abs=0.05)
+    ece_plain = expected_calibration_error(plain.probabilities(z[test]), labels[test])
+    ece_per_picture = expected_calibration_error(one.probabilities(z[test]), labels[test])
+    assert ece_per_picture < 0.01 < ece_plain
+
+
+def test_a_per_picture_temperature_keeps_the_digit_and_the_rejection():
+    z, _ = spread_synthetic(0.5, 0.7, n=500, seed=7)
+    plain = Confidence(0.8, 0.3, "msp", 0.01)
+    per_picture = Confidence(0.8, 0.3, "msp", 0.01, per_picture=(0.5, 0.7))
+    p = per_picture.probabilities(z)
+    assert not np.allclose(p, plain.probabilities(z))
+    np.testing.assert_allclose(p.sum(axis=1), 1.0)
+    assert (p.argmax(axis=1) == z.argmax(axis=1)).all()
+    np.testing.assert_array_equal(per_picture.scores(z), plain.scores(z))  # scores keep the one temperature
+    np.testing.assert_array_equal(per_picture.rejected(z), plain.rejected(z))
+    flat = np.full((1, 10), 3.0)  # no spread at all: uniform, not a division by zero
+    np.testing.assert_allclose(per_picture.probabilities(flat), 0.1)
 
 
 def test_ece_of_a_hand_worked_example():
@@ -145,6 +194,11 @@ def test_a_file_without_calibration_is_the_plain_softmax(tmp_path, tiny_net):
     ({"temperature": 1.0, "rejection": {"score": "msp", "threshold": 1.5}}, "at most 1"),
     ({"temperature": 1.0, "rejection": {"score": "energy", "threshold": None}}, "not a number"),
     ({"temperature": 1.0, "fitted_on": ["a"]}, "fitted_on is list"),
+    ({"temperature": 1.0, "per_picture": 0.5}, "per_picture is float, not a mapping"),
+    ({"temperature": 1.0, "per_picture": {"scale": 0.5, "power": 1.5}}, "power is 1.5; it must be 0 to 0.95"),
+    ({"temperature": 1.0, "per_picture": {"scale": 0.5, "power": -0.1}}, "it must be 0 to 0.95"),
+    ({"temperature": 1.0, "per_picture": {"scale": 0, "power": 0.5}}, "scale is 0; it must be above 0"),
+    ({"temperature": 1.0, "per_picture": {"power": 0.5}}, "scale is NoneType"),
 ])
 def test_a_malformed_calibration_is_one_line_naming_the_file(tmp_path, tiny_net, entry, words):
     path = save_model(tmp_path / "crafted.npz", tiny_net, {"calibration": entry})
@@ -155,8 +209,9 @@ def test_a_malformed_calibration_is_one_line_naming_the_file(tmp_path, tiny_net,
 
 
 def test_from_metadata_takes_what_it_wrote():
-    c = Confidence(0.8, 12.5, "energy", 0.01, "somewhere")
-    assert from_metadata({"calibration": json.loads(json.dumps(c.as_metadata()))}) == c
+    for c in (Confidence(0.8, 12.5, "energy", 0.01, "somewhere"),
+              Confidence(0.8, 0.4, "msp", 0.01, "there", per_picture=(0.45, 0.8)), Confidence(1.2, per_picture=(1, 0))):
+        assert from_metadata({"calibration": json.loads(json.dumps(c.as_metadata()))}) == c
     assert from_metadata({"calibration": None}) is None and from_metadata("not a dict") is None
 
 

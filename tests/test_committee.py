@@ -6,6 +6,7 @@ import digitnet
 from digitnet.calibration import confidence_of
 from digitnet.committee import Committee, as_committee
 from digitnet.data import load_sample
+from digitnet.functions import softmax
 from digitnet.nets.base import infer
 from digitnet.pretrained import committee_names, default_committee
 
@@ -44,12 +45,16 @@ def test_the_mean_of_calibrated_probabilities_and_the_first_nets_rejection(nets,
 def test_the_margins_are_the_first_nets_score_less_its_threshold(nets, digits):
     x, _ = digits
     x = np.concatenate([x, np.random.default_rng(0).random((50, 784), dtype=np.float32)])  # and noise
-    probabilities, margins = Committee(nets).assess(x)
+    probabilities, margins, evidence = Committee(nets).assess(x)
     assert np.array_equal(probabilities, Committee(nets).classify(x)[0])
     c = confidence_of(nets[0])
     logits = np.asarray(infer(nets[0], x), dtype=np.float64)
     assert np.allclose(margins, c.scores(logits) - c.threshold)
     assert np.array_equal(margins < 0, Committee(nets).classify(x)[1]) and (margins < 0).any() and (margins > 0).any()
+    one_temperature = [softmax(np.asarray(infer(n, x), dtype=np.float64) / confidence_of(n).temperature) for n in nets]
+    assert np.allclose(evidence, np.mean(one_temperature, axis=0))  # each net's one temperature, not per picture
+    same = evidence.argmax(axis=1) == probabilities.argmax(axis=1)
+    assert not np.allclose(evidence, probabilities) and same[:len(digits[0])].mean() > 0.95  # digits read alike
     no_threshold = c.without_rejection()
     assert np.isposinf(no_threshold.margins(logits)).all() and not no_threshold.rejected(logits).any()
 

@@ -89,7 +89,8 @@ class Rejecting:
     """The bundled net with a Confidence that rejects what it is less sure of than `threshold`."""
 
     def __init__(self, net, threshold):
-        # the net's own temperature (the confidences read above are calibrated with it), a threshold of ours
+        # the net's one temperature, so that the confidences read are its msp scores, and a threshold of ours
+        # (None: rejects nothing)
         self.net = net
         self.confidence = Confidence(temperature=confidence_of(net).temperature, threshold=threshold)
         self.params, self.input_dim = net.params, net.input_dim
@@ -101,7 +102,7 @@ class Rejecting:
 def test_rejected_digits_are_question_marks_unless_rejection_is_off(mnist_test, net):
     x, t = mnist_test
     picture, truth = number_picture(x, t, [0, 1, 2, 3])
-    confident = digitnet.read(picture, net)
+    confident = digitnet.read(picture, Rejecting(net, None))
     threshold = sorted(d["confidence"] for d in confident.digits)[1]  # the least sure digit falls under it
     wary = Rejecting(net, threshold)
     reading = digitnet.read(picture, wary)

@@ -24,10 +24,11 @@ def deep():
 
 
 def classify(fields):
-    """The deep-cnn's calibrated probabilities, as reader.read_ink gives them to segment."""
-    from digitnet.calibration import confidence_of
+    """The deep-cnn's probabilities at its one temperature, as reader.read_ink gives them to segment
+    (Committee.assess's evidence)."""
+    from digitnet.committee import as_committee
 
-    return confidence_of(deep()).probabilities(np.asarray(deep().predict(fields.reshape(len(fields), -1))))
+    return as_committee(deep()).assess(fields).evidence
 
 
 def picture(strokes, size=(400, 160), width=9):

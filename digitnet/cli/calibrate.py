@@ -96,7 +96,7 @@ def command(model, data_dir, offline, outliers, rate, out):
     if load_model(target)[1]["sha256"] != before:  # never: save_model writes the arrays it was given
         raise DigitnetError(f"{target}: the weights changed on saving; please report this as a bug")
     click.echo(f"fitted on {described}")
-    click.echo(f"temperature {confidence.temperature:.4f}; rejection: {confidence.score} below "
+    click.echo(f"{confidence.describe()}; rejection: {confidence.score} below "
                f"{confidence.threshold:.4g} (at most {100 * rate:g} % of digits)"
                + "".join(f"; AUROC {k} {v:.4f}" for k, v in aurocs.items()))
     click.echo(f"saved {target}")

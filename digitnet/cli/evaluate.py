@@ -25,7 +25,7 @@ def calibration_lines(net, scores, labels):
                    "(digitnet calibrate MODEL fits it)")
         return
     click.echo(f"calibration error (ECE, {ECE_BINS} bins) {100 * before:.2f}% before, {100 * after:.2f}% after "
-               f"temperature scaling (T = {confidence.temperature:.4g})")
+               f"calibration ({confidence.describe()})")
     if confidence.threshold is not None:
         rejected = confidence.rejected(scores)
         click.echo(f"'not a digit' ({confidence.score} below {confidence.threshold:.4g}): {100 * rejected.mean():.2f}% "

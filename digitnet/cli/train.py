@@ -122,7 +122,7 @@ def report(run, history, out, plot):
                f"{history[-1]['train_time_s']:.1f}s ({history[-1]['elapsed_s']:.1f}s with evaluation)")
     confidence = getattr(run.net, "confidence", None)  # fitted by save_outputs on the held-out digits
     if confidence is not None:
-        click.echo(f"calibrated on {confidence.fitted_on}: temperature {confidence.temperature:.4g}, "
+        click.echo(f"calibrated on {confidence.fitted_on}: {confidence.describe()}, "
                    f"'not a digit' below {confidence.score} {confidence.threshold:.4g}")
     click.echo(f"saved {out} and {metrics_path}")
     warning = end_warning(run, history)
