@@ -313,3 +313,13 @@ def test_a_net_that_fails_to_build_is_one_line(tmp_path, monkeypatch):
     lines = [line for line in result.output.splitlines() if line.startswith("Error")]
     assert lines == ["Error: cannot build two-layer with these settings (TypeError: can't multiply sequence by "
                      "non-int of type 'float')"]
+
+
+def test_evaluate_takes_a_bundled_models_name(env):
+    r = digitnet("evaluate", "two-layer", "--offline", env=env)
+    assert r.returncode == 0, r.stderr
+    assert "test accuracy" in r.stdout and "each picture's" in r.stdout  # its calibration, per picture
+    assert "held out to calibrate" in r.stdout  # what it was trained on: which digits to measure it on
+    r = digitnet("evaluate", "no-such-model", "--offline", env=env)
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
+    assert "not a bundled model (" in r.stderr and "two-layer" in r.stderr

@@ -169,6 +169,17 @@ def test_cli_exports_a_saved_model(sample, tmp_path):
     assert max_difference(net, out, sample.x_test[:300]) <= TOLERANCE
 
 
+def test_cli_exports_a_bundled_model_by_name(sample, tmp_path):
+    from digitnet.pretrained import pretrained
+
+    out = tmp_path / "two-layer.onnx"
+    result = CliRunner().invoke(export_command, ["two-layer", "--onnx", str(out)])
+    assert result.exit_code == 0, result.output
+    props = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert props["source_model"] == "two-layer.npz"
+    assert max_difference(pretrained("two-layer"), out, sample.x_test[:300]) <= TOLERANCE
+
+
 def test_cli_errors_are_one_line(tmp_path):
     runner = CliRunner()
     result = runner.invoke(export_command, [str(tmp_path / "missing.npz"), "--onnx", str(tmp_path / "m.onnx")])

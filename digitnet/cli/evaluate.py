@@ -25,7 +25,7 @@ def calibration_lines(net, scores, labels):
                    "(digitnet calibrate MODEL fits it)")
         return
     click.echo(f"calibration error (ECE, {ECE_BINS} bins) {100 * before:.2f}% before, {100 * after:.2f}% after "
-               f"calibration ({confidence.describe()})")
+               f"calibration: {confidence.describe()}")
     if confidence.threshold is not None:
         rejected = confidence.rejected(scores)
         click.echo(f"'not a digit' ({confidence.score} below {confidence.threshold:.4g}): {100 * rejected.mean():.2f}% "
@@ -45,16 +45,18 @@ def calibration_lines(net, scores, labels):
 @friendly_errors
 def command(ctx, model, data_dir, offline, plots_dir, workers):
     """Print MODEL's test accuracy, its calibration error (before and after its temperature), what its
-    "not a digit" threshold rejects, and per-class precision and recall."""
+    "not a digit" threshold rejects, and per-class precision and recall. MODEL: a model file, or a bundled
+    model's name."""
     from ..functions import labels_of
     from ..model_io import load_model
     from ..parallel import predict_shared, together
     from ..parallel.launch import join_or_launch
+    from ..pretrained import resolve_model
 
     comm = join_or_launch(workers, invoked_args(ctx), lambda failed=False: None if failed else "nothing was written")
 
     def setup():
-        net, header = load_model(model)
+        net, header = load_model(resolve_model(str(model))[0])  # a file, or a bundled model's name
         dataset = load_data(data_dir, offline, dtype=np.result_type(*net.params.values()))
         if dataset.x_test.shape[1] != net.input_size:
             raise DigitnetError(f"{model}: the model takes {net.input_size} inputs, the dataset's images have "

@@ -22,20 +22,22 @@ from ..export_onnx import (
               help="Write the network as an ONNX model to FILE.")
 @click.option("--opset", type=int, default=DEFAULT_OPSET, show_default=True, help="ONNX opset version.")
 def command(model, onnx_path, opset):
-    """Export MODEL (any digitnet network) to ONNX.
+    """Export MODEL (any digitnet model file, or a bundled model's name) to ONNX.
 
     The ONNX model takes "image", float32 [N, 784] with pixels in [0, 1], and gives "probabilities",
     float32 [N, 10]. It is checked with onnx.checker and run once by onnxruntime before this reports.
     """
     from ..functions import softmax
     from ..model_io import load_model
+    from ..pretrained import resolve_model
     from ..version import __version__
 
     try:
         _import_onnx()
         _import_onnxruntime()
-        net, header = load_model(model)
-        extra = {"source_model": model.name, "source_sha256": header.get("sha256", "")}
+        path = resolve_model(str(model))[0]  # a file, or a bundled model's name
+        net, header = load_model(path)
+        extra = {"source_model": path.name, "source_sha256": header.get("sha256", "")}
         if header.get("metadata"):
             extra["training_metadata"] = header["metadata"]
         onnx_model = export_onnx(net, onnx_path, opset=opset, metadata=extra)
