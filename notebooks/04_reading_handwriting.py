@@ -262,8 +262,10 @@ plt.show()
 # Points below the diagonal are answers more confident than they deserve. A model file can carry its own
 # calibration: `digitnet.calibration.confidence_of(net)` gives the `Confidence` a loaded model carries (a
 # temperature T, so that probabilities are softmax(logits / T), and a rejection threshold), or the plain
-# softmax (T = 1, rejecting nothing) for a model without one. Here is the calibration of two bundled models
-# and of ours, then the temperature that would suit ours:
+# softmax (T = 1, rejecting nothing) for a model without one. The bundled models also carry `per_picture`:
+# each picture gets its own temperature, scale * spread ** power, where spread is how widely its logits
+# differ (docs/rejection.md says why one T is not enough for them). Here is the calibration of two bundled
+# models and of ours, then the temperature that would suit ours:
 
 # %%
 try:
