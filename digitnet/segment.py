@@ -63,9 +63,11 @@ CROSS_COST = 0.3                   # cost per stroke width of ink a cut runs thr
 BLOB_AT, BLOB_COST = 1.2, 8.0      # cost per H a blob that is cut is narrower than BLOB_AT x H (one wide digit)
 OVERLAP_AT, OVERLAP_COST = 0.2, 6.0  # cost per H of neighbours' overlap beyond OVERLAP_AT x H
 GROW = 0.15               # a cut run is read again with the ink of its blob's other strips within GROW x H: a
-                          # seam through overlapping strokes leaves part of one digit with its neighbour. Tuned on
-                          # 200 touching numbers of the sample's digits: 148 read right without, 155 with (any
-                          # piece's ink instead of its blob's: 152, 154, 156, 153 at 0.05, 0.1, 0.15, 0.2)
+                          # seam through overlapping strokes leaves part of one digit with its neighbour ...
+GROW_BLOB = 1.1           # ... in a blob at least this wide (x H): two digits, not one wide digit cut into strips.
+                          # Tuned on 200 touching numbers of the sample's digits: 148 read right without, 154 with
+                          # (155 for any blob, at twice the time a picture; any piece's ink instead of its blob's:
+                          # 152, 154, 156, 153 at GROW 0.05, 0.1, 0.15, 0.2)
 
 
 @dataclass
@@ -427,10 +429,10 @@ class _Line:
         return box
 
     def member(self, i, j, grown=False):
-        """(line pixels) bool: the ink of pieces i..j-1; grown: and of the other strips of the blobs it was cut
-        from within GROW x H of it."""
+        """(line pixels) bool: the ink of pieces i..j-1; grown: and of the other strips of the blobs at least
+        GROW_BLOB x H wide it was cut from, within GROW x H of it."""
         member = (self.pieces >= i) & (self.pieces < j)
-        labels = {label for label, _ in self.owners[i:j]}
+        labels = {label for label, _ in self.owners[i:j] if self.blob_width.get(label, 0) >= GROW_BLOB}
         kin = [k for k, (label, _) in enumerate(self.owners) if label in labels and not i <= k < j]
         if not grown or not kin:
             return member

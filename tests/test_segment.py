@@ -226,17 +226,20 @@ def test_a_cut_the_rejecting_net_doubts_costs_its_margin():
 
 
 def test_a_cut_is_read_again_with_its_blobs_ink_near_it():
-    """A seam through overlapping strokes leaves part of one digit with its neighbour, so each cut run is also
-    read with the ink of its blob's other strips within GROW x H of it: never more, never another blob's."""
+    """A seam through overlapping strokes leaves part of one digit with its neighbour, so each run cut from a
+    blob of several digits is also read with the blob's ink within GROW x H of it: never more, never another
+    blob's; a wide single digit cut into strips is not."""
     from scipy import ndimage
 
-    from digitnet.segment import GROW, _prepare, candidates
+    from digitnet.segment import GROW, GROW_BLOB, _prepare, candidates
 
-    # two 0s run together (one blob, cut by seams) and a 1 a little apart (a blob of its own)
-    ink = ink_map(picture(ZERO(30) + ZERO(84) + ONE(180), size=(260, 160)).astype(np.float32) / 255, "test")
+    # three 0s run together (one blob, cut by seams), a 1 a little apart (a blob of its own) and a wide 0
+    strokes = ZERO(30) + ZERO(84) + ZERO(138) + ONE(240) + [ellipse(340, 80, 40, 50)]
+    ink = ink_map(picture(strokes, size=(420, 160)).astype(np.float32) / 255, "test")
     (line,), _ = _prepare(ink)
     blob_of = {k: label for k, (label, _) in enumerate(line.owners)}
-    assert len(set(blob_of.values())) == 2 and len(line.spans) > 3  # the 0s' blob is in strips
+    widths = sorted(line.blob_width.values())
+    assert len(set(blob_of.values())) == 3 and len(widths) == 2 and widths[0] < GROW_BLOB <= widths[1]
     d = max(1, round(GROW * line.height))
     grown_runs = [run for run, grown in zip(line.runs, line.grown) if grown]
     assert grown_runs and all(run in line.runs[:k] for k, run in enumerate(line.runs) if line.grown[k])
@@ -245,8 +248,9 @@ def test_a_cut_is_read_again_with_its_blobs_ink_near_it():
         added = grown & ~member
         assert added.any() and (member <= grown).all()
         assert {blob_of[k] for k in np.unique(line.pieces[added])} == {blob_of[i]}  # its own blob's ink only
+        assert line.blob_width[blob_of[i]] >= GROW_BLOB  # the 0s', not the wide 0's
         near = ndimage.distance_transform_cdt(~member, metric="taxicab")  # the dilation's reach, in steps
         assert near[added].max() <= d
-    one = max(blob_of, key=lambda k: line.spans[k][0])  # the 1, whole: nothing to give back
-    assert (one, one + 1) in line.runs and (one, one + 1) not in grown_runs
+    one = [k for k in blob_of if blob_of[k] not in line.blob_width]  # the 1, whole: nothing to give back
+    assert len(one) == 1 and (one[0], one[0] + 1) in line.runs and (one[0], one[0] + 1) not in grown_runs
     assert len(candidates(ink)) == line.grown.count(False)  # the public cuts are the cuts alone
