@@ -15,7 +15,7 @@ the digits found in it, left to right. How:
    down and from the bottom up, one per local minimum of that cost and one every EVEN x H. The pieces
    (whole components, or the strips between seams) are ordered left to right.
 5. Every run of consecutive pieces that could be one digit (not too wide, no wide gap inside) is cut
-   out (only its own ink; a run cut from a blob, once more with the blob's ink within GROW x H of it,
+   out (only its own ink; a run cut from a blob of several digits, again with the blob's ink within GROW x H,
    which a seam through overlapping strokes may have left with the neighbour), prepared like MNIST
    (preprocess.to_field: 20x20 box, centred by mass) and classified, all in one batch. Dynamic
    programming over the pieces then picks the reading whose digits score best: each digit's confidence
@@ -397,8 +397,8 @@ class _Line:
 
     def _candidates(self, ink):
         """self.runs [(i, j): pieces i..j-1 as one digit], their boxes (ink-map pixels) and 28x28 fields; a run
-        cut from a blob whose other strips lie within GROW x H comes twice, the second time with their ink near
-        it (self.grown)."""
+        cut from a blob of several digits (GROW_BLOB) comes twice, the second time with the blob's ink within
+        GROW x H of it (self.grown)."""
         self.runs, self.boxes, self.fields, self.grown = [], [], [], []
         n, height = len(self.spans), self.height
         for i in range(n):
