@@ -274,15 +274,21 @@ def _text(value, where, what):
     return None if value is None else value[:500]
 
 
+def _temperature(value, where, what):
+    """A positive number within T_RANGE: a temperature, or the per-picture temperature's scale."""
+    value = _number(value, where, what, low=0)
+    if not T_RANGE[0] <= value <= T_RANGE[1]:
+        raise ModelFileError(f"{where}: the calibration's {what} is {value:g}, outside "
+                             f"{T_RANGE[0]:g}..{T_RANGE[1]:g}")
+    return value
+
+
 def _per_picture(entry, where):
     if entry is None:
         return None
     if not isinstance(entry, dict):
         raise ModelFileError(f"{where}: the calibration's per_picture is {type(entry).__name__}, not a mapping")
-    scale = _number(entry.get("scale"), where, "per-picture scale", low=0)
-    if not T_RANGE[0] <= scale <= T_RANGE[1]:
-        raise ModelFileError(f"{where}: the calibration's per-picture scale is {scale:g}, outside "
-                             f"{T_RANGE[0]:g}..{T_RANGE[1]:g}")
+    scale = _temperature(entry.get("scale"), where, "per-picture scale")
     power = _number(entry.get("power"), where, "per-picture power")
     if not 0 <= power <= MAX_POWER:
         raise ModelFileError(f"{where}: the calibration's per-picture power is {power:g}; "
@@ -298,10 +304,7 @@ def from_metadata(metadata, where="model file"):
     entry = metadata["calibration"]
     if not isinstance(entry, dict):
         raise ModelFileError(f"{where}: the calibration entry is {type(entry).__name__}, not a mapping")
-    temperature = _number(entry.get("temperature"), where, "temperature", low=0)
-    if not T_RANGE[0] <= temperature <= T_RANGE[1]:
-        raise ModelFileError(f"{where}: the calibration's temperature is {temperature:g}, outside "
-                             f"{T_RANGE[0]:g}..{T_RANGE[1]:g}")
+    temperature = _temperature(entry.get("temperature"), where, "temperature")
     fitted_on = _text(entry.get("fitted_on"), where, "fitted_on")
     per_picture = _per_picture(entry.get("per_picture"), where)
     rejection = entry.get("rejection")

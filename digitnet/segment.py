@@ -432,9 +432,11 @@ class _Line:
         """(line pixels) bool: the ink of pieces i..j-1; grown: and of the other strips of the blobs at least
         GROW_BLOB x H wide it was cut from, within GROW x H of it."""
         member = (self.pieces >= i) & (self.pieces < j)
+        if not grown:
+            return member
         labels = {label for label, _ in self.owners[i:j] if self.blob_width.get(label, 0) >= GROW_BLOB}
         kin = [k for k, (label, _) in enumerate(self.owners) if label in labels and not i <= k < j]
-        if not grown or not kin:
+        if not kin:
             return member
         d = max(1, int(round(GROW * self.height)))
         rows, cols = np.flatnonzero(member.any(axis=1)), np.flatnonzero(member.any(axis=0))
