@@ -66,7 +66,7 @@ def test_each_file_matches_its_digests(name):
 def test_the_bundled_files_add_under_4_mb_to_the_wheel():
     """Issue 15 kept them under 2 MB (two-layer, deep-cnn, then fast-cnn: 1.6 MB). Issue 23's better default is a
     committee of three nets and issue 22's reading needs the two fast-cnns trained on cut-out digits: 3.4 MB. Storing
-    the weights as float16 would halve it (not done: docs/using.md)."""
+    the weights as float16 would halve it (not done; the README's bundled models say so)."""
     total = sum(p.stat().st_size for p in MODELS_DIR.iterdir())
     print(f"\nbundled models: {total:,} bytes")
     assert total <= 4_000_000

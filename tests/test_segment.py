@@ -167,8 +167,9 @@ def read_many(x, t, kind, n, seed):
 
 
 # touching: 17.5 % (40 numbers, seed 11) with the outlier-exposed deep-cnn before the seams were traced from
-# both ends and the scores weighted by width, 55 % after (docs/reading.md, where it fails).
-@pytest.mark.parametrize("kind,floor", [("separated", 0.9), ("broken", 0.75), ("touching", 0.5)])
+# both ends and the scores weighted by width, 55 % after (docs/reading.md, where it fails); with the grown second
+# reading of a cut (segment.GROW) and the retrained deep-cnn, 60 %. Measured now: 97.5, 82.5 and 60 %.
+@pytest.mark.parametrize("kind,floor", [("separated", 0.9), ("broken", 0.75), ("touching", 0.55)])
 def test_numbers_of_real_handwriting(mnist_test, kind, floor):
     """Floors a little under what scripts/read_accuracy.py measures on 300 numbers (see docs/reading.md)."""
     x, t = mnist_test
