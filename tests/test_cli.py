@@ -44,6 +44,7 @@ def test_train_then_evaluate_on_the_offline_sample(tmp_path, env):
     r = digitnet("evaluate", out, env=env)
     assert r.returncode == 0, r.stderr
     assert f"{100 * meta['accuracy']['test']:.2f}%" in r.stdout
+    assert "fitted on these very digits" not in r.stdout  # its own 800 held-out training digits calibrated it
 
 
 def test_same_seed_same_model(tmp_path, env):
@@ -320,6 +321,7 @@ def test_evaluate_takes_a_bundled_models_name(env):
     assert r.returncode == 0, r.stderr
     assert "test accuracy" in r.stdout and "each picture's" in r.stdout  # its calibration, per picture
     assert "held out to calibrate" in r.stdout  # what it was trained on: which digits to measure it on
+    assert "fitted on these very digits" in r.stdout  # the sample's test digits calibrated the bundled models
     r = digitnet("evaluate", "no-such-model", "--offline", env=env)
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
     assert "not a bundled model (" in r.stderr and "two-layer" in r.stderr
