@@ -83,3 +83,16 @@ def test_every_page_of_this_site_finds_its_readme_sections():
         assert "<!-- readme" not in out and "](docs/" not in out
     reference = hook.include(docs["command-line.md"], "command-line.md", readme, where)
     assert "digitnet read [--model NAME|PATH]" in reference
+
+
+def test_the_readmes_command_line_names_every_option_of_every_command():
+    """The synopsis is written by hand: an option added to the command line and not to it fails here."""
+    from digitnet.cli import main
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    _, lines, _ = hook.section(readme, "The command line")
+    synopsis = "\n".join(lines)
+    missing = [f"{name} {opt}" for name, command in main.commands.items() for param in command.params
+               for opt in getattr(param, "opts", []) if opt.startswith("--") and opt not in synopsis]
+    assert not missing
+    assert all(f"digitnet {name}" in synopsis for name in main.commands)
