@@ -12,7 +12,6 @@ mkdocs.yml lists this file under `hooks:`.
 """
 import posixpath
 import re
-import unicodedata
 from pathlib import Path
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -32,10 +31,10 @@ def github_slug(title):
 
 
 def site_slug(title):
-    """The anchor MkDocs gives a heading (Python-Markdown's toc.slugify, the default)."""
-    text = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode("ascii")
-    text = re.sub(r"[^\w\s-]", "", text).strip().lower()
-    return re.sub(r"[-\s]+", "-", text)
+    """The anchor MkDocs gives a heading: Python-Markdown's toc.slugify, its default."""
+    from markdown.extensions.toc import slugify
+
+    return slugify(title, "-")
 
 
 def headings(lines):

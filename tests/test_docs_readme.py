@@ -32,6 +32,12 @@ See [the site](https://example.org) and [Going further](#going-further).
 """
 
 
+@pytest.fixture(autouse=True)
+def markdown():
+    """The hook names anchors as MkDocs does, with Python-Markdown (there with mkdocs, and with tensorboard)."""
+    pytest.importorskip("markdown")
+
+
 def pages(**extra):
     return {"start.md": "# Start\n\n<!-- readme: Quickstart -->\n", "cli.md": "# CLI\n\n<!-- readme: Reference -->\n",
             **extra}
