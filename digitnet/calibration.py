@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import DigitnetError, ModelFileError
-from .functions import labels_of, softmax
+from .functions import labels_of, softmax, softmax_cross_entropy
 
 __all__ = ["Confidence", "confidence_of", "fit_temperature", "fit_spread_temperature", "fit_threshold", "score_of",
            "fit_confidence", "fit_for_net", "from_metadata", "SCORES", "DEFAULT_REJECT_RATE"]
@@ -180,11 +180,6 @@ def fit_temperature(logits, labels, iterations=100):
     return 1 / math.exp((lo + hi) / 2)
 
 
-def _mean_nll(z, labels):
-    p = softmax(z)[np.arange(z.shape[0]), labels]
-    return float(-np.log(np.maximum(p, np.finfo(np.float64).tiny)).mean())
-
-
 def fit_spread_temperature(logits, labels, powers=POWERS):
     """(scale, power): each picture's temperature scale * spread ** power (spread: the standard deviation of
     its logits) that minimises the mean cross-entropy against labels.
@@ -198,7 +193,7 @@ def fit_spread_temperature(logits, labels, powers=POWERS):
     for power in powers:
         zp = z / spread_of(z) ** power
         scale = fit_temperature(zp, labels)
-        fitted.append((_mean_nll(zp / scale, labels), scale, float(power)))
+        fitted.append((float(softmax_cross_entropy(zp / scale, labels)), scale, float(power)))
     _, scale, power = min(fitted)
     return scale, power
 

@@ -412,8 +412,8 @@ class _Line:
                         break
                 member = self.member(i, j)
                 box = self._add(i, j, member, ink, False, None)
-                grown = self.member(i, j, grown=True)
-                if (grown != member).any():  # its neighbours' ink near: a seam may have cut off part of it
+                grown = self._near(i, j, member)
+                if grown is not None:  # its neighbours' ink near: a seam may have cut off part of it
                     self._add(i, j, grown, ink, True, box)
 
     def _add(self, i, j, member, ink, grown, box):
@@ -432,19 +432,24 @@ class _Line:
         """(line pixels) bool: the ink of pieces i..j-1; grown: and of the other strips of the blobs at least
         GROW_BLOB x H wide it was cut from, within GROW x H of it."""
         member = (self.pieces >= i) & (self.pieces < j)
-        if not grown:
-            return member
+        near = self._near(i, j, member) if grown else None
+        return member if near is None else near
+
+    def _near(self, i, j, member):
+        """member (the ink of pieces i..j-1) with its blobs' other strips within GROW x H of it; None when
+        that adds nothing (no blob GROW_BLOB x H wide was cut, or none of its ink lies that near)."""
         labels = {label for label, _ in self.owners[i:j] if self.blob_width.get(label, 0) >= GROW_BLOB}
         kin = [k for k, (label, _) in enumerate(self.owners) if label in labels and not i <= k < j]
         if not kin:
-            return member
+            return None
         d = max(1, int(round(GROW * self.height)))
         rows, cols = np.flatnonzero(member.any(axis=1)), np.flatnonzero(member.any(axis=0))
         y0, y1 = max(0, rows[0] - d), min(member.shape[0], rows[-1] + 1 + d)
         x0, x1 = max(0, cols[0] - d), min(member.shape[1], cols[-1] + 1 + d)
         near = member.copy()
         near[y0:y1, x0:x1] = _ndimage().binary_dilation(member[y0:y1, x0:x1], iterations=d)
-        return near & (member | np.isin(self.pieces, kin))
+        near &= member | np.isin(self.pieces, kin)
+        return near if (near != member).any() else None
 
     def _score(self, box, probabilities, margin):
         """A candidate digit's score: its confidence (capped log-odds) and how far below the threshold of "not a
