@@ -1,8 +1,10 @@
 """MkDocs hook: a page of the site that shows a section of the README includes it rather than keeping a copy.
 
 A line `<!-- readme: Heading -->` in a page under docs/ is replaced by the body of the README's section with
-that heading (its text up to the next heading of the same or a higher level), so that the README stays the
-one home of what both show and the two cannot drift apart. On the site:
+that heading (its text up to the next heading of the same or a higher level), and `<!-- readme-opening:
+Heading -->` by its opening only (its text up to its first subheading: the README's first paragraphs, under
+its title), so that the README stays the one home of what both show and the two cannot drift apart. On the
+site:
   - the section's subheadings are raised so that the first level under it is `##`;
   - links are rewritten: `docs/X` becomes X (relative to the page), and `#anchor` (a heading of the README)
     names the page that shows that heading;
@@ -15,7 +17,7 @@ import re
 from pathlib import Path
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-MARKER = re.compile(r"^<!-- readme: (.+?) -->[ \t]*$", re.M)
+MARKER = re.compile(r"^<!-- readme(-opening)?: (.+?) -->[ \t]*$", re.M)
 HEADING = re.compile(r"^(#{1,6}) +(.+?)[ \t#]*$")
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 FENCE = re.compile(r"^ {0,3}(```|~~~)")
@@ -48,13 +50,14 @@ def headings(lines):
     return found
 
 
-def section(readme, title):
-    """(level, body lines, [(level, title)] of its subheadings) of the README's section called title."""
+def section(readme, title, opening=False):
+    """(level, body lines, [(level, title)] of its subheadings) of the README's section called title; with
+    opening, only its text before its first subheading (and so no subheadings)."""
     lines = readme.splitlines()
     marks = headings(lines)
     for n, (start, level, name) in enumerate(marks):
         if name == title:
-            end = next((i for i, lv, _ in marks[n + 1:] if lv <= level), len(lines))
+            end = next((i for i, lv, _ in marks[n + 1:] if lv <= level or opening), len(lines))
             subs = [(lv, t) for i, lv, t in marks[n + 1:] if i < end]
             return level, lines[start + 1:end], subs
     raise ReadmeError(f"the README has no section called {title!r}")
@@ -66,9 +69,10 @@ def shown_on(pages, readme):
     pages: {page path under docs/: its markdown}."""
     where = {}
     for page, text in pages.items():
-        for title in MARKER.findall(text):
-            _, _, subs = section(readme, title)
-            where[github_slug(title)] = (page, None)
+        for opening, title in MARKER.findall(text):
+            _, _, subs = section(readme, title, bool(opening))
+            if not opening:  # an opening shows no heading of the README, so no anchor leads to it
+                where[github_slug(title)] = (page, None)
             where.update({github_slug(t): (page, site_slug(t)) for _, t in subs})
     return where
 
@@ -91,7 +95,7 @@ def rewrite_link(target, page, where):
 def include(markdown, page, readme, where):
     """The page's markdown with each marker replaced by its README section, made to work on the site."""
     def body(match):
-        level, lines, _ = section(readme, match.group(1))
+        level, lines, _ = section(readme, match.group(2), bool(match.group(1)))
         out, fenced = [], False
         for line in lines:
             if FENCE.match(line):

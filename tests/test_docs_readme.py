@@ -66,6 +66,15 @@ def test_links_from_a_page_in_a_folder_climb_out_of_it():
     assert "[the guide](../guide.md)" in out and "[options](../cli.md#the-options)" in out
 
 
+def test_an_opening_is_the_text_under_the_title_before_its_first_subheading():
+    readme = README.replace("## Quickstart", "Reads digits ([how](docs/how.md)).\n\n## Quickstart")
+    page = "# Home\n\n<!-- readme-opening: tool -->\n\n## More\n"
+    where = hook.shown_on({**pages(), "index.md": page}, readme)
+    out = hook.include(page, "index.md", readme, where)
+    assert out == "# Home\n\nReads digits ([how](how.md)).\n\n## More\n"
+    assert "tool" not in where and where["quickstart"] == ("start.md", None)  # its title is the page's own
+
+
 @pytest.mark.parametrize("readme,page_text,message", [
     (README, "<!-- readme: Install -->", "no section called 'Install'"),
     (README.replace("(#the-options)", "(#nowhere)"), "<!-- readme: Quickstart -->", "#nowhere names a heading"),
@@ -83,7 +92,7 @@ def test_every_page_of_this_site_finds_its_readme_sections():
     docs = {str(p.relative_to(REPO / "docs")): p.read_text(encoding="utf-8") for p in (REPO / "docs").rglob("*.md")}
     where = hook.shown_on(docs, readme)
     showing = {name: text for name, text in docs.items() if hook.MARKER.search(text)}
-    assert {"getting-started.md", "using.md", "command-line.md"} <= set(showing)
+    assert {"index.md", "getting-started.md", "using.md", "command-line.md"} <= set(showing)
     for name, text in showing.items():
         out = hook.include(text, name, readme, where)
         assert "<!-- readme" not in out and "](docs/" not in out
