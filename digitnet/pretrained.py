@@ -159,7 +159,7 @@ def pretrained(name=None):
     weights' own digest. Needs only NumPy.
 
     Args:
-        name: a bundled model's name: "fast-cnn" (99.26 % on the official MNIST test set), "fast-cnn-cut",
+        name: a bundled model's name: "fast-cnn" (99.26 % on the official MNIST test set), "fast-cnn-read",
             "fast-cnn-pairs", "deep-cnn" (the book's DeepConvNet, 99.05 %) or "two-layer" (the book's 784-50-10,
             97.07 %); None: the best one alone (the manifest's "best", fast-cnn). `bundled_models()` lists them.
 
