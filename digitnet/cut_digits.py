@@ -16,7 +16,7 @@ drawing):
 2. touching: the digit composed between two random neighbours, each slid until the ink meets and then up
    to 2 MNIST pixels further (numbers.compose), and cut out as segment cuts it (cuts="segment", the
    default): one of segment.candidates that holds at least GOOD of the digit's ink and is at least GOOD the
-   digit's, at random. cuts="straight" (the previous release's, which fast-cnn-cut was trained with) cuts
+   digit's, at random. cuts="straight" (an earlier release's, which the bundled fast-cnn-pairs was trained with) cuts
    between two vertical lines instead, each at a random column of the stretch its neighbour overlaps, at
    most 3 MNIST pixels into the digit's own box; so does "segment" when no candidate holds the digit;
 
