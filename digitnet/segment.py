@@ -19,11 +19,11 @@ the digits found in it, left to right. How:
    which a seam through overlapping strokes may have left with the neighbour), prepared like MNIST
    (preprocess.to_field: 20x20 box, centred by mass) and classified, all in one batch. Dynamic
    programming over the pieces then picks the reading whose digits score best: each digit's confidence
-   as capped log-odds of its probability (at the net's one temperature) and as its log-probability, less how far the
-   rejecting net's score lies under its "not a digit" threshold (a wrong cut looks like no digit to a net
-   trained on wrong cuts), weighted by its width (so that reading two digits as one saves nothing), penalties
-   for digits much wider or shorter than H, for ink a cut runs through, for cutting a blob no wider than
-   one wide digit, and for neighbours that overlap a lot.
+   as capped log-odds of its probability (at the net's one temperature) and as its log-probability, less
+   how far the rejecting net's score lies under its "not a digit" threshold (a wrong cut looks like no
+   digit to a net trained on wrong cuts), weighted by its width (so that reading two digits as one saves
+   nothing), penalties for digits much wider or shorter than H, for ink a cut runs through, for cutting a
+   blob no wider than one wide digit, and for neighbours that overlap a lot.
 
 Needs NumPy and scipy.ndimage; no OpenCV.
 """
