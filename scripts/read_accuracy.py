@@ -131,6 +131,19 @@ def main():
     parser.add_argument("--kinds", default="separated,touching,broken,lines")
     args = parser.parse_args()
     x, t, source = digits(args.digits)
+    try:
+        net, name = load_nets(args)
+    except digitnet.DigitnetError as e:  # an unknown name, a missing or damaged file: one line, not a traceback
+        sys.exit(f"read_accuracy: {e}")
+    print(f"{args.n} numbers of 2 to 6 digits per kind from {source}, seed {args.seed}, model {name}")
+    for kind in args.kinds.split(","):
+        run_kind(kind, net, x, t, args.n, args.seed, reject=not args.no_reject)
+    size, seconds = photo_time(net, x, t)
+    print(f"a 4-digit {size[0]}x{size[1]} JPEG: read in {1000 * seconds:.0f} ms (median of 5)")
+
+
+def load_nets(args):
+    """(the nets to read with, a name for them) from the command line."""
     if args.model_file:
         from digitnet.model_io import load_model
 
@@ -142,11 +155,7 @@ def main():
 
         net = reading_nets()
         name = ", ".join(committee_names("read")) + " together (predict alone: the first)"
-    print(f"{args.n} numbers of 2 to 6 digits per kind from {source}, seed {args.seed}, model {name}")
-    for kind in args.kinds.split(","):
-        run_kind(kind, net, x, t, args.n, args.seed, reject=not args.no_reject)
-    size, seconds = photo_time(net, x, t)
-    print(f"a 4-digit {size[0]}x{size[1]} JPEG: read in {1000 * seconds:.0f} ms (median of 5)")
+    return net, name
 
 
 if __name__ == "__main__":

@@ -143,8 +143,11 @@ def main(argv=None):
     for m in missing:
         print(f"missing, so not measured: {m}")
     names = args.names or ([] if args.model_file else list(bundled_models()))
-    models = [(n, load_model(bundled_path(n))[0]) for n in names]
-    models += [(f.stem, load_model(f)[0]) for f in args.model_file]
+    try:
+        models = [(n, load_model(bundled_path(n))[0]) for n in names]
+        models += [(f.stem, load_model(f)[0]) for f in args.model_file]
+    except DigitnetError as e:  # an unknown name, a missing or damaged file: one line, not a traceback
+        sys.exit(f"rejection_report: {e}")
     for name, net in models:
         report(name, net, sets, args.plots)
     return 0

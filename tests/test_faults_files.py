@@ -8,9 +8,10 @@ import json
 import os
 import signal
 import subprocess
+import sys
 
 import pytest
-from faultkit import QUICK, TIMEOUT_S, assert_clean, assert_one_line, digitnet, fault_env, start, wait_for_line
+from faultkit import QUICK, REPO, TIMEOUT_S, assert_clean, assert_one_line, digitnet, fault_env, start, wait_for_line
 
 from digitnet.checkpoint import load_checkpoint
 
@@ -211,3 +212,20 @@ def digitnet_command():
     import sys
 
     return [sys.executable, "-m", "digitnet"]
+
+
+@pytest.mark.parametrize("script,args,wanted", [
+    ("read_accuracy.py", ["--digits", "sample", "-n", "1", "--model", "nosuch"], "no bundled model 'nosuch'"),
+    ("read_accuracy.py", ["--digits", "sample", "-n", "1", "--model-file", "gone.npz"], "gone.npz: no such model file"),
+    ("rejection_report.py", ["--model-file", "gone.npz"], "gone.npz: no such model file"),
+    ("rejection_report.py", ["nosuch"], "no bundled model 'nosuch'"),
+])
+def test_the_measuring_scripts_name_a_bad_model_in_one_line(tmp_path, script, args, wanted):
+    """scripts/read_accuracy.py and scripts/rejection_report.py gave a traceback for an unknown model name or a
+    missing model file."""
+    env = fault_env(tmp_path, DIGITNET_TEST_DATA=str(tmp_path / "no-such-data"))
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / script), *args], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert done.returncode == 1, done.stderr
+    assert_one_line(done.stderr, script.removesuffix(".py") + ": ", wanted)
+    assert_clean(env, tmp_path)
