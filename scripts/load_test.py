@@ -181,9 +181,9 @@ def abuse_kinds(pixels):
     table = [  # name, status, what, how it is sent
         ("oversize-declared", 413, "6 MiB image/png body, Content-Length over the 5 MiB limit", body("image/png", big)),
         ("oversize-multipart", 413, "6 MiB PNG file in a multipart form", upload(big)),
-        ("oversize-chunked", 413, "chunked image/png body with no Content-Length, streamed past 5 MiB",
+        ("oversize-chunked", 413, "chunked image/png body with no Content-Length, 6 MiB: past the 5 MiB limit",
          {"head": request_head("image/png", extra=["Transfer-Encoding: chunked"]),
-          "body": [b"10000\r\n" + b"\0" * 65536 + b"\r\n"] * 160}),
+          "body": [b"10000\r\n" + b"\0" * 65536 + b"\r\n"] * 96 + [b"0\r\n\r\n"]}),
         ("not-an-image", 415, "multipart upload of 240 bytes of text", upload(b"GIF? no, just some text\n" * 10)),
         ("not-an-image-raw", 415, "application/octet-stream body of 4 KB of random bytes",
          body("application/octet-stream", np.random.default_rng(0).bytes(4096))),

@@ -404,6 +404,25 @@ def test_a_body_trickled_in_past_the_deadline_is_a_408_and_the_connection_is_clo
         assert response.startswith(b"HTTP/1.1 200 "), response[:300]
 
 
+def test_a_body_a_little_over_the_limit_is_read_to_its_end_so_that_the_413_is_not_lost(model_file):
+    """The load test once got "connection reset" instead of a 413: the server answered and closed with part of a
+    6 MiB body unread, and the kernel's reset destroyed the answer. A body up to twice the limit is now read to
+    its end (and dropped) before the answer, so the client that sends it all first still reads the 413."""
+    limit = 1_000_000
+    with live_server(create_app(model_file, max_upload_bytes=limit)) as port:
+        body = b"[" + b"0," * (limit // 4) + b"0]" + b" " * (limit // 2)  # 1.5 MB: far more than the socket buffers
+        with raw_post(port, len(body)) as sock:
+            sock.sendall(body)  # a reset here, or in the read below: the server closed with the body unread
+            response = read_until_closed(sock)
+        head, _, json_body = response.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 413 "), response[:300]
+        assert json.loads(json_body) == {"error": f"the request body is {len(body):,} bytes; the limit is {limit:,}"}
+        with raw_post(port, 3 * limit) as sock:  # over twice the limit: refused at once, nothing of it read
+            head, _, json_body = read_until_closed(sock).partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 413 ") and b"connection: close" in head.lower()
+        assert json.loads(json_body)["error"] == f"the request body is {3 * limit:,} bytes; the limit is {limit:,}"
+
+
 def test_a_client_hanging_up_mid_body_is_one_log_line_not_a_traceback(model_file, sample, caplog, monkeypatch):
     caplog.set_level(logging.INFO)
     body = json.dumps({"pixels": sample.x_test[0].tolist()}).encode()

@@ -23,8 +23,10 @@
                        in the picture's pixels, "rejected", "line"}], "specks"}; see digitnet/reader.py.
 
 Every refusal is JSON {"error": "one line"} with a 4xx status: 413 for a body over the upload limit
-(checked while reading) or an image over to_mnist's pixel limit (decompression bombs), 408 for a body
-that has not all arrived BODY_TIMEOUT_S seconds after the handler started reading it (a slow client),
+(checked while reading; a body up to twice the limit is read to its end first, so that closing the
+connection does not reset it before the client has read the answer) or an image over to_mnist's pixel
+limit (decompression bombs), 408 for a body that has not all arrived BODY_TIMEOUT_S seconds after the
+handler started reading it (a slow client),
 415 for a body that is not an image or not a supported type, 422 for malformed JSON, wrong shapes, NaN
 or out-of-range pixels and images with no digit in them, 400 for broken multipart. 404 and 405 are JSON
 too, and so is the 500 of a bug (whose traceback the server logs). A client that hangs up in the middle

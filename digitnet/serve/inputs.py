@@ -83,9 +83,17 @@ class ClientGone(Exception):
     """The client hung up before its body was all sent: no response is owed (nor can one be delivered)."""
 
 
+DRAIN = 1.0  # a body over the limit by up to DRAIN x the limit is read to its end (and dropped) before the 413
+
+
 async def _read_body(request, limit, timeout):
-    """The request body, refused with 413 as soon as it is known to exceed `limit` bytes and with 408
-    when it has not all arrived within `timeout` seconds; ClientGone when the client hangs up."""
+    """The request body, refused with 413 when it exceeds `limit` bytes and with 408 when it has not all
+    arrived within `timeout` seconds; ClientGone when the client hangs up.
+
+    A body over the limit by at most DRAIN x the limit is read to its end and dropped before the 413 is sent:
+    a server that closes the connection with part of the body unread makes the kernel reset it, which can
+    destroy the answer before the client has read it (a 413 that arrives as "connection reset"). A larger
+    body is refused at once (as soon as its Content-Length, or its size so far, says so)."""
     from anyio import fail_after
     from starlette.requests import ClientDisconnect
 
@@ -93,22 +101,29 @@ async def _read_body(request, limit, timeout):
     if declared is not None:
         if not declared.strip().isdigit():
             raise RequestError(f"invalid Content-Length {declared[:20]!r}", 400)
-        if int(declared) > limit:
+        if int(declared) > limit * (1 + DRAIN):
             raise RequestError(f"the request body is {int(declared):,} bytes; the limit is {limit:,}", 413)
     chunks, size = [], 0
     of_expected = f" of {int(declared):,}" if declared is not None else ""
+    over = RequestError(f"the request body is {int(declared):,} bytes; the limit is {limit:,}" if declared is not None
+                        else f"the request body is over the {limit:,}-byte limit", 413)
     try:
         with fail_after(timeout):
             async for chunk in request.stream():
                 size += len(chunk)
-                if size > limit:
-                    raise RequestError(f"the request body is over the {limit:,}-byte limit", 413)
-                chunks.append(chunk)
+                if size > limit * (1 + DRAIN):
+                    raise over
+                if size <= limit:
+                    chunks.append(chunk)
     except TimeoutError:
+        if size > limit:
+            raise over from None
         raise RequestError(f"the request body did not arrive within {timeout:g} s "
                            f"({size:,}{of_expected} bytes came)", 408) from None
     except ClientDisconnect:
         raise ClientGone(f"the client hung up after sending {size:,}{of_expected} body bytes") from None
+    if size > limit:
+        raise over
     return b"".join(chunks)
 
 
