@@ -32,6 +32,10 @@ LAUNCHER_SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCA
 LAUNCHER_RANK_VARS = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
 WORKER_DIR_VAR = "DIGITNET_WORKER_DIR"  # set by digitnet's own launcher (launch.py): where ranks leave their pid
 FAILURE_FILE = "failure"  # in the worker folder: "status\nline" of the first rank that failed alone
+# Under a plain mpiexec a failing rank's line reaches the user through the process manager, which forwards each
+# rank's stderr on its own schedule; MPI_Abort kills every process of the job, the forwarder's too. A CI run lost
+# the line so (on a busy 2-core machine, the other rank spinning in an Allreduce): it waits this long first.
+ABORT_GRACE_S = 1.0
 
 
 class ParallelError(DigitnetError):
@@ -103,6 +107,7 @@ class MPIWorld(SingleProcess):
         others would wait for it in the next Allreduce forever."""
         traceback.print_exception(kind, value, tb, file=sys.__stderr__)
         sys.__stderr__.flush()
+        time.sleep(ABORT_GRACE_S)  # for the process manager to pass the traceback on before MPI_Abort kills it
         self.comm.Abort(1)
 
     def allreduce_sum(self, buffer):
@@ -170,6 +175,7 @@ def fail_alone(line, status=1):
                 time.sleep(60)
     else:
         print(f"Error: {line}", file=sys.__stderr__, flush=True)
+        time.sleep(ABORT_GRACE_S)  # for the forwarder to pass the line on (see ABORT_GRACE_S): no event says it has
     _world.comm.Abort(status)
     os._exit(status)  # MPICH's MPI_Abort may return before the process manager ends this process
 
