@@ -218,6 +218,22 @@ def test_under_a_plain_mpiexec_a_failing_rank_ends_the_job_with_its_line(tmp_pat
     assert_clean(env, tmp_path)
 
 
+def test_a_ctrl_c_in_the_grace_before_mpi_abort_only_ends_the_wait(monkeypatch):
+    """fail_alone waits comm.ABORT_GRACE_S between a failing rank's line and MPI_Abort, for mpiexec to forward the
+    line; a Ctrl-C then must not escape as a traceback and skip the MPI_Abort that ends the other ranks."""
+    from digitnet.parallel import comm
+
+    waited = []
+
+    def interrupted(seconds):
+        waited.append(seconds)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(comm.time, "sleep", interrupted)
+    comm._grace()
+    assert waited == [comm.ABORT_GRACE_S] and comm.ABORT_GRACE_S > 0
+
+
 def test_a_script_calling_main_runs_its_own_arguments_in_the_workers(tmp_path, mpiexec):
     """Item 5: the workers ran sys.argv (the script's own flags), not the arguments given to main()."""
     script = tmp_path / "script.py"

@@ -107,7 +107,7 @@ class MPIWorld(SingleProcess):
         others would wait for it in the next Allreduce forever."""
         traceback.print_exception(kind, value, tb, file=sys.__stderr__)
         sys.__stderr__.flush()
-        time.sleep(ABORT_GRACE_S)  # for the process manager to pass the traceback on before MPI_Abort kills it
+        _grace()  # for the process manager to pass the traceback on before MPI_Abort kills it
         self.comm.Abort(1)
 
     def allreduce_sum(self, buffer):
@@ -156,6 +156,14 @@ def world_size():
     return 1 if _world is None else _world.size
 
 
+def _grace():
+    """Wait ABORT_GRACE_S before MPI_Abort; a Ctrl-C meanwhile only ends the wait (the job is ending anyway)."""
+    try:
+        time.sleep(ABORT_GRACE_S)
+    except KeyboardInterrupt:
+        pass
+
+
 def fail_alone(line, status=1):
     """This rank ends by an error (or an interrupt) that the other ranks may not share: they could be waiting
     for it in a collective forever. With N workers: record the line once (the first rank to fail claims the
@@ -175,7 +183,7 @@ def fail_alone(line, status=1):
                 time.sleep(60)
     else:
         print(f"Error: {line}", file=sys.__stderr__, flush=True)
-        time.sleep(ABORT_GRACE_S)  # for the forwarder to pass the line on (see ABORT_GRACE_S): no event says it has
+        _grace()  # for the forwarder to pass the line on (see ABORT_GRACE_S): no event says it has
     _world.comm.Abort(status)
     os._exit(status)  # MPICH's MPI_Abort may return before the process manager ends this process
 
