@@ -98,20 +98,20 @@ async def _read_body(request, limit, timeout):
     from starlette.requests import ClientDisconnect
 
     declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.strip().isdigit():
-            raise RequestError(f"invalid Content-Length {declared[:20]!r}", 400)
-        if int(declared) > limit * (1 + DRAIN):
-            raise RequestError(f"the request body is {int(declared):,} bytes; the limit is {limit:,}", 413)
-    chunks, size = [], 0
-    of_expected = f" of {int(declared):,}" if declared is not None else ""
+    if declared is not None and not declared.strip().isdigit():
+        raise RequestError(f"invalid Content-Length {declared[:20]!r}", 400)
     over = RequestError(f"the request body is {int(declared):,} bytes; the limit is {limit:,}" if declared is not None
                         else f"the request body is over the {limit:,}-byte limit", 413)
+    ceiling = limit * (1 + DRAIN)  # read (and dropped) up to here before the 413; beyond it, refused at once
+    if declared is not None and int(declared) > ceiling:
+        raise over
+    chunks, size = [], 0
+    of_expected = f" of {int(declared):,}" if declared is not None else ""
     try:
         with fail_after(timeout):
             async for chunk in request.stream():
                 size += len(chunk)
-                if size > limit * (1 + DRAIN):
+                if size > ceiling:
                     raise over
                 if size <= limit:
                     chunks.append(chunk)
