@@ -12,8 +12,9 @@ import numpy as np
 
 from .errors import DigitnetError
 
-__all__ = ["ImageError", "MAX_PIXELS", "describe", "load_grey"]
+__all__ = ["ImageError", "MAX_PIXELS", "IMAGE_SUFFIXES", "describe", "load_grey"]
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")  # what a folder's images end in
 MAX_PIXELS = 40_000_000    # refuse larger images before decoding them (decompression bombs)
 WORK_MAX_SIDE = 1200       # larger images are box-reduced to about this before the pixel work
 # Pillow keeps 4 bytes a pixel for RGB(A), CMYK, I and F: 40 megapixels of those would decode to 160 MB, and a
@@ -98,11 +99,22 @@ def _check_source(image, name):
                         f"not {type(image).__name__}")
     if is_path and not os.path.isfile(image):
         if os.path.isdir(image):
-            raise ImageError(f"{name}: a folder, not an image file", "not-an-image")
+            raise ImageError(_folder_problem(image, name), "not-an-image")
         raise ImageError(f"{name}: no such file", "missing")
     if is_bytes and len(image) == 0:
         raise ImageError(f"{name}: empty (0 bytes), not an image", "not-an-image")
     return io.BytesIO(bytes(image)) if is_bytes else image
+
+
+def _folder_problem(folder, name):
+    """What is wrong with reading a folder as an image: it holds images (give them, or the folder to the command
+    line), or none at all."""
+    try:
+        held = any(e.is_file() and os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES for e in os.scandir(folder))
+    except OSError:
+        held = True
+    return f"{name}: a folder, not an image file" if held else \
+        f"{name}: no image files in this folder ({', '.join(IMAGE_SUFFIXES)})"
 
 
 def _open_image(image, name):
@@ -160,12 +172,10 @@ def _grey_array(img, name):
     except (OSError, ValueError) as e:  # a pixel format Pillow cannot convert
         raise _unreadable(name, e) from None
     if img.mode == "F":
+        a = _unit_floats(np.asarray(img, dtype=np.float32))
+    elif img.mode == "I":  # 16-bit: by its own top, so that 10- or 12-bit data in a 16-bit file is not taken as faint
         a = np.asarray(img, dtype=np.float32)
-        top = float(np.nanmax(a)) if a.size else 0.0
-        a = a / top if top > 1 else a
-    elif img.mode == "I":
-        a = np.asarray(img, dtype=np.float32)
-        a = a / (65535.0 if a.max() > 255 else 255.0)
+        a = a / max(255.0, float(a.max()) if a.size else 0.0)
     else:
         a = np.asarray(img, dtype=np.float32) / 255.0
     return np.clip(np.nan_to_num(a), 0.0, 1.0)
@@ -192,6 +202,14 @@ def _flatten(img):
     return composites[0] if ranges[0] >= ranges[1] else composites[1]
 
 
+def _unit_floats(a):
+    """Floats in [0, 1] as they are; floats that go above 1 (0-255 from np.asarray(picture, float), or any
+    other range) divided by their largest finite value."""
+    finite = a[np.isfinite(a)]
+    top = float(finite.max()) if finite.size else 0.0
+    return a / top if top > 1 else a
+
+
 def _array_grey(a, name):
     a = np.asarray(a)
     if a.dtype == np.uint8:
@@ -199,7 +217,7 @@ def _array_grey(a, name):
     elif np.issubdtype(a.dtype, np.integer) or a.dtype == bool:
         a = a.astype(np.float32) / (max(1, int(a.max())) if a.size else 1)
     else:
-        a = a.astype(np.float32)
+        a = _unit_floats(a.astype(np.float32))
     if a.ndim == 3 and a.shape[2] in (3, 4):
         rgb = a[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
         if a.shape[2] == 4:

@@ -3,7 +3,8 @@
 Each image goes through preprocess.to_mnist (the 28x28 MNIST form), then net.predict and the model's
 calibrated softmax (calibration.confidence_of: its temperature, and "not a digit" below its threshold).
 Pillow is imported only when an image is read. The command reads files and folders of them, with the
-best bundled model unless --model names another (pretrained.resolve_model), and can draw why
+bundled models of the manifest's "predict" committee together unless --model names one
+(pretrained.resolve_model), and can draw why
 (explain.explanation_png).
 """
 import os
@@ -14,6 +15,7 @@ import numpy as np
 from .committee import as_committee
 from .data.images import PIXELS
 from .errors import DigitnetError
+from .image_io import IMAGE_SUFFIXES
 from .preprocess import ImageError, to_mnist
 
 __all__ = ["predict_images", "top_k", "expand_folders", "IMAGE_SUFFIXES"]
@@ -32,15 +34,21 @@ def predict_images(net, images, *, on_error="raise", keep_images=False, batch_si
     """One dict per image, in order: {"file", "digit", "probabilities", "rejected"} (probabilities: one float
     per class, calibrated; rejected: true when the model says it is not a digit, never with reject=False).
 
-    net: a loaded net, or several (a list, a tuple or a committee.Committee) that read together: the mean of
-    their calibrated probabilities, the first one's "not a digit".
-    images: paths, bytes, file objects, PIL images or arrays, anything preprocess.to_mnist takes.
+    net: a loaded net, a bundled model's name or a model file's path (as `--model`), or several (a list, a
+    tuple or a committee.Committee) that read together: the mean of their calibrated probabilities, the first
+    one's "not a digit".
+    images: paths, bytes, file objects, PIL images or arrays, anything preprocess.to_mnist takes (one path or
+    bytes alone is one image).
     on_error: "raise" raises the first ImageError; "report" gives that image {"file", "error"} instead
     and goes on with the others. keep_images: add "image", the 28x28 float32 array the network saw.
     """
     if on_error not in ("raise", "report"):
         raise ValueError(f"on_error must be 'raise' or 'report', not {on_error!r}")
-    committee = as_committee(net)
+    from .pretrained import named_nets
+
+    committee = as_committee(named_nets(net))
+    if isinstance(images, (str, bytes, os.PathLike)):  # one image, not a sequence of its characters
+        images = [images]
     for one in committee.nets:
         if one.input_size != PIXELS:
             raise DigitnetError(f"the model takes {one.input_size} inputs; images become 28x28 = {PIXELS}")
@@ -92,18 +100,17 @@ def _save_preprocessed(pixels, folder, source, used, suffix=".28x28.png", write=
     return path
 
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
 def expand_folders(paths):
-    """The paths, each folder replaced by the image files in it (by suffix, sorted by name; not recursive)."""
+    """The paths, each folder replaced by the image files in it (by suffix, sorted by name; not recursive). A
+    folder with none stays as it is, so that reading it reports it (image_io: "no image files in this folder")
+    while the other paths are still read."""
     out = []
     for path in paths:
         if not path.is_dir():
             out.append(path)
             continue
         found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-        if not found:
-            raise DigitnetError(f"{path}: no image files in this folder ({', '.join(IMAGE_SUFFIXES)})")
-        out.extend(found)
+        out.extend(found or [path])
     return out

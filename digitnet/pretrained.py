@@ -18,7 +18,7 @@ from .errors import ModelFileError
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 MANIFEST = MODELS_DIR / "manifest.json"
 
-__all__ = ["pretrained", "bundled_models", "best_model_name", "bundled_path", "resolve_model", "describe",
+__all__ = ["pretrained", "bundled_models", "best_model_name", "bundled_path", "resolve_model", "named_nets", "describe",
            "committee_names", "default_committee"]
 
 
@@ -52,7 +52,8 @@ def bundled_models():
 
 
 def best_model_name():
-    """The name of the best bundled model, the one `pretrained()` and `digitnet predict` use by default.
+    """The name of the best bundled model: the one `pretrained()` loads by default, and the first of `predict`'s
+    committee.
 
     Returns:
         A model name.
@@ -183,6 +184,36 @@ def pretrained(name=None):
     from .model_io import load_model
 
     return load_model(bundled_path(name))[0]
+
+
+def named_nets(net):
+    """The nets a `net=` argument names: a bundled model's name or a model file's path is loaded (what
+    `--model` takes); a list or tuple has each of its items so loaded; anything else is returned as it is.
+
+    Args:
+        net: a network, a name ("deep-cnn"), a path (str or os.PathLike) to a model file, or a list or tuple
+            of these.
+
+    Returns:
+        The network, or a tuple of networks for a list or tuple.
+
+    Raises:
+        ModelFileError: a name that is neither a bundled model nor an existing file, or a file that is no model.
+
+    Examples:
+        >>> from digitnet.pretrained import named_nets
+        >>> type(named_nets("two-layer")).__name__, len(named_nets(["two-layer", "deep-cnn"]))
+        ('TwoLayerNet', 2)
+    """
+    import os
+
+    from .model_io import load_model
+
+    if isinstance(net, (str, os.PathLike)):
+        return load_model(resolve_model(net)[0])[0]
+    if isinstance(net, (list, tuple)):
+        return tuple(named_nets(one) for one in net)
+    return net
 
 
 def describe(name):

@@ -27,6 +27,8 @@ from .segment import segment
 __all__ = ["Reading", "read", "reading_nets"]
 
 PIXELS = 28 * 28
+SHOW_HEIGHT = 300       # draw_reading enlarges a small picture to this height ...
+SHOW_MAX_WIDTH = 4000   # ... but no wider than this (a picture 1 px high would otherwise be 300 times as wide)
 
 
 @dataclass
@@ -89,8 +91,9 @@ def read(image, net=None, *, reject=True):
         image: a path (str or os.PathLike), the file's bytes, a binary file object, a PIL.Image, or a 2-D
             (grey) / 3-D (RGB or RGBA) NumPy array: anything digitnet.preprocess.to_mnist takes. Dark ink on
             light paper or light ink on dark, photos, scans and drawings.
-        net: a trained network taking 28x28 images (load_model, pretrained), or several as a list or tuple,
-            which read together (see the module's doc); None: the bundled convolutional models together.
+        net: a trained network taking 28x28 images (load_model, pretrained), a bundled model's name or a model
+            file's path (as `--model`), or several as a list or tuple, which read together (see the module's
+            doc); None: the bundled models of the manifest's "read" committee together.
         reject: mark the digits the network's calibrated confidence rejects (calibration.confidence_of: the
             model file's threshold; a model without one rejects nothing) as '?' in the text. False: never.
 
@@ -112,7 +115,9 @@ def read(image, net=None, *, reject=True):
         >>> reading.text == "".join(str(int(t)) for t in data.t_test[:3]), len(reading.digits)
         (True, 3)
     """
-    nets = reading_nets() if net is None else as_committee(net)
+    from .pretrained import named_nets
+
+    nets = reading_nets() if net is None else as_committee(named_nets(net))
     for one in nets.nets:
         if _input_size(one) != PIXELS:
             raise DigitnetError(f"the model takes {_input_size(one)} inputs; digits become 28x28 = {PIXELS}")
@@ -153,12 +158,12 @@ def read_ink(ink, nets, *, reject=True, name="image", scale=(1.0, 1.0)):
 def draw_reading(image, reading):
     """The picture (grey) as an RGB PIL image with each digit's box and value drawn on it: green boxes,
     red ones with '?' for rejected digits, the values in a strip added above. Small pictures are enlarged
-    so that the labels can be read."""
+    so that the labels can be read: to SHOW_HEIGHT pixels high, but never wider than SHOW_MAX_WIDTH."""
     from PIL import Image, ImageDraw, ImageFont
 
     grey, size = load_grey(image, describe(image), with_size=True)
     picture = Image.fromarray(np.round(grey * 255).astype(np.uint8)).convert("RGB")
-    grow = max(1.0, 300 / max(1, picture.height))
+    grow = max(1.0, min(SHOW_HEIGHT / max(1, picture.height), SHOW_MAX_WIDTH / max(1, picture.width)))
     picture = picture.resize((round(picture.width * grow), round(picture.height * grow)), Image.BILINEAR)
     sx, sy = picture.width / size[0], picture.height / size[1]
     heights = [d["box"][3] - d["box"][1] for d in reading.digits] or [size[1]]

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 import digitnet
+from digitnet.cli import main
 from digitnet.cli.predict import command as predict_command
 from digitnet.predict import predict_images, top_k
 from digitnet.preprocess import ImageError
@@ -73,6 +74,15 @@ def test_hand_drawn_digits_are_recognised(trained_net):
     print(f"\nhand-drawn set: {len(SET) - len(wrong)}/{len(SET)} = {100 * rate:.1f}% recognised; "
           f"missed: {', '.join(f'{name} as {d}' for name, d in wrong) or 'none'}")
     assert rate >= 0.90, f"only {100 * rate:.1f}% recognised; missed {wrong}"
+
+
+def test_predict_images_takes_a_models_name_or_path_and_one_path_alone(trained_net, all_digits_model_file):
+    """A name or a path as the net (it gave AttributeError), and one path as the images (it was read as a list of
+    one-character paths)."""
+    want = predict_images(trained_net, [SET[0]])
+    assert predict_images(str(all_digits_model_file), str(SET[0])) == want
+    assert predict_images(Path(all_digits_model_file), SET[0]) == want
+    assert predict_images("two-layer", [SET[0]]) == predict_images(digitnet.pretrained("two-layer"), [SET[0]])
 
 
 def test_predict_images_gives_one_record_per_image(trained_net):
@@ -205,6 +215,16 @@ def test_cli_reads_every_image_in_a_folder(all_digits_model_file, tmp_path):
     (empty / "notes.txt").write_text("no pictures here")
     r = run(all_digits_model_file, empty)
     assert r.exit_code == 1 and r.stderr.count("\n") == 1 and "no image files in this folder" in r.stderr
+    # an empty folder among other inputs is reported like a missing file, and the others are still read (it used to
+    # end the run before any was read)
+    r = run(all_digits_model_file, SET[0], empty, SET[1], "--json")
+    records = json.loads(r.stdout)
+    assert r.exit_code == 1 and [d["file"] for d in records] == [str(SET[0]), str(empty), str(SET[1])]
+    assert "digit" in records[0] and "digit" in records[2] and "no image files in this folder" in records[1]["error"]
+    args = ["read", str(SET[0]), str(empty), "--model", str(all_digits_model_file), "--json"]
+    result = CliRunner().invoke(main, args)
+    records = json.loads(result.stdout)
+    assert result.exit_code == 1 and "text" in records[0] and "no image files in this folder" in records[1]["error"]
 
 
 def test_cli_explain_writes_the_why_picture_per_file(all_digits_model_file, tmp_path):

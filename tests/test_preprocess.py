@@ -227,8 +227,24 @@ def test_missing_file_and_folder_raise_image_error(tmp_path):
     with pytest.raises(ImageError, match="no such file") as e:
         to_mnist(tmp_path / "absent.png")
     assert e.value.reason == "missing"
-    with pytest.raises(ImageError, match="a folder"):
+    with pytest.raises(ImageError, match="no image files in this folder"):
+        to_mnist(tmp_path)  # empty
+    drawing().save(tmp_path / "seven.png")
+    with pytest.raises(ImageError, match="a folder, not an image file"):
         to_mnist(tmp_path)
+
+
+def test_floats_over_1_and_12_bit_files_are_read_not_called_blank(tmp_path, seven):
+    """np.asarray(picture, float) gives 0-255, and a 16-bit PNG may hold 12-bit data (0-4095): both were taken as
+    a picture with no contrast (floats clipped to 1; 4095 / 65535) and refused as blank."""
+    grey = np.asarray(drawing())
+    assert np.allclose(to_mnist(grey.astype(np.float64)), seven, atol=1e-5)
+    assert np.allclose(to_mnist(np.where(grey < 128, 60.0, 200.0)), to_mnist(np.where(grey < 128, 60, 200)), atol=1e-5)
+    twelve = Image.fromarray(grey.astype(np.uint16) * 16)  # 0-4080
+    path = tmp_path / "twelve-bit.png"
+    twelve.save(path)
+    assert Image.open(path).mode.startswith("I")
+    assert diff(to_mnist(path), seven) < 0.01
 
 
 @pytest.mark.parametrize("w,h", [(7000, 7000), (100_000, 100_000)])

@@ -166,6 +166,33 @@ def test_a_picture_without_digits_is_one_clear_error(net):
         digitnet.read(specks, net)
 
 
+def test_net_may_be_a_bundled_models_name_or_a_model_files_path(net, tmp_path):
+    """`net=` takes what `--model` takes (it gave AttributeError: 'str' object has no attribute 'params')."""
+    from digitnet.data import load_sample
+    from digitnet.model_io import ModelFileError
+    from digitnet.pretrained import bundled_path
+
+    data = load_sample(flatten=False)
+    picture = 255 - np.round(255 * np.hstack([data.x_test[i, 0] for i in (0, 1, 2)])).astype(np.uint8)
+    wanted = digitnet.read(picture, net).to_json()
+    assert digitnet.read(picture, "deep-cnn").to_json() == wanted
+    assert digitnet.read(picture, bundled_path("deep-cnn")).to_json() == wanted
+    assert digitnet.read(picture, ["deep-cnn", net]).to_json() == digitnet.read(picture, [net, net]).to_json()
+    with pytest.raises(ModelFileError, match="nosuch: no such model file, and not a bundled model"):
+        digitnet.read(picture, "nosuch")
+
+
+def test_a_picture_shown_is_enlarged_but_never_wider_than_the_limit():
+    """A picture 1 px high was enlarged 300 times, into a 360000-pixel-wide PNG (1.1 GB to draw)."""
+    from digitnet.reader import SHOW_HEIGHT, SHOW_MAX_WIDTH, Reading, draw_reading
+
+    strip = np.full((1, 1200), 255, dtype=np.uint8)
+    assert draw_reading(strip, Reading("", [], 0)).width == SHOW_MAX_WIDTH
+    small = np.full((30, 40), 255, dtype=np.uint8)
+    shown = draw_reading(small, Reading("", [], 0))
+    assert shown.width == 40 * SHOW_HEIGHT // 30 and shown.height > SHOW_HEIGHT  # enlarged, with its strip
+
+
 def test_read_is_exported_and_documented():
     assert "read" in digitnet.__all__ and digitnet.read.__doc__.count("Args:") == 1
     assert "Examples:" in digitnet.read.__doc__
