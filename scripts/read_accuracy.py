@@ -14,7 +14,8 @@ lines (2 or 3 separated numbers one above the other), drawn dark on light paper.
 the digits from the bundled sample's held-out 2,000 instead (MNIST training digits 8,001-10,000, which no
 bundled model trains on, and which are not the test set): tune the reading on those, and measure on the
 test set once. Prints per kind the
-exact whole-number accuracy, the digits read right (by alignment, so a missed or extra digit costs only
+exact whole-number accuracy (with its 95 % Wilson interval: 200 numbers pin a figure near 95 % to about
+90-97 %), the digits read right (by alignment, so a missed or extra digit costs only
 itself), the same digits read one by one by `predict` (preprocess.to_mnist), and the time per picture;
 then the time of one 4-digit photo-sized picture (a 1600-pixel-wide JPEG). BLAS runs on one thread.
 """
@@ -80,8 +81,18 @@ def run_kind(kind, net, x, t, n, seed, reject=True):
         total += len(digits)
         readings = predict_images(as_committee(net).first, [np.pad(c, 16) for c in crops], on_error="report")
         alone += sum(r.get("digit") == int(d) for r, d in zip(readings, digits))
-    print(f"{kind:>10}: whole numbers {100 * whole / n:5.1f}%   digits {100 * right / total:5.2f}%   "
-          f"predict alone {100 * alone / total:5.2f}%   {1000 * seconds / n:4.0f} ms a picture", flush=True)
+    low, high = interval(whole, n)
+    print(f"{kind:>10}: whole numbers {100 * whole / n:5.1f}% ({100 * low:.1f}-{100 * high:.1f})   "
+          f"digits {100 * right / total:5.2f}%   predict alone {100 * alone / total:5.2f}%   "
+          f"{1000 * seconds / n:4.0f} ms a picture", flush=True)
+
+
+def interval(k, n):
+    """The 95 % Wilson interval of k right of n: with 200 numbers near 95 %, about 90-97 %."""
+    from scipy.stats import binomtest
+
+    ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return ci.low, ci.high
 
 
 def photo_time(net, x, t):
