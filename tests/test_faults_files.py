@@ -174,17 +174,22 @@ def test_a_read_only_folder_is_refused_before_training(tmp_path, where):
 
 
 @pytest.mark.parametrize("content", ['{"epochs": [{"epoch": 1, "train_l', '{"epochs": 5}',
-                                     '{"epochs": [{"epoch": "one", "train_loss": []}]}'])
+                                     '{"epochs": [{"epoch": "one", "train_loss": []}]}', None])
 def test_evaluate_plots_survives_a_damaged_metrics_file(tmp_path, content):
-    """Item 9: a truncated metrics.json (JSONDecodeError) or {"epochs": 5} (TypeError) gave tracebacks."""
+    """Item 9: a truncated metrics.json (JSONDecodeError) or {"epochs": 5} (TypeError) gave tracebacks; a missing
+    one (a bundled model's) left the learning curves out without a word."""
     env = fault_env(tmp_path)
     assert digitnet("train", *QUICK, "--iters", "10", "--out", "m.npz", cwd=tmp_path, env=env).returncode == 0
     json.loads((tmp_path / "m.metrics.json").read_text())  # written whole
-    (tmp_path / "m.metrics.json").write_text(content)
+    if content is None:
+        (tmp_path / "m.metrics.json").unlink()
+    else:
+        (tmp_path / "m.metrics.json").write_text(content)
     done = digitnet("evaluate", "m.npz", "--offline", "--plots", "pics", cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
-    assert_one_line(done.stderr, "warning: m.metrics.json", "the learning curves are left out")
+    assert_one_line(done.stderr, "note: m.metrics.json" if content is None else "warning: m.metrics.json",
+                    "the learning curves are left out")
     assert (tmp_path / "pics" / "confusion_matrix.png").is_file()
     assert not (tmp_path / "pics" / "learning_curves.png").exists()
 

@@ -37,7 +37,8 @@ def calibration_lines(net, scores, labels):
 @data_options
 @click.option("--plots", "plots_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Write PNG pictures here: confusion matrix, misclassified digits, reliability diagram, "
-                   "learning curves, first-layer weights.")
+                   "learning curves (from MODEL.metrics.json, which training writes beside the model), "
+                   "first-layer weights.")
 @click.option("--workers", default=1, type=str, callback=parse_workers, metavar="N|auto",
               help="Share the test set out between N processes (MPI; auto: every usable core). "
                    "Needs pip install 'digitnet[mpi]'.")
@@ -100,5 +101,8 @@ def command(ctx, model, data_dir, offline, plots_dir, workers):
                 history = read_history(metrics)
             except ValueError as e:  # the model is fine: draw the rest, without its learning curves
                 click.echo(f"warning: {e}; the learning curves are left out", err=True)
+        else:  # a bundled model, or a file whose training history was not kept: say why there are no curves
+            click.echo(f"note: {metrics.name}: no training history beside the model; the learning curves are left out",
+                       err=True)
         for path in write_evaluation_pictures(net, dataset.x_test, dataset.t_test, history, plots_dir):
             click.echo(f"wrote {path}")
