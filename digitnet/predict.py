@@ -100,8 +100,6 @@ def _save_preprocessed(pixels, folder, source, used, suffix=".28x28.png", write=
     return path
 
 
-
-
 def expand_folders(paths):
     """The paths, each folder replaced by the image files in it (by suffix, sorted by name; not recursive). A
     folder with none stays as it is, so that reading it reports it (image_io: "no image files in this folder")
