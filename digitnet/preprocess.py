@@ -38,11 +38,35 @@ def to_mnist(image):
     grey = load_grey(image, name)
     ink = ink_map(grey, name)
     crop = _crop_to_ink(ink)
-    size = max(crop.shape)
-    if size < max(MIN_DIGIT_PX, MIN_DIGIT_FRACTION * max(ink.shape)):
+    least = max(MIN_DIGIT_PX, MIN_DIGIT_FRACTION * max(ink.shape))
+    if max(crop.shape) < least:
         raise ImageError(f"{name}: no digit found: the image is near-blank (only a speck of ink, "
                          f"{crop.shape[1]}x{crop.shape[0]} px)", "no-digit")
+    specks = _scattered_specks(crop, least)
+    if specks:  # what `read` says of such a picture too
+        raise ImageError(f"{name}: no digit found: only {specks} specks of ink", "no-digit")
     return to_field(crop, name)
+
+
+def _scattered_specks(ink, least):
+    """How many pieces of ink there are when no piece, together with the pieces above and below it (overlapping
+    it sideways, at most `least` apart), is `least` pixels long: specks strewn over the picture, not a digit.
+    0 when some piece is that long (a digit, even one whose strokes are broken), or there is one piece."""
+    from scipy import ndimage
+
+    labels, count = ndimage.label(ink > 0, structure=np.ones((3, 3), dtype=bool))
+    if count < 2:
+        return 0
+    boxes = sorted((s[1].start, s[1].stop, s[0].start, s[0].stop) for s in ndimage.find_objects(labels))
+    stacks = []  # [x0, x1, y0, y1] of pieces joined with those above and below them
+    for x0, x1, y0, y1 in boxes:
+        for st in stacks:
+            if x0 < st[1] and st[0] < x1 and max(y0 - st[3], st[2] - y1) <= least:
+                st[:] = [min(x0, st[0]), max(x1, st[1]), min(y0, st[2]), max(y1, st[3])]
+                break
+        else:
+            stacks.append([x0, x1, y0, y1])
+    return 0 if any(max(x1 - x0, y1 - y0) >= least for x0, x1, y0, y1 in stacks) else count
 
 
 def to_field(crop, name="image"):

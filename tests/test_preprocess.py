@@ -234,6 +234,23 @@ def test_missing_file_and_folder_raise_image_error(tmp_path):
         to_mnist(tmp_path)
 
 
+def test_specks_strewn_over_a_picture_are_no_digit_but_a_dashed_stroke_is_one():
+    """15 dots of 4 px over a page were cropped together into one 28x28 field and read as a 3 at 65 % (`read`
+    said "only 15 specks"). A 1 drawn as dashes, each shorter than a speck's limit, is still a digit."""
+    rng = np.random.default_rng(0)
+    page = np.full((300, 400), 255, dtype=np.uint8)
+    for y, x in zip(rng.integers(10, 286, 15), rng.integers(10, 386, 15)):
+        page[y:y + 4, x:x + 4] = 0
+    with pytest.raises(ImageError, match="no digit found: only 15 specks of ink") as e:
+        to_mnist(page)
+    assert e.value.reason == "no-digit"
+    dashed = np.full((300, 400), 255, dtype=np.uint8)
+    for y in range(60, 240, 14):  # dashes 10 px long, 4 px apart: each under 12 px (3 % of 400)
+        dashed[y:y + 10, 198:202] = 0
+    out = to_mnist(dashed)
+    assert out.shape == (28, 28) and bbox(out)[0] >= 19  # a tall upright stroke, as a 1 is
+
+
 def test_floats_over_1_and_12_bit_files_are_read_not_called_blank(tmp_path, seven):
     """np.asarray(picture, float) gives 0-255, and a 16-bit PNG may hold 12-bit data (0-4095): both were taken as
     a picture with no contrast (floats clipped to 1; 4095 / 65535) and refused as blank."""
