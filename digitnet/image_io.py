@@ -101,7 +101,7 @@ def _check_source(image, name):
         if os.path.isdir(image):
             raise ImageError(_folder_problem(image, name), "not-an-image")
         raise ImageError(f"{name}: no such file", "missing")
-    if is_bytes and len(image) == 0:
+    if (is_bytes and len(image) == 0) or (is_path and os.path.getsize(image) == 0):
         raise ImageError(f"{name}: empty (0 bytes), not an image", "not-an-image")
     return io.BytesIO(bytes(image)) if is_bytes else image
 

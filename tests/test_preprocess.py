@@ -229,6 +229,10 @@ def test_missing_file_and_folder_raise_image_error(tmp_path):
     assert e.value.reason == "missing"
     with pytest.raises(ImageError, match="no image files in this folder"):
         to_mnist(tmp_path)  # empty
+    (tmp_path / "empty.png").write_bytes(b"")  # as 0 bytes in memory say (it said "not an image file Pillow can read")
+    with pytest.raises(ImageError, match=r"empty.png: empty \(0 bytes\), not an image"):
+        to_mnist(tmp_path / "empty.png")
+    (tmp_path / "empty.png").unlink()
     drawing().save(tmp_path / "seven.png")
     with pytest.raises(ImageError, match="a folder, not an image file"):
         to_mnist(tmp_path)
