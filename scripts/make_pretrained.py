@@ -40,7 +40,7 @@ from digitnet import im2col  # noqa: E402  (sys.path is set above)
 from digitnet.augment import Augmenter  # noqa: E402  (sys.path is set above)
 from digitnet.cut_digits import cut_share  # noqa: E402  (sys.path is set above)
 from digitnet.data import load_dataset, load_sample  # noqa: E402  (sys.path is set above)
-from digitnet.data.mnist import SAMPLE_TEST_DIGITS  # noqa: E402  (sys.path is set above)
+from digitnet.data.mnist import SAMPLE_HELD_OUT  # noqa: E402  (sys.path is set above)
 from digitnet.nets.factory import build_net  # noqa: E402  (sys.path is set above)
 from digitnet.optimizers import (  # noqa: E402  (sys.path is set above)
     OPTIMIZERS,
@@ -58,7 +58,7 @@ TRAINING_DATA = ("MNIST training digits 1-8,000 (the bundled offline sample's tr
 # The bundled weights were made with im2col's products; the row windows sum in another order (the same within
 # float32 round-off), so they are off here and the models come out again bit for bit (--verify).
 im2col.ROW_WINDOWS = False
-CALIBRATION_DATA = f"{SAMPLE_TEST_DIGITS} (the bundled offline sample's other 2,000, not trained on)"
+CALIBRATION_DATA = SAMPLE_HELD_OUT
 
 # The README's recipes: `digitnet train` defaults, its accuracy table's deep-cnn-mnist10k run, and fast-cnn
 # trained longer and wider with elastic distortions on top of the affine ones (docs/performance.md).

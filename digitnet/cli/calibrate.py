@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 import numpy as np
 
+from ..data.mnist import SAMPLE_HELD_OUT
 from ..errors import DigitnetError
 from .main import friendly_errors, load_data
 from .options import data_options
@@ -19,9 +20,11 @@ def calibration_digits(header, dataset):
     """(x, t, description): held-out digits for a model, from what its header says it trained on.
 
     A `digitnet train` file: the share it held out (its validation or calibration digits, split again the
-    same way). Trained on the first N digits only (--train-limit): the next digits, up to 2,000. Otherwise
-    the dataset's test split, with a warning in the description: a calibration fitted on the test digits
-    must not be measured on them."""
+    same way). Trained on the first N digits only (--train-limit): the next digits, up to 2,000. A bundled
+    model (trained on the offline sample's 8,000 training digits): the sample's other 2,000, wherever the
+    dataset holds them (the sample's test split, or MNIST's training digits 8,001-10,000). Otherwise the
+    dataset's test split, with a warning in the description: a calibration fitted on the test digits must not
+    be measured on them."""
     from ..run import calibration_split, training_data
     from ..settings import RunSettings
 
@@ -41,9 +44,28 @@ def calibration_digits(header, dataset):
             end = min(dataset.n_train, s.train_limit + 2000)
             return (dataset.x_train[s.train_limit:end], dataset.t_train[s.train_limit:end],
                     f"training digits {s.train_limit + 1:,}-{end:,} (after the {s.train_limit:,} it trained on)")
+    if (header.get("metadata") or {}).get("pretrained"):
+        held = _sample_held_out(dataset)
+        if held is not None:
+            return held[0], held[1], SAMPLE_HELD_OUT
     return (dataset.x_test, dataset.t_test,
             f"the {dataset.x_test.shape[0]:,} test digits of {dataset.name} (the header does not say which digits "
             "the model did not train on: do not measure calibration on these same digits)")
+
+
+def _sample_held_out(dataset):
+    """(x, t) of the offline sample's 2,000 test digits (MNIST training digits 8,001-10,000) as the dataset
+    holds them, found by their pixels; None when it does not hold them (another dataset)."""
+    from ..data.mnist import SAMPLE_NAME, SAMPLE_TRAIN, load_sample
+
+    if dataset.name == SAMPLE_NAME:
+        return dataset.x_test, dataset.t_test
+    sample = load_sample(dtype=dataset.x_train.dtype)
+    end = SAMPLE_TRAIN + sample.x_test.shape[0]
+    part = dataset.x_train[SAMPLE_TRAIN:end]
+    if part.shape == sample.x_test.shape and np.array_equal(part, sample.x_test):
+        return part, dataset.t_train[SAMPLE_TRAIN:end]
+    return None
 
 
 @click.command("calibrate")
@@ -62,7 +84,8 @@ def command(model, data_dir, offline, outliers, rate, out):
 
     MODEL is a model file (re-saved in place, atomically, weights unchanged) or a bundled model's name
     with --out. The digits come from --data-dir / --offline (see `digitnet train`): the ones the model
-    held out when its header says so, else the dataset's test split."""
+    held out when its header says so (a bundled model: MNIST training digits 8,001-10,000), else the dataset's
+    test split."""
     from ..calibration import fit_for_net
     from ..model_io import load_model, params_digest, save_model
     from ..outliers import outlier_sets, parse_spec

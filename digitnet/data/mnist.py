@@ -16,7 +16,7 @@ from digitnet.data.idx import read_images, read_labels
 from digitnet.errors import DataError
 
 __all__ = ["Dataset", "load_dataset", "load_mnist", "load_sample", "resolve_dataset",
-           "SAMPLE_DIR", "SAMPLE_NAME", "SAMPLE_TEST_DIGITS"]
+           "SAMPLE_DIR", "SAMPLE_NAME", "SAMPLE_TEST_DIGITS", "SAMPLE_HELD_OUT"]
 
 # The standard file names; the cache holds the .gz ones, a user's folder may hold either.
 TRAIN_IMAGES = "train-images-idx3-ubyte"
@@ -28,6 +28,8 @@ SAMPLE_DIR = Path(__file__).resolve().parent / "sample"
 SAMPLE_TRAIN = 8_000  # the sample's first 8,000 digits train, the remaining 2,000 test
 SAMPLE_NAME = "MNIST offline sample (first 10,000 training digits: 8,000 train / 2,000 test)"
 SAMPLE_TEST_DIGITS = "MNIST training digits 8,001-10,000"  # the sample's test split, as model files name it
+SAMPLE_HELD_OUT = f"{SAMPLE_TEST_DIGITS} (the bundled offline sample's other 2,000, not trained on)"  # and so:
+# what the bundled models, trained on the sample's training split, were calibrated on
 
 
 @dataclass
