@@ -36,6 +36,10 @@ class Committee:
         self.nets = tuple(nets)
         if not self.nets:
             raise ValueError("a committee needs at least one net")
+        for net in self.nets:
+            if not callable(getattr(net, "predict", None)):
+                raise TypeError(f"a net must be a network (digitnet.pretrained, load_model), a bundled model's name "
+                                f"or a model file's path, not {type(net).__name__}")
 
     @property
     def first(self):

@@ -180,6 +180,8 @@ def test_net_may_be_a_bundled_models_name_or_a_model_files_path(net, tmp_path):
     assert digitnet.read(picture, ["deep-cnn", net]).to_json() == digitnet.read(picture, [net, net]).to_json()
     with pytest.raises(ModelFileError, match="nosuch: no such model file, and not a bundled model"):
         digitnet.read(picture, "nosuch")
+    with pytest.raises(TypeError, match="a net must be a network .* not int"):
+        digitnet.read(picture, [net, 42])
 
 
 def test_a_picture_shown_is_enlarged_but_never_wider_than_the_limit():
