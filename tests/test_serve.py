@@ -14,6 +14,7 @@ import threading
 import time
 import zlib
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -190,7 +191,12 @@ BAD_JSON = [
     ("255", json.dumps({"pixels": [255] * 784}).encode(), 422, ["pixel 0", "0..1"]),
     ("negative", json.dumps({"pixels": [0.0] * 783 + [-0.25]}).encode(), 422, ["pixel 783", "-0.25", "0..1"]),
     ("huge integer", b'{"pixels": [' + b"9" * 400 + b", 0" * 783 + b"]}", 422, ["0..1"]),
-    ("5000-digit integer", b'{"pixels": [' + b"9" * 5000 + b", 0" * 783 + b"]}", 422, ["malformed JSON"]),
+    ("5000-digit integer", b'{"pixels": [' + b"9" * 5000 + b", 0" * 783 + b"]}", 422,
+     ["malformed JSON: a number has too many digits"]),  # not Python's advice to call sys.set_int_max_str_digits
+    # a blank field was answered with a confident digit (a 1 at 69 %), where a blank picture is a 422
+    ("blank pixels", json.dumps({"pixels": [0.0] * 784}).encode(), 422, ["no digit found", "blank", "0 of 784"]),
+    ("one inked pixel", json.dumps({"pixels": [0.0] * 400 + [1.0] + [0.0] * 383}).encode(), 422,
+     ["no digit found", "1 of 784"]),
     ("a string pixel", json.dumps({"pixels": ["0.5"] + [0] * 783}).encode(), 422, ["pixel 0", "not a number"]),
     ("a boolean pixel", json.dumps({"pixels": [[True] + [0] * 27] + [[0] * 28] * 27}).encode(), 422,
      ["pixel [0][0]", "not a number"]),
@@ -543,10 +549,35 @@ def test_explain_from_an_upload_of_a_conv_net(sample):
     ("digit=", ["digit must be 0 to 9"]),
     ("score=probability", ["score must be logit or log-probability", "'probability'"]),
     ("target=3", ["unknown query parameter 'target'"]),
+    ("digit=" + "0" * 4300 + "3", []),  # zeros before a 3 are a 3: the answer is a 200 (below)
+    ("digit=" + "9" * 4301, ["digit must be 0 to 9"]),  # int() of it raised ValueError: a 500
 ])
 def test_explain_refuses_a_bad_query_in_one_line(client, sample, query, words):
     body = {"pixels": [float(v) for v in sample.x_test[0]]}
+    if not words:
+        r = client.post(f"/api/explain?{query}", json=body)
+        assert r.status_code == 200 and r.json()["target"] == 3
+        return
     assert_error(client.post(f"/api/explain?{query}", json=body), 422, *words)
+
+
+def test_explain_explains_the_digit_it_answers_and_every_query_is_checked(sample):
+    """With several nets answering, the explained target came from the first net alone, and could differ from
+    the digit answered (a K: target 9, digit 1). /api/read ignored ?reject; a misspelt parameter did nothing."""
+    from digitnet.pretrained import bundled_path, default_committee
+
+    letter = (Path(__file__).parent / "fixtures" / "nondigits" / "letter-cap-K.png").read_bytes()
+    app = create_app(bundled_path("fast-cnn"), classifiers=default_committee("predict"),
+                     readers=default_committee("read"))
+    with TestClient(app, raise_server_exceptions=True) as c:
+        r = c.post("/api/explain", content=letter, headers={"content-type": "image/png"})
+        assert r.status_code == 200 and r.json()["target"] == r.json()["digit"]
+        upload = {"files": {"image": ("k.png", letter, "image/png")}}
+        strict, free = c.post("/api/read", **upload).json(), c.post("/api/read?reject=false", **upload).json()
+        assert "?" in strict["text"] and "?" not in free["text"] and not any(d["rejected"] for d in free["digits"])
+        for route in ("/api/predict", "/api/read"):
+            assert_error(c.post(f"{route}?rejct=false", **upload), 400, "unknown query parameter 'rejct'", route)
+            assert_error(c.post(f"{route}?reject=maybe", **upload), 400, "give true or false")
 
 
 def test_serve_command_without_a_model_serves_the_best_bundled_one(monkeypatch):
@@ -562,8 +593,15 @@ def test_serve_command_without_a_model_serves_the_best_bundled_one(monkeypatch):
     monkeypatch.setattr(uvicorn.Server, "run", run)
     r = CliRunner().invoke(serve_command, ["--port", "0"])
     assert r.exit_code == 0, r.output
-    assert r.stderr.startswith(f"using the bundled model {best_model_name()} (")
+    from digitnet.pretrained import committee_names
+
+    # it said "using the bundled model fast-cnn" while three nets answered each route
+    names = {task: committee_names(task) for task in ("predict", "read")}
+    assert r.stderr.startswith(f"using the bundled models {', '.join(names['predict'])} together for /api/predict, "
+                               f"{', '.join(names['read'])} for /api/read; 'Look inside' shows {best_model_name()}")
     assert calls[0].state.model_info["architecture"] == best_model_name()
+    with TestClient(calls[0]) as c:
+        assert c.get("/health").json()["committees"] == names
     from digitnet.pretrained import default_committee
     from digitnet.reader import reading_nets
 
@@ -571,6 +609,9 @@ def test_serve_command_without_a_model_serves_the_best_bundled_one(monkeypatch):
     assert calls[0].state.predictor.classifiers is default_committee("predict")  # one digit: predict's
     r = CliRunner().invoke(serve_command, ["--model", "two-layer", "--port", "0"])
     assert r.exit_code == 0 and calls[1].state.model_info["architecture"] == "two-layer"
+    assert r.stderr.startswith("using the bundled model two-layer (")
+    with TestClient(calls[1]) as c:
+        assert "committees" not in c.get("/health").json()
     predictor = calls[1].state.predictor
     assert predictor.readers.nets == predictor.classifiers.nets == (calls[1].state.net,)  # a model named: alone
     r = CliRunner().invoke(serve_command, ["some.npz", "--model", "two-layer"])

@@ -31,12 +31,14 @@ def _url(host, port):
 @click.command("serve")
 @click.argument("model_file", required=False, type=click.Path(dir_okay=False, path_type=Path), metavar="[MODEL]")
 @click.option("--model", "model", metavar="NAME|PATH",
-              help="A bundled model's name (see `digitnet models`) or a model file. Default: the best bundled model.")
+              help="A bundled model's name (see `digitnet models`) or a model file. Default: the bundled committees, "
+                   "as predict and read use them; 'Look inside' shows the best bundled model.")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; 0.0.0.0 lets other machines on your network in.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 def command(model_file, model, host, port):
-    """Serve a page to draw digits on, read live by a model, and its JSON API (POST /api/predict, /api/explain).
+    """Serve a page to draw digits on, read live by a model, and its JSON API (POST /api/predict, /api/read,
+    /api/explain; GET /health).
 
     Open the printed address in a browser, draw a digit with the mouse, a pen or a finger, and watch
     the prediction, the ten probabilities, the 28x28 image the network sees, and (Look inside) each
@@ -49,16 +51,20 @@ def command(model_file, model, host, port):
         raise click.UsageError(f"two models: {model_file} and --model {model}; give one")
     import uvicorn
 
-    from ..pretrained import default_committee, resolve_model
+    from ..pretrained import committee_names, default_committee, resolve_model
 
     try:
         default = model is None and model_file is None
         model, description = resolve_model(model if model_file is None else model_file)
-        if description.startswith("bundled"):
+        if default:  # the bundled nets work together, as `digitnet predict` and `digitnet read` do
+            names = {task: committee_names(task) for task in ("predict", "read")}
+            click.echo(f"using the bundled models {', '.join(names['predict'])} together for /api/predict, "
+                       f"{', '.join(names['read'])} for /api/read; 'Look inside' shows {model.stem}", err=True)
+        elif description.startswith("bundled"):
             click.echo(f"using the {description}", err=True)
-        # with no model named, the bundled nets work together, as `digitnet predict` and `digitnet read` do
         app = create_app(model, readers=default_committee("read") if default else None,
-                         classifiers=default_committee("predict") if default else None)
+                         classifiers=default_committee("predict") if default else None,
+                         committees=names if default else None)
     except DigitnetError as e:
         raise click.ClickException(str(e)) from None
     sock = _bind(host, port)  # bound first: --port 0 lets the system choose, and the address printed is real

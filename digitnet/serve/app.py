@@ -1,7 +1,9 @@
 """`digitnet serve [--model NAME|PATH]`: a web page to draw a digit on, and the JSON API behind it.
 
     GET  /             the drawing page (static HTML, CSS and JS from digitnet/static; no build step)
-    GET  /health       {"status": "ok", "model": {"architecture", "dataset", "test_accuracy", ...}}
+    GET  /health       {"status": "ok", "model": {"architecture", "dataset", "test_accuracy", ...}} (the net "Look
+                       inside" shows), and "committees": {"predict": [names], "read": [names]} when several
+                       bundled nets answer (`digitnet serve` with no model named)
     POST /api/predict  one of
                          multipart/form-data with a file field "image" (PNG, JPEG, BMP, GIF, WebP, TIFF),
                          a raw image body (Content-Type image/* or application/octet-stream),
@@ -18,9 +20,10 @@
                        "image": a PNG data URL of the outputs (maps as tiles, units as a strip),
                        "values" (affine layers only)}]}; see digitnet/explain.py.
     POST /api/read     the same bodies (a whole number in the picture; JSON pixels are read as a picture);
-                       answers reader.Reading's JSON {"text": "2024" (lines joined by "\n", '?' for a digit
-                       the model is not sure of), "digits": [{"value", "confidence", "box": [x0, y0, x1, y1]
-                       in the picture's pixels, "rejected", "line"}], "specks"}; see digitnet/reader.py.
+                       answers reader.Reading's JSON {"text": "2024" (lines joined by "\n", '?' where the model
+                       says "not a digit"; ?reject=false never), "digits": [{"value", "confidence", "box": [x0, y0,
+                       x1, y1] in the picture's pixels, "rejected", "line"}], "specks"}; see digitnet/reader.py.
+    Any other query parameter is a 400 (a misspelt ?reject would otherwise change nothing without a word).
 
 Every refusal is JSON {"error": "one line"} with a 4xx status: 413 for a body over the upload limit
 (checked while reading; a body up to twice the limit is read to its end first, so that closing the
@@ -121,12 +124,12 @@ class Predictor:
             probabilities, rejected = self.classifiers.classify(x, reject=reject)
         return probabilities[0], bool(rejected[0])
 
-    def read(self, image):
+    def read(self, image, reject=True):
         """reader.read's Reading of a whole number in the picture (bytes with a name, or an array)."""
         from ..reader import read
 
         with self.lock:
-            return read(image, self.readers)
+            return read(image, self.readers, reject=reject)
 
     def explain(self, image, digit, score):
         from ..explain import explain
@@ -242,22 +245,24 @@ def add_routes(app, predictor):
         return FileResponse(STATIC_DIR / "index.html", media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
 
     @app.get("/health")
-    async def health():
-        return {"status": "ok", "model": app.state.model_info}
+    async def health():  # model: the one net "Look inside" shows; committees: the nets that answer, when several
+        committees = {"committees": app.state.committees} if app.state.committees else {}
+        return {"status": "ok", "model": app.state.model_info, **committees}
 
     @app.post("/api/predict")
     async def predict(request: Request):
-        reject = reject_query(request.query_params)
+        reject = reject_query(request.query_params, "/api/predict")
         image = await read_image(request)
         probabilities, rejected = await run_in_threadpool(predictor.judge, image, reject)
         return answer(probabilities, image, rejected)
 
     @app.post("/api/read")
     async def read_number(request: Request):
-        """The number in the picture: /api/predict's bodies and limits, reader.Reading's JSON."""
+        """The number in the picture: /api/predict's bodies, limits and ?reject, reader.Reading's JSON."""
+        reject = reject_query(request.query_params, "/api/read")
         data, name = await read_upload(request)
         image = name if data is None else _named_bytes(data, name)
-        return (await run_in_threadpool(predictor.read, image)).to_json()
+        return (await run_in_threadpool(predictor.read, image, reject)).to_json()
 
     @app.post("/api/explain")
     async def explain(request: Request):
@@ -265,17 +270,19 @@ def add_routes(app, predictor):
         ?score=logit|log-probability."""
         digit, score = explain_query(request.query_params)
         image = await read_image(request)
-        result = await run_in_threadpool(predictor.explain, image, digit, score)
         judged = await run_in_threadpool(predictor.judge, image)  # calibrated, as /api/predict answers
+        digit = int(np.argmax(judged[0])) if digit is None else digit  # the digit it answers, not its first net's
+        result = await run_in_threadpool(predictor.explain, image, digit, score)
         return {**explanation_json(result), **answer(judged[0], image, judged[1])}
 
 
 def create_app(model, *, readers=None, classifiers=None, max_upload_bytes=MAX_UPLOAD_BYTES,
-               body_timeout=BODY_TIMEOUT_S):
+               body_timeout=BODY_TIMEOUT_S, committees=None):
     """The FastAPI app serving `model`: a model file path, a (net, header) pair from load_model, or a net.
     readers: the nets /api/read reads whole numbers with together (reader.read; default: the model alone);
     classifiers: the nets /api/predict reads one digit with together (committee.Committee; default: the
-    model alone). "Look inside" always shows the model.
+    model alone). "Look inside" always shows the model. committees: {"predict": names, "read": names} of those
+    nets, for /health to report.
 
     The model is loaded (and run once) here, so a bad file fails at start-up with a ModelFileError /
     DigitnetError rather than on the first request.
@@ -288,6 +295,7 @@ def create_app(model, *, readers=None, classifiers=None, max_upload_bytes=MAX_UP
     app = FastAPI(title="digitnet", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.net, app.state.model_info, app.state.predictor = net, _model_info(net, header, source), predictor
     app.state.max_upload_bytes, app.state.body_timeout = max_upload_bytes, body_timeout
+    app.state.committees = committees
     add_error_handlers(app)
     add_routes(app, predictor)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -296,8 +304,12 @@ def create_app(model, *, readers=None, classifiers=None, max_upload_bytes=MAX_UP
 
 # ---------------------------------------------------------------------------------------- explain
 
-def reject_query(params):
-    """?reject=false (or 0, no): always name a digit, as predict --no-reject; anything else but true is a 400."""
+def reject_query(params, path):
+    """?reject=false (or 0, no): always name a digit, as predict --no-reject; anything else but true is a 400, and
+    so is any other parameter (a misspelt one would otherwise change nothing without a word)."""
+    unknown = sorted(set(params) - {"reject"})
+    if unknown:
+        raise RequestError(f"unknown query parameter {unknown[0][:30]!r}: {path} takes reject (true or false)", 400)
     value = params.get("reject", "true").strip().lower()
     if value not in ("true", "1", "yes", "false", "0", "no"):
         raise RequestError(f"reject={value[:20]!r}: give true or false", 400)
@@ -314,9 +326,10 @@ def explain_query(params):
                            f"({' or '.join(SCORES)})")
     digit = params.get("digit")
     if digit is not None:
-        if not (digit.isascii() and digit.isdigit() and int(digit) < CLASSES):
+        value = digit.lstrip("0") or "0"  # "03" is 3; checked as text, since int() of 4,301 digits or more raises
+        if not (digit.isascii() and digit.isdigit() and len(value) == 1 and int(value) < CLASSES):
             raise RequestError(f"digit must be 0 to {CLASSES - 1}, not {digit[:20]!r}")
-        digit = int(digit)
+        digit = int(value)
     score = params.get("score", "logit")
     if score not in SCORES:
         raise RequestError(f"score must be {' or '.join(SCORES)}, not {score[:30]!r}")

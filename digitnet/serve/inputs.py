@@ -10,6 +10,7 @@ import numpy as np
 
 from ..data.images import PIXELS, SIDE
 from ..errors import DigitnetError
+from ..preprocess import MIN_INK_PIXELS
 
 
 class RequestError(DigitnetError):
@@ -49,8 +50,9 @@ def pixels_from_json(body):
         raise RequestError("malformed JSON: the body is not UTF-8 text") from None
     except json.JSONDecodeError as e:
         raise RequestError(f"malformed JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
-    except ValueError as e:  # e.g. an integer with more digits than Python converts
-        raise RequestError(f"malformed JSON: {' '.join(str(e).split())[:200]}") from None
+    except ValueError as e:  # an integer with more digits than Python converts (its message is advice to a coder)
+        what = "a number has too many digits" if "digits" in str(e) else " ".join(str(e).split())[:200]
+        raise RequestError(f"malformed JSON: {what}") from None
     if not isinstance(data, dict):
         raise RequestError('the JSON body must be an object {"pixels": [784 numbers in 0..1]}, '
                            f"not {type(data).__name__ if data is not None else 'null'}")
@@ -76,7 +78,11 @@ def pixels_from_json(body):
             shown = repr(v) if isinstance(v, float) or abs(v) < 10 ** 12 else "a huge number"
             raise RequestError(f"{where} is {shown}, outside 0..1 (scale 0..255 values by 1/255; "
                                "ink is 1, background 0)")
-    return np.asarray(flat, dtype=np.float32).reshape(SIDE, SIDE)
+    image = np.asarray(flat, dtype=np.float32).reshape(SIDE, SIDE)
+    inked = int(np.count_nonzero(image))
+    if inked < MIN_INK_PIXELS:  # no digit to read: as to_mnist refuses a blank picture, not a guess
+        raise RequestError(f"no digit found: the pixels are blank ({inked} of {PIXELS} above 0)")
+    return image
 
 
 class ClientGone(Exception):
