@@ -21,6 +21,10 @@ from .nets.base import infer
 
 __all__ = ["Committee", "Assessment", "as_committee"]
 
+BATCH = 256  # pictures a net classifies at once: the read of one picture may cut thousands of candidates,
+             # and those classified at once ran 3.7 times slower than 256 at a time (2,854 of them: 9.6 s
+             # against 2.6 s, the three nets of `read`); the buffers of so large a batch outgrow the caches
+
 
 class Assessment(NamedTuple):
     """What a committee says of N pictures (Committee.assess)."""
@@ -54,9 +58,14 @@ class Committee:
 
     @staticmethod
     def logits(net, x):
-        """The net's scores for x (cast to the net's own dtype), as float64; no backward caches kept."""
+        """The net's scores for x (cast to the net's own dtype), as float64; no backward caches kept. BATCH
+        pictures at a time."""
         dtype = np.result_type(*net.params.values()) if getattr(net, "params", None) else np.float32
-        return np.asarray(infer(net, np.asarray(x).reshape(len(x), -1).astype(dtype, copy=False)), dtype=np.float64)
+        x = np.asarray(x).reshape(len(x), -1).astype(dtype, copy=False)
+        if len(x) <= BATCH:
+            return np.asarray(infer(net, x), dtype=np.float64)
+        return np.concatenate([np.asarray(infer(net, x[i:i + BATCH]), dtype=np.float64)
+                               for i in range(0, len(x), BATCH)])
 
     def classify(self, x, *, reject=True):
         """(probabilities (N, 10): the mean of the nets' calibrated ones, rejected (N,) bool: the first

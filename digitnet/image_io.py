@@ -34,9 +34,10 @@ class ImageError(DigitnetError):
     `reason` says which, for callers that answer differently (a web server's status codes):
     "missing" (no such file), "not-an-image" (not a format Pillow reads, or empty), "unreadable"
     (damaged, truncated, unsupported pixels), "too-large" (over MAX_PIXELS: decompression bombs),
-    "no-digit" (blank or near-blank)."""
+    "no-digit" (blank or near-blank), "too-complex" (so much joined ink that cutting it into digits would take
+    minutes: segment.MAX_CANDIDATES)."""
 
-    REASONS = ("missing", "not-an-image", "unreadable", "too-large", "no-digit")
+    REASONS = ("missing", "not-an-image", "unreadable", "too-large", "no-digit", "too-complex")
 
     def __init__(self, message, reason="unreadable"):
         super().__init__(message)

@@ -22,7 +22,7 @@ from .committee import as_committee
 from .errors import DigitnetError
 from .image_io import ImageError, describe, load_grey
 from .preprocess import ink_map
-from .segment import segment
+from .segment import TooManyCuts, segment
 
 __all__ = ["Reading", "read", "reading_nets"]
 
@@ -138,7 +138,10 @@ def read_ink(ink, nets, *, reject=True, name="image", scale=(1.0, 1.0)):
         kept.append((a.probabilities, a.margins < 0 if reject else np.zeros(len(fields), dtype=bool)))
         return a.evidence, a.margins
 
-    lines, specks = segment(ink, classify)
+    try:
+        lines, specks = segment(ink, classify)
+    except TooManyCuts as e:  # one line naming the picture, as every refusal of a picture
+        raise ImageError(f"{name}: {e}", "too-complex") from None
     found = [d for line in lines for d in line]
     if not found:
         what = f"only {specks} speck{'s' if specks != 1 else ''} of ink" if specks else "no ink that could be a digit"

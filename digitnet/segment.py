@@ -34,7 +34,7 @@ import numpy as np
 from .errors import DigitnetError
 from .preprocess import MIN_DIGIT_FRACTION, MIN_DIGIT_PX, stroke_width, to_field
 
-__all__ = ["Found", "candidates", "segment"]
+__all__ = ["Found", "TooManyCuts", "candidates", "segment"]
 
 EIGHT = np.ones((3, 3), dtype=bool)
 MAX_COMPONENTS = 400      # beyond this many (a noisy photo), only the largest are looked at; the rest are specks
@@ -71,6 +71,13 @@ GROW_BLOB = 1.1           # ... in a blob at least this wide (x H): two digits, 
                           # Tuned on 200 touching numbers of the sample's digits: 148 read right without, 154 with
                           # (155 for any blob, at twice the time a picture; any piece's ink instead of its blob's:
                           # 152, 154, 156, 153 at GROW 0.05, 0.1, 0.15, 0.2)
+MAX_CANDIDATES = 3000     # a picture whose cuts give more candidate digits (not counting GROW's second readings) is
+                          # refused (TooManyCuts): a 6000x400 wave of ink gave 15,978 and took 45 s to read. The
+                          # touching numbers of 2-6 digits give at most 755 (200 of the sample's), lines 946
+
+
+class TooManyCuts(DigitnetError):
+    """A picture whose joined ink gives more candidate digits than MAX_CANDIDATES: refused, not read for minutes."""
 
 
 @dataclass
@@ -116,9 +123,10 @@ def _prepare(ink):
                                    PEN_HEIGHTS * stroke_width(ink))
     for c in comps:
         c["small"] = max(c["y1"] - c["y0"], c["x1"] - c["x0"]) < SPECK * height
-    prepared = []
+    prepared, budget = [], MAX_CANDIDATES
     for members in lines:
-        line = _Line(ink, labels, [comps[i] for i in members], height)
+        line = _Line(ink, labels, [comps[i] for i in members], height, budget)
+        budget -= len(line.runs) - sum(line.grown)
         specks += line.specks
         if line.spans:
             prepared.append(line)
@@ -136,6 +144,9 @@ def candidates(ink):
         A list of (mask, field) pairs, the lines' candidates in turn: mask, a bool array of ink's shape, True
         where the candidate's ink may lie (its ink is ink > 0 there); field, the (28, 28) float array the
         classifier is shown. What cut_digits trains on: the cuts that hold one digit, and those that do not.
+
+    Raises:
+        TooManyCuts: the ink would give more than MAX_CANDIDATES candidates (segment() raises it too).
 
     Examples:
         >>> import numpy as np
@@ -345,14 +356,14 @@ def _seams_to_end(mask, height):
 class _Line:
     """A line's pieces, its candidate digits (runs of consecutive pieces) and their fields, and the DP."""
 
-    def __init__(self, ink, labels, comps, height):
+    def __init__(self, ink, labels, comps, height, budget=None):
         self.height, self.specks = height, 0
         self.y0, self.y1 = min(c["y0"] for c in comps), max(c["y1"] for c in comps)
         self.x0, self.x1 = min(c["x0"] for c in comps), max(c["x1"] for c in comps)
         self.cut_cost = {}   # component label -> [0, cost of seam 1, cost of seam 2, ...]
         self.blob_width = {}  # component label -> its width (x H), for the components cut
         self._pieces(labels[self.y0:self.y1, self.x0:self.x1], comps)
-        self._candidates(ink[self.y0:self.y1, self.x0:self.x1])
+        self._candidates(ink[self.y0:self.y1, self.x0:self.x1], MAX_CANDIDATES if budget is None else budget)
 
     def _pieces(self, labels, comps):
         """self.pieces (piece index per pixel, -1 elsewhere), self.spans (columns), self.owners ((label, strip))."""
@@ -398,12 +409,9 @@ class _Line:
         return any(d is not c and not d["small"] and _overlap(c["x0"], c["x1"], d["x0"], d["x1"])
                    >= 0.5 * (c["x1"] - c["x0"]) for d in comps)
 
-    def _candidates(self, ink):
-        """self.runs [(i, j): pieces i..j-1 as one digit], their boxes (ink-map pixels) and 28x28 fields; a run
-        cut from a blob of several digits (GROW_BLOB) comes twice, the second time with the blob's ink within
-        GROW x H of it (self.grown)."""
-        self.runs, self.boxes, self.fields, self.grown = [], [], [], []
-        n, height = len(self.spans), self.height
+    def _runs(self):
+        """[(i, j)]: the runs of consecutive pieces i..j-1 that could be one digit (not too wide, no wide gap)."""
+        runs, n, height = [], len(self.spans), self.height
         for i in range(n):
             right = self.spans[i][1]
             for j in range(i + 1, n + 1):
@@ -413,11 +421,26 @@ class _Line:
                     right = max(right, self.spans[j - 1][1])
                     if right - self.spans[i][0] > MAX_WIDTH * height:
                         break
-                member = self.member(i, j)
-                box = self._add(i, j, member, ink, False, None)
-                grown = self._near(i, j, member)
-                if grown is not None:  # its neighbours' ink near: a seam may have cut off part of it
-                    self._add(i, j, grown, ink, True, box)
+                runs.append((i, j))
+        return runs
+
+    def _candidates(self, ink, budget):
+        """self.runs [(i, j): pieces i..j-1 as one digit], their boxes (ink-map pixels) and 28x28 fields; a run
+        cut from a blob of several digits (GROW_BLOB) comes twice, the second time with the blob's ink within
+        GROW x H of it (self.grown). More runs than `budget` (what MAX_CANDIDATES leaves): TooManyCuts, before
+        any is cut out."""
+        runs = self._runs()
+        if len(runs) > budget:
+            count = MAX_CANDIDATES - budget + len(runs)
+            raise TooManyCuts(f"too much joined ink to read: cutting it gives over {count:,} candidate digits, and "
+                              f"at most {MAX_CANDIDATES:,} are read (write the digits apart, or send fewer at a time)")
+        self.runs, self.boxes, self.fields, self.grown = [], [], [], []
+        for i, j in runs:
+            member = self.member(i, j)
+            box = self._add(i, j, member, ink, False, None)
+            grown = self._near(i, j, member)
+            if grown is not None:  # its neighbours' ink near: a seam may have cut off part of it
+                self._add(i, j, grown, ink, True, box)
 
     def _add(self, i, j, member, ink, grown, box):
         """One candidate: run (i, j) as the ink under member (line pixels); its box is the run's own."""

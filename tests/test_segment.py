@@ -141,6 +141,25 @@ def test_a_seam_goes_round_ink_where_it_can():
     assert np.all(np.diff(cuts, axis=0) >= 0)  # sorted: they never cross
 
 
+def test_a_long_wave_of_joined_ink_is_refused_before_it_is_cut_up(tmp_path):
+    """A 6000x400 wave of one stroke (17 KB as a PNG) was cut into 15,978 candidate digits and read for 45 s,
+    holding up the server. Past MAX_CANDIDATES the picture is refused in one line, before any is cut out."""
+    from digitnet.image_io import ImageError
+    from digitnet.segment import MAX_CANDIDATES, TooManyCuts, candidates
+
+    x = np.arange(20, 3980, 4)
+    wave = picture([list(zip(x, 80 + 50 * np.sin(x / 25)))], size=(4000, 160))
+    with pytest.raises(TooManyCuts, match=f"at most {MAX_CANDIDATES:,} are read") as e:
+        candidates(ink_map(wave.astype(np.float32) / 255, "wave"))
+    assert int(str(e.value).split("over ")[1].split(" ")[0].replace(",", "")) > MAX_CANDIDATES
+    Image.fromarray(wave).save(tmp_path / "wave.png")
+    with pytest.raises(ImageError, match="wave.png: too much joined ink to read") as e:
+        digitnet.read(tmp_path / "wave.png", deep())
+    assert e.value.reason == "too-complex" and "\n" not in str(e.value)
+    short = picture([list(zip(x[:100], 80 + 50 * np.sin(x[:100] / 25)))], size=(440, 160))
+    assert 0 < len(candidates(ink_map(short.astype(np.float32) / 255, "short"))) < MAX_CANDIDATES  # still cut
+
+
 def test_blank_ink_finds_nothing():
     assert segment(np.zeros((50, 80), dtype=np.float32), classify) == ([], 0)
 

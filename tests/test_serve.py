@@ -628,6 +628,19 @@ def bundled_client():
         yield c
 
 
+def test_read_refuses_a_long_wave_of_joined_ink_at_once(bundled_client):
+    """A 17 KB PNG of a wave 6000 px long held the server for 45 s (every other request waited); now a 422."""
+    x = np.arange(20, 5980, 3)
+    img = Image.new("L", (6000, 400), 255)
+    from PIL import ImageDraw
+
+    ImageDraw.Draw(img).line(list(zip(x, 200 + 120 * np.sin(x / 40))), fill=0, width=24, joint="curve")
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    r = bundled_client.post("/api/read", files={"image": ("wave.png", buf.getvalue(), "image/png")})
+    assert_error(r, 422, "wave.png", "too much joined ink to read")
+
+
 def test_read_answers_the_number_in_an_upload_the_json_and_a_raw_body(bundled_client, sample):
     from digitnet.data.numbers import compose
 
