@@ -116,7 +116,7 @@ def segment(ink, classify):
 
 def _prepare(ink):
     """(the lines that hold candidate digits, as _Line objects top to bottom; the number of specks left out)."""
-    labels, comps = _components(ink)
+    labels, comps, excess = _components(ink)
     if not comps:
         return [], 0
     lines, height, specks = _lines(comps, max(MIN_DIGIT_PX, MIN_DIGIT_FRACTION * max(ink.shape)),
@@ -130,7 +130,7 @@ def _prepare(ink):
         specks += line.specks
         if line.spans:
             prepared.append(line)
-    return prepared, specks
+    return prepared, specks + excess
 
 
 def candidates(ink):
@@ -170,17 +170,19 @@ def candidates(ink):
 # -------------------------------------------------------------------------- components, stacks, lines
 
 def _components(ink):
-    """(label image, components as dicts {label, y0, y1, x0, x1, area}); dust and the excess left out."""
+    """(label image, components as dicts {label, y0, y1, x0, x1, area}, how many beyond MAX_COMPONENTS were left
+    out: specks, counted as such); dust is left out uncounted."""
     labels, n = _label(ink > 0)
     boxes = _find_objects(labels)
     area = np.bincount(labels.ravel(), minlength=n + 1)[1:]
     comps = [dict(label=i + 1, y0=s[0].start, y1=s[0].stop, x0=s[1].start, x1=s[1].stop, area=int(area[i]))
              for i, s in enumerate(boxes)]
     if not comps:
-        return labels, comps
+        return labels, comps, 0
     comps.sort(key=lambda c: -c["area"])
     keep = [c for c in comps[:MAX_COMPONENTS] if c["area"] >= DUST * comps[0]["area"]]
-    return labels, keep
+    excess = sum(c["area"] >= DUST * comps[0]["area"] for c in comps[MAX_COMPONENTS:])
+    return labels, keep, excess
 
 
 def _ndimage():

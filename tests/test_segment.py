@@ -160,6 +160,20 @@ def test_a_long_wave_of_joined_ink_is_refused_before_it_is_cut_up(tmp_path):
     assert 0 < len(candidates(ink_map(short.astype(np.float32) / 255, "short"))) < MAX_CANDIDATES  # still cut
 
 
+def test_every_speck_is_counted_also_beyond_the_components_looked_at():
+    """A page of 600 dots said "only 400 specks of ink": those beyond MAX_COMPONENTS were dropped uncounted."""
+    from digitnet.image_io import ImageError
+    from digitnet.segment import MAX_COMPONENTS
+
+    page = np.full((300, 600), 255, dtype=np.uint8)
+    for k in range(600):
+        y, x = 10 + 14 * (k // 40), 10 + 14 * (k % 40)
+        page[y:y + 3, x:x + 3] = 0
+    assert 600 > MAX_COMPONENTS
+    with pytest.raises(ImageError, match="no digit found: only 600 specks of ink"):
+        digitnet.read(page, deep())
+
+
 def test_blank_ink_finds_nothing():
     assert segment(np.zeros((50, 80), dtype=np.float32), classify) == ([], 0)
 
