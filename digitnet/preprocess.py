@@ -134,7 +134,12 @@ def ink_map(grey, name):
     floor = max(MIN_CONTRAST, NOISE_SIGMAS * noise)
     candidates = ink[ink > floor]
     if candidates.size < MIN_INK_PIXELS:
-        what = "blank" if max(dark, bright) < floor else "near-blank (only a few specks stand out)"
+        if max(dark, bright) >= floor:
+            what = "near-blank (only a few specks stand out)"
+        elif NOISE_SIGMAS * noise > MIN_CONTRAST:  # the floor is the noise's: a pattern or noise all over it
+            what = "noise all over (nothing stands out from it)"
+        else:
+            what = "blank"
         raise ImageError(f"{name}: no digit found: the image is {what}", "no-digit")
     peak = float(np.percentile(candidates, 98))
     # Near-background to 0: whatever is below a quarter of the ink's strength (or the noise) is paper.

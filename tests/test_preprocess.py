@@ -238,6 +238,17 @@ def test_missing_file_and_folder_raise_image_error(tmp_path):
         to_mnist(tmp_path)
 
 
+def test_noise_all_over_is_called_so_not_blank():
+    """A checkerboard or 50 % noise was refused as "the image is blank"."""
+    rng = np.random.default_rng(0)
+    checker = (np.indices((200, 200)).sum(axis=0) % 2 * 255).astype(np.uint8)
+    for picture in (checker, (rng.random((200, 200)) < 0.5).astype(np.uint8) * 255):
+        with pytest.raises(ImageError, match="no digit found: the image is noise all over"):
+            to_mnist(picture)
+    with pytest.raises(ImageError, match="no digit found: the image is blank"):
+        to_mnist(np.full((200, 200), 255, dtype=np.uint8))
+
+
 def test_specks_strewn_over_a_picture_are_no_digit_but_a_dashed_stroke_is_one():
     """15 dots of 4 px over a page were cropped together into one 28x28 field and read as a 3 at 65 % (`read`
     said "only 15 specks"). A 1 drawn as dashes, each shorter than a speck's limit, is still a digit."""
