@@ -305,6 +305,9 @@ def test_other_routes_and_methods_answer_json_errors(client):
     assert_error(client.post("/api/nothing", json={"pixels": []}), 404)
     assert_error(client.get("/nowhere"), 404)
     assert_error(client.get("/static/nothing.js"), 404)
+    assert_error(client.post("/api/read/", json={"pixels": []}), 404)  # it was a bare 307 to /api/read
+    head = client.head("/")  # it was a 405
+    assert head.status_code == 200 and head.headers["content-type"].startswith("text/html") and not head.content
 
 
 def test_a_bug_is_a_json_500_not_plain_text(model_file, sample):

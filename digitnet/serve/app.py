@@ -240,7 +240,7 @@ def add_routes(app, predictor):
     from fastapi.responses import FileResponse
     from starlette.concurrency import run_in_threadpool
 
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)  # HEAD: what a link checker asks
     async def page():
         return FileResponse(STATIC_DIR / "index.html", media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
 
@@ -292,7 +292,8 @@ def create_app(model, *, readers=None, classifiers=None, max_upload_bytes=MAX_UP
 
     net, header, source = _load(model)
     predictor = Predictor(net, readers, classifiers)
-    app = FastAPI(title="digitnet", docs_url=None, redoc_url=None, openapi_url=None)
+    # no redirects from /api/read/ to /api/read: a bare 307 with no JSON, which a POST body may not follow
+    app = FastAPI(title="digitnet", docs_url=None, redoc_url=None, openapi_url=None, redirect_slashes=False)
     app.state.net, app.state.model_info, app.state.predictor = net, _model_info(net, header, source), predictor
     app.state.max_upload_bytes, app.state.body_timeout = max_upload_bytes, body_timeout
     app.state.committees = committees
