@@ -5,6 +5,7 @@ bombs. preprocess.to_mnist and segment start from load_grey's array.
 Pillow is imported inside the functions, so `import digitnet` stays NumPy-only.
 """
 import io
+import math
 import os
 import warnings
 
@@ -16,10 +17,20 @@ __all__ = ["ImageError", "MAX_PIXELS", "IMAGE_SUFFIXES", "describe", "load_grey"
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")  # what a folder's images end in
 MAX_PIXELS = 40_000_000    # refuse larger images before decoding them (decompression bombs)
-WORK_MAX_SIDE = 1200       # larger images are box-reduced to about this before the pixel work
+WORK_MAX_SIDE = 1200       # larger images are box-reduced to about this before the pixel work ...
+MIN_WORK_SIDE = 100        # ... but not so far that the shorter side falls under this (work_factor)
 # Pillow keeps 4 bytes a pixel for RGB(A), CMYK, I and F: 40 megapixels of those would decode to 160 MB, and a
 # server decodes several uploads at once. Refused above this many decoded bytes (1-byte grey: 40 MP still).
 MAX_DECODED_BYTES = 64 * 1024 * 1024
+
+
+def work_factor(w, h):
+    """How much a w x h picture is box-reduced before the pixel work: its longer side to about WORK_MAX_SIDE,
+    unless that brings its shorter side under MIN_WORK_SIDE (a long strip of digits, 30000x300, became
+    1200x12 and its digits specks), and never to more pixels than a WORK_MAX_SIDE square has."""
+    by_side = -(-max(w, h) // WORK_MAX_SIDE)
+    by_area = math.ceil(math.sqrt(w * h) / WORK_MAX_SIDE)
+    return max(1, by_area, min(by_side, min(w, h) // MIN_WORK_SIDE))
 
 
 def decoded_bytes(img):
@@ -140,7 +151,7 @@ def _open_image(image, name):
             raise ImageError(f"{name}: the image has no pixels ({w}x{h})")
         if getattr(img, "n_frames", 1) > 1:
             img.seek(0)  # animated GIF / WebP, multi-page TIFF: the first frame
-        factor = max(1, -(-max(w, h) // WORK_MAX_SIDE))
+        factor = work_factor(w, h)
         if factor > 1 and img.format == "JPEG":
             # decode a big JPEG at reduced size, at least 1 px a side (Pillow divides by the size asked for)
             img.draft(img.mode, (max(1, w // factor), max(1, h // factor)))
@@ -161,9 +172,9 @@ def _open_image(image, name):
 
 
 def _grey_array(img, name):
-    """A decoded PIL image as float32 grey in [0, 1], box-reduced to about WORK_MAX_SIDE first."""
+    """A decoded PIL image as float32 grey in [0, 1], box-reduced by work_factor first."""
     try:
-        factor = max(1, -(-max(img.size) // WORK_MAX_SIDE))
+        factor = work_factor(*img.size)
         if factor > 1:  # reduce before any full-size copies are made
             if img.mode in ("1", "P", "PA") or img.mode.startswith("I;16"):
                 has_alpha = "A" in img.getbands() or "transparency" in img.info

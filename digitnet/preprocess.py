@@ -24,6 +24,7 @@ NOISE_SIGMAS = 6.0         # ... and by this many times the paper's noise
 MIN_INK_PIXELS = 6
 MIN_DIGIT_PX = 6           # the ink's bounding box must be at least this big ...
 MIN_DIGIT_FRACTION = 0.03  # ... and this fraction of the image's longer side: smaller is a speck, not a digit
+STRIP = 12                 # ... a side at most STRIP times the shorter one (a long strip's digits are small)
 
 
 def to_mnist(image):
@@ -38,7 +39,7 @@ def to_mnist(image):
     grey = load_grey(image, name)
     ink = ink_map(grey, name)
     crop = _crop_to_ink(ink)
-    least = max(MIN_DIGIT_PX, MIN_DIGIT_FRACTION * max(ink.shape))
+    least = speck_limit(ink.shape)
     if max(crop.shape) < least:
         raise ImageError(f"{name}: no digit found: the image is near-blank (only a speck of ink, "
                          f"{crop.shape[1]}x{crop.shape[0]} px)", "no-digit")
@@ -67,6 +68,13 @@ def _scattered_specks(ink, least):
         else:
             stacks.append([x0, x1, y0, y1])
     return 0 if any(max(x1 - x0, y1 - y0) >= least for x0, x1, y0, y1 in stacks) else count
+
+
+def speck_limit(shape):
+    """How long (pixels) ink must be to be a digit in a picture of this shape, not a speck: MIN_DIGIT_PX, and
+    MIN_DIGIT_FRACTION of the longer side, or of STRIP x the shorter one for a long strip (30000x300: a 220-px
+    digit was a speck)."""
+    return max(MIN_DIGIT_PX, MIN_DIGIT_FRACTION * min(max(shape), STRIP * min(shape)))
 
 
 def to_field(crop, name="image"):

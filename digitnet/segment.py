@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import DigitnetError
-from .preprocess import MIN_DIGIT_FRACTION, MIN_DIGIT_PX, stroke_width, to_field
+from .preprocess import speck_limit, stroke_width, to_field
 
 __all__ = ["Found", "TooManyCuts", "candidates", "segment"]
 
@@ -119,7 +119,7 @@ def _prepare(ink):
     labels, comps, excess = _components(ink)
     if not comps:
         return [], 0
-    lines, height, specks = _lines(comps, max(MIN_DIGIT_PX, MIN_DIGIT_FRACTION * max(ink.shape)),
+    lines, height, specks = _lines(comps, speck_limit(ink.shape),
                                    PEN_HEIGHTS * stroke_width(ink))
     for c in comps:
         c["small"] = max(c["y1"] - c["y0"], c["x1"] - c["x0"]) < SPECK * height

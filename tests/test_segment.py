@@ -174,6 +174,17 @@ def test_every_speck_is_counted_also_beyond_the_components_looked_at():
         digitnet.read(page, deep())
 
 
+def test_a_number_on_a_long_strip_is_read_not_taken_for_specks(tmp_path):
+    """A 30000x300 strip was reduced to 1200x12 before the work, and its 220-px digits were "2 specks of ink"."""
+    from digitnet.image_io import work_factor
+
+    one, seven = [(15000, 40), (15000, 260)], [(15100, 40), (15240, 40), (15150, 260)]
+    Image.fromarray(picture([one, seven], size=(30000, 300), width=22)).save(tmp_path / "strip.png")
+    assert work_factor(30000, 300) == 3  # the shorter side kept at 100 px, not 12
+    assert digitnet.read(tmp_path / "strip.png", deep()).text == "17"
+    assert work_factor(1600, 640) == 2 and work_factor(800, 600) == 1  # ordinary pictures: as before
+
+
 def test_blank_ink_finds_nothing():
     assert segment(np.zeros((50, 80), dtype=np.float32), classify) == ([], 0)
 
