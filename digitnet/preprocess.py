@@ -24,7 +24,7 @@ NOISE_SIGMAS = 6.0         # ... and by this many times the paper's noise
 MIN_INK_PIXELS = 6
 MIN_DIGIT_PX = 6           # the ink's bounding box must be at least this big ...
 MIN_DIGIT_FRACTION = 0.03  # ... and this fraction of the image's longer side: smaller is a speck, not a digit
-STRIP = 12                 # ... a side at most STRIP times the shorter one (a long strip's digits are small)
+STRIP = 12                 # ... the longer side counted as at most STRIP x the shorter (a long strip's digits)
 
 
 def to_mnist(image):

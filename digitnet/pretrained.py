@@ -11,6 +11,7 @@ checks the weights' own digest). Needs only NumPy.
 import functools
 import hashlib
 import json
+import os
 from pathlib import Path
 
 from .errors import ModelFileError
@@ -205,8 +206,6 @@ def named_nets(net):
         >>> type(named_nets("two-layer")).__name__, len(named_nets(["two-layer", "deep-cnn"]))
         ('TwoLayerNet', 2)
     """
-    import os
-
     from .model_io import load_model
 
     if isinstance(net, (str, os.PathLike)):

@@ -358,14 +358,14 @@ def _seams_to_end(mask, height):
 class _Line:
     """A line's pieces, its candidate digits (runs of consecutive pieces) and their fields, and the DP."""
 
-    def __init__(self, ink, labels, comps, height, budget=None):
+    def __init__(self, ink, labels, comps, height, budget):
         self.height, self.specks = height, 0
         self.y0, self.y1 = min(c["y0"] for c in comps), max(c["y1"] for c in comps)
         self.x0, self.x1 = min(c["x0"] for c in comps), max(c["x1"] for c in comps)
         self.cut_cost = {}   # component label -> [0, cost of seam 1, cost of seam 2, ...]
         self.blob_width = {}  # component label -> its width (x H), for the components cut
         self._pieces(labels[self.y0:self.y1, self.x0:self.x1], comps)
-        self._candidates(ink[self.y0:self.y1, self.x0:self.x1], MAX_CANDIDATES if budget is None else budget)
+        self._candidates(ink[self.y0:self.y1, self.x0:self.x1], budget)  # budget: candidates the picture has left
 
     def _pieces(self, labels, comps):
         """self.pieces (piece index per pixel, -1 elsewhere), self.spans (columns), self.owners ((label, strip))."""
