@@ -297,6 +297,19 @@ def test_broken_multipart_is_a_400_not_a_500(client):
     assert_error(client.post("/api/predict", files=files), 400)  # one file per request
 
 
+def test_broken_multipart_leaves_no_stray_line_on_the_console(model_file):
+    # a fresh interpreter, where no handler is set up (pytest sets some): python-multipart logged its refusal
+    # ("Expected boundary character 45, got 103 at index 2"), and Python printed it bare on stderr
+    code = ("from fastapi.testclient import TestClient; from digitnet.serve.app import create_app; "
+            f"c = TestClient(create_app({str(model_file)!r})); "
+            "r = c.post('/api/predict', content=b'garbage', "
+            "headers={'content-type': 'multipart/form-data; boundary=XX'}); "
+            "print(r.status_code)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert (r.returncode, r.stdout.strip()) == (0, "400"), r.stderr
+    assert r.stderr == ""
+
+
 def test_other_routes_and_methods_answer_json_errors(client):
     r = client.get("/api/predict")
     assert_error(r, 405)
