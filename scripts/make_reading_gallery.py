@@ -52,7 +52,7 @@ def seams_picture(picture):
     from digitnet.segment import _components, _lines, seams
 
     ink = ink_map(picture.astype(np.float32) / 255, "gallery")
-    labels, comps = _components(ink)
+    labels, comps, _ = _components(ink)
     _, height, _ = _lines(comps, 6, 0)
     widest = max(comps, key=lambda c: c["x1"] - c["x0"])
     blob = labels[widest["y0"]:widest["y1"], widest["x0"]:widest["x1"]] == widest["label"]
@@ -81,7 +81,7 @@ def main():
     touching = 255 - compose(x[rng.integers(0, len(x), 3)], "touching", rng)
     seams_picture(touching).save(OUT / "reading-seams.png", optimize=True)
     for path in sorted(OUT.glob("reading-*.png")):
-        print(f"{path.relative_to(REPO)}: {path.stat().st_size // 1024} KB")
+        print(f"{path}: {path.stat().st_size / 1024:.1f} KB")
 
 
 if __name__ == "__main__":

@@ -254,3 +254,24 @@ def test_the_command_refuses_a_huge_picture_in_one_line(tmp_path):
     Image.new("L", (6400, 6400), 255).save(path)  # 41 megapixels, over the limit
     result = CliRunner().invoke(main, ["read", str(path)])
     assert result.exit_code == 1 and "too large" in result.stderr and "Traceback" not in result.output
+
+
+def test_the_reading_pages_pictures_are_what_the_reader_draws_today(tmp_path, monkeypatch):
+    """scripts/make_reading_gallery.py runs (it broke unseen once) and draws docs/gallery/reading-*.png as they
+    are: the pictures of docs/reading.md show today's readings."""
+    import importlib.util
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("make_reading_gallery", repo / "scripts" / "make_reading_gallery.py")
+    gallery = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gallery)
+    monkeypatch.setattr(gallery, "OUT", tmp_path)
+    gallery.main()
+    drawn = sorted(p.name for p in tmp_path.glob("reading-*.png"))
+    assert drawn == ["reading-broken.png", "reading-lines.png", "reading-seams.png", "reading-separated.png",
+                     "reading-touching.png"]
+    for name in drawn:
+        now, committed = (np.asarray(Image.open(folder / name).convert("RGB"))
+                          for folder in (tmp_path, repo / "docs" / "gallery"))
+        assert now.shape == committed.shape and (now == committed).all(), name
