@@ -1,6 +1,10 @@
 """segment.segment on drawings made here with Pillow (no shared data): lines, strokes put together, dots
 left out, touching digits cut; and on numbers composed from the official MNIST test digits (skips without
 them): accuracy floors per kind."""
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -271,6 +275,39 @@ def test_a_cut_the_rejecting_net_doubts_costs_its_margin():
     assert [len(line) for line in doubted] == [2] and doubted[0][0].box[2] <= doubted[0][1].box[0]
 
 
+def test_strokes_too_long_for_the_digit_read_cost_what_they_exceed(monkeypatch):
+    """Three close strokes, each as sure a 1 as all together: one digit is the cheaper reading, until its strokes,
+    three times a 1's length, cost what they exceed LONG_AT[1] by (segment.LONG_COST): then they are no one digit.
+    (Two of them together exceed it by less than a digit's cost here: the fake net is as sure of them as of one.)"""
+    import digitnet.segment as segment_module
+
+    strokes = [[(100 + k, 30), (96 + k, 130)] for k in (0, 24, 48)]
+    ink = ink_map(picture(strokes).astype(np.float32) / 255, "test")
+
+    def sure_of_a_1(fields):
+        p = np.full((len(fields), 10), 0.01 / 9)
+        p[:, 1] = 0.99
+        return p
+
+    (line,), _ = segment_module._prepare(ink)
+    assert max(line.lengths) > segment_module.LONG_AT[1] > min(line.lengths)  # all three strokes; one stroke
+    (read,), _ = segment(ink, sure_of_a_1)
+    assert len(read) > 1 and all(d.box[2] - d.box[0] < 60 for d in read)  # the three strokes span 63 px
+    monkeypatch.setattr(segment_module, "LONG_COST", 0.0)
+    assert [len(found_) for found_ in segment(ink, sure_of_a_1)[0]] == [1]
+
+
+def test_the_stroke_length_limits_are_what_the_sample_gives():
+    """segment.LONG_AT is scripts/stroke_lengths.py's output: each digit's 99th percentile among the sample's
+    training digits, measured as a candidate is."""
+    from digitnet.segment import LONG_AT
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "stroke_lengths.py"
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == str(LONG_AT)
+
+
 def test_an_unsure_reading_of_two_strokes_as_one_costs_its_log_probability(monkeypatch):
     """Two close strokes, each a sure 1 (99 %), both together an unsure 1 (30 %): the capped log-odds alone make
     the one unsure digit the cheaper reading (it is one digit's cost against two); the log-probability in each
@@ -288,6 +325,7 @@ def test_an_unsure_reading_of_two_strokes_as_one_costs_its_log_probability(monke
         p[:, 1] = top[:, 0]
         return p
 
+    monkeypatch.setattr(segment_module, "LONG_COST", 0.0)  # two strokes are too long for one 1: that cost apart
     assert segment_module.LOW_COST > 0
     assert [len(line) for line in segment(ink, unsure_of_two_strokes)[0]] == [2]
     monkeypatch.setattr(segment_module, "LOW_COST", 0.0)
