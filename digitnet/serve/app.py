@@ -299,7 +299,9 @@ def create_app(model, *, readers=None, classifiers=None, max_upload_bytes=MAX_UP
     app.state.committees = committees
     # python-multipart logs each broken upload it refuses and has no handler of its own, so Python printed the bare
     # message ("Expected boundary character 45, got 103 at index 2") beside uvicorn's log line for the 400
-    logging.getLogger("python_multipart").addHandler(logging.NullHandler())
+    multipart_log = logging.getLogger("python_multipart")
+    if not multipart_log.handlers:  # once, however many apps are made
+        multipart_log.addHandler(logging.NullHandler())
     add_error_handlers(app)
     add_routes(app, predictor)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
