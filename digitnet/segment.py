@@ -363,6 +363,12 @@ def _seams_to_end(mask, height):
 
 # ------------------------------------------------------------------------------------- one line
 
+def relative_length(crop):
+    """A candidate digit's stroke length / its height, what LONG_AT limits. crop: its ink, cropped to its box
+    (scripts/stroke_lengths.py measures the sample's digits with it)."""
+    return stroke_length(crop) / crop.shape[0]
+
+
 class _Line:
     """A line's pieces, its candidate digits (runs of consecutive pieces) and their fields, and the DP."""
 
@@ -462,7 +468,7 @@ class _Line:
         self.boxes.append(box)
         self.fields.append(to_field(crop, "a digit"))
         self.grown.append(grown)
-        self.lengths.append(stroke_length(crop) / crop.shape[0])
+        self.lengths.append(relative_length(crop))
         return box
 
     def member(self, i, j, grown=False):
