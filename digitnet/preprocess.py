@@ -110,7 +110,10 @@ def _paper(a):
     if min(h, w) < 16 or values.size < 32:
         return np.full_like(a, med), _mad(values - med)
     design = np.stack([np.ones_like(ys, dtype=np.float64), ys / h - 0.5, xs / w - 0.5], axis=1)
-    keep = np.ones(values.size, dtype=bool)
+    # Start from the pixels near the median: a ruled line along one side is a quarter of the frame, and a first
+    # fit through it as well would tilt the plane and take the whole picture for noise.
+    keep = np.abs(values - med) <= 3 * max(_mad(values - med), 1e-3)
+    keep |= keep.sum() < 16
     coef = np.array([med, 0.0, 0.0])
     for _ in range(2):  # refit without the border pixels that are ink (or dust), not paper
         coef, *_ = np.linalg.lstsq(design[keep], values[keep].astype(np.float64), rcond=None)

@@ -1,10 +1,11 @@
 """Read the numbers in a picture: digitnet.read(image) -> Reading.
 
 The picture is loaded and its ink found the way preprocess.to_mnist does it (image_io.load_grey,
-preprocess.ink_map); segment.segment finds the lines and digits, scoring its choices with the network's
-probabilities at its one temperature, which keep how unsure it is of a bad cut (Committee.assess's
-evidence); each digit chosen gets the calibrated probabilities (calibration.confidence_of), and each the
-network is not sure of is marked rejected, shown as '?' in the text.
+preprocess.ink_map); rules.remove_rules takes out ruled lines (an underline, lined paper);
+segment.segment finds the lines and digits, scoring its choices with the network's probabilities at its
+one temperature, which keep how unsure it is of a bad cut (Committee.assess's evidence); each digit chosen
+gets the calibrated probabilities (calibration.confidence_of), and each the network is not sure of is
+marked rejected, shown as '?' in the text.
 
 Several networks can read together (a committee): each candidate digit's probabilities are then the mean of
 their calibrated probabilities, and the first network's threshold says which digits are rejected. Nets that
@@ -22,6 +23,7 @@ from .committee import as_committee
 from .errors import DigitnetError
 from .image_io import ImageError, describe, load_grey
 from .preprocess import ink_map
+from .rules import remove_rules
 from .segment import TooManyCuts, segment
 
 __all__ = ["Reading", "read", "reading_nets"]
@@ -40,14 +42,17 @@ class Reading:
     rejected), "confidence": its calibrated probability, "box": [x0, y0, x1, y1] in the picture's
     pixels (x1, y1 exclusive), "rejected": bool, "line": 0 for the top line}.
     specks: dots, commas and specks of ink left out.
+    rules: ruled lines taken out (an underline, the lines of lined paper: digitnet.rules).
     """
     text: str
     digits: list = field(default_factory=list)
     specks: int = 0
+    rules: int = 0
 
     def to_json(self):
-        """The reading as a JSON-ready dict {"text", "digits", "specks"}."""
-        return {"text": self.text, "digits": [dict(d) for d in self.digits], "specks": self.specks}
+        """The reading as a JSON-ready dict {"text", "digits", "specks", "rules"}."""
+        return {"text": self.text, "digits": [dict(d) for d in self.digits], "specks": self.specks,
+                "rules": self.rules}
 
     def __str__(self):
         """'7583  (7 99%, 5 97%, 8 96%, 3 99%)', one such line per line of digits."""
@@ -99,7 +104,8 @@ def read(image, net=None, *, reject=True):
 
     Returns:
         A Reading: .text ("2024", lines joined by "\\n", '?' for a rejected digit), .digits (value,
-        confidence, box in the picture's pixels, rejected, line, per digit), .specks (dots and specks left out).
+        confidence, box in the picture's pixels, rejected, line, per digit), .specks (dots and specks left out),
+        .rules (ruled lines taken out).
 
     Raises:
         ImageError: (one line naming the picture) a file that cannot be read or is too large, or a picture
@@ -138,6 +144,7 @@ def read_ink(ink, nets, *, reject=True, name="image", scale=(1.0, 1.0)):
         kept.append((a.probabilities, a.margins < 0 if reject else np.zeros(len(fields), dtype=bool)))
         return a.evidence, a.margins
 
+    ink, rules = remove_rules(ink)
     try:
         lines, specks = segment(ink, classify)
     except TooManyCuts as e:  # one line naming the picture, as every refusal of a picture
@@ -155,7 +162,7 @@ def read_ink(ink, nets, *, reject=True, name="image", scale=(1.0, 1.0)):
                        "box": [int(x0 * sx), int(y0 * sy), int(math.ceil(x1 * sx)), int(math.ceil(y1 * sy))],
                        "rejected": bool(rejected), "line": d.line})
     text = "\n".join("".join("?" if d["rejected"] else str(d["value"]) for d in line) for line in _by_line(digits))
-    return Reading(text, digits, specks)
+    return Reading(text, digits, specks, rules)
 
 
 def draw_reading(image, reading):

@@ -265,6 +265,13 @@ def _stacks(comps):
     return stacks, _weighted_median(heights, [sum(comps[i]["area"] for i in s) for s in stacks])
 
 
+def digit_height(ink, flat=0.0):
+    """The digits' height H as the segmentation measures it (the area-weighted median height of the stacks of
+    strokes), leaving out the components at most `flat` pixels high; None when no other ink is left."""
+    comps = [c for c in _components(ink)[1] if c["y1"] - c["y0"] > flat]
+    return _stacks(comps)[1] if comps else None
+
+
 def _lines(comps, least, at_least_high):
     """(lines: lists of component indices, top to bottom; H; specks). Stacks at least half as tall as H,
     and `least` pixels long (to_mnist's rule for a speck), whose spans overlap make the lines; the other

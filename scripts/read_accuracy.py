@@ -10,7 +10,8 @@
 Numbers of 2 to 6 digits are composed (digitnet.data.numbers, fixed seed) from the official MNIST test
 set in $DIGITNET_TEST_DATA (else ../shared/data/mnist-10k): separated (clear gaps), touching (ink meeting
 or overlapping by up to 2 MNIST pixels), broken (each digit's strokes cut apart: several strokes) and
-lines (2 or 3 separated numbers one above the other), drawn dark on light paper. --digits sample takes
+lines (2 or 3 separated numbers one above the other), drawn dark on light paper; with --kinds,
+also underlined and lined (separated numbers underlined, or on lined paper: data.numbers.ruled). --digits sample takes
 the digits from the bundled sample's held-out 2,000 instead (MNIST training digits 8,001-10,000, which no
 bundled model trains on, and which are not the test set): tune the reading on those, and measure on the
 test set once. Prints per kind the
@@ -38,7 +39,7 @@ MNIST_10K = Path(os.environ.get("DIGITNET_TEST_DATA") or REPO.parent / "shared" 
 import digitnet  # noqa: E402  (sys.path is set above)
 from digitnet.committee import as_committee  # noqa: E402  (sys.path is set above)
 from digitnet.data.mnist import load_dataset  # noqa: E402  (sys.path is set above)
-from digitnet.data.numbers import compose, lines  # noqa: E402  (sys.path is set above)
+from digitnet.data.numbers import RULINGS, compose, lines, ruled  # noqa: E402  (sys.path is set above)
 from digitnet.predict import predict_images  # noqa: E402  (sys.path is set above)
 from digitnet.reader import reading_nets  # noqa: E402  (sys.path is set above)
 
@@ -53,8 +54,12 @@ def make(kind, x, t, rng):
             truth.append("".join(str(int(t[i])) for i in idx))
         return 255 - lines(parts, rng), "\n".join(truth), crops
     idx = rng.integers(0, len(x), int(rng.integers(2, 7)))
-    crops = []
-    return 255 - compose(x[idx], kind, rng, crops_out=crops), "".join(str(int(t[i])) for i in idx), crops
+    crops, boxes = [], []
+    truth = "".join(str(int(t[i])) for i in idx)
+    if kind in RULINGS:
+        return 255 - ruled(compose(x[idx], "separated", rng, crops_out=crops, boxes_out=boxes), boxes, kind, rng), \
+            truth, crops
+    return 255 - compose(x[idx], kind, rng, crops_out=crops), truth, crops
 
 
 def matched(truth, got):
@@ -139,7 +144,9 @@ def main():
                         help="test: the official MNIST test set (default); sample: the bundled sample's "
                              "held-out digits, for tuning")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--kinds", default="separated,touching,broken,lines")
+    parser.add_argument("--kinds", default="separated,touching,broken,lines",
+                        help="of separated, touching, broken, lines, underlined and lined (separated numbers "
+                             "on lined paper)")
     args = parser.parse_args()
     x, t, source = digits(args.digits)
     try:

@@ -249,6 +249,19 @@ def test_noise_all_over_is_called_so_not_blank():
         to_mnist(np.full((200, 200), 255, dtype=np.uint8))
 
 
+def test_lined_paper_with_a_line_along_the_border_is_not_noise():
+    """Lined paper whose last line ran along the picture's bottom edge was refused as "noise all over": that
+    line is a quarter of the frame the paper is measured on, and a first fit through it tilted the plane."""
+    from digitnet.preprocess import ink_map
+
+    page = np.full((176, 236), 255, dtype=np.uint8)
+    page[51:55] = page[110:114] = page[169:173] = 48  # grey lines 59 px apart, the last within the frame
+    page[70:108, 110:116] = 0                         # a 1 sitting on the middle line
+    ink = ink_map(page.astype(np.float32) / 255, "lined")
+    assert ink[70:108, 110:116].min() > 0 and ink[52].max() > 0 and not ink[20:40].any()
+    assert to_mnist(page).max() > 0
+
+
 def test_specks_strewn_over_a_picture_are_no_digit_but_a_dashed_stroke_is_one():
     """15 dots of 4 px over a page were cropped together into one 28x28 field and read as a 3 at 65 % (`read`
     said "only 15 specks"). A 1 drawn as dashes, each shorter than a speck's limit, is still a digit."""

@@ -17,7 +17,7 @@ from .predict import _make_folder, load_for_command
                    "convolutional models together, the best one's threshold saying 'not a digit'.")
 @click.option("--json", "as_json", is_flag=True,
               help='Print one JSON array: per image {file, text, digits: [{value, confidence, box, rejected, '
-                   'line}], specks} or {file, error}.')
+                   'line}], specks, rules} or {file, error}.')
 @click.option("--show", "show_dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
               help="Also write each picture with the digits' boxes and readings drawn on it, as a PNG, into DIR.")
 @click.option("--no-reject", "no_reject", is_flag=True,
@@ -26,11 +26,11 @@ def command(images, model, as_json, show_dir, no_reject):
     """Read the numbers in each IMAGE (PNG, JPEG, BMP, GIF, WebP, TIFF; a FOLDER means the images in it).
 
     Lines of digits are read top to bottom, each left to right: strokes of one digit are put together,
-    touching digits are cut apart, dots and specks are left out. Prints per file the number (lines
-    joined by ' / ') and each digit's confidence; '?' marks ink the model takes for no digit at all (below
-    its 'not a digit' threshold), while a digit it reads but is unsure which shows a low percentage. A file
-    that cannot be read, or holds no digit, is reported on stderr and the others are still read; the
-    exit code is then 1.
+    touching digits are cut apart, dots, specks and ruled lines (an underline, lined paper) are left out.
+    Prints per file the number (lines joined by ' / ') and each digit's confidence; '?' marks ink the model
+    takes for no digit at all (below its 'not a digit' threshold), while a digit it reads but is unsure
+    which shows a low percentage. A file that cannot be read, or holds no digit, is reported on stderr and
+    the others are still read; the exit code is then 1.
     """
     from ..pretrained import committee_names
     from ..reader import draw_reading, read, reading_nets

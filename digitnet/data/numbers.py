@@ -6,14 +6,16 @@ testing the reading of whole numbers (reader.read, segment.segment).
 Kinds: "separated" (clear gaps), "touching" (each digit slid toward its left neighbour until the ink
 meets, then 0 to 2 MNIST pixels further, so the ink overlaps), "broken" (clear gaps, each digit's strokes
 cut apart by erasing a thin line across it: a digit drawn in several strokes). lines() stacks numbers
-into a picture of several lines. The result is white ink on black (uint8), as MNIST; 255 - image is dark
-ink on paper. Pillow and scipy are imported inside the functions.
+into a picture of several lines; ruled() draws an underline or the lines of lined paper on a number. The
+result is white ink on black (uint8), as MNIST; 255 - image is dark ink on paper. Pillow and scipy are
+imported inside the functions.
 """
 import numpy as np
 
-__all__ = ["KINDS", "compose", "lines", "tight", "break_strokes"]
+__all__ = ["KINDS", "RULINGS", "compose", "lines", "ruled", "tight", "break_strokes"]
 
 KINDS = ("separated", "touching", "broken")
+RULINGS = ("underlined", "lined")
 INK = 40  # a pixel this bright (of 255) is ink
 
 
@@ -102,4 +104,30 @@ def lines(numbers, rng, *, gap=None):
         x = int(rng.integers(0, width - n.shape[1] + 1))
         out[y:y + n.shape[0], x:x + n.shape[1]] = n
         y += n.shape[0] + gap
+    return out
+
+
+def ruled(number, boxes, ruling, rng):
+    """A number from compose (with its boxes_out) with rules drawn on it, 2 to 4 pixels thick: "underlined", a
+    pen line under the digits that touches the lowest, a little off level; "lined", lined paper: grey lines
+    across the whole picture, 1.1 to 1.5 digit heights apart, the digits sitting on one (the picture grows by
+    a digit height above and below). White ink on black, as compose's."""
+    if ruling not in RULINGS:
+        raise ValueError(f"ruling must be one of {', '.join(RULINGS)}, not {ruling!r}")
+    out = number.copy()
+    top, bottom = min(b[1] for b in boxes), max(b[3] for b in boxes)
+    height, thick = bottom - top, int(rng.integers(2, 5))
+    if ruling == "underlined":
+        y = bottom - 1 - int(rng.integers(0, 3))
+        x0 = max(0, boxes[0][0] - int(rng.integers(0, 10)))
+        x1 = min(out.shape[1], boxes[-1][2] + int(rng.integers(0, 10)))
+        slope = rng.uniform(-0.02, 0.02)
+        for x in range(x0, x1):
+            row = int(round(y + slope * (x - x0)))
+            out[max(0, row):row + thick, x] = 255
+        return out
+    out = np.pad(out, ((height, height), (0, 0)))
+    level, spacing = int(rng.integers(100, 256)), int(height * rng.uniform(1.1, 1.5))
+    for y in range((bottom + height - int(rng.integers(0, 4))) % spacing, out.shape[0], spacing):
+        np.maximum(out[y:y + thick], level, out=out[y:y + thick])
     return out

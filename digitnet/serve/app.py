@@ -22,7 +22,8 @@
     POST /api/read     the same bodies (a whole number in the picture; JSON pixels are read as a picture);
                        answers reader.Reading's JSON {"text": "2024" (lines joined by "\n", '?' where the model
                        says "not a digit"; ?reject=false never), "digits": [{"value", "confidence", "box": [x0, y0,
-                       x1, y1] in the picture's pixels, "rejected", "line"}], "specks"}; see digitnet/reader.py.
+                       x1, y1] in the picture's pixels, "rejected", "line"}], "specks", "rules"}; see
+                       digitnet/reader.py.
     Any other query parameter is a 400 (a misspelt ?reject would otherwise change nothing without a word).
 
 Every refusal is JSON {"error": "one line"} with a 4xx status: 413 for a body over the upload limit

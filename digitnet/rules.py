@@ -1,0 +1,96 @@
+"""Ruled lines: the long straight strokes of lined paper, an underline, a form's frame, found and taken out
+of the ink before the digits are looked for (reader.read_ink).
+
+A rule touches the digits it runs under or through and joins them into one blob, which the segmentation
+would cut up as if it were digits (2024 underlined was read 2?2222). A digit's strokes are short: a 7's
+bar or a 1 is about one digit high or wide. So a straight run of ink, across or down, is a rule when it is
+RULE_LENGTH digit heights long, or EDGE_LENGTH long and reaching from one side of the picture to the other
+(the lines of a narrow photo of lined paper). Its pixels are removed; the digits it crossed come out in
+pieces, which the segmentation joins again as it joins a digit drawn in several strokes.
+
+    spread = the ink, spread TILT stroke widths up and down (a rule a little off level stays one run)
+    rules  = opening(spread, a line RULE_LENGTH x H long) and ink      (and the same down the columns)
+
+so a digit also loses what ink lies within TILT stroke widths of a rule.
+
+H, the digits' height, is measured as the segmentation measures it (segment.digit_height: strokes stacked
+into digits, the median height weighted by area), without the runs that are surely rules (LONG_RUN stroke
+widths long, or SIDE_RUN long and joined up from side to side: they join the digits into one tall blob)
+and without flat components (rules, dashes).
+"""
+import numpy as np
+
+from .preprocess import stroke_width
+from .segment import EIGHT, _ndimage, digit_height
+
+__all__ = ["remove_rules"]
+
+RULE_LENGTH = 2.5  # a straight run of ink this many digit heights long is a rule (a digit's strokes: about 1) ...
+EDGE_LENGTH = 1.5  # ... and one this long that runs from side to side of the picture (lined paper in a narrow crop)
+LONG_RUN = 40.0    # runs across this many stroke widths long are left out when H is measured, and so are those ...
+SIDE_RUN = 8.0     # ... this long that join up from one side of the picture to the other
+TILT = 0.25        # the ink is spread this many stroke widths across a run: a rule may tilt or wobble that much
+FLAT = 2.0         # components at most this many stroke widths high are not digits (rules, dashes) ...
+MIN_HEIGHT = 8     # ... and no digit is measured shorter than this many pixels
+
+
+def remove_rules(ink):
+    """(ink with its rules at 0, how many rules were taken out): see the module's doc.
+
+    Args:
+        ink: 2-D float array, ink bright on 0 (preprocess.ink_map).
+
+    Examples:
+        >>> import numpy as np
+        >>> ink = np.zeros((60, 300), dtype=np.float32)
+        >>> ink[10:40, 50:54] = ink[10:40, 150:154] = 1.0   # two 1s ...
+        >>> ink[40:43, 20:280] = 1.0                         # ... underlined
+        >>> out, count = remove_rules(ink)
+        >>> count, float(out[40:43].sum()), float(out[10:38].sum()) == float(ink[10:38].sum())
+        (1, 0.0, True)
+    """
+    mask = ink > 0
+    if not mask.any():
+        return ink, 0
+    width = max(stroke_width(ink), 1.0)
+    spread = max(1, int(round(TILT * width)))
+    long = _runs(mask, int(round(LONG_RUN * width)), 1, spread)
+    long |= _long_or_side_to_side(_runs(mask, int(round(SIDE_RUN * width)), 1, spread), 1, spread)
+    height = digit_height(np.where(long, 0, ink), FLAT * width)
+    if height is None:
+        return ink, 0
+    height = max(height, MIN_HEIGHT)
+    rules = _rules(mask, 1, height, spread) | _rules(mask, 0, height, spread)
+    if not rules.any():
+        return ink, 0
+    count = _ndimage().label(rules, structure=EIGHT)[1]
+    return np.where(rules, 0, ink).astype(ink.dtype), int(count)
+
+
+def _rules(mask, axis, height, spread):
+    """(bool) the rules along axis: runs RULE_LENGTH x height long, or EDGE_LENGTH x height from side to side."""
+    runs = _runs(mask, int(round(EDGE_LENGTH * height)), axis, spread)
+    return _long_or_side_to_side(runs, axis, spread, RULE_LENGTH * height)
+
+
+def _long_or_side_to_side(runs, axis, spread, length=np.inf):
+    """(bool) the components of runs at least `length` long along axis, or reaching (within spread) from one
+    side of the picture to the other."""
+    labels, _ = _ndimage().label(runs, structure=EIGHT)
+    keep = [False] + [s[axis].stop - s[axis].start >= length
+                      or (s[axis].start <= spread and s[axis].stop >= runs.shape[axis] - spread)
+                      for s in _ndimage().find_objects(labels)]
+    return np.asarray(keep)[labels]
+
+
+def _runs(mask, length, axis, spread):
+    """(bool, mask's shape) the ink on straight runs at least `length` long along axis (1: across, 0: down): the
+    ink spread `spread` pixels the other way, opened by a line of `length`, where there is ink. A digit's ink
+    within `spread` of a rule goes with it (narrowed back, a tilted rule would leave a sliver at each step)."""
+    length |= 1  # odd: the opening's erosion and dilation then stay centred on each other
+    if mask.shape[axis] < length:
+        return np.zeros_like(mask)
+    nd = _ndimage()
+    wide = nd.maximum_filter1d(mask.view(np.uint8), 2 * spread + 1, axis=1 - axis)
+    opened = nd.maximum_filter1d(nd.minimum_filter1d(wide, length, axis=axis), length, axis=axis)
+    return mask & opened.astype(bool)

@@ -1,0 +1,103 @@
+"""digitnet.rules: ruled lines (an underline, lined paper, a margin) taken out before the digits are read, and
+nothing taken out of digits written without them. Numbers come from the bundled sample's held-out digits."""
+import numpy as np
+import pytest
+
+pytest.importorskip("PIL")
+pytest.importorskip("scipy")
+
+import digitnet
+from digitnet.data import load_sample
+from digitnet.data.numbers import compose, ruled, tight
+from digitnet.preprocess import ink_map
+from digitnet.reader import reading_nets
+from digitnet.rules import remove_rules
+
+
+@pytest.fixture(scope="module")
+def digits():
+    sample = load_sample(flatten=False)
+    return sample.x_test.reshape(-1, 28, 28), sample.t_test
+
+
+def first_of(t, text):
+    """Indices of the first held-out digits with the labels of text, in its order (a digit twice: the next one)."""
+    used, idx = set(), []
+    for ch in text:
+        i = next(i for i in np.flatnonzero(t == int(ch)) if i not in used)
+        used.add(i)
+        idx.append(i)
+    return idx
+
+
+def ink_of(picture):
+    """The ink map of a white-on-black uint8 number (as compose and ruled make them)."""
+    return ink_map((255 - picture).astype(np.float32) / 255, "test")
+
+
+def test_an_underline_and_a_margin_line_are_taken_out_and_the_digits_kept():
+    ink = np.zeros((120, 400), dtype=np.float32)
+    ink[30:70, 100:106] = ink[30:70, 200:206] = 1.0  # two 1s ...
+    ink[70:73, 80:300] = 0.8                         # ... underlined
+    ink[:, 40:43] = 0.6                              # a margin line from top to bottom
+    out, count = remove_rules(ink)
+    assert count == 2
+    assert not out[70:73].any() and not out[:, 40:43].any()
+    np.testing.assert_array_equal(out[30:69, 60:], ink[30:69, 60:])  # the 1s above the underline are whole
+
+
+def test_plain_numbers_and_single_digits_lose_no_ink(digits):
+    """Numbers of each kind, and single digits cropped tight (a 7's bar then runs from side to side)."""
+    x, _ = digits
+    rng = np.random.default_rng(3)
+    for kind in ("separated", "touching", "broken"):
+        for _ in range(25):
+            ink = ink_of(compose(x[rng.integers(0, len(x), int(rng.integers(2, 7)))], kind, rng))
+            out, count = remove_rules(ink)
+            assert count == 0 and out is ink, kind
+    for i in range(300):
+        ink = ink_of(np.pad(tight(x[i], 2), 2))
+        assert remove_rules(ink)[1] == 0, i
+
+
+@pytest.mark.parametrize("ruling", ["underlined", "lined"])
+def test_2024_underlined_or_on_lined_paper_is_read(digits, ruling):
+    """A review's 2024 with a line drawn under it was read 2?2222: the line joined the digits into one blob."""
+    x, t = digits
+    rng = np.random.default_rng(1)
+    boxes = []
+    number = compose(x[first_of(t, "2024")], "separated", rng, boxes_out=boxes)
+    reading = digitnet.read(255 - ruled(number, boxes, ruling, rng), reading_nets())
+    assert reading.text == "2024" and reading.rules >= 1
+    assert reading.to_json()["rules"] == reading.rules
+
+
+def test_numbers_on_lined_paper_or_underlined_are_read(digits):
+    """Of 12 such numbers (2 to 6 digits), most are read right; without the rules taken out, few were."""
+    x, t = digits
+    rng = np.random.default_rng(7)
+    right = 0
+    for k in range(12):
+        idx, boxes = rng.integers(0, len(x), int(rng.integers(2, 7))), []
+        number = compose(x[idx], "separated", rng, boxes_out=boxes)
+        picture = 255 - ruled(number, boxes, ("underlined", "lined")[k % 2], rng)
+        right += digitnet.read(picture, reading_nets()).text == "".join(str(int(t[i])) for i in idx)
+    assert right >= 10
+
+
+def test_ruled_draws_what_it_says(digits):
+    x, _ = digits
+    rng = np.random.default_rng(0)
+    boxes = []
+    number = compose(x[:3], "separated", rng, boxes_out=boxes)
+    under = ruled(number, boxes, "underlined", np.random.default_rng(0))
+    assert under.shape == number.shape and (under >= number).all()
+    bottom = max(b[3] for b in boxes)
+    assert (under[bottom - 3:bottom + 5] == 255).sum(axis=0).astype(bool).mean() > 0.8  # a line under them
+    lined = ruled(number, boxes, "lined", np.random.default_rng(0))
+    height = bottom - min(b[1] for b in boxes)
+    assert lined.shape == (number.shape[0] + 2 * height, number.shape[1])
+    full_rows = np.flatnonzero((lined > 0).all(axis=1))
+    assert len(full_rows) >= 6  # lines across the whole picture, 2 to 4 rows each, at least three of them
+    with pytest.raises(ValueError, match="ruling must be one of underlined, lined"):
+        ruled(number, boxes, "squared", rng)
