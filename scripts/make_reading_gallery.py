@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The pictures of docs/reading.md: numbers composed from the bundled sample's test digits (so it runs on
-any clone), read by the bundled deep-cnn, with the boxes drawn (reader.draw_reading); and one blob of
-touching digits with its candidate seams.
+any clone), read by the bundled deep-cnn, with the boxes drawn (reader.draw_reading); one blob of
+touching digits with its candidate seams; and numbers underlined and on lined paper.
 
     python scripts/make_reading_gallery.py        # writes docs/gallery/reading-*.png
 """
@@ -19,7 +19,7 @@ OUT = REPO / "docs" / "gallery"
 
 import digitnet  # noqa: E402  (sys.path is set above)
 from digitnet.data import load_sample  # noqa: E402  (sys.path is set above)
-from digitnet.data.numbers import compose, lines  # noqa: E402  (sys.path is set above)
+from digitnet.data.numbers import RULINGS, compose, lines, ruled  # noqa: E402  (sys.path is set above)
 from digitnet.reader import draw_reading  # noqa: E402  (sys.path is set above)
 
 
@@ -80,6 +80,14 @@ def main():
     small(draw_reading(picture, digitnet.read(picture, net)), 300).save(OUT / "reading-lines.png", optimize=True)
     touching = 255 - compose(x[rng.integers(0, len(x), 3)], "touching", rng)
     seams_picture(touching).save(OUT / "reading-seams.png", optimize=True)
+    rng = np.random.default_rng(4)  # its own stream: the pictures above stay as they were
+    shown = []
+    for ruling in RULINGS:
+        boxes = []
+        number = compose(x[rng.integers(0, len(x), 4)], "separated", rng, boxes_out=boxes)
+        picture = 255 - ruled(number, boxes, ruling, rng)
+        shown.append(draw_reading(picture, digitnet.read(picture, net)))
+    row(shown).quantize(16).save(OUT / "reading-ruled.png", optimize=True)
     for path in sorted(OUT.glob("reading-*.png")):
         print(f"{path}: {path.stat().st_size / 1024:.1f} KB")
 
