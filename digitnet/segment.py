@@ -267,8 +267,9 @@ def _stacks(comps):
 
 def digit_height(ink, flat=0.0):
     """The digits' height H as the segmentation measures it (the area-weighted median height of the stacks of
-    strokes), leaving out the components at most `flat` pixels high; None when no other ink is left."""
-    comps = [c for c in _components(ink)[1] if c["y1"] - c["y0"] > flat]
+    strokes), leaving out the components at most `flat` pixels thick on average (area / width: a line, level
+    or not); None when no other ink is left."""
+    comps = [c for c in _components(ink)[1] if c["area"] > flat * (c["x1"] - c["x0"])]
     return _stacks(comps)[1] if comps else None
 
 

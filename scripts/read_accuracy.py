@@ -10,15 +10,15 @@
 Numbers of 2 to 6 digits are composed (digitnet.data.numbers, fixed seed) from the official MNIST test
 set in $DIGITNET_TEST_DATA (else ../shared/data/mnist-10k): separated (clear gaps), touching (ink meeting
 or overlapping by up to 2 MNIST pixels), broken (each digit's strokes cut apart: several strokes) and
-lines (2 or 3 separated numbers one above the other), drawn dark on light paper; with --kinds,
-also underlined and lined (separated numbers underlined, or on lined paper: data.numbers.ruled). --digits sample takes
-the digits from the bundled sample's held-out 2,000 instead (MNIST training digits 8,001-10,000, which no
-bundled model trains on, and which are not the test set): tune the reading on those, and measure on the
-test set once. Prints per kind the
-exact whole-number accuracy (with its 95 % Wilson interval: 200 numbers pin a figure near 95 % to about
-90-97 %), the digits read right (by alignment, so a missed or extra digit costs only
-itself), the same digits read one by one by `predict` (preprocess.to_mnist), and the time per picture;
-then the time of one 4-digit photo-sized picture (a 1600-pixel-wide JPEG). BLAS runs on one thread.
+lines (2 or 3 separated numbers one above the other), drawn dark on light paper; with --kinds, also
+underlined and lined (separated numbers underlined, or on lined paper: data.numbers.ruled). --digits
+sample takes the digits from the bundled sample's held-out 2,000 instead (MNIST training digits
+8,001-10,000, which no bundled model trains on, and which are not the test set): tune the reading on
+those, and measure on the test set once. Prints per kind the exact whole-number accuracy (with its 95 %
+Wilson interval: 200 numbers pin a figure near 95 % to about 90-97 %), the digits read right (by
+alignment, so a missed or extra digit costs only itself), the same digits read one by one by `predict`
+(preprocess.to_mnist), and the time per picture; then the time of one 4-digit photo-sized picture (a
+1600-pixel-wide JPEG). BLAS runs on one thread.
 """
 import argparse
 import difflib
