@@ -24,7 +24,7 @@ first (a tilted one) makes H too high, and with it the length a rule needs (ROUN
 import numpy as np
 
 from .preprocess import stroke_width
-from .segment import EIGHT, _ndimage, digit_height
+from .segment import _find_objects, _label, _ndimage, digit_height
 
 __all__ = ["remove_rules"]
 
@@ -74,7 +74,7 @@ def remove_rules(ink):
         if again is None or again >= 0.9 * height:
             break
         height = again
-    count = _ndimage().label(rules, structure=EIGHT)[1]
+    count = _label(rules)[1]
     return np.where(rules, 0, ink).astype(ink.dtype), int(count)
 
 
@@ -89,9 +89,9 @@ def _rules(mask, axis, height, spread):
 def _long_or_side_to_side(runs, axis, gap, length=np.inf, side_length=0):
     """(bool) the components of runs at least `length` long along axis, or at least `side_length` and reaching
     from one side of the picture to the other (within `gap` pixels of each)."""
-    labels, _ = _ndimage().label(runs, structure=EIGHT)
+    labels, _ = _label(runs)
     keep = [False]
-    for s in _ndimage().find_objects(labels):
+    for s in _find_objects(labels):
         start, stop = s[axis].start, s[axis].stop
         keep.append(stop - start >= length or (stop - start >= side_length and start <= gap
                                                and stop >= runs.shape[axis] - gap))
