@@ -11,6 +11,7 @@ Pillow is imported inside the functions, so `import digitnet` stays NumPy-only.
 import numpy as np
 
 from .image_io import MAX_PIXELS, ImageError, describe, load_grey, require_pillow
+from .strokes import stroke_width
 
 __all__ = ["to_mnist", "ink_map", "to_field", "stroke_width", "ImageError", "MAX_PIXELS"]
 
@@ -198,22 +199,6 @@ def _crop_to_ink(ink):
 
 
 # ------------------------------------------------------------------------------- size and strokes
-
-def stroke_width(a):
-    """Estimated stroke width in pixels: ink area / stroke length."""
-    top = float(a.max())
-    if top <= 0:
-        return 0.0
-    return float(a.sum() / top) / stroke_length(a)
-
-
-def stroke_length(a):
-    """Estimated length of the strokes in pixels (at least 1), from the outline of the ink above half its
-    top value: two edges per stroke, edge crossings x pi/8 for strokes at all angles."""
-    m = np.pad(a > 0.5 * float(a.max()), 1)  # a tight crop: the ink's outline may run along its edges
-    crossings = np.count_nonzero(m[1:] != m[:-1]) + np.count_nonzero(m[:, 1:] != m[:, :-1])
-    return max(crossings * np.pi / 8, 1.0)
-
 
 def _max_pool(a, f):
     h, w = a.shape

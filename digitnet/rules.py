@@ -15,7 +15,7 @@ pieces, which the segmentation joins again as it joins a digit drawn in several 
 
 so a digit also loses what ink lies within TILT stroke widths of a rule.
 
-H, the digits' height, is measured as the segmentation measures it (segment.digit_height: strokes stacked
+H, the digits' height, is measured as the segmentation measures it (strokes.digit_height: strokes stacked
 into digits, the median height weighted by area), without the runs that are surely rules (LONG_RUN stroke
 widths long, or pieces SIDE_RUN long joined up from side to side: they join the digits into one tall blob)
 and without flat components (rules, dashes); then again without the rules found, since a rule missed at
@@ -23,8 +23,7 @@ first (a tilted one) makes H too high, and with it the length a rule needs (ROUN
 """
 import numpy as np
 
-from .preprocess import stroke_width
-from .segment import _find_objects, _label, _ndimage, digit_height
+from .strokes import digit_height, find_objects, label, ndimage, stroke_width
 
 __all__ = ["remove_rules"]
 
@@ -74,7 +73,7 @@ def remove_rules(ink):
         if again is None or again >= 0.9 * height:
             break
         height = again
-    count = _label(rules)[1]
+    count = label(rules)[1]
     return np.where(rules, 0, ink).astype(ink.dtype), int(count)
 
 
@@ -89,9 +88,9 @@ def _rules(mask, axis, height, spread):
 def _long_or_side_to_side(runs, axis, gap, length=np.inf, side_length=0):
     """(bool) the components of runs at least `length` long along axis, or at least `side_length` and reaching
     from one side of the picture to the other (within `gap` pixels of each)."""
-    labels, _ = _label(runs)
+    labels, _ = label(runs)
     keep = [False]
-    for s in _find_objects(labels):
+    for s in find_objects(labels):
         start, stop = s[axis].start, s[axis].stop
         keep.append(stop - start >= length or (stop - start >= side_length and start <= gap
                                                and stop >= runs.shape[axis] - gap))
@@ -105,7 +104,7 @@ def _runs(mask, length, axis, spread):
     length |= 1  # odd: the opening's erosion and dilation then stay centred on each other
     if mask.shape[axis] < length:
         return np.zeros_like(mask)
-    nd = _ndimage()
+    nd = ndimage()
     wide = nd.maximum_filter1d(mask.view(np.uint8), 2 * spread + 1, axis=1 - axis)
     opened = nd.maximum_filter1d(nd.minimum_filter1d(wide, length, axis=axis), length, axis=axis)
     return mask & opened.astype(bool)

@@ -33,15 +33,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import DigitnetError
-from .preprocess import speck_limit, stroke_length, stroke_width, to_field
+from .preprocess import speck_limit, to_field
+from .strokes import Groups, components, ndimage, overlap, span, stack_strokes, stroke_length, stroke_width
 
 __all__ = ["Found", "TooManyCuts", "candidates", "segment"]
 
-EIGHT = np.ones((3, 3), dtype=bool)
-MAX_COMPONENTS = 400      # beyond this many (a noisy photo), only the largest are looked at; the rest are specks
-DUST = 0.004              # a component with under this fraction of the largest one's area is dust (a speck)
 SPECK = 0.28              # a component whose longer side is under SPECK x H is a dot, a comma or a speck
-STACK_GAP = 0.25          # strokes stack into one digit across at most this vertical gap (x H0)
 LINE_OVERLAP = 0.4        # stacks whose spans overlap by this part of the shorter one share a line
 WIDE = 0.6                # components wider than WIDE x H are cut by seams (the cuts are only candidates) ...
 CUT_HIGH = 0.6            # ... if at least CUT_HIGH x H high: touching digits are full height, a bar is not
@@ -124,7 +121,7 @@ def segment(ink, classify):
 
 def _prepare(ink):
     """(the lines that hold candidate digits, as _Line objects top to bottom; the number of specks left out)."""
-    labels, comps, excess = _components(ink)
+    labels, comps, excess = components(ink)
     if not comps:
         return [], 0
     lines, height, specks = _lines(comps, speck_limit(ink.shape),
@@ -177,120 +174,24 @@ def candidates(ink):
 
 # -------------------------------------------------------------------------- components, stacks, lines
 
-def _components(ink):
-    """(label image, components as dicts {label, y0, y1, x0, x1, area}, how many beyond MAX_COMPONENTS were left
-    out: specks, counted as such); dust is left out uncounted."""
-    labels, n = _label(ink > 0)
-    boxes = _find_objects(labels)
-    area = np.bincount(labels.ravel(), minlength=n + 1)[1:]
-    comps = [dict(label=i + 1, y0=s[0].start, y1=s[0].stop, x0=s[1].start, x1=s[1].stop, area=int(area[i]))
-             for i, s in enumerate(boxes)]
-    if not comps:
-        return labels, comps, 0
-    comps.sort(key=lambda c: -c["area"])
-    keep = [c for c in comps[:MAX_COMPONENTS] if c["area"] >= DUST * comps[0]["area"]]
-    excess = sum(c["area"] >= DUST * comps[0]["area"] for c in comps[MAX_COMPONENTS:])
-    return labels, keep, excess
-
-
-def _ndimage():
-    try:
-        from scipy import ndimage
-    except ImportError:
-        raise DigitnetError("reading numbers needs scipy, which is not installed (pip install scipy)") from None
-    return ndimage
-
-
-def _label(mask):
-    return _ndimage().label(mask, structure=EIGHT)
-
-
-def _find_objects(labels):
-    return _ndimage().find_objects(labels)
-
-
-def _weighted_median(values, weights):
-    values, weights = np.asarray(values, dtype=float), np.asarray(weights, dtype=float)
-    order = np.argsort(values, kind="stable")
-    cumulative = np.cumsum(weights[order])
-    return float(values[order][np.searchsorted(cumulative, 0.5 * cumulative[-1])])
-
-
-class _Groups:
-    """Union-find over n items."""
-
-    def __init__(self, n):
-        self.parent = list(range(n))
-
-    def find(self, i):
-        while self.parent[i] != i:
-            self.parent[i] = self.parent[self.parent[i]]
-            i = self.parent[i]
-        return i
-
-    def join(self, i, j):
-        self.parent[self.find(i)] = self.find(j)
-
-    def sets(self, items):
-        out = {}
-        for i in items:
-            out.setdefault(self.find(i), []).append(i)
-        return list(out.values())
-
-
-def _overlap(a0, a1, b0, b1):
-    return min(a1, b1) - max(a0, b0)
-
-
-def _span(comps, members):
-    return min(comps[i]["y0"] for i in members), max(comps[i]["y1"] for i in members)
-
-
-def _stacks(comps):
-    """(stacks: lists of component indices, digit height H). Strokes overlapping sideways by half the
-    narrower one, and vertically close, are one digit's strokes."""
-    h0 = _weighted_median([c["y1"] - c["y0"] for c in comps], [c["area"] for c in comps])
-    strokes = [i for i, c in enumerate(comps) if max(c["y1"] - c["y0"], c["x1"] - c["x0"]) >= 0.25 * h0]
-    groups = _Groups(len(comps))
-    for a, i in enumerate(strokes):
-        p = comps[i]
-        for j in strokes[a + 1:]:
-            q = comps[j]
-            narrower = min(p["x1"] - p["x0"], q["x1"] - q["x0"])
-            if (_overlap(p["x0"], p["x1"], q["x0"], q["x1"]) >= 0.5 * narrower
-                    and _overlap(p["y0"], p["y1"], q["y0"], q["y1"]) > -STACK_GAP * h0):
-                groups.join(i, j)
-    stacks = groups.sets(strokes)
-    heights = [_span(comps, s)[1] - _span(comps, s)[0] for s in stacks]
-    return stacks, _weighted_median(heights, [sum(comps[i]["area"] for i in s) for s in stacks])
-
-
-def digit_height(ink, flat=0.0):
-    """The digits' height H as the segmentation measures it (the area-weighted median height of the stacks of
-    strokes), leaving out the components at most `flat` pixels thick on average (area / width: a line, level
-    or not); None when no other ink is left."""
-    comps = [c for c in _components(ink)[1] if c["area"] > flat * (c["x1"] - c["x0"])]
-    return _stacks(comps)[1] if comps else None
-
-
 def _lines(comps, least, at_least_high):
     """(lines: lists of component indices, top to bottom; H; specks). Stacks at least half as tall as H,
     and `least` pixels long (to_mnist's rule for a speck), whose spans overlap make the lines; the other
     components join the line they lie in, or are specks (all of them when nothing is that tall).
     H is raised to at_least_high (PEN_HEIGHTS stroke widths)."""
-    stacks, height = _stacks(comps)
-    spans = [_span(comps, s) for s in stacks]
+    stacks, height = stack_strokes(comps)
+    spans = [span(comps, s) for s in stacks]
     widths = [max(comps[i]["x1"] for i in st) - min(comps[i]["x0"] for i in st) for st in stacks]
     tall = [k for k, (a, b) in enumerate(spans) if b - a >= 0.5 * height and max(b - a, widths[k]) >= least]
-    groups = _Groups(len(stacks))
+    groups = Groups(len(stacks))
     for a, k in enumerate(tall):
         for m in tall[a + 1:]:
             (p0, p1), (q0, q1) = spans[k], spans[m]
-            if _overlap(p0, p1, q0, q1) > LINE_OVERLAP * min(p1 - p0, q1 - q0):
+            if overlap(p0, p1, q0, q1) > LINE_OVERLAP * min(p1 - p0, q1 - q0):
                 groups.join(k, m)
     lines = [[i for k in g for i in stacks[k]] for g in groups.sets(tall)]
     height = max(height, at_least_high)  # a lone bar is one digit (as to_mnist reads it), not a row of them
-    line_spans = [_span(comps, line) for line in lines]
+    line_spans = [span(comps, line) for line in lines]
     placed = {i for line in lines for i in line}
     specks = 0
     for i, c in enumerate(comps):
@@ -430,7 +331,7 @@ class _Line:
     @staticmethod
     def _over_a_digit(c, comps):
         """A small component above or below a digit (a stroke of it), not beside one (a dot, a comma)."""
-        return any(d is not c and not d["small"] and _overlap(c["x0"], c["x1"], d["x0"], d["x1"])
+        return any(d is not c and not d["small"] and overlap(c["x0"], c["x1"], d["x0"], d["x1"])
                    >= 0.5 * (c["x1"] - c["x0"]) for d in comps)
 
     def _runs(self):
@@ -498,7 +399,7 @@ class _Line:
         y0, y1 = max(0, rows[0] - d), min(member.shape[0], rows[-1] + 1 + d)
         x0, x1 = max(0, cols[0] - d), min(member.shape[1], cols[-1] + 1 + d)
         near = member.copy()
-        near[y0:y1, x0:x1] = _ndimage().binary_dilation(member[y0:y1, x0:x1], iterations=d)
+        near[y0:y1, x0:x1] = ndimage().binary_dilation(member[y0:y1, x0:x1], iterations=d)
         near &= member | np.isin(self.pieces, kin)
         return near if (near != member).any() else None
 

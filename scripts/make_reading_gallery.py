@@ -49,10 +49,11 @@ def seams_picture(picture):
     from PIL import Image
 
     from digitnet.preprocess import ink_map
-    from digitnet.segment import _components, _lines, seams
+    from digitnet.segment import _lines, seams
+    from digitnet.strokes import components
 
     ink = ink_map(picture.astype(np.float32) / 255, "gallery")
-    labels, comps, _ = _components(ink)
+    labels, comps, _ = components(ink)
     _, height, _ = _lines(comps, 6, 0)
     widest = max(comps, key=lambda c: c["x1"] - c["x0"])
     blob = labels[widest["y0"]:widest["y1"], widest["x0"]:widest["x1"]] == widest["label"]

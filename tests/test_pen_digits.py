@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from digitnet.data import load_sample
 from digitnet.pen_digits import _redraw, pen_digits, redraw_share
-from digitnet.preprocess import stroke_width
+from digitnet.strokes import stroke_width
 
 
 @pytest.fixture(scope="module")

@@ -387,7 +387,7 @@ def test_stroke_length_is_the_length_of_the_pen_path(width):
     """A ring of radius 60 is 377 px of stroke, a bar slanting at 30 degrees 150 px and its ends (half the outline:
     150 + the pen's width), whatever the pen's width (the estimate is made for strokes at all angles: a level bar
     comes out a fifth short); width x length is the ink."""
-    from digitnet.preprocess import stroke_length, stroke_width
+    from digitnet.strokes import stroke_length, stroke_width
 
     dx, dy = 75 * np.cos(np.pi / 6), 75 * np.sin(np.pi / 6)
     bar = [(100 - dx, 100 - dy), (100 + dx, 100 + dy)]

@@ -167,7 +167,7 @@ def test_a_long_wave_of_joined_ink_is_refused_before_it_is_cut_up(tmp_path):
 def test_every_speck_is_counted_also_beyond_the_components_looked_at():
     """A page of 600 dots said "only 400 specks of ink": those beyond MAX_COMPONENTS were dropped uncounted."""
     from digitnet.image_io import ImageError
-    from digitnet.segment import MAX_COMPONENTS
+    from digitnet.strokes import MAX_COMPONENTS
 
     page = np.full((300, 600), 255, dtype=np.uint8)
     for k in range(600):
