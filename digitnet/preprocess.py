@@ -1,16 +1,17 @@
 """Turn a picture of a handwritten digit into what the networks were trained on: a 28x28 MNIST image.
 
-MNIST's digits were size-normalised to fit a 20x20 box (keeping their aspect ratio, anti-aliased),
-then placed in a 28x28 field so that their centre of mass sits at the centre, white ink on black.
-to_mnist() does the same to a photo, a scan or a drawing: load it grey (image_io.load_grey: Pillow,
-EXIF orientation, transparency flattened), make the ink bright, remove the paper, crop to the ink,
-thicken strokes much thinner than MNIST's pen, fit into 20x20 and centre by mass.
+MNIST's digits were size-normalised to fit a 20x20 box (keeping their aspect ratio, anti-aliased), then placed
+in a 28x28 field so that their centre of mass sits at the centre, white ink on black. to_mnist() does the same
+to a photo, a scan or a drawing: load it grey (image_io.load_grey: Pillow, EXIF orientation, transparency
+flattened), make the ink bright, remove the paper, take out ruled lines (rules.remove_rules: lined paper, an
+underline), crop to the ink, thicken strokes much thinner than MNIST's pen, fit into 20x20 and centre by mass.
 
 Pillow is imported inside the functions, so `import digitnet` stays NumPy-only.
 """
 import numpy as np
 
 from .image_io import MAX_PIXELS, ImageError, describe, load_grey, require_pillow
+from .rules import only_rules, remove_rules
 from .strokes import stroke_width
 
 __all__ = ["to_mnist", "ink_map", "to_field", "stroke_width", "ImageError", "MAX_PIXELS"]
@@ -38,7 +39,9 @@ def to_mnist(image):
     """
     name = describe(image)
     grey = load_grey(image, name)
-    ink = ink_map(grey, name)
+    ink, rules = remove_rules(ink_map(grey, name))
+    if not ink.any():
+        raise ImageError(f"{name}: no digit found: {only_rules(rules)}", "no-digit")
     crop = _crop_to_ink(ink)
     least = speck_limit(ink.shape)
     if max(crop.shape) < least:

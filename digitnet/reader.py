@@ -23,7 +23,7 @@ from .committee import as_committee
 from .errors import DigitnetError
 from .image_io import ImageError, describe, load_grey
 from .preprocess import ink_map
-from .rules import remove_rules
+from .rules import only_rules, remove_rules
 from .segment import TooManyCuts, segment
 
 __all__ = ["Reading", "read", "reading_nets"]
@@ -151,7 +151,8 @@ def read_ink(ink, nets, *, reject=True, name="image", scale=(1.0, 1.0)):
         raise ImageError(f"{name}: {e}", "too-complex") from None
     found = [d for line in lines for d in line]
     if not found:
-        what = f"only {specks} speck{'s' if specks != 1 else ''} of ink" if specks else "no ink that could be a digit"
+        what = (f"only {specks} speck{'s' if specks != 1 else ''} of ink" if specks
+                else only_rules(rules) if rules else "no ink that could be a digit")
         raise ImageError(f"{name}: no digit found: {what}", "no-digit")
     sx, sy = scale
     digits = []

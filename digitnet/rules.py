@@ -1,39 +1,50 @@
 """Ruled lines: the long straight strokes of lined paper, an underline, a margin line, found and taken out
-of the ink before the digits are looked for (reader.read_ink).
+of the ink before the digits are looked for (reader.read_ink) or one digit is prepared (preprocess.to_mnist).
 
-A rule touches the digits it runs under or through and joins them into one blob, which the segmentation
-would cut up as if it were digits (2024 underlined was read 2?2222). A digit's strokes are short: a 7's
-bar or a 1 is about one digit high or wide. So a straight run of ink, across or down, is a rule when it is
-RULE_LENGTH digit heights long, or EDGE_LENGTH long and reaching from one side of the picture to the other
-(the lines of a narrow photo of lined paper); straight pieces PIECE long that join up count as one run, so
-a rule may be tilted a few degrees. Its pixels are removed; the digits it crossed come out in
-pieces, which the segmentation joins again as it joins a digit drawn in several strokes.
+A rule touches the digits it runs under or through and joins them into one blob, which the segmentation would
+cut up as if it were digits (2024 underlined was read 2?2222). A digit's strokes are short: a 7's bar or a 1
+is about one digit high or wide. So a straight run of ink, across or down, is a rule when it is RULE_LENGTH
+digit heights long, or EDGE_LENGTH long (across; down), reaching from one side of the picture to the other
+(the lines of a narrow photo of lined paper) and REACH past the other ink at both ends (the base of a wide 2
+cropped tight reaches from side to side too, but not past the 2's other strokes); straight pieces PIECE long
+that join up count as one run, so a rule may be tilted a few degrees. Its pixels are removed; the digits it
+crossed come out in pieces, which the segmentation joins again as it joins a digit drawn in several strokes.
 
     spread = the ink, spread TILT stroke widths up and down (a rule a little off level stays one piece)
     pieces = opening(spread, a line PIECE x H long) and ink          (and the same down the columns)
-    rules  = the components of pieces RULE_LENGTH x H long, or EDGE_LENGTH x H from side to side
+    rules  = the components of pieces RULE_LENGTH x H long, or EDGE_LENGTH x H from side to side and
+             REACH x H past the other ink at both ends
 
-so a digit also loses what ink lies within TILT stroke widths of a rule.
+so a digit also loses what ink lies within TILT stroke widths of a rule. A rule is a line: a run whose pieces
+are thicker on average than THIN x H (area / length) is a solid shape, not a rule (a shoe, given to predict);
+not a stroke width, since a ruled line may be drawn thicker than the digits.
 
-H, the digits' height, is measured as the segmentation measures it (strokes.digit_height: strokes stacked
-into digits, the median height weighted by area), without the runs that are surely rules (LONG_RUN stroke
-widths long, or pieces SIDE_RUN long joined up from side to side: they join the digits into one tall blob)
-and without flat components (rules, dashes); then again without the rules found, since a rule missed at
-first (a tilted one) makes H too high, and with it the length a rule needs (ROUNDS).
+H, the digits' height, is measured as the segmentation measures it (strokes.digit_height: strokes stacked into
+digits, the median height weighted by area), without the runs that are surely rules (LONG_RUN stroke widths
+long, or pieces SIDE_RUN long, or as long as the picture is wide, joined up from side to side and PAST stroke
+widths past the other ink: they join the digits into one tall blob) and without flat components (rules,
+dashes); then again without the rules found, since a rule missed at first (a tilted one) makes H too high, and
+with it the length a rule needs (ROUNDS). When nothing but flat ink is left, there is no H: blank lined paper.
+Then two or more pieces that lie wholly on long or side-to-side runs are rules, and the picture has no digit
+(a lone bar is kept, as predict reads it).
 """
 import numpy as np
 
-from .strokes import digit_height, find_objects, label, ndimage, stroke_width
+from .strokes import components, digit_height, find_objects, label, ndimage, stroke_width
 
-__all__ = ["remove_rules"]
+__all__ = ["remove_rules", "only_rules"]
 
 RULE_LENGTH = 2.5  # a straight run of ink this many digit heights long is a rule (a digit's strokes: about 1) ...
-EDGE_LENGTH = 1.5  # ... or this long from side to side of the picture (lined paper in a narrow crop), ...
+EDGE_LENGTH = {1: 1.0, 0: 1.5}  # ... or this long (across, down) from side to side of the picture (lined paper in
+                                # a narrow crop: one digit's photo), down longer: a 4's stem reaches past its arm
 PIECE = 0.75       # ... made of straight pieces at least this long (x H), joined up: a rule may be tilted a little
-SIDE_GAP = 0.1     # "from side to side": to within this much (x H) of each (a photo's line may fade at the edge)
+SIDE_GAP = 0.1     # "from side to side": to within this much (x H) of each (a photo's line may fade at the edge) ...
+REACH = 0.2        # ... and past the other ink by this much (x H) at both ends: not a wide digit's bar cropped tight
+THIN = 0.3         # a rule is at most this thick on average (x H): thicker, it is a solid shape (a shoe)
 ROUNDS = 3         # H is measured again without the rules found, at most this many times
 LONG_RUN = 40.0    # runs across this many stroke widths long are left out when H is measured, and so are those ...
-SIDE_RUN = 8.0     # ... this long that join up from one side of the picture to the other
+SIDE_RUN = 8.0     # ... this long that join up from one side of the picture to the other, reaching ...
+PAST = 2.0         # ... this many stroke widths past the other ink at both ends
 TILT = 0.25        # the ink is spread this many stroke widths across a run: a rule may tilt or wobble that much
 FLAT = 2.0         # components at most this many stroke widths thick on average are not digits (rules, dashes) ...
 MIN_HEIGHT = 8     # ... and no digit is measured shorter than this many pixels
@@ -60,40 +71,84 @@ def remove_rules(ink):
     width = max(stroke_width(ink), 1.0)
     spread = max(1, int(round(TILT * width)))
     long = _runs(mask, int(round(LONG_RUN * width)), 1, spread)
-    long |= _long_or_side_to_side(_runs(mask, int(round(SIDE_RUN * width)), 1, spread), 1, spread)
+    across = max(1, int(round(min(SIDE_RUN * width, mask.shape[1] - 2 * spread))))  # a narrow photo: its width
+    side = _long_and_side_to_side(_runs(mask, across, 1, spread), 1, spread, np.inf)[1]
+    long |= _past(side, mask & ~long & ~side, 1, PAST * width)
     height = digit_height(np.where(long, 0, ink), FLAT * width)
-    if height is None:
-        return ink, 0
+    if height is None:  # nothing but flat ink: blank lined paper (a lone bar, or a wide 7 joined to its bar: kept)
+        lines, count = _without(ink, _wholly(mask, long | side))
+        return (lines, count) if count >= 2 else (ink, 0)
     for _ in range(ROUNDS):  # rules not yet taken out join digits into tall blobs: H comes out too high at first
         height = max(height, MIN_HEIGHT)
-        rules = _rules(mask, 1, height, spread) | _rules(mask, 0, height, spread)
+        rules = _rules(mask, height, spread)
         if not rules.any():
             return ink, 0
         again = digit_height(np.where(rules | long, 0, ink), FLAT * width)
         if again is None or again >= 0.9 * height:
             break
         height = again
-    count = label(rules)[1]
-    return np.where(rules, 0, ink).astype(ink.dtype), int(count)
+    return _without(ink, rules)
 
 
-def _rules(mask, axis, height, spread):
-    """(bool) the rules along axis: runs PIECE x height long joined up into one RULE_LENGTH x height long, or
-    EDGE_LENGTH x height long from side to side (within SIDE_GAP x height of each)."""
-    runs = _runs(mask, int(round(PIECE * height)), axis, spread)
-    return _long_or_side_to_side(runs, axis, max(spread, SIDE_GAP * height), RULE_LENGTH * height,
-                                 EDGE_LENGTH * height)
+def only_rules(count):
+    """What a picture holds when it holds nothing but `count` ruled lines (the end of a "no digit found")."""
+    return f"only {count} ruled line{'s' if count != 1 else ''}"
 
 
-def _long_or_side_to_side(runs, axis, gap, length=np.inf, side_length=0):
-    """(bool) the components of runs at least `length` long along axis, or at least `side_length` and reaching
-    from one side of the picture to the other (within `gap` pixels of each)."""
-    labels, _ = label(runs)
-    keep = [False]
-    for s in find_objects(labels):
+def _wholly(mask, runs):
+    """(bool) the pieces of mask that lie wholly on runs."""
+    labels, count = label(mask)
+    whole = np.bincount(labels[runs], minlength=count + 1) == np.bincount(labels.ravel(), minlength=count + 1)
+    whole[0] = False
+    return whole[labels]
+
+
+def _without(ink, rules):
+    """(ink with rules at 0, how many rules there are)."""
+    return np.where(rules, 0, ink).astype(ink.dtype), int(label(rules)[1])
+
+
+def _rules(mask, height, spread):
+    """(bool) the rules across and down: runs PIECE x height long joined up into one RULE_LENGTH x height long,
+    or EDGE_LENGTH x height long from side to side (within SIDE_GAP x height of each) that reach REACH x height
+    past the other ink at both ends (the base of a wide 2 cropped tight runs from side to side too)."""
+    gap = max(spread, SIDE_GAP * height)
+    found = {axis: _long_and_side_to_side(_runs(mask, int(round(PIECE * height)), axis, spread), axis, gap,
+                                          THIN * height, RULE_LENGTH * height, EDGE_LENGTH[axis] * height)
+             for axis in (1, 0)}
+    rules = found[1][0] | found[0][0]
+    rest = mask & ~rules & ~found[1][1] & ~found[0][1]
+    for axis, (_, side) in found.items():
+        rules |= _past(side, rest, axis, REACH * height)
+    return rules
+
+
+def _long_and_side_to_side(runs, axis, gap, thickest, length=np.inf, side_length=0):
+    """(long, side): (bool) the components of runs no more than `thickest` pixels thick on average (area / length:
+    a line, not a solid shape) and at least `length` long along axis; those at least `side_length` long and
+    reaching from one side of the picture to the other (within `gap` pixels of each)."""
+    labels, count = label(runs)
+    area = np.bincount(labels.ravel(), minlength=count + 1)
+    long, side = [False], [False]
+    for k, s in enumerate(find_objects(labels), start=1):
         start, stop = s[axis].start, s[axis].stop
-        keep.append(stop - start >= length or (stop - start >= side_length and start <= gap
-                                               and stop >= runs.shape[axis] - gap))
+        thin = area[k] <= thickest * (stop - start)
+        long.append(thin and stop - start >= length)
+        side.append(thin and not long[-1] and stop - start >= side_length and start <= gap
+                    and stop >= runs.shape[axis] - gap)
+    return np.asarray(long)[labels], np.asarray(side)[labels]
+
+
+def _past(side, rest, axis, reach):
+    """(bool) the components of side that reach `reach` pixels past the ink of rest at both ends along axis (rest's
+    specks and dust left out); none when rest has no other ink (a lone 1 from top to bottom is no rule)."""
+    pieces = [c for c in components(rest)[1] if max(c["y1"] - c["y0"], c["x1"] - c["x0"]) >= reach]
+    if not pieces or not side.any():
+        return np.zeros_like(side)
+    first = min(c["x0" if axis else "y0"] for c in pieces)
+    last = max(c["x1" if axis else "y1"] for c in pieces)
+    labels, _ = label(side)
+    keep = [False] + [s[axis].start <= first - reach and s[axis].stop >= last + reach for s in find_objects(labels)]
     return np.asarray(keep)[labels]
 
 

@@ -62,8 +62,10 @@ def test_a_rule_a_few_degrees_off_level_is_taken_out(slope):
 
 
 def test_plain_numbers_and_single_digits_lose_no_ink(digits):
-    """Numbers of each kind, and single digits cropped to 2 px of their ink (a 7's bar then runs from side to
-    side). Cropped to no margin at all, 13 of the sample's 2,000 do lose a bar (docs/reading.md)."""
+    """Numbers of each kind, and the sample's 2,000 single digits cropped to their ink with no margin: a wide 2's
+    base, a 7's bar, a 4's stem then run from side to side of the picture (the base of 13 of them was taken out
+    before a rule from side to side had to reach past the other ink at both ends; 3 4s' stems as well, with rules
+    down as short as those across)."""
     x, _ = digits
     rng = np.random.default_rng(3)
     for kind in ("separated", "touching", "broken"):
@@ -71,9 +73,49 @@ def test_plain_numbers_and_single_digits_lose_no_ink(digits):
             ink = ink_of(compose(x[rng.integers(0, len(x), int(rng.integers(2, 7)))], kind, rng))
             out, count = remove_rules(ink)
             assert count == 0 and out is ink, kind
-    for i in range(300):
-        ink = ink_of(np.pad(tight(x[i], 2), 2))
-        assert remove_rules(ink)[1] == 0, i
+    for i in range(len(x)):
+        assert remove_rules(ink_of(tight(x[i], 2)))[1] == 0, i
+
+
+def test_a_lone_stroke_from_side_to_side_is_no_rule():
+    """A 1 from the top of its picture to the bottom, a bar from side to side: a rule must pass other ink."""
+    one = np.zeros((60, 20), dtype=np.float32)
+    one[1:59, 8:12] = 1.0
+    assert remove_rules(one)[1] == 0
+    bar_of_seven = np.zeros((40, 44), dtype=np.float32)
+    bar_of_seven[2:6, 1:43] = 1.0
+    bar_of_seven[6:39, 36:40] = 1.0
+    assert remove_rules(bar_of_seven)[1] == 0
+
+
+@pytest.mark.parametrize("width", [600, 100])
+def test_blank_lined_paper_is_no_digit(width):
+    """A photo of lined paper with nothing written on it was read as a column of '?' (narrow) and given to predict
+    as a digit: its lines are flat ink, too long or too far across to be a digit's."""
+    from digitnet.preprocess import ImageError, to_mnist
+
+    page = np.full((400, width), 255, dtype=np.uint8)
+    page[30::50] = page[31::50] = page[32::50] = 150
+    for prepare in (to_mnist, digitnet.read):
+        with pytest.raises(ImageError, match="no digit found: only 8 ruled lines"):
+            prepare(page)
+
+
+def test_predict_reads_one_digit_on_lined_paper(digits):
+    """predict takes the rules out too (preprocess.to_mnist): one digit photographed on lined paper was read
+    right 37 times in 200 (68 rejected), since the lines were read as part of it."""
+    from digitnet.predict import predict_images
+    from digitnet.pretrained import default_committee
+
+    x, t = digits
+    rng = np.random.default_rng(5)
+    pictures = []
+    for i in range(12):
+        boxes = []
+        pictures.append(255 - ruled(compose(x[i:i + 1], "separated", rng, boxes_out=boxes), boxes, "lined", rng))
+    results = predict_images(default_committee("predict"), pictures)
+    right = sum(r["digit"] == t[i] and not r["rejected"] for i, r in enumerate(results))
+    assert right >= 10
 
 
 @pytest.mark.parametrize("ruling, degrees", [("underlined", 0), ("lined", 0), ("lined", 3)])
@@ -122,3 +164,24 @@ def test_ruled_draws_what_it_says(digits):
     assert len(full_rows) >= 6  # lines across the whole picture, 2 to 4 rows each, at least three of them
     with pytest.raises(ValueError, match="ruling must be one of underlined, lined"):
         ruled(number, boxes, "squared", rng)
+
+
+def test_a_solid_shape_is_no_rule():
+    """Fashion-MNIST's shoes and bags, given to predict: a wide solid shape reaching from side to side was taken
+    whole for a rule (17 of the first 300 test images lost 82-98 % of their ink). A rule is a line, at most
+    THIN x H thick on average; a sandal's straps still can be (3 lose about half)."""
+    from digitnet.outliers import FASHION_DIR, fashion_images
+    from digitnet.preprocess import ImageError
+
+    if not (FASHION_DIR / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"Fashion-MNIST is absent ({FASHION_DIR}; apt-get install dataset-fashion-mnist)")
+    lost = []
+    for image in fashion_images(split="test")[:300].reshape(-1, 28, 28):
+        try:
+            ink = ink_map(image, "fashion")
+        except ImageError:  # a blank one
+            continue
+        out, count = remove_rules(ink)
+        if count:
+            lost.append(((ink > 0) & (out == 0)).sum() / (ink > 0).sum())
+    assert len(lost) <= 5 and max(lost, default=0) < 0.7
