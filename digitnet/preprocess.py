@@ -34,8 +34,9 @@ def to_mnist(image):
 
     image: a path (str or os.PathLike), the file's bytes, a binary file object, a PIL.Image, or a
     2-D (grey) / 3-D (RGB or RGBA) NumPy array (uint8, or floats in [0, 1]).
+    Ruled lines (lined paper, a long underline) are taken out first (rules.remove_rules).
     Raises ImageError (one line, naming the file) for unreadable or oversized files and for images
-    in which no ink stands out from the background; it never guesses.
+    in which no ink stands out from the background, or nothing but ruled lines; it never guesses.
     """
     name = describe(image)
     grey = load_grey(image, name)

@@ -144,11 +144,13 @@ def _past(side, rest, on_runs, axis, reach):
     when rest has no other ink (a lone 1 from top to bottom is no rule). Of rest, only the pieces at least `reach`
     across the axis and not mostly on on_runs (straight runs along it) count, the digits: not specks, nor what is
     left of the other lines on a tilted page (lined paper turned 4 degrees: 28 -> 31 of 40 read right)."""
+    if not side.any():
+        return side
     labels, comps, _ = components(rest)
     straight = np.bincount(labels[on_runs], minlength=labels.max() + 1)
     pieces = [c for c in comps if (c["y1"] - c["y0"] if axis else c["x1"] - c["x0"]) >= reach
               and straight[c["label"]] <= 0.5 * c["area"]]
-    if not pieces or not side.any():
+    if not pieces:
         return np.zeros_like(side)
     first = min(c["x0" if axis else "y0"] for c in pieces)
     last = max(c["x1" if axis else "y1"] for c in pieces)
