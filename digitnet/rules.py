@@ -70,9 +70,12 @@ def remove_rules(ink):
         return ink, 0
     width = max(stroke_width(ink), 1.0)
     spread = max(1, int(round(TILT * width)))
-    long = _runs(mask, int(round(LONG_RUN * width)), 1, spread)
+    wide = {}  # the ink spread across each axis (_spread), made when first needed
+    long = _runs(mask, wide, spread, int(round(LONG_RUN * width)), 1)
     across = max(1, int(round(min(SIDE_RUN * width, mask.shape[1] - 2 * spread))))  # a narrow photo: its width
-    side = _long_and_side_to_side(_runs(mask, across, 1, spread), 1, spread, np.inf)[1]
+    side = np.zeros_like(mask)
+    if _may_hold(mask, 1, spread, np.inf, across):
+        side = _long_and_side_to_side(_runs(mask, wide, spread, across, 1), 1, spread, np.inf)[1]
     long |= _past(side, mask & ~long & ~side, long | side, 1, PAST * width)
     height = digit_height(np.where(long, 0, ink), FLAT * width)
     if height is None:  # nothing but flat ink: blank lined paper (a lone bar, or a wide 7 joined to its bar: kept)
@@ -80,7 +83,7 @@ def remove_rules(ink):
         return (lines, count) if count >= 2 else (ink, 0)
     for _ in range(ROUNDS):  # rules not yet taken out join digits into tall blobs: H comes out too high at first
         height = max(height, MIN_HEIGHT)
-        rules = _rules(mask, height, spread)
+        rules = _rules(mask, wide, height, spread)
         if not rules.any():
             return ink, 0
         again = digit_height(np.where(rules | long, 0, ink), FLAT * width)
@@ -108,14 +111,20 @@ def _without(ink, rules):
     return np.where(rules, 0, ink).astype(ink.dtype), int(label(rules)[1])
 
 
-def _rules(mask, height, spread):
+def _rules(mask, wide, height, spread):
     """(bool) the rules across and down: runs PIECE x height long joined up into one RULE_LENGTH x height long,
     or EDGE_LENGTH x height long from side to side (within SIDE_GAP x height of each) that reach REACH x height
     past the other ink at both ends (the base of a wide 2 cropped tight runs from side to side too)."""
     gap = max(spread, SIDE_GAP * height)
-    runs = {axis: _runs(mask, int(round(PIECE * height)), axis, spread) for axis in (1, 0)}
-    found = {axis: _long_and_side_to_side(runs[axis], axis, gap, THIN * height, RULE_LENGTH * height,
-                                          EDGE_LENGTH[axis] * height) for axis in (1, 0)}
+    none = np.zeros_like(mask)
+    runs, found = {}, {}
+    for axis in (1, 0):
+        if not _may_hold(mask, axis, gap, RULE_LENGTH * height, EDGE_LENGTH[axis] * height):
+            runs[axis], found[axis] = none, (none, none)  # the ink is too short for a rule: no need to look
+            continue
+        runs[axis] = _runs(mask, wide, spread, int(round(PIECE * height)), axis)
+        found[axis] = _long_and_side_to_side(runs[axis], axis, gap, THIN * height, RULE_LENGTH * height,
+                                             EDGE_LENGTH[axis] * height)
     rules = found[1][0] | found[0][0]
     rest = mask & ~rules & ~found[1][1] & ~found[0][1]
     for axis, (_, side) in found.items():
@@ -128,15 +137,14 @@ def _long_and_side_to_side(runs, axis, gap, thickest, length=np.inf, side_length
     a line, not a solid shape) and at least `length` long along axis; those at least `side_length` long and
     reaching from one side of the picture to the other (within `gap` pixels of each)."""
     labels, count = label(runs)
-    area = np.bincount(labels.ravel(), minlength=count + 1)
-    long, side = [False], [False]
+    long, side = np.zeros(count + 1, dtype=bool), np.zeros(count + 1, dtype=bool)
     for k, s in enumerate(find_objects(labels), start=1):
         start, stop = s[axis].start, s[axis].stop
-        thin = area[k] <= thickest * (stop - start)
-        long.append(thin and stop - start >= length)
-        side.append(thin and not long[-1] and stop - start >= side_length and start <= gap
-                    and stop >= runs.shape[axis] - gap)
-    return np.asarray(long)[labels], np.asarray(side)[labels]
+        is_long = stop - start >= length
+        is_side = not is_long and stop - start >= side_length and start <= gap and stop >= runs.shape[axis] - gap
+        if (is_long or is_side) and np.count_nonzero(labels[s] == k) <= thickest * (stop - start):  # thin
+            long[k], side[k] = is_long, is_side
+    return tuple(flags[labels] if flags.any() else np.zeros_like(runs) for flags in (long, side))
 
 
 def _past(side, rest, on_runs, axis, reach):
@@ -159,14 +167,30 @@ def _past(side, rest, on_runs, axis, reach):
     return np.asarray(keep)[labels]
 
 
-def _runs(mask, length, axis, spread):
+def _may_hold(mask, axis, gap, length, side_length):
+    """Whether the ink is long enough along axis for a run `length` long, or `side_length` long from side to
+    side of the picture (within `gap` pixels of each): if not, no run of it is."""
+    ink = np.flatnonzero(mask.any(axis=1 - axis))
+    start, stop = ink[0], ink[-1] + 1
+    return stop - start >= length or (stop - start >= side_length and start <= gap and stop >= mask.shape[axis] - gap)
+
+
+def _spread(mask, axis, spread):
+    """(uint8) the ink spread `spread` pixels across axis (up and down for runs across): a rule a little off level
+    or wobbling stays one straight run."""
+    return ndimage().maximum_filter1d(mask.view(np.uint8), 2 * spread + 1, axis=1 - axis)
+
+
+def _runs(mask, wide, spread, length, axis):
     """(bool, mask's shape) the ink on straight runs at least `length` long along axis (1: across, 0: down): the
-    ink spread `spread` pixels the other way, opened by a line of `length`, where there is ink. A digit's ink
-    within `spread` of a rule goes with it (narrowed back, a tilted rule would leave a sliver at each step)."""
+    ink spread `spread` pixels across it (kept in wide by axis, _spread), opened by a line of `length`, where there
+    is ink. A digit's ink within the spread of a rule goes with it (narrowed back, a tilted rule would leave a
+    sliver at each step)."""
     length |= 1  # odd: the opening's erosion and dilation then stay centred on each other
-    if mask.shape[axis] < length:
+    if not _may_hold(mask, axis, 0, length, np.inf):
         return np.zeros_like(mask)
+    if axis not in wide:
+        wide[axis] = _spread(mask, axis, spread)
     nd = ndimage()
-    wide = nd.maximum_filter1d(mask.view(np.uint8), 2 * spread + 1, axis=1 - axis)
-    opened = nd.maximum_filter1d(nd.minimum_filter1d(wide, length, axis=axis), length, axis=axis)
+    opened = nd.maximum_filter1d(nd.minimum_filter1d(wide[axis], length, axis=axis), length, axis=axis)
     return mask & opened.astype(bool)
