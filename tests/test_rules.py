@@ -187,3 +187,18 @@ def test_a_solid_shape_is_no_rule():
         if count:
             lost.append(((ink > 0) & (out == 0)).sum() / (ink > 0).sum())
     assert len(lost) <= 5 and max(lost, default=0) < 0.7
+
+
+def test_a_stroke_lying_on_a_rule_keeps_what_lies_off_the_line():
+    """A 2's base sitting on the line went with the line, and the 2 read as a 1 or '?'. Only the rule's own line
+    is taken out now (BAND): the base's ink above it stays."""
+    ink = np.zeros((100, 400), dtype=np.float32)
+    ink[30:70, 100:104] = ink[30:70, 300:304] = 1.0  # two 1s ...
+    ink[30:34, 180:220] = 1.0                        # ... and a 2's top,
+    ink[30:70, 216:220] = 1.0                        # its right side,
+    ink[64:70, 180:220] = 1.0                        # and its base, 6 px thick, sitting on the line
+    ink[68:71, 20:380] = 0.7                         # a line 3 px thick
+    out, count = remove_rules(ink)
+    assert count == 1
+    assert not out[68:71, 20:180].any() and not out[68:71, 220:380].any()  # the line is gone ...
+    assert (out[64:67, 180:220] > 0).all()                                 # ... the base above it kept
