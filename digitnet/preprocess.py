@@ -12,7 +12,7 @@ import numpy as np
 
 from .image_io import MAX_PIXELS, ImageError, describe, load_grey, require_pillow
 from .rules import only_rules, remove_rules
-from .strokes import stroke_width
+from .strokes import find_objects, label, stroke_width
 
 __all__ = ["to_mnist", "ink_map", "to_field", "stroke_width", "ImageError", "MAX_PIXELS"]
 
@@ -58,12 +58,10 @@ def _scattered_specks(ink, least):
     """How many pieces of ink there are when no piece, together with the pieces above and below it (overlapping
     it sideways, at most `least` apart), is `least` pixels long: specks strewn over the picture, not a digit.
     0 when some piece is that long (a digit, even one whose strokes are broken), or there is one piece."""
-    from scipy import ndimage
-
-    labels, count = ndimage.label(ink > 0, structure=np.ones((3, 3), dtype=bool))
+    labels, count = label(ink > 0)
     if count < 2:
         return 0
-    boxes = sorted((s[1].start, s[1].stop, s[0].start, s[0].stop) for s in ndimage.find_objects(labels))
+    boxes = sorted((s[1].start, s[1].stop, s[0].start, s[0].stop) for s in find_objects(labels))
     stacks = []  # [x0, x1, y0, y1] of pieces joined with those above and below them
     for x0, x1, y0, y1 in boxes:
         for st in stacks:
