@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The pictures of docs/reading.md: numbers composed from the bundled sample's test digits (so it runs on
 any clone), read by the bundled deep-cnn, with the boxes drawn (reader.draw_reading); one blob of
-touching digits with its candidate seams; and numbers underlined and on lined paper.
+touching digits with its candidate seams; and numbers underlined (4 digits and 2) and on lined paper.
 
     python scripts/make_reading_gallery.py        # writes docs/gallery/reading-*.png
 """
@@ -83,9 +83,9 @@ def main():
     seams_picture(touching).save(OUT / "reading-seams.png", optimize=True)
     rng = np.random.default_rng(4)  # its own stream: the pictures above stay as they were
     shown = []
-    for ruling in RULINGS:
+    for ruling, size in [(r, 4) for r in RULINGS] + [("underlined", 2)]:  # and a short underline
         boxes = []
-        number = compose(x[rng.integers(0, len(x), 4)], "separated", rng, boxes_out=boxes)
+        number = compose(x[rng.integers(0, len(x), size)], "separated", rng, boxes_out=boxes)
         picture = 255 - ruled(number, boxes, ruling, rng)
         shown.append(draw_reading(picture, digitnet.read(picture, net)))
     row(shown).quantize(16).save(OUT / "reading-ruled.png", optimize=True)

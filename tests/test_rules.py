@@ -46,6 +46,47 @@ def test_an_underline_and_a_margin_line_are_taken_out_and_the_digits_kept():
     np.testing.assert_array_equal(out[30:69, 60:], ink[30:69, 60:])  # the 1s above the underline are whole
 
 
+def test_a_short_underline_under_two_digits_is_taken_out_and_a_wide_base_under_one_kept():
+    """An underline under a 2-digit number is shorter than RULE_LENGTH x H; it lies under two digits (UNDER),
+    and bare under the gap between them. Kept: the base of one wide 2 (under one digit), a stroke through the
+    lower part of two digits (over ink), the bottoms of two 0s that touch (no gap under which it runs bare)."""
+    ink = np.zeros((120, 300), dtype=np.float32)
+    for x0 in (100, 140):                            # two 0s, 40 px high, 24 wide ...
+        ink[30:70, x0:x0 + 24] = 1.0
+        ink[34:66, x0 + 4:x0 + 20] = 0.0
+    ink[70:73, 90:176] = 0.8                         # ... underlined, 86 px long: 2.1 H
+    out, count = remove_rules(ink)
+    assert count == 1 and not out[70:73].any()
+    np.testing.assert_array_equal(out[30:69], ink[30:69])
+    two = np.zeros((80, 120), dtype=np.float32)
+    two[20:24, 30:70] = two[20:40, 66:70] = 1.0      # a 2's top, right side, ...
+    for y in range(40, 58):                          # ... its stroke down to the left ...
+        x = int(round(66 - (y - 40) * 46 / 18))
+        two[y, max(20, x - 2):x + 2] = 1.0
+    two[58:62, 20:72] = 1.0                          # ... and its base, 52 px long: 1.2 H, under one digit
+    assert remove_rules(two)[1] == 0
+    struck = ink.copy()
+    struck[70:73] = 0.0
+    struck[58:61, 90:176] = 0.8                      # a stroke through both 0s, low: their ink below it
+    assert remove_rules(struck)[1] == 0
+    touching = np.zeros((120, 300), dtype=np.float32)
+    for x0 in (100, 126):                            # two 0s that touch, their bottoms one straight run
+        touching[30:70, x0:x0 + 26] = 1.0
+        touching[34:66, x0 + 4:x0 + 22] = 0.0
+    assert remove_rules(touching)[1] == 0
+
+
+@pytest.mark.parametrize("text", ["67", "47", "75"])
+def test_two_digits_underlined_are_read(digits, text):
+    """A line under two digits joined the lowest to it: 67 was read 62, 47 as 562 or 42, 75 as 25 (seeds 0-2)."""
+    x, t = digits
+    for seed in range(3):
+        rng, boxes = np.random.default_rng(seed), []
+        number = compose(x[first_of(t, text)], "separated", rng, boxes_out=boxes)
+        reading = digitnet.read(255 - ruled(number, boxes, "underlined", rng), reading_nets())
+        assert (reading.text, reading.rules) == (text, 1), seed
+
+
 @pytest.mark.parametrize("slope", [0.0, 0.03, 0.05, 0.08])
 def test_a_rule_a_few_degrees_off_level_is_taken_out(slope):
     """A rule is found as straight pieces joined up, so a photo taken a little askew still loses its lines."""
