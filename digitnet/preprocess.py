@@ -105,8 +105,20 @@ def _border(a):
     return a[mask], ys, xs
 
 
-def _paper(a):
-    """The background as a plane fitted to the border (catches uneven lighting), and its noise level."""
+def _calmest_side(a):
+    """(median, spread) of the side of the frame whose pixels vary least and lie nearest the picture's median
+    (its paper): where ruled lines run along the top and the bottom, most of the frame is ink (one line of
+    lined paper, cropped), not the sides'."""
+    b = max(1, int(round(0.04 * min(a.shape))))
+    sides = [a[:b].ravel(), a[-b:].ravel(), a[:, :b].ravel(), a[:, -b:].ravel()]
+    middle = float(np.median(a))
+    side = min(sides, key=lambda v: _mad(v - np.median(v)) + abs(float(np.median(v)) - middle))
+    return float(np.median(side)), _mad(side - np.median(side))
+
+
+def _paper(a, calm=False):
+    """The background as a plane fitted to the border (catches uneven lighting), and its noise level; calm:
+    starting from the frame's calmest side rather than from all of it."""
     h, w = a.shape
     values, ys, xs = _border(a)
     med = float(np.median(values))
@@ -115,13 +127,14 @@ def _paper(a):
     design = np.stack([np.ones_like(ys, dtype=np.float64), ys / h - 0.5, xs / w - 0.5], axis=1)
     # Start from the pixels near the median: a ruled line along one side is a quarter of the frame, and a first
     # fit through it as well would tilt the plane and take the whole picture for noise.
-    keep = np.abs(values - med) <= 3 * max(_mad(values - med), 1e-3)
+    med, spread = _calmest_side(a) if calm else (med, _mad(values - med))
+    keep = np.abs(values - med) <= 3 * max(spread, 1e-3)
     keep |= keep.sum() < 16
     coef = np.array([med, 0.0, 0.0])
     for _ in range(2):  # refit without the border pixels that are ink (or dust), not paper
         coef, *_ = np.linalg.lstsq(design[keep], values[keep].astype(np.float64), rcond=None)
         resid = values - design @ coef
-        spread = max(_mad(resid), 1e-3)
+        spread = max(_mad(resid[keep] if calm else resid), 1e-3)  # calm: the frame may be mostly ink
         keep = np.abs(resid) <= 3 * spread
         if keep.sum() < 16:
             return np.full_like(a, med), _mad(values - med)
@@ -129,6 +142,17 @@ def _paper(a):
     xx = (np.arange(w, dtype=np.float32) / w - 0.5)[None, :]
     plane = (coef[0] + coef[1] * yy + coef[2] * xx).astype(np.float32)
     return plane, _mad((values - design @ coef)[keep])
+
+
+def _stands_out(a, paper):
+    """(ink: what stands out from the paper, bright; the paper's noise; the floor ink must pass; how far the
+    darkest and the brightest pixels stand out), for paper = (plane, noise) from _paper."""
+    plane, noise = paper
+    resid = a - plane
+    dark, bright = float(-resid.min()), float(resid.max())
+    ink = -resid if dark > bright else resid  # the ink is what stands out furthest from the paper
+    noise = max(noise, 0.5 / 255)
+    return ink, noise, max(MIN_CONTRAST, NOISE_SIGMAS * noise), dark, bright
 
 
 def _mad(x):
@@ -140,13 +164,11 @@ def ink_map(grey, name):
     """Ink as bright-on-black, paper at 0: the background plane subtracted, the side of the paper the
     ink lies on chosen (dark on light paper gets inverted), noise and faint background thresholded away."""
     a = _box3(grey) if min(grey.shape) >= 100 else grey  # large images: smooth scanner/JPEG noise first
-    plane, noise = _paper(a)
-    resid = a - plane
-    dark, bright = float(-resid.min()), float(resid.max())
-    ink = -resid if dark > bright else resid  # the ink is what stands out furthest from the paper
-    noise = max(noise, 0.5 / 255)
-    floor = max(MIN_CONTRAST, NOISE_SIGMAS * noise)
+    ink, noise, floor, dark, bright = _stands_out(a, _paper(a))
     candidates = ink[ink > floor]
+    if candidates.size < MIN_INK_PIXELS and NOISE_SIGMAS * noise > MIN_CONTRAST:  # "noise": the frame mostly ink?
+        ink, noise, floor, dark, bright = _stands_out(a, _paper(a, calm=True))
+        candidates = ink[ink > floor]
     if candidates.size < MIN_INK_PIXELS:
         if max(dark, bright) >= floor:
             what = "near-blank (only a few specks stand out)"

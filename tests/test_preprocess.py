@@ -262,6 +262,22 @@ def test_lined_paper_with_a_line_along_the_border_is_not_noise():
     assert to_mnist(page).max() > 0
 
 
+def test_one_line_of_lined_paper_cropped_at_its_rules_is_not_noise():
+    """One line of lined paper cropped just outside its two rules: they run along the top and the bottom within
+    the frame the paper is measured on, and make up most of it, so the frame's median fell between paper and
+    ink and the picture was refused as "noise all over" (1 of 200 test numbers on lined paper). The paper is
+    then measured from the frame's calmest side, nearest the picture's median."""
+    from digitnet.preprocess import ink_map
+
+    page = np.full((162, 314), 255, dtype=np.uint8)
+    page[2:6] = page[-6:-2] = 0                       # the rules, 2 px inside the edges
+    for x0 in range(40, 280, 50):
+        page[60:100, x0:x0 + 6] = 0                   # five 1s between them
+    ink = ink_map(page.astype(np.float32) / 255, "one line")
+    assert ink[60:100, 40:46].min() > 0 and ink[3].min() > 0 and not ink[20:50].any() and not ink[110:150].any()
+    assert to_mnist(page[:, :80]).max() > 0
+
+
 def test_specks_strewn_over_a_picture_are_no_digit_but_a_dashed_stroke_is_one():
     """15 dots of 4 px over a page were cropped together into one 28x28 field and read as a 3 at 65 % (`read`
     said "only 15 specks"). A 1 drawn as dashes, each shorter than a speck's limit, is still a digit."""
