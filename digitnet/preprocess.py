@@ -27,6 +27,9 @@ MIN_INK_PIXELS = 6
 MIN_DIGIT_PX = 6           # the ink's bounding box must be at least this big ...
 MIN_DIGIT_FRACTION = 0.03  # ... and this fraction of the image's longer side: smaller is a speck, not a digit
 STRIP = 12                 # ... the longer side counted as at most STRIP x the shorter (a long strip's digits)
+EVEN_TONE = 0.02           # rows along an edge this even (robust spread / the picture's range), far from the
+THIN_EDGE = 0.08           # picture's median and at most this thick (x its height) are a ruled line, not paper,
+MIN_RULED = 64             # in a picture at least this many pixels on its shorter side
 
 
 def to_mnist(image):
@@ -95,10 +98,21 @@ def _box3(a):
     return (rows[:, :-2] + rows[:, 1:-1] + rows[:, 2:]) / 9.0
 
 
+def _depth(a):
+    """How deep the frame around the image is that the paper is measured on: about 4 % of the shorter side."""
+    return max(1, int(round(0.04 * min(a.shape))))
+
+
+def _middle(a):
+    """The picture's median tone (of at most about 100,000 of its pixels, evenly spread): its paper's, mostly."""
+    step = max(1, int(np.sqrt(a.size / 1e5)))
+    return float(np.median(a[::step, ::step]))
+
+
 def _border(a):
-    """The pixels of a frame around the image (about 4 % of the shorter side), with their coordinates."""
+    """The pixels of a frame around the image (_depth), with their coordinates."""
     h, w = a.shape
-    b = max(1, int(round(0.04 * min(h, w))))
+    b = _depth(a)
     mask = np.zeros_like(a, dtype=bool)
     mask[:b], mask[-b:], mask[:, :b], mask[:, -b:] = True, True, True, True
     ys, xs = np.nonzero(mask)
@@ -109,11 +123,38 @@ def _calmest_side(a):
     """(median, spread) of the side of the frame whose pixels vary least and lie nearest the picture's median
     (its paper): where ruled lines run along the top and the bottom, most of the frame is ink (one line of
     lined paper, cropped), not the sides'."""
-    b = max(1, int(round(0.04 * min(a.shape))))
+    b = _depth(a)
     sides = [a[:b].ravel(), a[-b:].ravel(), a[:, :b].ravel(), a[:, -b:].ravel()]
-    middle = float(np.median(a))
+    middle = _middle(a)
     side = min(sides, key=lambda v: _mad(v - np.median(v)) + abs(float(np.median(v)) - middle))
     return float(np.median(side)), _mad(side - np.median(side))
+
+
+def _ruled_frame(a):
+    """Whether ruled lines run along two opposite edges and fill those sides of the frame (one line of lined
+    paper, cropped on its rules): the frame's median is then the lines' tone, not the paper's. A line is a band
+    of rows (columns) from the edge in, each of one even tone far from the picture's median, at least the
+    frame's depth and at most THIN_EDGE of the picture thick: not the margin around a big drawing, nor in a
+    picture under MIN_RULED pixels (a 28x28 field)."""
+    if min(a.shape) < MIN_RULED:
+        return False
+    b = _depth(a)
+    step = max(1, int(np.sqrt(a.size / 1e5)))
+    middle, scale = _middle(a), max(float(np.ptp(a[::step, ::step])), 1e-6)
+
+    def lines(rows):  # (bool) each row of one even tone far from the paper's
+        tones = np.median(rows, axis=1)
+        spread = 1.4826 * np.median(np.abs(rows - tones[:, None]), axis=1)  # _mad, row by row
+        return (np.abs(tones - middle) > 0.5 * scale) & (spread <= EVEN_TONE * scale)
+
+    def along(rows, across):  # rows from one edge in; across: the picture's size across them
+        if not lines(rows[:1]).all():  # most pictures: the edge's first row is paper
+            return False
+        line = lines(rows[:int(THIN_EDGE * across) + 1])
+        return not line.all() and int(np.argmin(line)) >= b
+
+    h, w = a.shape
+    return (along(a, h) and along(a[::-1], h)) or (along(a.T, w) and along(a.T[::-1], w))
 
 
 def _paper(a, calm=False):
@@ -162,11 +203,14 @@ def _mad(x):
 
 def ink_map(grey, name):
     """Ink as bright-on-black, paper at 0: the background plane subtracted, the side of the paper the
-    ink lies on chosen (dark on light paper gets inverted), noise and faint background thresholded away."""
+    ink lies on chosen (dark on light paper gets inverted), noise and faint background thresholded away.
+    The paper is measured on a frame around the picture, or from its calmest side where ruled lines fill two
+    opposite sides of the frame (_ruled_frame), or where the frame gave noise all over."""
     a = _box3(grey) if min(grey.shape) >= 100 else grey  # large images: smooth scanner/JPEG noise first
-    ink, noise, floor, dark, bright = _stands_out(a, _paper(a))
+    ruled = _ruled_frame(a)
+    ink, noise, floor, dark, bright = _stands_out(a, _paper(a, calm=ruled))
     candidates = ink[ink > floor]
-    if candidates.size < MIN_INK_PIXELS and NOISE_SIGMAS * noise > MIN_CONTRAST:  # "noise": the frame mostly ink?
+    if candidates.size < MIN_INK_PIXELS and NOISE_SIGMAS * noise > MIN_CONTRAST and not ruled:  # the frame mostly ink?
         ink, noise, floor, dark, bright = _stands_out(a, _paper(a, calm=True))
         candidates = ink[ink > floor]
     if candidates.size < MIN_INK_PIXELS:

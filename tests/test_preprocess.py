@@ -265,8 +265,9 @@ def test_lined_paper_with_a_line_along_the_border_is_not_noise():
 def test_one_line_of_lined_paper_cropped_at_its_rules_is_not_noise():
     """One line of lined paper cropped just outside its two rules: they run along the top and the bottom within
     the frame the paper is measured on, and make up most of it, so the frame's median fell between paper and
-    ink and the picture was refused as "noise all over" (1 of 200 test numbers on lined paper). The paper is
-    then measured from the frame's calmest side, nearest the picture's median."""
+    ink and the picture was refused as "noise all over" (1 of 200 test numbers on lined paper). Cropped on the
+    rules, it was worse: the frame's median was the lines', and the paper was taken for ink. The paper is then
+    measured from the frame's calmest side, nearest the picture's median."""
     from digitnet.preprocess import ink_map
 
     page = np.full((162, 314), 255, dtype=np.uint8)
@@ -276,6 +277,12 @@ def test_one_line_of_lined_paper_cropped_at_its_rules_is_not_noise():
     ink = ink_map(page.astype(np.float32) / 255, "one line")
     assert ink[60:100, 40:46].min() > 0 and ink[3].min() > 0 and not ink[20:50].any() and not ink[110:150].any()
     assert to_mnist(page[:, :80]).max() > 0
+    edge = np.full((100, 314), 255, dtype=np.uint8)
+    edge[:4] = edge[-4:] = 0                          # cropped on the rules: they fill the frame's top and bottom
+    for x0 in range(40, 280, 50):
+        edge[30:70, x0:x0 + 4] = 0                    # and 1s between them
+    ink = ink_map(edge.astype(np.float32) / 255, "cropped on its rules")  # was the paper, taken for ink
+    assert ink[32:68, 41:43].min() > 0 and not ink[10:25].any() and not ink[30:70, 48:86].any()
 
 
 def test_specks_strewn_over_a_picture_are_no_digit_but_a_dashed_stroke_is_one():
