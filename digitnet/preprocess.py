@@ -103,10 +103,15 @@ def _depth(a):
     return max(1, int(round(0.04 * min(a.shape))))
 
 
-def _middle(a):
-    """The picture's median tone (of at most about 100,000 of its pixels, evenly spread): its paper's, mostly."""
+def _sampled(a):
+    """At most about 100,000 of the picture's pixels, evenly spread: enough for its median and its range."""
     step = max(1, int(np.sqrt(a.size / 1e5)))
-    return float(np.median(a[::step, ::step]))
+    return a[::step, ::step]
+
+
+def _middle(a):
+    """The picture's median tone: its paper's, mostly."""
+    return float(np.median(_sampled(a)))
 
 
 def _border(a):
@@ -139,8 +144,7 @@ def _ruled_frame(a):
     if min(a.shape) < MIN_RULED:
         return False
     b = _depth(a)
-    step = max(1, int(np.sqrt(a.size / 1e5)))
-    middle, scale = _middle(a), max(float(np.ptp(a[::step, ::step])), 1e-6)
+    middle, scale = _middle(a), max(float(np.ptp(_sampled(a))), 1e-6)
 
     def lines(rows):  # (bool) each row of one even tone far from the paper's
         tones = np.median(rows, axis=1)
