@@ -26,7 +26,9 @@ digits, the median height weighted by area), without the runs that are surely ru
 long, or pieces SIDE_RUN long, or as long as the picture is wide, joined up from side to side and PAST stroke
 widths past the other ink: they join the digits into one tall blob) and without flat components (rules,
 dashes); then again without the rules found, since a rule missed at first (a tilted one) makes H too high, and
-with it the length a rule needs (ROUNDS). When nothing but flat ink is left, there is no H: blank lined paper.
+with it the length a rule needs (ROUNDS); an underline of a short number found in one round stays found when a
+later round, at the lower H, finds no rule at all (the line with a digit's base on it is then too thick for one).
+When nothing but flat ink is left, there is no H: blank lined paper.
 Then two or more pieces that lie wholly on long or side-to-side runs are rules, and the picture has no digit
 (a lone bar is kept, as predict reads it).
 """
@@ -92,11 +94,16 @@ def remove_rules(ink):
     if height is None:  # nothing but flat ink: blank lined paper (a lone bar, or a wide 7 joined to its bar: kept)
         lines, count = _without(ink, _wholly(mask, long | side))
         return (lines, count) if count >= 2 else (ink, 0)
+    underlines = None  # what the last round that found any found under a short number (_under)
     for _ in range(ROUNDS):  # rules not yet taken out join digits into tall blobs: H comes out too high at first
         height = max(height, MIN_HEIGHT)
-        rules = _rules(mask, wide, height, spread)
+        rules, under = _rules(mask, wide, height, spread)
         if not rules.any():
-            return ink, 0
+            if underlines is None:
+                return ink, 0
+            rules = underlines  # at the lower H, a thick underline (a digit's base on it) is too thick: it stays
+            break
+        underlines = under if under.any() else underlines
         again = digit_height(np.where(rules | long, 0, ink), FLAT * width)
         if again is None or again >= 0.9 * height:
             break
@@ -149,7 +156,8 @@ def _own_line(rules):
 def _rules(mask, wide, height, spread):
     """(bool) the rules across and down: runs PIECE x height long joined up into one RULE_LENGTH x height long,
     or EDGE_LENGTH x height long from side to side (within SIDE_GAP x height of each) that reach REACH x height
-    past the other ink at both ends (the base of a wide 2 cropped tight runs from side to side too)."""
+    past the other ink at both ends (the base of a wide 2 cropped tight runs from side to side too), or the
+    underline of a short number (_under); and (bool) those underlines alone."""
     gap = max(spread, SIDE_GAP * height)
     none = np.zeros_like(mask)
     runs, found = {}, {}
@@ -165,7 +173,8 @@ def _rules(mask, wide, height, spread):
     rest = mask & ~rules & ~found[1][1] & ~found[0][1]
     for axis, (_, side) in found.items():
         rules |= _past(side, rest, runs[axis], axis, REACH * height)
-    return rules | _under(runs[1] & ~rules, mask, height)
+    under = _under(runs[1] & ~rules, mask, height)
+    return rules | under, under
 
 
 def _under(runs, mask, height):
