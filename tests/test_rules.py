@@ -78,7 +78,7 @@ def test_a_short_underline_under_two_digits_is_taken_out_and_a_wide_base_under_o
 
 @pytest.mark.parametrize("text", ["67", "47", "75"])
 def test_two_digits_underlined_are_read(digits, text):
-    """A line under two digits joined the lowest to it: 67 was read 62, 47 as 562 or 42, 75 as 25 (seeds 0-2)."""
+    """A line under two digits joined the lowest to it: 67 was read 62, 47 as 562, 75 as 25 (seeds 0-2)."""
     x, t = digits
     for seed in range(3):
         rng, boxes = np.random.default_rng(seed), []
