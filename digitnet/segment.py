@@ -14,7 +14,8 @@ the digits found in it, left to right. How:
    little ink as they can (dynamic programming row by row, a cost per sideways step), traced from the top
    down and from the bottom up, one per local minimum of that cost and one every EVEN x H. The pieces
    (whole components, or the strips between seams) are ordered left to right.
-5. Every run of consecutive pieces that could be one digit (not too wide, no wide gap inside) is cut
+5. Every run of consecutive pieces that could be one digit (not too wide, no wide gap inside), and every
+   blob cut into strips whole (a bold, wide digit may be wider than MAX_WIDTH), is cut
    out (only its own ink; a run cut from a blob of several digits, again with the blob's ink within GROW x H,
    which a seam through overlapping strokes may have left with the neighbour), prepared like MNIST
    (preprocess.to_field: 20x20 box, centred by mass) and classified, all in one batch. Dynamic
@@ -50,7 +51,7 @@ SEAM_WINDOW = 0.08        # a seam ends at the cheapest column within this much 
 SEAM_SPACING = 0.1        # seams at least this far apart (x H) ...
 SEAM_DENSITY = 0.2        # ... and at most one per this much width (x H) ...
 EVEN = 0.1                # ... plus one ending every EVEN x H (from the top and from the bottom)
-MAX_WIDTH = 1.3           # a digit made of several pieces is at most this wide (x H) ...
+MAX_WIDTH = 1.3           # a digit made of several pieces is at most this wide (x H; but one blob is read whole) ...
 MAX_GAP = 0.25            # ... and has no gap wider than this (x H) between its pieces
 CAP, WEIGHT = 12.0, 0.3   # a digit's score: WEIGHT x (min(log-odds of its probability, CAP) - CAP) ...
 LOW_COST = 2.0            # ... plus LOW_COST x the log of its probability: an unsure reading (two digits read as
@@ -347,7 +348,18 @@ class _Line:
                     if right - self.spans[i][0] > MAX_WIDTH * height:
                         break
                 runs.append((i, j))
-        return runs
+        for i, j in self._whole_blobs():  # a bold wide digit is one blob wider than MAX_WIDTH x H: read it whole too
+            if (i, j) not in runs:
+                runs.append((i, j))
+        return sorted(runs, key=lambda run: run[0])  # by first piece, as best() needs (stable: j stays ascending)
+
+    def _whole_blobs(self):
+        """[(i, j)]: the blobs cut into strips whose strips are the consecutive pieces i..j-1."""
+        strips = {}
+        for k, (label, _) in enumerate(self.owners):
+            if label in self.cut_cost:
+                strips.setdefault(label, []).append(k)
+        return [(ks[0], ks[-1] + 1) for ks in strips.values() if ks == list(range(ks[0], ks[-1] + 1))]
 
     def _candidates(self, ink, budget):
         """self.runs [(i, j): pieces i..j-1 as one digit], their boxes (ink-map pixels) and 28x28 fields; a run

@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 import digitnet
 from digitnet.data.numbers import break_strokes, compose, lines, tight
 from digitnet.preprocess import ink_map
-from digitnet.segment import seams, segment
+from digitnet.segment import candidates, seams, segment
 
 DEEP = None
 
@@ -361,3 +361,15 @@ def test_a_cut_is_read_again_with_its_blobs_ink_near_it():
     one = [k for k in blob_of if blob_of[k] not in line.blob_width]  # the 1, whole: nothing to give back
     assert len(one) == 1 and (one[0], one[0] + 1) in line.runs and (one[0], one[0] + 1) not in grown_runs
     assert len(candidates(ink)) == line.grown.count(False)  # the public cuts are the cuts alone
+
+
+def test_a_blob_wider_than_a_digit_can_still_be_read_whole():
+    """A bold, wide digit is one blob wider than MAX_WIDTH x H, cut into strips by seams like two touching digits,
+    and was never read whole (2220 of the sample's digits on lined paper read 7292760). Every blob cut into strips
+    is a candidate whole too, for the dynamic programming to weigh against its cuts."""
+    ink = np.zeros((60, 120), dtype=np.float32)
+    ink[10:40, 20:70] = 1.0
+    ink[16:34, 28:62] = 0.0  # a ring 50 px wide and 30 high: wider than MAX_WIDTH x H
+    whole = ink > 0
+    masks = [mask for mask, _ in candidates(ink)]
+    assert len(masks) > 1 and any(np.array_equal(mask & whole, whole) for mask in masks)
