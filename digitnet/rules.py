@@ -34,7 +34,7 @@ Then two or more pieces that lie wholly on long or side-to-side runs are rules, 
 """
 import numpy as np
 
-from .strokes import components, digit_height, find_objects, label, ndimage, overlap, stack_strokes, stroke_width
+from .strokes import components, digit_height, find_objects, label, ndimage, overlap, span, stack_strokes, stroke_width
 
 __all__ = ["remove_rules", "only_rules"]
 
@@ -205,8 +205,8 @@ def _under(runs, mask, height):
                 and 0.5 * (c["y0"] + c["y1"]) < middle and c["y1"] >= middle - 1.5 * height]
         under = 0
         for stack in stack_strokes(over)[0] if over else []:
-            (a, b), (y0, y1) = ((min(over[i][lo] for i in stack), max(over[i][hi] for i in stack))
-                                for lo, hi in (("x0", "x1"), ("y0", "y1")))
+            a, b = min(over[i]["x0"] for i in stack), max(over[i]["x1"] for i in stack)
+            y0, y1 = span(over, stack)
             under += overlap(a, b, x0, x1) >= COVER * (b - a) and y1 - y0 >= TALL * height
         if under >= 2:
             out |= labels == k
