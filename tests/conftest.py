@@ -12,6 +12,16 @@ TEST_DATA = Path(os.environ.get("DIGITNET_TEST_DATA") or REPO.parent / "shared" 
 
 
 @pytest.fixture(scope="session")
+def held_out_digits():
+    """The bundled sample's 2,000 held-out digits as 28x28 uint8 images, and their labels: what the reading tests
+    compose numbers from (the official test set may not be copied into the repository)."""
+    from digitnet.data import load_sample
+
+    sample = load_sample(flatten=False)
+    return sample.x_test.reshape(-1, 28, 28), sample.t_test
+
+
+@pytest.fixture(scope="session")
 def mnist_10k_dir():
     """The real-MNIST folder above; tests that need it skip without it, unless DIGITNET_REQUIRE_TEST_DATA=1
     (CI's first run) turns the skip into a failure, so a lost folder cannot make that run pass quietly."""

@@ -7,17 +7,10 @@ pytest.importorskip("PIL")
 pytest.importorskip("scipy")
 
 import digitnet
-from digitnet.data import load_sample
 from digitnet.data.numbers import compose, ruled, tight
 from digitnet.preprocess import ink_map
 from digitnet.reader import reading_nets
 from digitnet.rules import remove_rules
-
-
-@pytest.fixture(scope="module")
-def digits():
-    sample = load_sample(flatten=False)
-    return sample.x_test.reshape(-1, 28, 28), sample.t_test
 
 
 def first_of(t, text):
@@ -101,14 +94,14 @@ def test_the_underline_of_one_digit_is_taken_out_when_it_runs_on_past_it():
     assert remove_rules(one_side)[1] == 0
 
 
-def test_one_digit_on_a_line_is_read(digits):
+def test_one_digit_on_a_line_is_read(held_out_digits):
     """A digit written on a short line that runs on past it at both ends (a form's blank): 10 of 200 test digits
     so were read right, and 70 by predict, which rejected 130 (the line ran 0.3-0.6 H past the digit each
     side; scripts in docs/reading.md); now the line is taken out."""
     from digitnet.predict import predict_images
     from digitnet.pretrained import default_committee
 
-    x, t = digits
+    x, t = held_out_digits
     rng = np.random.default_rng(7)
     pictures, truth = [], []
     for i in first_of(t, "705"):
@@ -126,9 +119,9 @@ def test_one_digit_on_a_line_is_read(digits):
 
 
 @pytest.mark.parametrize("text", ["67", "47", "75"])
-def test_two_digits_underlined_are_read(digits, text):
+def test_two_digits_underlined_are_read(held_out_digits, text):
     """A line under two digits joined the lowest to it: 67 was read 62, 47 as 562, 75 as 25 (seeds 0-2)."""
-    x, t = digits
+    x, t = held_out_digits
     for seed in range(3):
         rng, boxes = np.random.default_rng(seed), []
         number = compose(x[first_of(t, text)], "separated", rng, boxes_out=boxes)
@@ -136,12 +129,12 @@ def test_two_digits_underlined_are_read(digits, text):
         assert (reading.text, reading.rules) == (text, 1), seed
 
 
-def test_an_underline_found_stays_found_when_h_measured_lower_finds_none(digits):
+def test_an_underline_found_stays_found_when_h_measured_lower_finds_none(held_out_digits):
     """Once an underline is taken out, H is measured again, lower; at that H the underline, a digit's base on it,
     was too thick for a rule and nothing was found: the underline stayed and 01 was read 521 (the sample's number
     of seed 2191, one of 3,000 two- and three-digit numbers underlined). What a round found under a short number
     stays found when a later round finds no rule at all."""
-    x, t = digits
+    x, t = held_out_digits
     rng, boxes = np.random.default_rng(2191), []
     idx = rng.integers(0, len(x), int(rng.integers(2, 4)))
     number = compose(x[idx], "separated", rng, boxes_out=boxes)
@@ -164,12 +157,12 @@ def test_a_rule_a_few_degrees_off_level_is_taken_out(slope):
     np.testing.assert_array_equal(out[:95], ink[:95])
 
 
-def test_plain_numbers_and_single_digits_lose_no_ink(digits):
+def test_plain_numbers_and_single_digits_lose_no_ink(held_out_digits):
     """Numbers of each kind, and the sample's 2,000 single digits cropped to their ink: a wide 2's base, a 7's
     bar, a 4's stem then run from side to side of the picture. With no margin, 13 lost their base before a rule
     from side to side had to reach past the other ink at both ends; 2 squashed 2s still do (docs/reading.md).
     With 2 px of margin, none."""
-    x, _ = digits
+    x, _ = held_out_digits
     rng = np.random.default_rng(3)
     for kind in ("separated", "touching", "broken"):
         for _ in range(25):
@@ -206,13 +199,13 @@ def test_blank_lined_paper_is_no_digit(width):
             prepare(page)
 
 
-def test_predict_reads_one_digit_on_lined_paper(digits):
+def test_predict_reads_one_digit_on_lined_paper(held_out_digits):
     """predict takes the rules out too (preprocess.to_mnist): one digit photographed on lined paper was read
     right 37 times in 200 (68 rejected), since the lines were read as part of it."""
     from digitnet.predict import predict_images
     from digitnet.pretrained import default_committee
 
-    x, t = digits
+    x, t = held_out_digits
     rng = np.random.default_rng(5)
     pictures = []
     for i in range(12):
@@ -224,12 +217,12 @@ def test_predict_reads_one_digit_on_lined_paper(digits):
 
 
 @pytest.mark.parametrize("ruling, degrees", [("underlined", 0), ("lined", 0), ("lined", 3)])
-def test_2024_underlined_or_on_lined_paper_is_read(digits, ruling, degrees):
+def test_2024_underlined_or_on_lined_paper_is_read(held_out_digits, ruling, degrees):
     """A review's 2024 with a line drawn under it was read 2?2222: the line joined the digits into one blob.
     Also on lined paper, and on lined paper photographed 3 degrees askew."""
     from PIL import Image
 
-    x, t = digits
+    x, t = held_out_digits
     rng = np.random.default_rng(1)
     boxes = []
     number = compose(x[first_of(t, "2024")], "separated", rng, boxes_out=boxes)
@@ -240,9 +233,9 @@ def test_2024_underlined_or_on_lined_paper_is_read(digits, ruling, degrees):
     assert reading.to_json()["rules"] == reading.rules
 
 
-def test_numbers_on_lined_paper_or_underlined_are_read(digits):
-    """Of 12 such numbers (2 to 6 digits), most are read right; without the rules taken out, few were."""
-    x, t = digits
+def test_numbers_on_lined_paper_or_underlined_are_read(held_out_digits):
+    """Of 12 such numbers (2 to 6 held_out_digits), most are read right; without the rules taken out, few were."""
+    x, t = held_out_digits
     rng = np.random.default_rng(7)
     right = 0
     for k in range(12):
@@ -253,8 +246,8 @@ def test_numbers_on_lined_paper_or_underlined_are_read(digits):
     assert right >= 10
 
 
-def test_ruled_draws_what_it_says(digits):
-    x, _ = digits
+def test_ruled_draws_what_it_says(held_out_digits):
+    x, _ = held_out_digits
     rng = np.random.default_rng(0)
     boxes = []
     number = compose(x[:3], "separated", rng, boxes_out=boxes)
