@@ -58,37 +58,35 @@ def _frame(piece, ink):
     if not all(_edge_ink(np.rot90(piece, turns))[1].mean() >= FILL for turns in range(4)):
         return None  # the cheap test first: most pieces are digits
     sides, depth = np.zeros_like(piece), []
-    for turns in range(4):  # each side in turn, as the top of the piece turned: top, left, bottom, right
+    for turns in range(4):  # each side in turn, as the top of the piece turned: top, right, bottom, left
         found = _top_line(np.rot90(piece, turns))
         if found is None:
             return None
         sides |= np.rot90(found[0], -turns)
         depth.append(found[1])
     h, w = piece.shape
-    top, bottom = depth[0], h - depth[2]
-    walls = _walls(piece[top:bottom, depth[1]:w - depth[3]], 2 * max(depth))  # two boxes' sides side by side
-    sides[:, depth[1]:w - depth[3]] |= walls.any(axis=0)  # the walls' columns from top to bottom
-    inner = piece[top:bottom, depth[1]:w - depth[3]]
-    upright = inner.all(axis=0) if inner.shape[0] else np.zeros(inner.shape[1], dtype=bool)
-    inside = ink[top:bottom, depth[1]:w - depth[3]] & ~upright  # a wall left standing is no digit (two square 0s)
-    rows = np.flatnonzero(inside.any(axis=1))
-    if rows.size == 0 or rows[-1] - rows[0] + 1 < INSIDE * h:
+    rows, cols = slice(depth[0], h - depth[2]), slice(depth[3], w - depth[1])  # the box less its sides
+    inner = piece[rows, cols]
+    upright = inner.all(axis=0) if inner.shape[0] else np.zeros(inner.shape[1], dtype=bool)  # top line to bottom
+    sides[:, cols] |= _walls(upright, inner.shape[0], 2 * max(depth))  # two boxes' sides side by side
+    inside = ink[rows, cols] & ~upright  # a wall left standing is no digit (two square 0s that touch)
+    found = np.flatnonzero(inside.any(axis=1))
+    if found.size == 0 or found[-1] - found[0] + 1 < INSIDE * h:
         return None
     return sides & piece
 
 
-def _walls(inner, widest):
-    """(bool) the walls between the boxes of a row of boxes drawn as one piece (a form's comb): groups of at most
-    `widest` columns with ink from the top side's line to the bottom's, in the box less its sides, that leave
-    each box at least ROOM x as wide as it is high (a digit's upright stroke touching both lines leaves less)."""
-    h, w = inner.shape
-    full = inner.all(axis=0) if h else np.zeros(w, dtype=bool)
-    walls = np.zeros_like(inner)
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], full.astype(np.int8), [0]])))
+def _walls(upright, high, widest):
+    """(bool, per column of the box less its sides) the walls between the boxes of a row of boxes drawn as one
+    piece (a form's comb): groups of at most `widest` upright columns (ink from the top side's line to the
+    bottom's) that leave each box at least ROOM x as wide as it is `high` (a digit's upright stroke touching
+    both lines leaves less)."""
+    walls = np.zeros_like(upright)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], upright.astype(np.int8), [0]])))
     left = 0
     for start, stop in zip(edges[::2], edges[1::2]):
-        if stop - start <= widest and start - left >= ROOM * h and w - stop >= ROOM * h:
-            walls[:, start:stop] = True
+        if stop - start <= widest and start - left >= ROOM * high and upright.size - stop >= ROOM * high:
+            walls[start:stop] = True
             left = stop
     return walls
 
