@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The pictures of docs/reading.md: numbers composed from the bundled sample's test digits (so it runs on
 any clone), read by the bundled deep-cnn, with the boxes drawn (reader.draw_reading); one blob of
-touching digits with its candidate seams; and numbers underlined (4 digits and 2) and on lined paper.
+touching digits with its candidate seams; numbers underlined (4 digits and 2) and on lined paper; a number
+written in a row of boxes, and one digit on a short line.
 
     python scripts/make_reading_gallery.py        # writes docs/gallery/reading-*.png
 """
@@ -19,7 +20,7 @@ OUT = REPO / "docs" / "gallery"
 
 import digitnet  # noqa: E402  (sys.path is set above)
 from digitnet.data import load_sample  # noqa: E402  (sys.path is set above)
-from digitnet.data.numbers import RULINGS, compose, lines, ruled  # noqa: E402  (sys.path is set above)
+from digitnet.data.numbers import RULINGS, compose, lines, ruled, tight  # noqa: E402  (sys.path is set above)
 from digitnet.reader import draw_reading  # noqa: E402  (sys.path is set above)
 
 
@@ -64,6 +65,29 @@ def seams_picture(picture):
     return img.resize((img.width * 3, img.height * 3), Image.NEAREST)
 
 
+def in_boxes(digits, rng, size=72, thick=2):
+    """A number written one digit a box, in a row of boxes drawn as one (a form's comb): dark on light."""
+    out = np.zeros((size + 40, 40 + len(digits) * (size - thick) + thick), np.uint8)
+    for k, digit in enumerate(digits):
+        left = 20 + k * (size - thick)
+        out[20:20 + thick, left:left + size] = out[20 + size - thick:20 + size, left:left + size] = 255
+        out[20:20 + size, left:left + thick] = out[20:20 + size, left + size - thick:left + size] = 255
+        d = tight(digit, 2)
+        y, x = 20 + (size - d.shape[0]) // 2 + int(rng.integers(-4, 5)), left + (size - d.shape[1]) // 2
+        np.maximum(out[y:y + d.shape[0], x:x + d.shape[1]], d, out=out[y:y + d.shape[0], x:x + d.shape[1]])
+    return 255 - out
+
+
+def on_a_line(digit):
+    """One digit written on a short line that runs on past it at both ends (a form's blank): dark on light."""
+    d = tight(digit, 2)
+    h, w = d.shape
+    out = np.zeros((h + 40, w + 80), np.uint8)
+    out[20:20 + h, 40:40 + w] = d
+    out[19 + h:22 + h, 40 - h // 2:40 + w + h // 2] = 255
+    return 255 - out
+
+
 def main():
     net = digitnet.pretrained("deep-cnn")
     sample = load_sample()
@@ -89,6 +113,10 @@ def main():
         picture = 255 - ruled(number, boxes, ruling, rng)
         shown.append(draw_reading(picture, digitnet.read(picture, net)))
     row(shown).quantize(16).save(OUT / "reading-ruled.png", optimize=True)
+    rng = np.random.default_rng(5)  # boxes and a short line: a stream of their own too
+    shown = [draw_reading(p, digitnet.read(p, net)) for p in (in_boxes(x[rng.integers(0, len(x), 4)], rng),
+                                                             on_a_line(x[rng.integers(0, len(x))]))]
+    row(shown).quantize(16).save(OUT / "reading-boxes.png", optimize=True)
     for path in sorted(OUT.glob("reading-*.png")):
         print(f"{path}: {path.stat().st_size / 1024:.1f} KB")
 
