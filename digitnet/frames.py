@@ -55,11 +55,13 @@ def remove_frames(ink):
 def _frame(piece, ink):
     """(bool, piece's shape) the pixels of its box's four sides, or None when it is not a box with a digit in it.
     ink: all the ink (bool) in the piece's box, the digit's included when it does not touch the box."""
-    if not all(_edge_ink(np.rot90(piece, turns))[1].mean() >= FILL for turns in range(4)):
+    turned = [np.rot90(piece, turns) for turns in range(4)]  # each side as the top: top, right, bottom, left
+    edges = [_edge_ink(side) for side in turned]
+    if not all(near.mean() >= FILL for _, near in edges):
         return None  # the cheap test first: most pieces are digits
     sides, depth = np.zeros_like(piece), []
-    for turns in range(4):  # each side in turn, as the top of the piece turned: top, right, bottom, left
-        found = _top_line(np.rot90(piece, turns))
+    for turns, (side, (first, near)) in enumerate(zip(turned, edges)):
+        found = _top_line(side, first, near)
         if found is None:
             return None
         sides |= np.rot90(found[0], -turns)
@@ -70,8 +72,8 @@ def _frame(piece, ink):
     upright = inner.all(axis=0) if inner.shape[0] else np.zeros(inner.shape[1], dtype=bool)  # top line to bottom
     sides[:, cols] |= _walls(upright, inner.shape[0], 2 * max(depth))  # two boxes' sides side by side
     inside = ink[rows, cols] & ~upright  # a wall left standing is no digit (two square 0s that touch)
-    found = np.flatnonzero(inside.any(axis=1))
-    if found.size == 0 or found[-1] - found[0] + 1 < INSIDE * h:
+    held = np.flatnonzero(inside.any(axis=1))  # the rows the digit inside takes
+    if held.size == 0 or held[-1] - held[0] + 1 < INSIDE * h:
         return None
     return sides & piece
 
@@ -91,13 +93,10 @@ def _walls(upright, high, widest):
     return walls
 
 
-def _top_line(piece):
+def _top_line(piece, first, near):
     """((bool) the top side's line of a piece's box: in each column, the line's thickness from the first ink
-    down; how deep the line reaches, in rows, with a pixel to spare), or None when the first ink of FILL of
-    the columns is not within EDGE of the top, or lies not straight."""
-    first, near = _edge_ink(piece)
-    if near.mean() < FILL:
-        return None
+    down; how deep the line reaches, in rows, with a pixel to spare), or None when the first ink (first, near:
+    _edge_ink) lies not straight. _frame has checked that FILL of the columns have it within EDGE of the top."""
     runs = [_run(piece[f:, x]) for x, f in enumerate(first) if near[x]]
     thick = max(1, int(np.percentile(runs, THICK)))  # where the digit touches the line, the run goes on into it
     low, high = np.percentile(first[near], [10, 90])
