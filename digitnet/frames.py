@@ -18,6 +18,15 @@ side's line to the bottom's, no wider than two sides are deep (two boxes' sides 
 box ROOM x as wide as high; they go too.
 Each side's line is taken out as thick as the THICK percentile of its runs of ink from the edge in (where
 the digit touches the line, the run goes on into the digit); the digit keeps what lies inside the lines.
+
+A field open at the top (_open_frame) is a base line with an upright tick at each end: a cup, or a comb of
+cells whose walls are ticks rising from one base line, as printed forms have them. Its base is the bottom
+side, found as above, at most THIN x a cell's width thick (a bold digit's flat bottom is thicker). Each
+end's tick is the first ink from that side, straight, a stroke of its own (the side of a 0 or an 8 curves
+on), rising at least TICK x the cell's width and two line widths from the base. The ticks between are the
+thin uprights from the base, no higher than the end ones and as high as each other, that lie on an even
+grid of cells (a 1 standing on the line lies off it; the fewer the cells, the surer each tick must be).
+Some cell has ink over the base at least INSIDE x as high as the cell is wide: a digit.
 """
 import numpy as np
 
@@ -32,6 +41,9 @@ INSIDE = 0.25    # the ink inside the sides is at least this part of the box's h
 THICK = 25       # a side's line is as thick as this percentile of the runs of ink from its edge in
 ROOM = 0.6       # the walls of a row of boxes leave each box at least this wide (x its height)
 SMALLEST = 12    # a box is at least this many pixels on each side
+TICK = 0.1       # an open field's end ticks rise at least this part of its cell's width from its base
+THIN = 0.15      # its base line is at most this part of a cell's width thick
+GRID = 0.1       # the ticks between its cells lie within this part of a cell's width of an even grid
 
 
 def remove_frames(ink):
@@ -44,6 +56,8 @@ def remove_frames(ink):
         if min(piece.shape) < SMALLEST:
             continue
         frame = _frame(piece, mask[where])
+        if frame is None:
+            frame = _open_frame(piece, mask, where)
         if frame is not None:
             if out is ink:
                 out = ink.copy()
@@ -120,3 +134,118 @@ def _run(column):
     """How many pixels of ink a column (bool) starts with."""
     gaps = np.flatnonzero(~column)
     return int(gaps[0]) if gaps.size else column.size
+
+
+# ------------------------------------------------------------------------------- fields open at the top
+
+def _open_frame(piece, mask, where):
+    """(bool, piece's shape) the base line and ticks of a field open at the top, or None when the piece is not
+    one with a digit over it. mask: all the ink (bool); where: the piece's box in it."""
+    h, w = piece.shape
+    low = piece[::-1]  # the bottom side as the top
+    first, near = _edge_ink(low)
+    if near.mean() < FILL:
+        return None  # the cheap test first: most pieces have no flat bottom
+    found = _top_line(low, first, near)
+    if found is None:
+        return None
+    frame, base = found[0][::-1].copy(), h - found[1] + 1  # the base line, and the first row under what is over it
+    thick = max(1, int(found[0].sum(axis=0)[near].mean()) - 1)
+    ends = [_tick(piece[:base], thick), _tick(piece[:base, ::-1], thick)]
+    if None in ends:
+        return None
+    frame[:base] |= ends[0][1] | ends[1][1][:, ::-1]
+    inner = _between_ticks(piece[:base], thick, min(t for t, _ in ends), max(t for t, _ in ends))
+    for ticks in [inner, []] if inner else [[]]:  # a 1 standing mid-cup is no tick: then no cell holds a digit
+        cells = [0] + [(a + b) // 2 for a, b, _ in ticks] + [w]
+        width = min(np.diff(cells))
+        if width < SMALLEST or thick > THIN * width or min(t for t, _ in ends) < max(2 * thick, TICK * width):
+            continue  # a bold digit's flat bottom is no line: a field's lines are thin beside its cells
+        fields = frame.copy()
+        for a, b, top in ticks:  # up to its top: a digit touching it keeps what lies over it
+            fields[top:base, max(0, a - 1):b + 1] |= piece[top:base, max(0, a - 1):b + 1]
+        fields &= piece
+        if _digit_over(mask, where, base, cells, thick, fields):
+            return fields
+    return None
+
+
+def _tick(piece, thick):
+    """(how high, its pixels) of the upright tick at the left end of an open field's base (piece: the ink over
+    the base), or None when no straight upright stroke of its own rises from the base there."""
+    rows = piece.any(axis=1)
+    first = np.where(rows, piece.argmax(axis=1), piece.shape[1])
+    high = 0
+    for y in range(piece.shape[0] - 1, -1, -1):  # up from the base while the first ink lies at the edge
+        if first[y] > STRAIGHT * thick:
+            break
+        high += 1
+    if high == 0:
+        return None
+    ys = np.arange(piece.shape[0] - high, piece.shape[0])
+    runs = [_run(piece[y, first[y]:]) for y in ys]
+    width = max(1, int(np.percentile(runs, THICK)))
+    if width > 2 * thick + 1:
+        return None  # a stroke as wide as a digit's body, no tick
+    if not _alone(label(piece)[0], first[-1], first[-1] + width, int(STRAIGHT * thick) + width + 1):
+        return None  # not a stroke of its own: the side of a round digit (a 0, an 8) that curves on over it
+    tick = np.zeros_like(piece)
+    for y in ys:
+        tick[y, first[y]:first[y] + width + 1] = True
+    return high, tick
+
+
+def _between_ticks(over, thick, lowest, highest):
+    """[(first column, last + 1, top row)] of the ticks between an open field's cells: upright runs of ink from
+    the base (over: the ink over it) at least half the end ticks' height and no higher than theirs, no wider
+    than two lines, as high as each other, that lie on the even grid with the most cells (GRID). The fewer
+    the cells, the likelier a digit's stroke lies on the grid by chance, so the surer each tick must be:
+
+        one tick, two cells        a stroke of its own (a digit's stroke standing on the base goes on)
+        two ticks, three cells     that, or one whose top is free: a digit touches it at its side
+        three ticks or more        any (digits written across the ticks)
+    """
+    w = over.shape[1]
+    up = np.argmin(over[::-1], axis=0)  # each column's run of ink up from the base
+    up[over.all(axis=0)] = over.shape[0]
+    tall = (up >= 0.5 * lowest) & (up <= highest + thick)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], tall.astype(np.int8), [0]])))
+    labels, _ = label(over)
+    found = []  # (first column, last + 1, top row, how sure: 2 its own stroke, 1 its top free, 0 neither)
+    for a, b in zip(edges[::2], edges[1::2]):
+        if b - a <= 2 * thick + 1 and 0 < a and b < w:
+            top = over.shape[0] - int(up[a:b].max())
+            free = not over[max(0, top - thick):top, max(0, a - thick):b + thick].any()
+            found.append((a, b, top, 2 if _alone(labels, a, b, b - a + 2 * thick + 1) else int(free)))
+    for n in range(len(found) + 1, 1, -1):  # the grid of n cells whose inner points all have a tick near
+        grid = np.arange(1, n) * w / n
+        ticks = [t for t in found if t[3] >= max(0, 4 - n)]
+        picked = [min(ticks, key=lambda t: abs((t[0] + t[1]) / 2 - g)) for g in grid] if ticks else []
+        tops = [t[2] for t in picked]
+        if picked and all(abs((a + b) / 2 - g) <= GRID * w / n for (a, b, _, _), g in zip(picked, grid)) \
+                and max(tops) - min(tops) <= 2 * thick:  # a comb's ticks are alike
+            return [t[:3] for t in picked]
+    return []
+
+
+def _alone(labels, a, b, widest):
+    """Whether the ink standing on the bottom row in columns a..b-1 (labels: the ink over a field's base,
+    labelled) is a stroke of its own, at most `widest` columns wide: a tick, not a digit's stroke."""
+    own = np.isin(labels, np.setdiff1d(labels[-1, a:b], [0]))
+    return own.any(axis=0).sum() <= widest
+
+
+def _digit_over(mask, where, base, cells, thick, frame):
+    """Whether some cell of an open field has ink over its base, the frame's left out, at least INSIDE x as
+    high as the cell is wide (looked for up to 1.5 cells' widths over the base): a digit (an empty cup or
+    comb has none)."""
+    top, left = where[0].start, where[1].start
+    y1 = top + base
+    y0 = max(0, y1 - int(1.5 * max(np.diff(cells))))
+    ink = mask[y0:y1, left:left + frame.shape[1]].copy()
+    ink[max(0, top - y0):] &= ~frame[max(0, y0 - top):base]
+    for a, b in zip(cells[:-1], cells[1:]):
+        rows = np.flatnonzero(ink[max(0, ink.shape[0] - int(1.5 * (b - a))):, a + 2 * thick:b - 2 * thick].any(axis=1))
+        if rows.size and rows[-1] - rows[0] + 1 >= INSIDE * (b - a):
+            return True
+    return False

@@ -42,7 +42,8 @@ class Reading:
     rejected), "confidence": its calibrated probability, "box": [x0, y0, x1, y1] in the picture's
     pixels (x1, y1 exclusive), "rejected": bool, "line": 0 for the top line}.
     specks: dots, commas and specks of ink left out.
-    rules: ruled lines taken out (an underline, the lines of lined paper, a box round a digit: digitnet.rules).
+    rules: ruled lines taken out (an underline, the lines of lined paper, a box round a digit or a field open
+        at the top: digitnet.rules).
     """
     text: str
     digits: list = field(default_factory=list)

@@ -1,6 +1,7 @@
 """Ruled lines: the long straight strokes of lined paper, an underline, a margin line, found and taken out
 of the ink before the digits are looked for (reader.read_ink) or one digit is prepared (preprocess.to_mnist).
-A box drawn round a digit goes first (frames.remove_frames), and counts as one rule.
+A box drawn round a digit, or a field open at the top, goes first (frames.remove_frames), and counts as one
+rule.
 
 A rule touches the digits it runs under or through and joins them into one blob, which the segmentation would
 cut up as if it were digits (2024 underlined was read 2?2222). A digit's strokes are short: a 7's bar or a 1
@@ -84,7 +85,7 @@ def remove_rules(ink):
         >>> count, float(out[40:43].sum()), float(out[10:38].sum()) == float(ink[10:38].sum())
         (1, 0.0, True)
     """
-    ink, frames = remove_frames(ink)  # a box drawn round a digit (frames.py): its sides, then the lines
+    ink, frames = remove_frames(ink)  # a box round a digit, a field's ticks (frames.py), then the lines
     out, count = _remove_lines(ink)
     return out, count + frames
 

@@ -1,5 +1,6 @@
 """digitnet.frames: a box drawn round a digit (a form's field), and a row of them, taken out before the digits
-are read; a 0 drawn square, an empty box and plain digits keep their ink."""
+are read, and so a field open at the top (a cup, a comb of ticks on one line); a 0 drawn square, an empty box
+and plain digits keep their ink."""
 import numpy as np
 import pytest
 
@@ -16,6 +17,15 @@ def boxed(ink, top, left, size, thick=2):
     """ink with a square box drawn on it (in place), its top left corner at (top, left)."""
     ink[top:top + thick, left:left + size] = ink[top + size - thick:top + size, left:left + size] = 1.0
     ink[top:top + size, left:left + thick] = ink[top:top + size, left + size - thick:left + size] = 1.0
+    return ink
+
+
+def ticked(ink, top, left, cells, size, tick, thick=3):
+    """ink with a field open at the top drawn on it (in place): a base line `cells` x `size` long, its top at
+    row `top`, and a tick `tick` high rising from it at each end and between each two cells."""
+    ink[top:top + thick, left:left + cells * size + thick] = 1.0
+    for k in range(cells + 1):
+        ink[top - tick:top, left + k * size:left + k * size + thick] = 1.0
     return ink
 
 
@@ -89,3 +99,76 @@ def test_digits_in_boxes_are_read(held_out_digits):
     assert [(r["digit"], r["rejected"]) for r in results] == [(7, False), (0, False), (4, False), (1, False)]
     reading = digitnet.read((255 * (1 - row)).astype(np.uint8), reading_nets())
     assert (reading.text, reading.rules) == ("7041", 1)
+
+
+def test_a_field_open_at_the_top_is_taken_out_and_the_digits_kept():
+    """A comb of ticks on one line, as printed forms have them, and a cup round one digit: the line and the
+    ticks go, the 1s over them stay as they were."""
+    ones = np.zeros((120, 300), dtype=np.float32)
+    for k in range(4):
+        ones[50:95, 45 + 60 * k:49 + 60 * k] = 1.0
+    out, count = remove_frames(ticked(ones.copy(), 100, 20, 4, 60, 20))
+    assert count == 1
+    np.testing.assert_array_equal(out, ones)
+    cup = np.zeros((120, 120), dtype=np.float32)
+    cup[40:95, 58:62] = 1.0
+    out, count = remove_frames(ticked(cup.copy(), 100, 20, 1, 80, 40))
+    assert count == 1
+    np.testing.assert_array_equal(out, cup)
+
+
+def test_a_tick_that_a_digit_touches_goes_up_to_its_top():
+    """In a comb of four cells, a stroke of the first digit runs into the tick beside it: the tick goes, with
+    a pixel to spare either side, from the line up to its top, and the digit keeps the rest."""
+    ones = np.zeros((120, 300), dtype=np.float32)
+    for k in range(4):
+        ones[50:95, 45 + 60 * k:49 + 60 * k] = 1.0
+    ones[86:89, 49:80] = 1.0                          # a flag from the first 1 into the tick at columns 80-82
+    out, count = remove_frames(ticked(ones.copy(), 100, 20, 4, 60, 20))
+    assert count == 1 and not out[80:, 79:84].any()
+    np.testing.assert_array_equal(out[:, :79], ones[:, :79])
+    np.testing.assert_array_equal(out[:, 84:], ones[:, 84:])
+
+
+def test_a_1_standing_on_a_fields_line_and_an_empty_field_are_kept():
+    """A 1 drawn down onto the line between two ticks is an upright from the base, but off the grid of the
+    cells, so it is no tick; a 1 standing in the middle of a cup is on the grid of two cells, but then
+    neither cell holds a digit, so it is no tick either; an empty comb has no digit over it, and a 2's base
+    has no ticks."""
+    ink = ticked(np.zeros((120, 300), dtype=np.float32), 100, 20, 4, 60, 20)
+    assert remove_frames(ink)[1] == 0
+    ink[60:100, 48:52] = 1.0                         # a 1 in the first cell, standing on the line
+    out, count = remove_frames(ink)
+    assert count == 1 and out[60:99, 48:52].all() and not out[100:].any()
+    cup = ticked(np.zeros((120, 120), dtype=np.float32), 100, 20, 1, 80, 40)
+    cup[65:100, 58:62] = 1.0                         # a 1 standing mid-cup, on the grid of two cells
+    out, count = remove_frames(cup)
+    assert count == 1 and out[65:99, 58:62].all() and not out[:, :24].any()
+    two = np.zeros((80, 80), dtype=np.float32)
+    two[60:64, 20:60] = 1.0                          # a 2's base ...
+    for y in range(20, 60):                          # ... and its stroke coming down onto it
+        two[y, 58 - (y - 20):62 - (y - 20)] = 1.0
+    assert remove_frames(two)[1] == 0
+
+
+def test_digits_in_fields_open_at_the_top_are_read(held_out_digits):
+    """A number written in a comb of ticks (read) and a digit in a cup (predict): none of 30 numbers in combs
+    and none in a row of cups was read right before fields open at the top were taken out."""
+    from digitnet.predict import predict_images
+    from digitnet.pretrained import default_committee
+
+    x, t = held_out_digits
+    picked = [int(np.flatnonzero(t == d)[0]) for d in (3, 8, 6, 2)]
+    row = ticked(np.zeros((112, 40 + 4 * 72 + 3), dtype=np.float32), 92, 20, 4, 72, 24)
+    for k, i in enumerate(picked):
+        digit = tight(x[i], 2).astype(np.float32) / 255
+        h, w = digit.shape
+        y0, x0 = 86 - h, 20 + 72 * k + (72 - w) // 2
+        row[y0:y0 + h, x0:x0 + w] = np.maximum(row[y0:y0 + h, x0:x0 + w], digit)
+    reading = digitnet.read((255 * (1 - row)).astype(np.uint8), reading_nets())
+    assert (reading.text, reading.rules) == ("3862", 1)
+    cup = np.array(row[:, :20 + 72 + 3])
+    cup[92:95, 20:92] = 1.0
+    cup[68:92, 92:95] = 1.0                          # the first cell closed as a cup of its own
+    result = predict_images(default_committee("predict"), [(255 * (1 - cup)).astype(np.uint8)])[0]
+    assert (result["digit"], result["rejected"]) == (3, False)
