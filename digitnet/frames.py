@@ -22,11 +22,12 @@ the digit touches the line, the run goes on into the digit); the digit keeps wha
 A field open at the top (_open_frame) is a base line with an upright tick at each end: a cup, or a comb of
 cells whose walls are ticks rising from one base line, as printed forms have them. Its base is the bottom
 side, found as above, at most THIN x a cell's width thick (a bold digit's flat bottom is thicker). Each
-end's tick is the first ink from that side, straight, a stroke of its own (the side of a 0 or an 8 curves
-on), rising at least TICK x the cell's width and two line widths from the base. The ticks between are the
-thin uprights from the base, no higher than the end ones and as high as each other, that lie on an even
-grid of cells (a 1 standing on the line lies off it; the fewer the cells, the surer each tick must be).
-Some cell has ink over the base at least INSIDE x as high as the cell is wide: a digit.
+end's tick is the first ink from that side, upright (UPRIGHT: a 4's arm over its bar slants), a stroke of
+its own (the side of a 0 or an 8 curves on), rising at least TICK x the cell's width and two line widths
+from the base. The ticks between are the thin uprights from the base, no higher than the end ones and as
+high as each other, that lie on an even grid of cells (a 1 standing on the line lies off it; the fewer the
+cells, the surer each tick must be). Some cell has ink over the base at least INSIDE x as high as the cell
+is wide: a digit.
 """
 import numpy as np
 
@@ -42,6 +43,7 @@ THICK = 25       # a side's line is as thick as this percentile of the runs of i
 ROOM = 0.6       # the walls of a row of boxes leave each box at least this wide (x its height)
 SMALLEST = 12    # a box is at least this many pixels on each side
 TICK = 0.1       # an open field's end ticks rise at least this part of its cell's width from its base
+UPRIGHT = 0.1    # ... upright: its side drifts by at most this part of its height (and a pixel)
 THIN = 0.15      # its base line is at most this part of a cell's width thick
 GRID = 0.1       # the ticks between its cells lie within this part of a cell's width of an even grid
 
@@ -183,6 +185,8 @@ def _tick(piece, thick):
     if high == 0:
         return None
     ys = np.arange(piece.shape[0] - high, piece.shape[0])
+    if np.ptp(first[ys]) > UPRIGHT * high + 1:
+        return None  # a slanted stroke: the arm of a 4 over its bar, no tick
     runs = [_run(piece[y, first[y]:]) for y in ys]
     width = max(1, int(np.percentile(runs, THICK)))
     if width > 2 * thick + 1:

@@ -133,8 +133,8 @@ def test_a_tick_that_a_digit_touches_goes_up_to_its_top():
 def test_a_1_standing_on_a_fields_line_and_an_empty_field_are_kept():
     """A 1 drawn down onto the line between two ticks is an upright from the base, but off the grid of the
     cells, so it is no tick; a 1 standing in the middle of a cup is on the grid of two cells, but then
-    neither cell holds a digit, so it is no tick either; an empty comb has no digit over it, and a 2's base
-    has no ticks."""
+    neither cell holds a digit, so it is no tick either; an empty comb has no digit over it, a 2's base has
+    no ticks, and the arms over a 4's bar, its stem cut off, are no cup: one of them slants."""
     ink = ticked(np.zeros((120, 300), dtype=np.float32), 100, 20, 4, 60, 20)
     assert remove_frames(ink)[1] == 0
     ink[60:100, 48:52] = 1.0                         # a 1 in the first cell, standing on the line
@@ -144,6 +144,14 @@ def test_a_1_standing_on_a_fields_line_and_an_empty_field_are_kept():
     cup[65:100, 58:62] = 1.0                         # a 1 standing mid-cup, on the grid of two cells
     out, count = remove_frames(cup)
     assert count == 1 and out[65:99, 58:62].all() and not out[:, :24].any()
+    four = np.zeros((100, 100), dtype=np.float32)
+    four[60:64, 30:70] = 1.0                         # a 4 broken in pieces: its bar ...
+    for y in range(24, 60):                          # ... its left arm, slanting up to the right ...
+        x = int(round(32 + (60 - y) * 0.2))
+        four[y, x - 2:x + 2] = 1.0
+    four[24:60, 62:66] = 1.0                         # ... its right arm, upright ...
+    four[6:20, 50:54] = 1.0                          # ... and a piece of its stroke cut off over them
+    assert remove_frames(four)[1] == 0               # a slanting arm is no tick
     two = np.zeros((80, 80), dtype=np.float32)
     two[60:64, 20:60] = 1.0                          # a 2's base ...
     for y in range(20, 60):                          # ... and its stroke coming down onto it
