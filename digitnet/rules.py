@@ -55,6 +55,7 @@ COVER = 0.8        # ... and this much of its width over the run, ...
 PAST_ONE = 0.25    # ... or, as short as a straight piece (PIECE), reaches this far (x H) past one digit's ink at both
                    # ends (a plain digit's bottom stroke at its nearer end: 0.1 H at most for 30 of 600 of the sample's
                    # digits, 0.19 and 0.23 H for two 2s of the test set's 10,000, which 0.15 took)
+APART = 0.08       # ... or lies this far (x H, 3 pixels at least) under all the ink over it, spanning COVER of it
 BELOW = 0.1        # ... over next to no ink (within H below it, this much of the ink within 1.5 H above it) ...
 GAPS = 0.3         # ... and it runs bare (no ink a digit height over it) for this much of its length (x H): under the
                    # gaps between digits; the bottoms of digits that touch leave none (at most 0.19 H bare, in 6 of
@@ -215,7 +216,7 @@ def _under(runs, mask, height):
         below = np.count_nonzero(rest[bottom:int(bottom + height), x0:x1])
         if below > BELOW * np.count_nonzero(over_it):
             continue
-        if _past_one(rest, x0, x1, top, bottom, height):
+        if _past_one(rest, x0, x1, top, bottom, height) or _apart_one(rest, x0, x1, top, height):
             out |= labels == k
             continue
         if x1 - x0 < UNDER * height or bare < GAPS * height:
@@ -244,6 +245,19 @@ def _past_one(rest, x0, x1, top, bottom, height):
         return False
     reach = PAST_ONE * height
     return bool(cols[0] - x0 >= reach and x1 - 1 - cols[-1] >= reach)
+
+
+def _apart_one(rest, x0, x1, top, height):
+    """Whether a run across columns x0:x1, its top at row `top`, lies apart under the ink over it: none within
+    APART x height over it, under ink at least TALL x height high (rows up to 1.5 x height over it) whose width
+    it spans COVER of: a line drawn under one digit, not touching it. A 2's base cut off from its stroke has
+    the end of the stroke right over it."""
+    gap = max(3, int(round(APART * height)))
+    over = rest[max(0, int(top - 1.5 * height)):top]
+    cols, rows = np.flatnonzero(over.any(axis=0)), np.flatnonzero(over.any(axis=1))
+    if cols.size == 0 or rows[-1] - rows[0] + 1 < TALL * height or rest[max(0, top - gap):top, x0:x1].any():
+        return False
+    return overlap(cols[0], cols[-1] + 1, x0, x1) >= COVER * (cols[-1] + 1 - cols[0])
 
 
 def _long_and_side_to_side(runs, axis, gap, thickest, length=np.inf, side_length=0):
