@@ -194,11 +194,12 @@ def _rules(mask, wide, height, spread):
 
 def _under(runs, mask, height):
     """(bool) the underlines: the runs across at most THIN x height thick on average, over next to no ink, that
-    reach PAST_ONE x height past the ink over them at both ends (one digit's: _past_one), or are at least UNDER x
-    height long and lie under two digits or more (stacks of strokes in the other ink, at least TALL x height high,
-    whose middle is above the run's and COVER of whose width it runs under), run bare under the gaps between them
-    (no ink a digit height over it, for GAPS x height of its length) and over next to no ink (in its columns,
-    within a digit height below it, at most BELOW x the ink within 1.5 above it). Shorter than RULE_LENGTH, a
+    reach PAST_ONE x height past the ink over them at both ends (one digit's: _past_one), or lie apart under all
+    of it (_apart_one), or are at least UNDER x height long and lie under two digits or more (stacks of strokes
+    in the other ink, at least TALL x height high, whose middle is above the run's and COVER of whose width it
+    runs under), run bare under the gaps between them (no ink a digit height over it, for GAPS x height of its
+    length) and over next to no ink (in its columns, within a digit height below it, at most BELOW x the ink
+    within 1.5 above it). Shorter than RULE_LENGTH, a
     rule needs the digits over it: the base of one wide 2 lies under one digit, the bottoms of digits that touch
     leave no gap, a stroke through the lower part of two digits runs over their bottoms."""
     labels, _ = label(runs)
@@ -250,8 +251,8 @@ def _past_one(rest, x0, x1, top, bottom, height):
 def _apart_one(rest, x0, x1, top, height):
     """Whether a run across columns x0:x1, its top at row `top`, lies apart under the ink over it: none within
     APART x height over it, under ink at least TALL x height high (rows up to 1.5 x height over it) whose width
-    it spans COVER of: a line drawn under one digit, not touching it. A 2's base cut off from its stroke has
-    the end of the stroke right over it."""
+    it spans COVER of: a line drawn under one digit (or a whole number), not touching it. A 2's base cut off
+    from its stroke has the end of the stroke right over it."""
     gap = max(3, int(round(APART * height)))
     over = rest[max(0, int(top - 1.5 * height)):top]
     cols, rows = np.flatnonzero(over.any(axis=0)), np.flatnonzero(over.any(axis=1))
