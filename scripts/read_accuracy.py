@@ -11,7 +11,8 @@ Numbers of 2 to 6 digits are composed (digitnet.data.numbers, fixed seed) from t
 set in $DIGITNET_TEST_DATA (else ../shared/data/mnist-10k): separated (clear gaps), touching (ink meeting
 or overlapping by up to 2 MNIST pixels), broken (each digit's strokes cut apart: several strokes) and
 lines (2 or 3 separated numbers one above the other), drawn dark on light paper; with --kinds, also
-underlined and lined (separated numbers underlined, or on lined paper: data.numbers.ruled). --digits
+underlined and lined (separated numbers underlined, or on lined paper: data.numbers.ruled), boxed and
+ticked (one digit a cell: a row of boxes, or a comb of ticks on one line: data.numbers.in_fields). --digits
 sample takes the digits from the bundled sample's held-out 2,000 instead (MNIST training digits
 8,001-10,000, which no bundled model trains on, and which are not the test set): tune the reading on
 those, and measure on the test set once. Prints per kind the exact whole-number accuracy (with its 95 %
@@ -39,7 +40,7 @@ MNIST_10K = Path(os.environ.get("DIGITNET_TEST_DATA") or REPO.parent / "shared" 
 import digitnet  # noqa: E402  (sys.path is set above)
 from digitnet.committee import as_committee  # noqa: E402  (sys.path is set above)
 from digitnet.data.mnist import load_dataset  # noqa: E402  (sys.path is set above)
-from digitnet.data.numbers import RULINGS, compose, lines, ruled  # noqa: E402  (sys.path is set above)
+from digitnet.data.numbers import FIELDS, RULINGS, compose, in_fields, lines, ruled  # noqa: E402  (sys.path is set above)
 from digitnet.predict import predict_images  # noqa: E402  (sys.path is set above)
 from digitnet.reader import reading_nets  # noqa: E402  (sys.path is set above)
 
@@ -56,6 +57,8 @@ def make(kind, x, t, rng):
     idx = rng.integers(0, len(x), int(rng.integers(2, 7)))
     crops, boxes = [], []
     truth = "".join(str(int(t[i])) for i in idx)
+    if kind in FIELDS:
+        return 255 - in_fields(x[idx], kind, rng, crops_out=crops), truth, crops
     if kind in RULINGS:
         return 255 - ruled(compose(x[idx], "separated", rng, crops_out=crops, boxes_out=boxes), boxes, kind, rng), \
             truth, crops
@@ -146,7 +149,7 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--kinds", default="separated,touching,broken,lines",
                         help="of separated, touching, broken, lines, underlined and lined (separated numbers "
-                             "on lined paper)")
+                             "on lined paper), boxed and ticked (one digit a cell of a form's field)")
     args = parser.parse_args()
     x, t, source = digits(args.digits)
     try:

@@ -8,7 +8,7 @@ pytest.importorskip("PIL")
 pytest.importorskip("scipy")
 
 import digitnet
-from digitnet.data.numbers import tight
+from digitnet.data.numbers import in_fields, tight
 from digitnet.frames import remove_frames
 from digitnet.reader import reading_nets
 
@@ -180,3 +180,18 @@ def test_digits_in_fields_open_at_the_top_are_read(held_out_digits):
     cup[68:92, 92:95] = 1.0                          # the first cell closed as a cup of its own
     result = predict_images(default_committee("predict"), [(255 * (1 - cup)).astype(np.uint8)])[0]
     assert (result["digit"], result["rejected"]) == (3, False)
+
+
+def test_in_fields_draws_what_it_says(held_out_digits):
+    """data.numbers.in_fields (read_accuracy's boxed and ticked kinds): a row of boxes or a comb of ticks, one
+    digit a cell, each digit as placed in crops_out; remove_frames takes the field out and leaves the digits."""
+    x, _ = held_out_digits
+    for field in ("boxed", "ticked"):
+        crops = []
+        picture = in_fields(x[:3], field, np.random.default_rng(1), crops_out=crops)
+        assert picture.dtype == np.uint8 and len(crops) == 3
+        ink = picture.astype(np.float32) / 255
+        out, count = remove_frames(ink)
+        assert count >= 1 and out.sum() == pytest.approx(sum(c.sum() for c in crops) / 255, rel=0.02)
+    with pytest.raises(ValueError, match="field must be one of boxed, ticked"):
+        in_fields(x[:3], "squared", np.random.default_rng(0))

@@ -6,16 +6,18 @@ testing the reading of whole numbers (reader.read, segment.segment).
 Kinds: "separated" (clear gaps), "touching" (each digit slid toward its left neighbour until the ink
 meets, then 0 to 2 MNIST pixels further, so the ink overlaps), "broken" (clear gaps, each digit's strokes
 cut apart by erasing a thin line across it: a digit drawn in several strokes). lines() stacks numbers
-into a picture of several lines; ruled() draws an underline or the lines of lined paper on a number. The
-result is white ink on black (uint8), as MNIST; 255 - image is dark ink on paper. Pillow and scipy are
-imported inside the functions.
+into a picture of several lines; ruled() draws an underline or the lines of lined paper on a number;
+in_fields() writes a number one digit a cell in a form's field (a row of boxes, or a comb of ticks on one
+line). The result is white ink on black (uint8), as MNIST; 255 - image is dark ink on paper. Pillow and
+scipy are imported inside the functions.
 """
 import numpy as np
 
-__all__ = ["KINDS", "RULINGS", "compose", "lines", "ruled", "tight", "break_strokes"]
+__all__ = ["KINDS", "RULINGS", "FIELDS", "compose", "lines", "ruled", "in_fields", "tight", "break_strokes"]
 
 KINDS = ("separated", "touching", "broken")
 RULINGS = ("underlined", "lined")
+FIELDS = ("boxed", "ticked")
 INK = 40  # a pixel this bright (of 255) is ink
 
 
@@ -130,4 +132,36 @@ def ruled(number, boxes, ruling, rng):
     level, spacing = int(rng.integers(100, 256)), int(height * rng.uniform(1.1, 1.5))
     for y in range((bottom + height - int(rng.integers(0, 4))) % spacing, out.shape[0], spacing):
         np.maximum(out[y:y + thick], level, out=out[y:y + thick])
+    return out
+
+
+def in_fields(digits, field, rng, *, size=72, crops_out=None):
+    """A number written one digit a cell of a form's field, each digit (enlarged 2x) near its cell's middle,
+    the lines 2 or 3 pixels thick: "boxed", a box round each digit, the boxes 0 to 11 pixels apart (0: a
+    comb, the boxes drawn as one); "ticked", a comb of ticks on one line, as printed forms have them, the
+    ticks 0.25 to 0.6 of a cell high and the digits 4 to 11 pixels over the line. crops_out: a list to which
+    each digit's picture as placed is appended. White ink on black."""
+    if field not in FIELDS:
+        raise ValueError(f"field must be one of {', '.join(FIELDS)}, not {field!r}")
+    thick = int(rng.integers(2, 4))
+    gap = int(rng.integers(0, 12)) if field == "boxed" else 0
+    out = np.zeros((size + 40, 40 + len(digits) * (size + gap) + thick), np.uint8)
+    base, tick = 20 + size, int(size * rng.uniform(0.25, 0.6))
+    if field == "ticked":
+        out[base - thick:base, 20:20 + len(digits) * size + thick] = 255
+    for k, digit in enumerate(digits):
+        left = 20 + k * (size + gap)
+        if field == "boxed":
+            out[20:20 + thick, left:left + size] = out[base - thick:base, left:left + size] = 255
+            out[20:base, left:left + thick] = out[20:base, left + size - thick:left + size] = 255
+        else:
+            out[base - tick:base, left:left + thick] = out[base - tick:base, left + size:left + size + thick] = 255
+        d = tight(digit, 2)
+        h, w = d.shape
+        y = 20 + (size - h) // 2 + int(rng.integers(-4, 5)) if field == "boxed" else \
+            base - thick - 4 - h - int(rng.integers(0, 8))
+        x = left + (size - w) // 2 + int(rng.integers(-6, 7))
+        np.maximum(out[y:y + h, x:x + w], d, out=out[y:y + h, x:x + w])
+        if crops_out is not None:
+            crops_out.append(d)
     return out
