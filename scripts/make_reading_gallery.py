@@ -2,7 +2,8 @@
 """The pictures of docs/reading.md: numbers composed from the bundled sample's test digits (so it runs on
 any clone), read by the bundled deep-cnn, with the boxes drawn (reader.draw_reading); one blob of
 touching digits with its candidate seams; numbers underlined (4 digits and 2) and on lined paper; a number
-written in a row of boxes, one digit on a short line, and a number written in a comb of ticks on one line.
+written in a row of boxes, one digit on a short line, and a number written in a comb of ticks on one line
+(data.numbers.in_fields).
 
     python scripts/make_reading_gallery.py        # writes docs/gallery/reading-*.png
 """
@@ -20,7 +21,7 @@ OUT = REPO / "docs" / "gallery"
 
 import digitnet  # noqa: E402  (sys.path is set above)
 from digitnet.data import load_sample  # noqa: E402  (sys.path is set above)
-from digitnet.data.numbers import RULINGS, compose, lines, ruled, tight  # noqa: E402  (sys.path is set above)
+from digitnet.data.numbers import RULINGS, compose, in_fields, lines, ruled, tight  # noqa: E402  (sys.path is set above)
 from digitnet.reader import draw_reading  # noqa: E402  (sys.path is set above)
 
 
@@ -65,34 +66,6 @@ def seams_picture(picture):
     return img.resize((img.width * 3, img.height * 3), Image.NEAREST)
 
 
-def in_boxes(digits, rng, size=72, thick=2):
-    """A number written one digit a box, in a row of boxes drawn as one (a form's comb): dark on light."""
-    out = np.zeros((size + 40, 40 + len(digits) * (size - thick) + thick), np.uint8)
-    for k, digit in enumerate(digits):
-        left = 20 + k * (size - thick)
-        out[20:20 + thick, left:left + size] = out[20 + size - thick:20 + size, left:left + size] = 255
-        out[20:20 + size, left:left + thick] = out[20:20 + size, left + size - thick:left + size] = 255
-        d = tight(digit, 2)
-        y, x = 20 + (size - d.shape[0]) // 2 + int(rng.integers(-4, 5)), left + (size - d.shape[1]) // 2
-        np.maximum(out[y:y + d.shape[0], x:x + d.shape[1]], d, out=out[y:y + d.shape[0], x:x + d.shape[1]])
-    return 255 - out
-
-
-def in_ticks(digits, rng, size=72, thick=2, tick=24):
-    """A number written one digit a cell, in a field open at the top: a line with a tick rising from it at
-    each end and between each two cells, as printed forms have them. Dark on light."""
-    out = np.zeros((size + 40, 40 + len(digits) * size + thick), np.uint8)
-    base = size + 20
-    out[base:base + thick, 20:20 + len(digits) * size + thick] = 255
-    for k in range(len(digits) + 1):
-        out[base - tick:base, 20 + k * size:20 + k * size + thick] = 255
-    for k, digit in enumerate(digits):
-        d = tight(digit, 2)
-        y, x = base - 6 - d.shape[0] - int(rng.integers(0, 6)), 20 + k * size + (size - d.shape[1]) // 2
-        np.maximum(out[y:y + d.shape[0], x:x + d.shape[1]], d, out=out[y:y + d.shape[0], x:x + d.shape[1]])
-    return 255 - out
-
-
 def on_a_line(digit):
     """One digit written on a short line that runs on past it at both ends (a form's blank): dark on light."""
     d = tight(digit, 2)
@@ -129,9 +102,9 @@ def main():
         shown.append(draw_reading(picture, digitnet.read(picture, net)))
     row(shown).quantize(16).save(OUT / "reading-ruled.png", optimize=True)
     rng = np.random.default_rng(5)  # boxes and a short line: a stream of their own too
-    shown = [draw_reading(p, digitnet.read(p, net)) for p in (in_boxes(x[rng.integers(0, len(x), 4)], rng),
-                                                             on_a_line(x[rng.integers(0, len(x))]),
-                                                             in_ticks(x[rng.integers(0, len(x), 5)], rng))]
+    pictures = (255 - in_fields(x[rng.integers(0, len(x), 4)], "boxed", rng), on_a_line(x[rng.integers(0, len(x))]),
+                255 - in_fields(x[rng.integers(0, len(x), 5)], "ticked", rng))
+    shown = [draw_reading(p, digitnet.read(p, net)) for p in pictures]
     row(shown).quantize(16).save(OUT / "reading-boxes.png", optimize=True)
     for path in sorted(OUT.glob("reading-*.png")):
         print(f"{path}: {path.stat().st_size / 1024:.1f} KB")
