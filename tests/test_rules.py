@@ -121,20 +121,35 @@ def test_one_digit_on_a_line_is_read(held_out_digits):
     """A digit written on a short line that runs on past it at both ends (a form's blank): 10 of 200 test digits
     so were read right, and 70 by predict, which rejected 130 (the line ran 0.3-0.6 H past the digit each
     side; scripts in docs/reading.md); now the line is taken out."""
+    def on_a_line(number, box):
+        x0, y0, x1, y1 = box
+        past = int(0.4 * (y1 - y0))
+        number[y1 - 2:y1 + 1, x0 + 30 - past:x1 + 30 + past] = 255
+
+    pictures, truth = lined_digits(held_out_digits, "705", 7, ((0, 0), (30, 30)), on_a_line)
+    assert_read_and_predicted(pictures, truth)
+
+
+def lined_digits(held_out_digits, text, seed, pad, draw):
+    """(pictures dark on light, their digits): the sample's first digit of each of text alone, padded by `pad`,
+    with draw(number, its box in the padded number's unpadded coordinates) drawing a line on it."""
+    x, t = held_out_digits
+    rng = np.random.default_rng(seed)
+    pictures, truth = [], []
+    for i in first_of(t, text):
+        boxes = []
+        number = np.pad(compose(x[[i]], "separated", rng, boxes_out=boxes), pad)
+        draw(number, boxes[0])
+        pictures.append(255 - number)
+        truth.append(int(t[i]))
+    return pictures, truth
+
+
+def assert_read_and_predicted(pictures, truth):
+    """Each picture is read by `read` as its digit with one rule taken out, and by `predict` as it, not rejected."""
     from digitnet.predict import predict_images
     from digitnet.pretrained import default_committee
 
-    x, t = held_out_digits
-    rng = np.random.default_rng(7)
-    pictures, truth = [], []
-    for i in first_of(t, "705"):
-        boxes = []
-        number = np.pad(compose(x[[i]], "separated", rng, boxes_out=boxes), ((0, 0), (30, 30)))
-        x0, _, x1, y1 = boxes[0]
-        past = int(0.4 * (boxes[0][3] - boxes[0][1]))
-        number[y1 - 2:y1 + 1, x0 + 30 - past:x1 + 30 + past] = 255
-        pictures.append(255 - number)
-        truth.append(int(t[i]))
     readings = [digitnet.read(p, reading_nets()) for p in pictures]
     assert [(r.text, r.rules) for r in readings] == [(str(d), 1) for d in truth]
     results = predict_images(default_committee("predict"), pictures)
@@ -327,20 +342,9 @@ def test_one_digit_underlined_apart_is_read(held_out_digits):
     """A line drawn under one digit, 3-7 px under it and 0-0.2 H past it: of 200 test digits so underlined
     (a one-off script, docs/reading.md), read got 172 right and predict 153 without rejecting them; a 7
     with its line read 2. Now the line is taken out."""
-    from digitnet.predict import predict_images
-    from digitnet.pretrained import default_committee
-
-    x, t = held_out_digits
-    rng = np.random.default_rng(3)
-    pictures, truth = [], []
-    for i in first_of(t, "7250"):
-        boxes = []
-        number = np.pad(compose(x[[i]], "separated", rng, boxes_out=boxes), ((0, 20), (10, 10)))
-        x0, _, x1, y1 = boxes[0]
+    def apart(number, box):
+        x0, _, x1, y1 = box
         number[y1 + 4:y1 + 7, x0 + 8:x1 + 12] = 255
-        pictures.append(255 - number)
-        truth.append(int(t[i]))
-    readings = [digitnet.read(p, reading_nets()) for p in pictures]
-    assert [(r.text, r.rules) for r in readings] == [(str(d), 1) for d in truth]
-    results = predict_images(default_committee("predict"), pictures)
-    assert [(r["digit"], r["rejected"]) for r in results] == [(d, False) for d in truth]
+
+    pictures, truth = lined_digits(held_out_digits, "7250", 3, ((0, 20), (10, 10)), apart)
+    assert_read_and_predicted(pictures, truth)
