@@ -153,11 +153,13 @@ def _open_frame(piece, mask, where):
         return None
     frame, base = found[0][::-1].copy(), h - found[1] + 1  # the base line, and the first row under what is over it
     thick = max(1, int(found[0].sum(axis=0)[near].mean()) - 1)
-    ends = [_tick(piece[:base], thick), _tick(piece[:base, ::-1], thick)]
+    over = piece[:base]
+    labels, _ = label(over)  # once, for the ticks at both ends and between
+    ends = [_tick(over, labels, thick), _tick(over[:, ::-1], labels[:, ::-1], thick)]
     if None in ends:
         return None
     frame[:base] |= ends[0][1] | ends[1][1][:, ::-1]
-    inner = _between_ticks(piece[:base], thick, min(t for t, _ in ends), max(t for t, _ in ends))
+    inner = _between_ticks(over, labels, thick, min(t for t, _ in ends), max(t for t, _ in ends))
     for ticks in [inner, []] if inner else [[]]:  # a 1 standing mid-cup is no tick: then no cell holds a digit
         cells = [0] + [(a + b) // 2 for a, b, _ in ticks] + [w]
         width = min(np.diff(cells))
@@ -172,9 +174,10 @@ def _open_frame(piece, mask, where):
     return None
 
 
-def _tick(piece, thick):
+def _tick(piece, labels, thick):
     """(how high, its pixels) of the upright tick at the left end of an open field's base (piece: the ink over
-    the base), or None when no straight upright stroke of its own rises from the base there."""
+    the base; labels: its pieces, labelled), or None when no straight upright stroke of its own rises from the
+    base there."""
     rows = piece.any(axis=1)
     first = np.where(rows, piece.argmax(axis=1), piece.shape[1])
     high = 0
@@ -191,7 +194,7 @@ def _tick(piece, thick):
     width = max(1, int(np.percentile(runs, THICK)))
     if width > 2 * thick + 1:
         return None  # a stroke as wide as a digit's body, no tick
-    if not _alone(label(piece)[0], first[-1], first[-1] + width, int(STRAIGHT * thick) + width + 1):
+    if not _alone(labels, first[-1], first[-1] + width, int(STRAIGHT * thick) + width + 1):
         return None  # not a stroke of its own: the side of a round digit (a 0, an 8) that curves on over it
     tick = np.zeros_like(piece)
     for y in ys:
@@ -199,11 +202,12 @@ def _tick(piece, thick):
     return high, tick
 
 
-def _between_ticks(over, thick, lowest, highest):
+def _between_ticks(over, labels, thick, lowest, highest):
     """[(first column, last + 1, top row)] of the ticks between an open field's cells: upright runs of ink from
-    the base (over: the ink over it) at least half the end ticks' height and no higher than theirs, no wider
-    than two lines, as high as each other, that lie on the even grid with the most cells (GRID). The fewer
-    the cells, the likelier a digit's stroke lies on the grid by chance, so the surer each tick must be:
+    the base (over: the ink over it; labels: its pieces, labelled) at least half the end ticks' height and no
+    higher than theirs, no wider than two lines, as high as each other, that lie on the even grid with the
+    most cells (GRID). The fewer the cells, the likelier a digit's stroke lies on the grid by chance, so the
+    surer each tick must be:
 
         one tick, two cells        a stroke of its own (a digit's stroke standing on the base goes on)
         two ticks, three cells     that, or one whose top is free: a digit touches it at its side
@@ -214,7 +218,6 @@ def _between_ticks(over, thick, lowest, highest):
     up[over.all(axis=0)] = over.shape[0]
     tall = (up >= 0.5 * lowest) & (up <= highest + thick)
     edges = np.flatnonzero(np.diff(np.concatenate([[0], tall.astype(np.int8), [0]])))
-    labels, _ = label(over)
     found = []  # (first column, last + 1, top row, how sure: 2 its own stroke, 1 its top free, 0 neither)
     for a, b in zip(edges[::2], edges[1::2]):
         if b - a <= 2 * thick + 1 and 0 < a and b < w:
