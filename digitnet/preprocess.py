@@ -3,16 +3,18 @@
 MNIST's digits were size-normalised to fit a 20x20 box (keeping their aspect ratio, anti-aliased), then placed
 in a 28x28 field so that their centre of mass sits at the centre, white ink on black. to_mnist() does the same
 to a photo, a scan or a drawing: load it grey (image_io.load_grey: Pillow, EXIF orientation, transparency
-flattened), make the ink bright, remove the paper, take out ruled lines (rules.remove_rules: lined paper, an
-underline), crop to the ink, thicken strokes much thinner than MNIST's pen, fit into 20x20 and centre by mass.
+flattened), make the ink bright, remove the paper (a plane fitted to its tone round the picture's edge; where
+the light is uneven, a shadow's edge across the paper, its tone pixel by pixel), take out ruled lines
+(rules.remove_rules: lined paper, an underline), crop to the ink, thicken strokes much thinner than MNIST's
+pen, fit into 20x20 and centre by mass.
 
-Pillow is imported inside the functions, so `import digitnet` stays NumPy-only.
+Pillow and scipy are imported inside the functions, so `import digitnet` stays NumPy-only.
 """
 import numpy as np
 
 from .image_io import MAX_PIXELS, ImageError, describe, load_grey, require_pillow
 from .rules import only_rules, remove_rules
-from .strokes import find_objects, label, stroke_width
+from .strokes import find_objects, label, ndimage, stroke_width
 
 __all__ = ["to_mnist", "ink_map", "to_field", "stroke_width", "ImageError", "MAX_PIXELS"]
 
@@ -30,6 +32,9 @@ STRIP = 12                 # ... the longer side counted as at most STRIP x the 
 EVEN_TONE = 0.02           # rows along an edge this even (robust spread / the picture's range), far from the
 THIN_EDGE = 0.08           # picture's median and at most this thick (x its height) are a ruled line, not paper,
 MIN_RULED = 64             # in a picture at least this many pixels on its shorter side
+SHADOW_WINDOW = 0.25       # the paper's own tone: the brightest within this much of the shorter side (_even_light) ...
+SHADOW_CHECK = 0.5         # ... and within this much where it is measured whether the light needs evening at all
+SHADOWED = 0.05            # light is evened where the paper's tone off the plane varies, this share left out each end
 
 
 def to_mnist(image):
@@ -209,14 +214,14 @@ def ink_map(grey, name):
     """Ink as bright-on-black, paper at 0: the background plane subtracted, the side of the paper the
     ink lies on chosen (dark on light paper gets inverted), noise and faint background thresholded away.
     The paper is measured on a frame around the picture, or from its calmest side where ruled lines fill two
-    opposite sides of the frame (_ruled_frame), or where the frame gave noise all over."""
+    opposite sides of the frame (_ruled_frame), or where the frame gave noise all over. Light that no plane
+    fits (a shadow's edge across the paper) is divided out first (_even_light)."""
     a = _box3(grey) if min(grey.shape) >= 100 else grey  # large images: smooth scanner/JPEG noise first
-    ruled = _ruled_frame(a)
-    ink, noise, floor, dark, bright = _stands_out(a, _paper(a, calm=ruled))
+    ink, noise, floor, dark, bright, ruled = _stand_out_of_paper(a)
+    evened = _even_light(a, ink, noise, floor, dark > bright)
+    if evened is not None:
+        ink, noise, floor, dark, bright, ruled = _stand_out_of_paper(evened)
     candidates = ink[ink > floor]
-    if candidates.size < MIN_INK_PIXELS and NOISE_SIGMAS * noise > MIN_CONTRAST and not ruled:  # the frame mostly ink?
-        ink, noise, floor, dark, bright = _stands_out(a, _paper(a, calm=True))
-        candidates = ink[ink > floor]
     if candidates.size < MIN_INK_PIXELS:
         if max(dark, bright) >= floor:
             what = "near-blank (only a few specks stand out)"
@@ -225,13 +230,56 @@ def ink_map(grey, name):
         else:
             what = "blank"
         raise ImageError(f"{name}: no digit found: the image is {what}", "no-digit")
-    peak = float(np.percentile(candidates, 98))
-    # Near-background to 0: whatever is below a quarter of the ink's strength (or the noise) is paper.
-    threshold = max(0.25 * peak, 4 * noise)
-    out = np.clip(ink - threshold, 0.0, None)
+    out = np.clip(ink - _ink_threshold(candidates, noise), 0.0, None)
     if np.count_nonzero(out) < MIN_INK_PIXELS:
         raise ImageError(f"{name}: no digit found: the image is near-blank", "no-digit")
     return out.astype(np.float32)
+
+
+def _stand_out_of_paper(a):
+    """_stands_out's (ink, noise, floor, dark, bright) against the paper's plane, and whether ruled lines fill
+    the frame: measured on the frame, or from its calmest side where ruled lines fill two opposite sides of
+    it or where the frame gave noise all over (the frame mostly ink)."""
+    ruled = _ruled_frame(a)
+    ink, noise, floor, dark, bright = _stands_out(a, _paper(a, calm=ruled))
+    if np.count_nonzero(ink > floor) < MIN_INK_PIXELS and NOISE_SIGMAS * noise > MIN_CONTRAST and not ruled:
+        ink, noise, floor, dark, bright = _stands_out(a, _paper(a, calm=True))
+    return ink, noise, floor, dark, bright, ruled
+
+
+def _ink_threshold(candidates, noise):
+    """Near-background to 0: whatever is below a quarter of the ink's strength (or the noise) is paper."""
+    return max(0.25 * float(np.percentile(candidates, 98)), 4 * noise)
+
+
+def _even_light(a, ink, noise, floor, dark_ink):
+    """The picture with its light made even (divided by the paper's own tone, pixel by pixel), or None where a
+    plane fits the paper well enough. It does not where the paper's tone, less the fitted plane's, varies by a
+    quarter of the ink's strength or more (what _ink_threshold takes for paper; not by the frame's noise,
+    which a shadow across the frame raises too) between its SHADOWED and 1 - SHADOWED quantiles, nor where
+    nothing stood out from a frame whose tone varies (noise all over, or light that varies all over). Dark ink
+    on light paper only, in a picture at least MIN_RULED pixels on its shorter side.
+
+    The paper's tone is the picture's grey closing: the brightest tone within a square window, then the
+    darkest of those. A window wider than any stroke fills the strokes in with the paper around them, while
+    the edge of a shadow, a step, stays where it is; only a dark wedge narrower than the window (a shadow's
+    tip) is filled in too. Whether to even the light is measured on at most about 100,000 of the picture's
+    pixels (_sampled) with a window of SHADOW_CHECK of its shorter side, which also fills in a bold digit's
+    blot; the light is evened with one of SHADOW_WINDOW, which follows a shadow's tip more closely."""
+    if not dark_ink or min(a.shape) < MIN_RULED:
+        return None
+    candidates = ink[ink > floor]
+    if candidates.size < MIN_INK_PIXELS and NOISE_SIGMAS * noise <= MIN_CONTRAST:
+        return None  # a blank picture
+    if candidates.size >= MIN_INK_PIXELS:  # else nothing stood out from a frame whose tone varied: its light may
+        small = _sampled(a)
+        paper = ndimage().grey_closing(small, size=max(3, int(SHADOW_CHECK * min(small.shape))))
+        off = paper - (_sampled(ink) + small)  # the paper's tone less the plane's (ink = plane - a)
+        low, high = np.percentile(off, [100 * SHADOWED, 100 * (1 - SHADOWED)])
+        if high - low < _ink_threshold(candidates, 0.0):
+            return None
+    paper = ndimage().grey_closing(a, size=max(3, int(SHADOW_WINDOW * min(a.shape))))
+    return a / np.maximum(paper, 1e-3) * float(np.percentile(paper, 90))
 
 
 def _main_span(profile):

@@ -12,6 +12,7 @@ PIL = pytest.importorskip("PIL")
 from PIL import Image, ImageDraw  # noqa: E402  (after the importorskip call above)
 
 from digitnet.data import load_sample  # noqa: E402  (after the importorskip call above)
+from digitnet.data.photos import dappled, photographed, shadow  # noqa: E402  (after the importorskip call above)
 from digitnet.errors import DigitnetError  # noqa: E402  (after the importorskip call above)
 from digitnet.preprocess import ImageError, to_mnist  # noqa: E402  (after the importorskip call above)
 
@@ -149,6 +150,58 @@ def test_scan_with_noise_uneven_light_and_dust(seven):
     assert diff(out, seven) < 0.03
     cy, cx = centre_of_mass(out)
     assert abs(cy - 14) <= 1 and abs(cx - 14) <= 1
+
+
+def test_photos_are_lit_as_they_say():
+    """data.photos: what the light tests and read_accuracy's photographed kinds are made with."""
+    from digitnet.data.photos import LIGHTS, lit
+
+    light = shadow((100, 200), angle=0.0, offset=50, depth=0.45, soft=2.0)  # the edge 50 px right of the middle
+    assert light[:, :140].min() > 0.99 and light[:, 160:].max() < 0.56 and light[:, 160:].min() > 0.54
+    patches = dappled((100, 200), np.random.default_rng(0), least=0.6)
+    assert patches.min() == pytest.approx(0.6) and patches.max() == pytest.approx(1.0)
+    paper = np.asarray(Image.open(io.BytesIO(photographed(np.full((50, 60), 255, np.uint8), np.ones((50, 60))))))
+    assert abs(float(np.median(paper)) - 0.9 * 255) < 2  # white paper reflects 90 % of the light
+    picture = np.full((40, 50), 255, np.uint8)
+    picture[10:30, 20:24] = 0  # a 1
+    after = set()
+    for kind in LIGHTS:
+        rng = np.random.default_rng(7)
+        photo = np.asarray(Image.open(io.BytesIO(lit(picture, kind, rng))))
+        assert photo.shape == (120, 150) and photo[30:90, 60:72].mean() < 60  # enlarged 3 times, the 1 dark
+        after.add(int(rng.integers(1000)))
+    assert len(after) == 1  # each kind draws alike from rng: the next number is the same under each light
+    with pytest.raises(ValueError, match="a light of even, shadowed, dappled"):
+        lit(picture, "neon", np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("angle", [0.3, 2.2, 4.0])
+def test_a_shadows_edge_across_the_photo_is_paper_not_ink(seven, angle):
+    """No plane fits a shadow's edge: the shadowed paper stood out as ink (the seven came out a dark blot)."""
+    drawn = drawing(width=8)
+    out = to_mnist(photographed(drawn, shadow((300, 400), angle, 20)))  # under half the photo in the shadow
+    assert diff(out, to_mnist(photographed(drawn, np.ones((300, 400))))) < 0.03
+    assert diff(out, seven) < 0.05  # and it is still the seven (drawn bolder here)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 4])
+def test_light_that_varies_all_over_the_photo_is_evened_not_called_noise(seven, seed):
+    """Dappled light (patches from full light to half of it, about a tenth of the photo across) fits no plane:
+    the frame's tone varied so much that nothing stood out from it, and the photo was refused as "noise all
+    over"."""
+    light = dappled((300, 400), np.random.default_rng(seed), size=40 / 300, least=0.5)
+    drawn = drawing(width=8)
+    out = to_mnist(photographed(drawn, light))
+    assert diff(out, to_mnist(photographed(drawn, np.ones((300, 400))))) < 0.03
+
+
+def test_a_bold_blot_on_evenly_lit_paper_keeps_its_middle():
+    """Evening the light fills in dark patches narrower than its window: a blot drawn on evenly lit paper is
+    ink, not shadow, and keeps its middle."""
+    img = Image.new("L", (160, 120), 250)
+    ImageDraw.Draw(img).ellipse([50, 20, 110, 100], fill=20)  # a blot 60 px wide: half the picture's height
+    out = to_mnist(encoded(img, "PNG"))
+    assert out[14, 14] > 0.9 and (out > 0.5).sum() > 150
 
 
 def test_exif_orientation_is_applied(seven):

@@ -15,6 +15,7 @@ import digitnet
 from digitnet.calibration import Confidence, confidence_of
 from digitnet.cli import main
 from digitnet.data.numbers import compose, lines
+from digitnet.data.photos import photographed, shadow
 from digitnet.image_io import ImageError
 from digitnet.reader import reading_nets
 
@@ -68,6 +69,18 @@ def test_the_hook_of_a_3_is_the_3s(mnist_test):
     assert reading.text == truth == "0123"
     two, three = reading.digits[2]["box"], reading.digits[3]["box"]
     assert two[2] <= three[0]  # the boxes of neighbours that do not touch do not overlap
+
+
+def test_a_number_photographed_with_a_shadow_across_it_is_read(held_out_digits):
+    """A shadow's edge across a photo (a third of it shadowed) was read as ink: 0620 came out 04119."""
+    x, t = held_out_digits
+    net = reading_nets()
+    numbers = [range(0, 4), range(4, 9), range(9, 12), range(12, 16), range(16, 20)]
+    for k, (idx, angle) in enumerate(zip(numbers, [0.3, 2.2, 4.0, 1.0, 5.5])):
+        picture, truth = number_picture(x, t, list(idx), seed=k)
+        big = np.asarray(Image.fromarray(picture).resize((picture.shape[1] * 3, picture.shape[0] * 3), Image.BICUBIC))
+        assert digitnet.read(photographed(big, np.ones(big.shape)), net).text == truth  # evenly lit
+        assert digitnet.read(photographed(big, shadow(big.shape, angle, 0.15 * min(big.shape))), net).text == truth
 
 
 def test_read_defaults_to_the_bundled_model(mnist_test):

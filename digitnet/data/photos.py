@@ -1,0 +1,68 @@
+"""Pictures as a camera takes them, for measuring and testing how reading copes with the light on the paper
+(preprocess.ink_map): the paper and the ink reflect the light that falls on them, the sensor adds noise, and
+the photo is saved as a JPEG.
+
+    jpeg = photographed(picture, shadow(picture.shape, angle=2.2, offset=20))  # picture: dark ink on paper
+
+Lights (h x w arrays, 1 = full light): shadow(), a straight shadow's edge across the picture, as a hand or a phone
+casts; dappled(), patches of light and shade all over it. lit() photographs a picture under a random light of a
+kind in LIGHTS (or under even light, to compare with). NumPy; Pillow and scipy are imported inside the functions."""
+import io
+
+import numpy as np
+
+__all__ = ["LIGHTS", "photographed", "shadow", "dappled", "lit"]
+
+LIGHTS = ("even", "shadowed", "dappled")
+PAPER, INK = 0.9, 0.12  # how much of the light white paper and black ink reflect
+
+
+def photographed(picture, light, noise=3.0, seed=0, quality=85):
+    """JPEG bytes of a photo of `picture` (dark ink on light paper: uint8, or a PIL L image) under `light`
+    (its shape; 1 = full light), with sensor noise of `noise` grey levels."""
+    from PIL import Image
+
+    a = np.asarray(picture, dtype=np.float64) / 255
+    page = 255 * light * (INK + (PAPER - INK) * a) + np.random.default_rng(seed).normal(0, noise, a.shape)
+    buf = io.BytesIO()
+    Image.fromarray(np.clip(page, 0, 255).astype(np.uint8)).save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def shadow(shape, angle, offset=0.0, depth=0.45, soft=6.0):
+    """Light with a shadow's edge across it: a straight edge at `angle` (radians), `offset` pixels from the
+    middle, `soft` pixels wide; on its far side the light is `depth` less."""
+    h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    d = (xx - w / 2) * np.cos(angle) + (yy - h / 2) * np.sin(angle) - offset
+    return 1 - depth / (1 + np.exp(-d / soft))
+
+
+def dappled(shape, rng, size=0.25, least=0.6):
+    """Light in patches about `size` of the shorter side across, from full light down to `least` of it."""
+    from scipy import ndimage
+
+    patches = ndimage.gaussian_filter(rng.normal(size=shape), size * min(shape))
+    return least + (1 - least) * (patches - patches.min()) / max(float(np.ptp(patches)), 1e-12)
+
+
+def lit(picture, kind, rng, scale=3):
+    """JPEG bytes of `picture` (dark on light, uint8) enlarged `scale` times and photographed under a random
+    light of `kind`: "even" (full light all over), "shadowed" (an edge at any angle, up to 0.3 of the shorter
+    side from the middle, the light 0.45 less beyond it) or "dappled" (patches a quarter of the shorter side
+    across, 0.6-1 of the light). It draws one number from `rng` whatever the kind, so the same rng goes on to
+    the same next number under each light."""
+    from PIL import Image
+
+    if kind not in LIGHTS:
+        raise ValueError(f"{kind!r}: a light of {', '.join(LIGHTS)}")
+    rng = np.random.default_rng(int(rng.integers(2 ** 31)))
+    a = np.asarray(Image.fromarray(picture).resize((picture.shape[1] * scale, picture.shape[0] * scale),
+                                                   Image.BICUBIC))
+    if kind == "shadowed":
+        light = shadow(a.shape, rng.uniform(0, 2 * np.pi), rng.uniform(-0.3, 0.3) * min(a.shape))
+    elif kind == "dappled":
+        light = dappled(a.shape, rng)
+    else:
+        light = np.ones(a.shape)
+    return photographed(a, light, seed=int(rng.integers(2 ** 31)))
