@@ -35,7 +35,8 @@ import numpy as np
 from .augment import add_share
 from .data.images import PIXELS, SIDE
 from .data.numbers import INK, break_strokes, compose, tight
-from .preprocess import ImageError, ink_map, to_field
+from .ink import ink_map
+from .preprocess import ImageError, to_field
 from .segment import candidates
 
 __all__ = ["CUTS", "cut_digits", "cut_share", "touching_pairs", "wrong_cuts"]

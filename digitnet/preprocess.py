@@ -13,28 +13,20 @@ Pillow and scipy are imported inside the functions, so `import digitnet` stays N
 import numpy as np
 
 from .image_io import MAX_PIXELS, ImageError, describe, load_grey, require_pillow
+from .ink import ink_map
 from .rules import only_rules, remove_rules
-from .strokes import find_objects, label, ndimage, stroke_width
+from .strokes import find_objects, label, stroke_width
 
-__all__ = ["to_mnist", "ink_map", "to_field", "stroke_width", "ImageError", "MAX_PIXELS"]
+__all__ = ["to_mnist", "to_field", "stroke_width", "ImageError", "MAX_PIXELS"]
 
 BOX, FIELD = 20, 28        # MNIST: digit fitted into 20x20, centred by mass in 28x28
 WORK_SIDE = 4 * BOX        # strokes are measured and thickened with the digit at this size
 MNIST_STROKE = 0.14        # stroke width / digit size that thin drawings are thickened to at WORK_SIDE: after
                            # the reduction to 20 px it gives MNIST's ink (median stroke 2.5 px, ~100 px over 0.5)
 THIN_STROKE = 0.075       # thinner than MNIST's thinnest 5 % (relative to the digit) gets thickened
-MIN_CONTRAST = 0.1         # ink must differ from the paper by 10 % of the grey range ...
-NOISE_SIGMAS = 6.0         # ... and by this many times the paper's noise
-MIN_INK_PIXELS = 6
 MIN_DIGIT_PX = 6           # the ink's bounding box must be at least this big ...
 MIN_DIGIT_FRACTION = 0.03  # ... and this fraction of the image's longer side: smaller is a speck, not a digit
 STRIP = 12                 # ... the longer side counted as at most STRIP x the shorter (a long strip's digits)
-EVEN_TONE = 0.02           # rows along an edge this even (robust spread / the picture's range), far from the
-THIN_EDGE = 0.08           # picture's median and at most this thick (x its height) are a ruled line, not paper,
-MIN_RULED = 64             # in a picture at least this many pixels on its shorter side
-SHADOW_WINDOW = 0.25       # the paper's own tone: the brightest within this much of the shorter side (_even_light) ...
-SHADOW_CHECK = 0.5         # ... and within this much where it is measured whether the light needs evening at all
-SHADOWED = 0.05            # light is evened where the paper's tone off the plane varies, this share left out each end
 
 
 def to_mnist(image):
@@ -92,194 +84,6 @@ def to_field(crop, name="image"):
     """A digit's ink cropped to its box (bright on 0) as the 28x28 field: fitted into 20x20 (thin strokes
     thickened), centred by mass, max 1. to_mnist's last steps; segment prepares each digit of a number so."""
     return _centre(_fit_box(crop), name)
-
-
-# ------------------------------------------------------------------------------ ink and background
-
-def _box3(a):
-    """3x3 mean (edges replicated)."""
-    p = np.pad(a, 1, mode="edge")
-    rows = p[:-2] + p[1:-1] + p[2:]
-    return (rows[:, :-2] + rows[:, 1:-1] + rows[:, 2:]) / 9.0
-
-
-def _depth(a):
-    """How deep the frame around the image is that the paper is measured on: about 4 % of the shorter side."""
-    return max(1, int(round(0.04 * min(a.shape))))
-
-
-def _sampled(a):
-    """At most about 100,000 of the picture's pixels, evenly spread: enough for its median and its range."""
-    step = max(1, int(np.sqrt(a.size / 1e5)))
-    return a[::step, ::step]
-
-
-def _middle(a):
-    """The picture's median tone: its paper's, mostly."""
-    return float(np.median(_sampled(a)))
-
-
-def _border(a):
-    """The pixels of a frame around the image (_depth), with their coordinates."""
-    h, w = a.shape
-    b = _depth(a)
-    mask = np.zeros_like(a, dtype=bool)
-    mask[:b], mask[-b:], mask[:, :b], mask[:, -b:] = True, True, True, True
-    ys, xs = np.nonzero(mask)
-    return a[mask], ys, xs
-
-
-def _calmest_side(a):
-    """(median, spread) of the side of the frame whose pixels vary least and lie nearest the picture's median
-    (its paper): where ruled lines run along the top and the bottom, most of the frame is ink (one line of
-    lined paper, cropped), not the sides'."""
-    b = _depth(a)
-    sides = [a[:b].ravel(), a[-b:].ravel(), a[:, :b].ravel(), a[:, -b:].ravel()]
-    middle = _middle(a)
-    side = min(sides, key=lambda v: _mad(v - np.median(v)) + abs(float(np.median(v)) - middle))
-    return float(np.median(side)), _mad(side - np.median(side))
-
-
-def _ruled_frame(a):
-    """Whether ruled lines run along two opposite edges and fill those sides of the frame (one line of lined
-    paper, cropped on its rules): the frame's median is then the lines' tone, not the paper's. A line is a band
-    of rows (columns) from the edge in, each of one even tone far from the picture's median, at least the
-    frame's depth and at most THIN_EDGE of the picture thick: not the margin around a big drawing, nor in a
-    picture under MIN_RULED pixels (a 28x28 field)."""
-    if min(a.shape) < MIN_RULED:
-        return False
-    b = _depth(a)
-    middle, scale = _middle(a), max(float(np.ptp(_sampled(a))), 1e-6)
-
-    def lines(rows):  # (bool) each row of one even tone far from the paper's
-        tones = np.median(rows, axis=1)
-        spread = 1.4826 * np.median(np.abs(rows - tones[:, None]), axis=1)  # _mad, row by row
-        return (np.abs(tones - middle) > 0.5 * scale) & (spread <= EVEN_TONE * scale)
-
-    def along(rows, across):  # rows from one edge in; across: the picture's size across them
-        if not lines(rows[:1]).all():  # most pictures: the edge's first row is paper
-            return False
-        line = lines(rows[:int(THIN_EDGE * across) + 1])
-        return not line.all() and int(np.argmin(line)) >= b
-
-    h, w = a.shape
-    return (along(a, h) and along(a[::-1], h)) or (along(a.T, w) and along(a.T[::-1], w))
-
-
-def _paper(a, calm=False):
-    """The background as a plane fitted to the border (catches uneven lighting), and its noise level; calm:
-    starting from the frame's calmest side rather than from all of it."""
-    h, w = a.shape
-    values, ys, xs = _border(a)
-    med = float(np.median(values))
-    if min(h, w) < 16 or values.size < 32:
-        return np.full_like(a, med), _mad(values - med)
-    design = np.stack([np.ones_like(ys, dtype=np.float64), ys / h - 0.5, xs / w - 0.5], axis=1)
-    # Start from the pixels near the median: a ruled line along one side is a quarter of the frame, and a first
-    # fit through it as well would tilt the plane and take the whole picture for noise.
-    med, spread = _calmest_side(a) if calm else (med, _mad(values - med))
-    keep = np.abs(values - med) <= 3 * max(spread, 1e-3)
-    keep |= keep.sum() < 16
-    coef = np.array([med, 0.0, 0.0])
-    for _ in range(2):  # refit without the border pixels that are ink (or dust), not paper
-        coef, *_ = np.linalg.lstsq(design[keep], values[keep].astype(np.float64), rcond=None)
-        resid = values - design @ coef
-        spread = max(_mad(resid[keep] if calm else resid), 1e-3)  # calm: the frame may be mostly ink
-        keep = np.abs(resid) <= 3 * spread
-        if keep.sum() < 16:
-            return np.full_like(a, med), _mad(values - med)
-    yy = (np.arange(h, dtype=np.float32) / h - 0.5)[:, None]
-    xx = (np.arange(w, dtype=np.float32) / w - 0.5)[None, :]
-    plane = (coef[0] + coef[1] * yy + coef[2] * xx).astype(np.float32)
-    return plane, _mad((values - design @ coef)[keep])
-
-
-def _stands_out(a, paper):
-    """(ink: what stands out from the paper, bright; the paper's noise; the floor ink must pass; how far the
-    darkest and the brightest pixels stand out), for paper = (plane, noise) from _paper."""
-    plane, noise = paper
-    resid = a - plane
-    dark, bright = float(-resid.min()), float(resid.max())
-    ink = -resid if dark > bright else resid  # the ink is what stands out furthest from the paper
-    noise = max(noise, 0.5 / 255)
-    return ink, noise, max(MIN_CONTRAST, NOISE_SIGMAS * noise), dark, bright
-
-
-def _mad(x):
-    """Robust standard deviation: 1.4826 x the median absolute deviation."""
-    return float(1.4826 * np.median(np.abs(x - np.median(x)))) if x.size else 0.0
-
-
-def ink_map(grey, name):
-    """Ink as bright-on-black, paper at 0: the background plane subtracted, the side of the paper the
-    ink lies on chosen (dark on light paper gets inverted), noise and faint background thresholded away.
-    The paper is measured on a frame around the picture, or from its calmest side where ruled lines fill two
-    opposite sides of the frame (_ruled_frame), or where the frame gave noise all over. Light that no plane
-    fits (a shadow's edge across the paper) is divided out first (_even_light)."""
-    a = _box3(grey) if min(grey.shape) >= 100 else grey  # large images: smooth scanner/JPEG noise first
-    ink, noise, floor, dark, bright, ruled = _stand_out_of_paper(a)
-    evened = _even_light(a, ink, noise, floor, dark > bright)
-    if evened is not None:
-        ink, noise, floor, dark, bright, ruled = _stand_out_of_paper(evened)
-    candidates = ink[ink > floor]
-    if candidates.size < MIN_INK_PIXELS:
-        if max(dark, bright) >= floor:
-            what = "near-blank (only a few specks stand out)"
-        elif NOISE_SIGMAS * noise > MIN_CONTRAST:  # the floor is the noise's: a pattern or noise all over it
-            what = "noise all over (nothing stands out from it)"
-        else:
-            what = "blank"
-        raise ImageError(f"{name}: no digit found: the image is {what}", "no-digit")
-    out = np.clip(ink - _ink_threshold(candidates, noise), 0.0, None)
-    if np.count_nonzero(out) < MIN_INK_PIXELS:
-        raise ImageError(f"{name}: no digit found: the image is near-blank", "no-digit")
-    return out.astype(np.float32)
-
-
-def _stand_out_of_paper(a):
-    """_stands_out's (ink, noise, floor, dark, bright) against the paper's plane, and whether ruled lines fill
-    the frame: measured on the frame, or from its calmest side where ruled lines fill two opposite sides of
-    it or where the frame gave noise all over (the frame mostly ink)."""
-    ruled = _ruled_frame(a)
-    ink, noise, floor, dark, bright = _stands_out(a, _paper(a, calm=ruled))
-    if np.count_nonzero(ink > floor) < MIN_INK_PIXELS and NOISE_SIGMAS * noise > MIN_CONTRAST and not ruled:
-        ink, noise, floor, dark, bright = _stands_out(a, _paper(a, calm=True))
-    return ink, noise, floor, dark, bright, ruled
-
-
-def _ink_threshold(candidates, noise):
-    """Near-background to 0: whatever is below a quarter of the ink's strength (or the noise) is paper."""
-    return max(0.25 * float(np.percentile(candidates, 98)), 4 * noise)
-
-
-def _even_light(a, ink, noise, floor, dark_ink):
-    """The picture with its light made even (divided by the paper's own tone, pixel by pixel), or None where a
-    plane fits the paper well enough. It does not where the paper's tone, less the fitted plane's, varies by a
-    quarter of the ink's strength or more (what _ink_threshold takes for paper; not by the frame's noise,
-    which a shadow across the frame raises too) between its SHADOWED and 1 - SHADOWED quantiles, nor where
-    nothing stood out from a frame whose tone varies (noise all over, or light that varies all over). Dark ink
-    on light paper only, in a picture at least MIN_RULED pixels on its shorter side.
-
-    The paper's tone is the picture's grey closing: the brightest tone within a square window, then the
-    darkest of those. A window wider than any stroke fills the strokes in with the paper around them, while
-    the edge of a shadow, a step, stays where it is; only a dark wedge narrower than the window (a shadow's
-    tip) is filled in too. Whether to even the light is measured on at most about 100,000 of the picture's
-    pixels (_sampled) with a window of SHADOW_CHECK of its shorter side, which also fills in a bold digit's
-    blot; the light is evened with one of SHADOW_WINDOW, which follows a shadow's tip more closely."""
-    if not dark_ink or min(a.shape) < MIN_RULED:
-        return None
-    candidates = ink[ink > floor]
-    if candidates.size < MIN_INK_PIXELS and NOISE_SIGMAS * noise <= MIN_CONTRAST:
-        return None  # a blank picture
-    if candidates.size >= MIN_INK_PIXELS:  # else nothing stood out from a frame whose tone varied: its light may
-        small = _sampled(a)
-        paper = ndimage().grey_closing(small, size=max(3, int(SHADOW_CHECK * min(small.shape))))
-        off = paper - (_sampled(ink) + small)  # the paper's tone less the plane's (ink = plane - a)
-        low, high = np.percentile(off, [100 * SHADOWED, 100 * (1 - SHADOWED)])
-        if high - low < _ink_threshold(candidates, 0.0):
-            return None
-    paper = ndimage().grey_closing(a, size=max(3, int(SHADOW_WINDOW * min(a.shape))))
-    return a / np.maximum(paper, 1e-3) * float(np.percentile(paper, 90))
 
 
 def _main_span(profile):

@@ -1,7 +1,7 @@
 """Read the numbers in a picture: digitnet.read(image) -> Reading.
 
 The picture is loaded and its ink found the way preprocess.to_mnist does it (image_io.load_grey,
-preprocess.ink_map); rules.remove_rules takes out ruled lines (an underline, lined paper);
+ink.ink_map); rules.remove_rules takes out ruled lines (an underline, lined paper);
 segment.segment finds the lines and digits, scoring its choices with the network's probabilities at its
 one temperature, which keep how unsure it is of a bad cut (Committee.assess's evidence); each digit chosen
 gets the calibrated probabilities (calibration.confidence_of), and each the network is not sure of is
@@ -22,7 +22,7 @@ import numpy as np
 from .committee import as_committee
 from .errors import DigitnetError
 from .image_io import ImageError, describe, load_grey
-from .preprocess import ink_map
+from .ink import ink_map
 from .rules import only_rules, remove_rules
 from .segment import TooManyCuts, segment
 
@@ -135,7 +135,7 @@ def read(image, net=None, *, reject=True):
 
 
 def read_ink(ink, nets, *, reject=True, name="image", scale=(1.0, 1.0)):
-    """read() from an ink map (bright ink on 0, preprocess.ink_map) with a net, several, or a Committee (the
+    """read() from an ink map (bright ink on 0, ink.ink_map) with a net, several, or a Committee (the
     first net's threshold rejects); boxes are multiplied by scale (sx, sy)."""
     committee = as_committee(nets)
     kept = []  # of each classify() call: the calibrated probabilities and which fields are rejected

@@ -75,7 +75,7 @@ def remove_rules(ink):
     """(ink with its rules at 0, how many rules were taken out): see the module's doc.
 
     Args:
-        ink: 2-D float array, ink bright on 0 (preprocess.ink_map).
+        ink: 2-D float array, ink bright on 0 (ink.ink_map).
 
     Examples:
         >>> import numpy as np

@@ -1,7 +1,7 @@
 # long: one pipeline (components, stacks, lines, seams, the DP over a line) whose steps share its constants
 """Find the digits of a written number: lines, strokes grouped into digits, touching digits cut apart.
 
-segment(ink, classify) takes the ink map preprocess.ink_map makes (bright ink on 0) and a classifier
+segment(ink, classify) takes the ink map ink.ink_map makes (bright ink on 0) and a classifier
 (28x28 fields -> (N, 10) calibrated probabilities) and returns the lines, top to bottom, each a list of
 the digits found in it, left to right. How:
 
@@ -100,7 +100,7 @@ class Found:
 
 def segment(ink, classify):
     """(lines, specks): lines top to bottom, each a list of Found left to right, and the number of dots,
-    commas and specks left out. ink: 2-D float array, ink bright on 0 (preprocess.ink_map).
+    commas and specks left out. ink: 2-D float array, ink bright on 0 (ink.ink_map).
     classify: (N, 28, 28) float32 fields -> (N, 10) probabilities, or (probabilities, margins): margins (N,)
     how far each field lies above the rejecting net's "not a digit" threshold (Committee.assess)."""
     prepared, specks = _prepare(ink)
@@ -144,7 +144,7 @@ def candidates(ink):
     the cuts that have other ink near them once more with that ink, GROW; those are not listed here).
 
     Args:
-        ink: 2-D float array, ink bright on 0 (preprocess.ink_map).
+        ink: 2-D float array, ink bright on 0 (ink.ink_map).
 
     Returns:
         A list of (mask, field) pairs, the lines' candidates in turn: mask, a bool array of ink's shape, True

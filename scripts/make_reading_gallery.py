@@ -50,7 +50,7 @@ def seams_picture(picture):
     """The first touching blob of `picture` (dark on light) with its candidate seams drawn in red."""
     from PIL import Image
 
-    from digitnet.preprocess import ink_map
+    from digitnet.ink import ink_map
     from digitnet.segment import _lines, seams
     from digitnet.strokes import components
 

@@ -5,7 +5,7 @@
     python scripts/stroke_lengths.py --percentile 99.5
 
 Each digit is measured as the reader measures a candidate digit: drawn dark on light paper (12 px of paper
-around it), its ink found by preprocess.ink_map, cropped to that ink, and its stroke length
+around it), its ink found by ink.ink_map, cropped to that ink, and its stroke length
 (preprocess.stroke_length) divided by the crop's height: segment.relative_length. The reader charges a
 candidate read as d for strokes longer than LONG_AT[d] x its height: a 1 or a 7 that overlaps a neighbour and
 was read as part of it.
@@ -19,7 +19,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from digitnet.data import load_sample
-from digitnet.preprocess import ink_map
+from digitnet.ink import ink_map
 from digitnet.segment import relative_length
 
 

@@ -305,7 +305,7 @@ def test_noise_all_over_is_called_so_not_blank():
 def test_lined_paper_with_a_line_along_the_border_is_not_noise():
     """Lined paper whose last line ran along the picture's bottom edge was refused as "noise all over": that
     line is a quarter of the frame the paper is measured on, and a first fit through it tilted the plane."""
-    from digitnet.preprocess import ink_map
+    from digitnet.ink import ink_map
 
     page = np.full((176, 236), 255, dtype=np.uint8)
     page[51:55] = page[110:114] = page[169:173] = 48  # grey lines 59 px apart, the last within the frame
@@ -321,7 +321,7 @@ def test_one_line_of_lined_paper_cropped_at_its_rules_is_not_noise():
     ink and the picture was refused as "noise all over" (1 of 200 test numbers on lined paper). Cropped on the
     rules, it was worse: the frame's median was the lines', and the paper was taken for ink. The paper is then
     measured from the frame's calmest side, nearest the picture's median."""
-    from digitnet.preprocess import ink_map
+    from digitnet.ink import ink_map
 
     page = np.full((162, 314), 255, dtype=np.uint8)
     page[2:6] = page[-6:-2] = 0                       # the rules, 2 px inside the edges

@@ -148,7 +148,8 @@ def test_a_committee_averages_its_nets_and_the_first_one_rejects(mnist_test, net
 
 def _fields(picture, reading):
     """The 28x28 field segment made of each digit read, found again from its box (the ink inside it)."""
-    from digitnet.preprocess import ink_map, to_field
+    from digitnet.ink import ink_map
+    from digitnet.preprocess import to_field
 
     ink = ink_map(np.asarray(picture, dtype=np.float32) / 255, "picture")
     out = []

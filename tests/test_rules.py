@@ -8,7 +8,7 @@ pytest.importorskip("scipy")
 
 import digitnet
 from digitnet.data.numbers import compose, ruled, tight
-from digitnet.preprocess import ink_map
+from digitnet.ink import ink_map
 from digitnet.reader import reading_nets
 from digitnet.rules import remove_rules
 

@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw
 
 import digitnet
 from digitnet.data.numbers import break_strokes, compose, lines, tight
-from digitnet.preprocess import ink_map
+from digitnet.ink import ink_map
 from digitnet.segment import candidates, seams, segment
 
 DEEP = None

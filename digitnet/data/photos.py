@@ -1,5 +1,5 @@
 """Pictures as a camera takes them, for measuring and testing how reading copes with the light on the paper
-(preprocess.ink_map): the paper and the ink reflect the light that falls on them, the sensor adds noise, and
+(ink.ink_map): the paper and the ink reflect the light that falls on them, the sensor adds noise, and
 the photo is saved as a JPEG.
 
     jpeg = photographed(picture, shadow(picture.shape, angle=2.2, offset=20))  # picture: dark ink on paper

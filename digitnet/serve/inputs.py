@@ -10,7 +10,7 @@ import numpy as np
 
 from ..data.images import PIXELS, SIDE
 from ..errors import DigitnetError
-from ..preprocess import MIN_INK_PIXELS
+from ..ink import MIN_INK_PIXELS
 
 
 class RequestError(DigitnetError):
