@@ -4,7 +4,8 @@ The paper is measured on a frame round the picture and fitted by a plane (uneven
 one side), its noise with it; the ink is what stands out furthest from it, dark on light paper or light on
 dark; a frame made mostly of ruled lines (one line of lined paper, cropped at its rules) is measured on its
 calmest side instead. Light that no plane fits, a shadow's edge across a photo or dappled light, is divided
-out first (_even_light). What is fainter than a quarter of the ink's strength, or than the noise, is paper.
+out (_even_light), and a dark desk showing round a photographed sheet is taken for paper (_off_the_sheet).
+What is fainter than a quarter of the ink's strength, or than the noise, is paper.
 preprocess.to_mnist (one digit) and reader.read (whole numbers) both start here.
 
 NumPy; scipy.ndimage imported when the light needs evening.
@@ -25,6 +26,9 @@ MIN_RULED = 64             # in a picture at least this many pixels on its short
 SHADOW_WINDOW = 0.25       # the paper's own tone: the brightest within this much of the shorter side (_even_light) ...
 SHADOW_CHECK = 0.5         # ... and within this much where it is measured whether the light needs evening at all
 SHADOWED = 0.05            # light is evened where the paper's tone off the plane varies, this share left out each end
+DESK_CONTRAST = 0.3        # a desk round the sheet: the frame's median tone this share of the picture's range or
+SHEET = 0.3                # more under the sheet's, and the sheet this share of the picture or more (_off_the_sheet)
+BARE = 0.005               # darker than the desk by half the sheet's contrast with it (ink: a shadow, not a desk)
 
 
 def _box3(a):
@@ -146,12 +150,16 @@ def ink_map(grey, name):
     ink lies on chosen (dark on light paper gets inverted), noise and faint background thresholded away.
     The paper is measured on a frame around the picture, or from its calmest side where ruled lines fill two
     opposite sides of the frame (_ruled_frame), or where the frame gave noise all over. Light that no plane
-    fits (a shadow's edge across the paper) is divided out first (_even_light)."""
+    fits (a shadow's edge across the paper) is divided out first (_even_light), and a desk round a sheet of
+    paper is taken for paper (_off_the_sheet)."""
     a = _box3(grey) if min(grey.shape) >= 100 else grey  # large images: smooth scanner/JPEG noise first
+    a = _off_the_sheet(a)
     ink, noise, floor, dark, bright, ruled = _stand_out_of_paper(a)
     evened = _even_light(a, ink, noise, floor, dark > bright)
     if evened is not None:
-        ink, noise, floor, dark, bright, ruled = _stand_out_of_paper(evened)
+        again = _stand_out_of_paper(evened)
+        if again[3] > again[4]:  # dark ink stands out from the evened paper (light ink would be lost in evening)
+            ink, noise, floor, dark, bright, ruled = again
     candidates = ink[ink > floor]
     if candidates.size < MIN_INK_PIXELS:
         if max(dark, bright) >= floor:
@@ -188,8 +196,10 @@ def _even_light(a, ink, noise, floor, dark_ink):
     plane fits the paper well enough. It does not where the paper's tone, less the fitted plane's, varies by a
     quarter of the ink's strength or more (what _ink_threshold takes for paper; not by the frame's noise,
     which a shadow across the frame raises too) between its SHADOWED and 1 - SHADOWED quantiles, nor where
-    nothing stood out from a frame whose tone varies (noise all over, or light that varies all over). Dark ink
-    on light paper only, in a picture at least MIN_RULED pixels on its shorter side.
+    nothing stood out from a frame whose tone varies (noise all over, or light that varies all over: a frame
+    darker than the middle may make the middle look like light ink, so the ink's side is not asked there;
+    ink_map keeps the evened picture only where dark ink stands out of it). Dark ink on light paper only, in a
+    picture at least MIN_RULED pixels on its shorter side.
 
     The paper's tone is the picture's grey closing: the brightest tone within a square window, then the
     darkest of those. A window wider than any stroke fills the strokes in with the paper around them, while
@@ -197,9 +207,9 @@ def _even_light(a, ink, noise, floor, dark_ink):
     tip) is filled in too. Whether to even the light is measured on at most about 100,000 of the picture's
     pixels (_sampled) with a window of SHADOW_CHECK of its shorter side, which also fills in a bold digit's
     blot; the light is evened with one of SHADOW_WINDOW, which follows a shadow's tip more closely."""
-    if not dark_ink or min(a.shape) < MIN_RULED:
-        return None
     candidates = ink[ink > floor]
+    if min(a.shape) < MIN_RULED or (candidates.size >= MIN_INK_PIXELS and not dark_ink):
+        return None  # a small picture, or light ink found
     if candidates.size < MIN_INK_PIXELS and NOISE_SIGMAS * noise <= MIN_CONTRAST:
         return None  # a blank picture
     if candidates.size >= MIN_INK_PIXELS:  # else nothing stood out from a frame whose tone varied: its light may
@@ -211,3 +221,33 @@ def _even_light(a, ink, noise, floor, dark_ink):
             return None
     paper = ndimage().grey_closing(a, size=max(3, int(SHADOW_WINDOW * min(a.shape))))
     return a / np.maximum(paper, 1e-3) * float(np.percentile(paper, 90))
+
+
+def _off_the_sheet(a):
+    """The picture with what shows round a sheet of paper (a desk, in a photo of the sheet lying on it) given the
+    sheet's tone, or `a` itself. The sheet is the brightest of the picture's broad tones (its 90th percentile);
+    the frame is mostly desk where its median tone lies DESK_CONTRAST of the picture's range or more under the
+    sheet's. The sheet is then the biggest piece of the picture brighter than the midpoint of the two tones
+    (its ink filled in), at least SHEET of the picture, less its blurred edge (_depth); and what lies off it
+    is bare: at most BARE of it is as dark as ink there would be (a dark surround with digits in it is shade,
+    left to _even_light). Dark ink on a light sheet on a darker desk, in a picture at least MIN_RULED pixels
+    on its shorter side."""
+    if min(a.shape) < MIN_RULED:
+        return a
+    frame = _border(a)[0]
+    sheet_tone, desk_tone = float(np.percentile(_sampled(a), 90)), float(np.median(frame))
+    if sheet_tone - desk_tone < DESK_CONTRAST * float(np.ptp(_sampled(a))):
+        return a
+    mid = 0.5 * (sheet_tone + desk_tone)
+    nd = ndimage()
+    labels, count = nd.label(nd.binary_fill_holes(a >= mid))
+    if not count:
+        return a
+    sizes = nd.sum_labels(np.ones(a.shape), labels, index=np.arange(1, count + 1))
+    sheet = labels == 1 + int(np.argmax(sizes))
+    if sheet.mean() < SHEET:
+        return a
+    off = ~nd.binary_erosion(sheet, iterations=_depth(a))
+    if np.mean(a[off] < desk_tone - 0.5 * (sheet_tone - desk_tone)) > BARE:
+        return a  # ink off the sheet: a shadow with digits in it, not a desk
+    return np.where(off, np.float32(sheet_tone), a).astype(a.dtype, copy=False)

@@ -13,8 +13,9 @@ or overlapping by up to 2 MNIST pixels), broken (each digit's strokes cut apart:
 lines (2 or 3 separated numbers one above the other), drawn dark on light paper; with --kinds, also
 underlined and lined (separated numbers underlined, or on lined paper: data.numbers.ruled), boxed and
 ticked (one digit a cell: a row of boxes, or a comb of ticks on one line: data.numbers.in_fields), even,
-shadowed and dappled (separated numbers enlarged 3 times and photographed in even light, with a shadow's
-edge across them, or in dappled light: data.photos.lit; the same numbers in each). --digits
+shadowed, dappled and desk (separated numbers enlarged 3 times and photographed in even light, with a
+shadow's edge across them, in dappled light, or on a dark desk: data.photos.lit; the same numbers in each).
+--digits
 sample takes the digits from the bundled sample's held-out 2,000 instead (MNIST training digits
 8,001-10,000, which no bundled model trains on, and which are not the test set): tune the reading on
 those, and measure on the test set once. Prints per kind the exact whole-number accuracy (with its 95 %
@@ -43,15 +44,15 @@ import digitnet  # noqa: E402  (sys.path is set above)
 from digitnet.committee import as_committee  # noqa: E402  (sys.path is set above)
 from digitnet.data.mnist import load_dataset  # noqa: E402  (sys.path is set above)
 from digitnet.data.numbers import FIELDS, RULINGS, compose, in_fields, lines, ruled  # noqa: E402  (sys.path is set above)
-from digitnet.data.photos import LIGHTS, lit  # noqa: E402  (sys.path is set above)
+from digitnet.data.photos import PHOTOS, lit  # noqa: E402  (sys.path is set above)
 from digitnet.predict import predict_images  # noqa: E402  (sys.path is set above)
 from digitnet.reader import reading_nets  # noqa: E402  (sys.path is set above)
 
 
 def make(kind, x, t, rng):
     """(picture dark on light, the truth as text, the digits' own pictures as placed); the picture as a photo's
-    JPEG bytes for the kinds of LIGHTS."""
-    if kind in LIGHTS:
+    JPEG bytes for the kinds of PHOTOS."""
+    if kind in PHOTOS:
         picture, truth, crops = make("separated", x, t, rng)
         return lit(picture, kind, rng), truth, crops
     if kind == "lines":
@@ -156,8 +157,9 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--kinds", default="separated,touching,broken,lines",
                         help="of separated, touching, broken, lines, underlined and lined (separated numbers "
-                             "on lined paper), boxed and ticked (one digit a cell of a form's field), even, shadowed "
-                             "and dappled (separated numbers photographed in even or uneven light)")
+                             "on lined paper), boxed and ticked (one digit a cell of a form's field), even, shadowed, "
+                             "dappled and desk (separated numbers photographed in even or uneven light, or on a "
+                             "dark desk)")
     args = parser.parse_args()
     x, t, source = digits(args.digits)
     try:

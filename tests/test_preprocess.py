@@ -12,7 +12,7 @@ PIL = pytest.importorskip("PIL")
 from PIL import Image, ImageDraw  # noqa: E402  (after the importorskip call above)
 
 from digitnet.data import load_sample  # noqa: E402  (after the importorskip call above)
-from digitnet.data.photos import dappled, photographed, shadow  # noqa: E402  (after the importorskip call above)
+from digitnet.data.photos import dappled, on_a_desk, photographed, shadow  # noqa: E402  (after the importorskip call above)
 from digitnet.errors import DigitnetError  # noqa: E402  (after the importorskip call above)
 from digitnet.preprocess import ImageError, to_mnist  # noqa: E402  (after the importorskip call above)
 
@@ -154,7 +154,7 @@ def test_scan_with_noise_uneven_light_and_dust(seven):
 
 def test_photos_are_lit_as_they_say():
     """data.photos: what the light tests and read_accuracy's photographed kinds are made with."""
-    from digitnet.data.photos import LIGHTS, lit
+    from digitnet.data.photos import PHOTOS, lit
 
     light = shadow((100, 200), angle=0.0, offset=50, depth=0.45, soft=2.0)  # the edge 50 px right of the middle
     assert light[:, :140].min() > 0.99 and light[:, 160:].max() < 0.56 and light[:, 160:].min() > 0.54
@@ -165,13 +165,17 @@ def test_photos_are_lit_as_they_say():
     picture = np.full((40, 50), 255, np.uint8)
     picture[10:30, 20:24] = 0  # a 1
     after = set()
-    for kind in LIGHTS:
+    for kind in PHOTOS:
         rng = np.random.default_rng(7)
         photo = np.asarray(Image.open(io.BytesIO(lit(picture, kind, rng))))
-        assert photo.shape == (120, 150) and photo[30:90, 60:72].mean() < 60  # enlarged 3 times, the 1 dark
+        m = (photo.shape[0] - 120) // 2  # the desk round the sheet
+        assert photo.shape == (120 + 2 * m, 150 + 2 * m) and (m > 0) == (kind == "desk")
+        assert photo[m + 30:m + 90, m + 60:m + 72].mean() < 60  # enlarged 3 times, the 1 dark
+        if m:
+            assert np.median(photo[:m]) < 0.4 * 255 < np.median(photo[m:-m, m:-m])  # a dark desk, a light sheet
         after.add(int(rng.integers(1000)))
     assert len(after) == 1  # each kind draws alike from rng: the next number is the same under each light
-    with pytest.raises(ValueError, match="a light of even, shadowed, dappled"):
+    with pytest.raises(ValueError, match="a photo of even, shadowed, dappled, desk"):
         lit(picture, "neon", np.random.default_rng(0))
 
 
@@ -193,6 +197,38 @@ def test_light_that_varies_all_over_the_photo_is_evened_not_called_noise(seven, 
     drawn = drawing(width=8)
     out = to_mnist(photographed(drawn, light))
     assert diff(out, to_mnist(photographed(drawn, np.ones((300, 400))))) < 0.03
+
+
+@pytest.mark.parametrize("margin", [20, 40, 60])
+def test_a_sheet_photographed_on_a_dark_desk_is_read_not_the_desk(seven, margin):
+    """The frame was the desk, taken for the paper: the sheet itself stood out as light ink on it."""
+    drawn = drawing(width=8)
+    photo = on_a_desk(drawn, margin)
+    out = to_mnist(photographed(photo, np.ones(photo.shape)))
+    assert diff(out, to_mnist(photographed(drawn, np.ones((300, 400))))) < 0.03
+
+
+def test_ink_round_a_bright_middle_is_never_painted_over():
+    """A dark surround with ink in it is shade, not a desk (the desk is bare): the seven drawn in it stays ink."""
+    from digitnet.ink import ink_map
+
+    drawn = drawing(box=(6, 70, 36, 160), width=6)  # a seven in the left band
+    light = np.full((300, 400), 0.55)
+    light[40:260, 50:350] = 1.0  # the middle, 55 % of the photo, in full light: its tone is the picture's median
+    ink = ink_map(np.asarray(Image.open(io.BytesIO(photographed(drawn, light))), dtype=np.float32) / 255, "band")
+    seven = np.asarray(drawn) < 128
+    assert ink[seven].mean() > 0.5 * ink.max()
+
+
+def test_a_strong_vignette_is_evened_not_called_noise(seven):
+    """Light falling off to 30 % at the corners: the bright middle stood out from the dark frame as if it were
+    light ink, nothing else did, and the photo was refused as "noise all over"."""
+    h, w = 300, 400
+    yy, xx = np.mgrid[0:h, 0:w]
+    light = np.clip(1 - 0.5 * (((xx - w / 2) / (w / 2)) ** 2 + ((yy - h / 2) / (h / 2)) ** 2), 0.3, 1)
+    drawn = drawing(width=8)
+    out = to_mnist(photographed(drawn, light))
+    assert diff(out, to_mnist(photographed(drawn, np.ones((h, w))))) < 0.03
 
 
 def test_a_bold_blot_on_evenly_lit_paper_keeps_its_middle():

@@ -5,15 +5,16 @@ the photo is saved as a JPEG.
     jpeg = photographed(picture, shadow(picture.shape, angle=2.2, offset=20))  # picture: dark ink on paper
 
 Lights (h x w arrays, 1 = full light): shadow(), a straight shadow's edge across the picture, as a hand or a phone
-casts; dappled(), patches of light and shade all over it. lit() photographs a picture under a random light of a
-kind in LIGHTS (or under even light, to compare with). NumPy; Pillow and scipy are imported inside the functions."""
+casts; dappled(), patches of light and shade all over it. on_a_desk() lays the picture on a dark desk. lit()
+photographs a picture as a kind in PHOTOS says. NumPy; Pillow and scipy are imported inside the functions.
+"""
 import io
 
 import numpy as np
 
-__all__ = ["LIGHTS", "photographed", "shadow", "dappled", "lit"]
+__all__ = ["PHOTOS", "photographed", "shadow", "dappled", "on_a_desk", "lit"]
 
-LIGHTS = ("even", "shadowed", "dappled")
+PHOTOS = ("even", "shadowed", "dappled", "desk")
 PAPER, INK = 0.9, 0.12  # how much of the light white paper and black ink reflect
 
 
@@ -46,19 +47,31 @@ def dappled(shape, rng, size=0.25, least=0.6):
     return least + (1 - least) * (patches - patches.min()) / max(float(np.ptp(patches)), 1e-12)
 
 
+def on_a_desk(picture, margin, desk=50):
+    """The picture (uint8, or a PIL L image) as a sheet of paper lying on a desk of tone `desk` that shows
+    `margin` pixels round it."""
+    a = np.asarray(picture)
+    out = np.full((a.shape[0] + 2 * margin, a.shape[1] + 2 * margin), desk, np.uint8)
+    out[margin:-margin, margin:-margin] = a
+    return out
+
+
 def lit(picture, kind, rng, scale=3):
-    """JPEG bytes of `picture` (dark on light, uint8) enlarged `scale` times and photographed under a random
-    light of `kind`: "even" (full light all over), "shadowed" (an edge at any angle, up to 0.3 of the shorter
-    side from the middle, the light 0.45 less beyond it) or "dappled" (patches a quarter of the shorter side
-    across, 0.6-1 of the light). It draws one number from `rng` whatever the kind, so the same rng goes on to
-    the same next number under each light."""
+    """JPEG bytes of `picture` (dark on light, uint8) enlarged `scale` times and photographed as `kind` says:
+    "even" (full light all over), "shadowed" (an edge at any angle, up to 0.3 of the shorter side from the
+    middle, the light 0.45 less beyond it), "dappled" (patches a quarter of the shorter side across, 0.6-1 of
+    the light) or "desk" (in full light, on a desk of tone 30-90 that shows 0.1-0.3 of the sheet's height round
+    it). It draws one number from `rng` whatever the kind, so the same rng goes on to the same next number
+    under each light."""
     from PIL import Image
 
-    if kind not in LIGHTS:
-        raise ValueError(f"{kind!r}: a light of {', '.join(LIGHTS)}")
+    if kind not in PHOTOS:
+        raise ValueError(f"{kind!r}: a photo of {', '.join(PHOTOS)}")
     rng = np.random.default_rng(int(rng.integers(2 ** 31)))
     a = np.asarray(Image.fromarray(picture).resize((picture.shape[1] * scale, picture.shape[0] * scale),
                                                    Image.BICUBIC))
+    if kind == "desk":
+        a = on_a_desk(a, int(rng.uniform(0.1, 0.3) * a.shape[0]), int(rng.integers(30, 91)))
     if kind == "shadowed":
         light = shadow(a.shape, rng.uniform(0, 2 * np.pi), rng.uniform(-0.3, 0.3) * min(a.shape))
     elif kind == "dappled":
