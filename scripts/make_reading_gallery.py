@@ -3,7 +3,8 @@
 any clone), read by the bundled deep-cnn, with the boxes drawn (reader.draw_reading); one blob of
 touching digits with its candidate seams; numbers underlined (4 digits and 2) and on lined paper; a number
 written in a row of boxes, one digit on a short line, and a number written in a comb of ticks on one line
-(data.numbers.in_fields).
+(data.numbers.in_fields); numbers photographed with a shadow's edge across them, in dappled light and on a
+dark desk (data.photos.lit), read by the default committee as `digitnet read` reads them.
 
     python scripts/make_reading_gallery.py        # writes docs/gallery/reading-*.png
 """
@@ -22,7 +23,8 @@ OUT = REPO / "docs" / "gallery"
 import digitnet  # noqa: E402  (sys.path is set above)
 from digitnet.data import load_sample  # noqa: E402  (sys.path is set above)
 from digitnet.data.numbers import RULINGS, compose, in_fields, lines, ruled, tight  # noqa: E402  (sys.path is set above)
-from digitnet.reader import draw_reading  # noqa: E402  (sys.path is set above)
+from digitnet.data.photos import lit  # noqa: E402  (sys.path is set above)
+from digitnet.reader import draw_reading, reading_nets  # noqa: E402  (sys.path is set above)
 
 
 def small(picture, height=150):
@@ -106,6 +108,12 @@ def main():
                 255 - in_fields(x[rng.integers(0, len(x), 5)], "ticked", rng))
     shown = [draw_reading(p, digitnet.read(p, net)) for p in pictures]
     row(shown).quantize(16).save(OUT / "reading-boxes.png", optimize=True)
+    rng = np.random.default_rng(6)  # photos: a stream of their own
+    photos = [lit(255 - compose(x[rng.integers(0, len(x), 4)], "separated", rng), kind, rng)
+              for kind in ("shadowed", "dappled", "desk")]
+    committee = reading_nets()  # read as `digitnet read` reads them
+    row([draw_reading(p, digitnet.read(p, committee)) for p in photos]).quantize(16).save(
+        OUT / "reading-photos.png", optimize=True)
     for path in sorted(OUT.glob("reading-*.png")):
         print(f"{path}: {path.stat().st_size / 1024:.1f} KB")
 

@@ -294,8 +294,8 @@ def test_the_reading_pages_pictures_are_what_the_reader_draws_today(tmp_path, mo
     monkeypatch.setattr(gallery, "OUT", tmp_path)
     gallery.main()
     drawn = sorted(p.name for p in tmp_path.glob("reading-*.png"))
-    assert drawn == ["reading-boxes.png", "reading-broken.png", "reading-lines.png", "reading-ruled.png",
-                     "reading-seams.png", "reading-separated.png", "reading-touching.png"]
+    assert drawn == ["reading-boxes.png", "reading-broken.png", "reading-lines.png", "reading-photos.png",
+                     "reading-ruled.png", "reading-seams.png", "reading-separated.png", "reading-touching.png"]
     for name in drawn:
         now, committed = (np.asarray(Image.open(folder / name).convert("RGB"))
                           for folder in (tmp_path, repo / "docs" / "gallery"))
