@@ -8,7 +8,7 @@ out (_even_light), and a dark desk showing round a photographed sheet is taken f
 What is fainter than a quarter of the ink's strength, or than the noise, is paper.
 preprocess.to_mnist (one digit) and reader.read (whole numbers) both start here.
 
-NumPy; scipy.ndimage imported when the light needs evening.
+NumPy; scipy.ndimage imported when the light needs evening or a sheet is found on a desk.
 """
 import numpy as np
 

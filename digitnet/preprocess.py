@@ -3,8 +3,7 @@
 MNIST's digits were size-normalised to fit a 20x20 box (keeping their aspect ratio, anti-aliased), then placed
 in a 28x28 field so that their centre of mass sits at the centre, white ink on black. to_mnist() does the same
 to a photo, a scan or a drawing: load it grey (image_io.load_grey: Pillow, EXIF orientation, transparency
-flattened), make the ink bright, remove the paper (a plane fitted to its tone round the picture's edge; where
-the light is uneven, a shadow's edge across the paper, its tone pixel by pixel), take out ruled lines
+flattened), find the ink and make it bright, the paper and its light taken out (ink.ink_map), take out ruled lines
 (rules.remove_rules: lined paper, an underline), crop to the ink, thicken strokes much thinner than MNIST's
 pen, fit into 20x20 and centre by mass.
 
