@@ -214,7 +214,7 @@ def test_ink_round_a_bright_middle_is_never_painted_over():
 
     drawn = drawing(box=(6, 70, 36, 160), width=6)  # a seven in the left band
     light = np.full((300, 400), 0.55)
-    light[40:260, 50:350] = 1.0  # the middle, 55 % of the photo, in full light: its tone is the picture's median
+    light[40:260, 50:350] = 1.0  # the middle, 55 % of the photo, in full light: the brightest broad tone, as a sheet
     ink = ink_map(np.asarray(Image.open(io.BytesIO(photographed(drawn, light))), dtype=np.float32) / 255, "band")
     seven = np.asarray(drawn) < 128
     assert ink[seven].mean() > 0.5 * ink.max()
