@@ -155,7 +155,7 @@ def ink_map(grey, name):
     a = _box3(grey) if min(grey.shape) >= 100 else grey  # large images: smooth scanner/JPEG noise first
     a = _off_the_sheet(a)
     ink, noise, floor, dark, bright, ruled = _stand_out_of_paper(a)
-    evened = _even_light(a, ink, noise, floor, dark > bright)
+    evened = _even_light(a, ink, ink[ink > floor], noise, dark > bright)
     if evened is not None:
         again = _stand_out_of_paper(evened)
         if again[3] > again[4]:  # dark ink stands out from the evened paper (light ink would be lost in evening)
@@ -191,7 +191,7 @@ def _ink_threshold(candidates, noise):
     return max(0.25 * float(np.percentile(candidates, 98)), 4 * noise)
 
 
-def _even_light(a, ink, noise, floor, dark_ink):
+def _even_light(a, ink, candidates, noise, dark_ink):
     """The picture with its light made even (divided by the paper's own tone, pixel by pixel), or None where a
     plane fits the paper well enough. It does not where the paper's tone, less the fitted plane's, varies by a
     quarter of the ink's strength or more (what _ink_threshold takes for paper; not by the frame's noise,
@@ -206,21 +206,26 @@ def _even_light(a, ink, noise, floor, dark_ink):
     the edge of a shadow, a step, stays where it is; only a dark wedge narrower than the window (a shadow's
     tip) is filled in too. Whether to even the light is measured on at most about 100,000 of the picture's
     pixels (_sampled) with a window of SHADOW_CHECK of its shorter side, which also fills in a bold digit's
-    blot; the light is evened with one of SHADOW_WINDOW, which follows a shadow's tip more closely."""
-    candidates = ink[ink > floor]
+    blot; the light is evened with one of SHADOW_WINDOW, which follows a shadow's tip more closely.
+    candidates: the ink that stood out of the plane's paper."""
     if min(a.shape) < MIN_RULED or (candidates.size >= MIN_INK_PIXELS and not dark_ink):
         return None  # a small picture, or light ink found
     if candidates.size < MIN_INK_PIXELS and NOISE_SIGMAS * noise <= MIN_CONTRAST:
         return None  # a blank picture
     if candidates.size >= MIN_INK_PIXELS:  # else nothing stood out from a frame whose tone varied: its light may
         small = _sampled(a)
-        paper = ndimage().grey_closing(small, size=max(3, int(SHADOW_CHECK * min(small.shape))))
-        off = paper - (_sampled(ink) + small)  # the paper's tone less the plane's (ink = plane - a)
+        # the paper's tone less the plane's (ink = plane - a)
+        off = _paper_tone(small, SHADOW_CHECK) - (_sampled(ink) + small)
         low, high = np.percentile(off, [100 * SHADOWED, 100 * (1 - SHADOWED)])
         if high - low < _ink_threshold(candidates, 0.0):
             return None
-    paper = ndimage().grey_closing(a, size=max(3, int(SHADOW_WINDOW * min(a.shape))))
+    paper = _paper_tone(a, SHADOW_WINDOW)
     return a / np.maximum(paper, 1e-3) * float(np.percentile(paper, 90))
+
+
+def _paper_tone(a, window):
+    """The paper's own tone, pixel by pixel: the grey closing of `a` over a square `window` x its shorter side."""
+    return ndimage().grey_closing(a, size=max(3, int(window * min(a.shape))))
 
 
 def _off_the_sheet(a):
@@ -234,17 +239,16 @@ def _off_the_sheet(a):
     on its shorter side."""
     if min(a.shape) < MIN_RULED:
         return a
-    frame = _border(a)[0]
-    sheet_tone, desk_tone = float(np.percentile(_sampled(a), 90)), float(np.median(frame))
-    if sheet_tone - desk_tone < DESK_CONTRAST * float(np.ptp(_sampled(a))):
+    small = _sampled(a)
+    sheet_tone, desk_tone = float(np.percentile(small, 90)), float(np.median(_border(a)[0]))
+    if sheet_tone - desk_tone < DESK_CONTRAST * float(np.ptp(small)):
         return a
     mid = 0.5 * (sheet_tone + desk_tone)
     nd = ndimage()
     labels, count = nd.label(nd.binary_fill_holes(a >= mid))
     if not count:
         return a
-    sizes = nd.sum_labels(np.ones(a.shape), labels, index=np.arange(1, count + 1))
-    sheet = labels == 1 + int(np.argmax(sizes))
+    sheet = labels == 1 + int(np.argmax(np.bincount(labels.ravel())[1:]))  # the biggest piece
     if sheet.mean() < SHEET:
         return a
     off = ~nd.binary_erosion(sheet, iterations=_depth(a))

@@ -15,7 +15,7 @@ import digitnet
 from digitnet.calibration import Confidence, confidence_of
 from digitnet.cli import main
 from digitnet.data.numbers import compose, lines
-from digitnet.data.photos import on_a_desk, photographed, shadow
+from digitnet.data.photos import enlarged, on_a_desk, photographed, shadow
 from digitnet.image_io import ImageError
 from digitnet.reader import reading_nets
 
@@ -78,7 +78,7 @@ def test_a_number_photographed_with_a_shadow_across_it_is_read(held_out_digits):
     numbers = [range(0, 4), range(4, 9), range(9, 12), range(12, 16), range(16, 20)]
     for k, (idx, angle) in enumerate(zip(numbers, [0.3, 2.2, 4.0, 1.0, 5.5])):
         picture, truth = number_picture(x, t, list(idx), seed=k)
-        big = np.asarray(Image.fromarray(picture).resize((picture.shape[1] * 3, picture.shape[0] * 3), Image.BICUBIC))
+        big = enlarged(picture)
         assert digitnet.read(photographed(big, np.ones(big.shape)), net).text == truth  # evenly lit
         assert digitnet.read(photographed(big, shadow(big.shape, angle, 0.15 * min(big.shape))), net).text == truth
 
@@ -89,7 +89,7 @@ def test_a_number_on_a_sheet_photographed_on_a_dark_desk_is_read(held_out_digits
     net = reading_nets()
     for k, idx in enumerate([range(20, 23), range(23, 27), range(27, 32)]):
         picture, truth = number_picture(x, t, list(idx), seed=k)
-        big = np.asarray(Image.fromarray(picture).resize((picture.shape[1] * 3, picture.shape[0] * 3), Image.BICUBIC))
+        big = enlarged(picture)
         photo = on_a_desk(big, margin=30 + 10 * k, desk=40 + 20 * k)
         assert digitnet.read(photographed(photo, np.ones(photo.shape)), net).text == truth
 

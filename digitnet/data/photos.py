@@ -12,7 +12,7 @@ import io
 
 import numpy as np
 
-__all__ = ["PHOTOS", "photographed", "shadow", "dappled", "on_a_desk", "lit"]
+__all__ = ["PHOTOS", "photographed", "shadow", "dappled", "enlarged", "on_a_desk", "lit"]
 
 PHOTOS = ("even", "shadowed", "dappled", "desk")
 PAPER, INK = 0.9, 0.12  # how much of the light white paper and black ink reflect
@@ -47,6 +47,14 @@ def dappled(shape, rng, size=0.25, least=0.6):
     return least + (1 - least) * (patches - patches.min()) / max(float(np.ptp(patches)), 1e-12)
 
 
+def enlarged(picture, scale=3):
+    """The picture (uint8) `scale` times as large (bicubic), as a camera close to the paper sees it."""
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(picture).resize((picture.shape[1] * scale, picture.shape[0] * scale),
+                                                      Image.BICUBIC))
+
+
 def on_a_desk(picture, margin, desk=50):
     """The picture (uint8, or a PIL L image) as a sheet of paper lying on a desk of tone `desk` that shows
     `margin` pixels round it."""
@@ -63,13 +71,10 @@ def lit(picture, kind, rng, scale=3):
     the light) or "desk" (in full light, on a desk of tone 30-90 that shows 0.1-0.3 of the sheet's height round
     it). It draws one number from `rng` whatever the kind, so the same rng goes on to the same next number
     under each light."""
-    from PIL import Image
-
     if kind not in PHOTOS:
         raise ValueError(f"{kind!r}: a photo of {', '.join(PHOTOS)}")
     rng = np.random.default_rng(int(rng.integers(2 ** 31)))
-    a = np.asarray(Image.fromarray(picture).resize((picture.shape[1] * scale, picture.shape[0] * scale),
-                                                   Image.BICUBIC))
+    a = enlarged(picture, scale)
     if kind == "desk":
         a = on_a_desk(a, int(rng.uniform(0.1, 0.3) * a.shape[0]), int(rng.integers(30, 91)))
     if kind == "shadowed":
