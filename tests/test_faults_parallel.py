@@ -218,6 +218,38 @@ def test_under_a_plain_mpiexec_a_failing_rank_ends_the_job_with_its_line(tmp_pat
     assert_clean(env, tmp_path)
 
 
+def test_a_worker_that_has_begun_to_exit_counts_as_gone(monkeypatch):
+    """A worker killed outright may still be tearing itself down when mpiexec has ended: the launcher looked,
+    found it still there, and named the other worker as the one lost, or none (exit 143; seen twice on a busy
+    2-core machine). Begun to exit (PF_EXITING in /proc/<pid>/stat), a zombie or gone, it counts as gone."""
+    import io
+    import subprocess
+
+    from digitnet.parallel import launch
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert not launch.ending(child.pid) and not launch.ending(os.getpid())
+        stat = "1234 (python3) {state} 1 1 1 0 -1 {flags} 0 0 0 0"
+        real_open = open
+
+        def fake(flags, state="R"):
+            return lambda path, *a, **k: (io.StringIO(stat.format(state=state, flags=flags))
+                                          if path == f"/proc/{child.pid}/stat" else real_open(path, *a, **k))
+
+        monkeypatch.setattr(launch, "open", fake(0x400000 | launch.PF_EXITING), raising=False)
+        assert launch.ending(child.pid)  # running still, but exiting
+        monkeypatch.setattr(launch, "open", fake(0x400000), raising=False)
+        assert not launch.ending(child.pid)
+        monkeypatch.setattr(launch, "open", fake(0x400000, state="Z"), raising=False)
+        assert launch.ending(child.pid)
+        monkeypatch.undo()
+    finally:
+        child.kill()
+        child.wait()
+    assert launch.ending(child.pid)  # reaped: gone
+
+
 def test_a_ctrl_c_in_the_grace_before_mpi_abort_only_ends_the_wait(monkeypatch):
     """fail_alone waits comm.ABORT_GRACE_S between a failing rank's line and MPI_Abort, for mpiexec to forward the
     line; a Ctrl-C then must not escape as a traceback and skip the MPI_Abort that ends the other ranks."""

@@ -40,6 +40,7 @@ LAUNCHER_NOISE = re.compile(r"^(={5,}|=   |-{20,}|YOUR APPLICATION TERMINATED|Th
 ABORT_NOISE = re.compile(r"^Abort\(\d+\) on node \d+|^application called MPI_Abort|^[A-Za-z_]\w*\(\d+\)\.*: |"
                          r"^(Other MPI error|Fatal error in \w+), error stack:|^Other MPI error, error stack")
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+PF_EXITING = 0x4  # the flags of /proc/<pid>/stat: the process has begun to exit
 
 
 class WorkerLost(ParallelError):
@@ -286,8 +287,8 @@ class Watcher:
         threading.Thread(target=wait, daemon=True).start()
 
     def vanished(self, rank):
-        """True when rank's process is gone without having exited through Python (kill -9, a crash)."""
-        return not alive(self.pids[rank]) and not (self.folder / f"rank{rank}.exit").exists()
+        """True when rank's process is gone, or going, without having exited through Python (kill -9, a crash)."""
+        return ending(self.pids[rank]) and not (self.folder / f"rank{rank}.exit").exists()
 
     def watch(self):
         """Wait for mpiexec; when a worker vanishes or one failed alone, end the job at once."""
@@ -368,6 +369,20 @@ class Watcher:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+
+
+def ending(pid):
+    """True when pid is gone or has begun to exit. A worker killed outright may still be tearing itself down
+    (its memory freed, its threads ended) when mpiexec, which saw its sockets close, has already ended: on a
+    busy machine it was not gone yet when the launcher looked, and another worker was named, or none."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return fields[0] in ("Z", "X") or bool(int(fields[6]) & PF_EXITING)
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    except (OSError, ValueError, IndexError):  # no /proc: ask the kernel
+        return not alive(pid)
 
 
 def join_or_launch(workers, args, after_loss):
