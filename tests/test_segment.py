@@ -119,6 +119,40 @@ def test_touching_digits_are_cut_apart():
     assert found(img)[0] == ["1007"]
 
 
+def SIX(x, y=30, h=100):
+    return [[(x + 48, y), (x + 15, y + 40), (x + 5, y + 75), (x + 22, y + h), (x + 45, y + 88), (x + 44, y + 62),
+             (x + 20, y + 58), (x + 8, y + 72)]]
+
+
+def sheared(img, slant):
+    """The picture slanted to the right by `slant` (dx/dy), as a writer slants a whole number."""
+    h, w = img.shape
+    transform = (1, slant, -slant * h / 2, 0, 1, 0)
+    return np.asarray(Image.fromarray(img).transform((w, h), Image.AFFINE, transform, Image.BILINEAR, fillcolor=255))
+
+
+@pytest.mark.parametrize("slant", [0.25, 0.3, 0.35])
+def test_slanted_ones_leaning_on_their_neighbours_are_cut_along_the_slant(slant):
+    # the second 1 runs into the 0, and the first reaches over the 6's left side: every upright seam between a
+    # 1 and its neighbour runs through one of them. Read 160 before the line was cut along its slant as well
+    img = sheared(picture(ONE(30) + SIX(52) + ONE(110) + ZERO(125), size=(220, 160)), slant)
+    assert found(img)[0] == ["1610"]
+
+
+def test_the_slant_makes_a_slanted_stroke_upright():
+    from digitnet.segment import slant_shifts
+
+    blob = np.zeros((40, 40), dtype=bool)
+    for y in range(40):
+        blob[y, 30 - y // 2:34 - y // 2] = True   # a stroke leaning right, 1 across for every 2 down
+    shifts = slant_shifts(blob)
+    upright = [np.flatnonzero(row)[0] + shift for row, shift in zip(blob, shifts)]
+    assert np.ptp(upright) <= 1 and shifts.min() == 0
+    blob[:] = False
+    blob[:, 10:14] = True                         # an upright stroke stays as it is
+    assert not slant_shifts(blob).any()
+
+
 @pytest.mark.xfail(strict=True, reason="a 1 leaning on a 0 is read as the 0 alone: see docs/reading.md")
 def test_a_one_leaning_on_a_zero_is_two_digits():
     assert found(picture(ONE(30) + ZERO(40), size=(160, 160)))[0] == ["10"]
@@ -289,7 +323,7 @@ def test_strokes_too_long_for_the_digit_read_cost_what_they_exceed(monkeypatch):
         p[:, 1] = 0.99
         return p
 
-    (line,), _ = segment_module._prepare(ink)
+    (line,), _, _ = segment_module._prepare(ink)
     assert max(line.lengths) > segment_module.LONG_AT[1] > min(line.lengths)  # all three strokes; one stroke
     (read,), _ = segment(ink, sure_of_a_1)
     assert len(read) > 1 and all(d.box[2] - d.box[0] < 60 for d in read)  # the three strokes span 63 px
@@ -343,7 +377,7 @@ def test_a_cut_is_read_again_with_its_blobs_ink_near_it():
     # three 0s run together (one blob, cut by seams), a 1 a little apart (a blob of its own) and a wide 0
     strokes = ZERO(30) + ZERO(84) + ZERO(138) + ONE(240) + [ellipse(340, 80, 40, 50)]
     ink = ink_map(picture(strokes, size=(420, 160)).astype(np.float32) / 255, "test")
-    (line,), _ = _prepare(ink)
+    (line,), _, _ = _prepare(ink)
     blob_of = {k: label for k, (label, _) in enumerate(line.owners)}
     widths = sorted(line.blob_width.values())
     assert len(set(blob_of.values())) == 3 and len(widths) == 2 and widths[0] < GROW_BLOB <= widths[1]
