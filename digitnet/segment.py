@@ -15,8 +15,8 @@ the digits found in it, left to right. How:
    down and from the bottom up, one per local minimum of that cost and one every EVEN x H. The pieces
    (whole components, or the strips between seams) are ordered left to right. A line is cut a second time
    along its blobs' slant (each sheared upright first, slant_shifts): a 1 leaning on its neighbour lies
-   across every upright seam. Where the upright reading (step 5) is doubtful, the slanted cuts are read
-   too, and kept where they score SLANTED_BY more.
+   across every upright seam. Where the digits the upright reading (step 5) cuts from blobs are doubtful,
+   the slanted cuts are read too, and kept where they score SLANTED_BY more.
 5. Every run of consecutive pieces that could be one digit (not too wide, no wide gap inside), and every
    blob cut into strips whole (a bold, wide digit may be wider than MAX_WIDTH), is cut
    out (only its own ink; a run cut from a blob of several digits, again with the blob's ink within GROW x H,
@@ -173,8 +173,8 @@ def _prepare(ink):
 
 def candidates(ink):
     """Every candidate digit segment() cuts out of a picture, before any is classified (segment also reads
-    the cuts that have other ink near them once more with that ink, GROW, and cuts a line whose reading is
-    doubtful again along its slant, SLANTED_BY; those are not listed here).
+    the cuts that have other ink near them once more with that ink, GROW, and cuts a line whose cut digits
+    are doubtful again along its slant, SLANTED_BY; those are not listed here).
 
     Args:
         ink: 2-D float array, ink bright on 0 (ink.ink_map).
