@@ -530,7 +530,7 @@ class _Line:
         """(the best reading's total score, at most 0; its indices into self.runs): dynamic programming over
         (last digit) states."""
         n = len(self.spans)
-        score = [self._score(*c) for c in zip(self.boxes, probabilities, margins, self.lengths)]
+        score = [self.score(k, p, m) for k, (p, m) in enumerate(zip(probabilities, margins))]
         ending = {}  # piece index -> runs that end just before it
         for k, (_, j) in enumerate(self.runs):
             ending.setdefault(j, []).append(k)
