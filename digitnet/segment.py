@@ -251,7 +251,7 @@ def seams(mask, height, shifts=None):
     equal paths are kept once. shifts: (h,) each row's shift to the right before the paths are traced
     (slant_shifts: the blob sheared upright, so that a path may follow a slanted 1), taken off again after."""
     h, w = mask.shape
-    shifts = np.zeros(h, dtype=np.int64) if shifts is None else shifts
+    shifts = np.zeros(h, dtype=np.int64) if shifts is None else shifts - shifts.min()  # the same columns come back
     upright = np.zeros((h, w + int(shifts.max())), dtype=bool)
     for y in range(h):
         upright[y, shifts[y]:shifts[y] + w] = mask[y]

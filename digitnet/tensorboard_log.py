@@ -75,10 +75,7 @@ def misclassified_picture(x, t, y, max_items=32, zoom=3):
     canvas = np.vstack([np.full((header, canvas.shape[1]), np.nan), canvas])
     picture = Image.fromarray((255 * np.nan_to_num(canvas, nan=0.92)).round().astype(np.uint8)).convert("RGB")
     draw = ImageDraw.Draw(picture)
-    try:
-        font = ImageFont.load_default(size=12)
-    except TypeError:  # Pillow < 10.1: the small bitmap font
-        font = ImageFont.load_default()
+    font = ImageFont.load_default(size=12)
     more = f" (first {len(shown)})" if len(wrong) > len(shown) else ""
     draw.text((8, 4), f"{len(wrong)} of {len(t)} wrong{more}", fill=(0, 0, 0), font=font)
     for (y0, x0), i in zip(corners, shown):  # each caption in the 16 pixels above its tile

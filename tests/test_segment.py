@@ -139,6 +139,13 @@ def test_slanted_ones_leaning_on_their_neighbours_are_cut_along_the_slant(slant)
     assert found(img)[0] == ["1610"]
 
 
+def test_seams_take_shifts_of_any_sign():
+    blob = np.zeros((20, 40), dtype=bool)
+    blob[:, 5:9] = blob[:, 25:29] = True
+    shifts = np.arange(20) // 2
+    assert np.array_equal(seams(blob, 20, shifts), seams(blob, 20, shifts - 10))
+
+
 def test_the_slant_makes_a_slanted_stroke_upright():
     from digitnet.segment import slant_shifts
 
