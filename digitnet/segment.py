@@ -13,10 +13,11 @@ the digits found in it, left to right. How:
 4. Within a line, every component wider than WIDE x H is cut by seams: paths across it that cross as
    little ink as they can (dynamic programming row by row, a cost per sideways step), traced from the top
    down and from the bottom up, one per local minimum of that cost and one every EVEN x H. The pieces
-   (whole components, or the strips between seams) are ordered left to right. A line is cut a second time
-   along its blobs' slant (each sheared upright first, slant_shifts): a 1 leaning on its neighbour lies
-   across every upright seam. Where the digits the upright reading (step 5) cuts from blobs are doubtful,
-   the slanted cuts are read too, and kept where they score SLANTED_BY more.
+   (whole components, or the strips between seams) are ordered left to right, a blob's strips in the order
+   of its seams. A line is cut a second time along its blobs' slant (each sheared upright first,
+   slant_shifts): a 1 leaning on its neighbour lies across every upright seam. Where the digits the upright
+   reading (step 5) cuts from blobs are doubtful, the slanted cuts are read too, and kept where they score
+   SLANTED_BY more.
 5. Every run of consecutive pieces that could be one digit (not too wide, no wide gap inside), and every
    blob cut into strips whole (a bold, wide digit may be wider than MAX_WIDTH), is cut
    out (only its own ink; a run cut from a blob of several digits, again with the blob's ink within GROW x H,
@@ -383,10 +384,14 @@ class _Line:
                 part[ys, xs] = blob & (strip == k)
                 if part.any():
                     raw.append((part, (c["label"], k)))
-        centres = []
-        for mask, _ in raw:
+        centres, strips = [], {}
+        for n, (mask, (label, _)) in enumerate(raw):
             cols = np.flatnonzero(mask.any(axis=0))
             centres.append(cols[0] + cols[-1])
+            strips.setdefault(label, []).append(n)  # a blob's strips, in the order of its seams
+        for ns in strips.values():  # a blob's strips keep that order: seams that lean leave slivers whose centres
+            for n, centre in zip(ns, sorted(centres[n] for n in ns)):  # lie past their neighbours'
+                centres[n] = centre
         self.pieces = np.full(labels.shape, -1, dtype=np.int32)
         self.spans, self.owners = [], []
         for k, i in enumerate(np.argsort(centres, kind="stable")):
