@@ -170,8 +170,8 @@ def read_ink(ink, nets, *, reject=True, name="image", scale=(1.0, 1.0)):
 def draw_reading(image, reading):
     """The picture (grey) as an RGB PIL image with each digit's box and value drawn on it: green boxes,
     red ones with '?' for rejected digits, each value just above its box (a strip is added above the picture for
-    the top line's). Small pictures are enlarged
-    so that the labels can be read: to SHOW_HEIGHT pixels high, but never wider than SHOW_MAX_WIDTH."""
+    the top line's). Small pictures are enlarged so that the labels can be read: to SHOW_HEIGHT pixels high,
+    but never wider than SHOW_MAX_WIDTH."""
     from PIL import Image, ImageDraw, ImageFont
 
     grey, size = load_grey(image, describe(image), with_size=True)
