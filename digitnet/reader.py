@@ -111,6 +111,7 @@ def read(image, net=None, *, reject=True):
     Raises:
         ImageError: (one line naming the picture) a file that cannot be read or is too large, or a picture
             with no digit in it (blank, or only specks).
+        DigitnetError: a network that does not take 28x28 = 784 inputs.
 
     Examples:
         >>> import numpy as np

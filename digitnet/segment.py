@@ -513,7 +513,8 @@ class _Line:
 
     def _between(self, a, b):
         """The cost of reading runs a and b (indices into self.runs) as neighbouring digits: the ink the
-        seams between them cut through, and their boxes' overlap."""
+        seams between them cut through, the cut of a blob too narrow to hold two digits (BLOB_AT), and their
+        boxes' overlap."""
         cost = 0.0
         left, right = {}, {}
         for label, strip in self.owners[self.runs[a][0]:self.runs[a][1]]:
