@@ -133,9 +133,15 @@ def atomic_write(path, write):
 def remove_leftovers(path):
     """Delete the temporary files atomic_write leaves beside path when its process is killed outright
     (kill -9 mid-write). Only for a caller that knows no one else is writing path (train holds a lock)."""
-    path = Path(path)
-    for tmp in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):
+    folder, pattern = leftovers_of(path)
+    for tmp in Path(folder).glob(pattern):
         tmp.unlink(missing_ok=True)
+
+
+def leftovers_of(path):
+    """(folder, glob pattern) of the temporary files atomic_write makes for path."""
+    path = Path(path)
+    return str(path.parent), f".{glob_escape(path.name)}.*.tmp"
 
 
 def glob_escape(name):

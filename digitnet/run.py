@@ -257,7 +257,9 @@ def join_workers(settings, args, out, checkpoint_path, resume):
         return (f"the last checkpoint is {checkpoint_path} (step {step:,}); "
                 f"continue with: digitnet train --resume --out {out}")
 
-    comm = join_or_launch(settings.workers, args, after_loss)
+    from .model_io import leftovers_of
+
+    comm = join_or_launch(settings.workers, args, after_loss, [leftovers_of(path) for path in run_files(out)])
     if comm.size > 1 and resume and settings.workers != comm.size:
         raise DigitnetError(f"{checkpoint_path} was written by {settings.workers} worker(s); resume it with "
                             f"--workers {settings.workers}, not {comm.size}")
@@ -333,11 +335,17 @@ def lock_output(out):
 
 def remove_run_leftovers(out):
     """The half-written temporary files of out, its checkpoint and its metrics (model_io.remove_leftovers)."""
-    from .checkpoint import checkpoint_path_for
     from .model_io import remove_leftovers
 
-    for path in (out, checkpoint_path_for(out), out.with_suffix(".metrics.json")):
+    for path in run_files(out):
         remove_leftovers(path)
+
+
+def run_files(out):
+    """The files a run writes: the model out, its checkpoint and its metrics."""
+    from .checkpoint import checkpoint_path_for
+
+    return out, checkpoint_path_for(out), out.with_suffix(".metrics.json")
 
 
 class OutputLock:

@@ -175,6 +175,25 @@ def test_a_launcher_killed_outright_leaves_no_worker_running(tmp_path, mpiexec):
     assert_clean(env, tmp_path)
 
 
+def test_a_launcher_killed_outright_mid_checkpoint_leaves_no_temporary_file(tmp_path, mpiexec):
+    """kill -9 of the launcher while rank 0 is inside a checkpoint's write (held there by the injector): the
+    reaper ends the workers, then removes the half-written file too."""
+    mark = tmp_path / "writing"
+    run, env = long_run(tmp_path, "0:write:.ckpt.npz:hold", DIGITNET_TEST_FAULT_SKIP="1",
+                        DIGITNET_TEST_MARK=str(mark))
+    deadline = time.monotonic() + TIMEOUT_S  # a safety net; the loops end on their events
+    while not mark.exists() and time.monotonic() < deadline:  # rank 0 is inside the second checkpoint's write
+        time.sleep(0.05)
+    assert list(tmp_path.glob(".m.ckpt.npz.*.tmp")), "the write is under way"
+    run.kill()
+    run.wait(timeout=TIMEOUT_S)
+    while (list(tmp_path.glob(".*.tmp")) or len(os.listdir(env["TMPDIR"]))
+           or [p for p in job_pids(env) if p != run.pid]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert load_checkpoint(tmp_path / "m.ckpt.npz")[0]["step"] == 160
+    assert_clean(env, tmp_path)
+
+
 def state(pid):
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]

@@ -121,28 +121,38 @@ def this_digitnet(code):
     return [sys.executable, "-c", f"import sys; sys.path[:1 if sys.path[:1] == [''] else 0] = [{root!r}]; {code}"]
 
 
-def start_reaper(job, folder):
+def start_reaper(job, folder, leftovers=()):
     """A process of its own that, should this one be killed outright (kill -9), ends the job and removes the
-    worker folder: the job runs in a session of its own, so nothing else would."""
-    code = f"from digitnet.parallel.launch import reap; reap({os.getpid()}, {str(folder)!r}, {job.pid})"
+    worker folder and the files the workers were writing (leftovers): the job runs in a session of its own,
+    so nothing else would."""
+    code = (f"from digitnet.parallel.launch import reap; "
+            f"reap({os.getpid()}, {str(folder)!r}, {job.pid}, {[tuple(map(str, x)) for x in leftovers]!r})")
     return subprocess.Popen(this_digitnet(code), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
 
 
-def reap(launcher, folder, job, every_s=0.5):
+def reap(launcher, folder, job, leftovers=(), every_s=0.5):
     """The reaper's work: wait for the launcher to go; if it left its worker folder, end the job's processes
-    (mpiexec's process group, then every worker by its pid file) and remove the folder."""
+    (mpiexec's process group, then every worker by its pid file), remove the folder, and once the workers are
+    gone, the temporary files they were writing: leftovers, [(folder, glob pattern)]."""
     while alive(launcher):
         time.sleep(every_s)
     folder = Path(folder)
     if not folder.is_dir():
         return  # the launcher ended normally and cleaned up
-    for pid in [job, *(int(p.read_text()) for p in folder.glob("rank*.pid") if p.read_text().isdigit())]:
+    workers = [int(p.read_text()) for p in folder.glob("rank*.pid") if p.read_text().isdigit()]
+    for pid in [job, *workers]:
         try:
             os.killpg(pid, signal.SIGKILL) if pid == job else os.kill(pid, signal.SIGKILL)
         except OSError:
             pass
     shutil.rmtree(folder, ignore_errors=True)
+    gone_by = time.monotonic() + 10  # SIGKILL cannot be caught: they go, and write nothing after (a pid file
+    while any(alive(pid) for pid in workers) and time.monotonic() < gone_by:  # naming a pid reused: no hang)
+        time.sleep(0.05)
+    for where, pattern in leftovers:
+        for tmp in Path(where).glob(pattern):
+            tmp.unlink(missing_ok=True)
 
 
 def is_hydra(mpiexec):
@@ -154,10 +164,12 @@ def is_hydra(mpiexec):
     return "HYDRA" in found.stdout
 
 
-def run_workers(n, args, *, environ=None):
+def run_workers(n, args, *, environ=None, leftovers=()):
     """Run `digitnet ARGS` as n MPI processes; returns mpiexec's exit status.
 
-    args: the command line after `digitnet` (what the running command was invoked with). Raises WorkerLost
+    args: the command line after `digitnet` (what the running command was invoked with); leftovers: [(folder,
+    glob pattern)] of the temporary files the workers write, removed should this process be killed outright
+    (start_reaper). Raises WorkerLost
     when a worker was killed, WorkerFailed when one ended by an error of its own."""
     mpiexec = find_mpiexec()
     with tempfile.TemporaryDirectory(prefix="digitnet-workers-") as folder:
@@ -166,7 +178,7 @@ def run_workers(n, args, *, environ=None):
             env[TERMINAL_VAR] = "1"
         job = subprocess.Popen(worker_command(n, args, mpiexec), env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, start_new_session=True)  # signals are ours to forward
-        reaper = start_reaper(job, folder)
+        reaper = start_reaper(job, folder, leftovers)
         watcher = Watcher(job, Path(folder), n)
         pumps = [threading.Thread(target=pump, args=(job.stdout, sys.stdout, watcher), daemon=True),
                  threading.Thread(target=pass_through, args=(job.stderr, sys.stderr), daemon=True)]
@@ -385,18 +397,19 @@ def ending(pid):
         return not alive(pid)
 
 
-def join_or_launch(workers, args, after_loss):
+def join_or_launch(workers, args, after_loss, leftovers=()):
     """The communicator of this process under MPI (rank > 0 then prints nothing); or, with workers > 1 and
     no MPI launcher around, run this command as `workers` MPI processes here and exit with their status.
 
     args: the command line to run again (what the command was invoked with, not sys.argv: a script may call
     digitnet.cli.main itself); after_loss(): the rest of the line that names a lost or failed worker (the
-    last checkpoint and how to resume); after_loss(failed=True) for a failure may return None (nothing to add)."""
+    last checkpoint and how to resume); after_loss(failed=True) for a failure may return None (nothing to add);
+    leftovers: as run_workers takes them."""
     from .comm import launched_by_mpi, quiet_unless_first, world
 
     if workers > 1 and not launched_by_mpi():
         try:
-            status = run_workers(workers, args)
+            status = run_workers(workers, args, leftovers=leftovers)
         except WorkerLost as e:
             raise ParallelError(f"{e}; {after_loss()}") from None
         except WorkerFailed as e:
