@@ -38,6 +38,7 @@ from .data.numbers import INK, break_strokes, compose, tight
 from .ink import ink_map
 from .preprocess import ImageError, to_field
 from .segment import candidates
+from .strokes import bounds
 
 __all__ = ["CUTS", "cut_digits", "cut_share", "touching_pairs", "wrong_cuts"]
 
@@ -103,8 +104,8 @@ def _match(mask, digit):
 
 def _narrow(mask):
     """Whether a candidate is as narrow as a 1."""
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    return cols[-1] - cols[0] + 1 < NARROW * (rows[-1] - rows[0] + 1)
+    y0, y1, x0, x1 = bounds(mask)
+    return x1 - x0 < NARROW * (y1 - y0)
 
 
 def cut_digits(x, rng, others=None, cuts="segment"):

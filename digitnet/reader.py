@@ -129,10 +129,17 @@ def read(image, net=None, *, reject=True):
     for one in nets.nets:
         if _input_size(one) != PIXELS:
             raise DigitnetError(f"the model takes {_input_size(one)} inputs; digits become 28x28 = {PIXELS}")
-    name = describe(image)
-    grey, size = load_grey(image, name, with_size=True)
+    name, grey, size = _load(image)
     return read_ink(ink_map(grey, name), nets, reject=reject, name=name,
                     scale=(size[0] / grey.shape[1], size[1] / grey.shape[0]))
+
+
+def _load(image):
+    """(its name for messages, the picture grey as load_grey gives it, its own (width, height)): what read()
+    reads and draw_reading() draws on."""
+    name = describe(image)
+    grey, size = load_grey(image, name, with_size=True)
+    return name, grey, size
 
 
 def read_ink(ink, nets, *, reject=True, name="image", scale=(1.0, 1.0)):
@@ -175,7 +182,7 @@ def draw_reading(image, reading):
     but never wider than SHOW_MAX_WIDTH."""
     from PIL import Image, ImageDraw, ImageFont
 
-    grey, size = load_grey(image, describe(image), with_size=True)
+    _, grey, size = _load(image)
     picture = Image.fromarray(np.round(grey * 255).astype(np.uint8)).convert("RGB")
     grow = max(1.0, min(SHOW_HEIGHT / max(1, picture.height), SHOW_MAX_WIDTH / max(1, picture.width)))
     picture = picture.resize((round(picture.width * grow), round(picture.height * grow)), Image.BILINEAR)

@@ -38,7 +38,18 @@ Then two or more pieces that lie wholly on long or side-to-side runs are rules, 
 import numpy as np
 
 from .frames import remove_frames
-from .strokes import components, digit_height, find_objects, label, ndimage, overlap, span, stack_strokes, stroke_width
+from .strokes import (
+    bounds,
+    components,
+    digit_height,
+    find_objects,
+    label,
+    ndimage,
+    overlap,
+    span,
+    stack_strokes,
+    stroke_width,
+)
 
 __all__ = ["remove_rules", "only_rules"]
 
@@ -240,12 +251,9 @@ def _past_one(rest, x0, x1, top, bottom, height):
     over it and beside it (rows from 1.5 x height over it down to its bottom) at both ends, under ink at least
     TALL x height high: the underline of one digit. The base of a 2 starts where its stroke comes down; a line
     drawn under a digit runs on past it."""
-    over = rest[max(0, int(top - 1.5 * height)):bottom]
-    cols, rows = np.flatnonzero(over.any(axis=0)), np.flatnonzero(over.any(axis=1))
-    if cols.size == 0 or rows[-1] - rows[0] + 1 < TALL * height:
-        return False
+    over = _tall_ink_over(rest, top, bottom, height)
     reach = PAST_ONE * height
-    return bool(cols[0] - x0 >= reach and x1 - 1 - cols[-1] >= reach)
+    return over is not None and bool(over[0] - x0 >= reach and x1 - over[1] >= reach)
 
 
 def _apart_one(rest, x0, x1, top, height):
@@ -254,11 +262,17 @@ def _apart_one(rest, x0, x1, top, height):
     it spans COVER of: a line drawn under one digit (or a whole number), not touching it. A 2's base cut off
     from its stroke has the end of the stroke right over it."""
     gap = max(3, int(round(APART * height)))
-    over = rest[max(0, int(top - 1.5 * height)):top]
-    cols, rows = np.flatnonzero(over.any(axis=0)), np.flatnonzero(over.any(axis=1))
-    if cols.size == 0 or rows[-1] - rows[0] + 1 < TALL * height or rest[max(0, top - gap):top, x0:x1].any():
+    over = _tall_ink_over(rest, top, top, height)
+    if over is None or rest[max(0, top - gap):top, x0:x1].any():
         return False
-    return overlap(cols[0], cols[-1] + 1, x0, x1) >= COVER * (cols[-1] + 1 - cols[0])
+    return overlap(over[0], over[1], x0, x1) >= COVER * (over[1] - over[0])
+
+
+def _tall_ink_over(rest, top, bottom, height):
+    """(x0, x1): the columns the ink of rest takes in the rows from 1.5 x height over `top` down to `bottom`;
+    None when there is none, or it is less than TALL x height high (no digit over a run)."""
+    box = bounds(rest[max(0, int(top - 1.5 * height)):bottom])
+    return None if box is None or box[1] - box[0] < TALL * height else box[2:]
 
 
 def _long_and_side_to_side(runs, axis, gap, thickest, length=np.inf, side_length=0):

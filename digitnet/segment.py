@@ -39,7 +39,7 @@ import numpy as np
 
 from .errors import DigitnetError
 from .preprocess import speck_limit, to_field
-from .strokes import Groups, components, ndimage, overlap, span, stack_strokes, stroke_length, stroke_width
+from .strokes import Groups, bounds, components, ndimage, overlap, span, stack_strokes, stroke_length, stroke_width
 
 __all__ = ["Found", "TooManyCuts", "candidates", "segment"]
 
@@ -124,7 +124,7 @@ def segment(ink, classify):
         twin = lines[k].along_slant(budget) if doubt < -SLANTED_BY else None
         if twin is not None:
             twins.append((k, twin))
-            budget -= len(twin.runs) - sum(twin.grown)
+            budget -= len(twin.own())
     if twins:
         for (k, _), (total, found, _) in zip(twins, _read(twins, classify, 1)):
             if total > readings[k][0] + SLANTED_BY:
@@ -165,7 +165,7 @@ def _prepare(ink):
     prepared, budget = [], MAX_CANDIDATES
     for members in lines:
         line = _Line(ink, labels, [comps[i] for i in members], height, budget)
-        budget -= len(line.runs) - sum(line.grown)
+        budget -= len(line.own())
         specks += line.specks
         if line.spans:
             prepared.append(line)
@@ -198,12 +198,10 @@ def candidates(ink):
     """
     out = []
     for line in _prepare(ink)[0]:
-        for (i, j), field, grown in zip(line.runs, line.fields, line.grown):
-            if grown:  # a cut read again with its neighbours' ink: not a cut of its own
-                continue
+        for k in line.own():
             mask = np.zeros(ink.shape, dtype=bool)
-            mask[line.y0:line.y1, line.x0:line.x1] = line.member(i, j)
-            out.append((mask, field))
+            mask[line.y0:line.y1, line.x0:line.x1] = line.member(*line.runs[k])
+            out.append((mask, line.fields[k]))
     return out
 
 
@@ -386,8 +384,8 @@ class _Line:
                     raw.append((part, (c["label"], k)))
         centres, strips = [], {}
         for n, (mask, (label, _)) in enumerate(raw):
-            cols = np.flatnonzero(mask.any(axis=0))
-            centres.append(cols[0] + cols[-1])
+            _, _, x0, x1 = bounds(mask)
+            centres.append(x0 + x1 - 1)
             strips.setdefault(label, []).append(n)  # a blob's strips, in the order of its seams
         for ns in strips.values():  # a blob's strips keep that order: seams that lean leave slivers whose centres
             for n, centre in zip(ns, sorted(centres[n] for n in ns)):  # lie past their neighbours'
@@ -397,8 +395,7 @@ class _Line:
         for k, i in enumerate(np.argsort(centres, kind="stable")):
             mask, owner = raw[i]
             self.pieces[mask] = k
-            cols = np.flatnonzero(mask.any(axis=0))
-            self.spans.append((int(cols[0]), int(cols[-1]) + 1))
+            self.spans.append(bounds(mask)[2:])
             self.owners.append(owner)
 
     def along_slant(self, budget):
@@ -463,10 +460,14 @@ class _Line:
             if grown is not None:  # its neighbours' ink near: a seam may have cut off part of it
                 self._add(i, j, grown, ink, True, box)
 
+    def own(self):
+        """The indices (into self.runs) of the candidates of its own, what MAX_CANDIDATES counts: not those read
+        again with their neighbours' ink (self.grown), which are not cuts of their own."""
+        return [k for k, grown in enumerate(self.grown) if not grown]
+
     def _add(self, i, j, member, ink, grown, box):
         """One candidate: run (i, j) as the ink under member (line pixels); its box is the run's own."""
-        rows, cols = np.flatnonzero(member.any(axis=1)), np.flatnonzero(member.any(axis=0))
-        y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+        y0, y1, x0, x1 = bounds(member)
         crop = np.where(member[y0:y1, x0:x1], ink[y0:y1, x0:x1], 0).astype(np.float32)
         box = box or (int(x0 + self.x0), int(y0 + self.y0), int(x1 + self.x0), int(y1 + self.y0))
         self.runs.append((i, j))
@@ -491,9 +492,8 @@ class _Line:
         if not kin:
             return None
         d = max(1, int(round(GROW * self.height)))
-        rows, cols = np.flatnonzero(member.any(axis=1)), np.flatnonzero(member.any(axis=0))
-        y0, y1 = max(0, rows[0] - d), min(member.shape[0], rows[-1] + 1 + d)
-        x0, x1 = max(0, cols[0] - d), min(member.shape[1], cols[-1] + 1 + d)
+        y0, y1, x0, x1 = bounds(member)
+        y0, y1, x0, x1 = max(0, y0 - d), min(member.shape[0], y1 + d), max(0, x0 - d), min(member.shape[1], x1 + d)
         near = member.copy()
         near[y0:y1, x0:x1] = ndimage().binary_dilation(member[y0:y1, x0:x1], iterations=d)
         near &= member | np.isin(self.pieces, kin)

@@ -9,7 +9,7 @@ import numpy as np
 from .errors import DigitnetError
 
 __all__ = ["stroke_width", "stroke_length", "components", "stack_strokes", "digit_height", "label", "find_objects",
-           "ndimage", "Groups", "overlap", "span", "weighted_median"]
+           "ndimage", "Groups", "overlap", "span", "bounds", "weighted_median"]
 
 EIGHT = np.ones((3, 3), dtype=bool)
 MAX_COMPONENTS = 400      # beyond this many (a noisy photo), only the largest are looked at; the rest are specks
@@ -100,6 +100,13 @@ class Groups:
 
 def overlap(a0, a1, b0, b1):
     return min(a1, b1) - max(a0, b0)
+
+
+def bounds(mask):
+    """(y0, y1, x0, x1): the rows and columns a bool array's True pixels take (y1, x1 exclusive); None when it
+    has none."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return None if rows.size == 0 else (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)
 
 
 def span(comps, members):
