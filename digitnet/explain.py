@@ -153,8 +153,9 @@ def explanation_png(result, image, path, *, zoom=8):
                                f"Right: why {k}, the gradient of the {result['score']} of {k}", fill="black")
     draw.text((10, side + 34), f"red: more ink here raises the {result['score']} of {k}; blue: lowers it",
               fill="black")
-    picture.save(path)
-    return path
+    from .model_io import atomic_write
+
+    return atomic_write(path, lambda f: picture.save(f, format="PNG"))  # a failed write leaves no broken file
 
 
 def _png_data_url(rgb):

@@ -1,6 +1,7 @@
-"""Reading a picture into a greyscale array: any file Pillow reads (or bytes, a file object, a PIL image, a
-NumPy array), the first frame, EXIF orientation applied, transparency flattened, refusing decompression
-bombs. preprocess.to_mnist and segment start from load_grey's array.
+"""Reading a picture into a greyscale array: a PNG, JPEG, BMP, GIF, WebP, TIFF or PPM file (or bytes, a file
+object, a PIL image, a NumPy array), the first frame, EXIF orientation applied, transparency flattened, refusing
+decompression bombs and formats that Pillow hands to other programs (FORMATS). preprocess.to_mnist and segment
+start from load_grey's array.
 
 Pillow is imported inside the functions, so `import digitnet` stays NumPy-only.
 """
@@ -16,6 +17,9 @@ from .errors import DigitnetError
 __all__ = ["ImageError", "MAX_PIXELS", "IMAGE_SUFFIXES", "describe", "load_grey"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")  # what a folder's images end in
+# The formats Pillow may open (JPEG: a phone's MPO too; PPM: also PGM and PBM). Not "any format Pillow reads":
+# Pillow hands EPS to the Ghostscript program, which would run an upload's PostScript, with no time limit.
+FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF", "PPM")
 MAX_PIXELS = 40_000_000    # refuse larger images before decoding them (decompression bombs)
 WORK_MAX_SIDE = 1200       # larger images are box-reduced to about this before the pixel work ...
 MIN_WORK_SIDE = 100        # ... but not so far that the shorter side falls under this (work_factor)
@@ -43,7 +47,7 @@ class ImageError(DigitnetError):
     """An image cannot be read, is too large, or holds no digit (blank or near-blank).
 
     `reason` says which, for callers that answer differently (a web server's status codes):
-    "missing" (no such file), "not-an-image" (not a format Pillow reads, or empty), "unreadable"
+    "missing" (no such file), "not-an-image" (not one of FORMATS, or empty), "unreadable"
     (damaged, truncated, unsupported pixels), "too-large" (over MAX_PIXELS: decompression bombs),
     "no-digit" (blank or near-blank), "too-complex" (so much joined ink that cutting it into digits would take
     minutes: segment.MAX_CANDIDATES)."""
@@ -142,7 +146,7 @@ def _open_image(image, name):
             with warnings.catch_warnings():
                 # Pillow warns from 89 megapixels on; our own limit below refuses those anyway.
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                img = Image.open(source)  # reads the header only
+                img = Image.open(source, formats=FORMATS)  # reads the header only
         w, h = img.size
         if w * h > MAX_PIXELS:
             raise ImageError(f"{name}: {w}x{h} pixels is too large (limit {MAX_PIXELS // 1_000_000} "
@@ -165,7 +169,8 @@ def _open_image(image, name):
         raise ImageError(f"{name}: the image is too large (over {MAX_PIXELS // 1_000_000} megapixels); "
                          "refused as a possible decompression bomb", "too-large") from None
     except UnidentifiedImageError:
-        raise ImageError(f"{name}: not an image file Pillow can read", "not-an-image") from None
+        raise ImageError(f"{name}: not an image file digitnet reads (PNG, JPEG, BMP, GIF, WebP, TIFF, PPM)",
+                         "not-an-image") from None
     except Exception as e:  # (SyntaxError, EOFError, struct.error, TypeError...: all unreadable)
         raise _unreadable(name, e) from None
     return img, (w, h)

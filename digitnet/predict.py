@@ -16,6 +16,7 @@ from .committee import as_committee
 from .data.images import PIXELS
 from .errors import DigitnetError
 from .image_io import IMAGE_SUFFIXES
+from .model_io import atomic_write
 from .preprocess import ImageError, to_mnist
 
 __all__ = ["predict_images", "top_k", "expand_folders", "IMAGE_SUFFIXES"]
@@ -96,19 +97,31 @@ def _save_preprocessed(pixels, folder, source, used, suffix=".28x28.png", write=
     path = folder / name
     if not write:
         return path
-    Image.fromarray(np.round(np.clip(pixels, 0, 1) * 255).astype(np.uint8)).save(path)  # uint8: mode L
-    return path
+    grey = Image.fromarray(np.round(np.clip(pixels, 0, 1) * 255).astype(np.uint8))  # uint8: mode L
+    return atomic_write(path, lambda f: grey.save(f, format="PNG"))  # a failed write leaves no broken file
 
 
 def expand_folders(paths):
     """The paths, each folder replaced by the image files in it (by suffix, sorted by name; not recursive). A
     folder with none stays as it is, so that reading it reports it (image_io: "no image files in this folder")
-    while the other paths are still read."""
+    while the other paths are still read. A path that cannot be looked at (a name too long, a folder that cannot be
+    listed, a file in a folder that cannot be entered) stays too: reading it reports why."""
     out = []
     for path in paths:
-        if not path.is_dir():
-            out.append(path)
-            continue
-        found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        try:
+            if not path.is_dir():
+                out.append(path)
+                continue
+            found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and _maybe_file(p))
+        except OSError:
+            found = []
         out.extend(found or [path])
     return out
+
+
+def _maybe_file(path):
+    """Whether a folder's entry is a file, or cannot be told (then reading it says what is wrong)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return True

@@ -129,9 +129,15 @@ def read(image, net=None, *, reject=True):
     for one in nets.nets:
         if _input_size(one) != PIXELS:
             raise DigitnetError(f"the model takes {_input_size(one)} inputs; digits become 28x28 = {PIXELS}")
+    ink, name, scale = ink_of(image)
+    return read_ink(ink, nets, reject=reject, name=name, scale=scale)
+
+
+def ink_of(image):
+    """(the picture's ink map (ink.ink_map), its name for messages, the scale (sx, sy) from the map's pixels to the
+    picture's): what read() reads. The server makes it before it takes its nets' lock."""
     name, grey, size = _load(image)
-    return read_ink(ink_map(grey, name), nets, reject=reject, name=name,
-                    scale=(size[0] / grey.shape[1], size[1] / grey.shape[0]))
+    return ink_map(grey, name), name, (size[0] / grey.shape[1], size[1] / grey.shape[0])
 
 
 def _load(image):

@@ -191,7 +191,7 @@ def abuse_kinds(pixels):
          upload(png_claiming(100_000, 100_000))),
         ("bomb-real", 413, "real 6,400 x 6,400 PNG (41 megapixels, ~50 KB)", upload(blank_png(6400))),
         ("truncated-png", 422, "the first half of a digit's PNG", upload(png[:len(png) // 2])),
-        ("empty-upload", 422, "multipart upload of 0 bytes", upload(b"")),
+        ("empty-upload", 415, "multipart upload of 0 bytes", upload(b"")),
         ("json-783", 422, "783 pixels", as_json({"pixels": good[:783]})),
         ("json-28x27", 422, "28 rows of 27", as_json({"pixels": [good[r * 28:r * 28 + 27] for r in range(28)]})),
         ("json-3d", 422, "1 x 28 x 28", as_json({"pixels": [[good[r * 28:(r + 1) * 28] for r in range(28)]]})),

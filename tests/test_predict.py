@@ -244,3 +244,21 @@ def test_cli_explain_writes_the_why_picture_per_file(all_digits_model_file, tmp_
     assert np.any(np.all(pixels == RED, axis=1)) or np.any(np.all(pixels == BLUE, axis=1))
     red = pixels[:, 0].astype(int) - pixels[:, 2]
     assert np.any(red > 60) and np.any(red < -60)
+
+
+@pytest.mark.parametrize("command,option", [("predict", "--explain"), ("read", "--show")])
+def test_ctrl_c_while_the_pictures_are_written_is_one_line_and_exit_130(tmp_path, monkeypatch, command, option):
+    """Ctrl-C while reading said `interrupted` and exited 130; while predict wrote its pictures, click's
+    `Aborted!` and exit 1."""
+    one = Image.new("L", (120, 120), 255)
+    one.paste(0, (54, 15, 66, 105))
+    one.save(tmp_path / "one.png")
+
+    def interrupted(picture, fp, filename):  # Pillow's PNG writer, stopped by Ctrl-C
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(Image.SAVE, "PNG", interrupted)
+    result = CliRunner().invoke(main, [command, str(tmp_path / "one.png"), "--model", "two-layer", option,
+                                       str(tmp_path / "out")])
+    assert result.exit_code == 130 and result.stderr.strip().endswith("interrupted"), result.output
+    assert "Aborted" not in result.output and list((tmp_path / "out").iterdir()) == []

@@ -510,3 +510,25 @@ def test_stroke_length_is_the_length_of_the_pen_path(width):
         a = np.asarray(img, dtype=np.float32) / 255
         assert stroke_length(a) == pytest.approx(length, rel=0.1)
         assert stroke_width(a) * stroke_length(a) == pytest.approx(a.sum())
+
+
+EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 100 100\n{} loop\n"  # PostScript that never ends
+
+
+def test_an_eps_file_is_refused_and_never_handed_to_ghostscript(tmp_path, monkeypatch):
+    """Pillow opens EPS by running the Ghostscript program on the file's PostScript (with no time limit): a
+    picture that loops forever, or worse, sent to `serve`. Only the formats digitnet names are opened."""
+    from PIL import EpsImagePlugin
+
+    ran = []
+    monkeypatch.setattr(EpsImagePlugin, "Ghostscript", lambda *a, **k: ran.append(a) or Image.new("L", (1, 1)))
+    (tmp_path / "digit.png").write_bytes(EPS)  # named as a PNG: the format is found from the bytes
+    for image in (EPS, tmp_path / "digit.png"):
+        with pytest.raises(ImageError, match="not an image file digitnet reads") as e:
+            to_mnist(image)
+        assert e.value.reason == "not-an-image"
+    assert ran == []  # before: Ghostscript ran on both
+    for fmt in ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF", "PPM"):  # the formats named are all still read
+        buf = io.BytesIO()
+        drawing().convert("RGB").save(buf, fmt)
+        assert to_mnist(buf.getvalue()).shape == (28, 28), fmt

@@ -281,6 +281,64 @@ def test_the_command_refuses_a_huge_picture_in_one_line(tmp_path):
     assert result.exit_code == 1 and "too large" in result.stderr and "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("command", ["read", "predict"])
+def test_paths_that_cannot_be_looked_at_are_reported_and_the_others_read(tmp_path, monkeypatch, command):
+    """A name too long for the file system, and a folder whose files cannot be looked at (listed, not entered):
+    before, either ended `read` and `predict` with an OSError's traceback, and no picture was read."""
+    from pathlib import Path
+
+    one = Image.new("L", (120, 120), 255)
+    one.paste(0, (54, 15, 66, 105))  # a 1
+    one.save(tmp_path / "one.png")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    one.save(locked / "in.png")
+    is_file = Path.is_file
+
+    def denied(path):  # as os.stat answers for a file in a folder without the x bit (root is never denied)
+        if path.parent == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return is_file(path)
+
+    monkeypatch.setattr(Path, "is_file", denied)
+    long = tmp_path / ("a" * 300 + ".png")
+    result = CliRunner().invoke(main, [command, str(tmp_path / "one.png"), str(long), str(locked), "--model",
+                                       "two-layer"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert "Traceback" not in result.output
+    read = [line for line in result.stdout.splitlines() if line.split(": ", 1)[1].startswith("1")]
+    assert [line.split(": ")[0] for line in read] == [str(tmp_path / "one.png"), str(locked / "in.png")]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "a" * 300 in errors[0], result.stderr
+
+
+@pytest.mark.parametrize("args,suffix", [(["read", "--show"], ".read.png"),
+                                         (["predict", "--show-preprocessed"], ".28x28.png"),
+                                         (["predict", "--explain"], ".explain.png")])
+def test_a_picture_whose_write_fails_leaves_no_broken_file(tmp_path, monkeypatch, args, suffix):
+    """The disk fills while a picture is written: before, a 0-byte or cut-short PNG was left in DIR, over any
+    picture of an earlier run; now the picture is written beside it and renamed into place (model_io.atomic_write)."""
+    one = Image.new("L", (120, 120), 255)
+    one.paste(0, (54, 15, 66, 105))
+    one.save(tmp_path / "one.png")
+    shown = tmp_path / "shown"
+    first = CliRunner().invoke(main, [args[0], str(tmp_path / "one.png"), "--model", "two-layer", args[1], str(shown)])
+    assert first.exit_code == 0, first.output
+    (earlier,) = [p for p in shown.iterdir() if p.name.endswith(suffix)]
+    kept = earlier.read_bytes()
+
+    def disk_full(picture, fp, filename):  # Pillow's PNG writer: some bytes written, then no room
+        fp.write(b"\x89PNG\r\n\x1a\n")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setitem(Image.SAVE, "PNG", disk_full)
+    result = CliRunner().invoke(main, [args[0], str(tmp_path / "one.png"), "--model", "two-layer", args[1], str(shown)])
+    assert result.exit_code == 1 and "No space left on device" in result.stderr, result.output
+    assert "Traceback" not in result.output
+    assert sorted(p.name for p in shown.iterdir()) == [earlier.name]  # no temporary file left
+    assert earlier.read_bytes() == kept  # the earlier run's picture, whole
+
+
 def test_the_reading_pages_pictures_are_what_the_reader_draws_today(tmp_path, monkeypatch):
     """scripts/make_reading_gallery.py runs (it broke unseen once) and draws docs/gallery/reading-*.png as they
     are: the pictures of docs/reading.md show today's readings."""

@@ -8,6 +8,7 @@ import click
 from ..committee import as_committee
 from ..errors import DigitnetError
 from ..predict import _save_preprocessed, expand_folders, predict_images, top_k
+from .main import friendly_errors
 
 
 def split_model_argument(model, images):
@@ -69,6 +70,7 @@ def _write_explanation(net, pixels, folder, source, used):
 @click.option("--explain", "explain_dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
               help="Also write, per input, a PNG of why: the gradient of the read digit's logit w.r.t. each pixel, "
                    "red where more ink raises it, blue where it lowers it.")
+@friendly_errors  # what is not one picture's own error (Ctrl-C while writing the pictures, say): one line
 def command(images, model, as_json, show_dir, explain_dir, no_reject):
     """Read the digit in each IMAGE (PNG, JPEG, BMP, GIF, WebP, TIFF; a FOLDER means the images in it).
 

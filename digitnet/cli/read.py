@@ -1,4 +1,5 @@
 """`digitnet read`: read the numbers in each picture (reader.read) and print them, line by line."""
+import functools
 import json
 import sys
 from pathlib import Path
@@ -6,7 +7,9 @@ from pathlib import Path
 import click
 
 from ..errors import DigitnetError
+from ..model_io import atomic_write
 from ..predict import _save_preprocessed, expand_folders
+from .main import friendly_errors
 from .predict import _make_folder, load_for_command
 
 
@@ -22,6 +25,7 @@ from .predict import _make_folder, load_for_command
               help="Also write each picture with the digits' boxes and readings drawn on it, as a PNG, into DIR.")
 @click.option("--no-reject", "no_reject", is_flag=True,
               help="Never answer '?': give the network's best digit even where it says 'not a digit'.")
+@friendly_errors  # what is not one picture's own error: one line
 def command(images, model, as_json, show_dir, no_reject):
     """Read the numbers in each IMAGE (PNG, JPEG, BMP, GIF, WebP, TIFF; a FOLDER means the images in it).
 
@@ -63,7 +67,8 @@ def command(images, model, as_json, show_dir, no_reject):
             if show_dir is not None:
                 path = _save_preprocessed(None, show_dir, str(image), used, suffix=".read.png", write=False)
                 try:
-                    draw_reading(image, reading).save(path)
+                    drawn = draw_reading(image, reading)  # a failed write leaves no broken file:
+                    atomic_write(path, functools.partial(drawn.save, format="PNG"))
                     record["shown"] = str(path)
                 except OSError as e:
                     failed += 1

@@ -48,7 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..committee import as_committee
+from ..committee import Committee, as_committee
 from ..data.images import CLASSES, PIXELS, SIDE
 from ..errors import DigitnetError
 from ..explain import explanation_json
@@ -107,12 +107,13 @@ class Predictor:
         self.classifiers = as_committee(net if classifiers is None else classifiers)  # ... and single digits
         self.dtype = np.result_type(*net.params.values()) if getattr(net, "params", None) else np.float32
         self.lock = threading.Lock()
-        expected = net.input_size
-        if expected != PIXELS:
-            raise DigitnetError(f"the model takes {expected} inputs; the server feeds it 28x28 = {PIXELS} pixels")
-        classes = len(self(np.zeros((SIDE, SIDE), dtype=np.float32)))  # also a first run before any request
-        if classes != CLASSES:
-            raise DigitnetError(f"the model has {classes} outputs; the server reads digits, {CLASSES} classes")
+        for one in dict.fromkeys((net, *self.readers.nets, *self.classifiers.nets)):  # each once, in order
+            expected = one.input_size
+            if expected != PIXELS:
+                raise DigitnetError(f"the model takes {expected} inputs; the server feeds it 28x28 = {PIXELS} pixels")
+            classes = Committee.logits(one, np.zeros((1, PIXELS), dtype=np.float32)).shape[1]  # a first run, too
+            if classes != CLASSES:
+                raise DigitnetError(f"the model has {classes} outputs; the server reads digits, {CLASSES} classes")
 
     def __call__(self, image):
         """The ten calibrated probabilities of one 28x28 image."""
@@ -126,11 +127,13 @@ class Predictor:
         return probabilities[0], bool(rejected[0])
 
     def read(self, image, reject=True):
-        """reader.read's Reading of a whole number in the picture (bytes with a name, or an array)."""
-        from ..reader import read
+        """reader.read's Reading of a whole number in the picture (bytes with a name, or an array): the picture
+        is decoded and its ink found before the lock is taken, so that a slow upload holds up no other request."""
+        from ..reader import ink_of, read_ink
 
+        ink, name, scale = ink_of(image)
         with self.lock:
-            return read(image, self.readers, reject=reject)
+            return read_ink(ink, self.readers, reject=reject, name=name, scale=scale)
 
     def explain(self, image, digit, score):
         from ..explain import explain
@@ -220,7 +223,7 @@ async def read_upload(request):
     else:
         data, name = body, "the request body"
     if not data:
-        raise RequestError(f"{name}: empty (0 bytes), not an image")
+        raise RequestError(f"{name}: empty (0 bytes), not an image", 415)
     return data, name
 
 
@@ -324,13 +327,14 @@ def reject_query(params, path):
 
 
 def explain_query(params):
-    """(digit or None, score) from /api/explain's query string, refused with 422 when out of range."""
+    """(digit or None, score) from /api/explain's query string, refused with 422 when out of range (400 for a
+    parameter it does not take, as reject_query)."""
     from ..explain import SCORES
 
     unknown = sorted(set(params) - {"digit", "score"})
     if unknown:
-        raise RequestError(f"unknown query parameter {unknown[0]!r}: /api/explain takes digit (0-9) and score "
-                           f"({' or '.join(SCORES)})")
+        raise RequestError(f"unknown query parameter {unknown[0][:30]!r}: /api/explain takes digit (0-9) and score "
+                           f"({' or '.join(SCORES)})", 400)
     digit = params.get("digit")
     if digit is not None:
         value = digit.lstrip("0") or "0"  # "03" is 3; checked as text, since int() of 4,301 digits or more raises
