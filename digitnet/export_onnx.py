@@ -11,7 +11,12 @@ The graph follows net.layers in order, the way LayeredNet.predict runs them in i
                     inference forward op for op, per feature of the flattened (N, C*H*W) input, as
                     the book's BN is (a 4-d input is flattened first and reshaped back after)
     Dropout      -> nothing (digitnet's dropout is inverted: the identity at inference)
-    then Softmax(axis=1): the output "probabilities" [N, classes] are probabilities, not logits.
+    then the model's calibration (calibration.Confidence): the logits divided by its temperature, or by each
+    picture's (scale x spread ** power, spread the standard deviation of the picture's logits: MatMul by a
+    column of 1/classes for the means, Sqrt, Max, Pow), and Softmax(axis=1): the output "probabilities"
+    [N, classes] are the calibrated probabilities digitnet gives, not logits. A model with a "not a digit"
+    threshold also gives "rejected" bool [N]: its score (msp, TopK of the softmax at the one temperature; or
+    energy, T x logsumexp(logits / T)) under the threshold.
 
 Parameters are cast to float32. onnx and onnxruntime are imported only when used, so the package
 core keeps importing NumPy alone; install them with `pip install 'digitnet[onnx]'`.
@@ -20,6 +25,7 @@ import json
 
 import numpy as np
 
+from .calibration import confidence_of
 from .im2col import conv_output_size
 from .layers import Affine, BatchNormalization, ChannelBatchNorm, Convolution, Dropout, Pooling, Relu, Sigmoid
 from .model_io import atomic_write
@@ -28,6 +34,7 @@ DEFAULT_OPSET = 17
 MIN_OPSET = 13  # Softmax(axis=1), Gemm, Flatten, Reshape as used here are all opset-13 semantics
 INPUT_NAME = "image"
 OUTPUT_NAME = "probabilities"
+REJECTED_NAME = "rejected"
 INSTALL_HINT = "pip install 'digitnet[onnx]'"
 
 
@@ -60,8 +67,49 @@ class _GraphBuilder:
         return name
 
     def node(self, op, inputs, output, name, **attrs):
-        self.nodes.append(self.helper.make_node(op, inputs, [output], name=name, **attrs))
+        outputs = list(output) if isinstance(output, (list, tuple)) else [output]  # TopK gives two
+        self.nodes.append(self.helper.make_node(op, inputs, outputs, name=name, **attrs))
         return output
+
+
+def _calibrated(g, z, confidence, classes):
+    """The calibrated probabilities of logits z, as OUTPUT_NAME (calibration.Confidence.probabilities)."""
+    if confidence.per_picture is None:
+        if confidence.temperature == 1.0:
+            return g.node("Softmax", [z], OUTPUT_NAME, "Output/Softmax", axis=1)
+        t = g.const("temperature", [confidence.temperature])
+    else:  # each picture's temperature: scale * spread ** power (calibration.spread_of)
+        scale, power = confidence.per_picture
+        mean_of = g.const("row_mean", np.full((classes, 1), 1 / classes))
+        centred = g.node("Sub", [z, g.node("MatMul", [z, mean_of], "logit_mean", "Calibration/Mean")],
+                         "logits_centred", "Calibration/Centre")
+        squares = g.node("Mul", [centred, centred], "logits_centred_squared", "Calibration/Square")
+        spread = g.node("Sqrt", [g.node("MatMul", [squares, mean_of], "logit_variance", "Calibration/Variance")],
+                        "logit_spread_raw", "Calibration/Spread")
+        spread = g.node("Max", [spread, g.const("least_spread", [np.finfo(np.float32).tiny])], "logit_spread",
+                        "Calibration/AtLeastTiny")
+        t = g.node("Mul", [g.const("t_scale", [scale]), g.node("Pow", [spread, g.const("t_power", [power])],
+                                                                "spread_powered", "Calibration/Pow")],
+                   "temperatures", "Calibration/Temperature")
+    scaled = g.node("Div", [z, t], "logits_calibrated", "Calibration/Divide")
+    return g.node("Softmax", [scaled], OUTPUT_NAME, "Output/Softmax", axis=1)
+
+
+def _rejected(g, z, confidence, classes):
+    """REJECTED_NAME, bool [N]: the model's "not a digit" (calibration.Confidence.rejected) for logits z."""
+    k = g.const("top_one", [1], np.int64)
+    one = g.node("Div", [z, g.const("one_temperature", [confidence.temperature])], "logits_at_t", "Reject/Divide")
+    if confidence.score == "msp":
+        probabilities = g.node("Softmax", [one], "probabilities_at_t", "Reject/Softmax", axis=1)
+        score = g.node("TopK", [probabilities, k], ["digit_score", "digit_score_class"], "Reject/Max", axis=1)[0]
+    else:  # energy: T * logsumexp(z / T), the largest taken out first
+        top = g.node("TopK", [one, k], ["logit_top", "logit_top_class"], "Reject/Max", axis=1)[0]
+        exp = g.node("Exp", [g.node("Sub", [one, top], "logits_less_top", "Reject/Shift")], "logit_exp", "Reject/Exp")
+        total = g.node("MatMul", [exp, g.const("row_sum", np.ones((classes, 1)))], "logit_exp_sum", "Reject/Sum")
+        lse = g.node("Add", [g.node("Log", [total], "logit_log_sum", "Reject/Log"), top], "logsumexp", "Reject/Lse")
+        score = g.node("Mul", [lse, g.const("energy_t", [confidence.temperature])], "digit_score", "Reject/Energy")
+    below = g.node("Less", [score, g.const("threshold", [confidence.threshold])], "below_threshold", "Reject/Less")
+    return g.node("Squeeze", [below, g.const("class_axis", [1], np.int64)], REJECTED_NAME, "Output/Rejected")
 
 
 def _to_rows(g, x, shape, name):
@@ -160,13 +208,15 @@ def build_onnx_model(net, *, opset=DEFAULT_OPSET, metadata=None):
         x, shape = _emit_layer(g, name, layer, x, shape)
     if len(shape) != 1:
         raise ValueError(f"the last layer gives per-sample shape {shape}, not a vector of class scores")
-    g.node("Softmax", [x], OUTPUT_NAME, "Output/Softmax", axis=1)
-
-    classes = shape[0]
+    classes, confidence = shape[0], confidence_of(net)
+    _calibrated(g, x, confidence, classes)
+    outputs = [helper.make_tensor_value_info(OUTPUT_NAME, onnx.TensorProto.FLOAT, ["N", classes])]
+    if confidence.threshold is not None:
+        _rejected(g, x, confidence, classes)
+        outputs.append(helper.make_tensor_value_info(REJECTED_NAME, onnx.TensorProto.BOOL, ["N"]))
     graph = helper.make_graph(
         g.nodes, f"digitnet_{net.architecture or type(net).__name__}",
-        [helper.make_tensor_value_info(INPUT_NAME, onnx.TensorProto.FLOAT, ["N", flat])],
-        [helper.make_tensor_value_info(OUTPUT_NAME, onnx.TensorProto.FLOAT, ["N", classes])],
+        [helper.make_tensor_value_info(INPUT_NAME, onnx.TensorProto.FLOAT, ["N", flat])], outputs,
         initializer=g.initializers)
     opset_id = helper.make_opsetid("", opset)
     model = helper.make_model(graph, opset_imports=[opset_id], producer_name="digitnet",
@@ -174,14 +224,16 @@ def build_onnx_model(net, *, opset=DEFAULT_OPSET, metadata=None):
                               ir_version=helper.find_min_ir_version_for([opset_id]))
     model.doc_string = (f"digitnet {type(net).__name__}: input {INPUT_NAME!r} float32 [N, {flat}] "
                         "(pixels scaled to [0, 1], as load_mnist(normalize=True)); "
-                        f"output {OUTPUT_NAME!r} float32 [N, {classes}], softmax probabilities per class.")
+                        f"output {OUTPUT_NAME!r} float32 [N, {classes}], calibrated probabilities per class"
+                        + ("." if confidence.threshold is None else f"; {REJECTED_NAME!r} bool [N], 'not a digit'."))
     props = {
         "architecture": str(net.architecture or type(net).__name__),
         "digitnet_version": __version__,
         "config": json.dumps(getattr(net, "config", {}), sort_keys=True, default=str),
         "layers": json.dumps([f"{n}:{type(layer).__name__}" for n, layer in net.layers.items()]),
         "input": f"{INPUT_NAME} float32 [N, {flat}], pixels in [0, 1]",
-        "output": f"{OUTPUT_NAME} float32 [N, {classes}], softmax probabilities",
+        "output": f"{OUTPUT_NAME} float32 [N, {classes}], calibrated probabilities ({confidence.describe()})",
+        "calibration": json.dumps(confidence.as_metadata(), sort_keys=True),
     }
     for key, value in (metadata or {}).items():
         props[str(key)] = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
@@ -204,11 +256,15 @@ def export_onnx(net, path, *, opset=DEFAULT_OPSET, metadata=None):
     return model
 
 
-def run_onnx(path, x):
-    """Probabilities from the ONNX model at path for float32 rows x, by onnxruntime on the CPU."""
+def run_onnx(model, x, *, with_rejected=False):
+    """Probabilities from an ONNX model (a path, or its bytes) for float32 rows x, by onnxruntime on the CPU;
+    with_rejected: (probabilities, its "rejected" output, or None for a model without one)."""
     ort = _import_onnxruntime()
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    return session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(x, dtype=np.float32)})[0]
+    source = model if isinstance(model, bytes) else str(model)
+    session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs() if o.name in (OUTPUT_NAME, REJECTED_NAME)]
+    out = dict(zip(names, session.run(names, {INPUT_NAME: np.ascontiguousarray(x, dtype=np.float32)})))
+    return (out[OUTPUT_NAME], out.get(REJECTED_NAME)) if with_rejected else out[OUTPUT_NAME]

@@ -108,8 +108,10 @@ def atomic_write(path, write):
     """Call write(file) on a temporary file beside path, fsync it, then rename it over path.
 
     A crash or error mid-write leaves whatever was at path before untouched, and no temporary file.
-    The file gets the mode any new file gets (0666 less the umask), not mkstemp's private 0600."""
-    path = Path(path)
+    A new file gets the mode any new file gets (0666 less the umask), not mkstemp's private 0600; a file replaced
+    keeps its own (a private model stays private). A symbolic link is followed: the file it names is replaced and
+    the link kept (latest.npz -> runs/3.npz was turned into a file of its own, runs/3.npz left as it was)."""
+    given, path = Path(path), Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     while True:
         tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
@@ -120,6 +122,8 @@ def atomic_write(path, write):
             continue
     try:
         with os.fdopen(fd, "wb") as f:
+            if path.exists():
+                os.fchmod(f.fileno(), path.stat().st_mode & 0o777)
             write(f)
             f.flush()
             os.fsync(f.fileno())
@@ -127,7 +131,7 @@ def atomic_write(path, write):
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
+    return given
 
 
 def remove_leftovers(path):
@@ -139,8 +143,8 @@ def remove_leftovers(path):
 
 
 def leftovers_of(path):
-    """(folder, glob pattern) of the temporary files atomic_write makes for path."""
-    path = Path(path)
+    """(folder, glob pattern) of the temporary files atomic_write makes for path (beside the file a link names)."""
+    path = Path(os.path.realpath(path))
     return str(path.parent), f".{glob_escape(path.name)}.*.tmp"
 
 
@@ -165,6 +169,7 @@ def read_model_file(path, expected_format=FORMAT):
         raise ModelFileError(f"{path}: refused: a pickle file, not a digitnet model (pickles can run code)")
     if magic != b"PK\x03\x04":
         raise ModelFileError(f"{path}: not a digitnet model file (not a NumPy .npz archive)")
+    _check_unpacked_size(path)
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
@@ -200,6 +205,22 @@ def read_model_file(path, expected_format=FORMAT):
             raise ModelFileError(f"{path}: header checksum mismatch: the architecture, settings or metadata "
                                  "were altered or damaged")
     return header, arrays
+
+
+def _check_unpacked_size(path):
+    """ModelFileError for an archive whose members say they unpack to more bytes than the file holds: save_model
+    stores its arrays as they are (np.savez), so such a file is no digitnet model but a zip bomb (2 MB of zeros
+    compressed 1000 to 1 took 4 GB before the checksum refused it). A member never unpacks past its stated size."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            stated = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return  # damaged: np.load says how
+    if stated > path.stat().st_size:
+        raise ModelFileError(f"{path}: refused: its arrays would unpack to {stated:,} bytes from a file of "
+                             f"{path.stat().st_size:,} (digitnet stores them uncompressed)")
 
 
 FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))  # what save_model writes

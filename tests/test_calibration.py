@@ -296,6 +296,30 @@ def test_a_trained_model_carries_its_calibration(tmp_path):
     assert "800 held-out training digits" in header["metadata"]["calibration"]["fitted_on"]
 
 
+def test_calibrate_finds_a_runs_held_out_digits_only_in_the_data_it_trained_on(tmp_path):
+    """A model trained on mnist-10k, calibrated with --offline, was fitted on the sample's digits 7,201-8,000 (ones
+    it trained on) and told it was fitted on digits it held out. The held-out share is found again only in data of
+    the same name and size (wherever it lives); elsewhere the test digits are used, and the description says so."""
+    from digitnet.cli import main
+    from digitnet.model_io import save_model
+
+    out = tmp_path / "m.npz"
+    r = CliRunner().invoke(main, ["train", "--offline", "--iters", "20", "--seed", "3", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    net, header = load_model(out)
+    trained_on = header["metadata"]["dataset"]
+    for dataset, held_out in ((trained_on.replace(" at ", " at /elsewhere/", 1), True),  # the same data, moved
+                              ("mnist-10k at /data/mnist (10,000 train / 10,000 test)", False)):
+        save_model(out, net, dict(header["metadata"], dataset=dataset))
+        r = CliRunner().invoke(main, ["calibrate", str(out), "--offline"])
+        assert r.exit_code == 0, r.output
+        fitted_on = next(line for line in r.output.splitlines() if line.startswith("fitted on"))
+        if held_out:
+            assert fitted_on == "fitted on 800 training digits the model held out"
+        else:
+            assert fitted_on.startswith("fitted on the 2,000 test digits of") and f"trained on {dataset}" in fitted_on
+
+
 def test_outlier_specs():
     from digitnet.outliers import parse_spec
 

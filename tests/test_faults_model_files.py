@@ -191,3 +191,28 @@ def test_property_a_resealed_hostile_file_is_refused_in_one_line_or_predicts_fin
         reply = client.post("/api/predict", json={"pixels": x[0].tolist()})
         assert reply.status_code == 200, reply.text
         assert all(np.isfinite(p) for p in reply.json()["probabilities"])
+
+
+def test_a_model_file_that_would_unpack_to_far_more_than_it_holds_is_refused_before_it_is_read(bn_model, tmp_path):
+    """A zip bomb: 160 MB of zeros compressed to 160 KB, resealed. Every loader unpacked all of it (a 1.9 MB
+    file took 4 GB) before the shapes refused it; save_model stores arrays as they are, so the sizes the
+    archive states are checked first."""
+    import tracemalloc
+
+    header, arrays = contents(bn_model)
+    arrays["W1"] = np.zeros((40_000, 1000), dtype=np.float32)
+    header = dict(header, sha256=params_digest(arrays))
+    header.pop("header_sha256", None)
+    path = tmp_path / "bomb.npz"
+    np.savez_compressed(path, **arrays, **{HEADER_KEY: np.array(json.dumps(seal_header(header)))})
+    del arrays
+    assert path.stat().st_size < 1_000_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(ModelFileError, match=r"would unpack to 16\d,\d{3},\d{3} bytes"):
+            load_model(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20_000_000, peak  # before: the 160 MB array was made first
+    one_line_refusal(CliRunner().invoke(main, ["predict", "--model", str(path), "x.png"]), path)

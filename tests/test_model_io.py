@@ -4,6 +4,7 @@ import pickle
 import stat
 import tracemalloc
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -267,3 +268,19 @@ def test_saved_files_get_the_umasks_mode_like_any_new_file(tmp_path, net, umask)
     finally:
         os.umask(previous)
     assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask == stat.S_IMODE((tmp_path / "plain.txt").stat().st_mode)
+
+
+def test_a_model_replaced_keeps_its_mode_and_a_link_to_it_stays_a_link(tmp_path, net):
+    """`digitnet calibrate latest.npz` (a link to runs/3.npz) turned the link into a file of its own and left the
+    run's model as it was; a model kept private (0600) became readable by all (0644)."""
+    (tmp_path / "runs").mkdir()
+    target = save_model(tmp_path / "runs" / "3.npz", net)
+    os.chmod(target, 0o600)
+    link = tmp_path / "latest.npz"
+    link.symlink_to(Path("runs") / "3.npz")
+    before = target.read_bytes()
+    assert save_model(link, net, {"note": "again"}) == link  # the name it was given, not the link's target
+    assert link.is_symlink() and os.readlink(link) == str(Path("runs") / "3.npz")
+    assert target.read_bytes() != before and load_model(link)[1]["metadata"]["note"] == "again"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["3.npz", "latest.npz", "runs"]  # no temporary file

@@ -532,3 +532,24 @@ def test_an_eps_file_is_refused_and_never_handed_to_ghostscript(tmp_path, monkey
         buf = io.BytesIO()
         drawing().convert("RGB").save(buf, fmt)
         assert to_mnist(buf.getvalue()).shape == (28, 28), fmt
+
+
+@pytest.mark.parametrize("mode", ["P", "I;16"])
+def test_a_picture_that_grows_when_converted_counts_at_its_converted_size(tmp_path, mode):
+    """A palette PNG with a transparent colour is turned into RGBA, 16-bit pixels into 4-byte ones, before the
+    pixel work: 4200x4200 of them take 67 MB so, over MAX_DECODED_BYTES (before: counted at 1 or 2 bytes a pixel
+    and read; a 51 KB palette PNG of 40 megapixels took 385 MB)."""
+    a = np.zeros((4200, 4200), dtype=np.uint8)
+    a[1000:3000, 2000:2200] = 1
+    if mode == "P":
+        picture = Image.fromarray(a, "P")
+        picture.putpalette([255, 255, 255, 0, 0, 0] + [0] * 762)
+        picture.save(tmp_path / "big.png", transparency=0)
+    else:
+        Image.fromarray(a.astype(np.uint16) * 60000).save(tmp_path / "big.png")
+    with pytest.raises(ImageError, match="67 MB to decode") as e:
+        to_mnist(tmp_path / "big.png")
+    assert e.value.reason == "too-large"
+    smaller = Image.open(tmp_path / "big.png").crop((1000, 0, 4000, 3000))
+    smaller.save(tmp_path / "smaller.png", **({"transparency": 0} if mode == "P" else {}))
+    assert to_mnist(tmp_path / "smaller.png").shape == (28, 28)  # 36 MB so: still read

@@ -19,8 +19,8 @@ from .options import data_options
 def calibration_digits(header, dataset):
     """(x, t, description): held-out digits for a model, from what its header says it trained on.
 
-    A `digitnet train` file: the share it held out (its validation or calibration digits, split again the
-    same way). Trained on the first N digits only (--train-limit): the next digits, up to 2,000. A bundled
+    A `digitnet train` file given the data it trained on (the same name and size; _other_data): the share it
+    held out (its validation or calibration digits, split again the same way). Trained on the first N digits only (--train-limit): the next digits, up to 2,000. A bundled
     model (trained on the offline sample's 8,000 training digits): the sample's other 2,000, wherever the
     dataset holds them (the sample's test split, or MNIST's training digits 8,001-10,000). Otherwise the
     dataset's test split, with a warning in the description: a calibration fitted on the test digits must not
@@ -29,7 +29,8 @@ def calibration_digits(header, dataset):
     from ..settings import RunSettings
 
     settings = (header.get("metadata") or {}).get("settings")
-    if isinstance(settings, dict):
+    other = _other_data(header, dataset)
+    if isinstance(settings, dict) and not other:
         try:
             s = RunSettings.from_dict(settings)
         except (TypeError, ValueError):
@@ -48,9 +49,29 @@ def calibration_digits(header, dataset):
         held = _sample_held_out(dataset)
         if held is not None:
             return held[0], held[1], SAMPLE_HELD_OUT
+    why = (f"the model trained on {other}, so which of these it did not train on is not known" if other else
+           "the header does not say which digits the model did not train on")
     return (dataset.x_test, dataset.t_test,
-            f"the {dataset.x_test.shape[0]:,} test digits of {dataset.name} (the header does not say which digits "
-            "the model did not train on: do not measure calibration on these same digits)")
+            f"the {dataset.x_test.shape[0]:,} test digits of {dataset.name} ({why}: do not measure calibration on "
+            "these same digits)")
+
+
+def _other_data(header, dataset):
+    """The header's dataset (run.py writes dataset.describe()) where its name or its counts are not this one's,
+    else None: the held-out share of a run is found again only in the data it trained on (from another folder
+    holding them, too). Before, calibrating on the offline sample a model trained on mnist-10k fitted it on
+    digits it trained on, called held out."""
+    import re
+
+    saved = (header.get("metadata") or {}).get("dataset")
+    if not isinstance(saved, str):
+        return None
+
+    def name_and_counts(described):
+        m = re.fullmatch(r"(.*?) at .*?( \([\d,]+ train / [\d,]+ test\))?", described, flags=re.S)
+        return (m[1], m[2]) if m else (described, None)
+
+    return None if name_and_counts(saved) == name_and_counts(dataset.describe()) else saved
 
 
 def _sample_held_out(dataset):
@@ -84,8 +105,8 @@ def command(model, data_dir, offline, outliers, rate, out):
 
     MODEL is a model file (re-saved in place, atomically, weights unchanged) or a bundled model's name
     with --out. The digits come from --data-dir / --offline (see `digitnet train`): the ones the model
-    held out when its header says so (a bundled model: MNIST training digits 8,001-10,000), else the dataset's
-    test split."""
+    held out when its header says so and the data is the one it trained on (a bundled model: MNIST training
+    digits 8,001-10,000), else the dataset's test split."""
     from ..calibration import fit_for_net
     from ..model_io import load_model, params_digest, save_model
     from ..outliers import outlier_sets, parse_spec
