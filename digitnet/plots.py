@@ -35,10 +35,15 @@ def _figure(width, height):
 
 
 def _save(fig, path):
+    """Write the figure as a PNG, atomically (a disk that fills leaves the picture there before, not a broken
+    one); an OSError names the picture."""
+    from .model_io import atomic_write
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", dpi=DPI)
-    return path
+    try:
+        return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=DPI))
+    except OSError as e:
+        raise OSError(e.errno, e.strerror or str(e), str(path)) from None
 
 
 def plot_confusion_matrix(cm, path, title="Confusion matrix"):

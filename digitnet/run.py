@@ -44,6 +44,9 @@ class Run:
         return self.net.train_eval_size  # a family's fact: the CNNs score 5,000 training digits an epoch, not all
 
 
+MIN_CALIBRATION = 100  # validation digits fewer than this are not calibrated on (a threshold from 1 digit ...)
+
+
 def training_data(settings, dataset, rng):
     """((x, t) train, (x, t) validation or None): the first --train-limit digits, then the validation split."""
     x, t = dataset.x_train[:settings.train_limit], dataset.t_train[:settings.train_limit]
@@ -55,11 +58,13 @@ def training_data(settings, dataset, rng):
 
 
 def calibration_split(settings, train_set, val_set):
-    """(train set, calibration set): the validation digits when there are some (nothing more is held out),
-    else the last --calibration training digits, at most a tenth of them (none from fewer than 100 digits).
-    The last ones, not a random draw: the random stream, and so every seeded run's weights, stay as they were."""
-    if val_set is not None:
-        return train_set, val_set
+    """(train set, calibration set): the validation digits when there are some (nothing more is held out; none
+    with --calibration 0, or fewer than MIN_CALIBRATION of them), else the last --calibration training digits, at
+    most a tenth of them (none from fewer than 100 digits). The last ones, not a random draw: the random stream,
+    and so every seeded run's weights, stay as they were."""
+    if val_set is not None:  # before, used whatever --calibration said and however few: 1 digit set a threshold
+        enough = settings.calibration and val_set[0].shape[0] >= MIN_CALIBRATION  # that rejected 40 % of digits
+        return train_set, val_set if enough else None
     x, t = train_set
     n = min(settings.calibration or 0, x.shape[0] // 10) if x.shape[0] >= 100 else 0
     if n == 0:
@@ -137,6 +142,8 @@ def describe(run):
         data += f"; {run.val_set[0].shape[0]:,} training samples held out for validation"
         if run.calibration_set is not None:
             data += " (and calibration)"
+        elif s.calibration:
+            data += f" (too few to calibrate on: at least {MIN_CALIBRATION})"
     elif run.calibration_set is not None:
         data += f"; {run.calibration_set[0].shape[0]:,} training digits held out for calibration"
     sizes = [run.train_set[0].shape[1], *(s.hidden or run.net.default_hidden), 10]
@@ -175,13 +182,14 @@ class Checkpointer:
     """checkpoint(state) for train(): saves the run to path, with its settings and its dataset's identity."""
 
     def __init__(self, path, run):
-        self.path, self.run, self.identity = path, run, None
+        self.path, self.run, self.identity, self.written = path, run, None, False
 
     def __call__(self, state):
         if self.identity is None:  # hashing the data costs a fraction of a second: only when a checkpoint is due
             self.identity = dataset_identity(self.run.dataset)
         run = self.run
         save_checkpoint(self.path, run.net, run.optimizer, run.rng, state, run.settings.as_dict(), self.identity)
+        self.written = True  # the file at path is this run's (with --fresh, until now it was the run replaced)
 
 
 def kept_record(history):
@@ -229,17 +237,23 @@ def save_outputs(run, history, out):
         metadata["calibration"] = calibration
     save_model(out, run.net, metadata)
     metrics_path = out.with_suffix(".metrics.json")
-    text = json.dumps({"dataset": run.dataset.describe(), "epochs": history}, indent=1) + "\n"
+    text = json.dumps({"dataset": run.dataset.describe(), "epochs": history}, indent=1, allow_nan=False) + "\n"
     atomic_write(metrics_path, lambda f: f.write(text.encode()))
     return metrics_path
 
 
 def resume_conflicts(given, saved, names):
-    """[(option name, given value, the run's value)] for each setting in names where the two differ."""
-    def plain(value):  # a data folder given as a Path is the str a checkpoint stores
+    """[(option name, given value, the run's value)] for each setting in names where the two differ; --hidden and
+    --init that a run left out are its model's defaults (before, --hidden 50 was refused for the run's "None")."""
+    from .nets.factory import net_class
+
+    def plain(settings, name):  # a data folder given as a Path is the str a checkpoint stores
+        value = getattr(settings, name)
+        if value is None and name in ("hidden", "init"):
+            model = net_class(settings.model)
+            return model.default_hidden if name == "hidden" else model.default_init
         return str(value) if isinstance(value, Path) else value
-    return [(n, getattr(given, n), getattr(saved, n)) for n in names
-            if plain(getattr(given, n)) != plain(getattr(saved, n))]
+    return [(n, plain(given, n), plain(saved, n)) for n in names if plain(given, n) != plain(saved, n)]
 
 
 def join_workers(settings, args, out, checkpoint_path, resume):

@@ -40,8 +40,8 @@ def parse_init(value):
         std = float(value)
     except ValueError:
         raise ValueError(f"{value!r}: give a standard deviation, 'xavier', 'he' or 'pytorch'") from None
-    if not std > 0:
-        raise ValueError("a standard deviation must be positive")
+    if not 0 < std < float("inf"):
+        raise ValueError("a standard deviation must be positive and finite")
     return std
 
 
@@ -132,7 +132,8 @@ class RunSettings:
     calibration: int = option("--calibration", default=1000, show_default=True, kind="int", min=0, metavar="N",
                               help="Hold the last N training digits out (at most a tenth of them) to fit the model's "
                                    "temperature and its 'not a digit' threshold (docs/rejection.md). With "
-                                   "--validation those digits serve, and nothing more is held out. 0: none.")
+                                   "--validation those digits serve (100 at least), and nothing more is held out. 0: "
+                                   "none.")
     outliers: str = option("--outliers", kind="str", parse="outliers", metavar="KIND[+KIND...]|DIR",
                            help="Outlier exposure: add images that are not digits to each batch (half a batch), "
                                 "taught to spread their probability evenly, so the model can say 'not a digit'. "

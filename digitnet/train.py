@@ -232,14 +232,20 @@ def epoch_record(net, state, sets, keep_best, clock, team=None):
     clock.flush(state)
     team = team or DataParallel(SingleProcess(), net, None)
     team.average_buffers(net)
+    scored, train_acc = team.evaluate(net, *sets["train"])
     record = {"epoch": len(state.history) + 1, "iteration": state.step,
-              "train_loss": float(np.mean(state.epoch_losses)), "train_acc": team.evaluate(net, *sets["train"])[1]}
+              "train_loss": float(np.mean(state.epoch_losses)), "train_acc": train_acc}
     if sets["val"] is not None:
         record["val_loss"], record["val_acc"] = team.evaluate(net, *sets["val"])
         if keep_best and (state.best is None or record["val_acc"] > state.best["val_acc"]):
             state.best = {"val_acc": record["val_acc"], "epoch": record["epoch"], "arrays": snapshot(net)}
     if sets["test"] is not None:
         record["test_loss"], record["test_acc"] = team.evaluate(net, *sets["test"])
+    losses = {"training": scored, "val": record.get("val_loss", 0.0), "test": record.get("test_loss", 0.0)}
+    for which, loss in losses.items():  # the last update may diverge after its own loss was checked
+        if not math.isfinite(loss):
+            raise FloatingPointError(f"training diverged: the loss on the {which} digits became {loss} after step "
+                                     f"{state.step} (is the learning rate too high?)")
     clock.skip(state)
     record["train_time_s"] = round(state.train_time, 3)
     record["elapsed_s"] = round(state.elapsed, 3)

@@ -320,6 +320,21 @@ def test_calibrate_finds_a_runs_held_out_digits_only_in_the_data_it_trained_on(t
             assert fitted_on.startswith("fitted on the 2,000 test digits of") and f"trained on {dataset}" in fitted_on
 
 
+def test_validation_digits_calibrate_only_when_asked_and_enough_of_them(tmp_path):
+    """With --validation, --calibration 0 did nothing, and 1 validation digit set a threshold that rejected 40 % of
+    the test digits. They calibrate now when --calibration is not 0 and there are 100 or more."""
+    from digitnet.cli import main
+
+    for n, extra, calibrated in (("150", [], True), ("150", ["--calibration", "0"], False), ("5", [], False)):
+        out = tmp_path / f"m{n}{len(extra)}.npz"
+        r = CliRunner().invoke(main, ["train", "--offline", "--iters", "5", "--validation", n, *extra, "--out",
+                                      str(out)])
+        assert r.exit_code == 0, r.output
+        assert ("calibration" in load_model(out)[1]["metadata"]) is calibrated, (n, extra)
+        assert ("(and calibration)" in r.output) is calibrated
+        assert ("too few to calibrate on: at least 100" in r.output) is (n == "5")
+
+
 def test_outlier_specs():
     from digitnet.outliers import parse_spec
 

@@ -276,6 +276,45 @@ def test_overflow_gives_only_the_divergence_line(tmp_path, env):
     assert len(lines) == 1 and lines[0].startswith("Error: training diverged"), r.stderr
 
 
+@pytest.mark.parametrize("args", [["--epochs", 5, "--train-limit", 200, "--lr", "1e12", "--logdir", "runs"],
+                                  ["--iters", 1, "--lr", "1e38", "--calibration", 0],
+                                  ["--iters", 1, "--lr", "1e38"]], ids=["epoch-end-logdir", "last-step", "calibrated"])
+def test_an_update_that_diverges_just_before_an_epoch_ends_is_the_divergence_line(tmp_path, env, args):
+    """Only the loss before each update was checked: where an epoch ended right after a diverging one, TensorBoard's
+    histogram raised a traceback; on the last step a model of NaN weights was saved (exit 0, its metrics file
+    holding a bare NaN), or calibrating it failed with a line that did not say the run diverged."""
+    out = tmp_path / "m.npz"
+    args = [str(tmp_path / a) if a == "runs" else a for a in args]
+    r = digitnet("train", *args, "--seed", 1, "--out", out, env=env)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    (line,) = [line for line in one_error_line(r.stderr) if "RuntimeWarning" not in line and not line.startswith(" ")]
+    assert line.startswith("Error: training diverged: the loss on the training digits became nan after step"), line
+    assert line.endswith("no checkpoint of this run was written") and not out.exists()
+    assert not out.with_suffix(".metrics.json").exists()
+
+
+@pytest.mark.parametrize("args", [["train", "--dropout", "nan", "--model", "mlp"], ["train", "--pen-digits", "nan"],
+                                  ["train", "--cut-digits", "nan"], ["train", "--elastic", "nan", "--augment"],
+                                  ["train", "--lr", "inf"], ["train", "--weight-decay", "nan", "--model", "mlp"],
+                                  ["train", "--init", "inf"], ["train", "--weight-init-std", "nan"],
+                                  ["calibrate", "two-layer", "--rate", "nan", "--out", "c.npz"],
+                                  ["gradcheck", "--tolerance", "nan"]])
+def test_a_number_option_refuses_nan_and_infinity_in_one_line(tmp_path, args):
+    """click's FloatRange lets nan through every bound: --dropout nan trained and saved a model with dropout nan,
+    --pen-digits, --cut-digits and --elastic nan raised a traceback, --lr and --weight-decay nan were called a
+    learning rate too high."""
+    from click.testing import CliRunner
+
+    from digitnet.cli import main
+
+    r = CliRunner().invoke(main, [*args, "--offline", "--iters", "2", "--out", str(tmp_path / "m.npz")]
+                           if args[0] == "train" else [*args, "--offline"])
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    option = next(a for a in args if a.startswith("--") and a not in ("--model", "--augment", "--out"))
+    assert f"Invalid value for '{option}'" in r.output and "finite" in r.output
+    assert not (tmp_path / "m.npz").exists()
+
+
 def end_warning_for(history, **settings):
     from types import SimpleNamespace
 

@@ -160,3 +160,34 @@ def test_without_matplotlib_the_error_says_so(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     with pytest.raises(digitnet.DigitnetError, match="needs matplotlib"):
         plot_confusion_matrix(np.eye(10, dtype=int), tmp_path / "cm.png")
+
+
+def test_a_picture_whose_write_fails_is_named_and_leaves_the_earlier_one_and_the_run_finished(tmp_path, monkeypatch):
+    """The disk fills while `evaluate --plots` or `train --plot` writes a PNG: before, the earlier picture was cut
+    to 8 bytes and the error named no file; and the finished run's checkpoint stayed (removed only after --plot), so
+    the next run with that --out was refused as 'an interrupted run'."""
+    from click.testing import CliRunner
+
+    from digitnet.cli import main
+
+    model, plots = tmp_path / "m.npz", tmp_path / "plots"
+    assert CliRunner().invoke(main, ["train", "--offline", "--iters", "20", "--out", str(model)]).exit_code == 0
+    assert CliRunner().invoke(main, ["evaluate", str(model), "--offline", "--plots", str(plots)]).exit_code == 0
+    before = {p.name: p.read_bytes() for p in plots.iterdir()}
+
+    def disk_full(picture, fp, filename):  # Pillow's PNG writer, as matplotlib uses it: 8 bytes, then no room
+        fp.write(b"\x89PNG\r\n\x1a\n")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setitem(Image.SAVE, "PNG", disk_full)
+    r = CliRunner().invoke(main, ["evaluate", str(model), "--offline", "--plots", str(plots)])
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert r.stderr.strip().splitlines()[-1].startswith(f"Error: {plots}") and "No space left" in r.stderr
+    assert {p.name: p.read_bytes() for p in plots.iterdir()} == before
+    run = tmp_path / "t" / "m.npz"
+    r = CliRunner().invoke(main, ["train", "--offline", "--iters", "40", "--checkpoint-every", "20", "--plot",
+                                  "--out", str(run)])
+    assert r.exit_code == 1 and run.exists() and not run.with_suffix(".ckpt.npz").exists(), r.output
+    monkeypatch.undo()
+    r = CliRunner().invoke(main, ["train", "--offline", "--iters", "40", "--plot", "--out", str(run)])
+    assert r.exit_code == 0, r.output  # before: refused, "holds an interrupted run"

@@ -100,6 +100,30 @@ def test_resume_without_a_checkpoint_is_one_clear_line(tmp_path, env):
     assert "none.ckpt.npz" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
+def test_a_fresh_run_that_diverges_does_not_name_the_replaced_runs_checkpoint(tmp_path, env):
+    """With --fresh, a run that diverged before writing a checkpoint called the replaced run's its 'last good
+    checkpoint': --resume would have gone on with that other run (its seed, its learning rate, its length)."""
+    out = tmp_path / "m.npz"
+    r = digitnet("train", "--lr", "1e8", "--iters", "200", "--checkpoint-every", "1", "--seed", "0", "--out", out,
+                 env=env)  # diverges after a few steps, its checkpoint kept
+    assert "last good checkpoint" in r.stderr and out.with_suffix(".ckpt.npz").exists(), r.stderr
+    r = digitnet("train", "--fresh", "--lr", "1e38", "--iters", "50", "--seed", "9", "--out", out, env=env)
+    assert r.returncode == 1 and "training diverged" in r.stderr and "Traceback" not in r.stderr
+    assert "last good checkpoint" not in r.stderr and "no checkpoint of this run was written" in r.stderr
+
+
+def test_resume_takes_options_equal_to_the_runs_own(tmp_path, env):
+    """--hidden 50 and --init 0.01 (the two-layer net's defaults, which the run left out) and --offline (the run read
+    the sample, through DIGITNET_OFFLINE=1) were refused as differing from the run's "None" and "False"."""
+    out = tmp_path / "m.npz"
+    digitnet("train", "--lr", "1e8", "--iters", "200", "--checkpoint-every", "1", "--seed", "0", "--out", out, env=env)
+    assert out.with_suffix(".ckpt.npz").exists()  # the run diverged after a few steps; its checkpoint is kept
+    r = digitnet("train", "--resume", "--out", out, "--hidden", "50", "--init", "0.01", "--offline", env=env)
+    assert "resuming" in r.stdout and "differ" not in r.stderr, r.stderr  # (it goes on, and diverges again)
+    r = digitnet("train", "--resume", "--out", out, "--hidden", "60", "--init", "he", env=env)
+    assert r.returncode == 1 and "--hidden 60 (the run's: 50)" in r.stderr and "--init he (the run's: 0.01)" in r.stderr
+
+
 def test_divergence_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path, env):
     out = tmp_path / "diverged.npz"
     r = digitnet("train", "--lr", "1e8", "--iters", "200", "--checkpoint-every", "1", "--seed", "0", "--out", out,

@@ -13,18 +13,18 @@ import numpy as np
 from ..data.mnist import SAMPLE_HELD_OUT
 from ..errors import DigitnetError
 from .main import friendly_errors, load_data
-from .options import data_options
+from .options import FiniteFloat, data_options
 
 
 def calibration_digits(header, dataset):
     """(x, t, description): held-out digits for a model, from what its header says it trained on.
 
     A `digitnet train` file given the data it trained on (the same name and size; _other_data): the share it
-    held out (its validation or calibration digits, split again the same way). Trained on the first N digits only (--train-limit): the next digits, up to 2,000. A bundled
-    model (trained on the offline sample's 8,000 training digits): the sample's other 2,000, wherever the
-    dataset holds them (the sample's test split, or MNIST's training digits 8,001-10,000). Otherwise the
-    dataset's test split, with a warning in the description: a calibration fitted on the test digits must not
-    be measured on them."""
+    held out (its validation or calibration digits, split again the same way). Trained on the first N digits
+    only (--train-limit): the next digits, up to 2,000. A bundled model (trained on the offline sample's 8,000
+    training digits): the sample's other 2,000, wherever the dataset holds them (the sample's test split, or
+    MNIST's training digits 8,001-10,000). Otherwise the dataset's test split, with a warning in the
+    description: a calibration fitted on the test digits must not be measured on them."""
     from ..run import calibration_split, training_data
     from ..settings import RunSettings
 
@@ -38,7 +38,7 @@ def calibration_digits(header, dataset):
         if s is not None and (s.validation or s.calibration):
             rng = np.random.default_rng(s.seed)
             train_set, val_set = training_data(s, dataset, rng)
-            _, held = calibration_split(s, train_set, val_set)
+            held = val_set if val_set is not None else calibration_split(s, train_set, val_set)[1]  # never trained on
             if held is not None:
                 return held[0], held[1], f"{held[0].shape[0]:,} training digits the model held out"
         if s is not None and s.train_limit and s.train_limit < dataset.n_train:
@@ -95,7 +95,7 @@ def _sample_held_out(dataset):
 @click.option("--outliers", metavar="KIND[+KIND...]|DIR",
               help="Held-out outliers (never the ones a test measures with) that choose the rejection score: msp "
                    "or energy, whichever tells them from the digits better. Default: msp.")
-@click.option("--rate", default=0.01, show_default=True, type=click.FloatRange(min=0, max=1, min_open=True),
+@click.option("--rate", default=0.01, show_default=True, type=FiniteFloat(min=0, max=1, min_open=True),
               help="The share of digits the threshold may reject, at most (with 95 % confidence).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the calibrated model here instead of over MODEL (required for a bundled model).")

@@ -5,7 +5,7 @@ import click
 import numpy as np
 
 from .main import friendly_errors, load_data
-from .options import data_options
+from .options import FiniteFloat, data_options
 
 
 @click.command("gradcheck")
@@ -14,7 +14,7 @@ from .options import data_options
               help="How many training samples (from the first) the check runs on.")
 @click.option("--hidden", default=50, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of the initial weights.")
-@click.option("--tolerance", default=None, type=click.FloatRange(min=0, min_open=True),
+@click.option("--tolerance", default=None, type=FiniteFloat(min=0, min_open=True),
               help="Largest max-relative-error that passes (default 1e-5).")
 @click.option("--book-loss", is_flag=True,
               help="Differentiate the book's loss, cross_entropy_error(softmax(y)) with its log(y + 1e-7) guard, "

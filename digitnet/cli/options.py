@@ -1,10 +1,22 @@
 """Click options from RunSettings' fields: each field describes its option as data (settings.option);
 this module, the only one that knows click, turns that description into a click.option."""
+import math
 from pathlib import Path
 
 import click
 
 from ..settings import PARSERS, option_fields
+
+
+class FiniteFloat(click.FloatRange):
+    """A float option's type: a finite number within its bounds. click's FloatRange lets nan through every bound
+    (--dropout nan trained and saved a model with dropout nan; --pen-digits nan raised a traceback)."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
 
 
 def _click_type(spec):
@@ -13,7 +25,7 @@ def _click_type(spec):
     if kind == "int":
         return click.IntRange(**bounds) if bounds else int
     if kind == "float":
-        return click.FloatRange(**bounds) if bounds else float
+        return FiniteFloat(**bounds)
     if kind == "choice":
         return click.Choice(list(spec["choices"]))
     if kind == "dir":

@@ -10,7 +10,7 @@ import click
 
 from ..settings import DEFAULT_LR, RunSettings, option_fields
 from .main import friendly_errors, invoked_args, load_data
-from .options import settings_options
+from .options import FiniteFloat, settings_options
 
 CHANCE = 0.1  # ten digits
 NEAR_CHANCE = 0.2  # a final accuracy below this learned next to nothing
@@ -26,6 +26,7 @@ def resumed_settings(ctx, given, header, path):
     from click.core import ParameterSource
 
     from ..checkpoint import CheckpointError
+    from ..data.mnist import SAMPLE_NAME
     from ..run import resume_conflicts
 
     try:
@@ -35,6 +36,8 @@ def resumed_settings(ctx, given, header, path):
     explicit = {ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT}
     flags = {f.name: f.metadata["option"]["flag"] for f in option_fields()}
     typed = [name for name in flags if ctx.get_parameter_source(name) in explicit]
+    if "offline" in typed and given.offline and (header.get("dataset") or {}).get("name") == SAMPLE_NAME:
+        typed.remove("offline")  # the run read the sample too (DIGITNET_OFFLINE=1, or no MNIST found)
     if "logdir" in typed:  # where the TensorBoard files go changes nothing the run computes
         typed.remove("logdir")
         saved.logdir = str(given.logdir)
@@ -58,17 +61,19 @@ def train_with_progress(run, out, checkpoint_path, state, comm=None, logger=None
     first = comm is None or comm.rank == 0
     printer = ProgressPrinter(run.total, state.step if state else 0) if first else None
     callbacks = [c for c in (printer, logger) if c is not None]
+    checkpointer = Checkpointer(checkpoint_path, run)
     try:
         with ctrl_c_stops() as stop, contextlib.closing(printer) if printer else contextlib.nullcontext(), \
                 logger or contextlib.nullcontext():
-            return execute(run, callbacks=callbacks, state=state, checkpoint=Checkpointer(checkpoint_path, run),
-                           stop=stop, comm=comm)
+            return execute(run, callbacks=callbacks, state=state, checkpoint=checkpointer, stop=stop, comm=comm)
     except TrainingInterrupted as e:
         click.echo(f"interrupted after step {e.state.step:,} of {run.total:,}; checkpoint saved to {checkpoint_path}. "
                    f"Continue with: digitnet train --resume --out {out}", err=True)
         sys.exit(130)
     except FloatingPointError as e:
-        kept = f"; the last good checkpoint is {checkpoint_path}" if checkpoint_path.exists() else ""
+        ours = checkpointer.written or state is not None  # resumed: the checkpoint it started from is this run's
+        kept = (f"; the last good checkpoint is {checkpoint_path}" if ours and checkpoint_path.exists() else
+                "; no checkpoint of this run was written")
         raise click.ClickException(f"{e}{kept}") from None
 
 
@@ -112,11 +117,13 @@ def settings_given(options, weight_init_std):
     return settings
 
 
-def report(run, history, out, plot):
-    """Rank 0, after training: save the model and metrics, print the closing lines, draw the curves."""
+def report(run, history, out, plot, checkpoint_path):
+    """Rank 0, after training: save the model and metrics, remove the checkpoint, print the closing lines, draw
+    the curves."""
     from ..run import kept_record, save_outputs
 
     final, metrics_path = kept_record(history), save_outputs(run, history, out)
+    checkpoint_path.unlink(missing_ok=True)  # the model is saved: nothing left to resume (before --plot can fail)
     kept = f" (weights of epoch {final['epoch']}, best validation accuracy)" if run.settings.validation else ""
     click.echo(f"test accuracy {100 * final['test_acc']:.2f}% on {run.dataset.name}{kept}; trained in "
                f"{history[-1]['train_time_s']:.1f}s ({history[-1]['elapsed_s']:.1f}s with evaluation)")
@@ -138,7 +145,7 @@ def report(run, history, out, plot):
 
 @click.command("train")
 @settings_options()
-@click.option("--weight-init-std", type=click.FloatRange(min=0, min_open=True),
+@click.option("--weight-init-std", type=FiniteFloat(min=0, min_open=True),
               help="Same as --init STD (the book's name).")
 @click.option("--out", default="model.npz", show_default=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Where to save the model; metrics go to the same name with .metrics.json.")
@@ -201,5 +208,4 @@ def run_command(ctx, settings, out, checkpoint_path, resume, plot):
     history = train_with_progress(run, out, checkpoint_path, state, comm, logger)
     if not ranks_agree(comm, run.net) or comm.rank > 0:
         return  # rank 0 alone writes the files
-    report(run, history, out, plot)
-    checkpoint_path.unlink(missing_ok=True)  # the run is complete: nothing left to resume
+    report(run, history, out, plot, checkpoint_path)
