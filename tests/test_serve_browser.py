@@ -140,9 +140,9 @@ def test_draw_a_seven_read_it_and_clear(browser, server, artifacts):
     expect(page.locator("#digit")).to_have_text("7", timeout=15_000)
     wait_until_answered(page, posts, answered)
     assert posts and set(posts) == {server + "/api/predict", server + "/api/read"}  # the digit, and the number
-    predicts = posts.count(server + "/api/predict")
-    assert predicts == posts.count(server + "/api/read")
-    assert predicts < 20, f"{predicts} requests for 28 pointer events: not throttled"
+    predicts, reads = posts.count(server + "/api/predict"), posts.count(server + "/api/read")
+    # each asked apart (a slow reading must not hold back the digit), each throttled
+    assert 0 < predicts < 20 and 0 < reads < 20, f"{predicts} and {reads} requests for 28 pointer events"
     expect(bars).to_have_count(10)
     expect(page.locator("#bars .bar.top")).to_have_attribute("data-digit", "7")
     percents = [t.strip() for t in page.locator("#bars .bar .pct").all_inner_texts()]

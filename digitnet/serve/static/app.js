@@ -1,8 +1,10 @@
 // digitnet's drawing page: draw on #pad with Pointer Events, send the canvas as a PNG to /api/predict
 // (throttled while drawing, and once more when a stroke ends), show the digit, the ten probabilities
 // and the 28x28 image the network saw. The same PNG goes to /api/read, whose reading of the whole
-// number is shown under the pad, with each digit's box drawn over it (red and '?' where not sure). With "Look inside" open it asks /api/explain instead, which adds
-// each layer's output and the gradient of one digit's score with respect to the 28x28 input.
+// number is shown under the pad, with each digit's box drawn over it (red and '?' where not sure); the two
+// are asked apart, so a slow reading never holds back the digit. With "Look inside" open it asks
+// /api/explain instead of /api/predict, which adds each layer's output and the gradient of one digit's score
+// with respect to the 28x28 input.
 "use strict";
 
 (function () {
@@ -38,15 +40,33 @@
 
   // ---------------------------------------------------------------- the pad
   const scale = Math.min(2, window.devicePixelRatio || 1);   // crisp on high-density screens
-  const WIDTH = SIZE * Math.max(1, Math.round(pad.clientWidth / Math.max(1, pad.clientHeight)));
-  pad.width = boxes.width = Math.round(WIDTH * scale);
-  pad.height = boxes.height = Math.round(SIZE * scale);
-  ctx.setTransform(scale, 0, 0, scale, 0, 0);
-  ctx.lineCap = "round";
-  ctx.lineJoin = "round";
-  ctx.lineWidth = PEN;
-  ctx.strokeStyle = INK;
-  ctx.fillStyle = INK;
+  let WIDTH = 0;
+
+  function padWidth() {   // the pad's width in drawing units, from its shape on the page
+    return SIZE * Math.max(1, Math.round(pad.clientWidth / Math.max(1, pad.clientHeight)));
+  }
+
+  function fitPad() {     // (resizing a canvas clears it)
+    WIDTH = padWidth();
+    pad.width = boxes.width = Math.round(WIDTH * scale);
+    pad.height = boxes.height = Math.round(SIZE * scale);
+    ctx.setTransform(scale, 0, 0, scale, 0, 0);
+    ctx.lineCap = "round";
+    ctx.lineJoin = "round";
+    ctx.lineWidth = PEN;
+    ctx.strokeStyle = INK;
+    ctx.fillStyle = INK;
+  }
+  fitPad();
+  // A phone turned, a window resized or zoomed across the layout's breakpoint changes the pad's shape (2:1 wide,
+  // 1:1 narrow): the drawing units follow it, or every stroke after would reach the server stretched. The ink
+  // drawn so far cannot be kept in the new shape, so the pad is cleared and says so.
+  new ResizeObserver(() => {   // (a window minimised, or a full-page screenshot, lays the pad out at 0 x 0 a moment)
+    if (pad.clientWidth === 0 || pad.clientHeight === 0 || padWidth() === WIDTH) return;
+    fitPad();
+    clearAll();
+    showStatus("The pad changed shape: draw again.", false);
+  }).observe(pad);
 
   let hasInk = false, activePointer = null, last = null;
   let inkBox = null;   // the drawing's extent in drawing units: a lone dot is not sent (the server calls it a speck)
@@ -333,62 +353,84 @@
   }
 
   // ---------------------------------------------------------------- talking to the server
-  let dirty = false, inFlight = false, lastSent = -Infinity, timer = null, generation = 0;
+  // Two channels, the digit (/api/predict, or /api/explain with "Look inside" open) and the number (/api/read):
+  // each has at most one request out and sends the latest drawing when it returns, so a slow reading of the whole
+  // number never holds back the digit. A request unanswered after REQUEST_TIMEOUT_MS is given up, and so is every
+  // request out when the pad is cleared: the page never waits for good on a connection that went silent.
+  const REQUEST_TIMEOUT_MS = 30000;
+  let generation = 0;
+  const channels = [
+    { url: endpoint, answer: answerDigit },
+    { url: () => "/api/read", answer: answerNumber },
+  ].map((c) => ({ ...c, dirty: false, out: null, lastSent: -Infinity, timer: null }));
 
   function requestPrediction(now) {
     if (!hasInk || !bigEnough()) return;
-    dirty = true;
-    pump(now);
+    for (const c of channels) { c.dirty = true; pump(c, now); }
   }
 
-  function pump(now) {
-    if (!dirty || inFlight) return;        // a request in flight sends the latest drawing when it returns
-    const wait = now ? 0 : lastSent + THROTTLE_MS - performance.now();
+  function pump(c, now) {
+    if (!c.dirty || c.out) return;        // a request out sends the latest drawing when it returns
+    const wait = now ? 0 : c.lastSent + THROTTLE_MS - performance.now();
     if (wait > 0) {
-      if (timer === null) timer = setTimeout(() => { timer = null; pump(true); }, wait);
+      if (c.timer === null) c.timer = setTimeout(() => { c.timer = null; pump(c, true); }, wait);
       return;
     }
-    if (timer !== null) { clearTimeout(timer); timer = null; }
-    dirty = false;
-    inFlight = true;
-    lastSent = performance.now();
-    const gen = generation, url = endpoint();
-    pad.toBlob((blob) => send(blob, gen, url), "image/png");
+    if (c.timer !== null) { clearTimeout(c.timer); c.timer = null; }
+    c.dirty = false;
+    c.out = new AbortController();
+    c.lastSent = performance.now();
+    const gen = generation, url = c.url(), out = c.out;
+    pad.toBlob((blob) => send(c, blob, gen, url, out), "image/png");
   }
 
-  async function post(url, blob) {
+  async function send(c, blob, gen, url, out) {
     const form = new FormData();
     form.append("image", blob, "drawing.png");
-    const res = await fetch(url, { method: "POST", body: form });
-    const data = await res.json().catch(() => ({ error: `the server answered ${res.status}` }));
-    return { res, data };
+    const timer = setTimeout(() => out.abort("timeout"), REQUEST_TIMEOUT_MS);
+    try {
+      const res = await fetch(url, { method: "POST", body: form, signal: out.signal });
+      const data = await res.json().catch(() => ({ error: `the server answered ${res.status}` }));
+      if (gen === generation) c.answer(res, data);   // else cleared meanwhile: an answer about an old drawing
+    } catch (err) {
+      if (gen === generation && c.answer === answerDigit) {
+        showStatus(out.signal.reason === "timeout"
+          ? `The server did not answer in ${REQUEST_TIMEOUT_MS / 1000} s: is it still running?`
+          : "Cannot reach the server: is `digitnet serve` still running?", true);
+      }
+    } finally {
+      clearTimeout(timer);
+      if (c.out === out) { c.out = null; pump(c, false); }   // (clearing has already let go of it)
+    }
   }
 
-  async function send(blob, gen, url) {
-    try {
-      const [digit, number] = await Promise.all([post(url, blob), post("/api/read", blob)]);
-      if (gen !== generation) return;      // cleared meanwhile: these answers are about an old drawing
-      showReading(number.res.ok ? number.data : null);
-      const { res, data } = digit;
-      if (res.ok) {
-        showResult(data);
-      } else if (res.status === 422 && /no digit found/.test(data.error || "")) {
-        showStatus("Keep drawing: no digit to read yet.", false);
-      } else {
-        showStatus(data.error || `the server answered ${res.status}`, true);
-      }
-    } catch (err) {
-      if (gen === generation) showStatus("Cannot reach the server: is `digitnet serve` still running?", true);
-    } finally {
-      inFlight = false;
-      pump(false);
+  function answerDigit(res, data) {
+    if (res.ok) {
+      showResult(data);
+    } else if (res.status === 422 && /no digit found/.test(data.error || "")) {
+      showStatus("Keep drawing: no digit to read yet.", false);
+    } else {
+      showStatus(data.error || `the server answered ${res.status}`, true);
     }
+  }
+
+  function answerNumber(res, data) {
+    showReading(res.ok ? data : null);
   }
 
   function clearAll() {
     generation++;
-    dirty = false;
-    if (timer !== null) { clearTimeout(timer); timer = null; }
+    for (const c of channels) {
+      c.dirty = false;
+      if (c.timer !== null) { clearTimeout(c.timer); c.timer = null; }
+      if (c.out) { c.out.abort("cleared"); c.out = null; }
+    }
+    if (activePointer !== null) {   // cleared mid-stroke (Esc, or Clear tapped with another finger): the stroke ends
+      try { pad.releasePointerCapture(activePointer); } catch (_) { /* already released */ }
+      activePointer = null;
+      last = null;
+      pad.classList.remove("drawing");
+    }
     hasInk = false;
     inkBox = null;
     paper();
