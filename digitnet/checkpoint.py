@@ -103,12 +103,17 @@ def save_checkpoint(path, net, optimizer, rng, state, settings, dataset=None):
     return atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
+def require_checkpoint(path):
+    """CheckpointError unless a checkpoint file is at path (what --resume needs first)."""
+    if not Path(path).is_file():
+        raise CheckpointError(f"no checkpoint to resume: {path} does not exist (a finished run leaves none; "
+                              "--resume continues an interrupted run of the same --out)")
+
+
 def load_checkpoint(path):
     """The checkpoint's header and arrays, checked like a model file (format, digest)."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"no checkpoint to resume: {path} does not exist (a finished run leaves none; "
-                              "--resume continues an interrupted run of the same --out)")
+    require_checkpoint(path)
     try:
         header, arrays = read_model_file(path, expected_format=FORMAT)
     except ModelFileError as e:

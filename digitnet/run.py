@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import dataset_identity, save_checkpoint
+from .checkpoint import dataset_identity, require_checkpoint, save_checkpoint
 from .errors import DigitnetError, OptionError
 from .train import train, validation_split
 
@@ -95,7 +95,11 @@ def learning_rate_schedule(settings, total):
                 "cosine": lambda: CosineLR(lr, total),
                 "one-cycle": lambda: OneCycleLR(lr, total, min(max(total // 5, 1), total - 1)) if total > 1
                 else ConstantLR(lr)}[settings.schedule]()
-    return WarmupLR(schedule, settings.warmup) if getattr(settings, "warmup", 0) else schedule
+    warmup = getattr(settings, "warmup", 0)
+    if warmup >= total > 0:  # the rate would never reach --lr: before, taken without a word
+        raise OptionError(f"--warmup {warmup:,} is not shorter than the run ({total:,} steps): the learning rate "
+                          "would never reach --lr")
+    return WarmupLR(schedule, warmup) if warmup else schedule
 
 
 def prepare(settings, dataset):
@@ -307,7 +311,10 @@ def claim_output(out, checkpoint_path, *, resume, fresh):
 
     A fresh run refuses (OutputTaken) to start over the checkpoint of an interrupted run, which it would
     overwrite and then delete, unless --fresh says to; and any run refuses an --out that another run, still
-    training, holds the lock of."""
+    training, holds the lock of. --resume without a checkpoint is refused before the lock's folder is made
+    (before, `--resume --out new/m.npz` left an empty folder new/)."""
+    if resume:
+        require_checkpoint(checkpoint_path)
     if not resume and not fresh and checkpoint_path.exists():
         try:
             from .checkpoint import load_checkpoint

@@ -315,6 +315,20 @@ def test_a_number_option_refuses_nan_and_infinity_in_one_line(tmp_path, args):
     assert not (tmp_path / "m.npz").exists()
 
 
+def test_a_warmup_as_long_as_the_run_is_refused(tmp_path):
+    """The learning rate would never reach --lr: taken without a word before."""
+    from click.testing import CliRunner
+
+    from digitnet.cli import main
+
+    out = tmp_path / "m.npz"
+    r = CliRunner().invoke(main, ["train", "--offline", "--iters", "20", "--warmup", "20", "--out", str(out)])
+    assert r.exit_code == 2 and "--warmup 20 is not shorter than the run (20 steps)" in r.output and not out.exists()
+    r = CliRunner().invoke(main, ["train", "--offline", "--iters", "20", "--warmup", "19", "--calibration", "0",
+                                  "--out", str(out)])
+    assert r.exit_code == 0 and out.exists(), r.output
+
+
 def end_warning_for(history, **settings):
     from types import SimpleNamespace
 

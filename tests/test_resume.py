@@ -98,6 +98,9 @@ def test_resume_without_a_checkpoint_is_one_clear_line(tmp_path, env):
     r = digitnet("train", "--resume", "--out", tmp_path / "none.npz", env=env)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert "none.ckpt.npz" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = digitnet("train", "--resume", "--out", tmp_path / "new" / "m.npz", env=env)
+    assert r.returncode == 1 and "no checkpoint to resume" in r.stderr
+    assert not (tmp_path / "new").exists()  # before: an empty folder made for the lock was left
 
 
 def test_a_fresh_run_that_diverges_does_not_name_the_replaced_runs_checkpoint(tmp_path, env):
