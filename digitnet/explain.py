@@ -153,9 +153,9 @@ def explanation_png(result, image, path, *, zoom=8):
                                f"Right: why {k}, the gradient of the {result['score']} of {k}", fill="black")
     draw.text((10, side + 34), f"red: more ink here raises the {result['score']} of {k}; blue: lowers it",
               fill="black")
-    from .model_io import atomic_write
+    from .model_io import save_png
 
-    return atomic_write(path, lambda f: picture.save(f, format="PNG"))  # a failed write leaves no broken file
+    return save_png(picture, path)
 
 
 def _png_data_url(rgb):

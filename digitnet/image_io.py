@@ -16,10 +16,12 @@ from .errors import DigitnetError
 
 __all__ = ["ImageError", "MAX_PIXELS", "IMAGE_SUFFIXES", "describe", "load_grey"]
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")  # what a folder's images end in
-# The formats Pillow may open (JPEG: a phone's MPO too; PPM: also PGM and PBM). Not "any format Pillow reads":
-# Pillow hands EPS to the Ghostscript program, which would run an upload's PostScript, with no time limit.
-FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF", "PPM")
+# The formats Pillow may open (JPEG: a phone's MPO too; PPM: also PGM and PBM), and what a folder's files of them end
+# in. Not "any format Pillow reads": Pillow hands EPS to the Ghostscript program, which would run an upload's
+# PostScript, with no time limit.
+FORMATS = {"PNG": (".png",), "JPEG": (".jpg", ".jpeg"), "BMP": (".bmp",), "GIF": (".gif",), "WEBP": (".webp",),
+           "TIFF": (".tif", ".tiff"), "PPM": (".ppm", ".pgm", ".pbm")}
+IMAGE_SUFFIXES = tuple(suffix for suffixes in FORMATS.values() for suffix in suffixes)
 MAX_PIXELS = 40_000_000    # refuse larger images before decoding them (decompression bombs)
 WORK_MAX_SIDE = 1200       # larger images are box-reduced to about this before the pixel work ...
 MIN_WORK_SIDE = 100        # ... but not so far that the shorter side falls under this (work_factor)
@@ -148,7 +150,7 @@ def _open_image(image, name):
             with warnings.catch_warnings():
                 # Pillow warns from 89 megapixels on; our own limit below refuses those anyway.
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                img = Image.open(source, formats=FORMATS)  # reads the header only
+                img = Image.open(source, formats=tuple(FORMATS))  # reads the header only
         w, h = img.size
         if w * h > MAX_PIXELS:
             raise ImageError(f"{name}: {w}x{h} pixels is too large (limit {MAX_PIXELS // 1_000_000} "
@@ -171,8 +173,7 @@ def _open_image(image, name):
         raise ImageError(f"{name}: the image is too large (over {MAX_PIXELS // 1_000_000} megapixels); "
                          "refused as a possible decompression bomb", "too-large") from None
     except UnidentifiedImageError:
-        raise ImageError(f"{name}: not an image file digitnet reads (PNG, JPEG, BMP, GIF, WebP, TIFF, PPM)",
-                         "not-an-image") from None
+        raise ImageError(f"{name}: not an image file digitnet reads ({', '.join(FORMATS)})", "not-an-image") from None
     except Exception as e:  # (SyntaxError, EOFError, struct.error, TypeError...: all unreadable)
         raise _unreadable(name, e) from None
     return img, (w, h)

@@ -134,6 +134,12 @@ def atomic_write(path, write):
     return given
 
 
+def save_png(picture, path):
+    """A PIL picture written as a PNG at path through atomic_write: a disk that fills, or Ctrl-C, leaves the file
+    there before (or none), never a broken one (what read --show, predict --show-preprocessed and --explain write)."""
+    return atomic_write(path, lambda f: picture.save(f, format="PNG"))
+
+
 def remove_leftovers(path):
     """Delete the temporary files atomic_write leaves beside path when its process is killed outright
     (kill -9 mid-write). Only for a caller that knows no one else is writing path (train holds a lock)."""

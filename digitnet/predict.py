@@ -16,7 +16,7 @@ from .committee import as_committee
 from .data.images import PIXELS
 from .errors import DigitnetError
 from .image_io import IMAGE_SUFFIXES
-from .model_io import atomic_write
+from .model_io import save_png
 from .preprocess import ImageError, to_mnist
 
 __all__ = ["predict_images", "top_k", "expand_folders", "IMAGE_SUFFIXES"]
@@ -97,8 +97,7 @@ def _save_preprocessed(pixels, folder, source, used, suffix=".28x28.png", write=
     path = folder / name
     if not write:
         return path
-    grey = Image.fromarray(np.round(np.clip(pixels, 0, 1) * 255).astype(np.uint8))  # uint8: mode L
-    return atomic_write(path, lambda f: grey.save(f, format="PNG"))  # a failed write leaves no broken file
+    return save_png(Image.fromarray(np.round(np.clip(pixels, 0, 1) * 255).astype(np.uint8)), path)  # uint8: mode L
 
 
 def expand_folders(paths):

@@ -1,5 +1,4 @@
 """`digitnet read`: read the numbers in each picture (reader.read) and print them, line by line."""
-import functools
 import json
 import sys
 from pathlib import Path
@@ -7,7 +6,7 @@ from pathlib import Path
 import click
 
 from ..errors import DigitnetError
-from ..model_io import atomic_write
+from ..model_io import save_png
 from ..predict import _save_preprocessed, expand_folders
 from .main import friendly_errors
 from .predict import _make_folder, load_for_command
@@ -67,8 +66,7 @@ def command(images, model, as_json, show_dir, no_reject):
             if show_dir is not None:
                 path = _save_preprocessed(None, show_dir, str(image), used, suffix=".read.png", write=False)
                 try:
-                    drawn = draw_reading(image, reading)  # a failed write leaves no broken file:
-                    atomic_write(path, functools.partial(drawn.save, format="PNG"))
+                    save_png(draw_reading(image, reading), path)
                     record["shown"] = str(path)
                 except OSError as e:
                     failed += 1
