@@ -24,7 +24,7 @@ pytest.importorskip("PIL")
 pytest.importorskip("python_multipart")
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
-from PIL import Image
+from PIL import Image, ImageDraw
 
 import digitnet
 from digitnet.cli.serve import command as serve_command
@@ -688,6 +688,46 @@ def test_read_answers_the_number_in_an_upload_the_json_and_a_raw_body(bundled_cl
             assert picture[y0:y1, x0:x1].min() < 64 and d["rejected"] is False and d["line"] == 0
     one = bundled_client.post("/api/read", json={"pixels": sample.x_test[0].tolist()})  # MNIST pixels: one digit
     assert one.status_code == 200 and one.json()["text"] == str(int(sample.t_test[0]))
+
+
+def test_a_long_reading_lets_a_prediction_in_between_its_batches(model_file, monkeypatch):
+    """A picture cut into a thousand candidate digits (a wide 7 drawn on the page: 1,089) took seconds to read, all
+    of it under the nets' lock, so the page's digit (/api/predict) waited for the whole reading; the reading now
+    takes the lock one batch of candidates at a time. The lock here lets a prediction in the first time the
+    reading lets go of it, and the prediction must come before the reading's last batch."""
+    from types import SimpleNamespace
+
+    turns, predicted = [], threading.Event()
+
+    class Turns:
+        def __init__(self):
+            self.lock = threading.Lock()
+
+        def __enter__(self):
+            self.lock.acquire()
+            turns.append(threading.current_thread().name)
+
+        def __exit__(self, *exc):
+            self.lock.release()
+            if threading.current_thread().name == "predicting":
+                predicted.set()
+            elif not predicted.is_set() and "predicting" not in [t.name for t in threading.enumerate()]:
+                threading.Thread(target=lambda: predictor.judge(np.zeros(784)), name="predicting").start()
+                predicted.wait(120)
+
+    monkeypatch.setattr(serve, "threading", SimpleNamespace(Lock=Turns))
+    predictor = serve.Predictor(digitnet.load_model(model_file)[0])
+    monkeypatch.undo()
+    turns.clear()  # the nets' first runs, made when the predictor is set up
+    drawing = Image.new("L", (280, 280), 255)
+    ImageDraw.Draw(drawing).line([(60, 70), (220, 75), (200, 120)], fill=0, width=14)
+    buf = io.BytesIO()
+    drawing.save(buf, "PNG")
+    reader = threading.Thread(target=lambda: predictor.read(buf.getvalue()), name="reading")
+    reader.start()
+    reader.join(300)
+    assert predicted.is_set() and turns.count("reading") > 1
+    assert "reading" in turns[turns.index("predicting"):], f"the prediction waited for the whole reading: {turns}"
 
 
 def test_read_decodes_the_picture_before_it_takes_the_nets_lock(model_file, sample, monkeypatch):

@@ -48,7 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..committee import Committee, as_committee
+from ..committee import BATCH, Committee, as_committee
 from ..data.images import CLASSES, PIXELS, SIDE
 from ..errors import DigitnetError
 from ..explain import explanation_json
@@ -98,8 +98,26 @@ def _model_info(net, header, source):
     }
 
 
+class _TakingTurns(Committee):
+    """The nets of /api/read, each batch of a reading's candidates classified under the lock on its own: a picture
+    cut into a thousand candidates (a scribble, a wide 7: seconds) lets /api/predict and /api/explain in between."""
+
+    def __init__(self, nets, lock):
+        super().__init__(nets)
+        self.lock = lock
+
+    def logits(self, net, x):
+        x = np.asarray(x).reshape(len(x), -1)
+        parts = []
+        for i in range(0, len(x), BATCH):
+            with self.lock:
+                parts.append(Committee.logits(net, x[i:i + BATCH]))
+        return np.concatenate(parts)
+
+
 class Predictor:
-    """The network in inference mode. Its layers keep per-call state (masks, inputs), so calls are serialised."""
+    """The network in inference mode. Its layers keep per-call state (masks, inputs), so the nets are used by one
+    request at a time: a prediction or an explanation holds the lock throughout, a reading one batch at a time."""
 
     def __init__(self, net, readers=None, classifiers=None):
         self.net = net  # the one net "Look inside" shows
@@ -107,6 +125,7 @@ class Predictor:
         self.classifiers = as_committee(net if classifiers is None else classifiers)  # ... and single digits
         self.dtype = np.result_type(*net.params.values()) if getattr(net, "params", None) else np.float32
         self.lock = threading.Lock()
+        self._turns = _TakingTurns(self.readers.nets, self.lock)
         for one in dict.fromkeys((net, *self.readers.nets, *self.classifiers.nets)):  # each once, in order
             expected = one.input_size
             if expected != PIXELS:
@@ -128,12 +147,12 @@ class Predictor:
 
     def read(self, image, reject=True):
         """reader.read's Reading of a whole number in the picture (bytes with a name, or an array): the picture
-        is decoded and its ink found before the lock is taken, so that a slow upload holds up no other request."""
+        is decoded, its ink found and cut without the lock, which the nets take one batch of candidates at a time
+        (_TakingTurns), so that neither a slow upload nor a long reading holds up other requests for long."""
         from ..reader import ink_of, read_ink
 
         ink, name, scale = ink_of(image)
-        with self.lock:
-            return read_ink(ink, self.readers, reject=reject, name=name, scale=scale)
+        return read_ink(ink, self._turns, reject=reject, name=name, scale=scale)
 
     def explain(self, image, digit, score):
         from ..explain import explain
