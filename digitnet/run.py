@@ -91,7 +91,8 @@ def learning_rate_schedule(settings, total):
     from .optimizers import ConstantLR, CosineLR, OneCycleLR, StepLR, WarmupLR
 
     lr = settings.lr
-    schedule = {"constant": lambda: ConstantLR(lr), "step": lambda: StepLR(lr, max(total // 3, 1), 0.1),
+    third = max(-(-total // 3), 1)  # rounded up: 10 steps in thirds of 3 gave the last step a fourth rate
+    schedule = {"constant": lambda: ConstantLR(lr), "step": lambda: StepLR(lr, third, 0.1),
                 "cosine": lambda: CosineLR(lr, total),
                 "one-cycle": lambda: OneCycleLR(lr, total, min(max(total // 5, 1), total - 1)) if total > 1
                 else ConstantLR(lr)}[settings.schedule]()

@@ -146,6 +146,19 @@ def test_schedules():
     assert math.isclose(CosineLR(0.2, 10, min_lr=0.01)(9), 0.01)
 
 
+@pytest.mark.parametrize("total", [1, 2, 3, 10, 11, 12, 100, 938])
+def test_the_step_schedule_drops_the_rate_twice_whatever_the_run_s_length(total):
+    """`--schedule step` is "x0.1 after each third of training": the rate, a tenth of it, a hundredth. A run whose
+    steps did not divide by 3 (10 steps: thirds of 3) took a fourth rate, a thousandth, for its last step."""
+    from digitnet.run import learning_rate_schedule
+    from digitnet.settings import RunSettings
+
+    schedule = learning_rate_schedule(RunSettings(lr=0.1, schedule="step"), total)
+    rates = [schedule(s) for s in range(total)]
+    assert sorted(set(rates), reverse=True) == pytest.approx([0.1, 0.01, 0.001][:min(total, 3)])
+    assert rates == sorted(rates, reverse=True)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_adam_in_place_is_the_plain_formula_float_for_float(dtype):
     """Adam's update runs in scratch arrays for speed; it must give exactly the floats of the formula."""
