@@ -111,7 +111,7 @@ small_results = predict_images(small, files)
 print(f"two-layer reads {sum(r['digit'] == t for r, t in zip(small_results, truth))} of {len(files)} right")
 
 # %% [markdown]
-# ## 3. Whole numbers: `digitnet.read`
+# ## 3. Whole numbers
 #
 # A picture with several digits in a row is cut into one piece per digit, and each is read as above.
 # `digitnet.read(image, net=None)` returns the number as text and, for each digit, its value, confidence,
@@ -138,28 +138,27 @@ plt.axis("off")
 plt.show()
 
 # %%
-if hasattr(digitnet, "read"):
-    reading = digitnet.read(number)
-    print("read:", reading.text)
-    fig, ax = plt.subplots(figsize=(6, 2))
-    ax.imshow(number, cmap="gray")
-    for d in reading.digits:
-        print(f"  {d['value']}  confidence {d['confidence']:.2f}  box {d['box']}  rejected {d['rejected']}")
-        x0, y0, x1, y1 = d["box"]
-        colour = "tab:red" if d["rejected"] else "tab:green"
-        ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color=colour))
-        ax.text(x0, y0 - 5, "?" if d["rejected"] else str(d["value"]), color="tab:blue")
-    ax.axis("off")
-    plt.show()
-else:
-    print("this digitnet has no digitnet.read yet (it arrives with number reading); one digit at a time instead:")
-    print("".join(str(r["digit"]) for r in predict_images(net, pieces)))
+reading = digitnet.read(number)
+print("read:", reading.text)
+fig, ax = plt.subplots(figsize=(6, 2))
+ax.imshow(number, cmap="gray")
+for d in reading.digits:
+    print(f"  {d['value']}  confidence {d['confidence']:.2f}  box {d['box']}  rejected {d['rejected']}")
+    x0, y0, x1, y1 = d["box"]
+    colour = "tab:red" if d["rejected"] else "tab:green"
+    ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color=colour))
+    ax.text(x0, y0 - 5, "?" if d["rejected"] else str(d["value"]), color="tab:blue")
+ax.axis("off")
+plt.show()
 
 # %% [markdown]
 # ## 4. Not a digit
 #
-# A network trained only on digits has no way to say "none of these": softmax always shares out 100 % among
-# the ten digits, so a scribble, a letter or a smiley gets a confident-looking answer.
+# Softmax always shares out 100 % among the ten digits, so a network trained only on digits gives a
+# scribble, a letter or a smiley a digit, often with a confident-looking probability. digitnet's models
+# carry a rejection threshold, fitted when they were trained (see docs/rejection.md): below it,
+# `predict_images` answers `rejected: True`, "not a digit", as `digitnet predict` does. Each title shows
+# the digit the softmax favours and the model's verdict.
 
 # %%
 def drawing(draw_fn, size=(200, 200)):
@@ -192,31 +191,31 @@ answers = predict_images(net, list(not_digits.values()), keep_images=True)
 fig, axes = plt.subplots(1, len(not_digits), figsize=(2.6 * len(not_digits), 3))
 for ax, (name, img), r in zip(axes, not_digits.items(), answers):
     ax.imshow(img, cmap="gray")
-    ax.set_title(f"{name}: read {r['digit']} ({max(r['probabilities']):.0%})", fontsize=9)
+    verdict = "not a digit" if r["rejected"] else "a digit"
+    ax.set_title(f"{name}: {r['digit']} ({max(r['probabilities']):.0%}), {verdict}", fontsize=9)
     ax.axis("off")
 plt.show()
 
 # %% [markdown]
-# Rejection is how a reader says "not a digit": `digitnet.read` marks such a piece `rejected` instead of
-# forcing it into 0-9.
+# `digitnet.read` is made for numbers, and judges each piece it cuts, not the whole picture: it cuts a
+# drawing into strokes, and a stroke of a letter or a shape is a good 1, so it often reads one as digits
+# (docs/reading.md, "Where it fails"). Its `rejected` marks the pieces it doubts (`?` in the text). For a
+# picture that should hold one symbol, ask `predict`, as above.
 
 # %%
-if hasattr(digitnet, "read"):
-    for name, img in not_digits.items():
-        reading = digitnet.read(img)
-        flags = ", ".join(f"{d['value']} (confidence {d['confidence']:.2f}, rejected {d['rejected']})"
-                          for d in reading.digits)
-        print(f"{name:16} text {reading.text!r}: {flags or 'no digit found'}")
-else:
-    print("this digitnet has no digitnet.read yet, so no rejection; the probabilities above are all there is")
+for name, img in not_digits.items():
+    reading = digitnet.read(img)
+    flags = ", ".join(f"{d['value']} (confidence {d['confidence']:.2f}, rejected {d['rejected']})"
+                      for d in reading.digits)
+    print(f"{name:16} text {reading.text!r}: {flags}")
 
 # %% [markdown]
 # ## 5. Can the confidence be believed? Calibration
 #
 # A network is *calibrated* when, of all the answers it gives with 90 % probability, about 90 % are right.
 # To measure it honestly we need digits the network never saw, so we train the book's two-layer network
-# here on the training digits and look at the test digits (the bundled models were trained on the whole
-# offline sample, so they would be judged on their own homework). The reliability diagram sorts the test
+# here on the training digits, with no calibration, and look at the test digits it never saw (a bundled
+# model has been calibrated already, so it would show the cure, not the problem). The reliability diagram sorts the test
 # answers into bins by their top probability and compares each bin's mean probability with its accuracy.
 
 # %%
