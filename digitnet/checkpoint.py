@@ -39,12 +39,14 @@ def check_dataset(path, header, identity):
     if not isinstance(saved, dict):
         raise CheckpointError(f"{path}: the checkpoint does not say which data it trained on "
                               "(written by an older digitnet); start the run again")
+    raise CheckpointError(f"{path}: refused: the run trained on {describe_dataset(saved)}, not on "
+                          f"{describe_dataset(identity)}; resume it with the same data")
 
-    def describe(d):
-        return f"{d.get('name')} ({d.get('n_train', 0):,} train / {d.get('n_test', 0):,} test, " \
-               f"sha256 {str(d.get('sha256'))[:12]})"
-    raise CheckpointError(f"{path}: refused: the run trained on {describe(saved)}, not on {describe(identity)}; "
-                          "resume it with the same data")
+
+def describe_dataset(identity):
+    """A dataset_identity() in words: its name, sizes and the start of its digest."""
+    return (f"{identity.get('name')} ({identity.get('n_train', 0):,} train / {identity.get('n_test', 0):,} test, "
+            f"sha256 {str(identity.get('sha256'))[:12]})")
 
 
 def optimizer_state(optimizer):

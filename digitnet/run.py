@@ -302,6 +302,24 @@ def ranks_agree(comm, net):
     return True
 
 
+def same_data(comm, dataset):
+    """With N workers: is every rank's data rank 0's? docs/cluster.md asks for the same data at the same path on
+    every host; other data made the ranks' epochs end at different steps, and MPI failed with a stack of its
+    internals (data of the same size but other digits would have trained on a mix without a word)."""
+    if comm.size == 1:
+        return
+    from .checkpoint import describe_dataset
+    from .parallel import PeerFailed
+
+    identities = comm.allgather(dataset_identity(dataset))
+    other = next((rank for rank, identity in enumerate(identities) if identity != identities[0]), None)
+    if other is None:
+        return
+    line = (f"worker {other} has other data than worker 0: {describe_dataset(identities[other])} against "
+            f"{describe_dataset(identities[0])}; give every worker the same data")
+    raise DigitnetError(line) if comm.rank == 0 else PeerFailed(line)
+
+
 class OutputTaken(DigitnetError):
     """--out belongs to another run: an interrupted one (its checkpoint) or one still training."""
 

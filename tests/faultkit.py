@@ -113,3 +113,16 @@ def assert_one_line(stderr, *wanted):
     for text in wanted:
         assert text in lines[0], lines[0]
     return lines[0]
+
+
+def interrupted_run(tmp_path, out="r/r.npz"):
+    """(env, checkpoint path): a real interrupted run, Ctrl-C after the first epoch, leaves r/r.ckpt.npz."""
+    import signal
+
+    env = fault_env(tmp_path)
+    run = start("train", *QUICK, "--iters", "100000", "--out", out, cwd=tmp_path, env=env)
+    wait_for_line(run, "epoch   1")
+    run.send_signal(signal.SIGINT)
+    _, err = run.communicate(timeout=TIMEOUT_S)
+    assert run.returncode == 130, err
+    return env, tmp_path / out.replace(".npz", ".ckpt.npz")

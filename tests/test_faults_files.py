@@ -11,7 +11,18 @@ import subprocess
 import sys
 
 import pytest
-from faultkit import QUICK, REPO, TIMEOUT_S, assert_clean, assert_one_line, digitnet, fault_env, start, wait_for_line
+from faultkit import (
+    QUICK,
+    REPO,
+    TIMEOUT_S,
+    assert_clean,
+    assert_one_line,
+    digitnet,
+    fault_env,
+    interrupted_run,
+    start,
+    wait_for_line,
+)
 
 from digitnet.checkpoint import load_checkpoint
 
@@ -57,17 +68,6 @@ def full_disk(folder):
         with contextlib.suppress(OSError), open(filler, "wb") as out:
             out.write(b"\0" * (252 * 1024))
         yield f
-
-
-def interrupted_run(tmp_path, out="r/r.npz"):
-    """A real interrupted run: Ctrl-C after the first epoch leaves r/r.ckpt.npz."""
-    env = fault_env(tmp_path)
-    run = start("train", *QUICK, "--iters", "100000", "--out", out, cwd=tmp_path, env=env)
-    wait_for_line(run, "epoch   1")
-    run.send_signal(signal.SIGINT)
-    _, err = run.communicate(timeout=TIMEOUT_S)
-    assert run.returncode == 130, err
-    return env, tmp_path / out.replace(".npz", ".ckpt.npz")
 
 
 @pytest.mark.parametrize("extra", [[], ["--checkpoint-every", "5"]])

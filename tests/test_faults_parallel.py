@@ -11,11 +11,14 @@ from pathlib import Path
 import pytest
 from faultkit import (
     QUICK,
+    REPO,
     TIMEOUT_S,
     assert_clean,
     assert_one_line,
     digitnet,
     fault_env,
+    interrupted_run,
+    job_processes,
     names_lost,
     rank_pid,
     start,
@@ -142,6 +145,44 @@ def test_a_signal_stops_every_worker_after_the_same_step_with_a_checkpoint(tmp_p
     assert_clean(env, tmp_path)
 
 
+def test_a_worker_that_cannot_read_the_checkpoint_it_resumes_ends_the_job_naming_it(tmp_path, mpiexec):
+    """A worker that failed before it joined MPI (reading the checkpoint, on --resume) left no pid file, and the
+    launcher, which watched the workers once all had left theirs, waited for good with worker 0 spinning in MPI.
+    Workers join MPI first now: the failure is one line naming the worker, and the checkpoint is kept."""
+    run, env = long_run(tmp_path)
+    run.send_signal(signal.SIGINT)
+    _, err = run.communicate(timeout=TIMEOUT_S)
+    assert run.returncode == 130, err
+    before = (tmp_path / "m.ckpt.npz").read_bytes()
+    done = digitnet("train", *QUICK, "--iters", "100000", "--workers", "2", "--out", "m.npz", "--checkpoint-every",
+                    "160", "--resume", cwd=tmp_path, env=fault_env(tmp_path, "1:resume:oserror"))
+    assert done.returncode == 1, done.stderr
+    assert_one_line(done.stderr, "Error: worker 1: injected I/O error at resume")
+    assert (tmp_path / "m.ckpt.npz").read_bytes() == before
+    assert_clean(env, tmp_path)
+
+
+def started(env, rank):
+    """Whether the worker of that rank has a process yet."""
+    return any({f"PMI_RANK={rank}".encode(), f"OMPI_COMM_WORLD_RANK={rank}".encode()}
+               & set(Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"))
+               for pid in job_processes(env) if Path(f"/proc/{pid}").exists())
+
+
+def test_a_ctrl_c_as_the_workers_start_ends_the_job_without_a_traceback(tmp_path, mpiexec):
+    """A Ctrl-C before the workers had joined MPI went to mpiexec, which passed it to workers still importing:
+    their KeyboardInterrupt tracebacks, and exit status 2 or 11. Wherever it lands now: 130, no traceback."""
+    env = fault_env(tmp_path)
+    run = start("train", *QUICK, "--iters", "100000", "--workers", "2", "--out", "m.npz", cwd=tmp_path, env=env)
+    while not all(started(env, rank) for rank in (0, 1)):  # both workers' processes are there: they import
+        assert run.poll() is None, run.communicate()
+        time.sleep(0.01)
+    run.send_signal(signal.SIGINT)
+    _, err = run.communicate(timeout=TIMEOUT_S)
+    assert run.returncode == 130 and "Traceback" not in err, err
+    assert_clean(env, tmp_path)
+
+
 @pytest.mark.parametrize("rank", [0, 1])
 def test_a_worker_killed_outright_ends_the_job_naming_it(tmp_path, mpiexec, rank):
     run, env = long_run(tmp_path)
@@ -234,6 +275,58 @@ def test_under_a_plain_mpiexec_a_failing_rank_ends_the_job_with_its_line(tmp_pat
                     launcher=[mpiexec, "-n", "2"])
     assert done.returncode != 0
     assert "Error: worker 1: injected I/O error at step:5" in done.stderr and "Traceback" not in done.stderr
+    assert_clean(env, tmp_path)
+
+
+def test_under_a_plain_mpiexec_a_new_run_keeps_an_interrupted_runs_checkpoint(tmp_path, mpiexec):
+    """The launch docs/cluster.md gives for clusters: no rank claimed --out, so a new run overwrote an interrupted
+    run's checkpoint and deleted it at its end (and two jobs could write one --out). Rank 0 claims it now, and
+    the refusal is one line, not one a rank."""
+    env, checkpoint = interrupted_run(tmp_path)
+    before = checkpoint.read_bytes()
+    done = digitnet("train", *QUICK, "--iters", "10", "--out", "r/r.npz", cwd=tmp_path, env=env,
+                    launcher=[mpiexec, "-n", "2"])
+    errors = [line for line in done.stderr.splitlines() if line.startswith("Error:")]  # and MPICH's "Abort(1)"
+    assert done.returncode != 0 and len(errors) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "r/r.ckpt.npz holds an interrupted run (stopped at step" in errors[0] and "--fresh" in errors[0]
+    assert checkpoint.read_bytes() == before and not (tmp_path / "r/r.npz").exists()
+    fresh = digitnet("train", *QUICK, "--iters", "10", "--out", "r/r.npz", "--fresh", cwd=tmp_path, env=env,
+                     launcher=[mpiexec, "-n", "2"])
+    assert fresh.returncode == 0, fresh.stderr
+    assert (tmp_path / "r/r.npz").is_file() and not checkpoint.exists()
+    assert_clean(env, tmp_path / "r")
+
+
+def sample_folder(folder, shift=0):
+    """The bundled sample's training digits as an MNIST folder (as its test set too), labels shifted by `shift`."""
+    import gzip
+
+    folder.mkdir(parents=True)
+    sample = REPO / "digitnet" / "data" / "sample"
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"):
+        raw = bytearray(gzip.decompress((sample / name).read_bytes()))
+        if "labels" in name:
+            raw[8:] = bytes((b + shift) % 10 for b in raw[8:])
+        for kind in ("train", "t10k"):
+            (folder / name.replace("train", kind)).write_bytes(gzip.compress(bytes(raw)))
+
+
+def test_under_a_plain_mpiexec_workers_given_other_data_are_refused(tmp_path, mpiexec):
+    """docs/cluster.md asks for the same data at the same path on every host. A worker whose folder held other
+    digits of the same sizes trained on a mix without a word (of other sizes, MPI failed with a stack of its
+    internals); the workers' data are compared once they are loaded."""
+    sample_folder(tmp_path / "a" / "data")
+    sample_folder(tmp_path / "b" / "data", shift=1)
+    env = fault_env(tmp_path)
+    args = ["train", "--model", "mlp", "--hidden", "16", "--batch-size", "50", "--iters", "20", "--data-dir", "data",
+            "--out", tmp_path / "m.npz"]
+    first = [mpiexec, "-n", "1", "-wdir", tmp_path / "a", sys.executable, "-m", "digitnet", *args,
+             ":", "-n", "1", "-wdir", tmp_path / "b"]
+    done = digitnet(*args, cwd=tmp_path, env=env, launcher=list(map(str, first)))
+    errors = [line for line in done.stderr.splitlines() if line.startswith("Error:")]  # and MPICH's "Abort(1)"
+    assert done.returncode != 0 and len(errors) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "worker 1 has other data than worker 0" in errors[0] and "same data" in errors[0]
+    assert not (tmp_path / "m.npz").exists()
     assert_clean(env, tmp_path)
 
 

@@ -66,6 +66,17 @@ def test_two_ranks_give_the_whole_batch_gradient(two_rank_gradients, name, batch
             assert np.array_equal(first[key], second[key]), key
 
 
+def test_ranks_that_build_their_nets_apart_start_alike_and_end_alike(tmp_path):
+    """digitnet.train(comm=world()) with a net built on each rank with its own seed (or none) and its own random
+    generator: before, nothing made the ranks start alike, so each applied the averaged update to different
+    weights and the ranks ended apart without a word. Rank 0's weights, statistics and random state go to all."""
+    run_mpi(2, HERE / "mpi" / "unseeded.py", tmp_path)
+    first, second = (dict(np.load(tmp_path / f"rank{r}.npz")) for r in range(2))
+    assert first.keys() == second.keys() and "BatchNorm1.running_mean" in first
+    for key in first:
+        assert np.array_equal(first[key], second[key]), key
+
+
 def test_an_uneven_batch_weighs_each_sample_once():
     """Without the n_local / n_global scaling, averaging two ranks' means of 3 and 4 samples would give
     the 3 samples more weight: the buffer's scaling is what makes the sum the mean of 7."""

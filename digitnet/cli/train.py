@@ -3,6 +3,7 @@
 This module holds what belongs to the command line: which options were typed (for --resume), the
 progress shown, Ctrl-C, and the closing lines and warnings."""
 import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -160,25 +161,39 @@ def command(ctx, weight_init_std, out, plot, resume, fresh, **options):
     """Train a network (default: the book's 784-50-10 TwoLayerNet, batch 100, SGD lr 0.1; the conv nets get the
     book's Adam lr 0.001) and save it."""
     from ..checkpoint import checkpoint_path_for
-    from ..parallel import launched_by_mpi
-    from ..run import claim_output
 
     settings = settings_given(options, weight_init_std)
     if resume and fresh:
         raise click.UsageError("give --resume or --fresh, not both")
     out = out if out.suffix == ".npz" else out.with_name(out.name + ".npz")
     checkpoint_path = checkpoint_path_for(out)
-    # The process a user started holds --out's lock; the workers it launches (under MPI) run in its shadow.
-    lock = None if launched_by_mpi() else claim_output(out, checkpoint_path, resume=resume, fresh=fresh)
+    lock = claim_for_the_job(out, checkpoint_path, resume, fresh)
     with contextlib.closing(lock) if lock else contextlib.nullcontext():
         run_command(ctx, settings, out, checkpoint_path, resume, plot)
+
+
+def claim_for_the_job(out, checkpoint_path, resume, fresh):
+    """run.claim_output's lock on --out, for the whole job. The process a user started holds it, and the workers
+    that digitnet's own launcher starts (--workers N) run in its shadow; under a plain mpiexec or srun, rank 0
+    claims it and every rank learns whether it could (before, no rank did: a new run overwrote and deleted an
+    interrupted run's checkpoint, and two jobs wrote one --out)."""
+    from ..parallel import WORKER_DIR_VAR, launched_by_mpi, together, world
+    from ..run import claim_output
+
+    if os.environ.get(WORKER_DIR_VAR):
+        return None
+    if not launched_by_mpi():
+        return claim_output(out, checkpoint_path, resume=resume, fresh=fresh)
+    comm = world()
+    return together(comm, lambda: claim_output(out, checkpoint_path, resume=resume, fresh=fresh)
+                    if comm.rank == 0 else None)
 
 
 def run_command(ctx, settings, out, checkpoint_path, resume, plot):
     """The train command once its --out is this run's: the workers, the agreed setup, training, the files."""
     from ..checkpoint import check_dataset, dataset_identity, load_checkpoint, restore_checkpoint
     from ..parallel import together
-    from ..run import describe, join_workers, prepare, ranks_agree
+    from ..run import describe, join_workers, prepare, ranks_agree, same_data
 
     header = arrays = None
     if resume:
@@ -200,6 +215,7 @@ def run_command(ctx, settings, out, checkpoint_path, resume, plot):
         return run, state, tensorboard_logger(run, state, comm)
 
     run, state, logger = together(comm, setup)  # a logdir that cannot be written fails here, agreed by all
+    same_data(comm, run.dataset)
     for line in describe(run):
         click.echo(line)
     if logger is not None:

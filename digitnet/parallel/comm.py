@@ -304,12 +304,33 @@ def average_buffers(net, comm):
     net.load_buffers(averaged)
 
 
+def start_alike(comm, net, rng):
+    """Rank 0's weights, batch norm's running statistics and random state, on every rank: each rank applies the
+    same averaged update, so they must start alike (as DDP broadcasts the model). A net built without a seed
+    started differently on every rank, and the ranks went on apart without a word. Nets of different shapes
+    are refused on every rank."""
+    buffers = net.buffers() if hasattr(net, "buffers") else {}
+    params, buffers0, state = comm.bcast((net.params, buffers, rng.bit_generator.state) if comm.rank == 0 else None)
+    differ = params.keys() != net.params.keys() or any(np.shape(v) != np.shape(net.params[k])
+                                                       for k, v in params.items())
+    if comm.any(differ):
+        raise ParallelError("the workers' nets differ in their weights' names or shapes: build the same net on each")
+    for key, value in params.items():
+        net.params[key][...] = value
+    if buffers0:
+        net.load_buffers(buffers0)
+    rng.bit_generator.state = state
+
+
 class DataParallel:
     """What the training loop needs of the other workers: its share of each batch, its own random stream,
-    the one Allreduce a step, and sharded evaluation. DataParallel(SingleProcess(), net, rng) changes nothing."""
+    the one Allreduce a step, and sharded evaluation. DataParallel(SingleProcess(), net, rng) changes nothing;
+    with several ranks, they start alike (start_alike)."""
 
     def __init__(self, comm, net, rng):
         self.comm = comm
+        if comm.size > 1:
+            start_alike(comm, net, rng)
         self.rng = rank_rng(rng, comm)  # dropout and augmentation draw from this one
         self.buffer = None
         if comm.size > 1:

@@ -13,6 +13,7 @@ The workers import the digitnet this process runs (worker_command), not whatever
 and a small reaper process ends the job and removes its folder should this process be killed outright.
 """
 import codecs
+import contextlib
 import importlib.util
 import os
 import re
@@ -111,14 +112,28 @@ def worker_command(n, args, mpiexec):
     # MPICH's hydra kills the other workers the moment one ends badly, in the same instant: which one ended
     # first is then lost. Without its clean-up, the Watcher sees the first one gone, names it, and ends the job.
     cleanup = ["-disable-auto-cleanup"] if is_hydra(mpiexec) else []
-    code = "from digitnet.cli import main; main(sys.argv[1:], prog_name='digitnet')"
-    return [mpiexec, *cleanup, "-n", str(n), *this_digitnet(code), *args]
+    return [mpiexec, *cleanup, "-n", str(n), *this_digitnet(WORKER_MAIN), *args]
+
+
+# A worker joins MPI first (world(): its pid file for the Watcher), so that an error before the command reaches
+# its own world() (a checkpoint that cannot be read on --resume) is one line that ends the job (fail_alone):
+# before, the Watcher, which starts once every pid file is there, waited for good. A Ctrl-C while it imports
+# ends it with 130 and no traceback.
+WORKER_MAIN = """
+try:
+    from digitnet.parallel.comm import world
+    world()
+    from digitnet.cli import main
+except KeyboardInterrupt:
+    sys.exit(130)
+main(sys.argv[1:], prog_name='digitnet')
+"""
 
 
 def this_digitnet(code):
     """[python, -c, code] where code imports the digitnet this process runs, whatever the current folder."""
     root = str(Path(__file__).resolve().parents[2])  # the folder that holds this digitnet package
-    return [sys.executable, "-c", f"import sys; sys.path[:1 if sys.path[:1] == [''] else 0] = [{root!r}]; {code}"]
+    return [sys.executable, "-c", f"import sys; sys.path[:1 if sys.path[:1] == [''] else 0] = [{root!r}]\n{code}"]
 
 
 def start_reaper(job, folder, leftovers=()):
@@ -198,6 +213,9 @@ def run_workers(n, args, *, environ=None, leftovers=()):
             watcher.kill_workers()  # normally none is left; after a loss, whatever mpiexec left behind
             reaper.kill()
             reaper.wait()
+        if watcher.cut_short:
+            print("interrupted", file=sys.stderr)
+            return 130
         if failure is not None:
             raise WorkerFailed(*failure)
         if lost is not None:
@@ -258,6 +276,8 @@ class Watcher:
         self.watching = False
         self.first_gone = []  # the ranks seen vanished first, while mpiexec still ran
         self.reported_pid = self.reported_code = None
+        self.held = []  # signals that came before every worker had joined MPI, for them once they have
+        self.cut_short = False  # a second signal came before they had: the job was ended outright
 
     def read_pids(self):
         for rank in range(self.n):
@@ -310,6 +330,7 @@ class Watcher:
             except subprocess.TimeoutExpired:
                 pass
             self.read_pids()
+            self.pass_held_signals()
             if not self.first_gone:
                 self.first_gone = [rank for rank in self.pids if self.vanished(rank)]
             if self.first_gone or (self.folder / FAILURE_FILE).exists():
@@ -353,15 +374,30 @@ class Watcher:
         return lost[0], self.pids[lost[0]], how, [(rank, self.pids[rank]) for rank in others]
 
     def forward(self, signum):
-        """Ctrl-C, SIGTERM, SIGHUP: to every worker (each asks the loop to stop after the agreed step), or to
-        mpiexec when no worker has started yet."""
+        """Ctrl-C, SIGTERM, SIGHUP: to every worker (each asks the loop to stop after the agreed step). Before
+        every worker has joined MPI, the signal is held for them (watch() passes it on once they have; a second
+        one ends the job): sent on through mpiexec, it struck Pythons still starting up, whose tracebacks (or
+        "Fatal Python error") and exit status 2 were all the user saw."""
         self.read_pids()
-        targets = [pid for pid in self.pids.values() if alive(pid)] or [self.job.pid]
-        for pid in targets:
+        if len(self.pids) < self.n:
+            if self.held:  # a second one: mpiexec and its proxies go, and the workers starting under them
+                self.cut_short = True
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(self.job.pid, signal.SIGKILL)
+            self.held.append(signum)
+            return
+        for pid in self.pids.values():
             try:
                 os.kill(pid, signum)
             except ProcessLookupError:
                 pass
+
+    def pass_held_signals(self):
+        """The signals held by forward(), to the workers once all of them have joined MPI."""
+        if self.held and len(self.pids) == self.n:
+            held, self.held = self.held, []
+            for signum in held:
+                self.forward(signum)
 
     def stop_job(self):
         """Kill mpiexec and its proxies (its own process group) if it still runs."""

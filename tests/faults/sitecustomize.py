@@ -4,6 +4,7 @@ PYTHONPATH, in the test's own process tree only (the launcher and every MPI work
 DIGITNET_TEST_FAULT="RANK:WHERE:WHAT" makes the process of that rank (an int, or "all"; a process without MPI
 is rank 0) fail:
   WHERE  setup          when the run is being prepared (run.prepare)
+         resume         when a checkpoint is read (checkpoint.load_checkpoint)
          step:N         before training step N (train.train_step)
          checkpoint     on entering a checkpoint (train.save_point), every rank there
          write:SUFFIX   inside the atomic write of a file whose name ends with SUFFIX, after some bytes
@@ -49,7 +50,7 @@ def strike(what, where):
     raise ValueError(f"unknown fault {what!r}")
 
 
-def install(spec):
+def install(spec):  # long: one branch a place, read as a table
     rank, where, what = spec.split(":", 2)
     if ":" in what:  # step:N or write:SUFFIX carry their own colon
         where, what = f"{where}:{what.split(':')[0]}", what.split(":", 1)[1]
@@ -68,6 +69,13 @@ def install(spec):
             strike(what, "setup")
             return prepare(*args, **kwargs)
         run.prepare = faulty_prepare
+    elif where == "resume":
+        load_checkpoint = checkpoint_module.load_checkpoint
+
+        def faulty_load_checkpoint(*args, **kwargs):
+            strike(what, "resume")
+            return load_checkpoint(*args, **kwargs)
+        checkpoint_module.load_checkpoint = faulty_load_checkpoint
     elif where.startswith("step:"):
         n, train_step = int(where.split(":")[1]), train.train_step
 
