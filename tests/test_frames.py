@@ -195,3 +195,6 @@ def test_in_fields_draws_what_it_says(held_out_digits):
         assert count >= 1 and out.sum() == pytest.approx(sum(c.sum() for c in crops) / 255, rel=0.02)
     with pytest.raises(ValueError, match="field must be one of boxed, ticked"):
         in_fields(x[:3], "squared", np.random.default_rng(0))
+    with pytest.raises(ValueError, match="size must be at least 64 pixels"):  # was a broadcasting error
+        in_fields(x[:3], "ticked", np.random.default_rng(0), size=30)
+    assert in_fields(x[:3], "ticked", np.random.default_rng(0), size=64).shape[0] == 64 + 40

@@ -199,6 +199,13 @@ def test_light_that_varies_all_over_the_photo_is_evened_not_called_noise(seven, 
     assert diff(out, to_mnist(photographed(drawn, np.ones((300, 400))))) < 0.03
 
 
+def test_a_desk_of_no_width_is_the_sheet_alone():
+    """data.photos.on_a_desk with margin 0 (lit() draws one for a small picture) was a broadcasting error."""
+    drawn = np.asarray(drawing(width=8))
+    assert np.array_equal(on_a_desk(drawn, 0), drawn)
+    assert on_a_desk(drawn, 3)[3:-3, 3:-3].tolist() == drawn.tolist()
+
+
 @pytest.mark.parametrize("margin", [20, 40, 60])
 def test_a_sheet_photographed_on_a_dark_desk_is_read_not_the_desk(seven, margin):
     """The frame was the desk, taken for the paper: the sheet itself stood out as light ink on it."""

@@ -135,6 +135,9 @@ def ruled(number, boxes, ruling, rng):
     return out
 
 
+MIN_CELL = 64  # in_fields' smallest cell: a digit enlarged 2x (up to 56 pixels) with its shift fits
+
+
 def in_fields(digits, field, rng, *, size=72, crops_out=None):
     """A number written one digit a cell of a form's field, each digit (enlarged 2x) near its cell's middle,
     the lines 2 or 3 pixels thick: "boxed", a box round each digit, the boxes 0 to 11 pixels apart (0: a
@@ -143,6 +146,8 @@ def in_fields(digits, field, rng, *, size=72, crops_out=None):
     each digit's picture as placed is appended. White ink on black."""
     if field not in FIELDS:
         raise ValueError(f"field must be one of {', '.join(FIELDS)}, not {field!r}")
+    if size < MIN_CELL:
+        raise ValueError(f"size must be at least {MIN_CELL} pixels (a digit enlarged 2x is up to 56 high), not {size}")
     thick = int(rng.integers(2, 4))
     gap = int(rng.integers(0, 12)) if field == "boxed" else 0
     out = np.zeros((size + 40, 40 + len(digits) * (size + gap) + thick), np.uint8)

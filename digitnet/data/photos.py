@@ -60,7 +60,7 @@ def on_a_desk(picture, margin, desk=50):
     `margin` pixels round it."""
     a = np.asarray(picture)
     out = np.full((a.shape[0] + 2 * margin, a.shape[1] + 2 * margin), desk, np.uint8)
-    out[margin:-margin, margin:-margin] = a
+    out[margin:margin + a.shape[0], margin:margin + a.shape[1]] = a  # (margin:-margin was empty for margin 0)
     return out
 
 
