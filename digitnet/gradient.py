@@ -39,18 +39,24 @@ def numerical_gradient(f, x, h=1e-4):
     return grad
 
 
-def relative_error(backprop, numerical):
+def relative_error(backprop, numerical, floor=1e-12):
     """Largest element difference relative to the gradient's scale: O(1) for a wrong backward pass,
-    tiny for a right one, and unaffected by elements that are zero in both."""
+    tiny for a right one, and unaffected by elements that are zero in both. floor: the smallest scale, so that
+    a gradient that is rightly zero (rounding noise both ways) is not judged relative to its own noise."""
     backprop = np.asarray(backprop, dtype=np.float64)
     numerical = np.asarray(numerical, dtype=np.float64)
-    scale = max(np.abs(backprop).max(), np.abs(numerical).max(), 1e-12)
+    scale = max(np.abs(backprop).max(), np.abs(numerical).max(), floor)
     return float(np.abs(backprop - numerical).max() / scale)
 
 
 # Central differences with h = 1e-4 on a float64 net err by about 1e-8 of the gradient's scale;
 # a backward-pass bug (a dropped 1/N, a transpose, a wrong sign) errs by 1e-1 or more.
 DEFAULT_TOLERANCE = 1e-5
+# Each parameter's error is measured against its own gradient's scale, but never against less than this
+# fraction of the whole net's: a gradient that is rightly zero (a bias before batch norm) comes out as rounding
+# noise, 1e-16 by backprop and 1e-12 numerically, and noise against noise is no error. A wrong gradient as
+# small as 1e-8 of the net's scale still errs by more than the tolerance.
+SCALE_FLOOR = 1e-3
 
 
 def gradient_check(net, x, t, tolerance=DEFAULT_TOLERANCE, loss=None):
@@ -58,7 +64,9 @@ def gradient_check(net, x, t, tolerance=DEFAULT_TOLERANCE, loss=None):
 
     The book's gradient_check.py, with a verdict: for each parameter, the mean absolute difference (the figure
     the book prints) and the largest difference relative to the gradient's scale, which is tiny (1e-8) for a
-    right backward pass and 0.1 or more for a wrong one. Use float64 networks and a few samples.
+    right backward pass and 0.1 or more for a wrong one. A parameter whose gradient is far smaller than the
+    rest of the net's (or rightly zero, as a bias before batch norm) is measured against SCALE_FLOOR times the
+    net's largest gradient instead. Use float64 networks and a few samples.
 
     Args:
         net: a network with `params`, `gradient(x, t)` and `numerical_gradient(x, t)` (every digitnet net).
@@ -84,9 +92,10 @@ def gradient_check(net, x, t, tolerance=DEFAULT_TOLERANCE, loss=None):
         numerical = net.numerical_gradient(x, t)
     else:
         numerical = {key: numerical_gradient(lambda _: loss(x, t), net.params[key]) for key in net.params}
+    net_scale = max(max(np.abs(backprop[key]).max(), np.abs(numerical[key]).max()) for key in net.params)
     report = {}
     for key in net.params:
-        rel = relative_error(backprop[key], numerical[key])
+        rel = relative_error(backprop[key], numerical[key], floor=max(SCALE_FLOOR * net_scale, 1e-12))
         report[key] = {
             "mean_abs_diff": float(np.mean(np.abs(backprop[key] - numerical[key]))),
             "max_rel_error": rel,

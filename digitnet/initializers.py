@@ -1,18 +1,19 @@
 """Initial weight scales: the book's fixed std, Xavier (for sigmoid) and He (for ReLU)."""
 import math
+import numbers
 
 
 def init_scale(init, fan_in):
     """Standard deviation of the initial weights of a layer with fan_in inputs.
 
-    init: a number (a fixed std, the book's 0.01), "xavier" (sqrt(1/fan_in): keeps sigmoid
+    init: a number, Python's or NumPy's (a fixed std, the book's 0.01), "xavier" (sqrt(1/fan_in): keeps sigmoid
     activations spread), "he" (sqrt(2/fan_in): ReLU zeroes half its inputs, so twice the variance) or
     "pytorch" (sqrt(1/(3 fan_in)): the spread of PyTorch's default for Linear and Conv2d, uniform in
     +-1/sqrt(fan_in); small first scores, and with batch norm after each convolution, whose output does not
     depend on the weights' scale, Adam's fixed-size steps turn small weights faster).
     The book's spellings "sigmoid" and "relu" work too.
     """
-    if isinstance(init, (int, float)):
+    if isinstance(init, numbers.Real):  # np.float32(0.1) and np.int64(1) too
         return float(init)
     name = str(init).lower()
     if name in ("xavier", "sigmoid"):

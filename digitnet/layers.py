@@ -274,6 +274,15 @@ class Dropout:
         return dout if self.mask is None else dout * self.mask
 
 
+def filter_biases(b, filter_num):
+    """b as one bias per filter, shape (filter_num,): the book also takes a number (ch07/apply_filter.py's b = 0),
+    added to every filter's output."""
+    b = np.asarray(b)
+    if b.shape not in ((), (1,), (filter_num,)):
+        raise ValueError(f"the bias has shape {b.shape}: give one per filter, ({filter_num},), or one number")
+    return np.broadcast_to(b, (filter_num,))
+
+
 class Convolution:
     """2-d convolution (cross-correlation, as in every framework) as a layer.
 
@@ -287,7 +296,7 @@ class Convolution:
 
     Args:
         W: the filters, shape (FN, C, FH, FW); kept as the network's own array.
-        b: one bias per filter, shape (FN,).
+        b: one bias per filter, shape (FN,), or one number for all of them (the book's apply_filter.py).
         stride: the step between filter positions.
         pad: zeros added around each image.
 
@@ -341,7 +350,8 @@ class Convolution:
                     scratch.append(np.empty((s.stop - s.start, out_h, out_w, FN), dtype=dtype))
                 return scratch[0][:s.stop - s.start]
         # the bias as one image row's worth (a broadcast (FN,) vector runs FN floats at a time); none if all zero
-        bias = np.tile(self.b, out.shape[2]).astype(dtype, copy=False) if self.b.any() else None
+        b = filter_biases(self.b, FN)
+        bias = np.tile(b, out.shape[2]).astype(dtype, copy=False) if b.any() else None
         zeros = np.zeros(out.shape[2] * FN, dtype=dtype) if relu else None  # relu(): scalars run slower
         for s in conv_chunks(xp, col_W, FH, FW, self.stride, target):
             if pool is not None:

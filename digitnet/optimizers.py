@@ -18,6 +18,27 @@ def empty_like_each(params):
     return {key: np.empty_like(val) for key, val in params.items()}
 
 
+def fits(arrays, params):
+    """Whether scratch arrays made for one params dict serve this one: the same names, shapes and dtypes."""
+    return arrays is not None and arrays.keys() == params.keys() and all(
+        arrays[key].shape == np.shape(val) and arrays[key].dtype == np.asarray(val).dtype
+        for key, val in params.items())
+
+
+def check_state(optimizer, state, params):
+    """ValueError unless the per-parameter state (v, h, m) built on the first update fits params: names and shapes.
+
+    The book builds it once, from the first params, as here, and a second network's params then fail with a
+    KeyError or a broadcasting error; sharing the state would mix the two networks' histories anyway."""
+    changed = sorted(set(state) ^ set(params)) or [key for key in params if state[key].shape != np.shape(params[key])]
+    if changed:
+        key = changed[0]
+        was = f"shape {state[key].shape}" if key in state else "none"
+        now = f"shape {np.shape(params[key])}" if key in params else "none"
+        raise ValueError(f"{type(optimizer).__name__} keeps state for the parameters it first updated, and these "
+                         f"differ ({key}: {now}, was {was}): use one {type(optimizer).__name__} per network")
+
+
 class SGD:
     """Stochastic gradient descent: W <- W - lr * dW.
 
@@ -43,7 +64,7 @@ class SGD:
         self._step = None  # scratch (a leading underscore: not saved in checkpoints)
 
     def update(self, params, grads):
-        if self._step is None:
+        if not fits(self._step, params):  # SGD keeps no state: any params dict, new scratch when it changes
             self._step = empty_like_each(params)
         for key in params:
             step = np.multiply(grads[key], self.lr, out=self._step[key])
@@ -77,6 +98,7 @@ class Momentum:
     def update(self, params, grads):
         if self.v is None:
             self.v = zeros_like_each(params)
+        check_state(self, self.v, params)
         for key in params:
             self.v[key] *= self.momentum
             self.v[key] -= self.lr * grads[key]
@@ -84,10 +106,11 @@ class Momentum:
 
 
 class Nesterov(Momentum):
-    """Nesterov's accelerated gradient, in the book's form (the same steps as torch.optim.SGD(nesterov=True)).
+    """Nesterov's accelerated gradient, in the form of torch.optim.SGD(nesterov=True) (the same steps).
 
     W <- W + momentum^2 * v - (1 + momentum) * lr * dW, with the velocity v from before this step; then
-    v <- momentum * v - lr * dW.
+    v <- momentum * v - lr * dW. The book's common/optimizer.py updates v first and moves W with the new v,
+    which takes longer steps: from rest, (1 + momentum + momentum^2) * lr * dW rather than (1 + momentum) * lr * dW.
 
     Args:
         lr: the learning rate.
@@ -106,6 +129,7 @@ class Nesterov(Momentum):
     def update(self, params, grads):
         if self.v is None:
             self.v = zeros_like_each(params)
+        check_state(self, self.v, params)
         for key in params:
             params[key] += self.momentum * self.momentum * self.v[key]
             params[key] -= (1 + self.momentum) * self.lr * grads[key]
@@ -139,6 +163,7 @@ class AdaGrad:
     def update(self, params, grads):
         if self.h is None:
             self.h = zeros_like_each(params)
+        check_state(self, self.h, params)
         for key in params:
             self.h[key] += grads[key] * grads[key]
             params[key] -= self.lr * grads[key] / (np.sqrt(self.h[key]) + self.eps)
@@ -171,6 +196,7 @@ class RMSprop:
     def update(self, params, grads):
         if self.h is None:
             self.h = zeros_like_each(params)
+        check_state(self, self.h, params)
         for key in params:
             self.h[key] *= self.decay_rate
             self.h[key] += (1 - self.decay_rate) * grads[key] * grads[key]
@@ -209,7 +235,8 @@ class Adam:
     def update(self, params, grads):
         if self.m is None:
             self.m, self.v = zeros_like_each(params), zeros_like_each(params)
-        if self._step is None:
+        check_state(self, self.m, params)
+        if not fits(self._step, params):
             self._step, self._denom = empty_like_each(params), empty_like_each(params)
         self.iter += 1
         lr_t = self.lr * math.sqrt(1.0 - self.beta2 ** self.iter) / (1.0 - self.beta1 ** self.iter)

@@ -144,6 +144,55 @@ def test_trainer_takes_a_net_written_in_the_book_style():
     assert np.mean(trainer.train_loss_list[-10:]) < np.mean(trainer.train_loss_list[:10]) - 0.2
 
 
+def test_trainer_records_one_evaluation_per_epoch_when_the_batch_does_not_divide_the_set():
+    from digitnet.data import load_sample
+
+    data = load_sample()
+    np.random.seed(0)
+    trainer = book.Trainer(book.MultiLayerNet(784, [50], 10), data.x_train[:1000], data.t_train[:1000],
+                           data.x_test[:500], data.t_test[:500], epochs=2, mini_batch_size=128, verbose=False)
+    trainer.train()  # 1000 / 128 = 7.8 batches: 7 steps an epoch
+    assert len(trainer.train_acc_list) == len(trainer.test_acc_list) == 2
+    assert len(trainer.train_loss_list) == trainer.max_iter == 14
+
+
+def test_trainer_takes_a_ch04_net_of_functions_without_a_last_layer():
+    class FunctionNet:  # as ch04/two_layer_net.py: functions, no layers, no lastLayer
+        def __init__(self):
+            self.params = {"W1": 0.1 * np.random.randn(4, 3), "b1": np.zeros(3)}
+
+        def predict(self, x):
+            return book.softmax(x @ self.params["W1"] + self.params["b1"])
+
+        def loss(self, x, t):
+            return book.cross_entropy_error(self.predict(x), t)
+
+        def accuracy(self, x, t):
+            return float(np.mean(self.predict(x).argmax(axis=1) == t))
+
+        def gradient(self, x, t):
+            dy = self.predict(x)
+            dy[np.arange(len(t)), t] -= 1
+            dy /= len(t)
+            return {"W1": x.T @ dy, "b1": dy.sum(axis=0)}
+
+    np.random.seed(0)
+    x = np.random.randn(60, 4)
+    t = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0).astype(int)
+    trainer = book.Trainer(FunctionNet(), x, t, x, t, epochs=30, mini_batch_size=20, optimizer="sgd",
+                           optimizer_param={"lr": 0.5}, verbose=False)
+    trainer.train()
+    assert len(trainer.test_acc_list) == 30 and trainer.test_acc_list[-1] > trainer.test_acc_list[0]
+    assert np.mean(trainer.train_loss_list[-10:]) < np.mean(trainer.train_loss_list[:10]) - 0.2
+
+
+def test_weight_init_std_takes_numpy_numbers():
+    for std in (np.float32(0.1), np.int64(1), np.float64(0.01)):
+        np.random.seed(0)
+        net = book.MultiLayerNet(input_size=784, hidden_size_list=[500], output_size=10, weight_init_std=std)
+        assert net.params["W1"].std() == pytest.approx(float(std), rel=0.05)
+
+
 def test_multi_layer_net_takes_the_book_init_names():
     np.random.seed(0)
     for init, std in (("sigmoid", np.sqrt(1 / 784)), ("relu", np.sqrt(2 / 784)), (0.01, 0.01)):

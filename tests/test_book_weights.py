@@ -6,6 +6,7 @@ independently of digitnet's layers: sigmoid hidden layers for ch. 3, zero-padded
 """
 import os
 import pickle
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -154,3 +155,42 @@ def test_weights_that_do_not_fit_the_model(tmp_path):
     path.write_bytes(pickle.dumps(ch3_weights()))
     with pytest.raises(BookWeightsError, match="missing"):
         import_book_weights(path, "deep-cnn")
+
+
+def malformed(model):
+    """Broken versions of a book weight file for model: (what is wrong, the weights, the error's words)."""
+    make = {"mlp": ch3_weights, "simple-cnn": ch7_weights, "deep-cnn": ch8_weights}[model]
+    nan, inf = make(), make()
+    nan["W2"] = nan["W2"].copy()
+    nan["W2"].flat[0] = np.nan
+    inf["b1"] = np.full(inf["b1"].shape, np.inf, dtype=inf["b1"].dtype)
+    cases = [("NaN", nan, r"W2 holds 1 NaN or infinite value;"), ("inf", inf, r"b1 holds \d+ NaN or infinite values")]
+    if model == "mlp":
+        cases += [("1-d W", {"W1": rng.random(784), "b1": rng.random(50)}, r"W1 has shape \(784,\), not the 2-d"),
+                  ("only b1", {"b1": rng.random(50)}, r"no weight matrices W1, W2, ... \(found b1\)")]
+    else:
+        flat = dict(make(), W1=rng.random((30, 25)))
+        cases += [("2-d filters", flat, r"W1 has shape \(30, 25\), not the 4-d array the book's filters are")]
+    if model == "simple-cnn":
+        big = dict(make(), W1=rng.random((30, 1, 40, 40)))
+        cases += [("40x40 filters", big, r"the weights' shapes make no SimpleConvNet: a 40-wide window")]
+    return [(model, *case) for case in cases]
+
+
+MALFORMED = [case for model in ("mlp", "simple-cnn", "deep-cnn") for case in malformed(model)]
+
+
+@pytest.mark.parametrize("model, wrong, weights, message", MALFORMED, ids=[f"{c[0]}: {c[1]}" for c in MALFORMED])
+def test_cli_refuses_a_malformed_or_non_finite_pickle_in_one_line(tmp_path, model, wrong, weights, message):
+    from click.testing import CliRunner
+
+    from digitnet.cli import main
+
+    pkl, out = tmp_path / "bad.pkl", tmp_path / "out.npz"
+    pkl.write_bytes(pickle.dumps(weights))
+    r = CliRunner().invoke(main, ["import-book-weights", str(pkl), "--model", model, "--out", str(out)])
+    assert r.exit_code == 1, r.output
+    lines = r.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {pkl}: ") and "Traceback" not in r.output, r.output
+    assert re.search(message, lines[0]), lines[0]
+    assert not out.exists()  # nothing saved for `digitnet evaluate` to refuse later

@@ -358,6 +358,21 @@ def test_convolution_shares_its_weights_with_the_network(rng):
     np.testing.assert_allclose(layer.forward(x), naive_conv(x, W, b, 1, 0), rtol=1e-12)
 
 
+@pytest.mark.parametrize("b", [0, 0.5, [0.5], np.float32(-1.0)])
+def test_convolution_takes_one_number_for_every_filter_s_bias_as_the_book(rng, b):
+    W = rng.standard_normal((2, 1, 3, 3))  # ch07/apply_filter.py: Convolution(w, b=0).forward(img)
+    x = rng.standard_normal((1, 1, 6, 6))
+    expected = book_layers.Convolution(W, b).forward(x)
+    np.testing.assert_allclose(Convolution(W, b).forward(x), expected, rtol=1e-12)
+    np.testing.assert_allclose(Convolution(W, b).forward(x), naive_conv(x, W, np.full(2, np.ravel(b)[0]), 1, 0),
+                               rtol=1e-12)
+
+
+def test_convolution_refuses_a_bias_that_is_not_one_per_filter(rng):
+    with pytest.raises(ValueError, match=r"bias has shape \(3,\): give one per filter, \(2,\)"):
+        Convolution(rng.standard_normal((2, 1, 3, 3)), np.zeros(3)).forward(np.zeros((1, 1, 5, 5)))
+
+
 # ---- Pooling -------------------------------------------------------------------------------------------
 
 def naive_pool(x, ph, pw, stride, pad):

@@ -157,3 +157,9 @@ def test_command_lists_runs_and_says_when_reduced(tmp_path, monkeypatch):
     assert (tmp_path / "o" / "gradient-descent-paths.png").is_file()
     bad = runner.invoke(main, ["experiment", "no-such-thing"])
     assert bad.exit_code == 2 and "Traceback" not in bad.output
+
+
+def test_command_refuses_a_negative_seed_in_one_line(tmp_path):
+    r = CliRunner().invoke(main, ["experiment", "activation-histograms", "--seed", "-1", "--out", str(tmp_path)])
+    assert r.exit_code == 2 and "Invalid value for '--seed': -1 is not in the range x>=0" in r.output, r.output
+    assert not isinstance(r.exception, ValueError) and not list(tmp_path.iterdir())

@@ -47,6 +47,34 @@ def test_gradient_check_passes_on_first_three_digits():
     assert all(r["mean_abs_diff"] < 1e-7 for r in report.values()), report
 
 
+def batch_norm_net():
+    """A small batch norm net and three inputs for it: (net, x, t)."""
+    from digitnet import MultiLayerNet
+    rng = np.random.default_rng(0)
+    return MultiLayerNet(64, [10, 10], 10, use_batchnorm=True, rng=rng), rng.random((3, 64)), np.array([1, 5, 9])
+
+
+def test_gradient_check_passes_a_gradient_that_is_rightly_zero():
+    net, x, t = batch_norm_net()  # batch norm subtracts the mean: the bias before it has no effect, gradient 0
+    assert np.abs(net.gradient(x, t)["b1"]).max() < 1e-12
+    report = gradient_check(net, x, t)
+    assert all(r["ok"] for r in report.values()), report
+
+
+@pytest.mark.parametrize("wrong", ["beta1's gradient", "tiny"])
+def test_gradient_check_fails_a_wrong_gradient_where_the_right_one_is_zero(monkeypatch, wrong):
+    net, x, t = batch_norm_net()
+    right = net.gradient
+
+    def buggy(x, t):  # a backward pass that forgets batch norm's mean for the bias, or adds a little to it
+        grads = right(x, t)
+        grads["b1"] = grads["beta1"].copy() if wrong == "beta1's gradient" else grads["b1"] + 1e-6
+        return grads
+    monkeypatch.setattr(net, "gradient", buggy)
+    report = gradient_check(net, x, t)
+    assert not report["b1"]["ok"] and all(r["ok"] for key, r in report.items() if key != "b1"), report
+
+
 @pytest.mark.parametrize("bug", ["softmax gradient tripled", "1/N dropped", "relu passes everything",
                                  "bias grad not summed"])
 def test_gradient_check_catches_real_backprop_bugs(monkeypatch, bug):

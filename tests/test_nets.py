@@ -114,6 +114,22 @@ def test_every_network_saves_and_loads(tmp_path, model, options):
         np.testing.assert_array_equal(loaded.buffers()[key], value)
 
 
+@pytest.mark.parametrize("model", ["two-layer", "mlp", "simple-cnn", "deep-cnn", "fast-cnn"])
+def test_every_network_takes_rows_or_images_and_refuses_samples_of_another_size(model):
+    rng = np.random.default_rng(0)
+    net = build_net(model, rng=rng)
+    x = rng.random((4, 784), dtype=np.float32)
+    scores = net.predict(x)
+    assert scores.shape == (4, 10)
+    np.testing.assert_array_equal(net.predict(x.reshape(4, 1, 28, 28)), scores)
+    np.testing.assert_allclose(net.predict(x[0]), scores[:1], rtol=1e-4, atol=1e-6)  # one sample of 784 numbers
+    for wrong in (x[:, :392], x.reshape(2, 1, 56, 28), x.ravel()):  # a reshape would have made 8 or 2 or 4 samples
+        message = rf"input of shape \({', '.join(map(str, wrong.shape))},?\): the network takes samples of 784 numbers"
+        for run in (net.predict, net.infer, lambda x: net.loss(x, np.zeros(len(x), dtype=int))):
+            with pytest.raises(ValueError, match=message):
+                run(wrong)
+
+
 def test_build_net_refuses_options_a_model_does_not_take():
     with pytest.raises(ValueError, match="batch norm"):
         build_net("two-layer", batch_norm=True)

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from digitnet.optimizers import OPTIMIZERS, AdaGrad, Adam, ConstantLR, CosineLR, RMSprop, StepLR
+from digitnet.optimizers import OPTIMIZERS, SGD, AdaGrad, Adam, ConstantLR, CosineLR, RMSprop, StepLR
 
 
 def quadratic_problem():
@@ -120,6 +120,32 @@ def test_optimizer_matches_torch_optim(name):
         opt_t.step()
         np.testing.assert_allclose(params["W"], theirs.detach().numpy(), rtol=1e-12, atol=1e-14,
                                    err_msg=f"step {step}")
+
+
+def test_one_sgd_updates_networks_of_any_names_shapes_and_dtypes_in_turn():
+    # the book's SGD holds nothing: ch06/batch_norm_test.py steps two networks with one instance
+    opt = SGD(lr=0.1)
+    rng = np.random.default_rng(0)
+    for params in ({"W1": rng.standard_normal((3, 2))}, {"W1": rng.standard_normal((5, 2))},
+                   {"W1": rng.standard_normal((5, 2)), "gamma1": rng.standard_normal(2)},
+                   {"W1": rng.standard_normal((5, 2)).astype(np.float32)}, {"W1": rng.standard_normal((3, 2))}):
+        grads = {key: rng.standard_normal(val.shape).astype(val.dtype) for key, val in params.items()}
+        expected = {key: val - 0.1 * grads[key] for key, val in params.items()}
+        opt.update(params, grads)
+        for key in params:
+            np.testing.assert_allclose(params[key], expected[key], rtol=1e-6)
+            assert params[key].dtype == expected[key].dtype
+
+
+@pytest.mark.parametrize("name", ["momentum", "nesterov", "adagrad", "rmsprop", "adam"])
+@pytest.mark.parametrize("other, message", [({"W": np.ones(4)}, r"W: shape \(4,\), was shape \(3,\)"),
+                                            ({"V": np.ones(3)}, r"V: shape \(3,\), was none")],
+                         ids=["another shape", "another name"])
+def test_a_stateful_optimizer_given_another_network_s_params_says_so(name, other, message):
+    opt = OPTIMIZERS[name](lr=0.1)
+    opt.update({"W": np.ones(3)}, {"W": np.ones(3)})
+    with pytest.raises(ValueError, match=f"keeps state for the parameters it first updated.*{message}.*per network"):
+        opt.update(other, {key: np.ones_like(val) for key, val in other.items()})
 
 
 def test_adam_first_step_is_lr_times_sign():

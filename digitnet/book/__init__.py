@@ -401,9 +401,8 @@ class DeepConvNet(BookNet, _nets.DeepConvNet):
 # -------------------------------------------------------------------------------------- common.trainer
 
 class _GradientOnly:
-    """A network written in the book's style (gradient() but no loss_and_gradient()) seen by digitnet.train."""
-
-    evaluate = _nets.base.LayeredNet.evaluate  # predict() and lastLayer, which book-style nets have
+    """A network written in the book's style (gradient() but no loss_and_gradient()) seen by digitnet.train:
+    one of layers and a lastLayer (ch. 5 on), or one of functions with loss() and accuracy() only (ch. 4)."""
 
     def __init__(self, network):
         self.network = network
@@ -417,16 +416,29 @@ class _GradientOnly:
     def load_buffers(self, buffers):
         pass
 
+    def evaluate(self, x, t, batch_size=250):
+        if hasattr(self.network, "lastLayer"):  # predict() and lastLayer: digitnet's own evaluation
+            return _nets.base.LayeredNet.evaluate(self, x, t, batch_size)
+        total_loss = correct = 0.0
+        for i in range(0, x.shape[0], batch_size):
+            xb, tb = x[i:i + batch_size], t[i:i + batch_size]
+            total_loss += float(self.network.loss(xb, tb)) * xb.shape[0]
+            correct += float(self.network.accuracy(xb, tb)) * xb.shape[0]
+        return total_loss / x.shape[0], correct / x.shape[0]
+
     def loss_and_gradient(self, x, t):
-        grads = self.network.gradient(x, t)  # which ran loss() first, so the last layer holds it
-        return self.network.lastLayer.loss, grads
+        grads = self.network.gradient(x, t)  # which ran loss() first, so a last layer holds it
+        if hasattr(self.network, "lastLayer"):
+            return self.network.lastLayer.loss, grads
+        return self.network.loss(x, t), grads  # ch. 4's gradient() keeps no loss
 
 
 class Trainer:
     """The book's common/trainer.py Trainer, on digitnet.train.
 
     Mini-batches drawn with replacement from np.random (np.random.seed() repeats a run), one evaluation per
-    epoch (on the first evaluate_sample_num_per_epoch samples of each set when given), the book's printed
+    epoch of train_size // mini_batch_size steps, so exactly `epochs` of them (on the first
+    evaluate_sample_num_per_epoch samples of each set when given), the book's printed
     lines when verbose. `train()` runs it; the curves are in `train_loss_list`, `train_acc_list` and
     `test_acc_list`. It also takes a network written in the book's style (with `gradient` but no
     `loss_and_gradient`).
@@ -470,8 +482,10 @@ class Trainer:
         self.evaluate_sample_num_per_epoch = evaluate_sample_num_per_epoch
         self.optimizer = OPTIMIZERS[name](**optimizer_param)
         self.train_size = x_train.shape[0]
-        self.iter_per_epoch = max(self.train_size / mini_batch_size, 1)
-        self.max_iter = int(epochs * self.iter_per_epoch)
+        # Whole steps per epoch, as digitnet.train counts them. The book's float train_size / mini_batch_size
+        # (7.8 for 1000 / 128) gives a run that ends with a partial epoch, evaluated too: one epoch too many.
+        self.iter_per_epoch = max(self.train_size // mini_batch_size, 1)
+        self.max_iter = epochs * self.iter_per_epoch
         self.train_loss_list, self.train_acc_list, self.test_acc_list = [], [], []
 
     def _on_step(self, loss):

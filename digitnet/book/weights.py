@@ -53,13 +53,30 @@ def read_book_pickle(path):
     for key, value in data.items():
         if not isinstance(key, str) or not isinstance(value, np.ndarray) or value.dtype.kind not in "fiu":
             raise BookWeightsError(f"{path}: entry {key!r} is not a numeric NumPy array")
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            bad = int(np.count_nonzero(~np.isfinite(value)))
+            raise BookWeightsError(f"{path}: {key} holds {bad} NaN or infinite value{'s' * (bad > 1)}; "
+                                   "a network with them predicts nothing")
     return {key: value.astype(np.float64) for key, value in data.items()}
 
 
-def _require(path, weights, names):
+def _require(path, weights, names, ndim=None):
+    """BookWeightsError unless weights hold every name, and those in ndim ({name: dimensions}) are that shape."""
     missing = [n for n in names if n not in weights]
     if missing:
         raise BookWeightsError(f"{path}: missing {', '.join(missing)} (found {', '.join(sorted(weights))})")
+    for name, dims in (ndim or {}).items():
+        if weights[name].ndim != dims:
+            raise BookWeightsError(f"{path}: {name} has shape {weights[name].shape}, not the {dims}-d array "
+                                   f"the book's {'filters' if dims == 4 else 'weights'} are")
+
+
+def _network(path, cls, **kwargs):
+    """cls(**kwargs), or BookWeightsError where the weights' shapes make no such network (a filter too large)."""
+    try:
+        return cls(**kwargs)
+    except ValueError as e:
+        raise BookWeightsError(f"{path}: the weights' shapes make no {cls.__name__}: {e}") from None
 
 
 def _fill(path, net, weights):
@@ -74,20 +91,23 @@ def _fill(path, net, weights):
 
 def import_mlp(path, weights):
     """ch. 3's sample_weight.pkl: sigmoid hidden layers, sizes read off the weight shapes."""
-    layers = sorted(int(k[1:]) for k in weights if k.startswith("W"))
-    _require(path, weights, [f"{p}{i}" for i in layers for p in "Wb"])
+    layers = sorted(int(k[1:]) for k in weights if k[:1] == "W" and k[1:].isdigit())
+    if not layers:
+        raise BookWeightsError(f"{path}: no weight matrices W1, W2, ... (found {', '.join(sorted(weights))})")
+    _require(path, weights, [f"{p}{i}" for i in layers for p in "Wb"], {f"W{i}": 2 for i in layers})
     sizes = [weights[f"W{i}"].shape for i in layers]
-    net = MultiLayerNet(sizes[0][0], [s[1] for s in sizes[:-1]], sizes[-1][1], activation="sigmoid")
+    net = _network(path, MultiLayerNet, input_size=sizes[0][0], hidden_size_list=[s[1] for s in sizes[:-1]],
+                   output_size=sizes[-1][1], activation="sigmoid")
     return _fill(path, net, weights)
 
 
 def import_simple_cnn(path, weights, image_size=28):
     """ch. 7's params.pkl: conv W1 (filters, channels, k, k), affine W2, W3."""
-    _require(path, weights, ["W1", "b1", "W2", "b2", "W3", "b3"])
+    _require(path, weights, ["W1", "b1", "W2", "b2", "W3", "b3"], {"W1": 4, "W2": 2, "W3": 2})
     filters, channels, k, _ = weights["W1"].shape
-    net = SimpleConvNet(input_dim=(channels, image_size, image_size),
-                        conv_param={"filter_num": filters, "filter_size": k, "pad": 0, "stride": 1},
-                        hidden_size=weights["W2"].shape[1], output_size=weights["W3"].shape[1])
+    net = _network(path, SimpleConvNet, input_dim=(channels, image_size, image_size),
+                   conv_param={"filter_num": filters, "filter_size": k, "pad": 0, "stride": 1},
+                   hidden_size=weights["W2"].shape[1], output_size=weights["W3"].shape[1])
     return _fill(path, net, weights)
 
 
@@ -98,9 +118,9 @@ def import_deep_cnn(path, weights, dropout_ratio=0.5):
     and is the identity at inference. The book's scores are (1-r) * ((1-r) * h @ W8 + b8), so
     W8 takes (1-r)**2 and b8 takes (1-r): digitnet then predicts exactly what the book does.
     """
-    _require(path, weights, [f"{p}{i}" for i in range(1, 9) for p in "Wb"])
-    net = DeepConvNet(input_dim=(weights["W1"].shape[1], 28, 28), hidden_size=weights["W7"].shape[1],
-                      output_size=weights["W8"].shape[1], dropout_ratio=dropout_ratio)
+    _require(path, weights, [f"{p}{i}" for i in range(1, 9) for p in "Wb"], {"W1": 4, "W7": 2, "W8": 2})
+    net = _network(path, DeepConvNet, input_dim=(weights["W1"].shape[1], 28, 28),
+                   hidden_size=weights["W7"].shape[1], output_size=weights["W8"].shape[1], dropout_ratio=dropout_ratio)
     keep = 1.0 - dropout_ratio
     weights = dict(weights, W8=weights["W8"] * keep * keep, b8=weights["b8"] * keep)
     return _fill(path, net, weights)

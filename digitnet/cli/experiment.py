@@ -17,7 +17,8 @@ def list_experiments():
 @click.option("--list", "list_only", is_flag=True, help="List the experiments and the book's scripts they reproduce.")
 @click.option("--out", type=click.Path(file_okay=False), default="experiments", show_default=True,
               help="Folder for NAME.png, NAME.json and NAME-timings.json.")
-@click.option("--seed", type=int, default=0, show_default=True, help="The same seed writes the same NAME.json.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="The same seed writes the same NAME.json.")
 @click.option("--quick", is_flag=True, help="Reduced settings (fewer steps, digits, trials) for a first look.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Processes for experiments with independent runs (hyperparameter-search's trials).")

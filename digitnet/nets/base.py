@@ -8,6 +8,7 @@ dgamma, dbeta). The class also declares its family's facts (the command line's d
 it takes), so no other module needs to recognise a model by its name.
 """
 import functools
+import math
 
 import numpy as np
 
@@ -53,10 +54,19 @@ class LayeredNet:
         return int(np.prod(self.input_dim))
 
     def as_input(self, x):
-        """x as the first layer takes it: rows of input_size numbers, or images of input_dim for a conv net."""
+        """x as the first layer takes it: rows of input_size numbers, or images of input_dim for a conv net.
+
+        Takes samples of any shape that holds input_size numbers ((N, 784) rows or (N, 1, 28, 28) images), or
+        one sample of input_size numbers; ValueError for anything else, which a reshape would cut up silently."""
         x = np.asarray(x)
         if x.shape[1:] == tuple(self.input_dim):
             return x
+        if x.ndim == 1 and x.size == self.input_size:  # one sample
+            return x.reshape(1, *self.input_dim)
+        if x.ndim < 2 or math.prod(x.shape[1:]) != self.input_size:
+            shapes = {f"(N, {self.input_size})", f"(N, {', '.join(map(str, self.input_dim))})"}
+            raise ValueError(f"input of shape {x.shape}: the network takes samples of {self.input_size} numbers, "
+                             f"shaped {' or '.join(sorted(shapes))}")
         return x.reshape(-1, *self.input_dim)
 
     def predict(self, x, train_flg=False):
