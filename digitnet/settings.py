@@ -189,9 +189,7 @@ class RunSettings:
         net = net_class(self.model)
         recipe = net.recipe
         optimizer = self.optimizer or recipe.get("optimizer") or net.default_optimizer
-        lr = self.lr
-        if lr is None:  # the recipe's rate goes with the recipe's optimizer only
-            lr = recipe["lr"] if "lr" in recipe and optimizer == recipe.get("optimizer") else DEFAULT_LR[optimizer]
+        lr = default_lr(self.model, optimizer) if self.lr is None else self.lr
         length = {"iters": self.iters, "epochs": self.epochs}
         if self.iters is None and self.epochs is None:
             length = {"iters": None, "epochs": recipe["epochs"]} if "epochs" in recipe else {"iters": DEFAULT_ITERS}
@@ -211,3 +209,10 @@ class RunSettings:
 def option_fields(*names):
     """The fields that are command-line options, in declaration order (all of them, or those named)."""
     return [f for f in fields(RunSettings) if "option" in f.metadata and (not names or f.name in names)]
+
+
+def default_lr(model, optimizer):
+    """The learning rate a run of `model` with `optimizer` takes when --lr is not given: the model's recipe's rate
+    with the recipe's optimizer (fast-cnn: nesterov at 0.1), else DEFAULT_LR's for the optimizer."""
+    recipe = net_class(model).recipe
+    return recipe["lr"] if "lr" in recipe and optimizer == recipe.get("optimizer") else DEFAULT_LR[optimizer]

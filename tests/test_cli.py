@@ -350,6 +350,16 @@ def test_end_warnings_name_the_symptom_and_a_hint():
     assert "more --iters" in end_warning_for(chance)
 
 
+def test_end_warnings_do_not_call_a_model_s_own_learning_rate_too_high():
+    """A fast-cnn run at its recipe's rate (nesterov at 0.1, ten times nesterov's general default) that ended near
+    chance or with its loss rising was told to try "a smaller --lr than 0.1", its own default; only a rate above
+    the model's own default is called too high now."""
+    chance = [{"train_loss": 2.30, "test_acc": 0.11}]
+    assert "smaller --lr" not in end_warning_for(chance, model="fast-cnn")
+    assert "more --iters" in end_warning_for(chance, model="fast-cnn")
+    assert "smaller --lr than 0.3" in end_warning_for(chance, model="fast-cnn", lr=0.3)
+
+
 def test_a_net_that_fails_to_build_is_one_line(tmp_path, monkeypatch):
     from click.testing import CliRunner
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from ..settings import DEFAULT_LR, RunSettings, option_fields
+from ..settings import RunSettings, default_lr, option_fields
 from .main import friendly_errors, invoked_args, load_data
 from .options import FiniteFloat, settings_options
 
@@ -94,7 +94,7 @@ def end_warning(run, history):
 
     s, acc = run.settings, kept_record(history)["test_acc"]
     first, last = history[0]["train_loss"], history[-1]["train_loss"]
-    lr_hint = f"a smaller --lr than {s.lr:g}" if s.lr > DEFAULT_LR[s.optimizer] else None
+    lr_hint = f"a smaller --lr than {s.lr:g}" if s.lr > default_lr(s.model, s.optimizer) else None
     if acc < NEAR_CHANCE:
         hint = lr_hint or ("--optimizer adam" if s.optimizer == "sgd" and net_class(s.model).convolutional
                            else "more --iters or --epochs")
