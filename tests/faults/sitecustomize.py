@@ -50,7 +50,17 @@ def strike(what, where):
     raise ValueError(f"unknown fault {what!r}")
 
 
-def install(spec):  # long: one branch a place, read as a table
+def strike_first(module, name, what, where):
+    """module.name replaced by a function that strikes, then (if the strike returns) calls the original."""
+    original = getattr(module, name)
+
+    def faulty(*args, **kwargs):
+        strike(what, where)
+        return original(*args, **kwargs)
+    setattr(module, name, faulty)
+
+
+def install(spec):
     rank, where, what = spec.split(":", 2)
     if ":" in what:  # step:N or write:SUFFIX carry their own colon
         where, what = f"{where}:{what.split(':')[0]}", what.split(":", 1)[1]
@@ -63,19 +73,9 @@ def install(spec):  # long: one branch a place, read as a table
                                                for name in ("checkpoint", "model_io", "run", "train"))
 
     if where == "setup":
-        prepare = run.prepare
-
-        def faulty_prepare(*args, **kwargs):
-            strike(what, "setup")
-            return prepare(*args, **kwargs)
-        run.prepare = faulty_prepare
+        strike_first(run, "prepare", what, where)
     elif where == "resume":
-        load_checkpoint = checkpoint_module.load_checkpoint
-
-        def faulty_load_checkpoint(*args, **kwargs):
-            strike(what, "resume")
-            return load_checkpoint(*args, **kwargs)
-        checkpoint_module.load_checkpoint = faulty_load_checkpoint
+        strike_first(checkpoint_module, "load_checkpoint", what, where)
     elif where.startswith("step:"):
         n, train_step = int(where.split(":")[1]), train.train_step
 
@@ -86,12 +86,7 @@ def install(spec):  # long: one branch a place, read as a table
             return train_step(*args, **kwargs)
         train.train_step = faulty_step
     elif where == "checkpoint":
-        save_point = train.save_point
-
-        def faulty_save_point(*args, **kwargs):
-            strike(what, where)
-            return save_point(*args, **kwargs)
-        train.save_point = faulty_save_point
+        strike_first(train, "save_point", what, where)
     elif where.startswith("write:"):
         suffix, atomic_write = where.split(":", 1)[1], model_io.atomic_write
         skip = [int(os.environ.get("DIGITNET_TEST_FAULT_SKIP", "0"))]
