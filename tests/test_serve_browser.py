@@ -54,12 +54,14 @@ def server(model_file):
     yield from serve_in_thread(model_file)
 
 
-def open_page(browser, server, model_name="two-layer", **context_options):
+def open_page(browser, server, model_name="two-layer", clock=False, **context_options):
     """A new page on server, every console error and off-server request collected in problems; returns
-    once the page names model_name."""
+    once the page names model_name. clock: the page's timers on Playwright's clock, which the test can move on."""
     context = browser.new_context(**context_options)
     page = context.new_page()
     problems = watch(page, server)
+    if clock:
+        page.clock.install()
     page.goto(server + "/")
     sync_api.expect(page.locator("#model")).to_contain_text(model_name)
     return context, page, problems

@@ -1,7 +1,8 @@
 """The drawing page's faults found in review, each in a real browser (test_serve_browser's server and helpers):
 a slow reading of the number held back the digit, a request never answered stopped the page for good, the pad
 kept its first shape when the layout changed, Esc in the middle of a stroke left ink that was never read, and a
-missing icon was a 404 on every load. Waits are on the page's own events and texts, never on the clock."""
+missing icon was a 404 on every load; and the 30 s after which a request is given up. Waits are on the page's own
+events and texts, never on the clock (the 30 s pass on Playwright's clock, moved on by the test)."""
 import pytest
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -58,6 +59,22 @@ def test_a_request_never_answered_does_not_stop_the_page(browser, server):
     draw_with_mouse(page, ONE)
     sync_api.expect(page.locator("#digit")).to_have_text("1", timeout=15_000)
     sync_api.expect(page.locator("#reading")).to_have_text("1", timeout=15_000)
+    assert held and problems == []
+    context.close()
+
+
+def test_a_request_unanswered_for_30_s_is_given_up_and_said(browser, server):
+    """The page gives up a request that has had no answer for 30 s (a server stopped without closing its
+    connections) and says so; the clock is moved on, not waited for."""
+    context, page, problems = open_page(browser, server, clock=True, viewport={"width": 1000, "height": 760})
+    held = hold(page, "**/api/*")
+    with page.expect_request("**/api/predict", timeout=15_000):
+        draw_with_mouse(page, SEVEN)
+    page.clock.fast_forward(29_000)
+    assert "did not answer" not in page.locator("#status").inner_text()
+    page.clock.fast_forward(2_000)
+    sync_api.expect(page.locator("#status")).to_have_text(
+        "The server did not answer in 30 s: is it still running?", timeout=15_000)
     assert held and problems == []
     context.close()
 
