@@ -28,15 +28,15 @@ if not chromium_present():
 
 
 
-def serve_in_thread(model):
-    """The real app for model under uvicorn on 127.0.0.1, on a free port, in a background thread:
-    yields its URL while it runs."""
+def serve_in_thread(model, **app_options):
+    """The real app for model (create_app(model, **app_options)) under uvicorn on 127.0.0.1, on a free port, in a
+    background thread: yields its URL while it runs."""
     import uvicorn
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    config = uvicorn.Config(create_app(model), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    config = uvicorn.Config(create_app(model, **app_options), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()

@@ -79,6 +79,23 @@ def test_a_request_unanswered_for_30_s_is_given_up_and_said(browser, server):
     context.close()
 
 
+def test_the_header_says_which_nets_answer_together(browser, model_file):
+    """With several nets answering (`digitnet serve` with no model named), the header named only the one "Look
+    inside" shows, with its own test accuracy, as if it answered alone; it now says how many read the digit
+    together, and its tooltip names them for the digit and for the number."""
+    import digitnet
+
+    net = digitnet.load_model(model_file)[0]
+    names = {"predict": ["first", "second"], "read": ["first", "third"]}
+    for url in serve_in_thread(model_file, readers=[net, net], classifiers=[net, net], committees=names):
+        context, page, problems = open_page(browser, url)
+        header = page.locator("#model")
+        sync_api.expect(header).to_contain_text("the digit read by 2 nets together")
+        tip = header.get_attribute("title")
+        assert "digit: first + second" in tip and "number: first + third" in tip and problems == []
+        context.close()
+
+
 def test_the_pad_follows_its_shape_when_the_layout_changes(browser, server):
     """Turned from a phone's portrait to landscape (the layout's 640 px breakpoint: a square pad becomes 2:1), the
     pad kept its square drawing units, so every stroke after reached the server stretched (a round 0 at 0.41 its

@@ -445,13 +445,20 @@
   async function loadModelInfo() {
     try {
       const res = await fetch("/health");
-      const { model } = await res.json();
+      const { model, committees } = await res.json();
       const parts = [model.architecture];
-      // "MNIST offline sample (first 10,000 ...) at /path (...)": the name is enough here; the rest is in the tooltip
-      if (model.dataset) parts.push("trained on " + String(model.dataset).split(" at ")[0].replace(/\s*\(.*\)\s*$/, ""));
+      // "MNIST offline sample (first 10,000 ...) at /path", "MNIST training digits 1-8,000 (...); digits ...": the
+      // name is enough here; the rest is in the tooltip
+      if (model.dataset) parts.push("trained on " + String(model.dataset).split(/ at | \(|;/)[0]);
       if (typeof model.test_accuracy === "number") parts.push("test accuracy " + percent(model.test_accuracy));
+      const tip = [model.file, model.dataset];
+      if (committees) {   // several nets answer (`digitnet serve` with no model named): the header's is one of them
+        parts.push(`the digit read by ${committees.predict.length} nets together`);
+        tip.push(`digit: ${committees.predict.join(" + ")}`, `number: ${committees.read.join(" + ")}`,
+                 `Look inside: ${model.architecture}`);
+      }
       modelEl.textContent = parts.join(" · ");
-      modelEl.title = [model.file, model.dataset].filter(Boolean).join("\n");
+      modelEl.title = tip.filter(Boolean).join("\n");
     } catch (err) {
       modelEl.textContent = "model information unavailable";
     }
