@@ -36,7 +36,8 @@ def serve_in_thread(model, **app_options):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    config = uvicorn.Config(create_app(model, **app_options), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    config = uvicorn.Config(create_app(model, **app_options), host="127.0.0.1", port=port, log_level="warning",
+                            lifespan="off")
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
