@@ -112,7 +112,7 @@ class _TakingTurns(Committee):
         for i in range(0, len(x), BATCH):
             with self.lock:
                 parts.append(Committee.logits(net, x[i:i + BATCH]))
-        return np.concatenate(parts)
+        return np.concatenate(parts) if parts else Committee.logits(net, x)
 
 
 class Predictor:
