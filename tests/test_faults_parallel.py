@@ -163,10 +163,15 @@ def test_a_worker_that_cannot_read_the_checkpoint_it_resumes_ends_the_job_naming
 
 
 def started(env, rank):
-    """Whether the worker of that rank has a process yet."""
-    return any({f"PMI_RANK={rank}".encode(), f"OMPI_COMM_WORLD_RANK={rank}".encode()}
-               & set(Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"))
-               for pid in job_processes(env) if Path(f"/proc/{pid}").exists())
+    """Whether the worker of that rank has a process yet (one that has just ended does not count)."""
+    wanted = {f"PMI_RANK={rank}".encode(), f"OMPI_COMM_WORLD_RANK={rank}".encode()}
+    for pid in job_processes(env):
+        try:
+            if wanted & set(Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")):
+                return True
+        except OSError:  # gone since job_processes looked (ProcessLookupError, FileNotFoundError)
+            continue
+    return False
 
 
 def test_a_ctrl_c_as_the_workers_start_ends_the_job_without_a_traceback(tmp_path, mpiexec):
