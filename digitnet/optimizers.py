@@ -106,11 +106,12 @@ class Momentum:
 
 
 class Nesterov(Momentum):
-    """Nesterov's accelerated gradient, in the form of torch.optim.SGD(nesterov=True) (the same steps).
+    """Nesterov's accelerated gradient, as the book's common/optimizer.py writes it (the same steps as
+    torch.optim.SGD(nesterov=True)).
 
     W <- W + momentum^2 * v - (1 + momentum) * lr * dW, with the velocity v from before this step; then
-    v <- momentum * v - lr * dW. The book's common/optimizer.py updates v first and moves W with the new v,
-    which takes longer steps: from rest, (1 + momentum + momentum^2) * lr * dW rather than (1 + momentum) * lr * dW.
+    v <- momentum * v - lr * dW. (The book's first code updated v first and moved W with the new v, a
+    longer step; its repository fixed the order in "Fix Nesterov update function".)
 
     Args:
         lr: the learning rate.
