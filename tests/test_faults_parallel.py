@@ -283,6 +283,20 @@ def test_under_a_plain_mpiexec_a_failing_rank_ends_the_job_with_its_line(tmp_pat
     assert_clean(env, tmp_path)
 
 
+@pytest.mark.parametrize("args, wanted", [
+    (["train", "--no-such-option"], "No such option '--no-such-option'"),  # a command's own option
+    (["--threads", "0", "train"], "Invalid value for '--threads'"),  # the group's
+    (["train", "--offline", "--resume", "--fresh"], "give --resume or --fresh, not both"),  # the command's checks
+])
+def test_under_a_plain_mpiexec_a_mistake_in_the_command_line_is_said_once(tmp_path, mpiexec, args, wanted):
+    """Every rank parses the same line before MPI is joined: each printed the same usage error."""
+    done = digitnet(*args, cwd=tmp_path, env=fault_env(tmp_path, None), launcher=[mpiexec, "-n", "2"])
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
+    assert done.stderr.count("Usage: ") == 1 and len(errors) == 1, done.stderr
+    assert wanted in errors[0] and "Traceback" not in done.stderr
+
+
 def test_under_a_plain_mpiexec_a_new_run_keeps_an_interrupted_runs_checkpoint(tmp_path, mpiexec):
     """The launch docs/cluster.md gives for clusters: no rank claimed --out, so a new run overwrote an interrupted
     run's checkpoint and deleted it at its end (and two jobs could write one --out). Rank 0 claims it now, and

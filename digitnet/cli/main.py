@@ -1,4 +1,5 @@
 """The `digitnet` group, and what every command shares: errors as one line, loading the data."""
+import contextlib
 import functools
 import sys
 from pathlib import Path
@@ -79,7 +80,27 @@ class Group(click.Group):
 
     def parse_args(self, ctx, args):
         ctx.meta[ARGS_KEY] = list(args)
-        return super().parse_args(ctx, args)
+        with said_once():
+            return super().parse_args(ctx, args)
+
+    def invoke(self, ctx):
+        with said_once():  # a command's own options are parsed here
+            return super().invoke(ctx)
+
+
+@contextlib.contextmanager
+def said_once():
+    """A mistake in the command line, said by rank 0 alone. Under a plain `mpiexec -n N digitnet ...` every rank
+    parses the same line before MPI is joined, and each printed the same usage error; the others now end with
+    the same status, quietly. (An error after MPI is joined goes through parallel.fail_alone.)"""
+    from ..parallel.comm import launcher_rank
+
+    try:
+        yield
+    except click.UsageError as e:
+        if launcher_rank() > 0:
+            raise click.exceptions.Exit(e.exit_code) from None
+        raise
 
 
 ARGS_KEY = "digitnet.args"

@@ -54,6 +54,15 @@ def launched_by_mpi(environ=None):
     return "SLURM_PROCID" in env and "SLURM_STEP_ID" in env and int(env.get("SLURM_NTASKS", "1")) > 1
 
 
+def launcher_rank(environ=None):
+    """This process's rank as its MPI launcher numbered it (0 when none did), read before MPI is joined."""
+    env = os.environ if environ is None else environ
+    for var in LAUNCHER_RANK_VARS + ("SLURM_PROCID",):
+        if env.get(var, "").isdigit():
+            return int(env[var])
+    return 0
+
+
 class SingleProcess:
     """The communicator of a run without MPI: one rank, and every collective gives back what it was given."""
 
