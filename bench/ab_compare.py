@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from options import positive  # bench/ is on sys.path: this script's folder
 from threadpoolctl import threadpool_limits
 
 HERE = Path(__file__).resolve().parent
@@ -55,9 +56,11 @@ def report(what, times, warmup=2):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("other", type=Path, help="the other checkout (its folder holds digitnet/)")
-    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--steps", type=positive(int), default=30)
     ap.add_argument("--model", default="deep-cnn")
     args = ap.parse_args()
+    if not (args.other / "digitnet" / "__init__.py").is_file():
+        ap.error(f"{args.other}: no digitnet package in that folder (give the other checkout's root)")
     threadpool_limits(1)
     from digitnet.allocator import keep_freed_memory
     from digitnet.nets.factory import build_net

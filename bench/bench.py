@@ -23,7 +23,9 @@ across runs: the machine's other work moves them.
 Each side runs at its best settings: OPENBLAS_CORETYPE, which makes OpenBLAS run other kernels than the ones it
 picks for the CPU (this project's machines set Haswell's AVX2 kernels on AVX-512 CPUs, which made DeepConvNet's
 step about 1.5 x slower; PyTorch picks its own kernels whatever it says), is dropped before NumPy loads, unless
---blas-as-set asks to measure with it. The header names the kernels NumPy runs.
+--blas-as-set asks to measure with it. The header names the kernels NumPy runs. PyTorch's convolutional twins
+run channels-last, the memory layout its CPU convolutions are fastest in (--torch-nchw: its NCHW default, which
+was 1.2 to 1.6 x slower for DeepConvNet on this project's machines).
 """
 import argparse
 import json
@@ -46,8 +48,11 @@ from threadpoolctl import threadpool_info, threadpool_limits
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing
 
+from options import positive  # noqa: E402  (bench/ is on sys.path: this script's folder)
+
 from digitnet.allocator import keep_freed_memory  # noqa: E402  (sys.path is set above)
 from digitnet.data.mnist import resolve_dataset  # noqa: E402  (sys.path is set above)
+from digitnet.errors import DigitnetError  # noqa: E402  (sys.path is set above)
 from digitnet.nets import FastConvNet  # noqa: E402  (sys.path is set above)
 from digitnet.nets.factory import build_net  # noqa: E402  (sys.path is set above)
 from digitnet.optimizers import OPTIMIZERS  # noqa: E402  (sys.path is set above)
@@ -110,9 +115,12 @@ def run_digitnet(case, data):
     return history[-1]["train_time_s"], net.accuracy(data.x_test, data.t_test)
 
 
+TORCH_CHANNELS_LAST = True  # --torch-nchw: False
+
+
 def run_torch(case, data):
     import torch_twins
-    model = torch_twins.twin(make_net(case))
+    model = torch_twins.twin(make_net(case), channels_last=TORCH_CHANNELS_LAST)
     x_train, x_test = (x.reshape(-1, 1, 28, 28) if "cnn" in case.model else x for x in (data.x_train, data.x_test))
     if not case.steps:
         start = time.perf_counter()
@@ -139,9 +147,7 @@ def run_digitnet_workers(case_name, args):
         with tempfile.TemporaryDirectory() as folder:
             result = Path(folder) / "result.npz"
             cmd = [mpiexec, "-n", str(args.workers), sys.executable, __file__, case_name, "--mpi-child",
-                   str(result), "--scale", str(args.scale)]
-            if args.data_dir:
-                cmd += ["--data-dir", str(args.data_dir)]
+                   str(result), *child_settings(args)]
             subprocess.run(cmd, check=True, timeout=3600, env=dict(os.environ, OMP_NUM_THREADS="1"))
             with np.load(result) as saved:
                 return float(saved["seconds"]), saved["result"][()] if case.steps else saved["result"]
@@ -185,7 +191,10 @@ def set_threads(threads, with_torch, torch_threads=None):
 
 
 def load(data_dir):
-    data, notice = resolve_dataset(data_dir, offline=True)
+    try:
+        data, notice = resolve_dataset(data_dir, offline=True)
+    except DigitnetError as e:  # a folder that is not there or holds no MNIST: one line, as the CLI says it
+        sys.exit(f"bench.py: {e}")
     if notice:
         print(notice)
     return data
@@ -215,11 +224,15 @@ def child_peak_rss(impl, case_name, args):
     the whole process's peak RSS, "run_mb": how far the run took it above the RSS it had once the data were
     loaded and the library imported (None where the peak cannot be restarted)}."""
     cmd = [sys.executable, __file__, case_name, "--child", impl, "--threads", str(args.threads),
-           "--scale", str(args.scale)]
-    if args.data_dir:
-        cmd += ["--data-dir", str(args.data_dir)]
+           *child_settings(args)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+def child_settings(args):
+    """The options a child process (an MPI rank, a memory probe) needs to run the case as this one does."""
+    return (["--scale", str(args.scale)] + (["--data-dir", str(args.data_dir)] if args.data_dir else [])
+            + (["--blas-as-set"] if args.blas_as_set else []) + (["--torch-nchw"] if args.torch_nchw else []))
 
 
 def matmul_bound(data, steps=2_000):
@@ -301,21 +314,25 @@ def print_cpu_ratio(name, usage):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("cases", nargs="*", choices=[[], *CASES], metavar="CASE", help=f"any of {', '.join(CASES)}")
-    ap.add_argument("--threads", type=int, default=1, help="BLAS / torch threads for both (default 1)")
-    ap.add_argument("--workers", type=int, default=1,
+    ap.add_argument("--threads", type=positive(int), default=1, help="BLAS / torch threads for both (default 1)")
+    ap.add_argument("--workers", type=positive(int), default=1,
                     help="also run digitnet as N MPI processes, against PyTorch with N threads (default 1: no)")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=positive(int), default=3)
     ap.add_argument("--data-dir", type=Path, default=DEFAULT_DATA if DEFAULT_DATA.is_dir() else None)
     ap.add_argument("--no-memory", action="store_true", help="skip the child processes that measure peak RSS")
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--blas-as-set", action="store_true",
                     help="keep OPENBLAS_CORETYPE as the environment sets it (default: OpenBLAS picks its kernels)")
-    ap.add_argument("--scale", type=float, default=1.0,
+    ap.add_argument("--torch-nchw", action="store_true",
+                    help="PyTorch's conv nets in its default NCHW layout (default: channels-last, its fastest on CPU)")
+    ap.add_argument("--scale", type=positive(float), default=1.0,
                     help="multiply every case's steps and test images by this (a quick smoke run: 0.02)")
     ap.add_argument("--json", type=Path, help="also write the results here")
     ap.add_argument("--child", choices=RUNNERS, help=argparse.SUPPRESS)
     ap.add_argument("--mpi-child", type=Path, metavar="RESULT", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    global TORCH_CHANNELS_LAST
+    TORCH_CHANNELS_LAST = not args.torch_nchw
     cases = args.cases or list(CASES)
     if args.scale != 1.0:
         for case in CASES.values():
@@ -356,7 +373,8 @@ def main(argv=None):
     set_threads(args.threads, "pytorch" in impls, torch_threads)
     data = load(args.data_dir)
     versions = (f"NumPy {np.__version__} ({blas_kernels()})"
-                + (f", PyTorch {torch.__version__}" if "pytorch" in impls else ""))
+                + (f", PyTorch {torch.__version__} (conv nets {'NCHW' if args.torch_nchw else 'channels-last'})"
+                   if "pytorch" in impls else ""))
     threads = (f"digitnet {args.threads} thread(s) a process, {workers or '1 process'}; PyTorch {torch_threads} "
                f"thread(s)" if workers else f"{args.threads} thread(s)")
     print(f"{data.name}: {data.n_train:,} train / {data.n_test:,} test; {threads}; "

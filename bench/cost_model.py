@@ -18,6 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from options import positive  # bench/ is on sys.path: this script's folder
+
 from digitnet.nets.factory import build_net
 from digitnet.parallel import GradientBuffer
 
@@ -40,8 +42,8 @@ def step_s(model, batch, n, nbytes, bandwidth, latency):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--batch", type=int, nargs="+", default=[100])
-    ap.add_argument("--workers", type=int, nargs="+", default=[2, 8, 64])
+    ap.add_argument("--batch", type=positive(int), nargs="+", default=[100])
+    ap.add_argument("--workers", type=positive(int), nargs="+", default=[2, 8, 64])
     args = ap.parse_args(argv)
     for model in COMPUTE_US:
         nbytes = GradientBuffer(build_net(model).params).nbytes

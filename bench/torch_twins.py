@@ -1,7 +1,9 @@
 """PyTorch copies of digitnet's networks, starting from the same weights, for the side-by-side benchmark.
 
 Each twin is the idiomatic nn.Sequential a PyTorch user would write for the same architecture; only the
-initial weights are copied from the digitnet net, so both runs start from the same point.
+initial weights are copied from the digitnet net, so both runs start from the same point. Convolutional twins
+run channels-last (NHWC in memory), the layout PyTorch's CPU convolutions (oneDNN) are fastest in, as
+digitnet's own convolutions are laid out; `channels_last=False` gives the NCHW default.
 """
 import numpy as np
 import torch
@@ -37,8 +39,24 @@ def _batch_norm(layer):
     return bn
 
 
-def twin(net):
-    """An nn.Sequential computing what net.predict computes (logits), with net's current weights."""
+def twin(net, channels_last=True):
+    """An nn.Sequential computing what net.predict computes (logits), with net's current weights; a
+    convolutional one in channels-last memory unless channels_last=False (its inputs: as_input)."""
+    model = _sequential(net)
+    if channels_last and net.architecture.endswith("cnn"):
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def as_input(model, x):
+    """x (a batch) in the memory layout of model's first layer: channels-last for a channels-last conv net."""
+    first = next(model.parameters())
+    if x.dim() == 4 and first.dim() == 4 and first.is_contiguous(memory_format=torch.channels_last):
+        return x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+def _sequential(net):
     p = net.params
     kind = net.architecture
     if kind in ("two-layer", "mlp"):
@@ -94,7 +112,7 @@ def train_steps(model, opt, x, t, batches, label_smoothing=0.0):
     for idx in batches:
         idx = torch.from_numpy(idx)
         opt.zero_grad(set_to_none=True)
-        loss = nn.functional.cross_entropy(model(X[idx]), T[idx], label_smoothing=label_smoothing)
+        loss = nn.functional.cross_entropy(model(as_input(model, X[idx])), T[idx], label_smoothing=label_smoothing)
         loss.backward()
         opt.step()
     return loss.item()
@@ -105,4 +123,4 @@ def predict(model, x, batch_size):
     model.eval()
     with torch.inference_mode():
         X = torch.from_numpy(x)
-        return torch.cat([model(X[i:i + batch_size]) for i in range(0, len(x), batch_size)]).numpy()
+        return torch.cat([model(as_input(model, X[i:i + batch_size])) for i in range(0, len(x), batch_size)]).numpy()
