@@ -200,3 +200,35 @@ def test_resume_after_a_finished_run_says_there_is_no_checkpoint(tmp_path, env):
     assert len(lines) == 1 and lines[0].startswith("Error: no checkpoint to resume: ") and "done.ckpt.npz" in lines[0]
     assert "no such model file" not in r.stderr
 
+
+
+def test_a_run_hashes_its_data_once_however_many_checkpoints_it_writes(tmp_path, monkeypatch):
+    """A resume's check and each checkpoint (and with workers, their comparison) hashed all the data again, a
+    fraction of a second each for 60,000 digits: now once a run, kept on the Run."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from digitnet import checkpoint, run
+    from digitnet.cli import main
+
+    hashed, out, kept, identity = [], tmp_path / "m.npz", tmp_path / "kept.ckpt.npz", checkpoint.dataset_identity
+    for module in (run, checkpoint):  # wherever it is called from
+        monkeypatch.setattr(module, "dataset_identity", lambda data: hashed.append(data) or identity(data))
+
+    def save_and_keep(path, *args):  # the run deletes its checkpoint when it ends: keep the first, as if interrupted
+        checkpoint.save_checkpoint(path, *args)
+        if not kept.exists():
+            shutil.copyfile(path, kept)
+    monkeypatch.setattr(run, "save_checkpoint", save_and_keep)
+    monkeypatch.setenv("DIGITNET_CACHE_DIR", str(tmp_path / "cache"))
+    args = ["train", "--offline", "--train-limit", "2000", "--seed", "1", "--iters", "40", "--checkpoint-every", "5",
+            "--out", str(out)]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    assert len(hashed) == 1  # 8 checkpoints
+    out.unlink()
+    shutil.copyfile(kept, tmp_path / "m.ckpt.npz")  # step 5: the resumed run writes 6 more
+    resumed = CliRunner().invoke(main, [*args, "--resume"])
+    assert resumed.exit_code == 0 and "resuming" in resumed.output, resumed.output
+    assert len(hashed) == 2 and out.exists()  # the resume's check and its checkpoint shared one hash

@@ -191,7 +191,7 @@ def claim_for_the_job(out, checkpoint_path, resume, fresh):
 
 def run_command(ctx, settings, out, checkpoint_path, resume, plot):
     """The train command once its --out is this run's: the workers, the agreed setup, training, the files."""
-    from ..checkpoint import check_dataset, dataset_identity, load_checkpoint, restore_checkpoint
+    from ..checkpoint import check_dataset, load_checkpoint, restore_checkpoint
     from ..parallel import together
     from ..run import describe, join_workers, prepare, ranks_agree, same_data
 
@@ -207,15 +207,14 @@ def run_command(ctx, settings, out, checkpoint_path, resume, plot):
         click.echo(f"resuming {checkpoint_path} from step {header['step']:,}")
 
     def setup():
-        dataset = load_data(settings.data_dir, settings.offline)
+        run = prepare(settings, load_data(settings.data_dir, settings.offline))
         if resume:
-            check_dataset(checkpoint_path, header, dataset_identity(dataset))
-        run = prepare(settings, dataset)
+            check_dataset(checkpoint_path, header, run.dataset_identity)
         state = restore_checkpoint(header, arrays, run.net, run.optimizer, run.rng) if resume else None
         return run, state, tensorboard_logger(run, state, comm)
 
     run, state, logger = together(comm, setup)  # a logdir that cannot be written fails here, agreed by all
-    same_data(comm, run.dataset)
+    same_data(comm, run)
     for line in describe(run):
         click.echo(line)
     if logger is not None:
