@@ -191,6 +191,26 @@ def test_resume_on_other_data_is_refused_in_one_line(tmp_path, env):
     assert checkpoint.exists() and not out.exists()
 
 
+def test_resume_on_fewer_digits_says_the_data_changed_not_that_the_run_s_options_do_not_fit(tmp_path, env):
+    """The data is checked before the run's own options are fitted to it: on 3,000 digits, the run's
+    --validation 5000 was refused ("leaves no training data") as if the user had typed it."""
+    import gzip
+
+    data = copy_sample(tmp_path / "data")
+    out = tmp_path / "m.npz"
+    checkpoint = interrupted_run(out, env, "--data-dir", data, "--validation", "5000")
+    for name, header in (("train-images-idx3-ubyte.gz", 16), ("train-labels-idx1-ubyte.gz", 8)):
+        raw = bytearray(gzip.decompress((data / name).read_bytes()))
+        raw[4:8] = (3000).to_bytes(4, "big")
+        size = 28 * 28 if "images" in name else 1
+        (data / name).write_bytes(gzip.compress(bytes(raw[:header + 3000 * size])))
+    r = digitnet("train", "--resume", "--data-dir", data, "--out", out, env=env)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "refused: the run trained on" in lines[0] and "3,000 train" in lines[0], r.stderr
+    assert checkpoint.exists() and not out.exists()
+
+
 def test_resume_after_a_finished_run_says_there_is_no_checkpoint(tmp_path, env):
     out = tmp_path / "done.npz"
     assert digitnet("train", "--iters", 20, "--seed", 0, "--out", out, env=env).returncode == 0

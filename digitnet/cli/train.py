@@ -191,7 +191,7 @@ def claim_for_the_job(out, checkpoint_path, resume, fresh):
 
 def run_command(ctx, settings, out, checkpoint_path, resume, plot):
     """The train command once its --out is this run's: the workers, the agreed setup, training, the files."""
-    from ..checkpoint import check_dataset, load_checkpoint, restore_checkpoint
+    from ..checkpoint import check_dataset, dataset_identity, load_checkpoint, restore_checkpoint
     from ..parallel import together
     from ..run import describe, join_workers, prepare, ranks_agree, same_data
 
@@ -207,9 +207,12 @@ def run_command(ctx, settings, out, checkpoint_path, resume, plot):
         click.echo(f"resuming {checkpoint_path} from step {header['step']:,}")
 
     def setup():
-        run = prepare(settings, load_data(settings.data_dir, settings.offline))
-        if resume:
-            check_dataset(checkpoint_path, header, run.dataset_identity)
+        dataset = load_data(settings.data_dir, settings.offline)
+        identity = dataset_identity(dataset)
+        if resume:  # before prepare(), whose refusals of the run's own options on other data would say less
+            check_dataset(checkpoint_path, header, identity)
+        run = prepare(settings, dataset)
+        run.dataset_identity = identity  # hashed once a run: the checkpoints and the workers' check use it
         state = restore_checkpoint(header, arrays, run.net, run.optimizer, run.rng) if resume else None
         return run, state, tensorboard_logger(run, state, comm)
 
