@@ -289,12 +289,26 @@ def test_under_a_plain_mpiexec_a_failing_rank_ends_the_job_with_its_line(tmp_pat
     (["train", "--offline", "--resume", "--fresh"], "give --resume or --fresh, not both"),  # the command's checks
 ])
 def test_under_a_plain_mpiexec_a_mistake_in_the_command_line_is_said_once(tmp_path, mpiexec, args, wanted):
-    """Every rank parses the same line before MPI is joined: each printed the same usage error."""
+    """Every rank parses its line before MPI is joined: each printed the whole usage message. Rank 0 still
+    does; the others say theirs in one line, naming the rank (its mistake may be its own)."""
     done = digitnet(*args, cwd=tmp_path, env=fault_env(tmp_path, None), launcher=[mpiexec, "-n", "2"])
     assert done.returncode == 2
     errors = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
     assert done.stderr.count("Usage: ") == 1 and len(errors) == 1, done.stderr
     assert wanted in errors[0] and "Traceback" not in done.stderr
+    assert f"worker 1: {errors[0]}" in done.stderr.splitlines()
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 4, done.stderr  # Usage, Try ... --help, Error (rank 0); worker 1: Error
+
+
+def test_under_a_plain_mpiexec_a_mistake_of_one_rank_alone_is_said(tmp_path, mpiexec):
+    """A rank's own environment (or command line) can hold a mistake rank 0 does not have: it is not lost."""
+    script = tmp_path / "rank.sh"
+    script.write_text('#!/bin/sh\n[ "$PMI_RANK" = 1 ] && export DIGITNET_THREADS=0\nexec "$@"\n')
+    script.chmod(0o755)
+    done = digitnet("models", cwd=tmp_path, env=fault_env(tmp_path, None), launcher=[mpiexec, "-n", "2", script])
+    assert done.returncode == 2, done.stderr
+    assert "worker 1: Error: Invalid value for '--threads': 0 is not in the range x>=1." in done.stderr.splitlines()
 
 
 def test_under_a_plain_mpiexec_a_new_run_keeps_an_interrupted_runs_checkpoint(tmp_path, mpiexec):

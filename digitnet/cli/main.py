@@ -90,15 +90,18 @@ class Group(click.Group):
 
 @contextlib.contextmanager
 def said_once():
-    """A mistake in the command line, said by rank 0 alone. Under a plain `mpiexec -n N digitnet ...` every rank
-    parses the same line before MPI is joined, and each printed the same usage error; the others now end with
-    the same status, quietly. (An error after MPI is joined goes through parallel.fail_alone.)"""
-    from ..parallel.comm import launcher_rank
+    """A mistake in the command line, with its usage block from rank 0 alone. Under a plain `mpiexec -n N
+    digitnet ...` every rank parses its line before MPI is joined, and each printed the whole usage message;
+    the others now say theirs in one line, `worker K: ...` (a rank's own environment or command line can
+    give it a mistake rank 0 does not have). An error after MPI is joined goes through parallel.fail_alone."""
+    from ..parallel.comm import launched_by_mpi, launcher_rank
 
     try:
         yield
     except click.UsageError as e:
-        if launcher_rank() > 0:
+        rank = launcher_rank() if launched_by_mpi() else 0
+        if rank > 0:
+            click.echo(f"worker {rank}: Error: {e.format_message()}", err=True)
             raise click.exceptions.Exit(e.exit_code) from None
         raise
 
