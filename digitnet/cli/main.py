@@ -102,8 +102,16 @@ def said_once():
         rank = launcher_rank() if launched_by_mpi() else 0
         if rank > 0:
             click.echo(f"worker {rank}: Error: {e.format_message()}", err=True)
-            raise click.exceptions.Exit(e.exit_code) from None
+            raise SaidAlready(e.message, e.ctx) from None
         raise
+
+
+class SaidAlready(click.UsageError):
+    """A usage error this process has printed in its own way: click shows nothing more, and exits 2 (a caller
+    of main(..., standalone_mode=False) gets the error, as from any usage error)."""
+
+    def show(self, file=None):
+        pass
 
 
 ARGS_KEY = "digitnet.args"
