@@ -38,13 +38,13 @@ class Run:
     rng: np.random.Generator
     total: int  # training steps
     calibration_set: tuple = None  # (x, t) the temperature and rejection threshold are fitted on, or None
+    outliers: tuple = None  # --outliers: (images trained on, held-out images), see outliers.outlier_sets
 
     @functools.cached_property
     def dataset_identity(self):
         """checkpoint.dataset_identity of the dataset: hashed once a run, for a resume's check, the workers'
         comparison (same_data) and every checkpoint; a fraction of a second for 60,000 digits."""
         return dataset_identity(self.dataset)
-    outliers: tuple = None  # --outliers: (images trained on, held-out images), see outliers.outlier_sets
 
     @property
     def train_eval_size(self):

@@ -208,11 +208,12 @@ def run_command(ctx, settings, out, checkpoint_path, resume, plot):
 
     def setup():
         dataset = load_data(settings.data_dir, settings.offline)
-        identity = dataset_identity(dataset)
         if resume:  # before prepare(), whose refusals of the run's own options on other data would say less
+            identity = dataset_identity(dataset)
             check_dataset(checkpoint_path, header, identity)
         run = prepare(settings, dataset)
-        run.dataset_identity = identity  # hashed once a run: the checkpoints and the workers' check use it
+        if resume:
+            run.dataset_identity = identity  # hashed once a run: its checkpoints and the workers' check use it
         state = restore_checkpoint(header, arrays, run.net, run.optimizer, run.rng) if resume else None
         return run, state, tensorboard_logger(run, state, comm)
 
