@@ -43,17 +43,13 @@ def twin(net, channels_last=True):
     """An nn.Sequential computing what net.predict computes (logits), with net's current weights; a
     convolutional one in channels-last memory unless channels_last=False (its inputs: as_input)."""
     model = _sequential(net)
-    if channels_last and net.architecture.endswith("cnn"):
-        model = model.to(memory_format=torch.channels_last)
-    return model
+    model.channels_last = channels_last and net.architecture.endswith("cnn")
+    return model.to(memory_format=torch.channels_last) if model.channels_last else model
 
 
 def as_input(model, x):
-    """x (a batch) in the memory layout of model's first layer: channels-last for a channels-last conv net."""
-    first = next(model.parameters())
-    if x.dim() == 4 and first.dim() == 4 and first.is_contiguous(memory_format=torch.channels_last):
-        return x.contiguous(memory_format=torch.channels_last)
-    return x
+    """x (a batch) in the twin's memory layout: channels-last for a channels-last conv net."""
+    return x.contiguous(memory_format=torch.channels_last) if model.channels_last else x
 
 
 def _sequential(net):
