@@ -224,9 +224,10 @@ def leave_pid_for_launcher(rank):
     folder = os.environ.get(WORKER_DIR_VAR)
     if not folder or not os.path.isdir(folder):
         return
+    # .exit first: a Ctrl-C between the two would otherwise end a rank the launcher knows, through Python, unmarked
+    atexit.register(lambda: open(os.path.join(folder, f"rank{rank}.exit"), "w").close())
     with open(os.path.join(folder, f"rank{rank}.pid"), "w") as f:
         f.write(str(os.getpid()))
-    atexit.register(lambda: open(os.path.join(folder, f"rank{rank}.exit"), "w").close())
 
 
 def shard(n, rank, size):

@@ -213,8 +213,8 @@ def run_workers(n, args, *, environ=None, leftovers=()):
             watcher.kill_workers()  # normally none is left; after a loss, whatever mpiexec left behind
             reaper.kill()
             reaper.wait()
-        if watcher.cut_short:
-            print("interrupted", file=sys.stderr)
+        if watcher.cut_short or (watcher.interrupted and failure is None and lost is not None):
+            print("interrupted", file=sys.stderr)  # a worker ended by the interrupt as it started is no loss
             return 130
         if failure is not None:
             raise WorkerFailed(*failure)
@@ -278,6 +278,7 @@ class Watcher:
         self.reported_pid = self.reported_code = None
         self.held = []  # signals that came before every worker had joined MPI, for them once they have
         self.cut_short = False  # a second signal came before they had: the job was ended outright
+        self.interrupted = False  # a signal came for the workers (forward): what ends them then is that
 
     def read_pids(self):
         for rank in range(self.n):
@@ -379,6 +380,7 @@ class Watcher:
         one ends the job): sent on through mpiexec, it struck Pythons still starting up, whose tracebacks (or
         "Fatal Python error") and exit status 2 were all the user saw."""
         self.read_pids()
+        self.interrupted = True
         if len(self.pids) < self.n:
             if self.held:  # a second one: mpiexec and its proxies go, and the workers starting under them
                 self.cut_short = True
