@@ -1,13 +1,17 @@
 """Shared by the fault tests (tests/test_faults_*.py): run digitnet as a user would, with a fault injected
 (tests/faults/sitecustomize.py), and check what is left afterwards: no process of the job, no
 digitnet-workers-* folder in the run's own TMPDIR, no temporary file beside the outputs."""
+import functools
 import os
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+
+from digitnet.stop_signals import STOP_SIGNALS
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -37,9 +41,20 @@ def digitnet(*args, cwd, env, timeout=TIMEOUT_S, launcher=()):
                           capture_output=True, text=True, timeout=timeout)
 
 
-def start(*args, cwd, env):
+def start(*args, cwd=None, env=None, ignoring=(), **popen):
+    """`python -m digitnet ARGS` in the background, its output piped, as from a terminal: Ctrl-C, SIGTERM and
+    SIGHUP at their defaults in it, whatever this test process inherited (a CI job run in the background ignores
+    SIGINT, under nohup SIGHUP, and digitnet keeps a signal it was started ignoring ignored: stop_signals), but
+    for the signals in `ignoring` (as nohup starts it: SIGHUP; a script's background job: SIGINT)."""
+    popen = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **popen}
     return subprocess.Popen([sys.executable, "-m", "digitnet", *map(str, args)], cwd=cwd, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            preexec_fn=functools.partial(as_from_a_terminal, ignoring), **popen)
+
+
+def as_from_a_terminal(ignoring=()):
+    """(In the child, before exec) the stop signals back at their defaults, those in `ignoring` ignored."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN if signum in ignoring else signal.SIG_DFL)
 
 
 def wait_for_line(process, text):
@@ -117,8 +132,6 @@ def assert_one_line(stderr, *wanted):
 
 def interrupted_run(tmp_path, out="r/r.npz"):
     """(env, checkpoint path): a real interrupted run, Ctrl-C after the first epoch, leaves r/r.ckpt.npz."""
-    import signal
-
     env = fault_env(tmp_path)
     run = start("train", *QUICK, "--iters", "100000", "--out", out, cwd=tmp_path, env=env)
     wait_for_line(run, "epoch   1")

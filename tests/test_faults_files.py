@@ -103,6 +103,20 @@ def test_a_second_run_on_the_same_out_is_refused_and_a_signal_stops_the_first_wi
     assert_clean(env, tmp_path)
 
 
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGINT])
+def test_a_run_started_ignoring_a_signal_goes_on_through_it(tmp_path, signum):
+    """`nohup digitnet train ... &` ignores SIGHUP, a script's `digitnet train ... &` SIGINT: the run caught them
+    all the same, and stopped when its terminal closed. A signal it was started ignoring stays ignored now."""
+    env = fault_env(tmp_path)
+    run = start("train", *QUICK, "--iters", "3000", "--out", "m.npz", cwd=tmp_path, env=env, ignoring=(signum,))
+    wait_for_line(run, "epoch   1")
+    run.send_signal(signum)
+    out, err = run.communicate(timeout=TIMEOUT_S)
+    assert run.returncode == 0, err
+    assert "step   3000" in out and (tmp_path / "m.npz").is_file() and not (tmp_path / "m.ckpt.npz").exists()
+    assert_clean(env, tmp_path)
+
+
 @pytest.mark.parametrize("damage", ["truncated", "altered"])
 def test_a_damaged_checkpoint_is_refused_and_kept(tmp_path, damage):
     env, checkpoint = interrupted_run(tmp_path)
@@ -198,8 +212,7 @@ def test_serve_on_port_0_prints_the_port_it_listens_on(tmp_path, model_file):
     import urllib.request
 
     env = fault_env(tmp_path)
-    server = subprocess.Popen([*digitnet_command(), "serve", str(model_file), "--port", "0"], cwd=tmp_path,
-                              env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    server = start("serve", str(model_file), "--port", "0", cwd=tmp_path, env=env, stderr=subprocess.STDOUT)
     try:
         line = wait_for_line(server, "serving ")
         url = line.split(" at ")[1].split()[0]
@@ -211,12 +224,6 @@ def test_serve_on_port_0_prints_the_port_it_listens_on(tmp_path, model_file):
         server.send_signal(signal.SIGINT)
         server.communicate(timeout=TIMEOUT_S)
     assert_clean(env, tmp_path)
-
-
-def digitnet_command():
-    import sys
-
-    return [sys.executable, "-m", "digitnet"]
 
 
 @pytest.mark.parametrize("script,args,wanted", [

@@ -145,6 +145,21 @@ def test_a_signal_stops_every_worker_after_the_same_step_with_a_checkpoint(tmp_p
     assert_clean(env, tmp_path)
 
 
+@pytest.mark.parametrize("target", ["launcher", "worker 1"])
+def test_a_job_started_ignoring_sighup_as_nohup_starts_it_goes_on_through_it(tmp_path, mpiexec, target):
+    """`nohup digitnet train --workers 2 ... &`: the launcher forwarded SIGHUP (a closed terminal) to the
+    workers, and they caught it too, so the job stopped. It is ignored now, as nohup means it to be."""
+    env = fault_env(tmp_path)
+    run = start("train", *QUICK, "--iters", "3000", "--workers", "2", "--out", "m.npz", cwd=tmp_path, env=env,
+                ignoring=(signal.SIGHUP,))
+    wait_for_line(run, "epoch   1")
+    os.kill(run.pid if target == "launcher" else rank_pid(env, 1), signal.SIGHUP)
+    out, err = run.communicate(timeout=TIMEOUT_S)
+    assert run.returncode == 0, err
+    assert "step   3000" in out and (tmp_path / "m.npz").is_file()
+    assert_clean(env, tmp_path)
+
+
 def test_a_worker_that_cannot_read_the_checkpoint_it_resumes_ends_the_job_naming_it(tmp_path, mpiexec):
     """A worker that failed before it joined MPI (reading the checkpoint, on --resume) left no pid file, and the
     launcher, which watched the workers once all had left theirs, waited for good with worker 0 spinning in MPI.

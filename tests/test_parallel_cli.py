@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import faultkit
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -43,8 +44,7 @@ def weights_digest(path):
 
 def start(*args, cwd):
     """digitnet train in the background, as a shell would start it, with its output piped."""
-    return subprocess.Popen([sys.executable, "-m", "digitnet", *map(str, args)], cwd=cwd, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+    return faultkit.start(*args, cwd=cwd, env=ENV)
 
 
 def wait_for_line(process, text):

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import faultkit
 import numpy as np
 import pytest
 
@@ -28,8 +29,7 @@ def digitnet(*args, env):
 
 
 def start(args, env):
-    return subprocess.Popen([sys.executable, "-m", "digitnet", *map(str, args)], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return faultkit.start(*args, env=env)
 
 
 def wait_for_line(proc, text):

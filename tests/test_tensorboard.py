@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import faultkit
 import numpy as np
 import pytest
 
@@ -225,8 +226,7 @@ def test_a_missing_tensorboardx_is_one_clear_line(monkeypatch, tmp_path):
 def digitnet(*args, env, block_tensorboardx=None):
     pythonpath = [str(block_tensorboardx)] if block_tensorboardx else []
     env = {**env, "PYTHONPATH": os.pathsep.join([*pythonpath, str(REPO)])}
-    return subprocess.Popen([sys.executable, "-m", "digitnet", *map(str, args)], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return faultkit.start(*args, env=env)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ import contextlib
 import os
 import signal
 
+from ..stop_signals import heeded
 from ..train import Callback
 
 
@@ -36,7 +37,8 @@ class ProgressPrinter(Callback):
 def ctrl_c_stops():
     """Yields stop(): true once Ctrl-C was pressed (or SIGTERM or SIGHUP came: a batch system's notice, a
     closed terminal), so training ends after the step in progress and the checkpoint holds a whole step.
-    A second one stops at once (KeyboardInterrupt; a checkpoint being written is then not replaced)."""
+    A second one stops at once (KeyboardInterrupt; a checkpoint being written is then not replaced). A signal
+    the run was started ignoring stays ignored (stop_signals.heeded: SIGHUP under nohup)."""
     interrupted = []
 
     def on_signal(signum, frame):
@@ -44,12 +46,10 @@ def ctrl_c_stops():
             raise KeyboardInterrupt
         interrupted.append(True)
 
-    previous = {signum: signal.signal(signum, on_signal) for signum in STOP_SIGNALS}
+    previous = {signum: signal.signal(signum, on_signal) for signum in heeded()}
     try:
         yield lambda: bool(interrupted)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
-
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)

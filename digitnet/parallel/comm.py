@@ -23,6 +23,7 @@ import numpy as np
 
 from ..errors import DigitnetError
 from ..nets.base import infer
+from ..stop_signals import heeded
 
 INSTALL_HINT = "pip install 'digitnet[mpi]'"
 # Environment variables an MPI launcher sets in each process it starts: MPICH's and Intel MPI's hydra
@@ -155,7 +156,7 @@ def world():
             leave_pid_for_launcher(_world.rank)
             # SIGTERM and SIGHUP (a launcher, a batch system, a closed terminal) become Ctrl-C: the training loop
             # stops all ranks after the same step with a checkpoint; elsewhere fail_alone ends the job.
-            for signum in (signal.SIGTERM, signal.SIGHUP):
+            for signum in heeded((signal.SIGTERM, signal.SIGHUP)):  # nohup's SIGHUP stays ignored
                 signal.signal(signum, signal.default_int_handler)
     return _world
 

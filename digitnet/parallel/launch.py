@@ -4,7 +4,7 @@ The command line is started under `mpiexec -n N` (the one the `mpich` wheel puts
 system's), in a session of its own. While it runs this process
   - passes its output through, without the MPI launcher's own banners;
   - forwards Ctrl-C, SIGTERM and SIGHUP to every worker, which then agree to stop after the same step
-    (see comm.py);
+    (see comm.py), but not a signal it was started ignoring (nohup's SIGHUP: stop_signals.heeded);
   - reports the first worker that failed on its own (comm.fail_alone: its line, naming it, from the worker
     folder), as WorkerFailed;
   - watches the workers: one that vanishes without exiting through Python (kill -9, out of memory, a crash)
@@ -27,6 +27,7 @@ import threading
 import time
 from pathlib import Path
 
+from ..stop_signals import heeded
 from .comm import FAILURE_FILE, INSTALL_HINT, WORKER_DIR_VAR, ParallelError, alive
 
 TERMINAL_VAR = "DIGITNET_TERMINAL"  # set for the workers when the launcher's stderr is a terminal
@@ -40,7 +41,6 @@ LAUNCHER_NOISE = re.compile(r"^(={5,}|=   |-{20,}|YOUR APPLICATION TERMINATED|Th
 # stack MPICH prints for a worker whose collective failed because another worker was lost (the launcher names it).
 ABORT_NOISE = re.compile(r"^Abort\(\d+\) on node \d+|^application called MPI_Abort|^[A-Za-z_]\w*\(\d+\)\.*: |"
                          r"^(Other MPI error|Fatal error in \w+), error stack:|^Other MPI error, error stack")
-FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 PF_EXITING = 0x4  # the flags of /proc/<pid>/stat: the process has begun to exit
 
 
@@ -200,7 +200,7 @@ def run_workers(n, args, *, environ=None, leftovers=()):
         for thread in pumps:
             thread.start()
         previous = {signum: signal.signal(signum, lambda signum, frame: watcher.forward(signum))
-                    for signum in FORWARDED}
+                    for signum in heeded()}  # not one this process was started ignoring (nohup's SIGHUP)
         try:
             status = watcher.watch()
         finally:
