@@ -93,7 +93,14 @@ def load_grey(image, name, *, with_size=False):
     (width, height), as oriented, so that positions in the array can be given in the picture's pixels."""
     if isinstance(image, np.ndarray):
         grey = _array_grey(image, name)
-        return (grey, (grey.shape[1], grey.shape[0])) if with_size else grey
+        size = (grey.shape[1], grey.shape[0])
+        factor = work_factor(*size)
+        if factor > 1:  # as a file of it is (before, a 4000x3000 array was read at full size: 4 s against 1 s)
+            require_pillow()
+            from PIL import Image
+
+            grey = np.asarray(Image.fromarray(grey).reduce(factor), dtype=np.float32)  # mode F: a box average
+        return (grey, size) if with_size else grey
     require_pillow()
     from PIL import ImageOps
 
@@ -138,13 +145,14 @@ def _folder_problem(folder, name):
 
 
 def _open_image(image, name):
-    """(the decoded PIL image (first frame; a big JPEG decoded at reduced size), its (width, height) as stored),
-    refusing decompression bombs."""
+    """(the decoded PIL image (a file's first frame, a big JPEG file decoded at reduced size; a PIL.Image as
+    handed, at its own frame), its (width, height) as stored), refusing decompression bombs."""
     from PIL import Image, UnidentifiedImageError
 
     source = _check_source(image, name)
     try:
-        if isinstance(source, Image.Image):
+        given = isinstance(source, Image.Image)  # the caller's: its frame as handed, and never changed (draft)
+        if given:
             img = source
         else:
             with warnings.catch_warnings():
@@ -157,10 +165,10 @@ def _open_image(image, name):
                              "megapixels); refused as a possible decompression bomb", "too-large")
         if w < 1 or h < 1:
             raise ImageError(f"{name}: the image has no pixels ({w}x{h})")
-        if getattr(img, "n_frames", 1) > 1:
+        if getattr(img, "n_frames", 1) > 1 and not given:
             img.seek(0)  # animated GIF / WebP, multi-page TIFF: the first frame
         factor = work_factor(w, h)
-        if factor > 1 and img.format == "JPEG":
+        if factor > 1 and img.format == "JPEG" and not given:
             # decode a big JPEG at reduced size, at least 1 px a side (Pillow divides by the size asked for)
             img.draft(img.mode, (max(1, w // factor), max(1, h // factor)))
         if decoded_bytes(img) > MAX_DECODED_BYTES:

@@ -72,11 +72,11 @@ def _scattered_specks(ink, least):
     return 0 if any(max(x1 - x0, y1 - y0) >= least for x0, x1, y0, y1 in stacks) else count
 
 
-def speck_limit(shape):
+def speck_limit(shape, fraction=MIN_DIGIT_FRACTION):
     """How long (pixels) ink must be to be a digit in a picture of this shape, not a speck: MIN_DIGIT_PX, and
-    MIN_DIGIT_FRACTION of the longer side, or of STRIP x the shorter one for a long strip (30000x300: a 220-px
-    digit was a speck)."""
-    return max(MIN_DIGIT_PX, MIN_DIGIT_FRACTION * min(max(shape), STRIP * min(shape)))
+    `fraction` of the longer side, or of STRIP x the shorter one for a long strip (30000x300: a 220-px digit was a
+    speck). One digit fills much of its picture (to_mnist); a number's digits may be small on a page (segment)."""
+    return max(MIN_DIGIT_PX, fraction * min(max(shape), STRIP * min(shape)))
 
 
 def to_field(crop, name="image"):

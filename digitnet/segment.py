@@ -44,6 +44,9 @@ from .strokes import Groups, bounds, components, ndimage, overlap, span, stack_s
 __all__ = ["Found", "TooManyCuts", "candidates", "segment"]
 
 SPECK = 0.28              # a component whose longer side is under SPECK x H is a dot, a comma or a speck
+SMALLEST = 0.01           # digits are this share of the picture's longer side at least (preprocess.speck_limit):
+                          # a page of handwriting photographed whole has digits of 1.5-3 %; at to_mnist's 3 % a
+                          # number 60 px high on a 2400x1600 page was "only 4 specks of ink"
 LINE_OVERLAP = 0.4        # stacks whose spans overlap by this part of the shorter one share a line
 WIDE = 0.6                # components wider than WIDE x H are cut by seams (the cuts are only candidates) ...
 CUT_HIGH = 0.6            # ... if at least CUT_HIGH x H high: touching digits are full height, a bar is not
@@ -88,11 +91,15 @@ GROW_BLOB = 1.1           # ... in a blob at least this wide (x H): two digits, 
                           # 152, 154, 156, 153 at GROW 0.05, 0.1, 0.15, 0.2)
 MAX_CANDIDATES = 3000     # a picture whose cuts give more candidate digits (not counting GROW's second readings) is
                           # refused (TooManyCuts): a 6000x400 wave of ink gave 15,978 and took 45 s to read. The
-                          # touching numbers of 2-6 digits give at most 755 (200 of the sample's), lines 946
+                          # touching numbers of 2-6 digits give at most 755 (200 of the sample's), lines 946 ...
+PER_PIECE = 50            # ... plus this many for each piece of ink of its lines (not a speck): a digit on its own
+                          # gives about 40, so a page of separate digits is read however many (a sheet of 144 was
+                          # refused as "too much joined ink"), and one long blob still gets MAX_CANDIDATES + 50
 
 
 class TooManyCuts(DigitnetError):
-    """A picture whose joined ink gives more candidate digits than MAX_CANDIDATES: refused, not read for minutes."""
+    """A picture whose joined ink gives more candidate digits than its limit (MAX_CANDIDATES, and PER_PIECE for
+    each piece of ink): refused, not read for minutes."""
 
 
 @dataclass
@@ -154,17 +161,18 @@ def _read(lines, classify, call):
 
 def _prepare(ink):
     """(the lines that hold candidate digits, as _Line objects top to bottom; the number of specks left out;
-    how many more candidates MAX_CANDIDATES allows)."""
+    how many more candidates the picture's limit allows: MAX_CANDIDATES and PER_PIECE a piece of ink)."""
     labels, comps, excess = components(ink)
     if not comps:
         return [], 0, MAX_CANDIDATES
-    lines, height, specks = _lines(comps, speck_limit(ink.shape),
+    lines, height, specks = _lines(comps, speck_limit(ink.shape, SMALLEST),
                                    PEN_HEIGHTS * stroke_width(ink))
     for c in comps:
         c["small"] = max(c["y1"] - c["y0"], c["x1"] - c["x0"]) < SPECK * height
-    prepared, budget = [], MAX_CANDIDATES
+    limit = MAX_CANDIDATES + PER_PIECE * sum(not comps[i]["small"] for members in lines for i in members)
+    prepared, budget = [], limit
     for members in lines:
-        line = _Line(ink, labels, [comps[i] for i in members], height, budget)
+        line = _Line(ink, labels, [comps[i] for i in members], height, budget, limit=limit)
         budget -= len(line.own())
         specks += line.specks
         if line.spans:
@@ -186,7 +194,8 @@ def candidates(ink):
         classifier is shown. What cut_digits trains on: the cuts that hold one digit, and those that do not.
 
     Raises:
-        TooManyCuts: the ink would give more than MAX_CANDIDATES candidates (segment() raises it too).
+        TooManyCuts: the ink would give more candidates than its limit (MAX_CANDIDATES, and PER_PIECE for each
+            piece of ink; segment() raises it too).
 
     Examples:
         >>> import numpy as np
@@ -343,8 +352,8 @@ def relative_length(crop):
 class _Line:
     """A line's pieces, its candidate digits (runs of consecutive pieces) and their fields, and the DP."""
 
-    def __init__(self, ink, labels, comps, height, budget, slanted=False):
-        self.height, self.specks, self.slanted, self.sheared = height, 0, slanted, False
+    def __init__(self, ink, labels, comps, height, budget, slanted=False, limit=MAX_CANDIDATES):
+        self.height, self.specks, self.slanted, self.sheared, self.limit = height, 0, slanted, False, limit
         self._source = ink, labels, comps
         self.y0, self.y1 = min(c["y0"] for c in comps), max(c["y1"] for c in comps)
         self.x0, self.x1 = min(c["x0"] for c in comps), max(c["x1"] for c in comps)
@@ -400,12 +409,12 @@ class _Line:
 
     def along_slant(self, budget):
         """The line cut again, its blobs along their slant (slant_shifts), or None: no blob of it is cut or
-        slants, or its candidates would be more than `budget` (what MAX_CANDIDATES leaves)."""
+        slants, or its candidates would be more than `budget` (what the picture's limit leaves)."""
         if not self.cut_cost:
             return None
         ink, labels, comps = self._source
         try:
-            twin = _Line(ink, labels, comps, self.height, budget, slanted=True)
+            twin = _Line(ink, labels, comps, self.height, budget, slanted=True, limit=self.limit)
         except TooManyCuts:  # the upright cuts alone are read then
             return None
         return twin if twin.sheared else None
@@ -445,13 +454,13 @@ class _Line:
     def _candidates(self, ink, budget):
         """self.runs [(i, j): pieces i..j-1 as one digit], their boxes (ink-map pixels) and 28x28 fields; a run
         cut from a blob of several digits (GROW_BLOB) comes twice, the second time with the blob's ink within
-        GROW x H of it (self.grown). More runs than `budget` (what MAX_CANDIDATES leaves): TooManyCuts, before
+        GROW x H of it (self.grown). More runs than `budget` (what the picture's limit leaves): TooManyCuts, before
         any is cut out."""
         runs = self._runs()
         if len(runs) > budget:
-            count = MAX_CANDIDATES - budget + len(runs)
+            count = self.limit - budget + len(runs)
             raise TooManyCuts(f"too much joined ink to read: cutting it gives over {count:,} candidate digits, and "
-                              f"at most {MAX_CANDIDATES:,} are read (write the digits apart, or send fewer at a time)")
+                              f"at most {self.limit:,} are read (write the digits apart, or send fewer at a time)")
         self.runs, self.boxes, self.fields, self.grown, self.lengths = [], [], [], [], []
         for i, j in runs:
             member = self.member(i, j)
@@ -461,7 +470,7 @@ class _Line:
                 self._add(i, j, grown, ink, True, box)
 
     def own(self):
-        """The indices (into self.runs) of the candidates of its own, what MAX_CANDIDATES counts: not those read
+        """The indices (into self.runs) of the candidates of its own, what the picture's limit counts: not those read
         again with their neighbours' ink (self.grown), which are not cuts of their own."""
         return [k for k, grown in enumerate(self.grown) if not grown]
 

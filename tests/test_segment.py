@@ -1,6 +1,7 @@
 """segment.segment on drawings made here with Pillow (no shared data): lines, strokes put together, dots
 left out, touching digits cut; and on numbers composed from the official MNIST test digits (skips without
 them): accuracy floors per kind."""
+import difflib
 import subprocess
 import sys
 from pathlib import Path
@@ -205,15 +206,36 @@ def test_a_seam_goes_round_ink_where_it_can():
     assert np.all(np.diff(cuts, axis=0) >= 0)  # sorted: they never cross
 
 
+def test_a_sheet_of_many_separate_digits_is_read_not_refused_as_joined_ink():
+    """A sheet of 144 separate digits was refused as "too much joined ink" (3,059 candidates, past the 3,000 of
+    the whole picture: a digit on its own gives about 40). Each piece of ink now adds PER_PIECE to the limit."""
+    from digitnet.data import load_sample
+    from digitnet.segment import MAX_CANDIDATES
+
+    sample = load_sample(flatten=False)
+    x, t = (255 * sample.x_test.reshape(-1, 28, 28)).astype(np.uint8), sample.t_test
+    rows = [np.hstack([np.pad(x[12 * r + c], ((12, 12), (8, 8))) for c in range(12)]) for r in range(12)]
+    sheet = 255 - np.vstack(rows)
+    ink = ink_map(sheet.astype(np.float32) / 255, "sheet")
+    assert len(candidates(ink)) > MAX_CANDIDATES
+    texts, _, _ = found(sheet)
+    truth = ["".join(str(int(d)) for d in t[12 * r:12 * r + 12]) for r in range(12)]
+    assert len(texts) == 12
+    right = sum(b.size for text, want in zip(texts, truth)
+                for b in difflib.SequenceMatcher(None, want, text, autojunk=False).get_matching_blocks())
+    assert right >= 134  # of 144 (a digit split in two costs one), read by the deep-cnn alone
+
+
 def test_a_long_wave_of_joined_ink_is_refused_before_it_is_cut_up(tmp_path):
     """A 6000x400 wave of one stroke (17 KB as a PNG) was cut into 15,978 candidate digits and read for 45 s,
-    holding up the server. Past MAX_CANDIDATES the picture is refused in one line, before any is cut out."""
+    holding up the server. Past MAX_CANDIDATES (and PER_PIECE for its one piece) the picture is refused in one
+    line, before any is cut out."""
     from digitnet.image_io import ImageError
-    from digitnet.segment import MAX_CANDIDATES, TooManyCuts, candidates
+    from digitnet.segment import MAX_CANDIDATES, PER_PIECE, TooManyCuts, candidates
 
     x = np.arange(20, 3980, 4)
     wave = picture([list(zip(x, 80 + 50 * np.sin(x / 25)))], size=(4000, 160))
-    with pytest.raises(TooManyCuts, match=f"at most {MAX_CANDIDATES:,} are read") as e:
+    with pytest.raises(TooManyCuts, match=f"at most {MAX_CANDIDATES + PER_PIECE:,} are read") as e:
         candidates(ink_map(wave.astype(np.float32) / 255, "wave"))
     assert int(str(e.value).split("over ")[1].split(" ")[0].replace(",", "")) > MAX_CANDIDATES
     Image.fromarray(wave).save(tmp_path / "wave.png")
