@@ -15,6 +15,7 @@ What the digests prove: that the file is as it was written (integrity), not who 
 use no secret, so anyone who can write a file can re-seal one; the checks above are what keep such a
 crafted file from doing harm. digitnet offers no signatures: trust a model file as far as its source.
 """
+import errno
 import hashlib
 import inspect
 import json
@@ -107,11 +108,13 @@ def save_model(path, net, metadata=None):
 def atomic_write(path, write):
     """Call write(file) on a temporary file beside path, fsync it, then rename it over path.
 
-    A crash or error mid-write leaves whatever was at path before untouched, and no temporary file.
+    A crash or error mid-write leaves whatever was at path before untouched, and no temporary file. A file that
+    may not be written (no write permission bit, or none for this user) is not replaced: PermissionError.
     A new file gets the mode any new file gets (0666 less the umask), not mkstemp's private 0600; a file replaced
     keeps its own (a private model stays private). A symbolic link is followed: the file it names is replaced and
     the link kept (latest.npz -> runs/3.npz was turned into a file of its own, runs/3.npz left as it was)."""
     given, path = Path(path), Path(os.path.realpath(path))
+    refuse_write_protected(given)
     path.parent.mkdir(parents=True, exist_ok=True)
     while True:
         tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
@@ -132,6 +135,16 @@ def atomic_write(path, write):
         Path(tmp).unlink(missing_ok=True)
         raise
     return given
+
+
+def refuse_write_protected(path):
+    """PermissionError (one line, naming path) when path is a file that may not be written: no write permission bit,
+    or none for this user. atomic_write's rename needs only the folder's permission, and so replaced a model made
+    read-only, unsaid; a command that works a while before it saves asks first (calibrate)."""
+    real = Path(os.path.realpath(path))
+    if real.is_file() and not (real.stat().st_mode & 0o222 and os.access(real, os.W_OK)):
+        raise PermissionError(errno.EACCES, "write-protected, not replaced (chmod u+w to let digitnet write it)",
+                              str(path))
 
 
 def save_png(picture, path):

@@ -67,14 +67,14 @@ def training_data(settings, dataset, rng):
 def calibration_split(settings, train_set, val_set):
     """(train set, calibration set): the validation digits when there are some (nothing more is held out; none
     with --calibration 0, or fewer than MIN_CALIBRATION of them), else the last --calibration training digits, at
-    most a tenth of them (none from fewer than 100 digits). The last ones, not a random draw: the random stream,
-    and so every seeded run's weights, stay as they were."""
+    most a tenth of them (none when that is fewer than MIN_CALIBRATION). The last ones, not a random draw: the
+    random stream, and so every seeded run's weights, stay as they were."""
     if val_set is not None:  # before, used whatever --calibration said and however few: 1 digit set a threshold
         enough = settings.calibration and val_set[0].shape[0] >= MIN_CALIBRATION  # that rejected 40 % of digits
         return train_set, val_set if enough else None
     x, t = train_set
-    n = min(settings.calibration or 0, x.shape[0] // 10) if x.shape[0] >= 100 else 0
-    if n == 0:
+    n = min(settings.calibration or 0, x.shape[0] // 10)
+    if n < MIN_CALIBRATION:  # before: from 100 training digits on, however few that gave (30 of --train-limit 300)
         return train_set, None
     return (x[:-n], t[:-n]), (x[-n:], t[-n:])
 
@@ -158,6 +158,9 @@ def describe(run):
             data += f" (too few to calibrate on: at least {MIN_CALIBRATION})"
     elif run.calibration_set is not None:
         data += f"; {run.calibration_set[0].shape[0]:,} training digits held out for calibration"
+    elif s.calibration:
+        data += (f"; not calibrated: a calibration needs {MIN_CALIBRATION} held-out digits at least, and --calibration "
+                 f"{s.calibration:,} holds out at most a tenth of the {run.train_set[0].shape[0]:,} training digits")
     sizes = [run.train_set[0].shape[1], *(s.hidden or run.net.default_hidden), 10]
     shape = "" if run.net.convolutional else "-".join(map(str, sizes)) + " "
     augmentation = f"augmentation (elastic {s.elastic:g})" if s.elastic else "augmentation"

@@ -130,10 +130,10 @@ class RunSettings:
                              help="Carve this many training samples out for validation; the best validation "
                                   "epoch's weights are kept.")
     calibration: int = option("--calibration", default=1000, show_default=True, kind="int", min=0, metavar="N",
-                              help="Hold the last N training digits out (at most a tenth of them) to fit the model's "
-                                   "temperature and its 'not a digit' threshold (docs/rejection.md). With "
-                                   "--validation those digits serve (100 at least), and nothing more is held out. 0: "
-                                   "none.")
+                              help="Hold the last N training digits out (at most a tenth of them, and none when that "
+                                   "is under 100) to fit the model's temperature and its 'not a digit' threshold "
+                                   "(docs/rejection.md). With --validation those digits serve (100 at least), and "
+                                   "nothing more is held out. 0: none.")
     outliers: str = option("--outliers", kind="str", parse="outliers", metavar="KIND[+KIND...]|DIR",
                            help="Outlier exposure: add images that are not digits to each batch (half a batch), "
                                 "taught to spread their probability evenly, so the model can say 'not a digit'. "

@@ -25,11 +25,11 @@ def calibration_digits(header, dataset):
     training digits): the sample's other 2,000, wherever the dataset holds them (the sample's test split, or
     MNIST's training digits 8,001-10,000). Otherwise the dataset's test split, with a warning in the
     description: a calibration fitted on the test digits must not be measured on them."""
-    from ..run import calibration_split, training_data
+    from ..run import MIN_CALIBRATION, calibration_split, training_data
     from ..settings import RunSettings
 
     settings = (header.get("metadata") or {}).get("settings")
-    other = _other_data(header, dataset)
+    other, few = _other_data(header, dataset), None
     if isinstance(settings, dict) and not other:
         try:
             s = RunSettings.from_dict(settings)
@@ -39,9 +39,10 @@ def calibration_digits(header, dataset):
             rng = np.random.default_rng(s.seed)
             train_set, val_set = training_data(s, dataset, rng)
             held = val_set if val_set is not None else calibration_split(s, train_set, val_set)[1]  # never trained on
-            if held is not None:
+            if held is not None and held[0].shape[0] >= MIN_CALIBRATION:
                 return held[0], held[1], f"{held[0].shape[0]:,} training digits the model held out"
-        if s is not None and s.train_limit and s.train_limit < dataset.n_train:
+            few = held[0].shape[0] if held is not None else None
+        if s is not None and s.train_limit and s.train_limit + MIN_CALIBRATION <= dataset.n_train:
             end = min(dataset.n_train, s.train_limit + 2000)
             return (dataset.x_train[s.train_limit:end], dataset.t_train[s.train_limit:end],
                     f"training digits {s.train_limit + 1:,}-{end:,} (after the {s.train_limit:,} it trained on)")
@@ -50,10 +51,23 @@ def calibration_digits(header, dataset):
         if held is not None:
             return held[0], held[1], SAMPLE_HELD_OUT
     why = (f"the model trained on {other}, so which of these it did not train on is not known" if other else
+           f"the model held out only {few:,} digits, under the {MIN_CALIBRATION} a calibration needs" if few else
            "the header does not say which digits the model did not train on")
     return (dataset.x_test, dataset.t_test,
-            f"the {dataset.x_test.shape[0]:,} test digits of {dataset.name} ({why}: do not measure calibration on "
-            "these same digits)")
+            f"{test_digits_of(dataset)} ({why}: do not measure calibration on these same digits)")
+
+
+def test_digits_of(dataset):
+    """How a calibration fitted on the dataset's test split names its digits (evaluate notes it on those digits)."""
+    return f"the {dataset.x_test.shape[0]:,} test digits of {dataset.name}"
+
+
+def _outliers_of(header):
+    """The --outliers a `digitnet train` file was trained with (its header's settings), or None. calibrate chooses
+    the score with them by default: without, it refitted an energy score (outlier exposure) as msp, unsaid."""
+    settings = (header.get("metadata") or {}).get("settings")
+    value = settings.get("outliers") if isinstance(settings, dict) else None
+    return value if isinstance(value, str) and value else None
 
 
 def _other_data(header, dataset):
@@ -92,9 +106,10 @@ def _sample_held_out(dataset):
 @click.command("calibrate")
 @click.argument("model", metavar="MODEL")
 @data_options
-@click.option("--outliers", metavar="KIND[+KIND...]|DIR",
+@click.option("--outliers", metavar="KIND[+KIND...]|DIR|none",
               help="Held-out outliers (never the ones a test measures with) that choose the rejection score: msp "
-                   "or energy, whichever tells them from the digits better. Default: msp.")
+                   "or energy, whichever tells them from the digits better. Default: the kinds the model trained "
+                   "with (its header's --outliers), else none; none: msp.")
 @click.option("--rate", default=0.01, show_default=True, type=FiniteFloat(min=0, max=1, min_open=True),
               help="The share of digits the threshold may reject, at most (with 95 % confidence).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
@@ -108,7 +123,7 @@ def command(model, data_dir, offline, outliers, rate, out):
     held out when its header says so and the data is the one it trained on (a bundled model: MNIST training
     digits 8,001-10,000), else the dataset's test split."""
     from ..calibration import fit_for_net
-    from ..model_io import load_model, params_digest, save_model
+    from ..model_io import load_model, params_digest, refuse_write_protected, save_model
     from ..outliers import outlier_sets, parse_spec
     from ..pretrained import bundled_models, bundled_path
 
@@ -120,17 +135,22 @@ def command(model, data_dir, offline, outliers, rate, out):
     else:
         path = Path(model)
     net, header = load_model(path)
+    refuse_write_protected(out or path)  # before the work, not after it
     dataset = load_data(data_dir, offline, dtype=np.result_type(*net.params.values()))
     if dataset.x_train.shape[1] != net.input_size:
         raise DigitnetError(f"{path}: the model takes {net.input_size} inputs, the dataset's images have "
                             f"{dataset.x_train.shape[1]}")
     x, t, described = calibration_digits(header, dataset)
-    held_out = None
-    if outliers:
+    held_out, own = None, outliers is None
+    outliers = _outliers_of(header) if own else outliers
+    if outliers and outliers != "none":
         try:
             held_out = outlier_sets(parse_spec(outliers))[1]
-        except ValueError as e:
-            raise click.BadParameter(str(e), param_hint="--outliers") from None
+        except (ValueError, DigitnetError) as e:  # no such kind or folder; Fashion-MNIST not installed
+            if not own:
+                raise click.BadParameter(str(e), param_hint="--outliers") if isinstance(e, ValueError) else e from None
+            click.echo(f"note: the model trained with outliers {outliers}, not found here ({e}): the score is "
+                       "chosen without them (msp)", err=True)
     before = params_digest(net.state_arrays())
     confidence, aurocs = fit_for_net(net, x, t, held_out, rate=rate, fitted_on=described)
     metadata = dict(header.get("metadata") or {})
@@ -139,7 +159,7 @@ def command(model, data_dir, offline, outliers, rate, out):
     save_model(target, net, metadata)
     if load_model(target)[1]["sha256"] != before:  # never: save_model writes the arrays it was given
         raise DigitnetError(f"{target}: the weights changed on saving; please report this as a bug")
-    click.echo(f"fitted on {described}")
+    click.echo(f"fitted on {described}" + (f", with held-out outliers {outliers}" if held_out is not None else ""))
     click.echo(f"{confidence.describe()}; rejection: {confidence.score} below "
                f"{confidence.threshold:.4g} (at most {100 * rate:g} % of digits)"
                + "".join(f"; AUROC {k} {v:.4f}" for k, v in aurocs.items()))

@@ -6,6 +6,7 @@ import click
 import numpy as np
 
 from ..errors import DigitnetError
+from .calibrate import test_digits_of
 from .main import friendly_errors, invoked_args, load_data
 from .options import data_options, parse_workers
 
@@ -48,7 +49,6 @@ def command(ctx, model, data_dir, offline, plots_dir, workers):
     """Print MODEL's test accuracy, its calibration error (before and after its temperature), what its
     "not a digit" threshold rejects, and per-class precision and recall. MODEL: a model file, or a bundled
     model's name."""
-    from ..data.mnist import SAMPLE_NAME, SAMPLE_TEST_DIGITS
     from ..functions import labels_of
     from ..model_io import load_model
     from ..parallel import predict_shared, together
@@ -76,11 +76,9 @@ def command(ctx, model, data_dir, offline, plots_dir, workers):
     click.echo(f"test accuracy {100 * acc:.2f}% (loss {loss:.4f}) on {dataset.x_test.shape[0]:,} test images of "
                f"{dataset.describe()} [{time.perf_counter() - start:.2f}s]")
     calibration_lines(net, scores, labels)
-    fitted_on = str((header.get("metadata", {}).get("calibration") or {}).get("fitted_on", ""))
-    if dataset.name == SAMPLE_NAME and SAMPLE_TEST_DIGITS in fitted_on:
-        click.echo("note: the model's temperature and threshold were fitted on these very digits (the share rejected "
-                   "is what the threshold was set to): the official test set, in full MNIST, measures them on "
-                   "digits they never saw")
+    note = fitted_here(header, dataset)
+    if note:
+        click.echo(note)
     trained_on = header.get("metadata", {}).get("dataset")
     if trained_on:
         click.echo(f"model trained on: {trained_on}")
@@ -106,3 +104,19 @@ def command(ctx, model, data_dir, offline, plots_dir, workers):
                        err=True)
         for path in write_evaluation_pictures(net, dataset.x_test, dataset.t_test, history, plots_dir):
             click.echo(f"wrote {path}")
+
+
+def fitted_here(header, dataset):
+    """The note that a model's temperature and threshold were fitted on the very digits evaluate measures them on
+    (the share rejected is then what the threshold was set to), or None: the bundled models on the offline
+    sample, and a file calibrate fitted on this dataset's test split (it had no held-out digits of the model's)."""
+    from ..data.mnist import SAMPLE_NAME, SAMPLE_TEST_DIGITS
+
+    fitted_on = str((header.get("metadata", {}).get("calibration") or {}).get("fitted_on", ""))
+    said = ("note: the model's temperature and threshold were fitted on these very digits (the share rejected is "
+            "what the threshold was set to): ")
+    if dataset.name == SAMPLE_NAME and SAMPLE_TEST_DIGITS in fitted_on:
+        return said + "the official test set, in full MNIST, measures them on digits they never saw"
+    if fitted_on.startswith(test_digits_of(dataset)):
+        return said + "measure them on digits they never saw"
+    return None
