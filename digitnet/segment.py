@@ -94,7 +94,8 @@ MAX_CANDIDATES = 3000     # a picture whose cuts give more candidate digits (not
                           # touching numbers of 2-6 digits give at most 755 (200 of the sample's), lines 946 ...
 PER_PIECE = 50            # ... plus this many for each piece of ink of its lines (not a speck): a digit on its own
                           # gives about 40, so a page of separate digits is read however many (a sheet of 144 was
-                          # refused as "too much joined ink"), and one long blob still gets MAX_CANDIDATES + 50
+                          # refused as "too much joined ink"); but the candidates that take in one blob's strips
+                          # are MAX_CANDIDATES at most (a wave with 250 strokes beside it was read for a minute)
 
 
 class TooManyCuts(DigitnetError):
@@ -461,6 +462,7 @@ class _Line:
             count = self.limit - budget + len(runs)
             raise TooManyCuts(f"too much joined ink to read: cutting it gives over {count:,} candidate digits, and "
                               f"at most {self.limit:,} are read (write the digits apart, or send fewer at a time)")
+        self._one_blob_at_most(runs)
         self.runs, self.boxes, self.fields, self.grown, self.lengths = [], [], [], [], []
         for i, j in runs:
             member = self.member(i, j)
@@ -468,6 +470,21 @@ class _Line:
             grown = self._near(i, j, member)
             if grown is not None:  # its neighbours' ink near: a seam may have cut off part of it
                 self._add(i, j, grown, ink, True, box)
+
+    def _one_blob_at_most(self, runs):
+        """TooManyCuts when more than MAX_CANDIDATES of the runs take in strips of one blob: the picture's limit
+        grows with its pieces of ink, the limit of a blob does not."""
+        starts, stops = np.array([i for i, _ in runs]), np.array([j for _, j in runs])
+        strips = {}
+        for k, (label, _) in enumerate(self.owners):
+            if label in self.cut_cost:
+                strips.setdefault(label, []).append(k)
+        for ks in strips.values():
+            count = int(np.sum((starts <= max(ks)) & (stops > min(ks))))
+            if count > MAX_CANDIDATES:
+                raise TooManyCuts(f"too much joined ink to read: cutting one stroke of it gives over {count:,} "
+                                  f"candidate digits, and at most {MAX_CANDIDATES:,} are read (write the digits "
+                                  "apart, or send fewer at a time)")
 
     def own(self):
         """The indices (into self.runs) of the candidates of its own, what the picture's limit counts: not those read

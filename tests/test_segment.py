@@ -244,6 +244,11 @@ def test_a_long_wave_of_joined_ink_is_refused_before_it_is_cut_up(tmp_path):
     assert e.value.reason == "too-complex" and "\n" not in str(e.value)
     short = picture([list(zip(x[:100], 80 + 50 * np.sin(x[:100] / 25)))], size=(440, 160))
     assert 0 < len(candidates(ink_map(short.astype(np.float32) / 255, "short"))) < MAX_CANDIDATES  # still cut
+    # 250 strokes beside it raise the picture's limit (PER_PIECE each) but not the wave's: it was read for a minute
+    ones = [[(x0, y0), (x0, y0 + 60)] for y0 in (200, 320, 440) for x0 in range(40, 3960, 48)][:250]
+    crowded = picture([list(zip(x, 80 + 50 * np.sin(x / 25))), *ones], size=(4000, 540))
+    with pytest.raises(TooManyCuts, match=f"cutting one stroke of it gives over .* at most {MAX_CANDIDATES:,} are"):
+        candidates(ink_map(crowded.astype(np.float32) / 255, "crowded"))
 
 
 def test_every_speck_is_counted_also_beyond_the_components_looked_at():
