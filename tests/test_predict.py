@@ -262,3 +262,19 @@ def test_ctrl_c_while_the_pictures_are_written_is_one_line_and_exit_130(tmp_path
                                        str(tmp_path / "out")])
     assert result.exit_code == 130 and result.stderr.strip().endswith("interrupted"), result.output
     assert "Aborted" not in result.output and list((tmp_path / "out").iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["predict", "read"])
+def test_a_model_whose_outputs_overflow_says_so_in_one_line(tmp_path, command):
+    """A model whose weights overflow (finite, so it loads) read every picture as 0 at "nan%", with a RuntimeWarning,
+    and --json wrote NaN, which is not JSON. It is one line now, exit 1."""
+    from digitnet.model_io import save_model
+
+    net = digitnet.pretrained("two-layer")
+    for name in ("W1", "W2"):
+        net.params[name][...] *= np.float32(1e30)
+    model = save_model(tmp_path / "big.npz", net)
+    picture = str(Path(__file__).parent / "fixtures" / "handwriting" / "3_thin_offcentre_1.png")
+    r = CliRunner().invoke(main, [command, "--model", str(model), "--json", picture])
+    assert r.exit_code == 1 and "NaN," not in r.output and "Warning" not in r.output, r.output
+    assert "Error: the model's outputs are not finite" in r.output

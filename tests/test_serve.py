@@ -309,6 +309,20 @@ def test_broken_multipart_is_a_400_not_a_500(client):
     assert_error(client.post("/api/predict", files=files), 400)  # one file per request
 
 
+def test_a_multipart_body_cut_short_is_a_400_that_says_so(client, sample):
+    """A form whose closing boundary was left off, or cut short in the picture, was told it had no field "image"
+    (a 422 pointing at the wrong fix): the parser drops a part left open. Broken multipart is a 400, as a wrong
+    boundary is."""
+    head = (b'--XX\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n'
+            b"Content-Type: image/png\r\n\r\n")
+    png = large_png(sample.x_test[0])
+    headers = {"content-type": "multipart/form-data; boundary=XX"}
+    for route in ("/api/predict", "/api/read"):
+        assert client.post(route, content=head + png + b"\r\n--XX--\r\n", headers=headers).status_code == 200
+        for body in (head + png + b"\r\n", head + png[:len(png) // 2]):
+            assert_error(client.post(route, content=body, headers=headers), 400, "closing boundary")
+
+
 def test_broken_multipart_leaves_no_stray_line_on_the_console(model_file):
     # a fresh interpreter, where no handler is set up (pytest sets some): python-multipart logged its refusal
     # ("Expected boundary character 45, got 103 at index 2"), and Python printed it bare on stderr
@@ -347,6 +361,26 @@ def test_a_bug_is_a_json_500_not_plain_text(model_file, sample):
         r = c.post("/api/predict", json={"pixels": sample.x_test[0].tolist()})
         assert_error(r, 500, "internal server error")
         assert "a bug" not in r.text  # the details go to the server's log, not to the client
+
+
+def test_a_model_whose_outputs_overflow_is_said_not_answered_with_nan(sample):
+    """A model whose weights overflow (finite, so it loads) gave a 500 "internal server error" and a traceback on
+    /api/predict and /api/read: its NaN probabilities could not be written as JSON. It is said now, in one line,
+    a 500 as the server's model is at fault; the server still starts and answers /health. (One that overflows
+    on a blank picture too is refused at start-up, as any model that cannot run is.)"""
+    net = digitnet.pretrained("two-layer")
+    for name in ("W1", "W2"):  # a blank picture still gives finite outputs (the biases alone), a digit infinite ones
+        net.params[name][...] *= np.float32(1e30)
+    with TestClient(create_app(net), raise_server_exceptions=True) as c:
+        assert c.get("/health").json()["status"] == "ok"
+        for route in ("/api/predict", "/api/read"):
+            r = c.post(route, files={"image": ("digit.png", large_png(sample.x_test[0]), "image/png")})
+            assert_error(r, 500, "outputs are not finite")
+    from digitnet.committee import NotFinite
+
+    net.params["b1"][...] = np.float32(1e30)
+    with pytest.raises(NotFinite):
+        create_app(net)
 
 
 def test_the_server_still_answers_after_all_that(model_file, sample):

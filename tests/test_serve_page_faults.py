@@ -1,7 +1,8 @@
 """The drawing page's faults found in review, each in a real browser (test_serve_browser's server and helpers):
 a slow reading of the number held back the digit, a request never answered stopped the page for good, the pad
 kept its first shape when the layout changed, Esc in the middle of a stroke left ink that was never read, and a
-missing icon was a 404 on every load; and the 30 s after which a request is given up. Waits are on the page's own
+missing icon was a 404 on every load, a failed reading of the number left the older one up; and the 30 s after
+which a request is given up. Waits are on the page's own
 events and texts, never on the clock (the 30 s pass on Playwright's clock, moved on by the test)."""
 import pytest
 
@@ -60,6 +61,20 @@ def test_a_request_never_answered_does_not_stop_the_page(browser, server):
     sync_api.expect(page.locator("#digit")).to_have_text("1", timeout=15_000)
     sync_api.expect(page.locator("#reading")).to_have_text("1", timeout=15_000)
     assert held and problems == []
+    context.close()
+
+
+def test_a_reading_that_fails_takes_the_old_one_down(browser, server):
+    """A read of the number that failed (a dropped connection, or given up after 30 s) left the older drawing's
+    reading and boxes up, with nothing said: a 1 drawn, then a 7 beside it, still read "1"."""
+    context, page, problems = open_page(browser, server, viewport={"width": 1000, "height": 760})
+    draw_with_mouse(page, ONE)
+    sync_api.expect(page.locator("#reading")).to_have_text("1", timeout=15_000)
+    page.route("**/api/read", lambda route: route.abort())
+    with page.expect_request("**/api/read", timeout=15_000):
+        draw_with_mouse(page, SEVEN)
+    sync_api.expect(page.locator("#reading")).to_have_text("–", timeout=15_000)
+    assert page.locator("#digit").inner_text() != ""  # the digit still answers
     context.close()
 
 

@@ -48,7 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..committee import BATCH, Committee, as_committee
+from ..committee import BATCH, Committee, NotFinite, as_committee
 from ..data.images import CLASSES, PIXELS, SIDE
 from ..errors import DigitnetError
 from ..explain import explanation_json
@@ -79,6 +79,8 @@ def error_status(error):
         return error.status
     if isinstance(error, ImageError):
         return {"too-large": 413, "not-an-image": 415}.get(error.reason, 422)
+    if isinstance(error, NotFinite):  # the server's model is at fault, not the request: said, with no traceback
+        return 500
     return 422
 
 
@@ -141,7 +143,7 @@ class Predictor:
     def judge(self, image, reject=True):
         """(the ten calibrated probabilities, whether the model says it is not a digit) of one 28x28 image."""
         x = np.asarray(image, dtype=self.dtype).reshape(1, PIXELS)
-        with self.lock, np.errstate(all="ignore"):  # a net whose outputs overflow answers nan, never a 500
+        with self.lock:  # a net whose outputs overflow raises NotFinite: a 500 that says so, not a traceback
             probabilities, rejected = self.classifiers.classify(x, reject=reject)
         return probabilities[0], bool(rejected[0])
 

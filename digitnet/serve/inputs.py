@@ -145,6 +145,15 @@ def _upload_name(filename):
     return f"the upload {shown!r}" if shown else "the upload"
 
 
+def _closed(request, body):
+    """Whether a multipart body ends with its closing boundary (--BOUNDARY--, then at most white space)."""
+    from python_multipart.multipart import parse_options_header  # what Starlette's form parser reads it with
+
+    _, params = parse_options_header(request.headers.get("content-type", ""))
+    boundary = params.get(b"boundary", b"")
+    return bool(boundary) and body.rstrip().endswith(b"--" + boundary + b"--")
+
+
 async def _image_from_multipart(request, body):
     """(bytes, name) of the multipart form's "image" file."""
     from starlette.requests import Request
@@ -160,6 +169,9 @@ async def _image_from_multipart(request, body):
 
     async with Request(request.scope, replay).form(max_files=1, max_fields=16) as form:
         upload = form.get("image")
+        if upload is None and not _closed(request, body):  # the parser drops a part cut short, unsaid
+            raise RequestError("invalid multipart data: the body does not end with its closing boundary "
+                               "(--BOUNDARY--): the form was cut short", 400)
         if upload is None:
             raise RequestError('the form has no field "image": send the picture as a file field named "image"')
         if isinstance(upload, str) or not hasattr(upload, "read"):

@@ -393,7 +393,9 @@
       const data = await res.json().catch(() => ({ error: `the server answered ${res.status}` }));
       if (gen === generation) c.answer(res, data);   // else cleared meanwhile: an answer about an old drawing
     } catch (err) {
-      if (gen === generation && c.answer === answerDigit) {
+      if (gen === generation && c.answer === answerNumber) {
+        showReading(null);   // a read that failed or timed out: an older drawing's reading must not stay up
+      } else if (gen === generation) {
         showStatus(out.signal.reason === "timeout"
           ? `The server did not answer in ${REQUEST_TIMEOUT_MS / 1000} s: is it still running?`
           : "Cannot reach the server: is `digitnet serve` still running?", true);
