@@ -8,6 +8,7 @@ the checkpoints and the saved files. `digitnet train` is a thin layer over these
 """
 import functools
 import json
+import math
 import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -134,11 +135,18 @@ def prepare(settings, dataset):
         raise OptionError("--elastic distorts the augmented batches: add --augment")
     if s.augment:
         from .augment import Augmenter
-        augmenter = Augmenter(max_shift=2.0, max_rotation=10.0, scale_range=(0.9, 1.1), elastic_alpha=s.elastic)
+        side = math.isqrt(train_set[0].shape[1])
+        if side * side != train_set[0].shape[1]:  # before: a ValueError traceback from the first batch
+            raise OptionError(f"--augment turns square pictures; these have {train_set[0].shape[1]} pixels")
+        augmenter = Augmenter(max_shift=2.0, max_rotation=10.0, scale_range=(0.9, 1.1), image_shape=(side, side),
+                              elastic_alpha=s.elastic)  # the data's own size (a 20x20 set was refused)
     outliers = None
     if getattr(s, "outliers", None):
         from .outliers import outlier_sets
         outliers = outlier_sets(s.outliers)
+        if outliers[0].shape[1] != train_set[0].shape[1]:  # before: a ValueError traceback from train()
+            raise OptionError(f"--outliers {s.outliers}: pictures of {outliers[0].shape[1]} pixels, and the digits "
+                              f"have {train_set[0].shape[1]}")
     return Run(s, dataset, train_set, val_set, net, OPTIMIZERS[s.optimizer](lr=s.lr),
                learning_rate_schedule(s, total), augmenter, rng, total, calibration_set, outliers)
 

@@ -390,3 +390,32 @@ def test_evaluate_takes_a_bundled_models_name(env):
     r = digitnet("evaluate", "no-such-model", "--offline", env=env)
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
     assert "not a bundled model (" in r.stderr and "two-layer" in r.stderr
+
+
+def idx_folder(folder, side, n=300):
+    """An MNIST-format folder of n training and n // 3 test pictures side x side (the sample's digits, cropped)."""
+    import struct
+
+    from digitnet.data import load_sample
+
+    folder.mkdir()
+    ds, lo = load_sample(flatten=False), (28 - side) // 2
+    for split, x, t in (("train", ds.x_train[:n], ds.t_train[:n]), ("t10k", ds.x_test[:n // 3], ds.t_test[:n // 3])):
+        images = (255 * x[:, 0, lo:lo + side, lo:lo + side]).astype(np.uint8)
+        for kind, array in (("images-idx3", images), ("labels-idx1", np.asarray(t, dtype=np.uint8))):
+            header = bytes([0, 0, 8, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+            (folder / f"{split}-{kind}-ubyte.gz").write_bytes(gzip.compress(header + array.tobytes()))
+    return folder
+
+
+def test_pictures_of_another_size_train_with_augmentation_and_refuse_outliers_of_28x28(tmp_path, env):
+    """A --data-dir set of 20x20 pictures trained plainly, but --augment (which fast-cnn's recipe turns on) ended
+    in a ValueError traceback from the first batch (it turned 28x28 pictures), and so did --outliers of 28x28."""
+    data = idx_folder(tmp_path / "small", 20)
+    r = digitnet("train", "--data-dir", data, "--augment", "--elastic", 8, "--iters", 3, "--out", tmp_path / "a.npz",
+                 env=env)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    r = digitnet("train", "--data-dir", data, "--outliers", idx_folder(tmp_path / "others", 28), "--iters", 3,
+                 "--out", tmp_path / "b.npz", env=env)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert one_error_line(r.stderr)[-1].endswith("pictures of 784 pixels, and the digits have 400"), r.stderr

@@ -1,7 +1,9 @@
 """download.py against a real HTTP server on 127.0.0.1 serving small fake payloads."""
+import contextlib
 import hashlib
 import http.server
 import os
+import signal
 import socket
 import threading
 import time
@@ -28,57 +30,73 @@ def sha(data):
 
 
 class LocalServer:
-    """Routes: name -> bytes (served normally) or (mode, bytes) with mode 'nolength' or 'trickle'."""
+    """Routes: name -> bytes (served normally) or (mode, bytes) with mode 'nolength', 'trickle' (the body a byte
+    at a time), 'slow-headers' (the headers a byte at a time) or 'stall' (part of the body announced, then
+    nothing until release is set)."""
 
     def __init__(self):
         self.routes = {}
         self.requests = []
         self.trickled = []  # bytes each trickle sent before it ended, appended when it ends
         self.trickle_ended = threading.Event()
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                name = self.path.rsplit("/", 1)[-1]
-                server.requests.append(name)
-                route = server.routes.get(name)
-                if route is None:
-                    self.send_error(404)
-                    return
-                mode, data = route if isinstance(route, tuple) else ("plain", route)
-                self.send_response(200)
-                if mode != "nolength":
-                    self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                sent = 0
-                try:
-                    if mode == "trickle":
-                        # One byte at a time, each well inside the client's read timeout.
-                        for b in data:
-                            self.wfile.write(bytes([b]))
-                            self.wfile.flush()
-                            sent += 1
-                            time.sleep(0.1)
-                    else:
-                        self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-                if mode == "trickle":
-                    server.trickled.append(sent)
-                    server.trickle_ended.set()
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.release, self.stall_length = threading.Event(), 0
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler_of(self))
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/files/"
         # A short poll interval keeps shutdown() (and so each test's teardown) quick.
         self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
 
+    def trickle(self, wfile, pieces):
+        """Write the pieces one by one, 0.1 s apart, until the client hangs up; record how many went."""
+        sent = 0
+        try:
+            for piece in pieces:
+                wfile.write(piece)
+                wfile.flush()
+                sent += 1
+                time.sleep(0.1)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.trickled.append(sent)
+        self.trickle_ended.set()
+
     def close(self):
+        self.release.set()
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def handler_of(server):
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            name = self.path.rsplit("/", 1)[-1]
+            server.requests.append(name)
+            route = server.routes.get(name)
+            if route is None:
+                self.send_error(404)
+                return
+            mode, data = route if isinstance(route, tuple) else ("plain", route)
+            if mode == "slow-headers":  # a status line, then a header a byte at a time, for a minute
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                server.trickle(self.wfile, [b"a"] * 600)
+                return
+            self.send_response(200)
+            if mode != "nolength":
+                self.send_header("Content-Length", str(server.stall_length if mode == "stall" else len(data)))
+            self.end_headers()
+            if mode == "stall":  # part of what it announced, then nothing until the test lets go
+                self.wfile.write(data)
+                self.wfile.flush()
+                server.release.wait(120)
+            elif mode == "trickle":  # one byte at a time, each well inside the client's read timeout
+                server.trickle(self.wfile, [bytes([b]) for b in data])
+            else:
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+    return Handler
 
 
 @pytest.fixture
@@ -322,3 +340,84 @@ def test_sha256_of(tmp_path):
     p.write_bytes(PAYLOAD)
     assert sha256_of(p) == sha(PAYLOAD)
 
+
+
+def test_a_mirror_trickling_its_headers_hits_the_deadline_too(server, dest, monkeypatch):
+    """The deadline was checked only between reads of the body: a server that sent its headers a byte every 2 s
+    held the download for hours (http.client reads a header line up to 64 KB), its next mirror never tried."""
+    slow = LocalServer()
+    try:
+        slow.routes["f.bin"] = ("slow-headers", b"")
+        server.routes["f.bin"] = PAYLOAD
+        failures = record_failures(monkeypatch)
+        path = download_file("f.bin", dest, mirrors=[slow.url, server.url], sha256=sha(PAYLOAD), timeout=0.5,
+                             deadline=1.0)
+        assert path.read_bytes() == PAYLOAD
+        [(url, error)] = failures
+        assert url.startswith(slow.url) and "took longer than 1 s" in str(error), repr(error)
+        assert slow.trickle_ended.wait(60) and slow.trickled[0] < 600  # the client hung up, not the server
+    finally:
+        slow.close()
+
+
+def test_a_mirror_that_failed_one_file_is_tried_last_for_the_others(server, fake_mnist, dest, dead_mirror,
+                                                                    monkeypatch):
+    """Each of the four files began again at the first mirror: a dead or trickling one cost its timeout (its
+    deadline: 5 minutes) four times over."""
+    failures = record_failures(monkeypatch)
+    ensure_mnist_files(dest, mirrors=[dead_mirror, server.url])
+    assert len(server.requests) == 4 and [url.startswith(dead_mirror) for url, _ in failures] == [True]
+
+
+def test_a_downloaded_file_gets_the_mode_of_a_new_file_and_old_part_files_go(server, dest):
+    """Downloads were 0600 whatever the umask (tempfile's mode, kept by the rename): a cache filled by one user
+    was unreadable to the others, who got the sample, told MNIST was missing. And a download killed outright
+    left its part file for good; one older than any download can still be writing is swept away now."""
+    server.routes["f.bin"] = PAYLOAD
+    dest.mkdir()
+    old, fresh = dest / ".f.bin.0badcafe.part", dest / ".f.bin.5eed5eed.part"
+    old.write_bytes(b"half")
+    fresh.write_bytes(b"being written")
+    os.utime(old, (time.time() - 86400, time.time() - 86400))
+    before = os.umask(0o022)
+    try:
+        path = download_file("f.bin", dest, mirrors=[server.url], sha256=sha(PAYLOAD))
+    finally:
+        os.umask(before)
+    assert path.stat().st_mode & 0o777 == 0o644
+    assert not old.exists() and fresh.exists()
+
+
+def test_a_cache_file_that_cannot_be_read_is_said_not_called_damaged(server, fake_mnist, dest, monkeypatch):
+    """A cache file this user may not read was taken for a damaged one (and downloaded again over, or, offline,
+    "is missing"): it is said now."""
+    ensure_mnist_files(dest, mirrors=[server.url])
+
+    def refuse(path):
+        raise PermissionError(13, "Permission denied", str(path))
+    monkeypatch.setattr(download, "sha256_of", refuse)
+    with pytest.raises(DataError, match="cannot be read \\(permission denied\\)"):
+        ensure_mnist_files(dest, mirrors=[server.url], download=False)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_a_download_stopped_by_sigterm_or_sighup_says_so_and_leaves_no_part_file(server, tmp_path, signum):
+    """Ctrl-C in the middle of the download said "interrupted" and took its part file away; SIGTERM (a batch
+    system) and SIGHUP (a closed terminal) killed digitnet outright: nothing said, exit -15, and 800 KB of a part
+    file left in the cache for good. They end it as Ctrl-C does now."""
+    from faultkit import TIMEOUT_S, start
+
+    name = "train-images-idx3-ubyte.gz"  # the first file fetched
+    server.routes[name] = ("stall", b"\x1f\x8b" + os.urandom(100_000))
+    server.stall_length = download.MNIST_FILES[name][0]
+    cache = tmp_path / "cache"
+    env = dict(os.environ, DIGITNET_CACHE_DIR=str(cache), DIGITNET_MNIST_MIRRORS=server.url, OPENBLAS_NUM_THREADS="1")
+    run = start("train", "--iters", "1", "--out", str(tmp_path / "m.npz"), env=env)
+    deadline = time.monotonic() + TIMEOUT_S  # a safety net: the loop ends on the event (the part file filled)
+    while not [p for p in cache.glob("mnist/*.part") if p.stat().st_size >= 100_000] and time.monotonic() < deadline:
+        assert run.poll() is None, run.communicate()
+        time.sleep(0.05)
+    run.send_signal(signum)
+    _, err = run.communicate(timeout=TIMEOUT_S)
+    assert run.returncode == 130 and "interrupted" in err and "Traceback" not in err, (run.returncode, err)
+    assert list(cache.glob("mnist/*.part")) == []

@@ -157,6 +157,31 @@ def test_resolve_falls_back_to_sample(isolated_data_env, dead_mirror):
     assert default_cache_dir() == isolated_data_env
 
 
+@pytest.mark.parametrize("offline", [True, False])
+def test_a_cache_that_cannot_be_found_or_read_gives_the_sample_saying_why(monkeypatch, offline):
+    """With HOME unset and no passwd entry, Path.home() raised RuntimeError through `train --offline`: a
+    traceback; a cache folder this user may not read, a PermissionError. Both give the sample now, with why."""
+    from digitnet.data import mnist
+
+    monkeypatch.delenv("DIGITNET_CACHE_DIR")
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+
+    def no_home():
+        raise RuntimeError("Could not determine home directory.")
+    home = Path.home
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    ds, notice = resolve_dataset(offline=offline)
+    said = "offline: " if offline else ""
+    assert ds.n_train == 8000 and notice.startswith(f"{said}the full MNIST cannot be read (Could not determine home")
+
+    def refused(folder, **kw):
+        raise PermissionError(13, "Permission denied", str(folder))
+    monkeypatch.setattr(Path, "home", home)
+    monkeypatch.setattr(mnist, "ensure_mnist_files", refused)
+    ds, notice = resolve_dataset(offline=offline)
+    assert ds.n_train == 8000 and "the full MNIST cannot be read ([Errno 13] Permission denied" in notice
+
+
 def test_resolve_offline_uses_sample_without_network(monkeypatch):
     monkeypatch.setenv("DIGITNET_OFFLINE", "1")
     calls = []

@@ -1,13 +1,16 @@
 """The `digitnet` group, and what every command shares: errors as one line, loading the data."""
 import contextlib
 import functools
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
 import numpy as np
 
 from ..errors import DigitnetError, OptionError
+from ..stop_signals import heeded
 from ..version import __version__
 
 
@@ -136,3 +139,17 @@ def main(threads):
 
     threadpool_limits(threads)  # for the rest of the process
     keep_freed_memory()  # each batch reuses the last one's memory, not fresh pages from the kernel
+    stop_signals_as_ctrl_c()
+
+
+def stop_signals_as_ctrl_c():
+    """SIGTERM and SIGHUP end a command as Ctrl-C does: `interrupted`, exit 130, a download's part file removed
+    (before, they killed it outright, and a download left its part file and said nothing). Only where they are
+    at their defaults, in the main thread: not where the command was started ignoring them (nohup), nor under a
+    program that handles them itself. Training turns all three into its gentle stop (progress.ctrl_c_stops),
+    `serve` into uvicorn's, a worker of --workers N into its own (parallel.comm.world)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in heeded((signal.SIGTERM, signal.SIGHUP)):
+        if signal.getsignal(signum) is signal.SIG_DFL:
+            signal.signal(signum, signal.default_int_handler)

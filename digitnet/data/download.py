@@ -4,11 +4,13 @@ Only the standard library is used (urllib), so the library core needs nothing be
 A download never leaves a half-written or unverified file under the final name: bytes go to
 a hidden temporary file in the same folder and are moved into place only once they check out.
 """
+import contextlib
 import hashlib
 import http.client
 import os
+import secrets
 import socket
-import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -104,13 +106,67 @@ class _Refused(Exception):
     """The server sent something we will not keep (too big, wrong size, wrong checksum)."""
 
 
+class _Watch:
+    """Cuts one attempt's connection when its deadline passes. The socket timeout bounds each single wait and the
+    body loop checks the deadline, but http.client reads the status line and the headers a line at a time (64 KB a
+    line): a server that trickled them held a download for hours, and the next mirror was never tried."""
+
+    def __init__(self, seconds):
+        self.sock, self.cut = None, False
+        self.timer = threading.Timer(seconds, self._cut)
+        self.timer.daemon = True
+
+    def _cut(self):
+        self.cut = True
+        self.shut(self.sock)
+
+    def shut(self, sock):
+        if sock is not None and self.cut:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def opener(self):
+        """A urllib opener whose connections (http, https, each redirect's) this watch can cut."""
+        watch = self
+
+        def watched(handler):
+            class Watched(handler):
+                def do_open(self, http_class, req, **kw):
+                    class Connection(http_class):
+                        def connect(self):
+                            super().connect()
+                            watch.sock = self.sock
+                            watch.shut(self.sock)  # the deadline passed while it connected
+                    return super().do_open(Connection, req, **kw)
+            return Watched
+        return urllib.request.build_opener(watched(urllib.request.HTTPHandler), watched(urllib.request.HTTPSHandler))
+
+    def __enter__(self):
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.timer.cancel()
+
+
 def _fetch(url, out, *, size, sha256, timeout, deadline):
     """Stream url into the open file `out`, enforcing the size cap, deadline and checksum."""
+    watch = _Watch(deadline)
+    try:
+        with watch:
+            _stream(url, out, size=size, sha256=sha256, timeout=timeout, deadline=deadline, opener=watch.opener())
+    except (_Refused, OSError, http.client.HTTPException):
+        if watch.cut:  # a connection cut reads as its end, or as a broken one: it was the deadline
+            raise _Refused(f"took longer than {deadline:g} s") from None
+        raise
+
+
+def _stream(url, out, *, size, sha256, timeout, deadline, opener):
     cap = size if size is not None else _MAX_UNKNOWN_SIZE
     stop_at = time.monotonic() + deadline
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
     # `timeout` bounds the connect and every single read; `deadline` bounds the whole transfer.
-    with urllib.request.urlopen(request, timeout=timeout) as response:
+    with opener.open(request, timeout=timeout) as response:
         announced = response.headers.get("Content-Length")
         if announced and announced.isdigit() and int(announced) > cap:
             raise _Refused(f"server offers {int(announced):,} bytes, expected at most {cap:,}")
@@ -137,12 +193,14 @@ def _fetch(url, out, *, size, sha256, timeout, deadline):
 
 
 def download_file(filename, dest_dir, *, mirrors=None, sha256=None, size=None, timeout=10.0,
-                  deadline=None):
+                  deadline=None, failed=None):
     """Download `filename` from the first mirror that delivers it intact; returns dest_dir/filename.
 
     sha256 and size default to MNIST_FILES' entry when both are left out. `timeout` bounds the
     connect and each read; `deadline` (seconds, default DEFAULT_DEADLINE) bounds each mirror's
-    whole transfer. Raises DownloadError, naming every mirror's reason, if none succeeds.
+    whole transfer, headers included. failed: a set of mirrors that failed before (ensure_mnist_files
+    shares one between its files), tried last, and added to. Raises DownloadError, naming every
+    mirror's reason, if none succeeds. A file gets the mode any new file gets (0666 less the umask).
     """
     if sha256 is None and size is None and filename in MNIST_FILES:
         size, sha256 = MNIST_FILES[filename]
@@ -156,15 +214,13 @@ def download_file(filename, dest_dir, *, mirrors=None, sha256=None, size=None, t
     except OSError as e:
         raise DataError(f"{dest_dir}: cannot create the download folder ({_reason(e)})") from None
 
-    failures = []
-    for base in mirror_list(mirrors):
+    _sweep_parts(dest_dir, filename, deadline)
+    failures, failed = [], set() if failed is None else failed
+    bases = mirror_list(mirrors)
+    for base in [b for b in bases if b not in failed] + [b for b in bases if b in failed]:
         url = base.rstrip("/") + "/" + urllib.parse.quote(filename)
         host = urllib.parse.urlsplit(url).netloc or base
-        try:
-            tmp = tempfile.NamedTemporaryFile(delete=False, dir=dest_dir, prefix="." + filename,
-                                              suffix=".part")
-        except OSError as e:
-            raise DataError(f"{target}: cannot write into {dest_dir} ({_reason(e)})") from None
+        tmp_name, tmp = _part_file(dest_dir, filename, target)
         moved = False
         try:
             with tmp:
@@ -172,7 +228,7 @@ def download_file(filename, dest_dir, *, mirrors=None, sha256=None, size=None, t
                 tmp.flush()
                 # Durable before it gets the real name, so a crash cannot leave a bad file there.
                 os.fsync(tmp.fileno())
-            os.replace(tmp.name, target)
+            os.replace(tmp_name, target)
             moved = True
             _fsync_dir(dest_dir)
             return target
@@ -180,17 +236,41 @@ def download_file(filename, dest_dir, *, mirrors=None, sha256=None, size=None, t
             # OSError covers urllib's URLError and socket timeouts; HTTPException a server
             # that breaks the protocol; ValueError a malformed mirror URL.
             failures.append(f"{host}: {_reason(e)}")
+            failed.add(base)
             if isinstance(e, urllib.error.HTTPError):
                 e.close()  # it holds the error page's open connection
         finally:
             if not moved:
                 try:
-                    os.unlink(tmp.name)
+                    os.unlink(tmp_name)
                 except OSError:
                     pass
     err = DownloadError(f"{target}: could not download ({'; '.join(failures) or 'no mirrors configured'})")
     err.reasons = failures  # resolve_dataset quotes these without the path
     raise err
+
+
+def _part_file(dest_dir, filename, target):
+    """(name, open binary file) of a new hidden .part file beside the target, made with the mode a new file gets
+    (0666 less the umask: tempfile's 0600 left a cache filled by one user unreadable to the others, who were
+    given the sample, told MNIST was missing)."""
+    while True:
+        name = dest_dir / f".{filename}.{secrets.token_hex(4)}.part"
+        try:
+            return name, os.fdopen(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb")
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise DataError(f"{target}: cannot write into {dest_dir} ({_reason(e)})") from None
+
+
+def _sweep_parts(dest_dir, filename, deadline):
+    """Remove the .part files of filename that no download can still be writing (older than twice the deadline):
+    a download killed outright (SIGKILL, a power cut) leaves its own behind."""
+    for part in dest_dir.glob(f".{filename}*.part"):
+        with contextlib.suppress(OSError):
+            if time.time() - part.stat().st_mtime > 2 * deadline + 60:
+                part.unlink()
 
 
 def _fsync_dir(path):
@@ -211,6 +291,8 @@ def _intact(path, size, sha256):
     try:
         # Size first: it is free and catches most damage without hashing 10 MB.
         return path.stat().st_size == size and sha256_of(path) == sha256
+    except PermissionError as e:  # not damaged: said so, not downloaded again over it
+        raise DataError(f"{path}: cannot be read ({_reason(e)})") from None
     except OSError:
         return False
 
@@ -223,7 +305,7 @@ def ensure_mnist_files(dest_dir, *, mirrors=None, download=True):
     which case a DataError says which file is missing or damaged.
     """
     dest_dir = Path(dest_dir)
-    paths = {}
+    paths, failed = {}, set()  # a mirror that failed one file is tried last for the others
     for name, (size, sha256) in MNIST_FILES.items():
         path = dest_dir / name
         if path.is_file() and _intact(path, size, sha256):
@@ -233,5 +315,5 @@ def ensure_mnist_files(dest_dir, *, mirrors=None, download=True):
             state = "is damaged (size or SHA-256 differs from the official file)" if path.exists() \
                 else "is missing"
             raise DataError(f"{path}: {state}, and downloading is turned off")
-        paths[name] = download_file(name, dest_dir, mirrors=mirrors, sha256=sha256, size=size)
+        paths[name] = download_file(name, dest_dir, mirrors=mirrors, sha256=sha256, size=size, failed=failed)
     return paths

@@ -13,7 +13,7 @@ import numpy as np
 
 from digitnet.data.download import ensure_mnist_files, mnist_cache_dir, offline_requested
 from digitnet.data.idx import read_images, read_labels
-from digitnet.errors import DataError
+from digitnet.errors import DataError, DownloadError
 
 __all__ = ["Dataset", "load_dataset", "load_mnist", "load_sample", "resolve_dataset",
            "SAMPLE_DIR", "SAMPLE_NAME", "SAMPLE_TEST_DIGITS", "SAMPLE_HELD_OUT"]
@@ -194,12 +194,15 @@ def resolve_dataset(data_dir=None, *, offline=None, **kw):
     kw.pop("download", None)  # decided by `offline` here
     try:
         return load_dataset(None, download=not offline, mirrors=mirrors, **kw), None
-    except DataError as e:
-        failure = e
+    except (DataError, OSError, RuntimeError) as e:  # OSError: a cache this user may not read; RuntimeError: no
+        failure = e                                   # home folder to find the cache in (Path.home())
     sample = load_sample(**kw)
     using = f"using the bundled offline sample ({sample.n_train:,} train / {sample.n_test:,} test)"
-    if offline:
+    if offline and isinstance(failure, DataError) and "is missing" in str(failure):
         return sample, f"offline: no full MNIST in {mnist_cache_dir()}; {using}"
+    if offline or not isinstance(failure, DownloadError):  # a cache there but unreadable, or nowhere to be found
+        said = " ".join(str(failure).split())
+        return sample, f"{'offline: ' if offline else ''}the full MNIST cannot be read ({said}); {using}"
     why = "; ".join(getattr(failure, "reasons", None) or [" ".join(str(failure).split())])
     return sample, (f"MNIST could not be downloaded ({why}); {using}. "
                     "--offline or DIGITNET_OFFLINE=1 skips the download.")
