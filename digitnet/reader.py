@@ -133,17 +133,18 @@ def read(image, net=None, *, reject=True):
     return read_ink(ink, nets, reject=reject, name=name, scale=scale)
 
 
-def ink_of(image):
+def ink_of(image, name=None):
     """(the picture's ink map (ink.ink_map), its name for messages, the scale (sx, sy) from the map's pixels to the
-    picture's): what read() reads. The server makes it before it takes its nets' lock."""
-    name, grey, size = _load(image)
+    picture's): what read() reads. The server makes it before it takes its nets' lock, and names the pixels of a
+    JSON body itself (an array's own name is "image")."""
+    name, grey, size = _load(image, name)
     return ink_map(grey, name), name, (size[0] / grey.shape[1], size[1] / grey.shape[0])
 
 
-def _load(image):
+def _load(image, name=None):
     """(its name for messages, the picture grey as load_grey gives it, its own (width, height)): what read()
     reads and draw_reading() draws on."""
-    name = describe(image)
+    name = name or describe(image)
     grey, size = load_grey(image, name, with_size=True)
     return name, grey, size
 

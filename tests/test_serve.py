@@ -722,6 +722,8 @@ def test_read_answers_the_number_in_an_upload_the_json_and_a_raw_body(bundled_cl
             assert picture[y0:y1, x0:x1].min() < 64 and d["rejected"] is False and d["line"] == 0
     one = bundled_client.post("/api/read", json={"pixels": sample.x_test[0].tolist()})  # MNIST pixels: one digit
     assert one.status_code == 200 and one.json()["text"] == str(int(sample.t_test[0]))
+    blank = bundled_client.post("/api/read", json={"pixels": [1.0] * 784})  # named as the pixels, not "image"
+    assert_error(blank, 422, "the request's pixels: no digit found")
 
 
 def test_a_long_reading_lets_a_prediction_in_between_its_batches(model_file, monkeypatch):

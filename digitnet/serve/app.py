@@ -153,7 +153,7 @@ class Predictor:
         (_TakingTurns), so that neither a slow upload nor a long reading holds up other requests for long."""
         from ..reader import ink_of, read_ink
 
-        ink, name, scale = ink_of(image)
+        ink, name, scale = ink_of(image, "the request's pixels" if isinstance(image, np.ndarray) else None)
         return read_ink(ink, self._turns, reject=reject, name=name, scale=scale)
 
     def explain(self, image, digit, score):
