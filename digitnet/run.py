@@ -351,6 +351,10 @@ def claim_output(out, checkpoint_path, *, resume, fresh):
     (before, `--resume --out new/m.npz` left an empty folder new/)."""
     if resume:
         require_checkpoint(checkpoint_path)
+    refuse_unwritable(out)
+    if checkpoint_path.exists() and _model_file(checkpoint_path):  # --fresh deleted it at the end, --resume refused
+        raise OutputTaken(f"{checkpoint_path} is a model file, not a checkpoint, and a run with --out {out} keeps its "
+                          "checkpoint there: rename it, or choose another --out")
     if not resume and not fresh and checkpoint_path.exists():
         try:
             from .checkpoint import load_checkpoint
@@ -362,6 +366,27 @@ def claim_output(out, checkpoint_path, *, resume, fresh):
                           f"continue it with: digitnet train --resume --out {out}; or start afresh with --fresh "
                           "(the checkpoint is then replaced)")
     return lock_output(out)
+
+
+def refuse_unwritable(out):
+    """A one-line error before the first step, not after the last: an --out that is a folder, or a write-protected
+    file (the run trained to its end, then could not save, and its weights were lost)."""
+    from .model_io import refuse_write_protected
+
+    if Path(os.path.realpath(out)).is_dir():
+        raise OutputTaken(f"{out}: a folder, not a model file: choose another --out")
+    refuse_write_protected(out)
+
+
+def _model_file(path):
+    """Whether path holds a digitnet model (not a checkpoint)."""
+    from .model_io import read_model_file
+
+    try:
+        read_model_file(path)
+    except DigitnetError:
+        return False
+    return True
 
 
 def lock_output(out):

@@ -241,3 +241,25 @@ def test_the_measuring_scripts_name_a_bad_model_in_one_line(tmp_path, script, ar
     assert done.returncode == 1, done.stderr
     assert_one_line(done.stderr, script.removesuffix(".py") + ": ", wanted)
     assert_clean(env, tmp_path)
+
+
+def test_an_out_that_cannot_be_written_is_refused_before_the_first_step(tmp_path):
+    """A write-protected --out, or a folder named as one, was found only when the run had trained to its end, and
+    its weights were lost; a model named X.ckpt.npz was taken for the checkpoint of --out X.npz, which --fresh
+    then deleted. Each is one line now, before any training."""
+    import stat
+
+    env = fault_env(tmp_path)
+    done = digitnet("train", *QUICK, "--iters", "5", "--out", "m.npz", cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    model = (tmp_path / "m.npz").read_bytes()
+    (tmp_path / "m.npz").chmod(stat.S_IRUSR)
+    (tmp_path / "d.npz").mkdir()
+    (tmp_path / "best.ckpt.npz").write_bytes(model)
+    for out, extra, said in (("m.npz", [], "m.npz: write-protected, not replaced"),
+                             ("d", [], "d.npz: a folder, not a model file"),  # .npz is added to a bare name
+                             ("best.npz", ["--fresh"], "best.ckpt.npz is a model file, not a checkpoint")):
+        done = digitnet("train", *QUICK, "--iters", "100000", "--out", out, *extra, cwd=tmp_path, env=env)
+        assert done.returncode == 1 and "epoch" not in done.stdout, done.stdout
+        assert_one_line(done.stderr, said)
+    assert (tmp_path / "m.npz").read_bytes() == model == (tmp_path / "best.ckpt.npz").read_bytes()

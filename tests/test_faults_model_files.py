@@ -216,3 +216,41 @@ def test_a_model_file_that_would_unpack_to_far_more_than_it_holds_is_refused_bef
         tracemalloc.stop()
     assert peak < 20_000_000, peak  # before: the 160 MB array was made first
     one_line_refusal(CliRunner().invoke(main, ["predict", "--model", str(path), "x.png"]), path)
+
+
+def test_export_will_not_write_over_its_own_model(bn_model, tmp_path):
+    """`digitnet export m.npz --onnx m.npz` (or through a link to it) wrote the ONNX bytes over the model and said
+    "wrote": the model was gone."""
+    import os
+
+    from click.testing import CliRunner
+
+    from digitnet.cli import main
+
+    pytest.importorskip("onnx")
+    model = tmp_path / "m.npz"
+    model.write_bytes(bn_model.read_bytes())
+    os.symlink(model, tmp_path / "link.npz")
+    for target in (model, tmp_path / "link.npz"):
+        r = CliRunner().invoke(main, ["export", str(model), "--onnx", str(target)])
+        assert r.exit_code == 1 and "that is the model itself" in r.output, r.output
+        assert model.read_bytes() == bn_model.read_bytes()
+
+
+def test_calibrate_refuses_a_header_whose_run_settings_cannot_be_used(bn_model, tmp_path):
+    """A re-sealed header with a seed of -1, a validation of "500" or a train limit of 2.5 in its run settings
+    gave calibrate a ValueError or TypeError traceback (load_model, predict and evaluate take these files)."""
+    from click.testing import CliRunner
+
+    from digitnet.cli import main
+
+    trained = tmp_path / "trained.npz"
+    r = CliRunner().invoke(main, ["train", "--offline", "--iters", "5", "--out", str(trained)])
+    assert r.exit_code == 0, r.output
+    for name, value in (("seed", -1), ("validation", "500"), ("train_limit", 2.5)):
+        def change(header, name=name, value=value):
+            header["metadata"]["settings"][name] = value
+        path = crafted(trained, tmp_path, header_change=change, name=f"{name}.npz")
+        r = CliRunner().invoke(main, ["calibrate", str(path), "--offline"])
+        assert r.exit_code == 1 and "Traceback" not in r.output, r.output
+        assert f"Error: {path}: the header's run settings cannot be used" in r.output, r.output

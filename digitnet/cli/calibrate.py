@@ -36,9 +36,11 @@ def calibration_digits(header, dataset):
         except (TypeError, ValueError):
             s = None
         if s is not None and (s.validation or s.calibration):
-            rng = np.random.default_rng(s.seed)
-            train_set, val_set = training_data(s, dataset, rng)
-            held = val_set if val_set is not None else calibration_split(s, train_set, val_set)[1]  # never trained on
+            try:
+                train_set, val_set = training_data(s, dataset, np.random.default_rng(s.seed))
+                held = val_set if val_set is not None else calibration_split(s, train_set, val_set)[1]  # not trained on
+            except (TypeError, ValueError) as e:  # a header re-sealed with a seed of -1, a validation of "500"...
+                raise DigitnetError(f"the header's run settings cannot be used ({e})") from None
             if held is not None and held[0].shape[0] >= MIN_CALIBRATION:
                 return held[0], held[1], f"{held[0].shape[0]:,} training digits the model held out"
             few = held[0].shape[0] if held is not None else None
@@ -140,7 +142,10 @@ def command(model, data_dir, offline, outliers, rate, out):
     if dataset.x_train.shape[1] != net.input_size:
         raise DigitnetError(f"{path}: the model takes {net.input_size} inputs, the dataset's images have "
                             f"{dataset.x_train.shape[1]}")
-    x, t, described = calibration_digits(header, dataset)
+    try:
+        x, t, described = calibration_digits(header, dataset)
+    except DigitnetError as e:
+        raise DigitnetError(f"{path}: {e}") from None
     held_out, own = None, outliers is None
     outliers = _outliers_of(header) if own else outliers
     if outliers and outliers != "none":

@@ -1,4 +1,5 @@
 """`digitnet export MODEL --onnx FILE`: the command over export_onnx.export_onnx."""
+import os
 from pathlib import Path
 
 import click
@@ -41,6 +42,8 @@ def command(model, onnx_path, opset):
         _import_onnx()
         _import_onnxruntime()
         path = resolve_model(str(model))[0]  # a file, or a bundled model's name
+        if os.path.realpath(onnx_path) == os.path.realpath(path):  # before: the model replaced by its ONNX bytes
+            raise DigitnetError(f"{onnx_path}: that is the model itself: give the ONNX file a name of its own")
         net, header = load_model(path)
         extra = {"source_model": path.name, "source_sha256": header.get("sha256", "")}
         if header.get("metadata"):
