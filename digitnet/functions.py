@@ -94,7 +94,8 @@ def relu(x):
 
 
 def relu_grad(x):
-    """The derivative of ReLU: 1 where x > 0, else 0 (0 at the kink, as the book).
+    """The derivative of ReLU: 1 where x > 0, else 0. At the kink, 0, as the Relu layer's mask has it; the book's
+    common/functions.py gives 1 there (grad[x >= 0] = 1).
 
     Args:
         x: an array.

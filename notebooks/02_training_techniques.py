@@ -83,7 +83,7 @@ for ax, (name, (cls, lr)) in zip(axes, OPTIMIZERS.items()):
     ax.plot(px, py, "o-", color="tab:red", ms=3)
     ax.plot(0, 0, "+", color="k", ms=12)
     ax.set(title=f"{name} (lr {lr})", xlim=(-10, 10), ylim=(-5, 5), xlabel="x")
-    print(f"{name:9} after 30 steps: f = {f(px[-1], py[-1]):.2e}")
+    print(f"{name:9} after 29 steps: f = {f(px[-1], py[-1]):.2e}")
 axes[0].set_ylabel("y")
 plt.show()
 

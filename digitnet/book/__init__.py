@@ -19,7 +19,10 @@ The names keep the book's signatures and behaviour, and are digitnet's own class
 
 Differences a reader may notice:
   - Randomness comes from np.random, as in the book (np.random.seed(...) makes a script repeatable),
-    including the dropout masks.
+    including the dropout masks of MultiLayerNetExtend and DeepConvNet; the Dropout layer used on its own
+    draws from a generator of its own.
+  - BatchNormalization starts its running variance at 1, the book's at 0: in inference before much training
+    (a loss after one step) the two differ; the gradients do not.
   - Dropout is digitnet's inverted dropout (scaled in training, the identity at inference); the book scales
     by (1 - ratio) at inference. Predictions differ only by a constant factor per layer, so accuracies match.
     DeepConvNet.save_params writes, and load_params reads, the book's convention, so pickles go both ways.

@@ -65,7 +65,7 @@ def plot(result, path_png):
 
 
 def summary(result):
-    lines = [f"{name:9} f after {STEPS} steps {p['final_f']:.2e}; y changed sign {p['y_sign_changes']} times"
+    lines = [f"{name:9} f after {STEPS - 1} steps {p['final_f']:.2e}; y changed sign {p['y_sign_changes']} times"
              for name, p in result["paths"].items()]
     best = min(result["paths"], key=lambda k: result["paths"][k]["final_f"])
     flips = result["paths"]["SGD"]["y_sign_changes"]

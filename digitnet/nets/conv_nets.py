@@ -102,7 +102,8 @@ class DeepConvNet(ConvNet):
         output_size: classes.
         dropout_ratio: both Dropout layers' ratio.
         weight_decay_lambda: L2 weight decay (0: none).
-        rng: a NumPy Generator for the initial weights and the dropout masks; None uses np.random.
+        rng: a NumPy Generator for the initial weights and the dropout masks; None: np.random for the weights,
+            an unseeded generator for the masks.
         dtype: the parameters' dtype.
 
     Examples:

@@ -28,7 +28,8 @@ class MultiLayerNet(LayeredNet):
         use_dropout: add a Dropout after each hidden activation.
         dropout_ratio: its ratio.
         use_batchnorm: add a BatchNormalization before each hidden activation.
-        rng: a NumPy Generator for the initial weights (and the dropout masks); None uses np.random.
+        rng: a NumPy Generator for the initial weights (and the dropout masks); None: np.random for the weights,
+            an unseeded generator for the masks.
         dtype: the parameters' dtype.
 
     Examples:
