@@ -773,7 +773,7 @@ def test_read_decodes_the_picture_before_it_takes_the_nets_lock(model_file, samp
 
     predictor = serve.Predictor(digitnet.load_model(model_file)[0])
     decoded, out, real = threading.Event(), [], reader.ink_of
-    monkeypatch.setattr(reader, "ink_of", lambda image: (real(image), decoded.set())[0])
+    monkeypatch.setattr(reader, "ink_of", lambda image, name=None: (real(image, name), decoded.set())[0])
     worker = threading.Thread(target=lambda: out.append(predictor.read(large_png(sample.x_test[0]))))
     with predictor.lock:  # another request has the nets
         worker.start()
