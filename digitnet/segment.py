@@ -444,13 +444,17 @@ class _Line:
                 runs.append((i, j))
         return sorted(runs, key=lambda run: run[0])  # by first piece, as best() needs (stable: j stays ascending)
 
-    def _whole_blobs(self):
-        """[(i, j)]: the blobs cut into strips whose strips are the consecutive pieces i..j-1."""
+    def _blob_strips(self):
+        """{label: [piece indices]}: the strips of each blob cut by seams, in order."""
         strips = {}
         for k, (label, _) in enumerate(self.owners):
             if label in self.cut_cost:
                 strips.setdefault(label, []).append(k)
-        return [(ks[0], ks[-1] + 1) for ks in strips.values() if ks == list(range(ks[0], ks[-1] + 1))]
+        return strips
+
+    def _whole_blobs(self):
+        """[(i, j)]: the blobs cut into strips whose strips are the consecutive pieces i..j-1."""
+        return [(ks[0], ks[-1] + 1) for ks in self._blob_strips().values() if ks == list(range(ks[0], ks[-1] + 1))]
 
     def _candidates(self, ink, budget):
         """self.runs [(i, j): pieces i..j-1 as one digit], their boxes (ink-map pixels) and 28x28 fields; a run
@@ -475,11 +479,7 @@ class _Line:
         """TooManyCuts when more than MAX_CANDIDATES of the runs take in strips of one blob: the picture's limit
         grows with its pieces of ink, the limit of a blob does not."""
         starts, stops = np.array([i for i, _ in runs]), np.array([j for _, j in runs])
-        strips = {}
-        for k, (label, _) in enumerate(self.owners):
-            if label in self.cut_cost:
-                strips.setdefault(label, []).append(k)
-        for ks in strips.values():
+        for ks in self._blob_strips().values():
             count = int(np.sum((starts <= max(ks)) & (stops > min(ks))))
             if count > MAX_CANDIDATES:
                 raise TooManyCuts(f"too much joined ink to read: cutting one stroke of it gives over {count:,} "

@@ -1,4 +1,7 @@
-"""Shared test helper: check a layer's backward pass against central differences."""
+"""Shared test helpers: check a layer's backward pass against central differences; write MNIST-format files."""
+import gzip
+import struct
+
 import numpy as np
 
 from digitnet.gradient import numerical_gradient
@@ -17,3 +20,19 @@ def check_layer(layer, x, *, rng, wrt=(), rtol=1e-6):
         layer.backward(R.copy())
         analytic = getattr(layer, "d" + name)
         np.testing.assert_allclose(analytic, numerical_gradient(f, getattr(layer, name)), rtol=rtol, atol=1e-8)
+
+
+def write_idx(path, array):
+    """array as a gzipped IDX file of unsigned bytes at path."""
+    array = np.asarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 8, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    path.write_bytes(gzip.compress(header + array.tobytes()))
+
+
+def write_mnist_folder(folder, train_images, train_labels, test_images, test_labels):
+    """An MNIST-format folder (the four standard gzipped names) of these arrays; returns it."""
+    folder.mkdir()
+    for split, images, labels in (("train", train_images, train_labels), ("t10k", test_images, test_labels)):
+        write_idx(folder / f"{split}-images-idx3-ubyte.gz", images)
+        write_idx(folder / f"{split}-labels-idx1-ubyte.gz", labels)
+    return folder

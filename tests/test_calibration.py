@@ -382,16 +382,10 @@ def test_drawn_outliers_include_closed_outlines_but_never_a_plain_ellipse():
 
 def speckle_folder(folder, n=300):
     """An MNIST-format folder of n speckle images (outliers: not digits), its last tenth held out by outlier_sets."""
-    import gzip
-    import struct
+    from helpers import write_mnist_folder
 
-    folder.mkdir()
-    images = (255 * np.random.default_rng(6).random((n, 28, 28)) ** 4).astype(np.uint8)
-    for split in ("train", "t10k"):
-        for kind, array in (("images-idx3", images), ("labels-idx1", np.zeros(n, dtype=np.uint8))):
-            header = bytes([0, 0, 8, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
-            (folder / f"{split}-{kind}-ubyte.gz").write_bytes(gzip.compress(header + array.tobytes()))
-    return folder
+    images, labels = (255 * np.random.default_rng(6).random((n, 28, 28)) ** 4).astype(np.uint8), np.zeros(n)
+    return write_mnist_folder(folder, images, labels, images, labels)
 
 
 def test_calibrate_chooses_the_score_with_the_outliers_the_model_trained_with(tmp_path):

@@ -394,18 +394,14 @@ def test_evaluate_takes_a_bundled_models_name(env):
 
 def idx_folder(folder, side, n=300):
     """An MNIST-format folder of n training and n // 3 test pictures side x side (the sample's digits, cropped)."""
-    import struct
+    from helpers import write_mnist_folder
 
     from digitnet.data import load_sample
 
-    folder.mkdir()
     ds, lo = load_sample(flatten=False), (28 - side) // 2
-    for split, x, t in (("train", ds.x_train[:n], ds.t_train[:n]), ("t10k", ds.x_test[:n // 3], ds.t_test[:n // 3])):
-        images = (255 * x[:, 0, lo:lo + side, lo:lo + side]).astype(np.uint8)
-        for kind, array in (("images-idx3", images), ("labels-idx1", np.asarray(t, dtype=np.uint8))):
-            header = bytes([0, 0, 8, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
-            (folder / f"{split}-{kind}-ubyte.gz").write_bytes(gzip.compress(header + array.tobytes()))
-    return folder
+    crop = lambda x: (255 * x[:, 0, lo:lo + side, lo:lo + side]).astype(np.uint8)
+    return write_mnist_folder(folder, crop(ds.x_train[:n]), ds.t_train[:n], crop(ds.x_test[:n // 3]),
+                              ds.t_test[:n // 3])
 
 
 def test_pictures_of_another_size_train_with_augmentation_and_refuse_outliers_of_28x28(tmp_path, env):

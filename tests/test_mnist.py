@@ -1,11 +1,11 @@
 import gzip
 import hashlib
 import shutil
-import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import write_idx
 
 from digitnet.data import Dataset, default_cache_dir, download, load_dataset, load_mnist, load_sample, resolve_dataset
 from digitnet.errors import DataError
@@ -64,12 +64,6 @@ def test_bad_dtype(dtype):
 def test_normalize_needs_a_float_dtype():
     with pytest.raises(ValueError, match="normalize"):
         load_sample(dtype=None)
-
-
-def write_idx(path, array):
-    array = np.asarray(array, dtype=np.uint8)
-    header = bytes([0, 0, 8, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
-    path.write_bytes(gzip.compress(header + array.tobytes()))
 
 
 def small_set(folder, n_train=6, n_test=4, gz=True):
