@@ -36,7 +36,7 @@ net.confidence; confidence_of(net) gives it, or the plain softmax that rejects n
 NumPy only.
 """
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -87,6 +87,9 @@ class Confidence:
     rate: float = None       # the share of digits the threshold was fitted to reject at most
     fitted_on: str = None    # which digits the temperature and threshold were fitted on
     per_picture: tuple = None  # (scale, power): each picture's temperature is scale * spread ** power; None: T
+    # the SHA-256 of the weights it was fitted for (nets.base.params_digest; None: not known), not stored: a
+    # file's calibration is its own weights'. save_model keeps a net's calibration only while they are its.
+    weights: str = field(default=None, compare=False)
 
     def temperatures(self, logits):
         """(N, 1) the temperature each row of logits is divided by for its probabilities."""
@@ -120,7 +123,8 @@ class Confidence:
 
     def without_rejection(self):
         """The same calibrated probabilities, rejecting nothing (--no-reject)."""
-        return Confidence(self.temperature, fitted_on=self.fitted_on, per_picture=self.per_picture)
+        return Confidence(self.temperature, fitted_on=self.fitted_on, per_picture=self.per_picture,
+                          weights=self.weights)
 
     def describe(self):
         """'temperature T', and each picture's when fitted: how the command line reports it."""
@@ -235,12 +239,15 @@ def fit_confidence(logits, labels, *, outlier_logits=None, rate=DEFAULT_REJECT_R
 
 
 def fit_for_net(net, x, labels, outliers=None, *, rate=DEFAULT_REJECT_RATE, fitted_on=None):
-    """fit_confidence on a net's logits for held-out digits x (and held-out outlier images): (Confidence, AUROCs)."""
+    """fit_confidence on a net's logits for held-out digits x (and held-out outlier images): (Confidence, AUROCs).
+    The Confidence knows the weights it was fitted for (Confidence.weights)."""
     from .metrics import predict_scores
+    from .nets.base import params_digest
 
     outlier_logits = None if outliers is None else predict_scores(net, outliers)
-    return fit_confidence(predict_scores(net, x), labels, outlier_logits=outlier_logits, rate=rate,
-                          fitted_on=fitted_on)
+    confidence, aurocs = fit_confidence(predict_scores(net, x), labels, outlier_logits=outlier_logits, rate=rate,
+                                        fitted_on=fitted_on)
+    return replace(confidence, weights=params_digest(net.state_arrays())), aurocs
 
 
 # ---------------------------------------------------------------------------------- reading a header
@@ -291,9 +298,15 @@ def _per_picture(entry, where):
     return scale, power
 
 
-def from_metadata(metadata, where="model file"):
-    """The Confidence a header's metadata holds (None when it has no "calibration" entry); anything
-    malformed (a NaN, a negative or string temperature, an unknown score ...) is one ModelFileError."""
+def from_metadata(metadata, where="model file", weights=None):
+    """The Confidence a header's metadata holds (None when it has no "calibration" entry), fitted for the
+    weights whose digest is `weights` (the file's own); anything malformed (a NaN, a negative or string
+    temperature, an unknown score ...) is one ModelFileError."""
+    confidence = _from_entry(metadata, where)
+    return None if confidence is None else replace(confidence, weights=weights)
+
+
+def _from_entry(metadata, where):
     if not isinstance(metadata, dict) or metadata.get("calibration") is None:
         return None
     entry = metadata["calibration"]

@@ -21,32 +21,62 @@ class CheckpointError(DigitnetError):
     """A checkpoint is missing, damaged, or from another run's settings or data."""
 
 
-def dataset_identity(dataset):
-    """{"name", "n_train", "n_test", "sha256"}: the digest covers the dtype, shape and bytes of all four arrays."""
+def _digest(arrays):
+    """SHA-256 over the dtype, shape and bytes of each array, in order."""
     h = hashlib.sha256()
-    for a in (dataset.x_train, dataset.t_train, dataset.x_test, dataset.t_test):
+    for a in arrays:
         a = np.ascontiguousarray(a)
         h.update(f"{a.dtype.str}|{a.shape}|".encode())
         h.update(memoryview(a).cast("B"))
-    return {"name": dataset.name, "n_train": dataset.n_train, "n_test": dataset.n_test, "sha256": h.hexdigest()}
+    return h.hexdigest()
+
+
+def dataset_identity(dataset):
+    """{"name", "n_train", "n_test", "sha256"}: the digest covers the dtype, shape and bytes of all four arrays."""
+    return {"name": dataset.name, "n_train": dataset.n_train, "n_test": dataset.n_test,
+            "sha256": _digest((dataset.x_train, dataset.t_train, dataset.x_test, dataset.t_test))}
+
+
+def with_outliers(identity, outliers):
+    """A dataset_identity() with the run's outliers (outliers.outlier_sets: trained on, held out) added, if any:
+    a folder of them can change between a run's start and its resume, as the digits can."""
+    if outliers is None:
+        return identity
+    return {**identity, "outliers": {"n_train": len(outliers[0]), "n_held_out": len(outliers[1]),
+                                     "sha256": _digest(outliers)}}
 
 
 def check_dataset(path, header, identity):
-    """CheckpointError unless the checkpoint at path trained on the dataset whose identity is given."""
+    """CheckpointError unless the checkpoint at path trained on the dataset whose identity is given: its digits
+    (before the run is prepared), then with_outliers() of them once its outliers are loaded. A checkpoint from
+    before outliers were in the identity is not asked about them."""
     saved = header.get("dataset")
-    if saved == identity:
-        return
     if not isinstance(saved, dict):
         raise CheckpointError(f"{path}: the checkpoint does not say which data it trained on "
                               "(written by an older digitnet); start the run again")
-    raise CheckpointError(f"{path}: refused: the run trained on {describe_dataset(saved)}, not on "
-                          f"{describe_dataset(identity)}; resume it with the same data")
+    digits = {k: v for k, v in saved.items() if k != "outliers"}
+    if digits != {k: v for k, v in identity.items() if k != "outliers"}:
+        raise CheckpointError(f"{path}: refused: the run trained on {describe_dataset(saved)}, not on "
+                              f"{describe_dataset(identity)}; resume it with the same data")
+    if "outliers" in identity and "outliers" in saved and saved["outliers"] != identity["outliers"]:
+        before, now = saved["outliers"], identity["outliers"]
+        raise CheckpointError(f"{path}: refused: the run trained with other outliers ({_outliers_in_words(before)}) "
+                              f"than its --outliers give now ({_outliers_in_words(now)}); resume it with the same "
+                              "outliers")
+
+
+def _outliers_in_words(entry):
+    if not isinstance(entry, dict):
+        return "unknown"
+    return (f"{entry.get('n_train', 0):,} trained on / {entry.get('n_held_out', 0):,} held out, "
+            f"sha256 {str(entry.get('sha256'))[:12]}")
 
 
 def describe_dataset(identity):
-    """A dataset_identity() in words: its name, sizes and the start of its digest."""
-    return (f"{identity.get('name')} ({identity.get('n_train', 0):,} train / {identity.get('n_test', 0):,} test, "
-            f"sha256 {str(identity.get('sha256'))[:12]})")
+    """A dataset_identity() in words: its name, sizes and the start of its digest (and its outliers')."""
+    words = (f"{identity.get('name')} ({identity.get('n_train', 0):,} train / {identity.get('n_test', 0):,} test, "
+             f"sha256 {str(identity.get('sha256'))[:12]})")
+    return words + (f" with outliers ({_outliers_in_words(identity['outliers'])})" if "outliers" in identity else "")
 
 
 def optimizer_state(optimizer):

@@ -22,28 +22,21 @@ import json
 import operator
 import os
 import secrets
+import warnings
 from math import prod
 from pathlib import Path
 
 import numpy as np
 
 from .errors import ModelFileError
-from .nets.base import BUFFER_PREFIX  # batch norm's running statistics: saved, checked and restored like the params
+
+# BUFFER_PREFIX: batch norm's running statistics, saved, checked and restored like the params
+from .nets.base import BUFFER_PREFIX, params_digest
 
 FORMAT = "digitnet-model"
 FORMAT_VERSION = 1
 HEADER_KEY = "__header__"
 HEADER_DIGEST = "header_sha256"  # over the header's other fields; optional, so older files still load
-
-
-def params_digest(params):
-    """SHA-256 over each array's name, dtype, shape and bytes, in name order."""
-    h = hashlib.sha256()
-    for name in sorted(params):
-        a = np.ascontiguousarray(params[name])
-        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
 
 
 def header_digest(header):
@@ -72,6 +65,9 @@ def save_model(path, net, metadata=None):
         path: the file to write (str or Path).
         net: a digitnet network (TwoLayerNet, MultiLayerNet, SimpleConvNet, DeepConvNet).
         metadata: a JSON-serialisable dict stored in the header (e.g. the training settings and accuracy).
+            Without a "calibration" entry, the net's own calibration (net.confidence, as load_model or
+            calibration.fit_for_net set it) is written, while its weights are still the ones it was fitted
+            for; once they have changed it is left out, with a warning.
 
     Returns:
         The path written, as a Path.
@@ -91,18 +87,35 @@ def save_model(path, net, metadata=None):
 
     path = Path(path)
     arrays = {k: np.ascontiguousarray(v) for k, v in net.state_arrays().items()}
+    digest = params_digest(arrays)
+    metadata = _with_calibration(path, net, digest, metadata)
     header = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "architecture": net.architecture,
         "config": net.config,
         "params": {k: {"shape": list(v.shape), "dtype": v.dtype.str} for k, v in arrays.items()},
-        "sha256": params_digest(arrays),
+        "sha256": digest,
         "digitnet_version": __version__,
-        "metadata": metadata or {},
+        "metadata": metadata,
     }
     arrays[HEADER_KEY] = np.array(json.dumps(seal_header(header)))
     return atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def _with_calibration(path, net, digest, metadata):
+    """metadata (a copy), with net.confidence as its "calibration" entry where it has none and the
+    confidence was fitted for these very weights (digest); a warning where they have changed since."""
+    metadata = dict(metadata or {})
+    confidence = getattr(net, "confidence", None)
+    if "calibration" in metadata or confidence is None:
+        return metadata
+    if confidence.weights not in (None, digest):
+        warnings.warn(f"{path}: saved without the net's calibration: it was fitted for other weights (they "
+                      "changed since); fit it again with `digitnet calibrate`", stacklevel=3)
+        return metadata
+    metadata["calibration"] = confidence.as_metadata()
+    return metadata
 
 
 def atomic_write(path, write):
@@ -210,9 +223,12 @@ def read_model_file(path, expected_format=FORMAT):
     if not isinstance(header, dict) or header.get("format") != expected_format:
         raise ModelFileError(f"{path}: not a {expected_format} file (header format is not {expected_format!r})")
     version = header.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if type(version) is int and version > FORMAT_VERSION:
         raise ModelFileError(f"{path}: format version {version!r} is newer than this digitnet reads "
                              f"({FORMAT_VERSION}); upgrade digitnet")
+    if type(version) is not int or version < 1:  # not True (an int to isinstance), 0 or a string: no writer's
+        raise ModelFileError(f"{path}: format version {one_line(repr(version), 40)} is not one digitnet writes "
+                             f"(1 to {FORMAT_VERSION})")
     if params_digest(arrays) != header.get("sha256"):
         raise ModelFileError(f"{path}: checksum mismatch: the weights were altered or damaged")
     if header.get(HEADER_DIGEST) is not None:
@@ -271,6 +287,22 @@ def check_header_fields(path, header):
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1:
             raise ModelFileError(f"{path}: the header's accuracy {one_line(repr(split), 40)} is "
                                  f"{one_line(repr(value), 40)}, not a fraction between 0 and 1")
+
+
+def check_listing(path, header, arrays):
+    """ModelFileError unless the header's "params" lists exactly the stored arrays, each with its shape and
+    dtype (what a reader of the header alone, `digitnet models` or a person, takes the file to hold)."""
+    listed = header.get("params")
+    if listed is None:
+        return
+    if set(listed) != set(arrays):
+        raise ModelFileError(f"{path}: the header lists arrays {one_line(sorted(listed), 80)}, the file holds "
+                             f"{one_line(sorted(arrays), 80)}")
+    for name, entry in listed.items():
+        a = arrays[name]
+        if not isinstance(entry, dict) or entry.get("shape") != list(a.shape) or entry.get("dtype") != a.dtype.str:
+            raise ModelFileError(f"{path}: the header lists {one_line(repr(name), 60)} as {one_line(repr(entry), 80)}, "
+                                 f"the file holds shape {list(a.shape)} {a.dtype.str}")
 
 
 def check_arrays(path, arrays):
@@ -373,7 +405,7 @@ def _build(path, cls, config, stored, dtype):
     return net
 
 
-def load_model(path):
+def load_model(path, calibration=True):
     """Read a model file written by save_model: the network, rebuilt, and the file's header.
 
     Both SHA-256 digests are checked, and the network is rebuilt from its architecture and settings only within
@@ -382,6 +414,8 @@ def load_model(path):
 
     Args:
         path: the model file (str or Path).
+        calibration: read the header's calibration into net.confidence (a malformed one raises); False
+            leaves the net uncalibrated (`digitnet calibrate`, which replaces it).
 
     Returns:
         (net, header): the network, ready to predict, and the header dict ("architecture", "config",
@@ -407,6 +441,7 @@ def load_model(path):
         raise ModelFileError(f"{path}: unknown architecture {one_line(repr(header.get('architecture')), 60)} "
                              f"(known: {', '.join(ARCHITECTURES)})")
     check_header_fields(path, header)
+    check_listing(path, header, arrays)
     dtype = check_arrays(path, arrays)
     buffers = {k[len(BUFFER_PREFIX):]: arrays.pop(k) for k in list(arrays) if k.startswith(BUFFER_PREFIX)}
     config = header.get("config")
@@ -421,7 +456,8 @@ def load_model(path):
                 raise ModelFileError(f"{path}: {name} has shape {value.shape}, "
                                      f"the architecture needs {expected[name].shape}")
     net.load_state({**arrays, **{BUFFER_PREFIX + k: v for k, v in buffers.items()}})
-    from .calibration import from_metadata  # the temperature and rejection threshold, checked (calibration.py)
+    if calibration:
+        from .calibration import from_metadata  # the temperature and rejection threshold, checked (calibration.py)
 
-    net.confidence = from_metadata(header.get("metadata"), path)
+        net.confidence = from_metadata(header.get("metadata"), path, weights=header["sha256"])
     return net, header

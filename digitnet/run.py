@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import dataset_identity, require_checkpoint, save_checkpoint
+from .checkpoint import dataset_identity, require_checkpoint, save_checkpoint, with_outliers
 from .errors import DigitnetError, OptionError
 from .train import train, validation_split
 
@@ -45,7 +45,7 @@ class Run:
     def dataset_identity(self):
         """checkpoint.dataset_identity of the dataset: hashed once a run, for a resume's check, the workers'
         comparison (same_data) and every checkpoint; a fraction of a second for 60,000 digits."""
-        return dataset_identity(self.dataset)
+        return with_outliers(dataset_identity(self.dataset), self.outliers)
 
     @property
     def train_eval_size(self):

@@ -7,15 +7,17 @@ What a run writes, the x axis always the training step:
   activations/<NN>_<layer> (01_Conv1, 02_Relu1, ...) for every layer's output on a fixed batch of test digits
   (the book's ch. 6 activation distributions, watched over training; at most 2**20 values of each, spread out);
 - images per epoch: images/first_layer_weights (a conv net's filters, or a dense net's W1 columns as
-  28x28 pictures) and images/misclassified (the fixed batch's wrong answers with their predicted digits).
+  28x28 pictures) and images/misclassified (the fixed batch's wrong answers with their predicted digits,
+  pictures of any square size).
 
 Only this module imports tensorboardX; the command line imports it only when --logdir is given.
 """
+import math
 import os
 
 import numpy as np
 
-from .data.images import PIXELS, SIDE, as_grey_images
+from .data.images import PIXELS, SIDE, as_grey_images, as_images
 from .errors import DigitnetError
 from .functions import labels_of
 from .plots import _mosaic
@@ -60,14 +62,26 @@ def first_layer_picture(W1, max_units=100, cell=56):
     return diverging(canvas)
 
 
+def _square_images(x):
+    """(N, H, W) grey images from a batch in any layout as_images takes, rows of pixels taken for square images
+    of their size (a --data-dir of 32x32 digits as well as MNIST's 28x28); ValueError for rows that are not."""
+    x = np.asarray(x)
+    if x.ndim == 2:
+        side = math.isqrt(x.shape[1])
+        if side * side != x.shape[1]:
+            raise ValueError(f"rows of {x.shape[1]} pixels are not square images")
+        return as_images(x, (side, side))[:, 0]
+    return as_grey_images(x)
+
+
 def misclassified_picture(x, t, y, max_items=32, zoom=3):
     """The first max_items digits with y != t, dark ink on white, each captioned with its predicted and true
     digit, under a line saying how many were wrong: an RGB array (H, W, 3)."""
     from PIL import Image, ImageDraw, ImageFont
 
-    images, wrong = as_grey_images(x), np.flatnonzero(t != y)
+    images, wrong = _square_images(x), np.flatnonzero(t != y)
     shown = wrong[:max_items]
-    tiles = np.ones((max(len(shown), 1), SIDE * zoom, SIDE * zoom))
+    tiles = np.ones((max(len(shown), 1), images.shape[1] * zoom, images.shape[2] * zoom))
     for k, i in enumerate(shown):
         tiles[k] = 1 - np.clip(images[i], 0, 1).repeat(zoom, axis=0).repeat(zoom, axis=1)
     canvas, corners = _mosaic(tiles, cols=min(8, len(tiles)), gap=8, label_h=16)
@@ -91,9 +105,12 @@ class TensorBoardLogger(Callback):
     optimizer: whose learning rate to log each step.
     purge_step: when resuming, the first step of the resumed run: TensorBoard hides what an interrupted
     run logged from that step on, so the curves do not show the replayed steps twice.
+    on_failure: called once with a one-line message when the logs cannot be written (a full disk), after
+    which nothing more is logged and training goes on; None: the next step or epoch raises DigitnetError.
     """
 
-    def __init__(self, logdir, net, probe=None, *, optimizer=None, purge_step=None, max_misclassified=32):
+    def __init__(self, logdir, net, probe=None, *, optimizer=None, purge_step=None, max_misclassified=32,
+                 on_failure=None):
         try:
             from tensorboardX import SummaryWriter
         except ImportError:
@@ -105,7 +122,7 @@ class TensorBoardLogger(Callback):
         # run's file another one, sorted after the interrupted run's (TensorBoard reads them in name order).
         suffix = f".{purge_step or 1:010d}.{os.getpid()}"
         # A long queue: with tensorboardX's default of 10, add_scalar waits on the writer thread every few steps.
-        self.logdir, self.error = logdir, None
+        self.logdir, self.error, self.on_failure, self.said = logdir, None, on_failure, False
         self.writer = SummaryWriter(str(logdir), purge_step=purge_step, max_queue=1000, flush_secs=10,
                                     filename_suffix=suffix)
         self.catch_write_errors()
@@ -131,23 +148,31 @@ class TensorBoardLogger(Callback):
         return call
 
     def check(self):
-        if self.error is not None:
-            e = self.error
-            raise DigitnetError(f"cannot write TensorBoard logs to {self.logdir}: {e.strerror or e}")
+        """Whether the logs can still be written; a write that failed raises, or is said once (on_failure)."""
+        if self.error is None:
+            return True
+        message = f"cannot write TensorBoard logs to {self.logdir}: {self.error.strerror or self.error}"
+        if self.on_failure is None:
+            raise DigitnetError(message)
+        if not self.said:
+            self.said = True
+            self.on_failure(message)
+        return False
 
     @classmethod
-    def for_run(cls, run, state=None):
+    def for_run(cls, run, state=None, on_failure=None):
         """The logger of `digitnet train --logdir` for a digitnet.run.Run; state: the checkpoint's, when resuming."""
         return cls(run.settings.logdir, run.net, (run.dataset.x_test, run.dataset.t_test), optimizer=run.optimizer,
-                   purge_step=None if state is None else state.step + 1)
+                   purge_step=None if state is None else state.step + 1, on_failure=on_failure)
 
     def on_step(self, state, loss):
         """After each step (state.step counts them from 1): its mini-batch loss and the learning rate it used.
         Kept, and handed to the writer STEP_BATCH at a time: about a fifth less CPU time than waking
         tensorboardX's writer thread every step (its queue pickles each event through a pipe)."""
+        if not self.check():
+            return
         self.steps.append((state.step, loss, None if self.optimizer is None else self.optimizer.lr))
         if len(self.steps) >= STEP_BATCH:
-            self.check()
             self.write_steps()
 
     def write_steps(self):
@@ -159,6 +184,8 @@ class TensorBoardLogger(Callback):
 
     def on_epoch(self, state, record):
         """After an epoch's evaluation: record is the epoch's entry of the history."""
+        if not self.check():
+            return
         self.write_steps()
         step = record["iteration"]
         for split, name in (("train", "train"), ("test", "test"), ("val", "validation")):
@@ -186,11 +213,15 @@ class TensorBoardLogger(Callback):
         for i, (name, out) in enumerate(self.net.forward_layers(x), start=1):  # numbered: TensorBoard sorts tags
             self.writer.add_histogram(f"activations/{i:02d}_{name}", spread_sample(out), step)
         predicted = out.argmax(axis=1)
-        picture = misclassified_picture(x, t, predicted, self.max_misclassified)
+        try:
+            picture = misclassified_picture(x, t, predicted, self.max_misclassified)
+        except ValueError:  # rows of pixels that are no square picture: the histograms, without the picture
+            return
         self.writer.add_image("images/misclassified", picture, step, dataformats="HWC")
 
     def close(self):
         if self.error is not None:  # the writer cannot write: closing it would wait on its queue
+            self.check()
             return
         self.write_steps()
         self.writer.close()  # flushes what is queued; closing twice is harmless

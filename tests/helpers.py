@@ -30,8 +30,8 @@ def write_idx(path, array):
 
 
 def write_mnist_folder(folder, train_images, train_labels, test_images, test_labels):
-    """An MNIST-format folder (the four standard gzipped names) of these arrays; returns it."""
-    folder.mkdir()
+    """An MNIST-format folder (the four standard gzipped names) of these arrays, written over any there; returns it."""
+    folder.mkdir(exist_ok=True)
     for split, images, labels in (("train", train_images, train_labels), ("t10k", test_images, test_labels)):
         write_idx(folder / f"{split}-images-idx3-ubyte.gz", images)
         write_idx(folder / f"{split}-labels-idx1-ubyte.gz", labels)

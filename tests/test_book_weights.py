@@ -194,3 +194,34 @@ def test_cli_refuses_a_malformed_or_non_finite_pickle_in_one_line(tmp_path, mode
     assert len(lines) == 1 and lines[0].startswith(f"Error: {pkl}: ") and "Traceback" not in r.output, r.output
     assert re.search(message, lines[0]), lines[0]
     assert not out.exists()  # nothing saved for `digitnet evaluate` to refuse later
+
+
+def test_cli_will_not_write_the_model_over_the_book_s_own_file(tmp_path):
+    """--out FILE itself replaced the book's pickle with the model (a zip), and the next import of it said "not a
+    readable pickle" on two lines."""
+    from click.testing import CliRunner
+
+    from digitnet.cli import main
+
+    pkl = tmp_path / "params.pkl"
+    pkl.write_bytes(pickle.dumps(ch7_weights()))
+    before = pkl.read_bytes()
+    r = CliRunner().invoke(main, ["import-book-weights", str(pkl), "--model", "simple-cnn", "--out", str(pkl)])
+    assert r.exit_code == 0 and r.output.strip().endswith("saved " + str(pkl) + ".npz"), r.output  # as train's --out
+    assert pkl.read_bytes() == before
+    named = tmp_path / "book.npz"  # a pickle named .npz, or a link to the pickle
+    named.write_bytes(before)
+    (tmp_path / "link.npz").symlink_to(pkl)
+    for file, out in ((named, named), (pkl, tmp_path / "link.npz")):
+        r = CliRunner().invoke(main, ["import-book-weights", str(file), "--model", "simple-cnn", "--out", str(out)])
+        assert r.exit_code == 1 and r.output.strip() == (f"Error: {out}: that is the book's file itself: give the "
+                                                        "model file a name of its own"), r.output
+        assert file.read_bytes() == before
+    (tmp_path / "simple.npz").write_bytes(before)  # written over: the book's pickle is the zip below
+    r = CliRunner().invoke(main, ["import-book-weights", str(pkl), "--model", "simple-cnn", "--out",
+                                  str(tmp_path / "simple")])
+    assert r.exit_code == 0 and load_model(tmp_path / "simple.npz")[0].params["W1"].shape == (30, 1, 5, 5)
+    (tmp_path / "zip.pkl").write_bytes((tmp_path / "simple.npz").read_bytes())  # a zip: pickle's message has 2 lines
+    r = CliRunner().invoke(main, ["import-book-weights", str(tmp_path / "zip.pkl"), "--model", "simple-cnn",
+                                  "--out", str(tmp_path / "other.npz")])
+    assert r.exit_code == 1 and len(r.output.strip().splitlines()) == 1 and "not a readable pickle" in r.output

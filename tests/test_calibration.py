@@ -253,6 +253,46 @@ def test_calibrate_re_saves_with_the_weights_unchanged(tmp_path, tiny_net):
     assert confidence_of(net).threshold is not None and header["metadata"]["calibration"]["fitted_on"]
 
 
+def test_a_loaded_net_saved_again_keeps_its_calibration_while_its_weights_are_the_same(tmp_path, tiny_net):
+    """save_model of a loaded net wrote it without its calibration: a copy read at temperature 1, rejecting
+    nothing. It keeps it now; once the weights change it is left out, with a warning, not kept stale."""
+    fitted = Confidence(temperature=1.7, threshold=0.42, score="msp", rate=0.01, fitted_on="held-out digits")
+    net, _ = load_model(save_model(tmp_path / "m.npz", tiny_net, {"calibration": fitted.as_metadata()}))
+    copy, header = load_model(save_model(tmp_path / "copy.npz", net, {"dataset": "x"}))
+    assert confidence_of(copy) == fitted and header["metadata"]["dataset"] == "x"
+    net.params["W2"][0, 0] += 1.0  # trained a step further, say
+    with pytest.warns(UserWarning, match="saved without the net's calibration: it was fitted for other weights"):
+        changed, _ = load_model(save_model(tmp_path / "changed.npz", net))
+    assert changed.confidence is None and confidence_of(changed).threshold is None
+    mine = Confidence(temperature=2.0)  # a calibration given in the metadata is the one written
+    again, _ = load_model(save_model(tmp_path / "mine.npz", net, {"calibration": mine.as_metadata()}))
+    assert confidence_of(again) == mine
+
+
+def test_a_net_calibrated_in_python_is_saved_with_its_calibration(tmp_path, tiny_net):
+    from digitnet.calibration import fit_for_net
+    from digitnet.data import load_sample
+
+    sample = load_sample()
+    tiny_net.confidence, _ = fit_for_net(tiny_net, sample.x_train[:300], sample.t_train[:300])
+    net, _ = load_model(save_model(tmp_path / "m.npz", tiny_net))
+    assert confidence_of(net) == tiny_net.confidence and confidence_of(net).threshold is not None
+
+
+def test_calibrate_fits_anew_a_calibration_entry_it_cannot_read(tmp_path, tiny_net):
+    """load_model refuses a malformed calibration entry, and calibrate loaded the file that way: the one
+    command that would replace the entry could not."""
+    from digitnet.cli import main
+
+    path = save_model(tmp_path / "m.npz", tiny_net, {"calibration": {"temperature": -2.0}})
+    with pytest.raises(ModelFileError):
+        load_model(path)
+    r = CliRunner().invoke(main, ["calibrate", str(path), "--offline"])
+    assert r.exit_code == 0, r.output
+    assert "note: " in r.output and "temperature is -2; it must be above 0: fitting it anew" in r.output
+    assert confidence_of(load_model(path)[0]).threshold is not None
+
+
 def test_calibrate_will_not_write_into_the_package():
     from digitnet.cli import main
 

@@ -25,6 +25,7 @@ from faultkit import (
 )
 
 from digitnet.checkpoint import load_checkpoint
+from digitnet.model_io import load_model
 
 
 def sha(path):
@@ -165,13 +166,17 @@ def test_a_full_disk_at_each_write_is_one_line_and_leaves_no_temporary_file(tmp_
     assert_clean(env, tmp_path)
 
 
-def test_a_full_disk_under_the_tensorboard_logs_is_one_line_not_a_hang(tmp_path):
+def test_a_full_disk_under_the_tensorboard_logs_is_one_line_and_the_run_goes_on(tmp_path):
+    """A thread's traceback and a hang at first; then an error that ended the run with nothing saved, no model and
+    no checkpoint (a review). The logs are an extra: the run now goes on without them, and saves its model."""
     env = fault_env(tmp_path)
     with full_disk(tmp_path / "disk") as disk:
         done = digitnet("train", *QUICK, "--iters", "200", "--logdir", disk / "runs" / "x", "--out", "m.npz",
                         cwd=tmp_path, env=env)
-    assert done.returncode == 1
-    assert_one_line(done.stderr, "cannot write TensorBoard logs to", "No space left on device")
+    assert done.returncode == 0, done.stderr
+    assert_one_line(done.stderr, "Warning: cannot write TensorBoard logs to", "No space left on device",
+                    "training goes on without them")
+    assert load_model(tmp_path / "m.npz")[1]["metadata"]["steps"] == 200
     assert_clean(env, tmp_path)
 
 

@@ -83,6 +83,13 @@ CRAFTED = {
     "config a list": (None, lambda h: h.__setitem__("config", [1, 2])),
     "architecture a number": (None, lambda h: h.__setitem__("architecture", 5)),
     "params not a mapping": (None, lambda h: h.__setitem__("params", "W1")),
+    "format_version 0": (None, lambda h: h.__setitem__("format_version", 0)),
+    "format_version true": (None, lambda h: h.__setitem__("format_version", True)),
+    "format_version as text": (None, lambda h: h.__setitem__("format_version", "1")),
+    "params listing another shape": (None, lambda h: h["params"]["W1"].__setitem__("shape", [1, 2])),
+    "params listing another dtype": (None, lambda h: h["params"]["W1"].__setitem__("dtype", "<f8")),
+    "params listing an array not there":
+        (None, lambda h: h["params"].__setitem__("W9", {"shape": [1], "dtype": "<f4"})),
 }
 
 
@@ -254,3 +261,20 @@ def test_calibrate_refuses_a_header_whose_run_settings_cannot_be_used(bn_model, 
         r = CliRunner().invoke(main, ["calibrate", str(path), "--offline"])
         assert r.exit_code == 1 and "Traceback" not in r.output, r.output
         assert f"Error: {path}: the header's run settings cannot be used" in r.output, r.output
+
+
+def test_a_model_file_of_format_version_0_or_true_is_refused_as_no_writers(bn_model, tmp_path):
+    """format_version 0 or true (an int to isinstance) was read as version 1."""
+    for value in (0, True, -3):
+        path = crafted(bn_model, tmp_path, header_change=lambda h, v=value: h.__setitem__("format_version", v))
+        with pytest.raises(ModelFileError, match="is not one digitnet writes"):
+            load_model(path)
+
+
+def test_a_header_listing_arrays_the_file_does_not_hold_is_refused(bn_model, tmp_path):
+    """The header's "params" (each array's shape and dtype: what `digitnet models` and a reader of the header
+    take the file to hold) was never compared with the arrays."""
+    path = crafted(bn_model, tmp_path, header_change=lambda h: h["params"]["W1"].__setitem__("shape", [3, 3]))
+    with pytest.raises(ModelFileError, match=r"the header lists 'W1' as .*the file holds shape \[784, 16\]"):
+        load_model(path)
+    load_model(crafted(bn_model, tmp_path, name="as-written.npz"))  # the same file unchanged loads

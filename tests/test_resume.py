@@ -211,6 +211,30 @@ def test_resume_on_fewer_digits_says_the_data_changed_not_that_the_run_s_options
     assert checkpoint.exists() and not out.exists()
 
 
+def test_resume_with_other_outliers_in_the_folder_is_refused_in_one_line(tmp_path, env):
+    """The dataset's identity covered the digits only: a run whose --outliers folder changed between its start
+    and its resume went on, trained on other outliers from the middle of its run, without a word."""
+    from helpers import write_mnist_folder
+
+    def outliers(seed):
+        images = (255 * np.random.default_rng(seed).random((300, 28, 28)) ** 4).astype(np.uint8)
+        return write_mnist_folder(tmp_path / "outliers", images, np.zeros(300), images, np.zeros(300))
+
+    folder, out = outliers(1), tmp_path / "m.npz"
+    checkpoint = interrupted_run(out, env, "--outliers", folder)
+    before = checkpoint.read_bytes()
+    outliers(2)  # the same folder, the same sizes, other pictures
+    r = digitnet("train", "--resume", "--out", out, env=env)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    lines = [line for line in r.stderr.strip().splitlines() if not line.startswith("offline: ")]  # the sample's note
+    assert len(lines) == 1 and "refused: the run trained with other outliers (270 trained on / 30 held out" in lines[0]
+    assert "resume it with the same outliers" in lines[0], r.stderr
+    assert checkpoint.read_bytes() == before and not out.exists()
+    outliers(1)  # put back: it resumes
+    r = digitnet("train", "--resume", "--out", out, env=env)
+    assert r.returncode == 0 and out.exists(), r.stderr
+
+
 def test_resume_after_a_finished_run_says_there_is_no_checkpoint(tmp_path, env):
     out = tmp_path / "done.npz"
     assert digitnet("train", "--iters", 20, "--seed", 0, "--out", out, env=env).returncode == 0

@@ -516,6 +516,38 @@ def test_a_client_hanging_up_mid_body_is_one_log_line_not_a_traceback(model_file
     assert " 500" not in caplog.text and "POST /api/predict HTTP/1.1" not in caplog.text  # no response logged
 
 
+def test_a_reading_stops_when_its_client_hangs_up(model_file, sample, caplog, monkeypatch):
+    """The server went on reading a picture whose client had gone (a scribble: seconds of a thread and the
+    nets' lock for nobody). The reading now asks whether its client is there, and stops at its next batch."""
+    caplog.set_level(logging.INFO)
+    batches, classifying, taking_turns = [], threading.Event(), serve._TakingTurns.logits
+
+    def logits(self, net, x):  # the reading's first batch waits until the server has noticed the hang-up
+        batches.append(len(x))
+        if self.gone is not None and len(batches) == 1:
+            classifying.set()
+            assert self.gone.wait(60), "the server did not notice its client hang up"
+        return taking_turns(self, net, x)
+    monkeypatch.setattr(serve._TakingTurns, "logits", logits)
+    image = io.BytesIO()
+    Image.fromarray((255 - 255 * sample.x_test[:3].reshape(3, 28, 28).transpose(1, 0, 2).reshape(28, 84))
+                    .astype(np.uint8)).resize((252, 84)).save(image, format="PNG")
+    body = image.getvalue()
+    with live_server(create_app(model_file)) as port:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        sock.sendall(f"POST /api/read HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\n"
+                     f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        assert classifying.wait(60)  # the picture is being read ...
+        sock.close()  # ... when the client goes
+        assert wait_for(lambda: any("hung up while its picture was read" in r.getMessage() for r in caplog.records))
+        assert len(batches) == 1  # the reading ended there
+        with TestClient(create_app(model_file)) as client:  # the same picture, its client there: read whole
+            r = client.post("/api/read", content=body, headers={"Content-Type": "image/png"})
+        assert r.status_code == 200 and len(r.json()["text"]) == 3 and len(batches) > 1, r.text
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR], caplog.text
+    assert "Traceback" not in caplog.text
+
+
 # ------------------------------------------------------------------------------------ the command
 
 def test_serve_command_runs_uvicorn_with_the_loaded_app(model_file, monkeypatch):

@@ -185,6 +185,45 @@ def test_misclassified_picture_shows_only_the_wrong_digits(sample):
     assert misclassified_picture(x, t, t).shape[2] == 3  # none wrong: a blank tile, no error
 
 
+def test_a_run_on_32x32_digits_logs_their_pictures_and_trains_to_its_end(tmp_path):
+    """`train --data-dir` of 32x32 digits with --logdir: a traceback at the first epoch's end (the misclassified
+    grid took every picture for 28x28), and the run lost. Other square sizes are drawn at their own size."""
+    from click.testing import CliRunner
+    from helpers import write_mnist_folder
+
+    from digitnet.cli import main
+
+    rng = np.random.default_rng(0)
+    images = (255 * rng.random((600, 32, 32)) ** 3).astype(np.uint8)
+    data = write_mnist_folder(tmp_path / "d32", images[:500], rng.integers(0, 10, 500), images[500:],
+                              rng.integers(0, 10, 100))
+    r = CliRunner().invoke(main, ["train", "--data-dir", str(data), "--iters", "10", "--batch-size", "50",
+                                  "--logdir", str(tmp_path / "runs"), "--out", str(tmp_path / "m32.npz")])
+    assert r.exit_code == 0 and (tmp_path / "m32.npz").is_file(), r.output
+    grid = decode(read_events(tmp_path / "runs").Images("images/misclassified")[-1])
+    assert grid.shape[1] == 8 * (96 + 8) + 8  # 32x32 tiles, 3 times enlarged, eight a row
+    with pytest.raises(ValueError, match="rows of 1000 pixels are not square images"):
+        misclassified_picture(np.zeros((3, 1000)), np.zeros(3, int), np.ones(3, int))
+
+
+def test_a_log_that_cannot_be_written_is_said_once_and_training_goes_on(sample, tmp_path):
+    """on_failure (how `digitnet train` uses it): said once, nothing more logged, the run trains to its end."""
+    net, said = TwoLayerNet(784, 20, 10, rng=np.random.default_rng(5), dtype=np.float32), []
+    logger = TensorBoardLogger(tmp_path / "runs", net, (sample.x_test, sample.t_test), on_failure=said.append)
+    logger.error = OSError(28, "No space left on device")  # as the guarded writer keeps a failed write's error
+    with logger:
+        history = train(net, sample.x_train[:600], sample.t_train[:600], sample.x_test, sample.t_test, iters=12,
+                        batch_size=100, rng=np.random.default_rng(0), callbacks=[logger])
+    assert said == [f"cannot write TensorBoard logs to {tmp_path / 'runs'}: No space left on device"]
+    assert history[-1]["iteration"] == 12
+    plain = TensorBoardLogger(tmp_path / "plain", net, None)  # without on_failure: the next step raises
+    plain.error = OSError(28, "No space left on device")
+    with pytest.raises(DigitnetError, match="cannot write TensorBoard logs"):
+        plain.on_step(TrainingState(step=1), 0.5)
+    plain.error = None
+    plain.close()
+
+
 def test_interrupted_run_keeps_what_it_logged(sample, tmp_path):
     net = TwoLayerNet(784, 20, 10, rng=np.random.default_rng(5), dtype=np.float32)
     steps = []

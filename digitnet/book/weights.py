@@ -47,7 +47,8 @@ def read_book_pickle(path):
     except FileNotFoundError:
         raise BookWeightsError(f"{path}: no such file") from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, OSError) as e:
-        raise BookWeightsError(f"{path}: not a readable pickle ({type(e).__name__}: {e})") from None
+        said = " ".join(str(e).split())  # one line: some of pickle's messages run over two
+        raise BookWeightsError(f"{path}: not a readable pickle ({type(e).__name__}: {said})") from None
     if not isinstance(data, dict) or not data:
         raise BookWeightsError(f"{path}: expected a dict of arrays, found {type(data).__name__}")
     for key, value in data.items():

@@ -11,7 +11,7 @@ import click
 import numpy as np
 
 from ..data.mnist import SAMPLE_HELD_OUT
-from ..errors import DigitnetError
+from ..errors import DigitnetError, ModelFileError
 from .main import friendly_errors, load_data
 from .options import FiniteFloat, data_options
 
@@ -124,7 +124,7 @@ def command(model, data_dir, offline, outliers, rate, out):
     with --out. The digits come from --data-dir / --offline (see `digitnet train`): the ones the model
     held out when its header says so and the data is the one it trained on (a bundled model: MNIST training
     digits 8,001-10,000), else the dataset's test split."""
-    from ..calibration import fit_for_net
+    from ..calibration import fit_for_net, from_metadata
     from ..model_io import load_model, params_digest, refuse_write_protected, save_model
     from ..outliers import outlier_sets, parse_spec
     from ..pretrained import bundled_models, bundled_path
@@ -136,7 +136,11 @@ def command(model, data_dir, offline, outliers, rate, out):
         path = bundled_path(model)
     else:
         path = Path(model)
-    net, header = load_model(path)
+    net, header = load_model(path, calibration=False)  # a calibration it cannot read is the one to replace
+    try:
+        from_metadata(header.get("metadata"), path)
+    except ModelFileError as e:
+        click.echo(f"note: {e}: fitting it anew", err=True)
     refuse_write_protected(out or path)  # before the work, not after it
     dataset = load_data(data_dir, offline, dtype=np.result_type(*net.params.values()))
     if dataset.x_train.shape[1] != net.input_size:

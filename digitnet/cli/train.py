@@ -84,7 +84,10 @@ def tensorboard_logger(run, state, comm):
         return None
     from ..tensorboard_log import TensorBoardLogger
 
-    return TensorBoardLogger.for_run(run, state)
+    def say(message):  # the logs are an extra: the run goes on without them, its model and checkpoints kept
+        click.echo(f"Warning: {message}; training goes on without them", err=True)
+
+    return TensorBoardLogger.for_run(run, state, on_failure=say)
 
 
 def end_warning(run, history):
@@ -191,7 +194,7 @@ def claim_for_the_job(out, checkpoint_path, resume, fresh):
 
 def run_command(ctx, settings, out, checkpoint_path, resume, plot):
     """The train command once its --out is this run's: the workers, the agreed setup, training, the files."""
-    from ..checkpoint import check_dataset, dataset_identity, load_checkpoint, restore_checkpoint
+    from ..checkpoint import check_dataset, dataset_identity, load_checkpoint, restore_checkpoint, with_outliers
     from ..parallel import together
     from ..run import describe, join_workers, prepare, ranks_agree, same_data
 
@@ -212,8 +215,9 @@ def run_command(ctx, settings, out, checkpoint_path, resume, plot):
             identity = dataset_identity(dataset)
             check_dataset(checkpoint_path, header, identity)
         run = prepare(settings, dataset)
-        if resume:
-            run.dataset_identity = identity  # hashed once a run: its checkpoints and the workers' check use it
+        if resume:  # hashed once a run: its checkpoints and the workers' check use it
+            run.dataset_identity = with_outliers(identity, run.outliers)
+            check_dataset(checkpoint_path, header, run.dataset_identity)  # now with its outliers
         state = restore_checkpoint(header, arrays, run.net, run.optimizer, run.rng) if resume else None
         return run, state, tensorboard_logger(run, state, comm)
 

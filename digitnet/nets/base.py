@@ -8,6 +8,7 @@ dgamma, dbeta). The class also declares its family's facts (the command line's d
 it takes), so no other module needs to recognise a model by its name.
 """
 import functools
+import hashlib
 import math
 
 import numpy as np
@@ -17,6 +18,17 @@ from ..gradient import numerical_gradient
 from ..layers import Convolution, Pooling, Relu
 
 BUFFER_PREFIX = "buffer."  # batch norm's running statistics, saved beside the params
+
+
+def params_digest(params):
+    """SHA-256 over each array's name, dtype, shape and bytes, in name order: a model file's checksum of
+    state_arrays(), and how a calibration knows the weights it was fitted for."""
+    h = hashlib.sha256()
+    for name in sorted(params):
+        a = np.ascontiguousarray(params[name])
+        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
 
 
 PARAM_ATTRS = ("W", "b", "gamma", "beta")  # the attributes a layer keeps its parameters in

@@ -34,7 +34,8 @@ handler started reading it (a slow client),
 415 for a body that is not an image or not a supported type, 422 for malformed JSON, wrong shapes, NaN
 or out-of-range pixels and images with no digit in them, 400 for broken multipart. 404 and 405 are JSON
 too, and so is the 500 of a bug (whose traceback the server logs). A client that hangs up in the middle
-of its body is owed nothing: the server logs one line and moves on. Only the requests uvicorn's own
+of its body, or while /api/read reads its picture, is owed nothing: the server logs one line and moves on
+(the reading stops at its next batch of candidates). Only the requests uvicorn's own
 HTTP parser refuses before the app sees them (an invalid Content-Length, a header over its size limit)
 get uvicorn's plain-text 400.
 
@@ -62,6 +63,7 @@ MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # the whole request body, multipart framing 
 # The whole body must arrive within this many seconds, or 408: a client that trickles its body in
 # cannot hold a request open. The page's drawings are a few KB; 5 MiB in 10 s needs about 4 Mbit/s.
 BODY_TIMEOUT_S = 10.0
+GONE_POLL_S = 0.2  # how often a long reading asks whether its client is still there
 INSTALL_HINT = "pip install 'digitnet[serve]'"
 # The page loads its own script and style sheet and nothing else; it draws on canvases and fetches the API.
 PAGE_HEADERS = {
@@ -102,16 +104,20 @@ def _model_info(net, header, source):
 
 class _TakingTurns(Committee):
     """The nets of /api/read, each batch of a reading's candidates classified under the lock on its own: a picture
-    cut into a thousand candidates (a scribble, a wide 7: seconds) lets /api/predict and /api/explain in between."""
+    cut into a thousand candidates (a scribble, a wide 7: seconds) lets /api/predict and /api/explain in between.
+    gone: a threading.Event set once the client has hung up (_while_connected); the next batch then ends the
+    reading (ClientGone) rather than keep a thread and the nets busy for nobody."""
 
-    def __init__(self, nets, lock):
+    def __init__(self, nets, lock, gone=None):
         super().__init__(nets)
-        self.lock = lock
+        self.lock, self.gone = lock, gone
 
     def logits(self, net, x):
         x = np.asarray(x).reshape(len(x), -1)
         parts = []
         for i in range(0, len(x), BATCH):
+            if self.gone is not None and self.gone.is_set():
+                raise ClientGone("the client hung up while its picture was read: the reading was dropped")
             with self.lock:
                 parts.append(Committee.logits(net, x[i:i + BATCH]))
         return np.concatenate(parts) if parts else Committee.logits(net, x)
@@ -147,14 +153,16 @@ class Predictor:
             probabilities, rejected = self.classifiers.classify(x, reject=reject)
         return probabilities[0], bool(rejected[0])
 
-    def read(self, image, reject=True):
+    def read(self, image, reject=True, gone=None):
         """reader.read's Reading of a whole number in the picture (bytes with a name, or an array): the picture
         is decoded, its ink found and cut without the lock, which the nets take one batch of candidates at a time
-        (_TakingTurns), so that neither a slow upload nor a long reading holds up other requests for long."""
+        (_TakingTurns), so that neither a slow upload nor a long reading holds up other requests for long.
+        gone: an Event set when the client hangs up, which ends the reading at its next batch (ClientGone)."""
         from ..reader import ink_of, read_ink
 
         ink, name, scale = ink_of(image, "the request's pixels" if isinstance(image, np.ndarray) else None)
-        return read_ink(ink, self._turns, reject=reject, name=name, scale=scale)
+        nets = self._turns if gone is None else _TakingTurns(self.readers.nets, self.lock, gone)
+        return read_ink(ink, nets, reject=reject, name=name, scale=scale)
 
     def explain(self, image, digit, score):
         from ..explain import explain
@@ -259,6 +267,20 @@ def answer(probabilities, image, rejected=False):
     }
 
 
+async def _while_connected(request, gone, work):
+    """await work (a thread's), setting gone once the client has hung up: asked before it starts and every
+    GONE_POLL_S seconds while it runs, as a reading of a scribble can take seconds."""
+    import asyncio
+
+    task = asyncio.ensure_future(work)
+    while True:
+        if not gone.is_set() and await request.is_disconnected():
+            gone.set()
+        done, _ = await asyncio.wait({task}, timeout=GONE_POLL_S)
+        if done:
+            return task.result()
+
+
 def add_routes(app, predictor):
     """The page, /health, /api/predict, /api/read and /api/explain."""
     from fastapi import Request
@@ -287,7 +309,8 @@ def add_routes(app, predictor):
         reject = reject_query(request.query_params, "/api/read")
         data, name = await read_upload(request)
         image = name if data is None else _named_bytes(data, name)
-        return (await run_in_threadpool(predictor.read, image, reject)).to_json()
+        gone = threading.Event()
+        return (await _while_connected(request, gone, run_in_threadpool(predictor.read, image, reject, gone))).to_json()
 
     @app.post("/api/explain")
     async def explain(request: Request):

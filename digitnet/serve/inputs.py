@@ -86,7 +86,8 @@ def pixels_from_json(body):
 
 
 class ClientGone(Exception):
-    """The client hung up before its body was all sent: no response is owed (nor can one be delivered)."""
+    """The client hung up before its body was all sent, or before its picture was read: no response is owed
+    (nor can one be delivered)."""
 
 
 DRAIN = 1.0  # a body over the limit by up to DRAIN x the limit is read to its end (and dropped) before the 413
