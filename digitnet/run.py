@@ -352,6 +352,10 @@ def claim_output(out, checkpoint_path, *, resume, fresh):
     if resume:
         require_checkpoint(checkpoint_path)
     refuse_unwritable(out)
+    if not resume and out.exists() and _checkpoint_file(out):  # the model would replace another run's checkpoint
+        raise OutputTaken(f"{out} is the checkpoint of an interrupted run, which this run's model would replace: "
+                          f"choose another --out (continue that run with: digitnet train --resume --out "
+                          f"{str(out).removesuffix('.ckpt.npz')}.npz)")
     if checkpoint_path.exists() and _model_file(checkpoint_path):  # --fresh deleted it at the end, --resume refused
         raise OutputTaken(f"{checkpoint_path} is a model file, not a checkpoint, and a run with --out {out} keeps its "
                           "checkpoint there: rename it, or choose another --out")
@@ -359,7 +363,8 @@ def claim_output(out, checkpoint_path, *, resume, fresh):
         try:
             from .checkpoint import load_checkpoint
 
-            where = f" (stopped at step {load_checkpoint(checkpoint_path)[0]['step']:,})"
+            step = load_checkpoint(checkpoint_path)[0].get("step")
+            where = f" (stopped at step {step:,})" if type(step) is int else ""  # not a re-sealed "12"
         except DigitnetError:
             where = ""
         raise OutputTaken(f"{checkpoint_path} holds an interrupted run{where}, which a new run would overwrite: "
@@ -378,15 +383,22 @@ def refuse_unwritable(out):
     refuse_write_protected(out)
 
 
-def _model_file(path):
-    """Whether path holds a digitnet model (not a checkpoint)."""
-    from .model_io import read_model_file
+def _model_file(path, expected_format=None):
+    """Whether path holds a digitnet model (not a checkpoint), or a file of expected_format."""
+    from .model_io import FORMAT, read_model_file
 
     try:
-        read_model_file(path)
-    except DigitnetError:
+        read_model_file(path, expected_format=expected_format or FORMAT)
+    except (DigitnetError, OSError):
         return False
     return True
+
+
+def _checkpoint_file(path):
+    """Whether path holds a training checkpoint."""
+    from .checkpoint import FORMAT
+
+    return _model_file(path, FORMAT)
 
 
 def lock_output(out):

@@ -43,6 +43,8 @@ def test_backprop_and_numerical_gradient_take_the_same_steps(quick):
     timings = json.loads(files[2].read_text())
     assert timings["numerical_s_per_gradient"] > 0 and timings["backprop_s_per_gradient"] > 0
     assert "offline sample" in result["data"]
+    # the estimate is the reduced net's, not called the book's run (a 784-10-10 net at batch 20: 25x less work)
+    assert "10,000 steps of this reduced net would take" in lines[1] and "the book's ch. 4 run" not in lines[1]
 
 
 def test_sgd_zigzags_across_the_valley_and_adagrad_does_not(quick):
@@ -163,3 +165,24 @@ def test_command_refuses_a_negative_seed_in_one_line(tmp_path):
     r = CliRunner().invoke(main, ["experiment", "activation-histograms", "--seed", "-1", "--out", str(tmp_path)])
     assert r.exit_code == 2 and "Invalid value for '--seed': -1 is not in the range x>=0" in r.output, r.output
     assert not isinstance(r.exception, ValueError) and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("name", ["filters", "optimizers-mnist", "hyperparameter-search"])
+def test_data_the_experiments_cannot_run_on_is_one_line(tmp_path, name):
+    """--data-dir of 60 digits, or of 32x32 pictures, gave a ValueError traceback from inside the experiment
+    (a batch larger than the data, a net of 784 inputs; a review); `train` said so in one line."""
+    from helpers import write_mnist_folder
+
+    rng = np.random.default_rng(0)
+    for folder, n_train, n_test, side, what in (
+            ("d60", 60, 20, 28, "this data has 60 and 20 pictures of 784 pixels"),
+            ("d32", 1200, 200, 32, "this data has 1,200 and 200 pictures of 1,024 pixels")):
+        images, labels = (255 * rng.random((n_train + n_test, side, side))).astype(np.uint8), rng.integers(0, 10, 1400)
+        data = write_mnist_folder(tmp_path / folder, images[:n_train], labels[:n_train], images[n_train:],
+                                  labels[n_train:n_train + n_test])
+        r = CliRunner().invoke(main, ["experiment", name, "--quick", "--data-dir", str(data),
+                                      "--out", str(tmp_path / "out")])
+        assert r.exit_code == 1 and "Traceback" not in r.output and not isinstance(r.exception, ValueError), r.output
+        lines = r.output.strip().splitlines()
+        assert lines[-1].startswith("Error: ") and "the book's experiments need MNIST's 28x28 digits" in lines[-1]
+        assert what in lines[-1], lines[-1]

@@ -152,6 +152,20 @@ def test_a_full_disk_while_saving_the_model_keeps_the_previous_model(tmp_path):
         assert_clean(env, disk)
 
 
+def test_a_stop_signal_while_the_model_is_saved_waits_for_it(tmp_path):
+    """SIGTERM (or Ctrl-C) after the last step, while the run calibrated and saved its model: the run ended
+    "interrupted" with no model and no checkpoint, all its training lost (a review). The save now goes on first."""
+    env = fault_env(tmp_path, "0:write:m.npz:sigterm")
+    done = digitnet("train", *QUICK, "--iters", "30", "--checkpoint-every", "10", "--plot", "--out", "m.npz",
+                    cwd=tmp_path, env=env)
+    assert done.returncode == 130, done.stderr
+    assert_one_line(done.stderr, "interrupted after the last step; m.npz was saved first")
+    assert load_model(tmp_path / "m.npz")[1]["metadata"]["steps"] == 30 and (tmp_path / "m.metrics.json").is_file()
+    assert not (tmp_path / "m.ckpt.npz").exists() and not (tmp_path / "m.curves.png").exists()  # stopped there
+    assert "saved m.npz" in done.stdout
+    assert_clean(env, tmp_path)
+
+
 @pytest.mark.parametrize("suffix, kept", [(".metrics.json", "m.npz"), (".ckpt.npz", None), ("m.npz", None)])
 def test_a_full_disk_at_each_write_is_one_line_and_leaves_no_temporary_file(tmp_path, suffix, kept):
     """ENOSPC injected inside atomic_write's write (after some bytes): model, checkpoint, metrics."""
@@ -246,6 +260,20 @@ def test_the_measuring_scripts_name_a_bad_model_in_one_line(tmp_path, script, ar
     assert done.returncode == 1, done.stderr
     assert_one_line(done.stderr, script.removesuffix(".py") + ": ", wanted)
     assert_clean(env, tmp_path)
+
+
+@pytest.mark.parametrize("extra", [[], ["--fresh"]])
+def test_a_new_run_will_not_save_its_model_over_an_interrupted_runs_checkpoint(tmp_path, extra):
+    """`--out m.ckpt.npz` (a new run named after the interrupted m.npz's checkpoint) wrote its model over that
+    checkpoint, and `--resume --out m.npz` then found a model file there: the interrupted run was lost (a review)."""
+    env, checkpoint = interrupted_run(tmp_path)
+    before = sha(checkpoint)
+    done = digitnet("train", *QUICK, "--iters", "10", "--out", "r/r.ckpt.npz", *extra, cwd=tmp_path, env=env)
+    assert done.returncode == 1 and "epoch" not in done.stdout, done.stdout
+    assert_one_line(done.stderr, "r/r.ckpt.npz is the checkpoint of an interrupted run, which this run's model "
+                    "would replace", "digitnet train --resume --out r/r.npz")
+    assert sha(checkpoint) == before
+    assert digitnet("train", "--resume", "--out", "r/r.npz", cwd=tmp_path, env=env).returncode == 0
 
 
 def test_an_out_that_cannot_be_written_is_refused_before_the_first_step(tmp_path):

@@ -246,6 +246,23 @@ def test_cli_explain_writes_the_why_picture_per_file(all_digits_model_file, tmp_
     assert np.any(red > 60) and np.any(red < -60)
 
 
+def test_cli_explain_explains_the_digit_it_prints_with_the_probabilities_it_prints(tmp_path, monkeypatch):
+    """--explain showed the committee's first net's own digit and plain softmax: the letter K was printed as one
+    digit and explained as another (a review). /api/explain answered the printed digit all along."""
+    from digitnet import explain
+
+    shown = []
+    monkeypatch.setattr(explain, "explanation_png", lambda result, pixels, path: shown.append(result) or path)
+    letter = Path(__file__).parent / "fixtures" / "nondigits" / "letter-cap-K.png"
+    r = CliRunner().invoke(main, ["predict", "--json", "--explain", str(tmp_path / "why"), str(letter)])
+    assert r.exit_code == 0, r.output
+    printed = json.loads(r.stdout)[0]
+    first = explain.explain(digitnet.pretrained(), digitnet.preprocess.to_mnist(str(letter)))
+    assert first["digit"] != printed["digit"]  # the case: the first net alone reads another digit
+    assert shown[0]["target"] == shown[0]["digit"] == printed["digit"]
+    np.testing.assert_allclose(shown[0]["probabilities"], printed["probabilities"])
+
+
 @pytest.mark.parametrize("command,option", [("predict", "--explain"), ("read", "--show")])
 def test_ctrl_c_while_the_pictures_are_written_is_one_line_and_exit_130(tmp_path, monkeypatch, command, option):
     """Ctrl-C while reading said `interrupted` and exited 130; while predict wrote its pictures, click's

@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import click
+import numpy as np
 
 from ..committee import as_committee
 from ..errors import DigitnetError
@@ -48,12 +49,17 @@ def _make_folder(folder):
         raise DigitnetError(f"{folder}: cannot create the folder ({e.strerror or e})") from None
 
 
-def _write_explanation(net, pixels, folder, source, used):
-    """The "why" picture (explain.explanation_png) of one image, for the digit the network reads."""
+def _write_explanation(net, pixels, folder, source, used, answer):
+    """The "why" picture (explain.explanation_png) of one image, by net (the committee's first), for the digit
+    answered (answer: the printed result, the committee's calibrated probabilities, which its caption gives),
+    as /api/explain answers. Before, it showed the first net's own digit and plain softmax: another digit at
+    times than the one printed."""
     from ..explain import explain, explanation_png
 
     path = _save_preprocessed(pixels, folder, source, used, suffix=".explain.png", write=False)
-    return explanation_png(explain(net, pixels), pixels, path)
+    result = dict(explain(net, pixels, answer["digit"]), digit=answer["digit"],
+                  probabilities=np.asarray(answer["probabilities"]))
+    return explanation_png(result, pixels, path)
 
 
 @click.command("predict")
@@ -109,7 +115,7 @@ def command(images, model, as_json, show_dir, explain_dir, no_reject):
                 continue
             try:
                 r[key] = str(write(pixels, folder, r["file"], names) if write
-                             else _write_explanation(as_committee(net).first, pixels, folder, r["file"], names))
+                             else _write_explanation(as_committee(net).first, pixels, folder, r["file"], names, r))
             except OSError as e:
                 click.echo(f"Error: {folder}: cannot write the {key} image of {r['file']} ({e})", err=True)
                 failed += 1

@@ -125,9 +125,11 @@ def report(run, history, out, plot, checkpoint_path):
     """Rank 0, after training: save the model and metrics, remove the checkpoint, print the closing lines, draw
     the curves."""
     from ..run import kept_record, save_outputs
+    from .progress import ctrl_c_stops
 
-    final, metrics_path = kept_record(history), save_outputs(run, history, out)
-    checkpoint_path.unlink(missing_ok=True)  # the model is saved: nothing left to resume (before --plot can fail)
+    with ctrl_c_stops() as stop:  # a stop signal after the last step waits for the model (before: the run was lost)
+        final, metrics_path = kept_record(history), save_outputs(run, history, out)
+        checkpoint_path.unlink(missing_ok=True)  # the model is saved: nothing left to resume (before --plot can fail)
     kept = f" (weights of epoch {final['epoch']}, best validation accuracy)" if run.settings.validation else ""
     click.echo(f"test accuracy {100 * final['test_acc']:.2f}% on {run.dataset.name}{kept}; trained in "
                f"{history[-1]['train_time_s']:.1f}s ({history[-1]['elapsed_s']:.1f}s with evaluation)")
@@ -139,6 +141,9 @@ def report(run, history, out, plot, checkpoint_path):
     warning = end_warning(run, history)
     if warning:
         click.echo(warning, err=True)
+    if stop():
+        click.echo(f"interrupted after the last step; {out} was saved first", err=True)
+        sys.exit(130)
     if plot:
         from ..plots import plot_learning_curves
 

@@ -82,11 +82,13 @@ def plot(result, path):
 
 def summary(result):
     s, t = result["settings"], result["timings"]
+    run = (f"{BOOK_ITERS:,} steps of this reduced net" if result.get("quick")  # the book's net: far longer
+           else f"the book's ch. 4 run ({BOOK_ITERS:,} steps)")
     return [f"TwoLayerNet 784-{s['hidden']}-10 ({s['params']:,} weights), batch {s['batch_size']}, "
             f"{s['steps']} SGD steps each way: losses differ by at most {result['max_loss_difference']:.1e}, "
             f"weights by {result['max_weight_difference']:.1e}",
             f"one gradient: numerical {t['numerical_s_per_gradient']:.3g} s, "
             f"backprop {t['backprop_s_per_gradient'] * 1e3:.3g} ms: "
-            f"{t['ratio']:,.0f}x; the book's ch. 4 run ({BOOK_ITERS:,} steps) would take "
+            f"{t['ratio']:,.0f}x; {run} would take "
             f"{t['book_ch4_run_by_numerical_hours']:,.1f} h by numerical gradient, "
             f"{t['book_ch4_run_by_backprop_s']:.0f} s by backprop"]

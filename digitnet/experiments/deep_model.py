@@ -53,7 +53,7 @@ def deep_convnet(ctx):
 
 
 def test_subset(ctx):
-    """The test digits to score on: all of them, or the first 1,000 under --quick."""
+    """The test digits to score on: all of them, or the first 500 under --quick."""
     ds = ctx.dataset(flatten=False)
     n = ctx.pick(None, 500)
     return ds.x_test[:n], ds.t_test[:n]

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.images import PIXELS
+from ..errors import DigitnetError
+
 SYNTHETIC = "none (synthetic inputs)"
 
 
@@ -48,11 +51,25 @@ class Context:
             ds, notice = resolve_dataset(self.data_dir, offline=self.offline or None, flatten=flatten, dtype=dtype)
             if notice and not self._datasets:
                 self.echo(notice)
+            _fits_the_book(ds)
             self._datasets[key] = ds
         ds = self._datasets[key]
         self.data_name = f"{ds.name} ({ds.n_train:,} train / {ds.n_test:,} test digits)"
         return ds
 
+
+
+MIN_TRAIN, MIN_TEST = 1_000, 100  # enough for every experiment's batches and splits (the bundled sample: 8,000 / 2,000)
+
+
+def _fits_the_book(ds):
+    """DigitnetError, one line, unless ds is digits the book's experiments can run on: MNIST's 28x28 pictures, at
+    least MIN_TRAIN to train on and MIN_TEST to test (before: a ValueError traceback from inside an experiment)."""
+    pixels = int(np.prod(ds.x_train.shape[1:]))
+    if pixels != PIXELS or ds.n_train < MIN_TRAIN or ds.n_test < MIN_TEST:
+        raise DigitnetError(f"{ds.name}: the book's experiments need MNIST's 28x28 digits, at least {MIN_TRAIN:,} to "
+                            f"train on and {MIN_TEST:,} to test; this data has {ds.n_train:,} and {ds.n_test:,} "
+                            f"pictures of {pixels:,} pixels")
 
 
 def train_losses(net, x, t, *, optimizer, iters, batch_size, rng):

@@ -11,6 +11,7 @@ is rank 0) fail:
   WHAT   oserror        OSError(EIO)           memoryerror   MemoryError() (no message)
          enospc         OSError(ENOSPC)        exit1         os._exit(1) (no word, no exit file)
          kill9          SIGKILL to itself      interrupt     KeyboardInterrupt (a second Ctrl-C)
+         sigterm        SIGTERM to itself, then on with the function (one stop signal, as a batch system sends)
          hold           write the file DIGITNET_TEST_MARK, then wait there until a signal's handler raises
 DIGITNET_TEST_FAULT_SKIP=K lets the first K occasions pass (write:SUFFIX: the K+1-th such file fails).
 Nothing here is part of digitnet; the faults are injected where the real ones would strike.
@@ -38,6 +39,9 @@ def strike(what, where):
         raise KeyboardInterrupt
     if what == "exit1":
         os._exit(1)
+    if what == "sigterm":  # the handler runs as kill returns; then the function goes on, as after a real one
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
     if what == "kill9":
         os.kill(os.getpid(), signal.SIGKILL)
     if what == "hold":
@@ -99,6 +103,9 @@ def install(spec):
             def partial(f):
                 f.write(b"PK\x03\x04 partial")
                 strike(what, str(path))
+                f.seek(0)  # a strike that returns (sigterm): the file is then written whole, as it would have been
+                f.truncate()
+                write(f)
             return atomic_write(path, partial)
         for module in (model_io, checkpoint_module, run):
             if hasattr(module, "atomic_write"):
