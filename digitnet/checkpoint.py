@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DigitnetError, ModelFileError
-from .model_io import HEADER_KEY, atomic_write, params_digest, read_model_file
+from .model_io import HEADER_KEY, atomic_write, params_digest, plain_json, read_model_file
 from .train import TrainingState
 
 FORMAT = "digitnet-checkpoint"
@@ -49,13 +49,14 @@ def with_outliers(identity, outliers):
 def check_dataset(path, header, identity):
     """CheckpointError unless the checkpoint at path trained on the dataset whose identity is given: its digits
     (before the run is prepared), then with_outliers() of them once its outliers are loaded. A checkpoint from
-    before outliers were in the identity is not asked about them."""
+    before outliers were in the identity is not asked about them. The folder's name is not compared."""
     saved = header.get("dataset")
     if not isinstance(saved, dict):
         raise CheckpointError(f"{path}: the checkpoint does not say which data it trained on "
                               "(written by an older digitnet); start the run again")
-    digits = {k: v for k, v in saved.items() if k != "outliers"}
-    if digits != {k: v for k, v in identity.items() if k != "outliers"}:
+    def digits(entry):  # not the folder's name: the same digits moved to another folder are the same data
+        return {k: v for k, v in entry.items() if k not in ("outliers", "name")}
+    if digits(saved) != digits(identity):
         raise CheckpointError(f"{path}: refused: the run trained on {describe_dataset(saved)}, not on "
                               f"{describe_dataset(identity)}; resume it with the same data")
     if "outliers" in identity and "outliers" in saved and saved["outliers"] != identity["outliers"]:
@@ -131,7 +132,7 @@ def save_checkpoint(path, net, optimizer, rng, state, settings, dataset=None):
         "epoch_losses": state.epoch_losses, "pos": state.pos, "best": best, "train_time": state.train_time,
         "elapsed": state.elapsed, "sha256": params_digest(arrays),
     }
-    arrays[HEADER_KEY] = np.array(json.dumps(header))
+    arrays[HEADER_KEY] = np.array(json.dumps(header, default=plain_json))
     return atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
@@ -153,7 +154,33 @@ def load_checkpoint(path):
     if not any(k.startswith("net.") for k in arrays):
         raise CheckpointError(f"{path}: written by an older digitnet, which this one cannot resume; "
                               "start the run again")
+    _check_header(path, header)
     return header, arrays
+
+
+NUMBER = (int, float)
+# What a run writes in a checkpoint's header, field by field: a re-sealed "12" for a step, or a string for the
+# history, gave tracebacks from deep inside the resumed run.
+HEADER_TYPES = {"settings": dict, "optimizer": dict, "rng_state": dict, "step": int, "pos": int, "history": list,
+                "epoch_losses": list, "train_time": NUMBER, "elapsed": NUMBER, "best": (dict, type(None)),
+                "worker_rng_states": (list, type(None))}
+
+
+def _check_header(path, header):
+    """CheckpointError (one line) unless each field is of the type a run writes, the counts not negative."""
+    def refuse(what):
+        raise CheckpointError(f"{path}: damaged: {what}, not what a run writes; start the run again (--fresh)")
+    for name, kind in HEADER_TYPES.items():
+        value = header.get(name, 0.0 if name == "elapsed" else None)
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind in (int, NUMBER)):
+            refuse(f"its {name} is {type(value).__name__}")
+    if header["step"] < 0 or header["pos"] < 0:
+        refuse(f"a step of {header['step']} and a position of {header['pos']}")
+    if not all(isinstance(entry, dict) for entry in header["history"]):
+        refuse("its history holds entries that are not epochs")
+    optimizer = header["optimizer"]
+    if not isinstance(optimizer.get("class"), str) or not isinstance(optimizer.get("scalars"), dict):
+        refuse("its optimizer has no class name or settings")
 
 
 def restore_checkpoint(header, arrays, net, optimizer, rng):
@@ -161,10 +188,19 @@ def restore_checkpoint(header, arrays, net, optimizer, rng):
     if type(optimizer).__name__ != header["optimizer"]["class"]:
         raise CheckpointError(f"the checkpoint's optimizer is {header['optimizer']['class']}, "
                               f"not {type(optimizer).__name__}")
-    net.load_state(without_prefix("net.", arrays))
-    load_optimizer_state(optimizer, header["optimizer"]["scalars"],
-                         {k: v.copy() for k, v in without_prefix("opt.", arrays).items()})
-    rng.bit_generator.state = header["rng_state"]
+    found, expected = without_prefix("net.", arrays), net.state_arrays()
+    if set(found) != set(expected) or any(found[k].shape != v.shape for k, v in expected.items()):
+        raise CheckpointError("the checkpoint's weights do not fit the run's net (its settings and its arrays "
+                              "disagree: a damaged checkpoint); start the run again (--fresh)")
+    net.load_state(found)
+    try:
+        load_optimizer_state(optimizer, header["optimizer"]["scalars"],
+                             {k: v.copy() for k, v in without_prefix("opt.", arrays).items()})
+        rng.bit_generator.state = header["rng_state"]
+    except (TypeError, ValueError, KeyError) as e:
+        raise CheckpointError(f"the checkpoint's optimizer or random state cannot be restored ({type(e).__name__}: "
+                              f"{' '.join(str(e).split())[:120]}): a damaged checkpoint; start the run again "
+                              "(--fresh)") from None
     best = None
     if header["best"] is not None:
         best = dict(header["best"], arrays=without_prefix("best.", arrays))

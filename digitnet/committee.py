@@ -17,6 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .calibration import confidence_of
+from .data.images import CLASSES
 from .errors import DigitnetError
 from .nets.base import infer
 
@@ -70,6 +71,9 @@ class Committee:
         with np.errstate(all="ignore"):  # an overflow is said below in one line, not warned of
             z = np.concatenate([np.asarray(infer(net, x[i:i + BATCH]), dtype=np.float64)
                                 for i in range(0, len(x), BATCH)]) if len(x) else np.asarray(infer(net, x), np.float64)
+        if z.ndim != 2 or z.shape[1] != CLASSES:  # before: read gave an IndexError for 12, digits of 0-4 for 5
+            raise DigitnetError(f"the model has {z.shape[1] if z.ndim == 2 else z.shape} outputs; digitnet reads "
+                                f"digits, {CLASSES} classes")
         if not np.isfinite(z).all():  # before: digit 0 at "nan%", JSON with NaN in it, the server's 500
             raise NotFinite("the model's outputs are not finite (NaN or infinite: its weights overflow), so it "
                             "reads nothing")

@@ -155,8 +155,11 @@ def log_softmax(x):
 
 
 def labels_of(t):
-    """Integer class labels from either one-hot rows or labels."""
+    """Integer class labels from either one-hot rows or labels (a column of labels, (N, 1), is labels: read as
+    one-hot rows of one class it made every label 0)."""
     t = np.asarray(t)
+    if t.ndim == 2 and t.shape[1] == 1:
+        return t[:, 0]
     return t.argmax(axis=-1) if t.ndim >= 2 else t
 
 

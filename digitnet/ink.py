@@ -26,6 +26,8 @@ MIN_RULED = 64             # in a picture at least this many pixels on its short
 SHADOW_WINDOW = 0.25       # the paper's own tone: the brightest within this much of the shorter side (_even_light) ...
 SHADOW_CHECK = 0.5         # ... and within this much where it is measured whether the light needs evening at all
 SHADOWED = 0.05            # light is evened where the paper's tone off the plane varies, this share left out each end
+SHADE_FLOOR = 0.075        # shade the closing filled in: darker than it by this share of the picture's range ...
+RING_DARK = 0.25           # ... at the picture's edge, and going on into shade this dark (_shade_kept)
 DESK_CONTRAST = 0.3        # a desk round the sheet: the frame's median tone this share of the picture's range or
 SHEET = 0.3                # more under the sheet's, and the sheet this share of the picture or more (_off_the_sheet)
 BARE = 0.005               # darker than the desk by half the sheet's contrast with it (ink: a shadow, not a desk)
@@ -219,8 +221,32 @@ def _even_light(a, ink, candidates, noise, dark_ink):
         low, high = np.percentile(off, [100 * SHADOWED, 100 * (1 - SHADOWED)])
         if high - low < _ink_threshold(candidates, 0.0):
             return None
-    paper = _paper_tone(a, SHADOW_WINDOW)
+    paper = _shade_kept(a, _paper_tone(a, SHADOW_WINDOW), noise)
     return a / np.maximum(paper, 1e-3) * float(np.percentile(paper, 90))
+
+
+def _shade_kept(a, paper, noise):
+    """paper (the grey closing of a) with the shade it filled in at the picture's edge put back. Where a shadow's
+    edge meets the picture's at a sharp angle, its tip is narrower than the closing's window and is filled in with
+    the light paper beside it: a blank sheet then read as digits there (a '1' in a corner). Such a tip is a piece
+    of what lies darker than the closing that touches the picture's edge and goes on, unmarked, into shade as dark
+    as itself: at least RING_DARK of the pixels round it are as dark as its median. A stroke is lighter all round
+    (its paper). There the paper's tone is the shade's own (down to its darkest 5 %: the shade grows darker across a
+    shadow's soft edge), so that ink within the shade still stands out of it."""
+    nd = ndimage()
+    floor = max(SHADE_FLOOR * (float(np.percentile(paper, 90)) - float(np.percentile(_sampled(a), 1))),
+                NOISE_SIGMAS * noise)
+    labels, _ = nd.label(paper - a > floor)
+    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    boxes = nd.find_objects(labels)
+    for label in edge[edge > 0]:
+        box = tuple(slice(max(0, s.start - 2), s.stop + 2) for s in boxes[label - 1])
+        piece = labels[box] == label
+        ring = nd.binary_dilation(piece, iterations=2) & ~piece
+        shade = a[box][piece]
+        if np.mean(a[box][ring] <= float(np.median(shade)) + floor) >= RING_DARK:
+            paper[box][piece] = np.maximum(shade, float(np.percentile(shade, 5)))
+    return paper
 
 
 def _paper_tone(a, window):

@@ -46,9 +46,20 @@ def header_digest(header):
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def plain_json(value):
+    """json.dumps's default= for what a net's settings may hold from NumPy (an np.int64 hidden size from
+    np.arange, a float32 dropout ratio, an array of sizes): the Python number or list. Before, the save of
+    such a net failed, after its training, with "Object of type int64 is not JSON serializable"."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 def seal_header(header):
     """header with HEADER_DIGEST set to the digest of what a reader will decode from it."""
-    header = json.loads(json.dumps(header))  # tuples become lists, keys strings: what load_model sees
+    header = json.loads(json.dumps(header, default=plain_json))  # tuples become lists, keys strings: as loaded
     header[HEADER_DIGEST] = header_digest(header)
     return header
 

@@ -4,11 +4,12 @@ learning curves and the first layer's weights (the numbers behind them are in me
 The pictures use matplotlib's Agg renderer through Figure objects (no pyplot, no global backend
 switch, safe in a server); matplotlib is imported only when a picture is drawn.
 """
+import math
 from pathlib import Path
 
 import numpy as np
 
-from .data.images import PIXELS, SIDE, as_grey_images
+from .data.images import as_square_images
 from .errors import DigitnetError
 from .functions import labels_of
 from .metrics import confusion_matrix, expected_calibration_error, predict_labels, predict_scores, reliability_bins
@@ -102,7 +103,7 @@ def plot_misclassified(x, t, y, path, max_items=64):
 
     x: images (N, 784), (N, 28, 28) or (N, 1, 28, 28); t: true labels or one-hot; y: predicted labels or scores.
     """
-    images, t, y = as_grey_images(x), labels_of(t).reshape(-1), labels_of(y).reshape(-1)
+    images, t, y = as_square_images(x), labels_of(t).reshape(-1), labels_of(y).reshape(-1)
     wrong = np.flatnonzero(t != y)
     shown = wrong[:max_items]
     if not len(shown):
@@ -118,7 +119,7 @@ def plot_misclassified(x, t, y, path, max_items=64):
     ax = fig.add_axes((0.01, 0.01, 0.98, 1 - 0.45 / height - 0.01))
     ax.imshow(canvas, cmap=_colormap("gray_r", "#e6e6e6"), vmin=0, vmax=1, interpolation="nearest")
     for (y0, x0), i in zip(corners, shown):
-        ax.text(x0 + 14, y0 - 1.5, f"true {t[i]}, pred {y[i]}", ha="center", va="bottom", fontsize=8)
+        ax.text(x0 + images.shape[2] / 2, y0 - 1.5, f"true {t[i]}, pred {y[i]}", ha="center", va="bottom", fontsize=8)
     ax.set_axis_off()
     more = f" (first {len(shown)})" if len(wrong) > len(shown) else ""
     fig.suptitle(f"{len(wrong):,} of {len(t):,} misclassified{more}", fontsize=11, y=1 - 0.08 / height)
@@ -167,17 +168,25 @@ def plot_learning_curves(history, path):
     return _save(fig, path)
 
 
+def first_layer_tiles(W1):
+    """The first layer's units as pictures (units, h, w): a dense W1 (pixels, units), its columns as square
+    pictures (28x28 for MNIST, 20x20 or 32x32 for such data), or a conv net's filters (FN, C, h, w), first
+    channel; None for any other W1."""
+    W1 = np.asarray(W1, dtype=np.float64)
+    if W1.ndim == 4:
+        return W1[:, 0]
+    side = math.isqrt(W1.shape[0]) if W1.ndim == 2 else 0
+    return W1.T.reshape(-1, side, side) if side and side * side == W1.shape[0] else None
+
+
 def plot_first_layer_weights(W1, path, max_units=100):
     """Each first-layer unit's weights as a picture: a column of W1 (784, H) as 28x28, or a convolution
     filter (FN, C, h, w) as h x w (first channel). Diverging colours: red positive, blue negative, white 0,
     each unit scaled to its own largest |weight|."""
-    W1 = np.asarray(W1, dtype=np.float64)
-    if W1.ndim == 2 and W1.shape[0] == PIXELS:
-        tiles = W1.T.reshape(-1, SIDE, SIDE)
-    elif W1.ndim == 4:
-        tiles = W1[:, 0]
-    else:
-        raise ValueError(f"first-layer weights must be (784, units) or (filters, channels, h, w), not {W1.shape}")
+    tiles = first_layer_tiles(W1)
+    if tiles is None:
+        raise ValueError(f"first-layer weights must be (pixels of a square picture, units) or (filters, channels, "
+                         f"h, w), not {np.shape(W1)}")
     total = len(tiles)
     tiles = tiles[:max_units]
     scale = np.abs(tiles).reshape(len(tiles), -1).max(axis=1)
@@ -246,28 +255,30 @@ def plot_score_histograms(sets, threshold, path, xlabel="rejection score", title
     return _save(fig, path)
 
 
-def write_evaluation_pictures(net, x_test, t_test, history, out_dir):
+def write_evaluation_pictures(net, x_test, t_test, history, out_dir, logits=None):
     """Draw the evaluation pictures into out_dir and return their paths:
     confusion_matrix.png, misclassified.png, reliability.png (the probabilities before and after the model's
-    temperature), first_layer_weights.png (when the net's W1 is a picture),
-    learning_curves.png (when a history is given: train's list or model.metrics.json's content)."""
+    temperature; the plain softmax alone for a net not calibrated), first_layer_weights.png (when the net's W1 is
+    a picture), learning_curves.png (when a history is given: train's list or model.metrics.json's content).
+    logits: the net's scores for x_test when the caller has them (evaluate), else computed here."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     from .calibration import confidence_of
     from .functions import softmax
 
     t = labels_of(t_test)
-    logits = predict_scores(net, x_test)
+    logits = predict_scores(net, x_test) if logits is None else np.asarray(logits)
     y = logits.argmax(axis=1) if logits.shape[0] else predict_labels(net, x_test)
     paths = [plot_confusion_matrix(confusion_matrix(t, y), out_dir / "confusion_matrix.png"),
              plot_misclassified(x_test, t, y, out_dir / "misclassified.png")]
     if logits.shape[0]:
-        confidence = confidence_of(net)
-        curves = [("plain softmax", softmax(logits)),
-                  ("calibrated", confidence.probabilities(logits))]
+        calibrated = getattr(net, "confidence", None) is not None  # else one curve, said: not two the same
+        curves = [("plain softmax" if calibrated else "plain softmax (the model is not calibrated)", softmax(logits))]
+        if calibrated:
+            curves.append(("calibrated", confidence_of(net).probabilities(logits)))
         paths.append(plot_reliability(t, curves, out_dir / "reliability.png"))
     W1 = net.params.get("W1") if hasattr(net, "params") else None
-    if W1 is not None and (W1.ndim == 4 or (W1.ndim == 2 and W1.shape[0] == PIXELS)):
+    if W1 is not None and first_layer_tiles(W1) is not None:
         paths.append(plot_first_layer_weights(W1, out_dir / "first_layer_weights.png"))
     if history:
         epochs = history.get("epochs", []) if isinstance(history, dict) else history

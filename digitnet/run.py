@@ -9,14 +9,13 @@ the checkpoints and the saved files. `digitnet train` is a thin layer over these
 import functools
 import json
 import math
-import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import dataset_identity, require_checkpoint, save_checkpoint, with_outliers
+from .checkpoint import dataset_identity, save_checkpoint, with_outliers
 from .errors import DigitnetError, OptionError
 from .train import train, validation_split
 
@@ -252,6 +251,7 @@ def calibrate_run(run):
 def save_outputs(run, history, out):
     """Write the model (atomically, with its calibration) and its metrics JSON; returns the metrics path."""
     from .model_io import atomic_write, save_model
+    from .nets.base import params_digest
 
     metadata = model_metadata(run, history)
     calibration = calibrate_run(run)
@@ -259,7 +259,9 @@ def save_outputs(run, history, out):
         metadata["calibration"] = calibration
     save_model(out, run.net, metadata)
     metrics_path = out.with_suffix(".metrics.json")
-    text = json.dumps({"dataset": run.dataset.describe(), "epochs": history}, indent=1, allow_nan=False) + "\n"
+    weights = params_digest(run.net.state_arrays())  # evaluate --plots draws these curves for these weights only
+    text = json.dumps({"dataset": run.dataset.describe(), "weights_sha256": weights, "epochs": history}, indent=1,
+                      allow_nan=False) + "\n"
     atomic_write(metrics_path, lambda f: f.write(text.encode()))
     return metrics_path
 
@@ -282,6 +284,7 @@ def join_workers(settings, args, out, checkpoint_path, resume):
     """This process's communicator; with --workers N outside MPI, run N workers of `args` here and exit.
     args: the command's own arguments (not sys.argv: a script may call the command line itself)."""
     from .checkpoint import CheckpointError, load_checkpoint
+    from .outputs import remove_run_leftovers, run_files
     from .parallel.launch import join_or_launch
 
     def after_loss(failed=False):
@@ -335,119 +338,3 @@ def same_data(comm, run):
     line = (f"worker {other} has other data than worker 0: {describe_dataset(identities[other])} against "
             f"{describe_dataset(identities[0])}; give every worker the same data")
     raise DigitnetError(line) if comm.rank == 0 else PeerFailed(line)
-
-
-class OutputTaken(DigitnetError):
-    """--out belongs to another run: an interrupted one (its checkpoint) or one still training."""
-
-
-def claim_output(out, checkpoint_path, *, resume, fresh):
-    """Make sure this run may write out and its checkpoint; returns a lock to hold while it trains (close()
-    releases it), or None where file locks are not available.
-
-    A fresh run refuses (OutputTaken) to start over the checkpoint of an interrupted run, which it would
-    overwrite and then delete, unless --fresh says to; and any run refuses an --out that another run, still
-    training, holds the lock of. --resume without a checkpoint is refused before the lock's folder is made
-    (before, `--resume --out new/m.npz` left an empty folder new/)."""
-    if resume:
-        require_checkpoint(checkpoint_path)
-    refuse_unwritable(out)
-    if not resume and out.exists() and _checkpoint_file(out):  # the model would replace another run's checkpoint
-        raise OutputTaken(f"{out} is the checkpoint of an interrupted run, which this run's model would replace: "
-                          f"choose another --out (continue that run with: digitnet train --resume --out "
-                          f"{str(out).removesuffix('.ckpt.npz')}.npz)")
-    if checkpoint_path.exists() and _model_file(checkpoint_path):  # --fresh deleted it at the end, --resume refused
-        raise OutputTaken(f"{checkpoint_path} is a model file, not a checkpoint, and a run with --out {out} keeps its "
-                          "checkpoint there: rename it, or choose another --out")
-    if not resume and not fresh and checkpoint_path.exists():
-        try:
-            from .checkpoint import load_checkpoint
-
-            step = load_checkpoint(checkpoint_path)[0].get("step")
-            where = f" (stopped at step {step:,})" if type(step) is int else ""  # not a re-sealed "12"
-        except DigitnetError:
-            where = ""
-        raise OutputTaken(f"{checkpoint_path} holds an interrupted run{where}, which a new run would overwrite: "
-                          f"continue it with: digitnet train --resume --out {out}; or start afresh with --fresh "
-                          "(the checkpoint is then replaced)")
-    return lock_output(out)
-
-
-def refuse_unwritable(out):
-    """A one-line error before the first step, not after the last: an --out that is a folder, or a write-protected
-    file (the run trained to its end, then could not save, and its weights were lost)."""
-    from .model_io import refuse_write_protected
-
-    if Path(os.path.realpath(out)).is_dir():
-        raise OutputTaken(f"{out}: a folder, not a model file: choose another --out")
-    refuse_write_protected(out)
-
-
-def _model_file(path, expected_format=None):
-    """Whether path holds a digitnet model (not a checkpoint), or a file of expected_format."""
-    from .model_io import FORMAT, read_model_file
-
-    try:
-        read_model_file(path, expected_format=expected_format or FORMAT)
-    except (DigitnetError, OSError):
-        return False
-    return True
-
-
-def _checkpoint_file(path):
-    """Whether path holds a training checkpoint."""
-    from .checkpoint import FORMAT
-
-    return _model_file(path, FORMAT)
-
-
-def lock_output(out):
-    """An exclusive lock on the hidden file .<out name>.lock beside out (fcntl.flock: released when this
-    process ends, however it ends); OutputTaken when another process holds it."""
-    try:
-        import fcntl
-    except ImportError:  # not a Unix: no lock, as before
-        return None
-    out.parent.mkdir(parents=True, exist_ok=True)
-    path = out.parent / f".{out.name}.lock"
-    lock = open(path, "a+")
-    try:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        lock.seek(0)
-        holder = lock.read().strip() or "?"
-        lock.close()
-        raise OutputTaken(f"another digitnet train (pid {holder}) is writing {out} and its checkpoint: let it "
-                          "finish, or choose another --out") from None
-    lock.seek(0)
-    lock.truncate()
-    lock.write(str(os.getpid()))
-    lock.flush()
-    remove_run_leftovers(out)  # of a run killed outright mid-write: nobody else writes here now
-    return OutputLock(lock, path)
-
-
-def remove_run_leftovers(out):
-    """The half-written temporary files of out, its checkpoint and its metrics (model_io.remove_leftovers)."""
-    from .model_io import remove_leftovers
-
-    for path in run_files(out):
-        remove_leftovers(path)
-
-
-def run_files(out):
-    """The files a run writes: the model out, its checkpoint and its metrics."""
-    from .checkpoint import checkpoint_path_for
-
-    return out, checkpoint_path_for(out), out.with_suffix(".metrics.json")
-
-
-class OutputLock:
-    def __init__(self, file, path):
-        self.file, self.path = file, path
-
-    def close(self):
-        """Release the lock and remove its file (a run waiting for it was refused, never queued)."""
-        if not self.file.closed:
-            self.path.unlink(missing_ok=True)
-            self.file.close()

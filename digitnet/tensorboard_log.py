@@ -7,20 +7,19 @@ What a run writes, the x axis always the training step:
   activations/<NN>_<layer> (01_Conv1, 02_Relu1, ...) for every layer's output on a fixed batch of test digits
   (the book's ch. 6 activation distributions, watched over training; at most 2**20 values of each, spread out);
 - images per epoch: images/first_layer_weights (a conv net's filters, or a dense net's W1 columns as
-  28x28 pictures) and images/misclassified (the fixed batch's wrong answers with their predicted digits,
+  square pictures) and images/misclassified (the fixed batch's wrong answers with their predicted digits,
   pictures of any square size).
 
 Only this module imports tensorboardX; the command line imports it only when --logdir is given.
 """
-import math
 import os
 
 import numpy as np
 
-from .data.images import PIXELS, SIDE, as_grey_images, as_images
+from .data.images import as_square_images
 from .errors import DigitnetError
 from .functions import labels_of
-from .plots import _mosaic
+from .plots import _mosaic, first_layer_tiles
 from .train import Callback
 
 PROBE_SIZE = 500  # test digits run forward each epoch for the activation histograms and the misclassified grid
@@ -44,16 +43,13 @@ def diverging(values):
 
 
 def first_layer_picture(W1, max_units=100, cell=56):
-    """The first layer's units as tiles (H, W, 3): a conv net's filters (FN, C, h, w), first channel, or a
-    dense net's W1 (784, units) columns as 28x28 pictures; each unit scaled to its own largest |weight|
-    and enlarged to about `cell` pixels, so 5x5 filters are big enough to see. None for any other W1."""
-    W1 = np.asarray(W1, dtype=np.float64)
-    if W1.ndim == 4:
-        tiles = W1[:max_units, 0]
-    elif W1.ndim == 2 and W1.shape[0] == PIXELS:
-        tiles = W1[:, :max_units].T.reshape(-1, SIDE, SIDE)
-    else:
+    """The first layer's units as tiles (H, W, 3): plots.first_layer_tiles (a conv net's filters, first channel,
+    or a dense net's W1 columns as square pictures); each unit scaled to its own largest |weight| and enlarged to
+    about `cell` pixels, so 5x5 filters are big enough to see. None for any other W1."""
+    tiles = first_layer_tiles(W1)
+    if tiles is None:
         return None
+    tiles = tiles[:max_units]
     scale = np.abs(tiles).max(axis=(1, 2), keepdims=True)
     tiles = tiles / np.where(scale > 0, scale, 1.0)
     zoom = max(1, cell // tiles.shape[1])
@@ -62,24 +58,12 @@ def first_layer_picture(W1, max_units=100, cell=56):
     return diverging(canvas)
 
 
-def _square_images(x):
-    """(N, H, W) grey images from a batch in any layout as_images takes, rows of pixels taken for square images
-    of their size (a --data-dir of 32x32 digits as well as MNIST's 28x28); ValueError for rows that are not."""
-    x = np.asarray(x)
-    if x.ndim == 2:
-        side = math.isqrt(x.shape[1])
-        if side * side != x.shape[1]:
-            raise ValueError(f"rows of {x.shape[1]} pixels are not square images")
-        return as_images(x, (side, side))[:, 0]
-    return as_grey_images(x)
-
-
 def misclassified_picture(x, t, y, max_items=32, zoom=3):
     """The first max_items digits with y != t, dark ink on white, each captioned with its predicted and true
     digit, under a line saying how many were wrong: an RGB array (H, W, 3)."""
     from PIL import Image, ImageDraw, ImageFont
 
-    images, wrong = _square_images(x), np.flatnonzero(t != y)
+    images, wrong = as_square_images(x), np.flatnonzero(t != y)
     shown = wrong[:max_items]
     tiles = np.ones((max(len(shown), 1), images.shape[1] * zoom, images.shape[2] * zoom))
     for k, i in enumerate(shown):

@@ -321,6 +321,7 @@ def train(net, x_train, t_train, x_test=None, t_test=None, *, iters=None, epochs
         >>> len(history), history[-1]["iteration"], history[-1]["test_acc"] > 0.8
         (5, 400, True)
     """
+    _check_pairs(x_test, t_test, x_val, t_val, train_eval_size)
     total_iters, iters_per_epoch = _check(x_train, iters, epochs, batch_size, keep_best, x_val)
     optimizer = optimizer or SGD(lr=0.1)
     rng = rng if rng is not None else np.random.default_rng()
@@ -374,6 +375,17 @@ def save_point(checkpoint, net, state, team):
     team.agree_on_failure(error)
     if error is not None:
         raise error
+
+
+def _check_pairs(x_test, t_test, x_val, t_val, train_eval_size):
+    """ValueError before the first step for a test or validation set without its labels (or labels without their
+    inputs), or a train_eval_size under 1: they failed after a whole epoch, with an IndexError or a division by 0."""
+    for what, x, t in (("test", x_test, t_test), ("validation", x_val, t_val)):
+        if (x is None) != (t is None):
+            given, missing = ("inputs", "labels") if t is None else ("labels", "inputs")
+            raise ValueError(f"the {what} {given} were given without their {missing}")
+    if train_eval_size is not None and train_eval_size < 1:
+        raise ValueError(f"train_eval_size must be at least 1 (or None: all), not {train_eval_size}")
 
 
 def _check(x_train, iters, epochs, batch_size, keep_best, x_val):

@@ -59,9 +59,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     sources = sorted(NOTEBOOKS.glob("*.py"))
     if args.names:
+        unknown = [name for name in args.names if not any(name in (s.stem, s.name) for s in sources)]
+        if unknown:  # before: a misspelt name among others was left out, and the run said nothing of it
+            parser.error(f"no notebook named {', '.join(unknown)} in {NOTEBOOKS} "
+                         f"(there are {', '.join(s.stem for s in sources)})")
         sources = [s for s in sources if s.stem in args.names or s.name in args.names]
-        if not sources:
-            parser.error(f"no notebook named {', '.join(args.names)} in {NOTEBOOKS}")
     mode = "quick" if os.environ.get("DIGITNET_QUICK", "") == "1" else "full"
     failed = []
     for source in sources:

@@ -118,3 +118,16 @@ def test_the_predict_committee_beats_each_of_its_nets_on_the_official_test_set(m
     together = np.mean(committee.classify(ds.x_test)[0].argmax(axis=1) == ds.t_test)
     alone = [np.mean(as_committee(n).classify(ds.x_test)[0].argmax(axis=1) == ds.t_test) for n in committee.nets]
     assert together >= 0.994 and together > max(alone)  # issue 23's goal for the default
+
+
+def test_a_net_without_ten_classes_is_one_line_for_read_and_predict():
+    """read gave an IndexError for a net of 12 classes and read digits 0-4 with one of 5; predict_images answered
+    digits up to 10 (a review). serve refused them, and now every reader does, in one place."""
+    picture = np.full((28, 84), 255, dtype=np.uint8)
+    picture[4:24, 10:13] = picture[4:24, 40:43] = 0
+    for classes in (5, 12):
+        net = digitnet.TwoLayerNet(784, 20, classes, rng=np.random.default_rng(1))
+        with pytest.raises(digitnet.DigitnetError, match=f"the model has {classes} outputs; digitnet reads digits"):
+            digitnet.read(picture, net)
+        with pytest.raises(digitnet.DigitnetError, match=f"the model has {classes} outputs"):
+            Committee([net]).classify(np.zeros((2, 784)))  # what predict_images reads with

@@ -276,6 +276,22 @@ def test_a_new_run_will_not_save_its_model_over_an_interrupted_runs_checkpoint(t
     assert digitnet("train", "--resume", "--out", "r/r.npz", cwd=tmp_path, env=env).returncode == 0
 
 
+def test_an_empty_checkpoint_or_a_folder_in_its_place_is_said_as_it_is(tmp_path):
+    """An empty m.ckpt.npz was called an interrupted run to continue with --resume, which then said it was no
+    model file; a folder named m.ckpt.npz let --fresh train to its end and fail there (a review)."""
+    env = fault_env(tmp_path)
+    (tmp_path / "m.ckpt.npz").write_bytes(b"")
+    done = digitnet("train", *QUICK, "--iters", "10", "--out", "m.npz", cwd=tmp_path, env=env)
+    assert done.returncode == 1 and "epoch" not in done.stdout
+    assert_one_line(done.stderr, "m.ckpt.npz is a damaged checkpoint (", "start afresh with --fresh")
+    fresh = digitnet("train", *QUICK, "--iters", "10", "--out", "m.npz", "--fresh", cwd=tmp_path, env=env)
+    assert fresh.returncode == 0, fresh.stderr
+    (tmp_path / "d.ckpt.npz").mkdir()
+    done = digitnet("train", *QUICK, "--iters", "10", "--out", "d.npz", "--fresh", cwd=tmp_path, env=env)
+    assert done.returncode == 1 and "epoch" not in done.stdout and not (tmp_path / "d.npz").exists()
+    assert_one_line(done.stderr, "d.ckpt.npz: a folder, where a run with --out d.npz keeps its checkpoint")
+
+
 def test_an_out_that_cannot_be_written_is_refused_before_the_first_step(tmp_path):
     """A write-protected --out, or a folder named as one, was found only when the run had trained to its end, and
     its weights were lost; a model named X.ckpt.npz was taken for the checkpoint of --out X.npz, which --fresh

@@ -1,4 +1,6 @@
 """MultiLayerNet, SimpleConvNet and DeepConvNet: backprop against numerical gradients, save and load."""
+import json
+
 import numpy as np
 import pytest
 
@@ -187,3 +189,42 @@ def test_training_runs_each_relu_after_the_pool_behind_it_with_the_same_floats(m
             net.params[key] -= 0.1 * grads[key]
             book_order.params[key] -= 0.1 * book_grads[key]
     np.testing.assert_array_equal(net.predict(x), book_order.predict(x))
+
+
+def test_a_net_built_with_numpy_numbers_is_saved_and_loaded(tmp_path):
+    """Sizes from np.arange (np.int64), a float32 dropout ratio, an array of hidden sizes: the save failed, after
+    the training, with "Object of type int64 is not JSON serializable" (a review); a checkpoint too."""
+    from digitnet import TwoLayerNet
+    from digitnet.checkpoint import load_checkpoint, save_checkpoint
+    from digitnet.optimizers import SGD
+    from digitnet.train import TrainingState
+
+    rng = np.random.default_rng(0)
+    for net in (TwoLayerNet(784, np.arange(50, 100, 50)[0], 10, rng=rng),
+                MultiLayerNet(784, np.array([20, 10]), 10, use_dropout=True, dropout_ratio=np.float32(0.2), rng=rng)):
+        again, header = load_model(save_model(tmp_path / "m.npz", net))
+        assert all(np.array_equal(again.params[k], v) for k, v in net.params.items())
+        assert json.dumps(header["config"])  # plain numbers now
+        save_checkpoint(tmp_path / "m.ckpt.npz", net, SGD(), np.random.default_rng(0), TrainingState(), {})
+        assert load_checkpoint(tmp_path / "m.ckpt.npz")[0]["config"] == header["config"]
+
+
+def test_a_conv_net_of_images_that_are_not_square_or_a_misspelt_setting_is_refused():
+    """A (1, 28, 20) input_dim built a net that could never run (its layers sized from the height alone), and
+    conv_param={"filter_nums": 8} was left out without a word (a review)."""
+    for cls in (SimpleConvNet, DeepConvNet):
+        with pytest.raises(ValueError, match=r"square images, not \(1, 28, 20\)"):
+            cls(input_dim=(1, 28, 20))
+    with pytest.raises(ValueError, match="conv_param takes filter_num, filter_size, pad, stride, not 'filter_nums'"):
+        SimpleConvNet(conv_param={"filter_nums": 8})
+    assert SimpleConvNet(input_dim=(1, 20, 20), conv_param={"filter_num": 8}).params["W1"].shape == (8, 1, 5, 5)
+
+
+def test_build_net_names_the_models_that_take_an_option_and_takes_no_hidden_layer_as_none():
+    """It said "mlp does not take label smoothing (mlp takes them all)", and hidden=[] built the default [100, 100]
+    (a review)."""
+    with pytest.raises(ValueError, match=r"^mlp does not take label smoothing \(label smoothing: fast-cnn\)$"):
+        build_net("mlp", label_smoothing=0.1)
+    with pytest.raises(ValueError, match=r"dropout: deep-cnn and mlp"):
+        build_net("two-layer", dropout=0.3)
+    assert build_net("mlp", hidden=[]).config["hidden_size_list"] == []

@@ -142,7 +142,7 @@ def test_plot_first_layer_weights(tmp_path, trained):
     filters = np.random.default_rng(0).normal(size=(30, 1, 5, 5))  # a convolution's first layer
     assert_png(plot_first_layer_weights(filters, tmp_path / "filters.png"))
     with pytest.raises(ValueError):
-        plot_first_layer_weights(np.zeros((100, 5)), tmp_path / "bad.png")
+        plot_first_layer_weights(np.zeros((99, 5)), tmp_path / "bad.png")  # 99 pixels: no square picture
 
 
 def test_write_evaluation_pictures(tmp_path, trained):
@@ -191,3 +191,76 @@ def test_a_picture_whose_write_fails_is_named_and_leaves_the_earlier_one_and_the
     monkeypatch.undo()
     r = CliRunner().invoke(main, ["train", "--offline", "--iters", "40", "--plot", "--out", str(run)])
     assert r.exit_code == 0, r.output  # before: refused, "holds an interrupted run"
+
+
+def small_digits_folder(folder, side):
+    """The sample's first 1,200 digits shrunk to side x side, as an MNIST-format folder."""
+    from helpers import write_mnist_folder
+
+    sample = load_sample()
+    images = np.stack([np.asarray(Image.fromarray((255 * d.reshape(28, 28)).astype(np.uint8)).resize((side, side)))
+                       for d in sample.x_train[:1200]])
+    return write_mnist_folder(folder, images[:1000], sample.t_train[:1000], images[1000:], sample.t_train[1000:1200])
+
+
+def test_evaluate_plots_digits_of_another_square_size(tmp_path):
+    """evaluate --plots of a model of 20x20 digits: a traceback after the table, one picture of five written (the
+    misclassified grid took every picture for 28x28; the first layer was left out without a word; a review)."""
+    from click.testing import CliRunner
+
+    from digitnet.cli import main
+
+    data, model = small_digits_folder(tmp_path / "d20", 20), tmp_path / "m20.npz"
+    r = CliRunner().invoke(main, ["train", "--data-dir", str(data), "--iters", "40", "--out", str(model)])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["evaluate", str(model), "--data-dir", str(data), "--plots", str(tmp_path / "p")])
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in (tmp_path / "p").iterdir()) == [
+        "confusion_matrix.png", "first_layer_weights.png", "learning_curves.png", "misclassified.png",
+        "reliability.png"]
+    for p in (tmp_path / "p").iterdir():
+        assert_png(p)
+
+
+def test_evaluate_a_float16_model_and_one_not_calibrated(tmp_path, monkeypatch):
+    """A float16 model gave a traceback before anything was printed (the data was asked for in float16); an
+    uncalibrated model's reliability diagram drew the plain softmax twice, once called "calibrated" (a review)."""
+    from click.testing import CliRunner
+
+    import digitnet.plots as plots
+    from digitnet.cli import main
+
+    two = digitnet.pretrained("two-layer")
+    half = digitnet.TwoLayerNet(784, 50, 10, dtype=np.float16)
+    for k in half.params:
+        half.params[k][...] = two.params[k]
+    digitnet.save_model(tmp_path / "f16.npz", half)  # a net of new weights: saved without a calibration
+    curves, draw = [], plots.plot_reliability
+
+    def plot_reliability(labels, given, path, **kw):  # which curves are drawn
+        curves.append([name for name, _ in given])
+        return draw(labels, given, path, **kw)
+    monkeypatch.setattr(plots, "plot_reliability", plot_reliability)
+    r = CliRunner().invoke(main, ["evaluate", str(tmp_path / "f16.npz"), "--offline", "--plots", str(tmp_path / "p")])
+    assert r.exit_code == 0 and "test accuracy 9" in r.output and "not calibrated" in r.output, r.output
+    assert curves == [["plain softmax (the model is not calibrated)"]]
+    assert_png(tmp_path / "p" / "reliability.png")
+
+
+def test_evaluate_draws_only_this_model_s_learning_curves(tmp_path, monkeypatch):
+    """`evaluate two-layer --plots` drew ./two-layer.metrics.json, a local run's curves, for the bundled model; a
+    model written over by import-book-weights got its predecessor's curves (a review)."""
+    from click.testing import CliRunner
+
+    from digitnet.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(main, ["train", "--offline", "--iters", "20", "--out", "two-layer.npz"])
+    assert r.exit_code == 0 and (tmp_path / "two-layer.metrics.json").is_file(), r.output
+    r = CliRunner().invoke(main, ["evaluate", "two-layer", "--offline", "--plots", "p"])
+    assert r.exit_code == 0 and "two-layer is a bundled model" in r.output, r.output
+    assert not (tmp_path / "p" / "learning_curves.png").exists()
+    digitnet.save_model("two-layer.npz", digitnet.TwoLayerNet(784, 50, 10))  # other weights, the same name
+    r = CliRunner().invoke(main, ["evaluate", "two-layer.npz", "--offline", "--plots", "q"])
+    assert r.exit_code == 0 and "is another model's training history" in r.output, r.output
+    assert not (tmp_path / "q" / "learning_curves.png").exists()

@@ -11,6 +11,8 @@ import faultkit
 import numpy as np
 import pytest
 
+from digitnet.model_io import load_model
+
 REPO = Path(__file__).resolve().parents[1]
 # Every source of randomness at once: shuffling, augmentation, dropout, Adam's state, best-epoch keeping.
 RUN = ["train", "--model", "mlp", "--hidden", "32", "--optimizer", "adam", "--schedule", "cosine", "--dropout", "0.2",
@@ -191,6 +193,28 @@ def test_resume_on_other_data_is_refused_in_one_line(tmp_path, env):
     assert checkpoint.exists() and not out.exists()
 
 
+def test_resume_takes_the_data_where_it_lies_now_and_options_that_change_nothing(tmp_path, env):
+    """A run started with --data-dir data (relative) could be resumed only from the folder it started in: from
+    another, --data-dir ../data was refused as "differ" from the run's; so was --checkpoint-every, and the command
+    it printed to continue left out --plot (a review). Where the data lies changes nothing the run computes, and
+    its identity is checked (other data is still refused: the tests above); nor do checkpoints."""
+    data, out = copy_sample(tmp_path / "data"), tmp_path / "m.npz"
+    proc = faultkit.start(*QUICK, "--data-dir", "data", "--plot", "--out", "m.npz", cwd=tmp_path, env=env)
+    wait_for_line(proc, "epoch   1")
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(120) == 130
+    assert "Continue with: digitnet train --resume --out m.npz --plot" in proc.stderr.read()
+    (tmp_path / "sub").mkdir()
+    moved = data.rename(tmp_path / "moved")
+    r = subprocess.run([sys.executable, "-m", "digitnet", "train", "--resume", "--data-dir", "../moved",
+                        "--checkpoint-every", "500", "--plot", "--out", "../m.npz"], cwd=tmp_path / "sub", env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and out.is_file() and (tmp_path / "m.curves.png").is_file(), r.stderr
+    settings = load_model(out)[1]["metadata"]["settings"]
+    assert settings["data_dir"] == "../moved" and settings["checkpoint_every"] == 500
+    assert moved.is_dir()
+
+
 def test_resume_on_fewer_digits_says_the_data_changed_not_that_the_run_s_options_do_not_fit(tmp_path, env):
     """The data is checked before the run's own options are fitted to it: on 3,000 digits, the run's
     --validation 5000 was refused ("leaves no training data") as if the user had typed it."""
@@ -233,6 +257,32 @@ def test_resume_with_other_outliers_in_the_folder_is_refused_in_one_line(tmp_pat
     outliers(1)  # put back: it resumes
     r = digitnet("train", "--resume", "--out", out, env=env)
     assert r.returncode == 0 and out.exists(), r.stderr
+
+
+CRAFTED = {  # a checkpoint's header re-sealed with what no run writes (its header has no digest of its own)
+    "a step as text": lambda h: h.__setitem__("step", "12"),
+    "history as text": lambda h: h.__setitem__("history", "x"),
+    "a random state of another shape": lambda h: h.__setitem__("rng_state", {"bit_generator": "PCG64", "state": 5}),
+    "settings that build another net": lambda h: h["settings"].__setitem__("hidden", [17]),
+    "optimizer settings as a list": lambda h: h["optimizer"].__setitem__("scalars", [1]),
+}
+
+
+def test_a_damaged_checkpoint_is_one_line_not_a_traceback(tmp_path, env):
+    """Each of CRAFTED gave a traceback (ValueError, TypeError, AttributeError mid-training; a review)."""
+    out = tmp_path / "m.npz"
+    checkpoint = interrupted_run(out, env)
+    with np.load(checkpoint) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    for what, change in CRAFTED.items():
+        header = json.loads(str(arrays["__header__"]))
+        change(header)
+        np.savez(checkpoint, **{**arrays, "__header__": np.array(json.dumps(header))})
+        r = digitnet("train", "--resume", "--out", out, env=env)
+        assert r.returncode == 1 and "Traceback" not in r.stderr, (what, r.stderr)
+        lines = [line for line in r.stderr.strip().splitlines() if not line.startswith("offline: ")]
+        assert len(lines) == 1 and lines[0].startswith("Error: ") and "start the run again" in lines[0], (what, lines)
+        assert not out.exists()
 
 
 def test_resume_after_a_finished_run_says_there_is_no_checkpoint(tmp_path, env):

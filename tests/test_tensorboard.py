@@ -168,7 +168,8 @@ def test_first_layer_picture_colours_each_weight_by_its_sign():
     np.testing.assert_allclose(blue[w > 0], 255 * (1 - w[w > 0]), atol=0.6)  # fades with the weight
     strongest = np.unravel_index(np.abs(w).argmax(), w.shape)
     assert tuple(tile[strongest]) in ((255, 0, 0), (0, 0, 255))
-    assert first_layer_picture(np.zeros((100, 50))) is None  # not pictures: nothing drawn
+    assert first_layer_picture(np.zeros((99, 50))) is None  # not square pictures: nothing drawn
+    assert first_layer_picture(np.ones((100, 2))).shape[:2] == (4 + 50 + 4, 2 * (50 + 4) + 4)  # 10x10, 5 times
     assert first_layer_picture(np.zeros((8, 3, 5, 5))).shape[:2] == (4 + 55 + 4, 8 * (55 + 4) + 4)
 
 

@@ -71,6 +71,16 @@ def test_pause_waits_for_enter_between_steps_in_a_terminal(quick_steps, monkeypa
     assert result.output.index("ran 1") < result.output.index("press Enter") < result.output.index("ran 2")
 
 
+def test_ctrl_c_or_ctrl_d_at_the_pause_is_interrupted_and_130(quick_steps, monkeypatch):
+    """click's prompt turns Ctrl-C (and Ctrl-D) into "Aborted!", exit 1: every other command says "interrupted",
+    exit 130 (a review)."""
+    monkeypatch.setattr(tour_module, "interactive", lambda: True)
+    result = CliRunner().invoke(tour, ["--pause"], input="\n")  # Enter once, then the input ends: Ctrl-D
+    assert result.exit_code == 130, result.output
+    assert "\ninterrupted\n" in result.output and "Aborted" not in result.output
+    assert "ran 2" in result.output and "ran 3" not in result.output
+
+
 def test_pause_does_not_wait_without_a_terminal(quick_steps, monkeypatch):
     monkeypatch.setattr(tour_module, "interactive", lambda: False)
     result = CliRunner().invoke(tour, ["--pause"])

@@ -109,3 +109,17 @@ def test_an_interrupted_run_keeps_the_time_since_its_last_epoch(sample, monkeypa
     assert (state.step, state.train_time, state.elapsed) == (50, 50, 50)  # no epoch had ended: all of it since
     resumed = run(state)
     assert [(h["train_time_s"], h["elapsed_s"]) for h in resumed] == [(80, 80), (100, 100)]
+
+
+def test_a_test_or_validation_set_without_its_labels_is_refused_before_the_first_step():
+    """x_test without t_test trained a whole epoch, then gave an IndexError; train_eval_size=0 a ZeroDivisionError
+    (a review)."""
+    sample = load_sample()
+    net, x, t = TwoLayerNet(784, 10, 10, rng=np.random.default_rng(0)), sample.x_train[:200], sample.t_train[:200]
+    steps = []
+    for kwargs, words in (({"x_test": x}, "the test inputs were given without their labels"),
+                          ({"t_val": t}, "the validation labels were given without their inputs"),
+                          ({"train_eval_size": 0}, "train_eval_size must be at least 1")):
+        with pytest.raises(ValueError, match=words):
+            train(net, x, t, epochs=1, batch_size=50, on_step=steps.append, **kwargs)
+    assert steps == []  # refused before any step

@@ -59,7 +59,8 @@ def command(ctx, model, data_dir, offline, plots_dir, workers):
 
     def setup():
         net, header = load_model(resolve_model(str(model))[0])  # a file, or a bundled model's name
-        dataset = load_data(data_dir, offline, dtype=np.result_type(*net.params.values()))
+        dtype = np.result_type(*net.params.values())  # a float16 net reads float32 data (the net casts it)
+        dataset = load_data(data_dir, offline, dtype=dtype if dtype in (np.float32, np.float64) else np.float32)
         if dataset.x_test.shape[1] != net.input_size:
             raise DigitnetError(f"{model}: the model takes {net.input_size} inputs, the dataset's images have "
                                 f"{dataset.x_test.shape[1]}")
@@ -90,20 +91,40 @@ def command(ctx, model, data_dir, offline, plots_dir, workers):
         fmt = lambda v: "      -" if v is None else f"{100 * v:6.2f}%"
         click.echo(f"{row['class']:5d}  {fmt(row['precision']):>9}  {fmt(row['recall']):>6}  {row['support']:7,d}")
     if plots_dir:
-        from ..metrics import read_history
         from ..plots import write_evaluation_pictures
 
-        metrics, history = model.with_suffix(".metrics.json"), None
-        if metrics.is_file():
-            try:
-                history = read_history(metrics)
-            except ValueError as e:  # the model is fine: draw the rest, without its learning curves
-                click.echo(f"warning: {e}; the learning curves are left out", err=True)
-        else:  # a bundled model, or a file whose training history was not kept: say why there are no curves
-            click.echo(f"note: {metrics.name}: no training history beside the model; the learning curves are left out",
-                       err=True)
-        for path in write_evaluation_pictures(net, dataset.x_test, dataset.t_test, history, plots_dir):
+        history = training_history(model, header)
+        for path in write_evaluation_pictures(net, dataset.x_test, dataset.t_test, history, plots_dir, logits=scores):
             click.echo(f"wrote {path}")
+
+
+def training_history(model, header):
+    """The learning curves' history: MODEL.metrics.json beside a model file, when it is this model's (its
+    weights' digest, which training writes there, is the file's); else None, with a line saying why. A bundled
+    model's name never reads a file of that name in the current folder (before: its curves were a local run's)."""
+    from ..metrics import read_history
+    from ..pretrained import bundled_models
+
+    if str(model) in bundled_models():
+        click.echo(f"note: {model} is a bundled model, whose training history is not shipped; the learning curves "
+                   "are left out", err=True)
+        return None
+    metrics = model.with_suffix(".metrics.json")
+    if not metrics.is_file():  # a file whose training history was not kept: say why there are no curves
+        click.echo(f"note: {metrics.name}: no training history beside the model; the learning curves are left out",
+                   err=True)
+        return None
+    try:
+        history = read_history(metrics)
+    except ValueError as e:  # the model is fine: draw the rest, without its learning curves
+        click.echo(f"warning: {e}; the learning curves are left out", err=True)
+        return None
+    weights = history.get("weights_sha256")
+    if weights is not None and weights != header.get("sha256"):  # a model written over since (say, imported)
+        click.echo(f"note: {metrics.name} is another model's training history (its weights are not {model}'s); "
+                   "the learning curves are left out", err=True)
+        return None
+    return history
 
 
 def fitted_here(header, dataset):

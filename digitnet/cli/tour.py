@@ -9,6 +9,8 @@ import sys
 import click
 import numpy as np
 
+from .main import friendly_errors
+
 SEED = 0  # the seed the walkthrough uses: its initial weights are far from ReLU's kink (step 4)
 
 
@@ -161,6 +163,7 @@ STEPS = [
 @click.option("--step", "only", type=click.IntRange(1, len(STEPS)), metavar="N",
               help=f"Run only step N (1-{len(STEPS)}).")
 @click.option("--pause", is_flag=True, help="Wait for Enter between steps (when run in a terminal).")
+@friendly_errors
 def tour(only, pause):
     """A guided tour of backpropagation, step by step.
 
@@ -172,7 +175,10 @@ def tour(only, pause):
     for n, i in enumerate(chosen):
         title, run_step = STEPS[i - 1]
         if n and pause and interactive():
-            click.prompt("press Enter for the next step", default="", show_default=False, prompt_suffix=" ")
+            try:
+                click.prompt("press Enter for the next step", default="", show_default=False, prompt_suffix=" ")
+            except click.Abort:  # Ctrl-C or Ctrl-D at the prompt: "interrupted", 130, as everywhere else
+                raise KeyboardInterrupt from None
         say(("" if n == 0 else "\n") + click.style(f"Step {i} of {len(STEPS)}: {title}", bold=True))
         if not run_step():
             failed.append(i)

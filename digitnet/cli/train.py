@@ -39,9 +39,13 @@ def resumed_settings(ctx, given, header, path):
     typed = [name for name in flags if ctx.get_parameter_source(name) in explicit]
     if "offline" in typed and given.offline and (header.get("dataset") or {}).get("name") == SAMPLE_NAME:
         typed.remove("offline")  # the run read the sample too (DIGITNET_OFFLINE=1, or no MNIST found)
-    if "logdir" in typed:  # where the TensorBoard files go changes nothing the run computes
-        typed.remove("logdir")
-        saved.logdir = str(given.logdir)
+    # where the logs go, where the data lies (run from another folder, or moved: its identity is checked before
+    # training), how often checkpoints are written: none changes what the run computes
+    for name in ("logdir", "data_dir", "checkpoint_every"):
+        if name in typed:
+            typed.remove(name)
+            value = getattr(given, name)
+            setattr(saved, name, str(value) if isinstance(value, Path) else value)
     if ctx.get_parameter_source("weight_init_std") in explicit:
         typed.append("init")
     conflicts = [f"{flags[n]} {shown(mine)} (the run's: {shown(theirs)})"
@@ -52,9 +56,10 @@ def resumed_settings(ctx, given, header, path):
     return saved
 
 
-def train_with_progress(run, out, checkpoint_path, state, comm=None, logger=None):
+def train_with_progress(run, out, checkpoint_path, state, comm=None, logger=None, plot=False):
     """execute() with a progress bar and epoch lines, Ctrl-C saving a checkpoint, and one line for a NaN.
-    With N workers (comm), rank 0 alone shows progress and writes logs (logger) and checkpoints."""
+    With N workers (comm), rank 0 alone shows progress and writes logs (logger) and checkpoints. plot: --plot was
+    given (not a run setting: the command to continue says it again)."""
     from ..run import Checkpointer, execute
     from ..train import TrainingInterrupted
     from .progress import ProgressPrinter, ctrl_c_stops
@@ -69,7 +74,7 @@ def train_with_progress(run, out, checkpoint_path, state, comm=None, logger=None
             return execute(run, callbacks=callbacks, state=state, checkpoint=checkpointer, stop=stop, comm=comm)
     except TrainingInterrupted as e:
         click.echo(f"interrupted after step {e.state.step:,} of {run.total:,}; checkpoint saved to {checkpoint_path}. "
-                   f"Continue with: digitnet train --resume --out {out}", err=True)
+                   f"Continue with: digitnet train --resume --out {out}{' --plot' if plot else ''}", err=True)
         sys.exit(130)
     except FloatingPointError as e:
         ours = checkpointer.written or state is not None  # resumed: the checkpoint it started from is this run's
@@ -181,12 +186,12 @@ def command(ctx, weight_init_std, out, plot, resume, fresh, **options):
 
 
 def claim_for_the_job(out, checkpoint_path, resume, fresh):
-    """run.claim_output's lock on --out, for the whole job. The process a user started holds it, and the workers
+    """outputs.claim_output's lock on --out, for the whole job. The process a user started holds it, and the workers
     that digitnet's own launcher starts (--workers N) run in its shadow; under a plain mpiexec or srun, rank 0
     claims it and every rank learns whether it could (before, no rank did: a new run overwrote and deleted an
     interrupted run's checkpoint, and two jobs wrote one --out)."""
+    from ..outputs import claim_output
     from ..parallel import WORKER_DIR_VAR, launched_by_mpi, together, world
-    from ..run import claim_output
 
     if os.environ.get(WORKER_DIR_VAR):
         return None
@@ -233,7 +238,7 @@ def run_command(ctx, settings, out, checkpoint_path, resume, plot):
     if logger is not None:
         click.echo(f"writing TensorBoard logs to {settings.logdir} "
                    f"(watch with: tensorboard --logdir {Path(settings.logdir).parent})")
-    history = train_with_progress(run, out, checkpoint_path, state, comm, logger)
+    history = train_with_progress(run, out, checkpoint_path, state, comm, logger, plot)
     if not ranks_agree(comm, run.net) or comm.rank > 0:
         return  # rank 0 alone writes the files
     report(run, history, out, plot, checkpoint_path)

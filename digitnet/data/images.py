@@ -2,6 +2,8 @@
 
 A batch comes as rows of pixels (N, 784), as greyscale images (N, 28, 28) or as the conv layers' (N, C, H, W).
 """
+import math
+
 import numpy as np
 
 SIDE = 28  # MNIST digits are 28x28 pixels ...
@@ -30,3 +32,16 @@ def as_grey_images(x):
     if images.shape[1] != 1:
         raise ValueError(f"expected one-channel images, not {images.shape[1]} channels")
     return images[:, 0]
+
+
+def as_square_images(x):
+    """(N, H, W) grey images from any layout as_grey_images takes, rows of pixels taken for square pictures of
+    their own size (a --data-dir of 20x20 or 32x32 digits as well as MNIST's 28x28); ValueError for rows that
+    are not square."""
+    x = np.asarray(x)
+    if x.ndim == 2:
+        side = math.isqrt(x.shape[1])
+        if side * side != x.shape[1]:
+            raise ValueError(f"rows of {x.shape[1]} pixels are not square images")
+        return as_images(x, (side, side))[:, 0]
+    return as_grey_images(x)

@@ -11,6 +11,17 @@ from ..initializers import initial_weights
 from ..layers import Affine, Convolution, Dropout, Pooling, Relu, SoftmaxWithLoss
 from .base import LayeredNet
 
+CONV_DEFAULTS = {"filter_num": 30, "filter_size": 5, "pad": 0, "stride": 1}  # SimpleConvNet's, the book's
+
+
+def square_images(input_dim):
+    """input_dim as a (channels, height, width) tuple; ValueError unless the images are square (the layers after
+    the convolutions are sized from the height alone: a net of 28x20 images was built, and could never run)."""
+    input_dim = tuple(input_dim)
+    if len(input_dim) != 3 or input_dim[1] != input_dim[2]:
+        raise ValueError(f"input_dim must be (channels, height, width) of square images, not {input_dim}")
+    return input_dim
+
 
 class ConvNet(LayeredNet):
     convolutional = True
@@ -57,8 +68,11 @@ class SimpleConvNet(ConvNet):
     def __init__(self, input_dim=(1, 28, 28), conv_param=None, hidden_size=100, output_size=10,
                  weight_init_std=0.01, weight_decay_lambda=0.0, *, rng=None, dtype=np.float64):
         rng = np.random if rng is None else rng
-        conv_param = {"filter_num": 30, "filter_size": 5, "pad": 0, "stride": 1, **(conv_param or {})}
-        self.input_dim = tuple(input_dim)
+        unknown = sorted(set(conv_param or {}) - set(CONV_DEFAULTS))
+        if unknown:  # before: a misspelt key was left out without a word
+            raise ValueError(f"conv_param takes {', '.join(CONV_DEFAULTS)}, not {', '.join(map(repr, unknown))}")
+        conv_param = {**CONV_DEFAULTS, **(conv_param or {})}
+        self.input_dim = square_images(input_dim)
         self.config = {"input_dim": list(self.input_dim), "conv_param": conv_param, "hidden_size": hidden_size,
                        "output_size": output_size, "weight_init_std": weight_init_std,
                        "weight_decay_lambda": weight_decay_lambda}
@@ -123,7 +137,7 @@ class DeepConvNet(ConvNet):
     def __init__(self, input_dim=(1, 28, 28), hidden_size=50, output_size=10, dropout_ratio=0.5,
                  weight_decay_lambda=0.0, *, rng=None, dtype=np.float64):
         rng = np.random if rng is None else rng
-        self.input_dim = tuple(input_dim)
+        self.input_dim = square_images(input_dim)
         self.config = {"input_dim": list(self.input_dim), "hidden_size": hidden_size,
                        "output_size": output_size, "dropout_ratio": dropout_ratio,
                        "weight_decay_lambda": weight_decay_lambda}

@@ -27,9 +27,12 @@ def net_class(model):
 def _refuse_unsupported(cls, hidden, given):
     if cls.hidden_layers is not None and len(hidden) != cls.hidden_layers:
         raise ValueError(f"{cls.architecture} has one hidden layer: give one size, not {hidden}")
-    named = [OPTION_NAMES[k] for k, used in given.items() if used and k not in cls.options]
-    if named:
-        raise ValueError(f"{cls.architecture} does not take {', '.join(named)} (mlp takes them all)")
+    refused = [k for k, used in given.items() if used and k not in cls.options]
+    if refused:
+        def takers(key):
+            return " and ".join(sorted(m for m, c in ARCHITECTURES.items() if key in c.options)) or "no model"
+        raise ValueError(f"{cls.architecture} does not take {', '.join(OPTION_NAMES[k] for k in refused)} ("
+                         + "; ".join(f"{OPTION_NAMES[k]}: {takers(k)}" for k in refused) + ")")
 
 
 def build_net(model, *, input_size=784, output_size=10, hidden=None, init=None, activation="relu",
@@ -38,7 +41,7 @@ def build_net(model, *, input_size=784, output_size=10, hidden=None, init=None, 
     widths); init: a std, 'xavier' or 'he'; dropout: a ratio, or None for the model's default (0.5 for
     deep-cnn, off for the others); label_smoothing: the loss's (fast-cnn only)."""
     cls = net_class(model)
-    hidden = list(hidden or cls.default_hidden)
+    hidden = list(cls.default_hidden if hidden is None else hidden)  # [] is no hidden layer, not the default
     given = {"init": init is not None and init != cls.default_init, "activation": activation != "relu",
              "weight_decay": bool(weight_decay), "dropout": bool(dropout) and dropout != cls.default_dropout,
              "batch_norm": batch_norm, "label_smoothing": bool(label_smoothing)}
