@@ -274,7 +274,8 @@ ax1.set(xlabel="step", ylabel="loss", title="training loss per mini-batch", ylim
 epochs = np.arange(1, len(test_acc_list) + 1)
 ax2.plot(epochs, train_acc_list, label="train")
 ax2.plot(epochs, test_acc_list, label="test", ls="--")
-ax2.set(xlabel="epoch", ylabel="accuracy", title="accuracy after each epoch", ylim=(0.8, 1.0))
+ax2.set(xlabel="epoch", ylabel="accuracy", title="accuracy after each epoch",
+        ylim=(min(0.8, min(train_acc_list + test_acc_list) - 0.02), 1.0))  # a short run's first epoch too
 ax2.legend()
 plt.show()
 

@@ -70,7 +70,7 @@ def experiment(name):
 # - **Adam** combines the two (a running mean of the gradient, scaled by a running mean of its square).
 #
 # Every digitnet optimizer has the book's interface, `update(params, grads)`, on dicts of arrays. Here they
-# are on f(x, y) = x²/20 + y², 30 steps from (-7, 2), with the book's learning rates:
+# are on f(x, y) = x²/20 + y², 29 steps from (-7, 2) (the book's 30 points), with the book's learning rates:
 
 # %%
 from digitnet.experiments.gradient_descent_paths import OPTIMIZERS, f, path

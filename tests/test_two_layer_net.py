@@ -106,3 +106,15 @@ def test_float32_net():
     x = np.ones((2, 20), np.float32)
     assert net.predict(x).dtype == np.float32
     assert all(g.dtype == np.float32 for g in net.gradient(x, np.array([0, 1])).values())
+
+
+def test_a_net_of_integers_or_a_std_that_is_no_std_is_refused():
+    """TwoLayerNet(dtype=np.int32) built weights all 0; a std of NaN, -1 or True was taken as it came (a review)."""
+    with pytest.raises(ValueError, match="must be a float type .* not int32"):
+        TwoLayerNet(784, 5, 10, dtype=np.int32)
+    for std in (float("nan"), -1.0, float("inf")):
+        with pytest.raises(ValueError, match="must be a finite number >= 0"):
+            TwoLayerNet(784, 5, 10, weight_init_std=std)
+    with pytest.raises(ValueError, match="unknown weight initialisation True"):
+        TwoLayerNet(784, 5, 10, weight_init_std=True)
+    assert not TwoLayerNet(784, 5, 10, weight_init_std=0).params["W1"].any()  # 0 is a std: the weights all 0
