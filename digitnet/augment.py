@@ -253,11 +253,22 @@ def _bilinear(padded, idx, frac, Wp, out, bounds):
     np.minimum(v11, bounds[1], out=v11)
 
 
+def _check_affine(max_shift, max_rotation, scale_range):
+    """scale_range as (low, high) floats; ValueError for settings no transform has."""
+    lo, hi = (float(v) for v in scale_range)
+    if not (np.isfinite(max_shift) and max_shift >= 0 and np.isfinite(max_rotation) and max_rotation >= 0):
+        raise ValueError("max_shift and max_rotation must be finite and non-negative")
+    if not (np.isfinite(hi) and 0 < lo <= hi):
+        raise ValueError(f"scale_range must be (low, high) with 0 < low <= high, not {scale_range}")
+    return lo, hi
+
+
 def augment_batch(x, rng, *, max_shift=2.0, max_rotation=10.0, scale_range=(0.9, 1.1), image_shape=(SIDE, SIDE)):
     """A new batch in which each image of x got its own random affine transform about the image centre:
     shift up to ±max_shift pixels in x and in y, rotation up to ±max_rotation degrees, isotropic scale in
     scale_range (all uniform). x: (N, H*W) or (N, C, H, W), float; rng: a numpy Generator.
     Returns a new array of x's shape and dtype; x is not modified."""
+    _check_affine(max_shift, max_rotation, scale_range)  # before: max_rotation=nan gave an OverflowError
     x = np.asarray(x)
     imgs = _as_images(x, image_shape)
     m = random_affine_matrices(imgs.shape[0], rng, max_shift=max_shift, max_rotation=max_rotation,
@@ -275,11 +286,7 @@ class Augmenter:
 
     def __init__(self, max_shift=2.0, max_rotation=10.0, scale_range=(0.9, 1.1), image_shape=(SIDE, SIDE),
                  elastic_alpha=0.0, elastic_sigma=4.0):
-        lo, hi = (float(v) for v in scale_range)
-        if not (np.isfinite(max_shift) and max_shift >= 0 and np.isfinite(max_rotation) and max_rotation >= 0):
-            raise ValueError("max_shift and max_rotation must be finite and non-negative")
-        if not (np.isfinite(hi) and 0 < lo <= hi):
-            raise ValueError(f"scale_range must be (low, high) with 0 < low <= high, not {scale_range}")
+        lo, hi = _check_affine(max_shift, max_rotation, scale_range)
         self.max_shift = float(max_shift)
         self.max_rotation = float(max_rotation)
         self.scale_range = (lo, hi)

@@ -322,6 +322,7 @@ def train(net, x_train, t_train, x_test=None, t_test=None, *, iters=None, epochs
         (5, 400, True)
     """
     _check_pairs(x_test, t_test, x_val, t_val, train_eval_size)
+    _check_labels(t_train)
     total_iters, iters_per_epoch = _check(x_train, iters, epochs, batch_size, keep_best, x_val)
     optimizer = optimizer or SGD(lr=0.1)
     rng = rng if rng is not None else np.random.default_rng()
@@ -386,6 +387,13 @@ def _check_pairs(x_test, t_test, x_val, t_val, train_eval_size):
             raise ValueError(f"the {what} {given} were given without their {missing}")
     if train_eval_size is not None and train_eval_size < 1:
         raise ValueError(f"train_eval_size must be at least 1 (or None: all), not {train_eval_size}")
+
+
+def _check_labels(t_train):
+    """ValueError for class labels below 0 (the loss's indexing took -1 for the last class, without a word)."""
+    labels = np.asarray(labels_of(t_train))
+    if labels.size and labels.min() < 0:
+        raise ValueError(f"class labels must be 0 or more, not {labels.min()}")
 
 
 def _check(x_train, iters, epochs, batch_size, keep_best, x_val):

@@ -374,3 +374,12 @@ def test_a_zero_displacement_is_the_affine_warp_and_elastic_augmenting_is_reprod
     assert not np.array_equal(a, Augmenter()(x, np.random.default_rng(2)))  # the distortion did something
     with pytest.raises(ValueError, match="displacements"):
         affine_transform_batch(x, m, displacement=np.zeros((6, 2, 27, 28)))
+
+
+def test_augment_batch_refuses_settings_no_transform_has():
+    """augment_batch(max_rotation=nan) raised an OverflowError from deep inside; Augmenter said ValueError (a
+    review). Both check the same way now."""
+    x = np.zeros((2, 784), dtype=np.float32)
+    for settings in ({"max_rotation": float("nan")}, {"max_shift": -1.0}, {"scale_range": (1.2, 0.9)}):
+        with pytest.raises(ValueError, match="must be"):
+            augment_batch(x, np.random.default_rng(0), **settings)

@@ -123,3 +123,12 @@ def test_a_test_or_validation_set_without_its_labels_is_refused_before_the_first
         with pytest.raises(ValueError, match=words):
             train(net, x, t, epochs=1, batch_size=50, on_step=steps.append, **kwargs)
     assert steps == []  # refused before any step
+
+
+def test_negative_labels_are_refused_before_the_first_step():
+    """A label of -1 was trained as the last class, without a word (the loss indexes with it; a review)."""
+    sample = load_sample()
+    t = sample.t_train[:200].copy()
+    t[7] = -1
+    with pytest.raises(ValueError, match="class labels must be 0 or more, not -1"):
+        train(TwoLayerNet(784, 10, 10, rng=np.random.default_rng(0)), sample.x_train[:200], t, iters=1, batch_size=50)
