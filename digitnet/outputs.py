@@ -5,7 +5,7 @@ off one --out, and the half-written files a killed run leaves.
 import os
 from pathlib import Path
 
-from .checkpoint import require_checkpoint
+from .checkpoint import load_checkpoint, require_checkpoint
 from .errors import DigitnetError
 
 
@@ -36,10 +36,7 @@ def claim_output(out, checkpoint_path, *, resume, fresh):
                           "checkpoint there: rename it, or choose another --out")
     if not resume and not fresh and checkpoint_path.exists():
         try:
-            from .checkpoint import load_checkpoint
-
-            step = load_checkpoint(checkpoint_path)[0].get("step")
-            where = f" (stopped at step {step:,})" if type(step) is int else ""  # not a re-sealed "12"
+            where = f" (stopped at step {load_checkpoint(checkpoint_path)[0]['step']:,})"  # its header checked
         except DigitnetError as e:  # an empty or damaged file: --resume could not continue it
             why = str(e).removeprefix(f"{checkpoint_path}: ")
             raise OutputTaken(f"{checkpoint_path} is a damaged checkpoint ({why}), which a new run would overwrite: "

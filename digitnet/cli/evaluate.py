@@ -59,8 +59,7 @@ def command(ctx, model, data_dir, offline, plots_dir, workers):
 
     def setup():
         net, header = load_model(resolve_model(str(model))[0])  # a file, or a bundled model's name
-        dtype = np.result_type(*net.params.values())  # a float16 net reads float32 data (the net casts it)
-        dataset = load_data(data_dir, offline, dtype=dtype if dtype in (np.float32, np.float64) else np.float32)
+        dataset = load_data(data_dir, offline, dtype=np.result_type(*net.params.values()))
         if dataset.x_test.shape[1] != net.input_size:
             raise DigitnetError(f"{model}: the model takes {net.input_size} inputs, the dataset's images have "
                                 f"{dataset.x_test.shape[1]}")

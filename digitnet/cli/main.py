@@ -68,9 +68,12 @@ def world_rank():
 
 
 def load_data(data_dir, offline, dtype=np.float32):
-    """The dataset of --data-dir / --offline; the notice of a fallback to the offline sample goes to stderr."""
+    """The dataset of --data-dir / --offline; the notice of a fallback to the offline sample goes to stderr.
+    dtype: the net's; a float16 net reads float32 data, which it casts itself (the data comes in float32 or
+    float64: evaluate of a float16 model gave a traceback)."""
     from ..data import resolve_dataset
 
+    dtype = np.float32 if np.dtype(dtype) == np.float16 else dtype
     dataset, notice = resolve_dataset(data_dir and Path(data_dir), offline=offline or None, dtype=dtype)
     if notice:
         click.echo(notice, err=True)
