@@ -47,7 +47,7 @@ def _grid(H, W, dtype):
 def _as_images(x, image_shape):
     """data.images.as_images, for floating-point images only (the warp interpolates)."""
     if not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(f"images must be floating point (float32 or float64), not {x.dtype}")
+        raise TypeError(f"images must be floating point (float16, float32 or float64), not {x.dtype}")
     return as_images(x, image_shape)
 
 
@@ -137,7 +137,7 @@ def affine_transform_batch(x, matrices, *, image_shape=(SIDE, SIDE), displacemen
     x: a floating-point batch shaped (N, H*W) with (H, W) = image_shape, or (N, H, W), or (N, C, H, W)
     (image_shape is then ignored; all channels of an image share its matrix). matrices: (N, 2, 3), or
     (2, 3) or (1, 2, 3) for all images alike; see the module docstring for the convention. Returns a new
-    array of x's shape and dtype (float32 is computed in float32, anything wider in float64); x is not
+    array of x's shape and dtype (float16 and float32 are computed in float32, anything wider in float64); x is not
     modified. displacement: (N, 2, H, W) offsets (dx, dy) added to each output pixel's source point after the
     affine map (elastic_displacements), or None.
     Output values stay within the range spanned by the input values and 0.

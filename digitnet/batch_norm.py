@@ -132,13 +132,20 @@ class ChannelBatchNorm:
             mu = channel_sums(x) / m
             # E[x^2] - mu^2 in double: one pass, and no cancellation worth the name for a conv's outputs
             var = np.maximum(channel_sums(x, x).astype(np.float64) / m - mu.astype(np.float64) ** 2, 0)
+            center = mu
+            if np.any(mu.astype(np.float64) ** 2 * np.finfo(x.dtype).eps > 1e-5 * var):
+                # a mean far larger than the spread: E[x^2] - mu^2 lost the variance to rounding (in float32
+                # from mean / std > 9). Then x - mu is kept instead of x, and its variance taken directly.
+                x = x - mu
+                center = channel_sums(x) / m  # what rounding left of the mean
+                var = np.maximum(channel_sums(x, x).astype(np.float64) / m - center.astype(np.float64) ** 2, 0)
             self.running_mean = self.momentum * self.running_mean + (1 - self.momentum) * mu
             self.running_var = (self.momentum * self.running_var
                                 + (1 - self.momentum) * var * (m / max(m - 1, 1))).astype(x.dtype)  # kept in x's dtype
         else:
-            mu, var = self.running_mean, self.running_var
+            center, var = self.running_mean, self.running_var
         self.x, self.train_flg = x, train_flg
-        self.mu = mu.astype(x.dtype, copy=False)
+        self.mu = center.astype(x.dtype, copy=False)  # the mean of self.x
         self.inv_std = (1 / np.sqrt(var + self.eps)).astype(x.dtype)
         scale = self.gamma * self.inv_std  # gamma * (x - mu) / std + beta = x * scale + (beta - mu * scale)
         rows, scale, shift = per_pixel_rows(x, scale, self.beta - self.mu * scale)

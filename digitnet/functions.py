@@ -163,6 +163,14 @@ def labels_of(t):
     return t.argmax(axis=-1) if t.ndim >= 2 else t
 
 
+def check_labels(t, classes):
+    """Refuse integer labels outside 0..classes-1: NumPy would read -1 as the last class and 10 as an IndexError."""
+    if np.size(t) and (np.min(t) < 0 or np.max(t) >= classes):
+        bad = np.min(t) if np.min(t) < 0 else np.max(t)
+        raise ValueError(f"labels must be 0 to {classes - 1}, not {bad}")
+    return t
+
+
 def cross_entropy_error(y, t):
     """The book's cross-entropy of probabilities y against the targets, averaged over the batch.
 
@@ -187,8 +195,13 @@ def cross_entropy_error(y, t):
     """
     y, t = np.asarray(y), np.asarray(t)
     if y.ndim == 1:
-        y, t = y.reshape(1, -1), t.reshape(1, -1)
-    t = t.argmax(axis=1) if t.size == y.size else t.reshape(-1)
+        y = y.reshape(1, -1)
+    if t.size == y.size and t.size != y.shape[0]:  # one-hot rows, however they are shaped
+        t = t.reshape(y.shape).argmax(axis=1)
+    elif t.size == y.shape[0]:
+        t = check_labels(t.reshape(-1), y.shape[1])
+    else:
+        raise ValueError(f"targets of shape {t.shape} fit neither labels nor one-hot rows for y of shape {y.shape}")
     batch_size = y.shape[0]
     return -np.sum(np.log(y[np.arange(batch_size), t] + 1e-7)) / batch_size
 
@@ -201,4 +214,4 @@ def softmax_cross_entropy(x, t):
     logp = log_softmax(x)
     if t.ndim == x.ndim:
         return -(t * logp).sum() / x.shape[0]
-    return -logp[np.arange(x.shape[0]), t].mean()
+    return -logp[np.arange(x.shape[0]), check_labels(t, x.shape[1])].mean()

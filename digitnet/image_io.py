@@ -28,6 +28,7 @@ MIN_WORK_SIDE = 100        # ... but not so far that the shorter side falls unde
 # Pillow keeps 4 bytes a pixel for RGB(A), CMYK, I and F: 40 megapixels of those would decode to 160 MB, and a
 # server decodes several uploads at once. Refused above this many decoded bytes (1-byte grey: 40 MP still).
 MAX_DECODED_BYTES = 64 * 1024 * 1024
+MAX_STREAM_BYTES = 256 * 1024 * 1024  # a pipe's bytes are read into memory before decoding: at most this many
 
 
 def work_factor(w, h):
@@ -127,10 +128,33 @@ def _check_source(image, name):
     if is_path and not os.path.isfile(image):
         if os.path.isdir(image):
             raise ImageError(_folder_problem(image, name), "not-an-image")
-        raise ImageError(f"{name}: no such file", "missing")
+        problem = _path_problem(image)
+        if problem:
+            raise ImageError(f"{name}: {problem}", "missing")
+        image, is_bytes, is_path = _read_stream(image, name), True, False  # a pipe or a device: /dev/stdin, <(curl ...)
     if (is_bytes and len(image) == 0) or (is_path and os.path.getsize(image) == 0):
         raise ImageError(f"{name}: empty (0 bytes), not an image", "not-an-image")
     return io.BytesIO(bytes(image)) if is_bytes else image
+
+
+def _path_problem(path):
+    """Why a path that is neither a file nor a folder cannot be read, or None for a pipe or a device (readable)."""
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return f"a broken link (to {os.readlink(path)}, which is not there)" if os.path.islink(path) else "no such file"
+    except OSError as e:  # a link loop, a name too long, a folder on the way that cannot be entered
+        return (e.strerror or str(e)).lower()
+    return None
+
+
+def _read_stream(path, name):
+    """The bytes of a pipe or a device, read once, up to MAX_STREAM_BYTES."""
+    with open(path, "rb") as f:
+        data = f.read(MAX_STREAM_BYTES + 1)
+    if len(data) > MAX_STREAM_BYTES:
+        raise ImageError(f"{name}: more than {MAX_STREAM_BYTES // 2**20} MB, too large to be an image", "too-large")
+    return data
 
 
 def _folder_problem(folder, name):
@@ -138,6 +162,8 @@ def _folder_problem(folder, name):
     line), or none at all."""
     try:
         held = any(e.is_file() and os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES for e in os.scandir(folder))
+    except PermissionError:
+        return f"{name}: a folder that cannot be read (permission denied)"
     except OSError:
         held = True
     return f"{name}: a folder, not an image file" if held else \

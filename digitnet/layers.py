@@ -7,7 +7,7 @@ its caller passed in.
 import numpy as np
 
 from .batch_norm import BatchNormalization, ChannelBatchNorm, channel_sums  # noqa: F401  (re-exported: layers.py has every layer)
-from .functions import row_max, sigmoid, softmax
+from .functions import check_labels, row_max, sigmoid, softmax
 from .im2col import col2im_nhwc, conv_chunks, conv_output_size, filter_gradient, pad_nhwc
 
 
@@ -208,7 +208,7 @@ class SoftmaxWithLoss:
         if np.ndim(t) == x.ndim:  # probability rows: -sum(t * (shifted - log total)), without an (N, C) temporary
             loss = (log_total @ t.sum(axis=1) - np.vdot(t, shifted)) / n
         else:
-            loss = (log_total - shifted[np.arange(n), t]).sum() / n
+            loss = (log_total - shifted[np.arange(n), check_labels(t, x.shape[1])]).sum() / n
         eps = self.label_smoothing
         if eps:  # the uniform part of the target: its loss is the mean over classes of -log y
             loss = (1 - eps) * loss + eps * (log_total.sum() - shifted.sum() / x.shape[1]) / n

@@ -100,27 +100,41 @@ def _save_preprocessed(pixels, folder, source, used, suffix=".28x28.png", write=
     return save_png(Image.fromarray(np.round(np.clip(pixels, 0, 1) * 255).astype(np.uint8)), path)  # uint8: mode L
 
 
-def expand_folders(paths):
+def expand_folders(paths, notes=None):
     """The paths, each folder replaced by the image files in it (by suffix, sorted by name; not recursive). A
     folder with none stays as it is, so that reading it reports it (image_io: "no image files in this folder")
     while the other paths are still read. A path that cannot be looked at (a name too long, a folder that cannot be
-    listed, a file in a folder that cannot be entered) stays too: reading it reports why."""
+    listed, a file in a folder that cannot be entered, a broken link) stays too: reading it reports why. notes, a
+    list: gets one line per folder whose subfolders were not searched."""
     out = []
     for path in paths:
         try:
             if not path.is_dir():
                 out.append(path)
                 continue
-            found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and _maybe_file(p))
+            entries = list(path.iterdir())
+            found = sorted(p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES and _maybe_file(p))
+            subfolders = sum(1 for p in entries if _is_folder(p))
         except OSError:
-            found = []
+            found, subfolders = [], 0
+        if subfolders and notes is not None:
+            notes.append(f"note: {path}: {subfolders} subfolder{'s' * (subfolders > 1)} not searched "
+                         "(only the images in the folder itself are read)")
         out.extend(found or [path])
     return out
 
 
-def _maybe_file(path):
-    """Whether a folder's entry is a file, or cannot be told (then reading it says what is wrong)."""
+def _is_folder(path):
     try:
-        return path.is_file()
+        return path.is_dir()
+    except OSError:
+        return False
+
+
+def _maybe_file(path):
+    """Whether a folder's entry is a file, or cannot be told (then reading it says what is wrong): a broken link
+    among a folder's pictures is reported, as it is when named, not passed over."""
+    try:
+        return path.is_file() or (path.is_symlink() and not path.exists())
     except OSError:
         return True

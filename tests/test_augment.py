@@ -207,6 +207,17 @@ def test_augment_batch_keeps_shape_and_dtype_and_leaves_x_alone(dtype, layout):
     assert not np.array_equal(y, x)
 
 
+def test_augment_batch_of_float16_images_is_float16_computed_as_float32():
+    # the docs said float16 raised TypeError; it is warped in float32 and handed back in float16
+    x = clean_digits(6).astype(np.float32)
+    half = augment_batch(x.astype(np.float16), np.random.default_rng(5))
+    assert half.dtype == np.float16
+    np.testing.assert_allclose(half, augment_batch(x.astype(np.float16).astype(np.float32), np.random.default_rng(5)),
+                               atol=1e-3)
+    with pytest.raises(TypeError, match=r"floating point \(float16, float32 or float64\), not uint8"):
+        augment_batch((x * 255).astype(np.uint8), np.random.default_rng(5))
+
+
 def test_augment_batch_is_reproducible_from_the_seed():
     x = clean_digits(20)
     a = augment_batch(x, np.random.default_rng(42))

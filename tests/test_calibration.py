@@ -251,6 +251,8 @@ def test_calibrate_re_saves_with_the_weights_unchanged(tmp_path, tiny_net):
     assert params_digest(net.state_arrays()) == before == header["sha256"]
     assert header["metadata"]["dataset"] == "from before calibration"
     assert confidence_of(net).threshold is not None and header["metadata"]["calibration"]["fitted_on"]
+    # an untrained net: its temperature was fitted all the same, unsaid (a review: one calibrated to 0.05)
+    assert "Warning: the model is right on only" in r.output and "it learned almost nothing" in r.output
 
 
 def test_a_loaded_net_saved_again_keeps_its_calibration_while_its_weights_are_the_same(tmp_path, tiny_net):
@@ -501,3 +503,4 @@ def test_calibrate_a_float16_model(tmp_path):
     r = CliRunner().invoke(main, ["calibrate", str(path), "--offline"])
     assert r.exit_code == 0 and f"saved {path}" in r.output, r.output
     assert confidence_of(load_model(path)[0]).threshold is not None
+    assert "Warning" not in r.output  # a trained net's calibration gets no warning

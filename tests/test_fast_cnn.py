@@ -65,6 +65,23 @@ def test_channel_batch_norm_normalizes_each_channel_and_leaves_its_input_alone()
     np.testing.assert_array_equal(x, before)
 
 
+@pytest.mark.parametrize("mean", [1e3, 1e5])
+def test_channel_batch_norm_in_float32_keeps_a_small_spread_under_a_large_mean(mean):
+    # E[x^2] - mean^2 in float32 lost the variance: at mean 1e3, std 1 it was off by tens of per cent; at 1e5 it
+    # came out 0 and the outputs were hundreds of times too large. The float64 layer is the reference (it is
+    # checked against PyTorch above).
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((8, 3, 6, 6)) + mean * np.array([1.0, -2.0, 0.5])[:, None, None]).astype(np.float32)
+    dout, gamma, beta = (rng.standard_normal(shape).astype(np.float32) for shape in (x.shape, 3, 3))
+    ref = ChannelBatchNorm(gamma.astype(np.float64), beta.astype(np.float64))
+    got = ChannelBatchNorm(gamma, beta)
+    close = {"rtol": 1e-3, "atol": 1e-3}
+    np.testing.assert_allclose(got.forward(x, True), ref.forward(x.astype(np.float64), True), **close)
+    np.testing.assert_allclose(got.backward(dout), ref.backward(dout.astype(np.float64)), **close)
+    np.testing.assert_allclose(got.dgamma, ref.dgamma, **close)
+    np.testing.assert_allclose(got.running_var, ref.running_var, rtol=1e-3)
+
+
 @pytest.mark.parametrize("one_hot", [False, True])
 def test_label_smoothing_matches_pytorch(one_hot):
     torch = torch_or_skip()

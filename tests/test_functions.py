@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from digitnet.functions import cross_entropy_error, row_max, sigmoid, softmax, softmax_cross_entropy
+from digitnet.layers import SoftmaxWithLoss
 
 
 def test_softmax_rows_sum_to_one_and_ignore_shifts():
@@ -49,6 +50,20 @@ def test_cross_entropy_error_one_hot_labels_and_single_sample():
     assert cross_entropy_error(y, np.eye(3)[[1, 0]]) == pytest.approx(expected)
     assert cross_entropy_error(y[0], np.array([0, 1, 0])) == pytest.approx(-np.log(0.7 + 1e-7))
     assert cross_entropy_error(y[0], 1) == pytest.approx(-np.log(0.7 + 1e-7))
+
+
+def test_cross_entropy_error_takes_a_one_hot_row_for_one_sample_and_refuses_labels_out_of_range():
+    """A 1-d one-hot t for a (1, C) y raised AxisError; a label of -1 read as the last class, in every loss."""
+    y = np.array([[0.1, 0.7, 0.2]])
+    assert cross_entropy_error(y, np.array([0, 1, 0])) == pytest.approx(-np.log(0.7 + 1e-7))
+    with pytest.raises(ValueError, match="fit neither labels nor one-hot rows"):
+        cross_entropy_error(y, np.array([0, 1]))
+    for bad in (-1, 3):
+        for loss in (cross_entropy_error, softmax_cross_entropy):
+            with pytest.raises(ValueError, match=f"labels must be 0 to 2, not {bad}"):
+                loss(y, np.array([bad]))
+        with pytest.raises(ValueError, match=f"labels must be 0 to 2, not {bad}"):
+            SoftmaxWithLoss().forward(y, np.array([bad]))
 
 
 def test_softmax_cross_entropy_matches_the_two_step_version():

@@ -1,6 +1,7 @@
 """predict_images, top_k and `digitnet predict`, and how well a small net reads the hand-drawn set."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -296,3 +297,75 @@ def test_a_model_whose_outputs_overflow_says_so_in_one_line(tmp_path, command):
     r = CliRunner().invoke(main, [command, "--model", str(model), "--json", picture])
     assert r.exit_code == 1 and "NaN," not in r.output and "Warning" not in r.output, r.output
     assert "Error: the model's outputs are not finite" in r.output
+
+
+def test_cli_reports_a_broken_link_in_a_folder_and_says_which_subfolders_it_did_not_search(all_digits_model_file,
+                                                                                           tmp_path):
+    """A broken link among a folder's pictures was passed over with exit code 0, and the pictures in a subfolder
+    without a word (a review)."""
+    folder = tmp_path / "scans"
+    (folder / "older").mkdir(parents=True)
+    Image.open(SET[0]).save(folder / "a.png")
+    Image.open(SET[1]).save(folder / "older" / "b.png")
+    (folder / "broken.png").symlink_to(tmp_path / "gone.png")
+    r = run(all_digits_model_file, folder, "--json")
+    records = json.loads(r.stdout)
+    assert r.exit_code == 1 and [Path(d["file"]).name for d in records] == ["a.png", "broken.png"]
+    assert "digit" in records[0] and "broken.png: a broken link (to " in records[1]["error"]
+    assert f"note: {folder}: 1 subfolder not searched (only the images in the folder itself are read)" in r.stderr
+
+
+def _without_root_reading_everything():
+    """The command prefix under which permissions hold: root reads every file (CAP_DAC_OVERRIDE), so a root
+    process runs the child without that capability (util-linux's setpriv)."""
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root, and setpriv (util-linux) is not here to drop root's right to read everything")
+    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+
+
+def test_cli_reads_the_others_when_one_named_file_or_folder_cannot_be_read(tmp_path):
+    """click refused the whole command line (exit 2, nothing read) for one unreadable file named on it, and a
+    folder that cannot be listed was "a folder, not an image file"."""
+    Image.open(SET[0]).save(tmp_path / "ok.png")
+    Image.open(SET[1]).save(tmp_path / "secret.png")
+    (tmp_path / "locked").mkdir()
+    for path in (tmp_path / "secret.png", tmp_path / "locked"):
+        path.chmod(0)
+    try:
+        args = [*_without_root_reading_everything(), sys.executable, "-m", "digitnet", "predict", "--model",
+                "two-layer", "--json", *(str(tmp_path / name) for name in ("ok.png", "secret.png", "locked"))]
+        env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+        r = subprocess.run(args, capture_output=True, text=True, timeout=120, env=env, cwd=HANDWRITING.parents[2])
+        records = json.loads(r.stdout)
+        assert r.returncode == 1 and [Path(d["file"]).name for d in records] == ["ok.png", "secret.png", "locked"]
+        assert "digit" in records[0] and "permission denied" in records[1]["error"].lower()
+        assert records[2]["error"] == f"{tmp_path / 'locked'}: a folder that cannot be read (permission denied)"
+    finally:
+        for path in (tmp_path / "secret.png", tmp_path / "locked"):
+            path.chmod(0o755)
+
+
+def test_cli_reads_a_picture_from_a_pipe():
+    """/dev/stdin, <(...) and a FIFO are no regular files: each was called "no such file"."""
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    args = [sys.executable, "-m", "digitnet", "predict", "--model", "two-layer", "--json", "/dev/stdin"]
+    r = subprocess.run(args, input=SET[0].read_bytes(), capture_output=True, timeout=120, env=env,
+                       cwd=Path(__file__).resolve().parents[1])
+    assert r.returncode == 0, r.stderr
+    by_file = run("--model", "two-layer", "--json", SET[0])
+    assert json.loads(r.stdout)[0]["digit"] == json.loads(by_file.stdout)[0]["digit"]
+
+
+def test_cli_ends_quietly_when_the_reader_of_its_output_leaves():
+    """`digitnet read FOLDER | head -1` printed "Error: Broken pipe" and exited 1."""
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    args = [sys.executable, "-m", "digitnet", "read", "--model", "two-layer", str(HANDWRITING)]
+    child = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                             cwd=Path(__file__).resolve().parents[1])
+    first = child.stdout.readline()
+    child.stdout.close()  # as head does after its line: the next line the reader writes finds no one
+    stderr = child.stderr.read().decode()
+    assert child.wait(timeout=120) == 141 and first.startswith(str(HANDWRITING).encode())
+    assert "Error" not in stderr and "Broken pipe" not in stderr and "Traceback" not in stderr, stderr

@@ -1,5 +1,6 @@
 """preprocess.to_mnist: real pictures in, MNIST's 28x28 out; unreadable or empty pictures refused."""
 import io
+import os
 import struct
 import subprocess
 import sys
@@ -586,3 +587,25 @@ def test_a_picture_that_grows_when_converted_counts_at_its_converted_size(tmp_pa
     smaller = Image.open(tmp_path / "big.png").crop((1000, 0, 4000, 3000))
     smaller.save(tmp_path / "smaller.png", **({"transparency": 0} if mode == "P" else {}))
     assert to_mnist(tmp_path / "smaller.png").shape == (28, 28)  # 36 MB so: still read
+
+
+def test_links_and_pipes_say_what_they_are(tmp_path):
+    """A broken link, a link loop and a FIFO were each "no such file"; a FIFO (a pipe) is read now."""
+    import threading
+
+    (tmp_path / "broken.png").symlink_to(tmp_path / "gone.png")
+    with pytest.raises(ImageError, match=r"broken.png: a broken link \(to .*gone.png, which is not there\)") as e:
+        to_mnist(tmp_path / "broken.png")
+    assert e.value.reason == "missing"
+    (tmp_path / "loop.png").symlink_to(tmp_path / "loop.png")
+    with pytest.raises(ImageError, match="loop.png: too many levels of symbolic links"):
+        to_mnist(tmp_path / "loop.png")
+    data = encoded(drawing(), "PNG")
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=fifo.write_bytes, args=(data,), daemon=True)  # blocks until the pipe is opened
+    writer.start()
+    try:
+        np.testing.assert_array_equal(to_mnist(fifo), to_mnist(data))
+    finally:
+        writer.join(timeout=30)

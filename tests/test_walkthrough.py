@@ -301,3 +301,27 @@ def test_readme_commands_would_start():
         wrong += [f"{where}: no {w} in the clone" for w in words
                   if re.match(r"(tests|docs|scripts|bench)/", w) and not (REPO / w).exists()]
     assert not wrong, "\n".join(wrong)
+
+
+def test_the_readmes_predict_example_prints_what_it_shows(tmp_path):
+    """The README's Predict section shows what its command prints for the model of its Train section's command
+    (`--seed 0`: the same weights, bit for bit). Its figures had gone stale (a review)."""
+    import os
+    import subprocess
+    import sys
+
+    blocks = [(info, source) for info, source, _, _ in fenced_blocks((REPO / "README.md").read_text())]
+    train = next(source for info, source in blocks if source.startswith("digitnet train --offline --seed 0"))
+    at = next(i for i, (_, source) in enumerate(blocks) if source.startswith("digitnet predict model.npz"))
+    predict, shown = blocks[at][1], blocks[at + 1][1]
+    env = dict(os.environ, DIGITNET_OFFLINE="1")
+
+    def digitnet(command):
+        words = [sys.executable, "-m", "digitnet", *command.split()[1:]]
+        return subprocess.run(words, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+
+    (tmp_path / "tests").symlink_to(REPO / "tests")  # the README's pictures are the clone's
+    assert digitnet(train.strip()).returncode == 0
+    printed = digitnet(predict.strip())
+    assert printed.returncode == 0, printed.stderr
+    assert printed.stdout == shown

@@ -14,6 +14,7 @@ from ..data.mnist import SAMPLE_HELD_OUT
 from ..errors import DigitnetError, ModelFileError
 from .main import friendly_errors, load_data
 from .options import FiniteFloat, data_options
+from .train import CHANCE, NEAR_CHANCE
 
 
 def calibration_digits(header, dataset):
@@ -173,3 +174,8 @@ def command(model, data_dir, offline, outliers, rate, out):
                f"{confidence.threshold:.4g} (at most {100 * rate:g} % of digits)"
                + "".join(f"; AUROC {k} {v:.4f}" for k, v in aurocs.items()))
     click.echo(f"saved {target}")
+    accuracy = net.accuracy(x, t)
+    if accuracy < NEAR_CHANCE:  # its temperature then only says the net is not sure of anything
+        click.echo(f"Warning: the model is right on only {100 * accuracy:.1f}% of these digits (chance is "
+                   f"{100 * CHANCE:.0f}%): it learned almost nothing, and its confidence means little; train it "
+                   "further, then calibrate it again.", err=True)

@@ -1,6 +1,9 @@
 """The `digitnet` group, and what every command shares: errors as one line, loading the data."""
 import contextlib
 import functools
+import io
+import os
+import select
 import signal
 import sys
 import threading
@@ -44,6 +47,9 @@ def one_line_error(e):
     elif isinstance(e, (DigitnetError, FloatingPointError)):
         error = click.ClickException(str(e))
         error.exit_code = getattr(e, "exit_code", 1)
+    elif isinstance(e, BrokenPipeError) and stdout_gone():  # `digitnet read ... | head`: the reader has left
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so Python's last flush says nothing
+        return click.exceptions.Exit(128 + signal.SIGPIPE)  # quietly, with the status of a process SIGPIPE ended
     elif isinstance(e, OSError):  # disk full, permission denied, a folder where a file should be...
         where = f"{e.filename}: " if e.filename else ""
         error = click.ClickException(f"{where}{e.strerror or e}")
@@ -59,6 +65,16 @@ def one_line_error(e):
     if world_size() > 1:
         fail_alone(f"worker {world_rank()}: {error.format_message()}", error.exit_code)
     return error
+
+
+def stdout_gone():
+    """Whether stdout is a pipe whose reader has closed it (poll says POLLERR), not some other broken pipe."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLERR)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):  # no real stdout (CliRunner, pythonw)
+        return False
 
 
 def world_rank():

@@ -63,7 +63,8 @@ def _write_explanation(net, pixels, folder, source, used, answer):
 
 
 @click.command("predict")
-@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="IMAGE|FOLDER...")
+@click.argument("images", nargs=-1, required=True, metavar="IMAGE|FOLDER...",
+                type=click.Path(path_type=Path, readable=False))  # an unreadable one is its own error, not all's
 @click.option("--model", "model", metavar="NAME|PATH",
               help="A bundled model's name (see `digitnet models`) or a model file. Default: the bundled models "
                    "that predict together (the best one's --explain pictures).")
@@ -78,7 +79,8 @@ def _write_explanation(net, pixels, folder, source, used, answer):
                    "red where more ink raises it, blue where it lowers it.")
 @friendly_errors  # what is not one picture's own error (Ctrl-C while writing the pictures, say): one line
 def command(images, model, as_json, show_dir, explain_dir, no_reject):
-    """Read the digit in each IMAGE (PNG, JPEG, BMP, GIF, WebP, TIFF; a FOLDER means the images in it).
+    """Read the digit in each IMAGE (PNG, JPEG, BMP, GIF, WebP, TIFF; a FOLDER means the images in it,
+    not those in its subfolders).
 
     Each picture is prepared the way MNIST's digits were (ink made bright, paper removed, cropped,
     fitted into 20x20, centred by mass in 28x28). Prints the digit and the three most probable
@@ -90,7 +92,10 @@ def command(images, model, as_json, show_dir, explain_dir, no_reject):
     model, images = split_model_argument(model, list(images))
     try:
         net, _ = load_for_command(model)
-        images = expand_folders(images)
+        notes = []
+        images = expand_folders(images, notes)
+        for note in notes:
+            click.echo(note, err=True)
         for folder in (show_dir, explain_dir):
             if folder is not None:
                 _make_folder(folder)

@@ -13,7 +13,8 @@ from .predict import _make_folder, load_for_command
 
 
 @click.command("read")
-@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="IMAGE|FOLDER...")
+@click.argument("images", nargs=-1, required=True, metavar="IMAGE|FOLDER...",
+                type=click.Path(path_type=Path, readable=False))  # an unreadable one is its own error, not all's
 @click.option("--model", "model", metavar="NAME|PATH",
               help="A bundled model's name (see `digitnet models`) or a model file. Default: the bundled "
                    "convolutional models together, the best one's threshold saying 'not a digit'.")
@@ -26,7 +27,8 @@ from .predict import _make_folder, load_for_command
               help="Never answer '?': give the network's best digit even where it says 'not a digit'.")
 @friendly_errors  # what is not one picture's own error: one line
 def command(images, model, as_json, show_dir, no_reject):
-    """Read the numbers in each IMAGE (PNG, JPEG, BMP, GIF, WebP, TIFF; a FOLDER means the images in it).
+    """Read the numbers in each IMAGE (PNG, JPEG, BMP, GIF, WebP, TIFF; a FOLDER means the images in it,
+    not those in its subfolders).
 
     Lines of digits are read top to bottom, each left to right: strokes of one digit are put together,
     touching digits are cut apart, dots, specks and ruled lines (an underline, lined paper) are left out.
@@ -45,7 +47,10 @@ def command(images, model, as_json, show_dir, no_reject):
                        "--model NAME: one alone)", err=True)
         else:
             net, _ = load_for_command(model)
-        images = expand_folders(list(images))
+        notes = []
+        images = expand_folders(list(images), notes)
+        for note in notes:
+            click.echo(note, err=True)
         if show_dir is not None:
             _make_folder(show_dir)
     except DigitnetError as e:
