@@ -84,8 +84,11 @@ def main(argv):
     if unknown:
         print(f"unknown run(s) {unknown}; --list shows them", file=sys.stderr)
         return 2
-    for name in argv or RUNS:
-        run(name)
+    measured = [run(name) for name in argv or RUNS]
+    if not any(measured):  # it used to end with 0, as if it had measured something
+        print("nothing measured: give the MNIST runs a folder of MNIST's four IDX files in $DIGITNET_TEST_DATA "
+              "(or let digitnet download full MNIST once, online)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -262,6 +262,16 @@ def test_the_measuring_scripts_name_a_bad_model_in_one_line(tmp_path, script, ar
     assert_clean(env, tmp_path)
 
 
+def test_the_accuracy_script_with_no_data_to_measure_on_says_so_and_fails(tmp_path):
+    """scripts/accuracy.py with no MNIST folder and no download skipped every run and ended with 0 (a review)."""
+    env = fault_env(tmp_path, DIGITNET_TEST_DATA=str(tmp_path / "no-such-data"), DIGITNET_CACHE_DIR=str(tmp_path),
+                    DIGITNET_MNIST_MIRRORS="http://127.0.0.1:9/")  # the discard port: refused at once
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / "accuracy.py"), "two-layer-mnist10k"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert done.returncode == 1 and "two-layer-mnist10k     skipped: full MNIST is not cached" in done.stdout
+    assert done.stderr.startswith("nothing measured: give the MNIST runs a folder of MNIST's four IDX files")
+
+
 @pytest.mark.parametrize("extra", [[], ["--fresh"]])
 def test_a_new_run_will_not_save_its_model_over_an_interrupted_runs_checkpoint(tmp_path, extra):
     """`--out m.ckpt.npz` (a new run named after the interrupted m.npz's checkpoint) wrote its model over that
