@@ -13,6 +13,13 @@ class DigitnetError(Exception):
     """
 
 
+def on_every_worker(error):
+    """Mark error as one that every worker of a job meets alike (a setting all share, the loss they reduced): the
+    job's one line then names no worker, which would be whichever was first to say it."""
+    error.every_worker = True
+    return error
+
+
 class DataError(DigitnetError):
     """A dataset file or folder is missing, malformed or fails its checksum.
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .checkpoint import dataset_identity, save_checkpoint, with_outliers
-from .errors import DigitnetError, OptionError
+from .errors import DigitnetError, OptionError, on_every_worker
 from .train import train, validation_split
 
 
@@ -300,11 +300,12 @@ def join_workers(settings, args, out, checkpoint_path, resume):
 
     comm = join_or_launch(settings.workers, args, after_loss, [leftovers_of(path) for path in run_files(out)])
     if comm.size > 1 and resume and settings.workers != comm.size:
-        raise DigitnetError(f"{checkpoint_path} was written by {settings.workers} worker(s); resume it with "
-                            f"--workers {settings.workers}, not {comm.size}")
+        raise on_every_worker(DigitnetError(f"{checkpoint_path} was written by {settings.workers} worker(s); "
+                                            f"resume it with --workers {settings.workers}, not {comm.size}"))
     settings.workers = comm.size
     if settings.batch_size < comm.size:
-        raise OptionError(f"--batch-size {settings.batch_size} gives {comm.size} workers less than a sample each")
+        raise on_every_worker(OptionError(f"--batch-size {settings.batch_size} gives {comm.size} workers less "
+                                          "than a sample each"))
     return comm
 
 

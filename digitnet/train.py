@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import on_every_worker
 from .functions import labels_of
 from .optimizers import SGD
 from .parallel import DataParallel, SingleProcess
@@ -215,9 +216,9 @@ def train_step(net, optimizer, schedule, x_train, t_train, batch_size, sampling,
         optimizer.lr = schedule(state.step)
     loss, grads = net.loss_and_gradient(x_batch, t_train.take(idx, axis=0))
     grads, loss, stop = team.reduce(grads, float(loss), asked_to_stop, len(idx), len(batch))
-    if not math.isfinite(loss):
-        raise FloatingPointError(f"training diverged: the loss became {loss} at step {state.step + 1} "
-                                 "(is the learning rate too high?)")
+    if not math.isfinite(loss):  # the whole batch's loss: every worker sees it
+        raise on_every_worker(FloatingPointError(f"training diverged: the loss became {loss} at step "
+                                                 f"{state.step + 1} (is the learning rate too high?)"))
     optimizer.update(net.params, grads)
     state.step += 1
     state.epoch_losses.append(loss)
@@ -244,8 +245,9 @@ def epoch_record(net, state, sets, keep_best, clock, team=None):
     losses = {"training": scored, "val": record.get("val_loss", 0.0), "test": record.get("test_loss", 0.0)}
     for which, loss in losses.items():  # the last update may diverge after its own loss was checked
         if not math.isfinite(loss):
-            raise FloatingPointError(f"training diverged: the loss on the {which} digits became {loss} after step "
-                                     f"{state.step} (is the learning rate too high?)")
+            raise on_every_worker(FloatingPointError(
+                f"training diverged: the loss on the {which} digits became {loss} after step {state.step} "
+                "(is the learning rate too high?)"))
     clock.skip(state)
     record["train_time_s"] = round(state.train_time, 3)
     record["elapsed_s"] = round(state.elapsed, 3)
@@ -364,7 +366,10 @@ def train(net, x_train, t_train, x_test=None, t_test=None, *, iters=None, epochs
 
 def save_point(checkpoint, net, state, team):
     """checkpoint(state) on rank 0, with batch norm's statistics averaged and every rank's random state;
-    every rank learns whether it worked (a full disk must not leave the others waiting in an Allreduce)."""
+    every rank learns whether it worked (a full disk must not leave the others waiting in an Allreduce).
+    Each rank then goes on with its own statistics, as it would have without the checkpoint (kept averaged,
+    --checkpoint-every changed the model a run saved by a rounding's worth)."""
+    own = {k: np.array(v, copy=True) for k, v in net.buffers().items()} if team.comm.size > 1 else {}
     team.average_buffers(net)
     state.worker_rngs = team.gather_rng_states()
     error = None
@@ -373,6 +378,8 @@ def save_point(checkpoint, net, state, team):
             checkpoint(state)
         except Exception as e:
             error = e
+    if own:
+        net.load_buffers(own)
     team.agree_on_failure(error)
     if error is not None:
         raise error

@@ -98,6 +98,33 @@ def test_a_worker_that_exits_without_a_word_is_the_one_named(tmp_path, mpiexec):
     assert_clean(env, tmp_path)
 
 
+def test_a_worker_killed_as_it_starts_ends_the_job_with_one_line(tmp_path, mpiexec):
+    """A worker killed before it had left its pid file: the job ended with mpiexec's status 9 and no word."""
+    done, env = train2(tmp_path, "1:startup:kill9")
+    assert done.returncode == 1
+    assert_one_line(done.stderr, "Error: a worker ended while starting, before it had joined the job "
+                    "(mpiexec's exit status")
+    assert not (tmp_path / "m.npz").exists()
+    assert_clean(env, tmp_path)
+
+
+def test_the_output_of_a_job_read_by_head_ends_quietly_and_the_job_with_it(tmp_path, mpiexec):
+    """`train --workers 2 | head -1`: the launcher's output thread died of a BrokenPipeError (a traceback), and
+    mpiexec, blocked on the pipe no one read, never ended: only SIGKILL stopped the job (a review)."""
+    import subprocess
+
+    env = fault_env(tmp_path)
+    args = [sys.executable, "-m", "digitnet", "train", *QUICK, "--iters", "400", "--workers", "2", "--out", "m.npz"]
+    job = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = job.stdout.readline()
+    job.stdout.close()  # as head does after its line
+    err = job.stderr.read()
+    assert job.wait(timeout=TIMEOUT_S) == 141 and first, err
+    assert "Traceback" not in err and "Broken pipe" not in err, err
+    assert (tmp_path / "m.npz").exists()  # the job went on to its end
+    assert_clean(env, tmp_path)
+
+
 @pytest.mark.parametrize("fault, worker", [("0:checkpoint:oserror", 0), ("1:checkpoint:oserror", 1),
                                            ("all:checkpoint:oserror", None)])
 def test_an_exception_while_checkpointing_ends_the_job(tmp_path, mpiexec, fault, worker):
@@ -286,6 +313,20 @@ def test_a_second_ctrl_c_while_the_checkpoint_is_written_ends_at_once_keeping_th
     assert run.returncode == 130, err
     assert_one_line(err, "interrupted", "the last checkpoint is m.ckpt.npz (step 160)")
     assert load_checkpoint(tmp_path / "m.ckpt.npz")[0]["step"] == 160
+    assert_clean(env, tmp_path)
+
+
+def test_an_error_every_worker_meets_is_said_once_and_blames_none(tmp_path, mpiexec):
+    """Under a plain mpiexec each rank printed an error they all met (a resume with another worker count), and
+    with --workers the line named whichever worker wrote it first: the NaN loss all of them reduced was "worker
+    1" in one run and "worker 0" in the next (a review)."""
+    env, _ = interrupted_run(tmp_path)
+    done = digitnet("train", "--resume", "--out", "r/r.npz", cwd=tmp_path, env=env, launcher=[mpiexec, "-n", "2"])
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    wanted = "Error: r/r.ckpt.npz was written by 1 worker(s); resume it with --workers 1, not 2"
+    assert done.stderr.count(wanted) == 1, done.stderr
+    done, _ = train2(tmp_path, None, "--lr", "1e30", iters=20)
+    assert_one_line(done.stderr, "Error: training diverged: the loss became")
     assert_clean(env, tmp_path)
 
 

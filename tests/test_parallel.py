@@ -177,3 +177,23 @@ def test_ranks_end_with_the_same_weights_and_a_rerun_repeats_them(tmp_path, mode
         digests.append({(out / f"rank{r}.txt").read_text().split()[0] for r in range(n)})
     assert len(digests[0]) == 1, "the ranks' weights differ"
     assert digests[0] == digests[1], "the same seed and N gave other weights"
+
+
+@pytest.mark.parametrize("size", [2, 3, 4])
+def test_each_rank_gets_its_share_of_a_batchs_outliers(size):
+    """A batch with outlier exposure is its digits, then its outliers; contiguous shares gave the last ranks every
+    outlier and the first none (2 ranks: 75 digits and 0 outliers, 25 and 50), so batch norm on each rank saw a
+    batch nothing like the whole (a review)."""
+    from types import SimpleNamespace
+
+    from digitnet.parallel.comm import DataParallel
+
+    batch = np.concatenate([np.arange(100), 1000 + np.arange(50)])  # 100 digits, then 50 outliers
+    shares = []
+    for rank in range(size):
+        team = DataParallel(SingleProcess(), None, np.random.default_rng(0))
+        team.comm = SimpleNamespace(rank=rank, size=size)
+        shares.append(team.share(batch))
+    assert sorted(np.concatenate(shares).tolist()) == batch.tolist()  # every index once
+    outliers = [int((share >= 1000).sum()) for share in shares]
+    assert max(outliers) - min(outliers) <= 1 and max(map(len, shares)) - min(map(len, shares)) <= 1

@@ -63,7 +63,9 @@ def one_line_error(e):
         fail_alone(f"worker {world_rank()}: {type(e).__name__}: {describe_error(e)}")
         return e
     if world_size() > 1:
-        fail_alone(f"worker {world_rank()}: {error.format_message()}", error.exit_code)
+        every = getattr(e, "every_worker", False)
+        who = "" if every else f"worker {world_rank()}: "
+        fail_alone(f"{who}{error.format_message()}", error.exit_code, every_rank=every)
     return error
 
 

@@ -80,7 +80,9 @@ def train_with_progress(run, out, checkpoint_path, state, comm=None, logger=None
         ours = checkpointer.written or state is not None  # resumed: the checkpoint it started from is this run's
         kept = (f"; the last good checkpoint is {checkpoint_path}" if ours and checkpoint_path.exists() else
                 "; no checkpoint of this run was written")
-        raise click.ClickException(f"{e}{kept}") from None
+        error = click.ClickException(f"{e}{kept}")
+        error.every_worker = getattr(e, "every_worker", False)  # the loss all the workers reduced: it names none
+        raise error from None
 
 
 def tensorboard_logger(run, state, comm):

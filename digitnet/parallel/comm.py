@@ -21,7 +21,7 @@ import traceback
 
 import numpy as np
 
-from ..errors import DigitnetError
+from ..errors import DigitnetError, on_every_worker
 from ..nets.base import infer
 from ..stop_signals import heeded
 
@@ -174,11 +174,12 @@ def _grace():
         pass
 
 
-def fail_alone(line, status=1):
+def fail_alone(line, status=1, every_rank=False):
     """This rank ends by an error (or an interrupt) that the other ranks may not share: they could be waiting
     for it in a collective forever. With N workers: record the line once (the first rank to fail claims the
     worker folder's failure file, which the launcher prints; under a plain mpiexec the rank prints it), then
-    MPI_Abort ends every rank within a moment. Returns, doing nothing, in a run of one process."""
+    MPI_Abort ends every rank within a moment. Returns, doing nothing, in a run of one process. every_rank: every
+    rank fails alike with this line; under a plain mpiexec rank 0 alone prints it (each rank printed it)."""
     if _world is None or _world.size == 1:
         return
     folder = os.environ.get(WORKER_DIR_VAR)
@@ -191,6 +192,9 @@ def fail_alone(line, status=1):
         except FileExistsError:
             while True:  # another rank failed first and is ending the job: wait for its MPI_Abort
                 time.sleep(60)
+    elif every_rank and _world.rank != 0:
+        while True:  # rank 0 meets the same error: wait for its MPI_Abort
+            time.sleep(60)
     else:
         print(f"Error: {line}", file=sys.__stderr__, flush=True)
         _grace()  # for the forwarder to pass the line on (see ABORT_GRACE_S): no event says it has
@@ -349,11 +353,13 @@ class DataParallel:
             self.buffer = GradientBuffer(net.params)
 
     def share(self, idx):
-        """This rank's slice of a batch's indices (all of them with one process)."""
+        """This rank's share of a batch's indices: every size-th one from its rank on (all of them with one
+        process). Strided, not a contiguous slice: a batch with outlier exposure is its digits, then its outliers,
+        and slices gave the last ranks every outlier and the first none, so each rank's batch norm saw a batch
+        nothing like the whole one."""
         if self.comm.size == 1:
             return idx
-        lo, hi = shard(len(idx), self.comm.rank, self.comm.size)
-        return idx[lo:hi]
+        return idx[self.comm.rank::self.comm.size]
 
     def reduce(self, grads, loss, stop, n_local, n_global):
         return reduce_step(self.comm, self.buffer, grads, loss, stop, n_local, n_global)
@@ -374,8 +380,8 @@ class DataParallel:
             return
         saved = 1 if states is None else len(states)
         if saved != self.comm.size:
-            raise ParallelError(f"the checkpoint was written by {saved} worker{'s' * (saved > 1)}; "
-                                f"resume it with --workers {saved}, not {self.comm.size}")
+            raise on_every_worker(ParallelError(f"the checkpoint was written by {saved} worker{'s' * (saved > 1)}; "
+                                                f"resume it with --workers {saved}, not {self.comm.size}"))
         self.rng.bit_generator.state = states[self.comm.rank]
 
     def agree_on_failure(self, error):

@@ -48,7 +48,9 @@ class WorkerLost(ParallelError):
     """A worker process vanished without exiting through Python; the job was stopped."""
 
     def __init__(self, rank, pid, how, others=()):
-        if others:  # several ended outside Python at once: which one took the others down is not known
+        if rank is None:  # before it had said which it was (its pid file)
+            message = f"a worker ended while starting, before it had joined the job ({how}); the job was stopped"
+        elif others:  # several ended outside Python at once: which one took the others down is not known
             names = " and ".join(f"{r} (pid {p})" for r, p in [(rank, pid), *others])
             message = (f"workers {names} ended outside Python at once ({how}): one was lost and the others "
                        "ended with it; the job was stopped")
@@ -195,8 +197,9 @@ def run_workers(n, args, *, environ=None, leftovers=()):
                                stderr=subprocess.PIPE, start_new_session=True)  # signals are ours to forward
         reaper = start_reaper(job, folder, leftovers)
         watcher = Watcher(job, Path(folder), n)
-        pumps = [threading.Thread(target=pump, args=(job.stdout, sys.stdout, watcher), daemon=True),
-                 threading.Thread(target=pass_through, args=(job.stderr, sys.stderr), daemon=True)]
+        stdout, stderr = Output(sys.stdout), Output(sys.stderr)
+        pumps = [threading.Thread(target=pump, args=(job.stdout, stdout, watcher), daemon=True),
+                 threading.Thread(target=pass_through, args=(job.stderr, stderr), daemon=True)]
         for thread in pumps:
             thread.start()
         previous = {signum: signal.signal(signum, lambda signum, frame: watcher.forward(signum))
@@ -220,7 +223,29 @@ def run_workers(n, args, *, environ=None, leftovers=()):
             raise WorkerFailed(*failure)
         if lost is not None:
             raise WorkerLost(*lost)
+        if status and len(watcher.pids) < n and not watcher.interrupted:  # ended before leaving its pid file
+            raise WorkerLost(None, None, f"mpiexec's exit status {status}")
+        if stdout.gone or stderr.gone:  # the reader left (`| head`): quietly, as a process SIGPIPE ended
+            os.dup2(os.open(os.devnull, os.O_WRONLY), (sys.stdout if stdout.gone else sys.stderr).fileno())
+            return status or 128 + signal.SIGPIPE
         return status
+
+
+class Output:
+    """Where a pump writes: once its reader has gone (`digitnet train --workers 2 | head -1`), writing stops but
+    the pump goes on reading, for mpiexec blocked on a full pipe would never end."""
+
+    def __init__(self, out):
+        self.out, self.gone = out, False
+
+    def write(self, text):
+        if self.gone or not text:
+            return
+        try:
+            self.out.write(text)
+            self.out.flush()
+        except (BrokenPipeError, ValueError):  # ValueError: the file was closed
+            self.gone = True
 
 
 def pass_through(stream, out):
@@ -234,10 +259,8 @@ def pass_through(stream, out):
         if held and not ("Abort(".startswith(held[:6]) or held.startswith(("Abort(", "applic"))):
             text, held = text + held, ""  # a progress bar's line, shown now; a line that may be a note waits
         out.write(text)
-        out.flush()
     if held and not ABORT_NOISE.match(held):
         out.write(held)
-        out.flush()
 
 
 def pump(stream, out, watcher):
@@ -259,7 +282,6 @@ def pump(stream, out, watcher):
         blank = not line.strip()
         if not blank:
             out.write(line)
-            out.flush()
     if blank:
         out.write("\n")
 

@@ -3,7 +3,8 @@ PYTHONPATH, in the test's own process tree only (the launcher and every MPI work
 
 DIGITNET_TEST_FAULT="RANK:WHERE:WHAT" makes the process of that rank (an int, or "all"; a process without MPI
 is rank 0) fail:
-  WHERE  setup          when the run is being prepared (run.prepare)
+  WHERE  startup        as Python starts, before digitnet is imported (a worker lost before it joined the job)
+         setup          when the run is being prepared (run.prepare)
          resume         when a checkpoint is read (checkpoint.load_checkpoint)
          step:N         before training step N (train.train_step)
          checkpoint     on entering a checkpoint (train.save_point), every rank there
@@ -69,6 +70,9 @@ def install(spec):
     if ":" in what:  # step:N or write:SUFFIX carry their own colon
         where, what = f"{where}:{what.split(':')[0]}", what.split(":", 1)[1]
     if rank != "all" and int(rank) != my_rank():
+        return
+    if where == "startup":
+        strike(what, where)
         return
     import importlib
 
