@@ -25,6 +25,29 @@ def fits(arrays, params):
         for key, val in params.items())
 
 
+def rate(value, name="lr"):
+    """A learning rate (or eps): a finite number >= 0, else ValueError, as PyTorch's optimizers refuse it when built
+    (a negative rate climbed the loss, NaN made every weight NaN, without a word)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not math.isfinite(value) \
+            or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, not {value!r}")
+    return value
+
+
+def fraction(value, name):
+    """A decay rate or a beta: a number in [0, 1), else ValueError (1 never moved, or divided by 0)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not 0 <= value < 1:
+        raise ValueError(f"{name} must be in [0, 1), not {value!r}")
+    return value
+
+
+def step_count(value, name):
+    """A count of steps: an integer >= 1, else ValueError (0 was a ZeroDivisionError at the first step)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a whole number of steps >= 1, not {value!r}")
+    return value
+
+
 def check_state(optimizer, state, params):
     """ValueError unless the per-parameter state (v, h, m) built on the first update fits params: names and shapes.
 
@@ -60,7 +83,7 @@ class SGD:
     """
 
     def __init__(self, lr=0.01):
-        self.lr = lr
+        self.lr = rate(lr)
         self._step = None  # scratch (a leading underscore: not saved in checkpoints)
 
     def update(self, params, grads):
@@ -92,7 +115,7 @@ class Momentum:
     """
 
     def __init__(self, lr=0.01, momentum=0.9):
-        self.lr, self.momentum = lr, momentum
+        self.lr, self.momentum = rate(lr), fraction(momentum, "momentum")
         self.v = None
 
     def update(self, params, grads):
@@ -158,7 +181,7 @@ class AdaGrad:
     """
 
     def __init__(self, lr=0.01, eps=1e-7):
-        self.lr, self.eps = lr, eps
+        self.lr, self.eps = rate(lr), rate(eps, "eps")
         self.h = None
 
     def update(self, params, grads):
@@ -191,7 +214,7 @@ class RMSprop:
     """
 
     def __init__(self, lr=0.01, decay_rate=0.99, eps=1e-7):
-        self.lr, self.decay_rate, self.eps = lr, decay_rate, eps
+        self.lr, self.decay_rate, self.eps = rate(lr), fraction(decay_rate, "decay_rate"), rate(eps, "eps")
         self.h = None
 
     def update(self, params, grads):
@@ -228,7 +251,8 @@ class Adam:
     """
 
     def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-7):
-        self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
+        self.lr, self.beta1, self.beta2 = rate(lr), fraction(beta1, "beta1"), fraction(beta2, "beta2")
+        self.eps = rate(eps, "eps")
         self.iter = 0
         self.m = self.v = None
         self._step = self._denom = None  # scratch, not saved in checkpoints
@@ -268,7 +292,7 @@ OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "adagrad":
 
 class ConstantLR:
     def __init__(self, lr):
-        self.base_lr = lr
+        self.base_lr = rate(lr)
 
     def __call__(self, step):
         return self.base_lr
@@ -278,7 +302,7 @@ class StepLR:
     """Multiply the rate by gamma every step_size steps."""
 
     def __init__(self, lr, step_size, gamma=0.1):
-        self.base_lr, self.step_size, self.gamma = lr, step_size, gamma
+        self.base_lr, self.step_size, self.gamma = rate(lr), step_count(step_size, "step_size"), rate(gamma, "gamma")
 
     def __call__(self, step):
         return self.base_lr * self.gamma ** (step // self.step_size)
@@ -288,7 +312,8 @@ class CosineLR:
     """Half a cosine from lr down to min_lr over total_steps."""
 
     def __init__(self, lr, total_steps, min_lr=0.0):
-        self.base_lr, self.total_steps, self.min_lr = lr, total_steps, min_lr
+        self.base_lr, self.min_lr = rate(lr), rate(min_lr, "min_lr")
+        self.total_steps = step_count(total_steps, "total_steps")
 
     def __call__(self, step):
         progress = min(step / max(self.total_steps - 1, 1), 1.0)
@@ -296,15 +321,19 @@ class CosineLR:
 
 
 class WarmupLR:
-    """Linear warm-up in front of another schedule: the rate climbs from lr/steps to the schedule's own
-    over the first `steps` steps, then follows it (Goyal et al. 2017: with a large batch and the learning
-    rate scaled up with it, the first steps at the full rate diverge)."""
+    """Linear warm-up in front of another schedule: the rate climbs from lr/steps to lr (the schedule's first
+    rate) over the first `steps` steps, then the schedule runs from its start, as PyTorch's SequentialLR of a
+    LinearLR and the schedule does (Goyal et al. 2017: with a large batch and the learning rate scaled up with
+    it, the first steps at the full rate diverge). Give the schedule the run's steps less these. Before, the
+    ramp was laid over a schedule already decaying, and a cosine's rate never reached lr."""
 
     def __init__(self, schedule, steps):
-        self.schedule, self.steps = schedule, steps
+        self.schedule, self.steps = schedule, step_count(steps, "steps")
 
     def __call__(self, step):
-        return self.schedule(step) * min(1.0, (step + 1) / self.steps)
+        if step < self.steps:
+            return self.schedule(0) * (step + 1) / self.steps
+        return self.schedule(step - self.steps)
 
 
 class OneCycleLR:

@@ -43,7 +43,8 @@ CANVAS = 96
 
 
 def fashion_images(folder=None, limit=None, *, split="train", dtype=np.float32):
-    """Fashion-MNIST images of one split as (N, 784) in [0, 1]; DigitnetError when the files are not there."""
+    """Fashion-MNIST images of one split as (N, 784) in [0, 1]; DigitnetError when the files are not there (a
+    folder of outliers of your own: data.mnist.training_images)."""
     from .data import load_dataset
 
     folder = Path(folder) if folder is not None else FASHION_DIR
@@ -229,7 +230,11 @@ def outlier_sets(spec, seed=1, dtype=np.float32):
             train.append(make(sample.x_train, TRAIN_COUNT, np.random.default_rng([seed, stream])).astype(dtype))
             held.append(make(sample.x_test, HELD_OUT_COUNT, np.random.default_rng([seed, stream + 1])).astype(dtype))
             continue
-        images = fashion_images(FASHION_DIR if kind == "fashion" else spec, dtype=dtype)
+        if kind == "fashion":
+            images = fashion_images(dtype=dtype)
+        else:  # a folder of the user's: only its training images are needed, and its errors are its own
+            from .data.mnist import training_images
+            images = training_images(spec, dtype=dtype)
         n_held = min(HELD_OUT_COUNT, images.shape[0] // 10) if kind is None else HELD_OUT_COUNT
         if images.shape[0] - n_held < 1:
             raise DigitnetError(f"{spec}: too few images to train on ({images.shape[0]})")

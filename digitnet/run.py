@@ -97,16 +97,16 @@ def build_network(settings, input_size, rng):
 def learning_rate_schedule(settings, total):
     from .optimizers import ConstantLR, CosineLR, OneCycleLR, StepLR, WarmupLR
 
-    lr = settings.lr
-    third = max(-(-total // 3), 1)  # rounded up: 10 steps in thirds of 3 gave the last step a fourth rate
-    schedule = {"constant": lambda: ConstantLR(lr), "step": lambda: StepLR(lr, third, 0.1),
-                "cosine": lambda: CosineLR(lr, total),
-                "one-cycle": lambda: OneCycleLR(lr, total, min(max(total // 5, 1), total - 1)) if total > 1
-                else ConstantLR(lr)}[settings.schedule]()
-    warmup = getattr(settings, "warmup", 0)
+    lr, warmup = settings.lr, getattr(settings, "warmup", 0)
     if warmup >= total > 0:  # the rate would never reach --lr: before, taken without a word
         raise OptionError(f"--warmup {warmup:,} is not shorter than the run ({total:,} steps): the learning rate "
                           "would never reach --lr")
+    total -= warmup  # the schedule runs after the warm-up (WarmupLR)
+    third = max(-(-total // 3), 1)  # rounded up: 10 steps in thirds of 3 gave the last step a fourth rate
+    schedule = {"constant": lambda: ConstantLR(lr), "step": lambda: StepLR(lr, third, 0.1),
+                "cosine": lambda: CosineLR(lr, max(total, 1)),
+                "one-cycle": lambda: OneCycleLR(lr, total, min(max(total // 5, 1), total - 1)) if total > 1
+                else ConstantLR(lr)}[settings.schedule]()
     return WarmupLR(schedule, warmup) if warmup else schedule
 
 
@@ -119,6 +119,7 @@ def prepare(settings, dataset):
     rng = np.random.default_rng(s.seed)
     train_set, val_set = training_data(s, dataset, rng)
     train_set, calibration_set = calibration_split(s, train_set, val_set)
+    _check_digit_size(s, train_set[0].shape[1])
     if getattr(s, "pen_digits", 0):
         from .pen_digits import redraw_share
         train_set = redraw_share(*train_set, s.pen_digits, np.random.default_rng([s.seed, 1]))
@@ -139,15 +140,34 @@ def prepare(settings, dataset):
             raise OptionError(f"--augment turns square pictures; these have {train_set[0].shape[1]} pixels")
         augmenter = Augmenter(max_shift=2.0, max_rotation=10.0, scale_range=(0.9, 1.1), image_shape=(side, side),
                               elastic_alpha=s.elastic)  # the data's own size (a 20x20 set was refused)
-    outliers = None
-    if getattr(s, "outliers", None):
-        from .outliers import outlier_sets
-        outliers = outlier_sets(s.outliers)
-        if outliers[0].shape[1] != train_set[0].shape[1]:  # before: a ValueError traceback from train()
-            raise OptionError(f"--outliers {s.outliers}: pictures of {outliers[0].shape[1]} pixels, and the digits "
-                              f"have {train_set[0].shape[1]}")
     return Run(s, dataset, train_set, val_set, net, OPTIMIZERS[s.optimizer](lr=s.lr),
-               learning_rate_schedule(s, total), augmenter, rng, total, calibration_set, outliers)
+               learning_rate_schedule(s, total), augmenter, rng, total, calibration_set, _outliers(s, train_set[0]))
+
+
+def _check_digit_size(s, pixels):
+    """--pen-digits and --cut-digits draw and cut 28x28 digits: other pictures were a reshape traceback."""
+    for option, share in (("--pen-digits", getattr(s, "pen_digits", 0)), ("--cut-digits", getattr(s, "cut_digits", 0))):
+        if share and pixels != 28 * 28:
+            raise OptionError(f"{option} works on 28x28 digits; these pictures have {pixels} pixels")
+
+
+def _outliers(s, x_train):
+    """--outliers' sets (to train on, held out), or None: refused when their size is not the digits', or when
+    some are pictures the net trains on as classes (Fashion-MNIST's own with --outliers fashion: each taught as
+    its class and as "not a digit" at once, without a word)."""
+    if not getattr(s, "outliers", None):
+        return None
+    from .outliers import outlier_sets
+    outliers = outlier_sets(s.outliers)
+    if outliers[0].shape[1] != x_train.shape[1]:  # before: a ValueError traceback from train()
+        raise OptionError(f"--outliers {s.outliers}: pictures of {outliers[0].shape[1]} pixels, and the digits "
+                          f"have {x_train.shape[1]}")
+    mine = {hash(row.tobytes()) for row in np.ascontiguousarray(outliers[0], dtype=x_train.dtype)}
+    shared = sum(hash(row.tobytes()) in mine for row in x_train)
+    if shared:
+        raise OptionError(f"--outliers {s.outliers}: {shared:,} of its pictures are among the training pictures, "
+                          "which the net would learn as their class and as 'not a digit' at once")
+    return outliers
 
 
 def describe(run):

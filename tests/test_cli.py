@@ -415,3 +415,70 @@ def test_pictures_of_another_size_train_with_augmentation_and_refuse_outliers_of
                  "--out", tmp_path / "b.npz", env=env)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert one_error_line(r.stderr)[-1].endswith("pictures of 784 pixels, and the digits have 400"), r.stderr
+
+
+def test_pen_and_cut_digits_and_calibrate_s_outliers_refuse_pictures_of_another_size(tmp_path, env):
+    """--pen-digits and --cut-digits on 20x20 pictures, and calibrate --outliers of 20x20 pictures for a 28x28
+    model, ended in reshape tracebacks (a review)."""
+    data = idx_folder(tmp_path / "small", 20)
+    for option in ("--pen-digits", "--cut-digits"):
+        r = digitnet("train", "--data-dir", data, option, 0.5, "--iters", 3, "--out", tmp_path / "p.npz", env=env)
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+        assert one_error_line(r.stderr)[-1].endswith(f"{option} works on 28x28 digits; these pictures have 400 pixels")
+    r = digitnet("calibrate", "two-layer", "--offline", "--outliers", data, "--out", tmp_path / "c.npz", env=env)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert one_error_line(r.stderr)[-1].endswith("pictures of 400 pixels, and the digits have 784"), r.stderr
+
+
+def test_outliers_that_are_training_pictures_are_refused(tmp_path, env):
+    """--outliers of the very folder the net trains on (or Fashion-MNIST's with --outliers fashion on Fashion-MNIST)
+    taught each of those pictures as its class and as "not a digit" at once, without a word (a review)."""
+    data = idx_folder(tmp_path / "digits", 28)
+    r = digitnet("train", "--data-dir", data, "--outliers", data, "--iters", 3, "--out", tmp_path / "o.npz", env=env)
+    assert r.returncode == 2 and not (tmp_path / "o.npz").exists(), r.stderr
+    assert "of its pictures are among the training pictures, which the net would learn as their class and as " \
+           "'not a digit' at once" in one_error_line(r.stderr)[-1]
+
+
+def test_a_folder_of_outliers_needs_only_its_training_images(tmp_path, env):
+    """A folder of outliers had to hold all four MNIST files, labels 0-9, and its errors blamed Fashion-MNIST."""
+    from helpers import write_idx
+
+    others = tmp_path / "letters"
+    others.mkdir()
+    rng = np.random.default_rng(0)
+    write_idx(others / "train-images-idx3-ubyte.gz", rng.integers(0, 256, (200, 28, 28)))
+    data = idx_folder(tmp_path / "digits", 28)
+    r = digitnet("train", "--data-dir", data, "--outliers", others, "--iters", 3, "--calibration", 0,
+                 "--out", tmp_path / "o.npz", env=env)
+    assert r.returncode == 0, r.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = digitnet("train", "--data-dir", data, "--outliers", empty, "--iters", 3, "--out", tmp_path / "e.npz", env=env)
+    line = one_error_line(r.stderr)[-1]
+    assert r.returncode == 1 and "a folder of pictures needs at least its training images" in line
+    assert "Fashion" not in line
+
+
+def test_a_data_folder_with_both_a_gz_and_a_plain_file_that_differ_is_refused(tmp_path, env):
+    """The .gz was read and the plain file beside it never mentioned, whatever it held (a review)."""
+    data = idx_folder(tmp_path / "digits", 28)
+    labels = data / "t10k-labels-idx1-ubyte"
+    labels.write_bytes(gzip.decompress((data / "t10k-labels-idx1-ubyte.gz").read_bytes()))
+    r = digitnet("train", "--data-dir", data, "--iters", 3, "--out", tmp_path / "same.npz", env=env)
+    assert r.returncode == 0, r.stderr  # the same labels twice: read
+    body = bytearray(labels.read_bytes())
+    body[-1] = (body[-1] + 1) % 10
+    labels.write_bytes(bytes(body))
+    r = digitnet("train", "--data-dir", data, "--iters", 3, "--out", tmp_path / "differ.npz", env=env)
+    assert r.returncode == 1 and one_error_line(r.stderr)[-1].endswith(
+        "both t10k-labels-idx1-ubyte.gz and t10k-labels-idx1-ubyte are here, and they differ: keep one"), r.stderr
+
+
+def test_a_data_folder_given_as_dot_is_named_for_what_it_is(tmp_path, env):
+    """`--data-dir .` named the dataset "." in the output, the metrics and the model file (a review)."""
+    data = idx_folder(tmp_path / "digits", 28)
+    r = digitnet("train", "--data-dir", ".", "--iters", 3, "--calibration", 0, "--out", tmp_path / "dot.npz", env=env,
+                 cwd=data)
+    assert r.returncode == 0, r.stderr
+    assert "dataset: digits at ." in r.stdout and "on digits" in r.stdout, r.stdout

@@ -269,3 +269,10 @@ def test_fashion_mnist():
     assert ds.x_train.shape == (60000, 784) and ds.x_test.shape == (10000, 784)
     assert set(np.unique(ds.t_test)) == set(range(10))
     assert ds.describe() == f"fashion-mnist at {FASHION} (60,000 train / 10,000 test)"
+
+
+def test_load_mnist_takes_offline_as_resolve_dataset_does(capsys):
+    """load_mnist(offline=True) was a TypeError: it passed offline= on, and offline= from **kw too (a review)."""
+    (x_train, t_train), (x_test, _) = load_mnist(offline=True)
+    assert x_train.shape == (8000, 784) and x_test.shape == (2000, 784) and t_train.dtype == np.int64
+    assert "offline sample" in capsys.readouterr().err

@@ -205,3 +205,25 @@ def test_adam_in_place_is_the_plain_formula_float_for_float(dtype):
     for k in params:
         np.testing.assert_array_equal(params[k], plain[k])
     assert params["W"].dtype == dtype
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda o: o.SGD(lr=-0.1), "lr must be a finite number >= 0, not -0.1"),
+    (lambda o: o.SGD(lr=float("nan")), "lr must be a finite number >= 0, not nan"),
+    (lambda o: o.Momentum(momentum=1.0), r"momentum must be in \[0, 1\), not 1.0"),
+    (lambda o: o.Adam(beta1=1.0), r"beta1 must be in \[0, 1\), not 1.0"),
+    (lambda o: o.Adam(beta2=1.0), r"beta2 must be in \[0, 1\), not 1.0"),
+    (lambda o: o.Adam(beta1=-0.5), r"beta1 must be in \[0, 1\), not -0.5"),
+    (lambda o: o.RMSprop(decay_rate=1.0), r"decay_rate must be in \[0, 1\), not 1.0"),
+    (lambda o: o.AdaGrad(eps=-1e-7), "eps must be a finite number >= 0"),
+    (lambda o: o.StepLR(0.1, 0), "step_size must be a whole number of steps >= 1, not 0"),
+    (lambda o: o.CosineLR(0.1, 0), "total_steps must be a whole number of steps >= 1, not 0"),
+    (lambda o: o.WarmupLR(o.ConstantLR(0.1), 0), "steps must be a whole number of steps >= 1, not 0"),
+])
+def test_optimizers_and_schedules_refuse_settings_no_training_has(make, message):
+    """They took any value, as PyTorch's do not: a negative rate climbed the loss, beta2 = 1 never moved the
+    weights, decay_rate 1 threw them to 1e6, and beta1 = 1 or a step size of 0 divided by zero later (a review)."""
+    from digitnet import optimizers
+
+    with pytest.raises(ValueError, match=message):
+        make(optimizers)

@@ -159,9 +159,28 @@ def test_warmup_ramps_linearly_into_the_schedule():
 
     warm = WarmupLR(ConstantLR(0.8), steps=4)
     assert [warm(s) for s in range(6)] == pytest.approx([0.2, 0.4, 0.6, 0.8, 0.8, 0.8])
-    cosine = CosineLR(1.0, total_steps=100)
+    # The ramp reaches lr, then the schedule starts (it was laid over a cosine already decaying, which it never
+    # reached: a review); as PyTorch's SequentialLR of a LinearLR and the schedule.
+    cosine = CosineLR(1.0, total_steps=90)
     warm = WarmupLR(cosine, steps=10)
-    assert warm(4) == pytest.approx(cosine(4) * 0.5) and warm(50) == cosine(50)
+    assert warm(4) == pytest.approx(0.5) and warm(9) == 1.0 and warm(10) == cosine(0) and warm(50) == cosine(40)
+
+
+def test_warmup_then_a_cosine_matches_pytorch_sequential_lr():
+    torch = pytest.importorskip("torch")
+    from digitnet.optimizers import CosineLR, WarmupLR
+
+    warm = WarmupLR(CosineLR(0.1, total_steps=15), steps=15)
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    reference = torch.optim.lr_scheduler.SequentialLR(optimizer, [
+        torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=1 / 15, total_iters=14),
+        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=14)], milestones=[15])
+    rates = []
+    for _ in range(30):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        reference.step()
+    assert [warm(s) for s in range(30)] == pytest.approx(rates, abs=1e-12)
 
 
 @pytest.mark.parametrize("model, n", [("mlp", 2), ("mlp", 3), ("deep-cnn", 2)])

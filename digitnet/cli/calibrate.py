@@ -161,6 +161,9 @@ def command(model, data_dir, offline, outliers, rate, out):
                 raise click.BadParameter(str(e), param_hint="--outliers") if isinstance(e, ValueError) else e from None
             click.echo(f"note: the model trained with outliers {outliers}, not found here ({e}): the score is "
                        "chosen without them (msp)", err=True)
+    if held_out is not None and held_out.shape[1] != x.shape[1]:  # before: a ValueError traceback from the net
+        raise click.BadParameter(f"{outliers}: pictures of {held_out.shape[1]} pixels, and the digits have "
+                                 f"{x.shape[1]}", param_hint="--outliers")
     before = params_digest(net.state_arrays())
     confidence, aurocs = fit_for_net(net, x, t, held_out, rate=rate, fitted_on=described)
     metadata = dict(header.get("metadata") or {})

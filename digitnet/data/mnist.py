@@ -98,13 +98,44 @@ def _read_pair(images_path, labels_path):
     return images, labels
 
 
-def _find(folder, stem):
-    """folder/stem.gz or folder/stem (the two names MNIST-style sets come under)."""
-    for name in (stem + ".gz", stem):
-        if (folder / name).is_file():
-            return folder / name
-    raise DataError(f"{folder / (stem + '.gz')}: not found (nor {stem}); a data folder needs "
-                    f"the four standard MNIST-format files")
+def _find(folder, stem, needs="a data folder needs the four standard MNIST-format files"):
+    """folder/stem.gz or folder/stem (the two names MNIST-style sets come under); both there must hold the same."""
+    gz, plain = folder / (stem + ".gz"), folder / stem
+    if gz.is_file() and plain.is_file():
+        if not _same_bytes(gz, plain):  # before: the .gz was read and the other never mentioned
+            raise DataError(f"{folder}: both {gz.name} and {plain.name} are here, and they differ: keep one")
+        return gz
+    for path in (gz, plain):
+        if path.is_file():
+            return path
+    raise DataError(f"{gz}: not found (nor {stem}); {needs}")
+
+
+def _same_bytes(gz, plain, chunk=1 << 20):
+    """Whether gz unpacks to plain's bytes (read a chunk at a time; a damaged gz differs)."""
+    import gzip
+    import zlib
+
+    try:
+        with gzip.open(gz, "rb") as a, open(plain, "rb") as b:
+            while True:
+                x, y = a.read(chunk), b.read(chunk)
+                if x != y:
+                    return False
+                if not x:
+                    return True
+    except (OSError, EOFError, zlib.error):
+        return False
+
+
+def training_images(data_dir, dtype=np.float32):
+    """The training images of an MNIST-format folder, (N, H*W) in [0, 1]: only its train-images file is needed
+    (a folder of outliers has no use for labels, nor for a test set)."""
+    folder = Path(data_dir)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: {'not a folder' if folder.exists() else 'no such folder'}")
+    images = read_images(_find(folder, TRAIN_IMAGES, "a folder of pictures needs at least its training images"))
+    return (images.reshape(len(images), -1) / np.float32(255)).astype(dtype)
 
 
 def _assemble(name, source, train, test, conv):
@@ -148,7 +179,7 @@ def load_dataset(data_dir=None, *, normalize=True, flatten=True, one_hot_label=F
     files = [_find(folder, stem) for stem in (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS)]
     train = _read_pair(files[0], files[1])
     test = _read_pair(files[2], files[3])
-    return _assemble(folder.name or str(folder), str(data_dir), train, test, conv)
+    return _assemble(folder.resolve().name or str(folder), str(data_dir), train, test, conv)  # ".": its real name
 
 
 def load_mnist(normalize=True, flatten=True, one_hot_label=False, data_dir=None, **kw):
@@ -158,8 +189,10 @@ def load_mnist(normalize=True, flatten=True, one_hot_label=False, data_dir=None,
     cannot be had (no network, DIGITNET_OFFLINE=1 or download=False), the bundled offline sample,
     with a one-line notice on stderr. A data_dir of your own is read as is, errors and all.
     """
-    download = kw.pop("download", None)
-    ds, notice = resolve_dataset(data_dir, offline=None if download is None else not download,
+    download, offline = kw.pop("download", None), kw.pop("offline", None)  # either says it (offline= was a TypeError)
+    if offline is None and download is not None:
+        offline = not download
+    ds, notice = resolve_dataset(data_dir, offline=offline,
                                  normalize=normalize, flatten=flatten, one_hot_label=one_hot_label, **kw)
     if notice:
         print(notice, file=sys.stderr)
