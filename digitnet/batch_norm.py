@@ -55,6 +55,7 @@ class BatchNormalization:
             self.running_mean = np.zeros(x.shape[1], dtype=x.dtype)
             self.running_var = np.ones(x.shape[1], dtype=x.dtype)
         if train_flg:
+            one_value(x.shape[0])
             mu = x.mean(axis=0)
             var = np.mean((x - mu) ** 2, axis=0)
             self.running_mean = self.momentum * self.running_mean + (1 - self.momentum) * mu
@@ -84,6 +85,13 @@ class BatchNormalization:
             # The book's chain (dxc, dstd, dvar, dmu) collapsed: the batch mean and variance depend on x too.
             dxn = dxn - dxn.mean(axis=0) - self.xn * np.mean(dxn * self.xn, axis=0)
         return (dxn / self.std).reshape(self.input_shape)
+
+
+def one_value(m):
+    """ValueError for training on one value per feature, as PyTorch refuses it: its variance is 0, the output 0
+    and the gradient below 0, and the running variance fell towards 0, so that inference blew up (a review)."""
+    if m < 2:
+        raise ValueError("batch normalization needs more than one value per feature to train on: a batch of 1")
 
 
 def channel_sums(x, y=None):
@@ -129,6 +137,7 @@ class ChannelBatchNorm:
             self.running_mean, self.running_var = np.zeros(C, dtype=x.dtype), np.ones(C, dtype=x.dtype)
         if train_flg:
             m = x.size // C  # values per channel
+            one_value(m)
             mu = channel_sums(x) / m
             # E[x^2] - mu^2 in double: one pass, and no cancellation worth the name for a conv's outputs
             var = np.maximum(channel_sums(x, x).astype(np.float64) / m - mu.astype(np.float64) ** 2, 0)

@@ -15,6 +15,22 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 
+def check_window(stride, pad):
+    """A window's stride (a whole number >= 1) and padding (a whole number >= 0), else ValueError: a stride of 0
+    was a ZeroDivisionError, a pad of -1 a broadcasting error."""
+    for name, value, least in (("stride", stride, 1), ("pad", pad, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+            raise ValueError(f"{name} must be a whole number >= {least}, not {value!r}")
+
+
+def check_images(x, channels, layer):
+    """x as (N, C, H, W) images (with C = channels, unless None), else a ValueError naming the shape: a wrong
+    channel count was a reshape or matmul error from deep inside, 3-d input "axes don't match array"."""
+    if np.ndim(x) != 4 or (channels is not None and x.shape[1] != channels):
+        want = "(N, C, H, W)" if channels is None else f"(N, {channels}, H, W)"
+        raise ValueError(f"{layer} takes images shaped {want}, not {np.shape(x)}")
+
+
 def conv_output_size(input_size, filter_size, stride=1, pad=0):
     """How many positions a filter_size window takes along an input_size axis: (input + 2 pad - filter) // stride + 1.
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from .batch_norm import BatchNormalization, ChannelBatchNorm, channel_sums  # noqa: F401  (re-exported: layers.py has every layer)
 from .functions import check_labels, row_max, sigmoid, softmax
-from .im2col import col2im_nhwc, conv_chunks, conv_output_size, filter_gradient, pad_nhwc
+from .im2col import check_images, check_window, col2im_nhwc, conv_chunks, conv_output_size, filter_gradient, pad_nhwc
 
 
 def relu(x):
@@ -197,6 +197,11 @@ class SoftmaxWithLoss:
         self.t = None  # targets as given
 
     def forward(self, x, t):
+        if np.ndim(t) == 2 and t.shape[1] == 1 < x.shape[1]:  # a column of labels, not rows of one class
+            t = t[:, 0]
+        if np.ndim(t) == x.ndim and np.shape(t) != x.shape:
+            raise ValueError(f"targets of shape {np.shape(t)} for scores of shape {x.shape}: give labels (N,) or "
+                             f"rows of {x.shape[1]} class probabilities")
         self.t = t
         shifted = x - row_max(x)
         self.y = np.exp(shifted)
@@ -312,6 +317,7 @@ class Convolution:
     has_optional_input_grad = True  # LayeredNet skips dx for the first layer
 
     def __init__(self, W, b, stride=1, pad=0):
+        check_window(stride, pad)
         self.W = W  # the network's own arrays
         self.b = b
         self.stride = stride
@@ -321,6 +327,7 @@ class Convolution:
         self.db = None
 
     def forward(self, x):
+        check_images(x, self.W.shape[1], "Convolution")
         self.x = pad_nhwc(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), self.pad)
         return self._convolve(self.x)
 
@@ -329,6 +336,7 @@ class Convolution:
         (without padding) after that. Each batch chunk is pooled as soon as it is computed, while it is in the
         cache, and the bias and ReLU go on the pooled maxima, a quarter of the pixels for a 2x2 pool: max
         commutes with adding a per-channel constant and with the ReLU, float for float."""
+        check_images(x, self.W.shape[1], "Convolution")
         return self._convolve(pad_nhwc(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), self.pad), relu, pool)
 
     def _convolve(self, xp, relu=False, pool=None):
@@ -415,6 +423,7 @@ class Pooling:
     """
 
     def __init__(self, pool_h, pool_w, stride=2, pad=0):
+        check_window(stride, pad)
         if pad >= pool_h or pad >= pool_w:
             raise ValueError(f"pad {pad} must be smaller than the {pool_h}x{pool_w} pool: "
                              "a window could otherwise hold only padding")
@@ -454,6 +463,7 @@ class Pooling:
         return out
 
     def _padded(self, x):
+        check_images(x, None, "Pooling")
         x, p = x.transpose(0, 2, 3, 1), self.pad
         return np.pad(x, [(0, 0), (p, p), (p, p), (0, 0)], constant_values=-np.inf) if p else x
 

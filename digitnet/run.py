@@ -129,6 +129,7 @@ def prepare(settings, dataset):
     if s.batch_size > train_set[0].shape[0]:
         raise OptionError(f"--batch-size {s.batch_size} is larger than the training set ({train_set[0].shape[0]})")
     net = build_network(s, train_set[0].shape[1], rng)
+    _check_batch_norm(s, net)
     total = s.iters if s.iters is not None else s.epochs * max(train_set[0].shape[0] // s.batch_size, 1)
     augmenter = None
     if s.elastic and not s.augment:
@@ -142,6 +143,17 @@ def prepare(settings, dataset):
                               elastic_alpha=s.elastic)  # the data's own size (a 20x20 set was refused)
     return Run(s, dataset, train_set, val_set, net, OPTIMIZERS[s.optimizer](lr=s.lr),
                learning_rate_schedule(s, total), augmenter, rng, total, calibration_set, _outliers(s, train_set[0]))
+
+
+def _check_batch_norm(s, net):
+    """A MultiLayerNet's batch norm normalises each feature over the batch: a batch of 1 (per worker) is refused
+    here in one line rather than by the layer at the first step."""
+    from .batch_norm import BatchNormalization
+
+    share = s.batch_size // max(getattr(s, "workers", 1) or 1, 1)
+    if share < 2 and any(isinstance(layer, BatchNormalization) for layer in getattr(net, "layers", {}).values()):
+        each = " per worker" if s.batch_size > share else ""
+        raise OptionError(f"--batch-size {s.batch_size}: batch normalization needs batches of 2 or more{each}")
 
 
 def _check_digit_size(s, pixels):

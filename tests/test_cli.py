@@ -482,3 +482,12 @@ def test_a_data_folder_given_as_dot_is_named_for_what_it_is(tmp_path, env):
                  cwd=data)
     assert r.returncode == 0, r.stderr
     assert "dataset: digits at ." in r.stdout and "on digits" in r.stdout, r.stdout
+
+
+def test_a_batch_norm_net_with_batches_of_one_is_refused_in_one_line(tmp_path, env):
+    """Batch norm learns nothing from batches of 1 (output and gradient 0), and its running variance then broke
+    inference; the layer refuses it, and train says so before the first step."""
+    r = digitnet("train", "--offline", "--model", "mlp", "--batch-norm", "--batch-size", 1, "--iters", 3,
+                 "--out", tmp_path / "bn.npz", env=env)
+    assert r.returncode == 2 and not (tmp_path / "bn.npz").exists()
+    assert one_error_line(r.stderr)[-1].endswith("--batch-size 1: batch normalization needs batches of 2 or more")

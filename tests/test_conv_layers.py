@@ -1,4 +1,6 @@
 """The book's ch. 6-7 layers: Dropout, BatchNormalization, im2col/col2im, Convolution, Pooling."""
+import re
+
 import numpy as np
 import pytest
 from helpers import check_layer
@@ -516,3 +518,39 @@ def test_float32_in_float32_out(rng, name, train_flg):
     for grad in ("dW", "db", "dgamma", "dbeta"):
         if getattr(layer, grad, None) is not None:
             assert getattr(layer, grad).dtype == np.float32, grad
+
+
+def test_convolution_and_pooling_refuse_input_and_settings_they_cannot_take_in_one_clear_line():
+    """A wrong channel count was a reshape or matmul error from deep inside, 3-d input "axes don't match array",
+    stride 0 a ZeroDivisionError and pad -1 a broadcasting error (a review; PyTorch refuses each by name)."""
+    conv = Convolution(np.zeros((2, 3, 3, 3)), np.zeros(2))
+    for x in (np.zeros((1, 4, 6, 6)), np.zeros((1, 1, 6, 6)), np.zeros((3, 6, 6))):
+        wanted = r"Convolution takes images shaped \(N, 3, H, W\), not " + re.escape(str(x.shape))
+        with pytest.raises(ValueError, match=wanted):
+            conv.forward(x)
+        with pytest.raises(ValueError, match="Convolution takes images shaped"):
+            conv.infer(x)
+    with pytest.raises(ValueError, match=r"Pooling takes images shaped \(N, C, H, W\), not \(3, 6, 6\)"):
+        Pooling(2, 2).forward(np.zeros((3, 6, 6)))
+    for make in (lambda: Convolution(conv.W, conv.b, stride=0), lambda: Pooling(2, 2, stride=0)):
+        with pytest.raises(ValueError, match="stride must be a whole number >= 1, not 0"):
+            make()
+    with pytest.raises(ValueError, match="pad must be a whole number >= 0, not -1"):
+        Convolution(conv.W, conv.b, pad=-1)
+    assert conv.forward(np.ones((1, 3, 6, 6))).shape == (1, 2, 4, 4)  # what fits still runs
+
+
+def test_batch_norm_refuses_to_train_on_one_value_per_feature():
+    """Trained on batches of 1, BatchNormalization's output and gradient were 0 and its running variance fell
+    towards 0, so that inference gave values of +-55 (a review); PyTorch refuses it. Inference on one is fine."""
+    from digitnet.layers import ChannelBatchNorm
+
+    bn = BatchNormalization(np.ones(4), np.zeros(4))
+    with pytest.raises(ValueError, match="more than one value per feature to train on"):
+        bn.forward(np.ones((1, 4)), True)
+    bn.forward(np.random.default_rng(0).standard_normal((5, 4)), True)
+    assert bn.forward(np.ones((1, 4)), False).shape == (1, 4)
+    channel = ChannelBatchNorm(np.ones(2), np.zeros(2))
+    with pytest.raises(ValueError, match="more than one value per feature to train on"):
+        channel.forward(np.ones((1, 2, 1, 1)), True)
+    assert channel.forward(np.random.default_rng(1).standard_normal((1, 2, 3, 3)), True).shape == (1, 2, 3, 3)

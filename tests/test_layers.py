@@ -133,3 +133,17 @@ def test_float32_stays_float32(rng):
     loss_layer = SoftmaxWithLoss()
     loss_layer.forward(out, np.array([0, 1, 2, 0]))
     assert loss_layer.backward(1).dtype == np.float32
+
+
+def test_softmax_with_loss_reads_a_column_of_labels_as_labels_and_names_a_wrong_target_shape():
+    """A (N, 1) column of labels was taken for rows of class probabilities: "cannot reshape array of size 9 into
+    shape (3,)" from net.loss and net.gradient, which accuracy took as labels (a review)."""
+    x, t = np.random.default_rng(0).standard_normal((3, 4)), np.array([2, 0, 3])
+    assert SoftmaxWithLoss().forward(x, t[:, None]) == SoftmaxWithLoss().forward(x, t)
+    layer = SoftmaxWithLoss()
+    layer.forward(x, t[:, None])
+    reference = SoftmaxWithLoss()
+    reference.forward(x, t)
+    np.testing.assert_array_equal(layer.backward(), reference.backward())
+    with pytest.raises(ValueError, match=r"targets of shape \(3, 10\) for scores of shape \(3, 4\)"):
+        SoftmaxWithLoss().forward(x, np.eye(10)[t])

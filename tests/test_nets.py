@@ -1,5 +1,6 @@
 """MultiLayerNet, SimpleConvNet and DeepConvNet: backprop against numerical gradients, save and load."""
 import json
+import re
 
 import numpy as np
 import pytest
@@ -228,3 +229,24 @@ def test_build_net_names_the_models_that_take_an_option_and_takes_no_hidden_laye
     with pytest.raises(ValueError, match=r"dropout: deep-cnn and mlp"):
         build_net("two-layer", dropout=0.3)
     assert build_net("mlp", hidden=[]).config["hidden_size_list"] == []
+
+
+def test_conv_nets_take_their_own_layouts_only_and_fast_cnn_square_images():
+    """A conv net reshaped any input of the right size: channels-last (N, 6, 6, 3) or (N, 12, 3, 3) images were
+    scrambled without a word; and FastConvNet built nets of 8x6 images that could never run (a review)."""
+    from digitnet.nets import FastConvNet, SimpleConvNet
+
+    net = SimpleConvNet((3, 6, 6), {"filter_num": 2, "filter_size": 3, "pad": 0, "stride": 1}, 4, 3,
+                        rng=np.random.default_rng(0))
+    x = np.random.default_rng(1).standard_normal((2, 3, 6, 6))
+    np.testing.assert_array_equal(net.predict(x.reshape(2, -1)), net.predict(x))  # flat rows: the same images
+    for shape in ((2, 6, 6, 3), (2, 12, 3, 3)):
+        wanted = re.escape(f"input of shape {shape}: the network takes samples of 108 numbers")
+        with pytest.raises(ValueError, match=wanted):
+            net.predict(x.reshape(shape))
+    one = SimpleConvNet((1, 6, 6), {"filter_num": 2, "filter_size": 3, "pad": 0, "stride": 1}, 4, 3,
+                        rng=np.random.default_rng(0))
+    images = np.random.default_rng(2).standard_normal((2, 6, 6))
+    np.testing.assert_array_equal(one.predict(images), one.predict(images[:, None]))  # (N, H, W): one channel
+    with pytest.raises(ValueError, match="square images"):
+        FastConvNet((1, 8, 6), channels=(2,), output_size=3)

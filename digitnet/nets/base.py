@@ -69,13 +69,16 @@ class LayeredNet:
         """x as the first layer takes it: rows of input_size numbers, or images of input_dim for a conv net.
 
         Takes samples of any shape that holds input_size numbers ((N, 784) rows or (N, 1, 28, 28) images), or
-        one sample of input_size numbers; ValueError for anything else, which a reshape would cut up silently."""
+        one sample of input_size numbers; a conv net only rows, images of input_dim, or (N, H, W) for one channel.
+        ValueError for anything else, which a reshape would cut up silently."""
         x = np.asarray(x)
         if x.shape[1:] == tuple(self.input_dim):
             return x
         if x.ndim == 1 and x.size == self.input_size:  # one sample
             return x.reshape(1, *self.input_dim)
-        if x.ndim < 2 or math.prod(x.shape[1:]) != self.input_size:
+        images = len(self.input_dim) == 3  # a conv net: a reshape of (N, H, W, C) or (N, 12, 3, 3) scrambled them
+        laid_out = x.ndim == 2 or (x.ndim == 3 and self.input_dim[0] == 1) if images else True
+        if x.ndim < 2 or math.prod(x.shape[1:]) != self.input_size or not laid_out:
             shapes = {f"(N, {self.input_size})", f"(N, {', '.join(map(str, self.input_dim))})"}
             raise ValueError(f"input of shape {x.shape}: the network takes samples of {self.input_size} numbers, "
                              f"shaped {' or '.join(sorted(shapes))}")

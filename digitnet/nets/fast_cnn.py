@@ -16,7 +16,7 @@ import numpy as np
 from ..im2col import conv_output_size
 from ..initializers import initial_weights
 from ..layers import Affine, ChannelBatchNorm, Convolution, Pooling, Relu, SoftmaxWithLoss
-from .conv_nets import ConvNet
+from .conv_nets import ConvNet, square_images
 
 FAST_CONV_CHANNELS = (16, 32, 64)
 
@@ -40,7 +40,7 @@ class FastConvNet(ConvNet):
     def __init__(self, input_dim=(1, 28, 28), channels=FAST_CONV_CHANNELS, output_size=10, weight_init_std="pytorch",
                  weight_decay_lambda=0.0, label_smoothing=0.0, *, rng=None, dtype=np.float64):
         rng = np.random if rng is None else rng
-        self.input_dim = tuple(input_dim)
+        self.input_dim = square_images(input_dim)  # (1, 8, 6) was built, and could never run
         self.config = {"input_dim": list(self.input_dim), "channels": [int(c) for c in channels],
                        "output_size": output_size, "weight_init_std": weight_init_std,
                        "weight_decay_lambda": weight_decay_lambda, "label_smoothing": label_smoothing}
