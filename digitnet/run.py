@@ -174,12 +174,19 @@ def _outliers(s, x_train):
     if outliers[0].shape[1] != x_train.shape[1]:  # before: a ValueError traceback from train()
         raise OptionError(f"--outliers {s.outliers}: pictures of {outliers[0].shape[1]} pixels, and the digits "
                           f"have {x_train.shape[1]}")
-    mine = {hash(row.tobytes()) for row in np.ascontiguousarray(outliers[0], dtype=x_train.dtype)}
-    shared = sum(hash(row.tobytes()) in mine for row in x_train)
+    mine = set(_pixel_keys(outliers[0]))
+    shared = sum(key in mine for key in _pixel_keys(x_train))
     if shared:
         raise OptionError(f"--outliers {s.outliers}: {shared:,} of its pictures are among the training pictures, "
                           "which the net would learn as their class and as 'not a digit' at once")
     return outliers
+
+
+def _pixel_keys(x, chunk=4096):
+    """A hash of each picture's pixels as bytes 0-255: the same picture in float32 and in float64 is one key."""
+    for start in range(0, len(x), chunk):
+        for row in np.round(np.asarray(x[start:start + chunk]) * 255).astype(np.uint8):
+            yield hash(row.tobytes())
 
 
 def describe(run):
