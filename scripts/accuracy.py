@@ -19,9 +19,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-# A folder with the first 10,000 training digits and the official test set, where the tests look for it.
-MNIST_10K = Path(os.environ.get("DIGITNET_TEST_DATA") or REPO.parent / "shared" / "data" / "mnist-10k")
+from shared_data import FOLDER as MNIST_10K  # the first 10,000 training digits and the official test set
+from shared_data import REPO, official_test_set
+
+sys.path.insert(0, str(REPO))  # this checkout's digitnet, installed or not
+
 FULL_MNIST = None  # the full MNIST from the cache, with --train-limit 10000
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 
@@ -44,9 +46,8 @@ def data_args(data_dir):
     """The `digitnet train` options that pick a run's data, or why it cannot run (a string)."""
     if data_dir is not FULL_MNIST:
         return ["--data-dir", str(data_dir)] if data_dir.is_dir() else f"{data_dir} is absent"
-    if (MNIST_10K / "t10k-images-idx3-ubyte.gz").is_file():
+    if official_test_set(normalize=False)[0] is not None:
         return ["--data-dir", str(MNIST_10K)]  # the same digits as --train-limit 10000, already apart
-    sys.path.insert(0, str(REPO))  # run from a checkout without installing
     from digitnet.data.download import ensure_mnist_files, mnist_cache_dir
     from digitnet.errors import DataError
     try:
@@ -64,9 +65,14 @@ def run(name):
         return None
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "model.npz"
-        env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+        # this checkout's digitnet, not whatever another folder or the environment holds
+        path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+        env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "PYTHONPATH": path}
         cmd = [sys.executable, "-m", "digitnet", "train", *data, *args, "--out", str(out)]
-        subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
+        done = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL)
+        if done.returncode != 0:  # its one-line error is on stderr already (before: a CalledProcessError traceback)
+            print(f"{name:22} failed: digitnet train exited with status {done.returncode}")
+            return False
         history = json.loads(out.with_suffix(".metrics.json").read_text())["epochs"]
     last = history[-1]
     result = {"run": name, "test_acc": last["test_acc"], "train_time_s": last["train_time_s"],
@@ -89,7 +95,7 @@ def main(argv):
         print("nothing measured: give the MNIST runs a folder of MNIST's four IDX files in $DIGITNET_TEST_DATA "
               "(or let digitnet download full MNIST once, online)", file=sys.stderr)
         return 1
-    return 0
+    return 1 if any(result is False for result in measured) else 0
 
 
 if __name__ == "__main__":

@@ -233,6 +233,7 @@ class Server:
         self.log = open(self.log_path, "wb")
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
                    PYTHONUNBUFFERED="1")
+        model = Path(model).resolve()  # the server runs in the repository: a path relative to here was not found
         self.proc = subprocess.Popen([sys.executable, "-m", "digitnet", "serve", str(model), "--host", HOST,
                                       "--port", str(port)], stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, env=env, cwd=REPO)

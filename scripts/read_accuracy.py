@@ -38,11 +38,11 @@ import numpy as np  # after the thread setting, which BLAS reads when it loads
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-MNIST_10K = Path(os.environ.get("DIGITNET_TEST_DATA") or REPO.parent / "shared" / "data" / "mnist-10k")
+
+from shared_data import official_test_set  # noqa: E402  (this script's folder is on sys.path)
 
 import digitnet  # noqa: E402  (sys.path is set above)
 from digitnet.committee import as_committee  # noqa: E402  (sys.path is set above)
-from digitnet.data.mnist import load_dataset  # noqa: E402  (sys.path is set above)
 from digitnet.data.numbers import FIELDS, RULINGS, compose, in_fields, lines, ruled  # noqa: E402  (sys.path is set above)
 from digitnet.data.photos import PHOTOS, lit  # noqa: E402  (sys.path is set above)
 from digitnet.predict import predict_images  # noqa: E402  (sys.path is set above)
@@ -137,9 +137,9 @@ def digits(which):
 
         sample = load_sample(flatten=False)
         return sample.x_test.reshape(-1, 28, 28), sample.t_test, "the bundled sample's held-out digits"
-    if not (MNIST_10K / "t10k-images-idx3-ubyte.gz").is_file():
-        sys.exit(f"{MNIST_10K}: no official MNIST test set there (set DIGITNET_TEST_DATA)")
-    ds = load_dataset(MNIST_10K, flatten=False)
+    ds, why = official_test_set(flatten=False)
+    if ds is None:
+        sys.exit(f"read_accuracy: {why}")
     return ds.x_test.reshape(-1, 28, 28), ds.t_test, "the official MNIST test set"
 
 
@@ -161,13 +161,19 @@ def main():
                              "dappled and desk (separated numbers photographed in even or uneven light, or on a "
                              "dark desk)")
     args = parser.parse_args()
+    kinds = args.kinds.split(",")
+    known = ("separated", "touching", "broken", "lines", *RULINGS, *FIELDS, *PHOTOS)
+    unknown = [kind for kind in kinds if kind not in known]
+    if unknown or args.n < 1:  # before: a traceback, after minutes of the kinds before it
+        parser.error(f"no kind {unknown[0]!r}: the kinds are {', '.join(known)}" if unknown else
+                     f"-n must be 1 or more, not {args.n}")
     x, t, source = digits(args.digits)
     try:
         net, name = load_nets(args)
     except digitnet.DigitnetError as e:  # an unknown name, a missing or damaged file: one line, not a traceback
         sys.exit(f"read_accuracy: {e}")
     print(f"{args.n} numbers of 2 to 6 digits per kind from {source}, seed {args.seed}, model {name}")
-    for kind in args.kinds.split(","):
+    for kind in kinds:
         run_kind(kind, net, x, t, args.n, args.seed, reject=not args.no_reject)
     size, seconds = photo_time(net, x, t)
     print(f"a 4-digit {size[0]}x{size[1]} JPEG: read in {1000 * seconds:.0f} ms (median of 5)")

@@ -30,8 +30,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from shared_data import official_test_set  # noqa: E402  (this script's folder is on sys.path)
+
 from digitnet.calibration import SCORES, confidence_of, score_of  # noqa: E402  (sys.path is set above)
-from digitnet.data import load_dataset  # noqa: E402  (sys.path is set above)
 from digitnet.errors import DigitnetError  # noqa: E402  (sys.path is set above)
 from digitnet.functions import softmax  # noqa: E402  (sys.path is set above)
 from digitnet.metrics import auroc, expected_calibration_error, predict_scores  # noqa: E402  (sys.path is set above)
@@ -41,7 +42,6 @@ from digitnet.predict import IMAGE_SUFFIXES  # noqa: E402  (sys.path is set abov
 from digitnet.preprocess import to_mnist  # noqa: E402  (sys.path is set above)
 from digitnet.pretrained import bundled_models, bundled_path  # noqa: E402  (sys.path is set above)
 
-OFFICIAL_TEST = Path(os.environ.get("DIGITNET_TEST_DATA") or REPO.parent / "shared" / "data" / "mnist-10k")
 FIXTURES = REPO / "tests" / "fixtures"
 GOALS = {"fashion_auroc": 0.995, "drawings_auroc": 0.95, "nondigits_rejected": 0.90, "mnist_rejected": 0.01,
          "handwriting_rejected": 0.05, "ece": 0.005}
@@ -55,11 +55,11 @@ def fixture_images(folder):
 def load_sets():
     """{name: (images, labels or None)} of what is there, and a list of what is missing."""
     sets, missing = {}, []
-    if (OFFICIAL_TEST / "t10k-images-idx3-ubyte.gz").is_file():
-        ds = load_dataset(OFFICIAL_TEST, dtype=np.float32)
+    ds, why = official_test_set(dtype=np.float32)
+    if ds is not None:
         sets["mnist"] = (ds.x_test, ds.t_test)
     else:
-        missing.append(f"the official MNIST test set ({OFFICIAL_TEST})")
+        missing.append(f"the official MNIST test set ({why})")
     try:
         sets["fashion"] = (fashion_images(split="test"), None)
     except DigitnetError as e:
@@ -139,6 +139,8 @@ def main(argv=None):
     p.add_argument("--model-file", action="append", default=[], type=Path, help="also report this model file")
     p.add_argument("--plots", metavar="DIR", help="draw each model's reliability diagram and score histograms here")
     args = p.parse_args(argv)
+    if args.plots and Path(args.plots).exists() and not Path(args.plots).is_dir():  # before: after all the measuring
+        p.error(f"--plots {args.plots}: a file, not a folder")
     sets, missing = load_sets()
     for m in missing:
         print(f"missing, so not measured: {m}")

@@ -3,9 +3,11 @@ real signals, real files): full disks (a real tmpfs where this machine lets us m
 injected at the write call by tests/faults/sitecustomize.py), read-only folders, damaged checkpoints and
 metrics, two runs on one --out. docs/reliability.md's fault table names these tests row by row."""
 import contextlib
+import gzip
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,6 +25,7 @@ from faultkit import (
     start,
     wait_for_line,
 )
+from helpers import write_mnist_folder
 
 from digitnet.checkpoint import load_checkpoint
 from digitnet.model_io import load_model
@@ -270,6 +273,63 @@ def test_the_accuracy_script_with_no_data_to_measure_on_says_so_and_fails(tmp_pa
                           env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
     assert done.returncode == 1 and "two-layer-mnist10k     skipped: full MNIST is not cached" in done.stdout
     assert done.stderr.startswith("nothing measured: give the MNIST runs a folder of MNIST's four IDX files")
+
+
+def script(tmp_path, name, *args, data):
+    """scripts/NAME run in tmp_path with the official test set looked for in data; (exit status, stdout, stderr)."""
+    env = fault_env(tmp_path, DIGITNET_TEST_DATA=str(data), DIGITNET_CACHE_DIR=str(tmp_path),
+                    DIGITNET_MNIST_MIRRORS="http://127.0.0.1:9/")
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / name), *map(str, args)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=TIMEOUT_S)
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_the_measuring_scripts_read_a_folder_of_plain_idx_files_and_name_a_partial_one_in_one_line(tmp_path):
+    """They looked for one gzipped file: a folder of plain IDX files (which digitnet reads) was "missing", and a
+    folder with only the test files gave a DataError traceback (a review)."""
+    from digitnet.data import load_sample
+
+    sample = load_sample(normalize=False, flatten=False, dtype=None)
+    images, labels = sample.x_test[:100, 0], sample.t_test[:100]
+    plain = write_mnist_folder(tmp_path / "plain", images, labels, images, labels)
+    for path in plain.iterdir():  # unzipped, as `gunzip` leaves them
+        path.with_suffix("").write_bytes(gzip.decompress(path.read_bytes()))
+        path.unlink()
+    status, out, err = script(tmp_path, "read_accuracy.py", "-n", 1, "--kinds", "separated", "--model", "two-layer",
+                              data=plain)
+    assert status == 0 and "from the official MNIST test set" in out and "separated: whole numbers" in out, err
+    (plain / "train-images-idx3-ubyte").unlink()
+    for name in ("read_accuracy.py", "rejection_report.py"):
+        status, out, err = script(tmp_path, name, "two-layer" if name == "rejection_report.py" else "-n1", data=plain)
+        assert "Traceback" not in err and "train-images-idx3-ubyte.gz: not found" in out + err, err
+    assert status == 0 and "missing, so not measured: the official MNIST test set" in out
+
+
+@pytest.mark.parametrize("args, wanted", [(["--kinds", "separated,nosuch"], "no kind 'nosuch': the kinds are"),
+                                          (["-n", "0"], "-n must be 1 or more, not 0")])
+def test_read_accuracy_refuses_a_kind_or_count_it_cannot_measure_before_measuring(tmp_path, args, wanted):
+    """--kinds separated,typo measured the separated numbers for minutes, then gave a traceback (a review)."""
+    status, out, err = script(tmp_path, "read_accuracy.py", "--digits", "sample", *args, data=tmp_path / "none")
+    assert status == 2 and wanted in err and out == "" and "Traceback" not in err
+
+
+def test_make_pretrained_refuses_to_make_models_without_the_test_set_before_training(tmp_path):
+    """Without it the models were made with no test accuracy, and the default model switched to deep-cnn without
+    a word (a review)."""
+    status, out, err = script(tmp_path, "make_pretrained.py", "two-layer", data=tmp_path / "none")
+    assert status == 2 and out == "" and "Traceback" not in err
+    assert "the bundled models' test accuracy, and which is the default, come from the official MNIST test set" in err
+
+
+def test_the_load_test_finds_a_model_named_relative_to_where_it_runs(tmp_path):
+    """The server ran in the repository, so a model named relative to the current folder was not found (a review)."""
+    pytest.importorskip("fastapi")
+    from digitnet.pretrained import bundled_path
+
+    shutil.copy(bundled_path("two-layer"), tmp_path / "m.npz")
+    status, out, err = script(tmp_path, "load_test.py", "m.npz", "--requests", 4, "--clients", 1, "--abuse-every", 0,
+                              "--time-limit", 120, data=tmp_path / "none")
+    assert status == 0 and "result: ok" in out, out + err
 
 
 @pytest.mark.parametrize("extra", [[], ["--fresh"]])
