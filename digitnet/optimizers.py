@@ -343,9 +343,10 @@ class OneCycleLR:
     steps settle into a minimum."""
 
     def __init__(self, lr, total_steps, warmup_steps):
+        step_count(total_steps, "total_steps")
         if not 0 < warmup_steps < total_steps:
             raise ValueError(f"warm-up must be between 1 and {total_steps - 1} steps, not {warmup_steps}")
-        self.base_lr, self.total_steps, self.warmup_steps = lr, total_steps, warmup_steps
+        self.base_lr, self.total_steps, self.warmup_steps = rate(lr), total_steps, step_count(warmup_steps, "warm-up")
 
     def __call__(self, step):
         if step < self.warmup_steps:

@@ -153,14 +153,15 @@ def _check_batch_norm(s, net):
     share = s.batch_size // max(getattr(s, "workers", 1) or 1, 1)
     if share < 2 and any(isinstance(layer, BatchNormalization) for layer in getattr(net, "layers", {}).values()):
         each = " per worker" if s.batch_size > share else ""
-        raise OptionError(f"--batch-size {s.batch_size}: batch normalization needs batches of 2 or more{each}")
+        raise on_every_worker(OptionError(f"--batch-size {s.batch_size}: batch normalization needs batches of 2 or "
+                                          f"more{each}"))
 
 
 def _check_digit_size(s, pixels):
     """--pen-digits and --cut-digits draw and cut 28x28 digits: other pictures were a reshape traceback."""
     for option, share in (("--pen-digits", getattr(s, "pen_digits", 0)), ("--cut-digits", getattr(s, "cut_digits", 0))):
         if share and pixels != 28 * 28:
-            raise OptionError(f"{option} works on 28x28 digits; these pictures have {pixels} pixels")
+            raise on_every_worker(OptionError(f"{option} works on 28x28 digits; these pictures have {pixels} pixels"))
 
 
 def _outliers(s, x_train):
@@ -172,13 +173,14 @@ def _outliers(s, x_train):
     from .outliers import outlier_sets
     outliers = outlier_sets(s.outliers)
     if outliers[0].shape[1] != x_train.shape[1]:  # before: a ValueError traceback from train()
-        raise OptionError(f"--outliers {s.outliers}: pictures of {outliers[0].shape[1]} pixels, and the digits "
-                          f"have {x_train.shape[1]}")
+        raise on_every_worker(OptionError(f"--outliers {s.outliers}: pictures of {outliers[0].shape[1]} pixels, and "
+                                          f"the digits have {x_train.shape[1]}"))
     mine = set(_pixel_keys(outliers[0]))
     shared = sum(key in mine for key in _pixel_keys(x_train))
     if shared:
-        raise OptionError(f"--outliers {s.outliers}: {shared:,} of its pictures are among the training pictures, "
-                          "which the net would learn as their class and as 'not a digit' at once")
+        raise on_every_worker(OptionError(f"--outliers {s.outliers}: {shared:,} of its pictures are among the "
+                                          "training pictures, which the net would learn as their class and as 'not a "
+                                          "digit' at once"))
     return outliers
 
 

@@ -7,8 +7,8 @@
 
 MNIST runs train on the first 10,000 training digits and test on the official 10,000-image test set:
 `digitnet train --train-limit 10000 ...` on the full MNIST (cached, or downloaded once), or the same
-digits from a folder holding just them, $DIGITNET_TEST_DATA (else ../shared/data/mnist-10k), when
-there is one. Never the offline sample: its figures are not comparable. Fashion-MNIST runs use
+digits from a folder holding just them, the one scripts/shared_data.py names ($DIGITNET_TEST_DATA, else the
+project's copy), when there is one. Never the offline sample: its figures are not comparable. Fashion-MNIST runs use
 /usr/share/datasets/fashion-mnist (apt-get install dataset-fashion-mnist). BLAS runs on one thread, which is
 the faster choice on two cores (see the README's performance notes).
 """

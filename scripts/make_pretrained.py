@@ -14,8 +14,9 @@ on one BLAS thread, so a re-run gives the same weights bit for bit: the manifest
 (model_io.params_digest, also in the file's header) is the same each time. The .npz file's own sha256 is
 recorded too, to check the shipped bytes; it changes with each re-run only because zip entries carry the
 time they were written.
-Test accuracy is measured on the official 10,000-image test set from ../shared/data/mnist-10k when it
-is there (it is only read, never copied); otherwise it is recorded as null.
+Test accuracy is measured on the official 10,000-image test set, from the folder scripts/shared_data.py names
+(only read, never copied); without it the models are not made (their test accuracy, and which is the default,
+come from it). --verify needs it not.
 """
 import os
 

@@ -8,7 +8,7 @@
     python scripts/read_accuracy.py --no-reject                 # no '?': what rejection costs
 
 Numbers of 2 to 6 digits are composed (digitnet.data.numbers, fixed seed) from the official MNIST test
-set in $DIGITNET_TEST_DATA (else ../shared/data/mnist-10k): separated (clear gaps), touching (ink meeting
+set scripts/shared_data.py finds: separated (clear gaps), touching (ink meeting
 or overlapping by up to 2 MNIST pixels), broken (each digit's strokes cut apart: several strokes) and
 lines (2 or 3 separated numbers one above the other), drawn dark on light paper; with --kinds, also
 underlined and lined (separated numbers underlined, or on lined paper: data.numbers.ruled), boxed and

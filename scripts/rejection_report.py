@@ -14,7 +14,7 @@ Per model, with the calibration and rejection threshold stored in its file:
     non-digit drawings and Fashion-MNIST's test images.
 Goals (issue 22): AUROC >= 0.995 against Fashion, >= 0.95 on the drawings, >= 90 % of non-digit drawings
 rejected, <= 1 % of MNIST test digits and <= 5 % of hand-drawn digits rejected, ECE <= 0.5 %.
-Needs ../shared/data/mnist-10k (the official test set, read only) and Fashion-MNIST
+Needs the official test set (read only, where scripts/shared_data.py finds it) and Fashion-MNIST
 (apt-get install dataset-fashion-mnist); a part whose data is missing is reported as such.
 """
 import os

@@ -482,6 +482,10 @@ def test_a_data_folder_given_as_dot_is_named_for_what_it_is(tmp_path, env):
                  cwd=data)
     assert r.returncode == 0, r.stderr
     assert "dataset: digits at ." in r.stdout and "on digits" in r.stdout, r.stdout
+    (tmp_path / "mnist").symlink_to(data)  # a link keeps its own name: calibrate finds a run's data by it
+    r = digitnet("train", "--data-dir", "mnist", "--iters", 3, "--calibration", 0, "--out", tmp_path / "link.npz",
+                 env=env, cwd=tmp_path)
+    assert r.returncode == 0 and "dataset: mnist at mnist" in r.stdout, r.stdout
 
 
 def test_a_batch_norm_net_with_batches_of_one_is_refused_in_one_line(tmp_path, env):

@@ -327,6 +327,8 @@ def test_an_error_every_worker_meets_is_said_once_and_blames_none(tmp_path, mpie
     assert done.stderr.count(wanted) == 1, done.stderr
     done, _ = train2(tmp_path, None, "--lr", "1e30", iters=20)
     assert_one_line(done.stderr, "Error: training diverged: the loss became")
+    done, _ = train2(tmp_path, None, "--batch-norm", "--batch-size", "3", iters=2)  # a setting every worker checks
+    assert_one_line(done.stderr, "Error: --batch-size 3: batch normalization needs batches of 2 or more per worker")
     assert_clean(env, tmp_path)
 
 

@@ -248,5 +248,6 @@ def test_conv_nets_take_their_own_layouts_only_and_fast_cnn_square_images():
                         rng=np.random.default_rng(0))
     images = np.random.default_rng(2).standard_normal((2, 6, 6))
     np.testing.assert_array_equal(one.predict(images), one.predict(images[:, None]))  # (N, H, W): one channel
+    np.testing.assert_array_equal(one.predict(images[..., None]), one.predict(images[:, None]))  # Keras's layout
     with pytest.raises(ValueError, match="square images"):
         FastConvNet((1, 8, 6), channels=(2,), output_size=3)

@@ -219,6 +219,8 @@ def test_adam_in_place_is_the_plain_formula_float_for_float(dtype):
     (lambda o: o.StepLR(0.1, 0), "step_size must be a whole number of steps >= 1, not 0"),
     (lambda o: o.CosineLR(0.1, 0), "total_steps must be a whole number of steps >= 1, not 0"),
     (lambda o: o.WarmupLR(o.ConstantLR(0.1), 0), "steps must be a whole number of steps >= 1, not 0"),
+    (lambda o: o.OneCycleLR(-0.1, 10, 2), "lr must be a finite number >= 0, not -0.1"),
+    (lambda o: o.OneCycleLR(float("nan"), 10, 2), "lr must be a finite number >= 0, not nan"),
 ])
 def test_optimizers_and_schedules_refuse_settings_no_training_has(make, message):
     """They took any value, as PyTorch's do not: a negative rate climbed the loss, beta2 = 1 never moved the

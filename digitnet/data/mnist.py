@@ -179,7 +179,9 @@ def load_dataset(data_dir=None, *, normalize=True, flatten=True, one_hot_label=F
     files = [_find(folder, stem) for stem in (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS)]
     train = _read_pair(files[0], files[1])
     test = _read_pair(files[2], files[3])
-    return _assemble(folder.resolve().name or str(folder), str(data_dir), train, test, conv)  # ".": its real name
+    # ".": the folder's real name; a link keeps its own (calibrate finds a run's data again by it)
+    name = folder.name if folder.name not in ("", "..") else folder.resolve().name
+    return _assemble(name or str(folder), str(data_dir), train, test, conv)
 
 
 def load_mnist(normalize=True, flatten=True, one_hot_label=False, data_dir=None, **kw):

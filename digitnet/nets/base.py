@@ -76,13 +76,23 @@ class LayeredNet:
             return x
         if x.ndim == 1 and x.size == self.input_size:  # one sample
             return x.reshape(1, *self.input_dim)
-        images = len(self.input_dim) == 3  # a conv net: a reshape of (N, H, W, C) or (N, 12, 3, 3) scrambled them
-        laid_out = x.ndim == 2 or (x.ndim == 3 and self.input_dim[0] == 1) if images else True
-        if x.ndim < 2 or math.prod(x.shape[1:]) != self.input_size or not laid_out:
+        if x.ndim < 2 or math.prod(x.shape[1:]) != self.input_size or not self._laid_out(x):
             shapes = {f"(N, {self.input_size})", f"(N, {', '.join(map(str, self.input_dim))})"}
+            if len(self.input_dim) == 3 and self.input_dim[0] == 1:
+                height, width = self.input_dim[1:]
+                shapes |= {f"(N, {height}, {width})", f"(N, {height}, {width}, 1)"}
             raise ValueError(f"input of shape {x.shape}: the network takes samples of {self.input_size} numbers, "
                              f"shaped {' or '.join(sorted(shapes))}")
         return x.reshape(-1, *self.input_dim)
+
+    def _laid_out(self, x):
+        """Whether x's samples reshape to input_dim without mixing its channels up: for a conv net, rows, or for one
+        channel (N, H, W) and channels-last (N, H, W, 1) too; a reshape of (N, H, W, 3) or (N, 12, 3, 3) scrambled
+        them without a word."""
+        if len(self.input_dim) != 3 or x.ndim == 2:
+            return True
+        channels, height, width = self.input_dim
+        return channels == 1 and x.shape[1:] in ((height, width), (height, width, 1))
 
     def predict(self, x, train_flg=False):
         out = x
