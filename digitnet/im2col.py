@@ -23,12 +23,18 @@ def check_window(stride, pad):
             raise ValueError(f"{name} must be a whole number >= {least}, not {value!r}")
 
 
-def check_images(x, channels, layer):
+def check_images(x, channels, layer, window=None):
     """x as (N, C, H, W) images (with C = channels, unless None), else a ValueError naming the shape: a wrong
-    channel count was a reshape or matmul error from deep inside, 3-d input "axes don't match array"."""
+    channel count was a reshape or matmul error from deep inside, 3-d input "axes don't match array".
+    window: (filter_h, filter_w, stride, pad), which must fit the unpadded images (conv_output_size's
+    ValueError, naming the layer's own pad and the input's own size, not the padded one's)."""
     if np.ndim(x) != 4 or (channels is not None and x.shape[1] != channels):
         want = "(N, C, H, W)" if channels is None else f"(N, {channels}, H, W)"
         raise ValueError(f"{layer} takes images shaped {want}, not {np.shape(x)}")
+    if window is not None:
+        filter_h, filter_w, stride, pad = window
+        conv_output_size(x.shape[2], filter_h, stride, pad)
+        conv_output_size(x.shape[3], filter_w, stride, pad)
 
 
 def conv_output_size(input_size, filter_size, stride=1, pad=0):

@@ -327,7 +327,7 @@ class Convolution:
         self.db = None
 
     def forward(self, x):
-        check_images(x, self.W.shape[1], "Convolution")
+        check_images(x, self.W.shape[1], "Convolution", (*self.W.shape[2:], self.stride, self.pad))
         self.x = pad_nhwc(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), self.pad)
         return self._convolve(self.x)
 
@@ -336,7 +336,7 @@ class Convolution:
         (without padding) after that. Each batch chunk is pooled as soon as it is computed, while it is in the
         cache, and the bias and ReLU go on the pooled maxima, a quarter of the pixels for a 2x2 pool: max
         commutes with adding a per-channel constant and with the ReLU, float for float."""
-        check_images(x, self.W.shape[1], "Convolution")
+        check_images(x, self.W.shape[1], "Convolution", (*self.W.shape[2:], self.stride, self.pad))
         return self._convolve(pad_nhwc(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), self.pad), relu, pool)
 
     def _convolve(self, xp, relu=False, pool=None):
@@ -463,7 +463,7 @@ class Pooling:
         return out
 
     def _padded(self, x):
-        check_images(x, None, "Pooling")
+        check_images(x, None, "Pooling", (self.pool_h, self.pool_w, self.stride, self.pad))
         x, p = x.transpose(0, 2, 3, 1), self.pad
         return np.pad(x, [(0, 0), (p, p), (p, p), (0, 0)], constant_values=-np.inf) if p else x
 

@@ -540,6 +540,19 @@ def test_convolution_and_pooling_refuse_input_and_settings_they_cannot_take_in_o
     assert conv.forward(np.ones((1, 3, 6, 6))).shape == (1, 2, 4, 4)  # what fits still runs
 
 
+def test_a_window_that_does_not_fit_is_named_with_the_layers_own_pad_and_the_inputs_own_size():
+    """The message named the padded size and pad 0: "a 5-wide window with pad 0 does not fit an input of size 4"
+    for a 2x2 input and pad 1 (a review)."""
+    conv = Convolution(np.zeros((2, 1, 5, 5)), np.zeros(2), pad=1)
+    for run in (conv.forward, conv.infer):
+        with pytest.raises(ValueError, match="^a 5-wide window with pad 1 does not fit an input of size 2$"):
+            run(np.zeros((1, 1, 2, 2)))
+    with pytest.raises(ValueError, match="^a 3-wide window with pad 1 does not fit an input of size 0$"):
+        Pooling(3, 3, stride=1, pad=1).forward(np.zeros((1, 1, 4, 0)))
+    assert conv.forward(np.ones((1, 1, 3, 3))).shape == (1, 2, 1, 1)  # 3 + 2 pad fits a 5-wide window
+    assert Pooling(3, 3, stride=1, pad=1).forward(np.ones((1, 1, 1, 1))).shape == (1, 1, 1, 1)
+
+
 def test_batch_norm_refuses_to_train_on_one_value_per_feature():
     """Trained on batches of 1, BatchNormalization's output and gradient were 0 and its running variance fell
     towards 0, so that inference gave values of +-55 (a review); PyTorch refuses it. Inference on one is fine."""

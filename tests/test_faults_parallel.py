@@ -230,6 +230,23 @@ def test_a_ctrl_c_as_the_workers_start_ends_the_job_without_a_traceback(tmp_path
     assert_clean(env, tmp_path)
 
 
+def test_a_ctrl_c_while_the_workers_prepare_the_run_says_interrupted_as_one_process_does(tmp_path, mpiexec):
+    """Ctrl-C while the workers made their training set (--pen-digits takes seconds): "Error: interrupted", where
+    one process says "interrupted" (a review). Worker 1 is held in run.prepare until the signal comes."""
+    mark = tmp_path / "preparing"
+    env = fault_env(tmp_path, "1:setup:hold", DIGITNET_TEST_MARK=str(mark))
+    run = start("train", *QUICK, "--iters", "100000", "--workers", "2", "--out", "m.npz", cwd=tmp_path, env=env)
+    deadline = time.monotonic() + TIMEOUT_S
+    while not mark.exists() and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    run.send_signal(signal.SIGINT)
+    _, err = run.communicate(timeout=TIMEOUT_S)
+    assert run.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "interrupted" and "Error" not in err and "Traceback" not in err, err
+    assert not (tmp_path / "m.npz").exists()
+    assert_clean(env, tmp_path)
+
+
 @pytest.mark.parametrize("rank", [0, 1])
 def test_a_worker_killed_outright_ends_the_job_naming_it(tmp_path, mpiexec, rank):
     run, env = long_run(tmp_path)

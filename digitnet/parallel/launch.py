@@ -410,7 +410,11 @@ def join_or_launch(workers, args, after_loss, leftovers=()):
             raise ParallelError(f"{e}; {after_loss()}") from None
         except WorkerFailed as e:
             kept = after_loss(failed=True)
-            raise WorkerFailed(f"{e}; {kept}" if kept else str(e), e.exit_code) from None
+            line = f"{e}; {kept}" if kept else str(e)
+            if e.exit_code == 130 and str(e) == "interrupted":  # a Ctrl-C, not an error: said as one process says it
+                print(line, file=sys.stderr)
+                sys.exit(130)
+            raise WorkerFailed(line, e.exit_code) from None
         sys.exit(status)
     comm = world()
     quiet_unless_first(comm)
