@@ -131,7 +131,7 @@ def _check_source(image, name):
         problem = _path_problem(image)
         if problem:
             raise ImageError(f"{name}: {problem}", "missing")
-        image, is_bytes, is_path = _read_stream(image, name), True, False  # a pipe or a device: /dev/stdin, <(curl ...)
+        image, is_bytes, is_path = read_stream(image, name), True, False  # a pipe or a device: /dev/stdin, <(curl ...)
     if (is_bytes and len(image) == 0) or (is_path and os.path.getsize(image) == 0):
         raise ImageError(f"{name}: empty (0 bytes), not an image", "not-an-image")
     return io.BytesIO(bytes(image)) if is_bytes else image
@@ -148,7 +148,7 @@ def _path_problem(path):
     return None
 
 
-def _read_stream(path, name):
+def read_stream(path, name):
     """The bytes of a pipe or a device, read once, up to MAX_STREAM_BYTES."""
     with open(path, "rb") as f:
         data = f.read(MAX_STREAM_BYTES + 1)
@@ -266,8 +266,8 @@ def _unit_floats(a):
 
 def _array_grey(a, name):
     a = np.asarray(a)
-    if a.dtype == np.uint8:
-        a = a.astype(np.float32) / 255.0
+    if a.dtype == np.uint8:  # 0-255; but a 0/1 mask ((picture > 128).astype(np.uint8)) as a bool one, not blank
+        a = a.astype(np.float32) / (1.0 if a.size and a.max() == 1 else 255.0)
     elif np.issubdtype(a.dtype, np.integer) or a.dtype == bool:
         a = a.astype(np.float32) / (max(1, int(a.max())) if a.size else 1)
     else:

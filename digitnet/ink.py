@@ -31,6 +31,10 @@ RING_DARK = 0.25           # ... at the picture's edge, and going on into shade 
 DESK_CONTRAST = 0.3        # a desk round the sheet: the frame's median tone this share of the picture's range or
 SHEET = 0.3                # more under the sheet's, and the sheet this share of the picture or more (_off_the_sheet)
 BARE = 0.005               # darker than the desk by half the sheet's contrast with it (ink: a shadow, not a desk)
+FRAME = 0.03               # a line drawn round the whole picture (a screenshot's border), at most this share of its
+                           # shorter side thick, is painted over with the paper inside it (_unframed)
+PAPER = 0.6                # a sheet is mostly paper: this share of it or more at the sheet's side of the midpoint
+                           # (a light 0 or 8 on a dark ground, its loops filled in, is mostly the ground inside)
 
 
 def _box3(a):
@@ -154,6 +158,7 @@ def ink_map(grey, name):
     opposite sides of the frame (_ruled_frame), or where the frame gave noise all over. Light that no plane
     fits (a shadow's edge across the paper) is divided out first (_even_light), and a desk round a sheet of
     paper is taken for paper (_off_the_sheet)."""
+    grey = _unframed(grey)
     a = _box3(grey) if min(grey.shape) >= 100 else grey  # large images: smooth scanner/JPEG noise first
     a = _off_the_sheet(a)
     ink, noise, floor, dark, bright, ruled = _stand_out_of_paper(a)
@@ -175,6 +180,33 @@ def ink_map(grey, name):
     if np.count_nonzero(out) < MIN_INK_PIXELS:
         raise ImageError(f"{name}: no digit found: the image is near-blank", "no-digit")
     return out.astype(np.float32)
+
+
+def _unframed(a):
+    """a with a line drawn round the whole of it (a screenshot's or a scan's border) painted over with the paper
+    inside the line; else a itself. Such a frame filled much of the strip the paper is measured on, and the
+    picture was called noise all over. A frame: on each of the four sides, the outermost rows (columns), at
+    least one and at most FRAME of the shorter side, each of one even tone, the same on every side, and unlike
+    the even paper just inside them (so ruled lines along two sides, or a desk, are not one)."""
+    limit = max(1, int(round(FRAME * min(a.shape))))
+    if min(a.shape) < 16 + 2 * limit:
+        return a
+    scale = max(float(np.ptp(_sampled(a))), 1e-6)
+    sides = [a, a[::-1], a.T, a.T[::-1]]  # top, bottom, left, right: each side's lines from the edge in
+    tone, depths = float(np.median(a[0])), []
+    for side in sides:
+        even = [abs(float(np.median(line)) - tone) < 0.1 * scale and _mad(line - tone) < 0.1 * scale
+                for line in side[:limit + 1]]
+        depth = even.index(False) if False in even else limit + 1
+        inside = side[depth:depth + limit]
+        if not 1 <= depth <= limit or _mad(inside - np.median(inside)) > 0.1 * scale or \
+                abs(float(np.median(inside)) - tone) < 0.3 * scale:
+            return a
+        depths.append(depth)
+    out = a.copy()
+    for side, depth in zip([out, out[::-1], out.T, out.T[::-1]], depths):
+        side[:depth] = side[depth]  # views of out: the frame's lines take the paper's line next to them
+    return out
 
 
 def _stand_out_of_paper(a):
@@ -259,7 +291,8 @@ def _off_the_sheet(a):
     sheet's tone, or `a` itself. The sheet is the brightest of the picture's broad tones (its 90th percentile);
     the frame is mostly desk where its median tone lies DESK_CONTRAST of the picture's range or more under the
     sheet's. The sheet is then the biggest piece of the picture brighter than the midpoint of the two tones
-    (its ink filled in), at least SHEET of the picture, less its blurred edge (_depth); and what lies off it
+    (its ink filled in), at least SHEET of the picture and PAPER of it paper, not ink (a light 0 drawn on a dark
+    ground, filled in, is mostly that ground), less its blurred edge (_depth); and what lies off it
     is bare: at most BARE of it is as dark as ink there would be (a dark surround with digits in it is shade,
     left to _even_light). Dark ink on a light sheet on a darker desk, in a picture at least MIN_RULED pixels
     on its shorter side."""
@@ -275,7 +308,7 @@ def _off_the_sheet(a):
     if not count:
         return a
     sheet = labels == 1 + int(np.argmax(np.bincount(labels.ravel())[1:]))  # the biggest piece
-    if sheet.mean() < SHEET:
+    if sheet.mean() < SHEET or np.mean(a[sheet] >= mid) < PAPER:
         return a
     off = ~nd.binary_erosion(sheet, iterations=_depth(a))
     if np.mean(a[off] < desk_tone - 0.5 * (sheet_tone - desk_tone)) > BARE:

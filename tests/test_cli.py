@@ -495,3 +495,22 @@ def test_a_batch_norm_net_with_batches_of_one_is_refused_in_one_line(tmp_path, e
                  "--out", tmp_path / "bn.npz", env=env)
     assert r.returncode == 2 and not (tmp_path / "bn.npz").exists()
     assert one_error_line(r.stderr)[-1].endswith("--batch-size 1: batch normalization needs batches of 2 or more")
+
+
+def test_serve_asks_for_a_python_multipart_new_enough_to_read_broken_uploads(monkeypatch):
+    """With python-multipart before 0.0.13 (its module then named `multipart`) the server started, and answered
+    a cut-short upload with a 500, for serve/inputs.py imports `python_multipart` (a review of the installed
+    package). `digitnet serve` now names the package and the version it needs, and the extra asks for it."""
+    import importlib.util
+
+    import tomllib
+
+    from digitnet.cli import serve
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "python_multipart" else real(name, *a))
+    assert serve._missing_server_packages() == ["python-multipart (0.0.13 or later)"]
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    assert "python-multipart>=0.0.13" in extras["serve"]

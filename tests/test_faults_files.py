@@ -230,7 +230,10 @@ def test_evaluate_plots_survives_a_damaged_metrics_file(tmp_path, content):
     assert not (tmp_path / "pics" / "learning_curves.png").exists()
 
 
-def test_serve_on_port_0_prints_the_port_it_listens_on(tmp_path, model_file):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_serve_on_port_0_prints_the_port_it_listens_on_and_a_stop_says_interrupted(tmp_path, model_file, signum):
+    """A stop (Ctrl-C, or a service manager's SIGTERM) printed click's "Aborted!", exit 1, where every other
+    command says "interrupted", exit 130 (a review)."""
     import urllib.request
 
     env = fault_env(tmp_path)
@@ -243,8 +246,10 @@ def test_serve_on_port_0_prints_the_port_it_listens_on(tmp_path, model_file):
         with opener.open(url + "health", timeout=60) as reply:
             assert reply.status == 200
     finally:
-        server.send_signal(signal.SIGINT)
-        server.communicate(timeout=TIMEOUT_S)
+        server.send_signal(signum)
+        out, _ = server.communicate(timeout=TIMEOUT_S)
+    assert server.returncode == 130, out
+    assert out.strip().splitlines()[-1] == "interrupted" and "Aborted" not in out and "Traceback" not in out, out
     assert_clean(env, tmp_path)
 
 

@@ -358,6 +358,23 @@ def test_cli_reads_a_picture_from_a_pipe():
     assert json.loads(r.stdout)[0]["digit"] == json.loads(by_file.stdout)[0]["digit"]
 
 
+def test_read_show_draws_a_piped_picture_and_goes_on_to_the_next(tmp_path):
+    """`digitnet read a.png /dev/stdin b.png --show DIR` opened /dev/stdin again to draw on it, found it empty,
+    and stopped the run there: b.png was never read, and with --json nothing was printed (a review)."""
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    args = [sys.executable, "-m", "digitnet", "read", "--model", "two-layer", "--json", str(SET[1]), "/dev/stdin",
+            str(SET[2]), "--show", str(tmp_path / "shown")]
+    r = subprocess.run(args, input=SET[0].read_bytes(), capture_output=True, timeout=120, env=env,
+                       cwd=Path(__file__).resolve().parents[1])
+    assert r.returncode == 0, r.stderr
+    records = json.loads(r.stdout)
+    assert [d["file"] for d in records] == [str(SET[1]), "/dev/stdin", str(SET[2])]
+    assert all("text" in d and Path(d["shown"]).is_file() for d in records), records
+    import digitnet
+
+    assert records[1]["text"] == digitnet.read(SET[0], "two-layer").text  # the piped picture itself was read
+
+
 def test_cli_ends_quietly_when_the_reader_of_its_output_leaves():
     """`digitnet read FOLDER | head -1` printed "Error: Broken pipe" and exited 1."""
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1")

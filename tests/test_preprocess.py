@@ -130,6 +130,14 @@ def test_a_pil_image_is_read_as_handed_and_left_as_it_was(seven):
     assert diff(to_mnist(gif), seven) < 0.01 and gif.tell() == 1
 
 
+def test_a_0_1_mask_of_uint8_reads_as_the_same_mask_of_bool(seven):
+    """(picture > 128).astype(np.uint8) was divided by 255 as a picture's 0-255 grey, and refused as blank, while
+    the same mask as bool or int64 read (a review)."""
+    mask = np.asarray(drawing(width=8)) < 128
+    assert diff(to_mnist(mask.astype(np.uint8)), to_mnist(mask)) < 1e-6
+    assert diff(to_mnist(mask), seven) < 0.05
+
+
 def test_a_big_array_is_reduced_as_a_file_of_it_is(seven):
     """A NumPy array was read at full size: a 4000x3000 one took 4 s to read, the same picture as a file 1 s."""
     from digitnet.reader import ink_of
@@ -158,6 +166,34 @@ def test_dark_on_light_and_light_on_dark_agree(seven):
     assert np.abs(light_on_dark - seven).max() < 0.05
     grey = to_mnist(drawing(ink=200, paper=60))  # chalk on a blackboard
     assert diff(grey, seven) < 0.01
+
+
+@pytest.mark.parametrize("loops", [[(40, 10, 160, 190)], [(60, 15, 140, 95), (50, 90, 150, 190)]])  # a 0, an 8
+def test_a_light_digit_with_loops_on_a_dark_ground_is_not_taken_for_a_sheet_on_a_desk(loops):
+    """A white 0 or 8 on black (as MNIST draws them, or a dark-mode canvas), its loops filled in, was more than
+    SHEET of the picture and brighter than the ground: a sheet on a desk, painted over whole. The 0 read as "not a
+    digit", the 8 as 2 (a review). A sheet is mostly paper; the filled-in 0 is mostly the ground inside it."""
+    light = Image.new("L", (200, 200), 0)
+    for box in loops:
+        ImageDraw.Draw(light).ellipse(box, outline=255, width=16 if len(loops) == 1 else 10)
+    dark = Image.eval(light, lambda v: 255 - v)
+    assert diff(to_mnist(light), to_mnist(dark)) < 0.01
+    assert np.asarray(to_mnist(light)).max() > 0.5
+
+
+@pytest.mark.parametrize("size,frame,colour", [(100, 1, (0, 0, 0)), (200, 3, (0, 120, 255)), (400, 7, (128, 128, 128))])
+def test_a_line_drawn_round_the_whole_picture_is_not_taken_for_noise(size, frame, colour):
+    """A frame round a picture (a screenshot's border), about 1.8 % of its shorter side thick, filled the strip the
+    paper is measured on: every path said "no digit found: the image is noise all over" (a review)."""
+    def seven(framed):
+        im = Image.new("RGB", (size, size), (255, 255, 255))
+        pen = ImageDraw.Draw(im)
+        pen.line([(size // 4, size // 5), (3 * size // 4, size // 5), (9 * size // 20, 17 * size // 20)],
+                 fill=(0, 0, 0), width=size // 14)
+        if framed:
+            pen.rectangle([0, 0, size - 1, size - 1], outline=colour, width=frame)
+        return im
+    assert diff(to_mnist(seven(True)), to_mnist(seven(False))) < 0.01
 
 
 def test_coloured_ink_on_tinted_paper(seven):

@@ -16,6 +16,7 @@ from ..export_onnx import (
     run_onnx,
 )
 from ..model_io import atomic_write
+from .main import friendly_errors
 
 TOLERANCE = 1e-4          # onnxruntime's float32 against digitnet's float32 or float64
 FLOAT16_TOLERANCE = 5e-3  # against a float16 net's own forward pass, whose rounding alone is over 1e-4
@@ -26,6 +27,7 @@ FLOAT16_TOLERANCE = 5e-3  # against a float16 net's own forward pass, whose roun
 @click.option("--onnx", "onnx_path", required=True, type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Write the network as an ONNX model to FILE.")
 @click.option("--opset", type=int, default=DEFAULT_OPSET, show_default=True, help="ONNX opset version.")
+@friendly_errors
 def command(model, onnx_path, opset):
     """Export MODEL (any digitnet model file, or a bundled model's name) to ONNX.
 

@@ -4,11 +4,13 @@ import json
 import click
 
 from ..errors import DigitnetError
+from .main import friendly_errors
 
 
 @click.command("models")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest's entries as JSON.")
 @click.option("--verify", is_flag=True, help="Also check each file's sha256 against the manifest.")
+@friendly_errors
 def models_command(as_json, verify):
     """List the bundled models: name, architecture, training data, test accuracy, size, sha256.
 

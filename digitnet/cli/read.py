@@ -1,5 +1,8 @@
 """`digitnet read`: read the numbers in each picture (reader.read) and print them, line by line."""
+import io
 import json
+import os
+import stat
 import sys
 from pathlib import Path
 
@@ -60,7 +63,8 @@ def command(images, model, as_json, show_dir, no_reject):
         for image in images:
             record = {"file": str(image)}
             try:
-                reading = read(image, net, reject=not no_reject)
+                source = _read_once(image) if show_dir is not None else image
+                reading = read(source, net, reject=not no_reject)
             except DigitnetError as e:
                 failed += 1
                 record["error"] = str(e)
@@ -71,7 +75,9 @@ def command(images, model, as_json, show_dir, no_reject):
             if show_dir is not None:
                 path = _save_preprocessed(None, show_dir, str(image), used, suffix=".read.png", write=False)
                 try:
-                    save_png(draw_reading(image, reading), path)
+                    if hasattr(source, "seek"):
+                        source.seek(0)
+                    save_png(draw_reading(source, reading), path)
                     record["shown"] = str(path)
                 except OSError as e:
                     failed += 1
@@ -89,3 +95,19 @@ def command(images, model, as_json, show_dir, no_reject):
         click.echo(f"wrote {shown} picture{'s' if shown != 1 else ''} with the readings drawn to {show_dir}", err=True)
     if failed:
         sys.exit(1)
+
+
+def _read_once(image):
+    """A pipe or a device (/dev/stdin, <(...)) as its bytes, read once and named as itself, for --show draws on
+    the picture it read (opened again, /dev/stdin gave "empty (0 bytes)" and stopped the run); else image."""
+    from ..image_io import read_stream
+
+    try:
+        mode = os.stat(image).st_mode
+        if not (stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)):
+            return image
+        buffer = io.BytesIO(read_stream(image, str(image)))
+    except OSError:  # read() names what is wrong with it
+        return image
+    buffer.name = str(image)
+    return buffer

@@ -6,6 +6,7 @@ import click
 
 from ..errors import DigitnetError
 from ..serve.app import INSTALL_HINT, create_app
+from .main import friendly_errors
 
 # ------------------------------------------------------------------------------------------ command
 
@@ -14,8 +15,8 @@ def _missing_server_packages():
 
     wanted = {"fastapi": "fastapi", "uvicorn": "uvicorn", "PIL": "pillow"}
     missing = [package for module, package in wanted.items() if find_spec(module) is None]
-    if find_spec("python_multipart") is None and find_spec("multipart") is None:
-        missing.append("python-multipart")
+    if find_spec("python_multipart") is None:  # the name from 0.0.13 on; before it, `multipart` (inputs.py needs it)
+        missing.append("python-multipart (0.0.13 or later)")
     return missing
 
 
@@ -36,6 +37,7 @@ def _url(host, port):
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; 0.0.0.0 lets other machines on your network in.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@friendly_errors
 def command(model_file, model, host, port):
     """Serve a page to draw digits on, read live by a model, and its JSON API (POST /api/predict, /api/read,
     /api/explain; GET /health).
