@@ -24,6 +24,19 @@ def claim_output(out, checkpoint_path, *, resume, fresh):
     if resume:
         require_checkpoint(checkpoint_path)
     refuse_unwritable(out)
+    lock = lock_output(out)  # first: a live run's checkpoint was called an interrupted run's (a review)
+    try:
+        _refuse_to_replace(out, checkpoint_path, resume=resume, fresh=fresh)
+    except BaseException:
+        if lock is not None:
+            lock.close()
+        raise
+    return lock
+
+
+def _refuse_to_replace(out, checkpoint_path, *, resume, fresh):
+    """OutputTaken where this run would replace what it must not: a checkpoint as --out, a folder or a model file
+    where its checkpoint goes, an interrupted run's checkpoint (unless --resume or --fresh)."""
     if not resume and out.exists() and _checkpoint_file(out):  # the model would replace another run's checkpoint
         raise OutputTaken(f"{out} is the checkpoint of an interrupted run, which this run's model would replace: "
                           f"choose another --out (continue that run with: digitnet train --resume --out "
@@ -44,7 +57,6 @@ def claim_output(out, checkpoint_path, *, resume, fresh):
         raise OutputTaken(f"{checkpoint_path} holds an interrupted run{where}, which a new run would overwrite: "
                           f"continue it with: digitnet train --resume --out {out}; or start afresh with --fresh "
                           "(the checkpoint is then replaced)")
-    return lock_output(out)
 
 
 def refuse_unwritable(out):
@@ -76,14 +88,16 @@ def _checkpoint_file(path):
 
 
 def lock_output(out):
-    """An exclusive lock on the hidden file .<out name>.lock beside out (fcntl.flock: released when this
-    process ends, however it ends); OutputTaken when another process holds it."""
+    """An exclusive lock on the hidden file .<name>.lock beside the file out names, a link followed (the model is
+    saved through it: a run with --out latest.npz -> real.npz and one with --out real.npz both wrote real.npz);
+    fcntl.flock, released when this process ends, however it ends. OutputTaken when another process holds it."""
     try:
         import fcntl
     except ImportError:  # not a Unix: no lock, as before
         return None
     out.parent.mkdir(parents=True, exist_ok=True)
-    path = out.parent / f".{out.name}.lock"
+    real = Path(os.path.realpath(out))
+    path = real.parent / f".{real.name}.lock"
     lock = open(path, "a+")
     try:
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -12,6 +12,7 @@ import functools
 import hashlib
 import json
 import os
+import threading
 from pathlib import Path
 
 from .errors import ModelFileError
@@ -88,9 +89,12 @@ def committee_names(task):
     return list(manifest.get("committees", {}).get(task) or [manifest["best"]])
 
 
-@functools.lru_cache(maxsize=2)
 def default_committee(task):
     """committee_names(task)'s models, loaded, as a committee.Committee (loaded once per process).
+
+    Shared: every caller gets the same nets, which digitnet.read, digitnet.predict and the server use when no
+    net is named; to train or change one, take your own copy with pretrained(name). Threads that ask at once
+    wait for one load (before, each loaded its own).
 
     Args:
         task: "predict" or "read" (see committee_names).
@@ -110,6 +114,15 @@ def default_committee(task):
         >>> float((probabilities.argmax(axis=1) == sample.t_test[:100]).mean()) >= 0.98
         True
     """
+    with _LOADING:
+        return _loaded_committee(task)
+
+
+_LOADING = threading.Lock()
+
+
+@functools.lru_cache(maxsize=2)
+def _loaded_committee(task):
     from .committee import Committee
 
     return Committee([pretrained(name) for name in committee_names(task)])

@@ -131,3 +131,34 @@ def test_a_net_without_ten_classes_is_one_line_for_read_and_predict():
             digitnet.read(picture, net)
         with pytest.raises(digitnet.DigitnetError, match=f"the model has {classes} outputs"):
             Committee([net]).classify(np.zeros((2, 784)))  # what predict_images reads with
+
+
+def test_threads_that_ask_for_the_bundled_committee_at_once_share_one_load(monkeypatch):
+    """lru_cache let each of the threads that asked first load the committee (18 threads: 6 loads), each with
+    nets of its own (a review)."""
+    import importlib
+    import threading
+
+    pretrained = importlib.import_module("digitnet.pretrained")
+    real, loads, start = pretrained.pretrained, [], threading.Barrier(8)
+
+    def counted(name=None):
+        loads.append(name)
+        return real(name)
+    monkeypatch.setattr(pretrained, "pretrained", counted)
+    pretrained._loaded_committee.cache_clear()
+    got = []
+
+    def ask():
+        start.wait()
+        got.append(default_committee("read"))
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        pretrained._loaded_committee.cache_clear()  # the next test's committee is loaded without the counter
+    assert len(got) == 8 and all(c is got[0] for c in got)
+    assert sorted(loads) == sorted(committee_names("read"))

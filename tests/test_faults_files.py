@@ -107,6 +107,29 @@ def test_a_second_run_on_the_same_out_is_refused_and_a_signal_stops_the_first_wi
     assert_clean(env, tmp_path)
 
 
+@pytest.mark.parametrize("second_out", ["m.npz", "latest.npz"])
+def test_a_second_run_on_a_live_runs_out_is_told_it_is_live_also_through_a_link(tmp_path, second_out):
+    """Once the first run had written a checkpoint, a second run on its --out was told that the checkpoint "holds
+    an interrupted run"; and a second run with --out latest.npz -> m.npz was not refused at all: the lock went by
+    the name typed, and both runs wrote m.npz, its metrics another run's (a review)."""
+    env = fault_env(tmp_path)
+    (tmp_path / "latest.npz").symlink_to("m.npz")
+    first = start("train", *QUICK, "--iters", "100000", "--out", "m.npz", "--checkpoint-every", "160",
+                  cwd=tmp_path, env=env)
+    try:
+        wait_for_line(first, "epoch   2")  # the checkpoint of step 160 is there
+        assert (tmp_path / "m.ckpt.npz").is_file()
+        second = digitnet("train", *QUICK, "--iters", "10", "--out", second_out, cwd=tmp_path, env=env)
+        assert second.returncode == 1, second.stderr
+        assert_one_line(second.stderr, f"another digitnet train (pid {first.pid}) is writing {second_out}")
+        assert first.poll() is None  # the first run trains on, its checkpoint left as it was
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=TIMEOUT_S)
+    assert first.returncode == 130
+    assert_clean(env, tmp_path)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGINT])
 def test_a_run_started_ignoring_a_signal_goes_on_through_it(tmp_path, signum):
     """`nohup digitnet train ... &` ignores SIGHUP, a script's `digitnet train ... &` SIGINT: the run caught them
