@@ -191,8 +191,8 @@ def _open_image(image, name):
                              "megapixels); refused as a possible decompression bomb", "too-large")
         if w < 1 or h < 1:
             raise ImageError(f"{name}: the image has no pixels ({w}x{h})")
-        if getattr(img, "n_frames", 1) > 1 and not given:
-            img.seek(0)  # animated GIF / WebP, multi-page TIFF: the first frame
+        if not given and getattr(img, "is_animated", False):  # not n_frames: Pillow walks every page for it, in
+            img.seek(0)  # time that grows as their square (a 5 MB TIFF of 45,000 pages: 18 s); the first frame
         factor = work_factor(w, h)
         if factor > 1 and img.format == "JPEG" and not given:
             # decode a big JPEG at reduced size, at least 1 px a side (Pillow divides by the size asked for)
@@ -266,8 +266,14 @@ def _unit_floats(a):
 
 def _array_grey(a, name):
     a = np.asarray(a)
-    if a.dtype == np.uint8:  # 0-255; but a 0/1 mask ((picture > 128).astype(np.uint8)) as a bool one, not blank
-        a = a.astype(np.float32) / (1.0 if a.size and a.max() == 1 else 255.0)
+    if a.ndim in (2, 3) and a.shape[0] * a.shape[1] > MAX_PIXELS:  # before the float copies (20000x20000: 3 GB)
+        raise ImageError(f"{name}: {a.shape[1]}x{a.shape[0]} pixels is too large (limit "
+                         f"{MAX_PIXELS // 1_000_000} megapixels)", "too-large")
+    if a.dtype == np.uint8:
+        if a.size and a.max() == 1:  # before: "the image is blank", which left the user guessing why
+            raise ImageError(f"{name}: no digit found: a uint8 array of only 0s and 1s is near-black (uint8 runs "
+                             "0-255); a 0/1 mask goes as bool, or times 255", "no-digit")
+        a = a.astype(np.float32) / 255.0
     elif np.issubdtype(a.dtype, np.integer) or a.dtype == bool:
         a = a.astype(np.float32) / (max(1, int(a.max())) if a.size else 1)
     else:
@@ -281,7 +287,4 @@ def _array_grey(a, name):
         a = rgb
     if a.ndim != 2 or a.size == 0:
         raise ImageError(f"{name}: an image array must be 2-D (grey) or H x W x 3/4 (colour), not shape {a.shape}")
-    if a.size > MAX_PIXELS:
-        raise ImageError(f"{name}: {a.shape[1]}x{a.shape[0]} pixels is too large (limit "
-                         f"{MAX_PIXELS // 1_000_000} megapixels)", "too-large")
     return np.clip(np.nan_to_num(a), 0.0, 1.0)

@@ -31,10 +31,9 @@ RING_DARK = 0.25           # ... at the picture's edge, and going on into shade 
 DESK_CONTRAST = 0.3        # a desk round the sheet: the frame's median tone this share of the picture's range or
 SHEET = 0.3                # more under the sheet's, and the sheet this share of the picture or more (_off_the_sheet)
 BARE = 0.005               # darker than the desk by half the sheet's contrast with it (ink: a shadow, not a desk)
+LIGHT_STROKES = 2.0        # a "sheet" whose dark part is this many times as thick as its light part is a light digit
 FRAME = 0.03               # a line drawn round the whole picture (a screenshot's border), at most this share of its
                            # shorter side thick, is painted over with the paper inside it (_unframed)
-PAPER = 0.6                # a sheet is mostly paper: this share of it or more at the sheet's side of the midpoint
-                           # (a light 0 or 8 on a dark ground, its loops filled in, is mostly the ground inside)
 
 
 def _box3(a):
@@ -209,6 +208,18 @@ def _unframed(a):
     return out
 
 
+def _light_strokes(light, sheet):
+    """Whether the light part of `sheet` (a piece filled in) is strokes round a dark inside, a light 0 or 8 on
+    a dark ground, not a sheet of paper with dark ink on it: its dark part LIGHT_STROKES times as thick as its
+    light part or more (the widest circle that fits in each). A sheet's paper is about as wide as its ink or
+    wider, however bold the ink and however tightly the sheet is cropped (a bold 1 on a strip of paper). The
+    loops of a light 0, filled in, made a "sheet" of the dark ground inside them, painted over whole (a review);
+    a share of paper could not tell that from a bold digit on a small sheet."""
+    edt = ndimage().distance_transform_edt
+    dark = sheet & ~light
+    return bool(dark.any()) and float(edt(dark).max()) > LIGHT_STROKES * float(edt(light & sheet).max())
+
+
 def _stand_out_of_paper(a):
     """_stands_out's (ink, noise, floor, dark, bright) against the paper's plane, and whether ruled lines fill
     the frame: measured on the frame, or from its calmest side where ruled lines fill two opposite sides of
@@ -291,8 +302,8 @@ def _off_the_sheet(a):
     sheet's tone, or `a` itself. The sheet is the brightest of the picture's broad tones (its 90th percentile);
     the frame is mostly desk where its median tone lies DESK_CONTRAST of the picture's range or more under the
     sheet's. The sheet is then the biggest piece of the picture brighter than the midpoint of the two tones
-    (its ink filled in), at least SHEET of the picture and PAPER of it paper, not ink (a light 0 drawn on a dark
-    ground, filled in, is mostly that ground), less its blurred edge (_depth); and what lies off it
+    (its ink filled in), at least SHEET of the picture and no light strokes round a dark inside (_light_strokes),
+    less its blurred edge (_depth); and what lies off it
     is bare: at most BARE of it is as dark as ink there would be (a dark surround with digits in it is shade,
     left to _even_light). Dark ink on a light sheet on a darker desk, in a picture at least MIN_RULED pixels
     on its shorter side."""
@@ -308,7 +319,7 @@ def _off_the_sheet(a):
     if not count:
         return a
     sheet = labels == 1 + int(np.argmax(np.bincount(labels.ravel())[1:]))  # the biggest piece
-    if sheet.mean() < SHEET or np.mean(a[sheet] >= mid) < PAPER:
+    if sheet.mean() < SHEET or _light_strokes(a >= mid, sheet):
         return a
     off = ~nd.binary_erosion(sheet, iterations=_depth(a))
     if np.mean(a[off] < desk_tone - 0.5 * (sheet_tone - desk_tone)) > BARE:

@@ -19,18 +19,26 @@ STACK_GAP = 0.25          # strokes stack into one digit across at most this ver
 
 def stroke_width(a):
     """Estimated stroke width in pixels: ink area / stroke length."""
-    top = float(a.max())
+    top = ink_strength(a)
     if top <= 0:
         return 0.0
-    return float(a.sum() / top) / stroke_length(a)
+    return float(np.minimum(a, top).sum() / top) / stroke_length(a)
 
 
 def stroke_length(a):
     """Estimated length of the strokes in pixels (at least 1), from the outline of the ink above half its
-    top value: two edges per stroke, edge crossings x pi/8 for strokes at all angles."""
-    m = np.pad(a > 0.5 * float(a.max()), 1)  # a tight crop: the ink's outline may run along its edges
+    strength (ink_strength): two edges per stroke, edge crossings x pi/8 for strokes at all angles."""
+    m = np.pad(a > 0.5 * ink_strength(a), 1)  # a tight crop: the ink's outline may run along its edges
     crossings = np.count_nonzero(m[1:] != m[:-1]) + np.count_nonzero(m[:, 1:] != m[:, :-1])
     return max(crossings * np.pi / 8, 1.0)
+
+
+def ink_strength(a):
+    """How strong the ink is: the 95th percentile of its values above 0, not its maximum. A line 1 px thick,
+    smoothed, is twice as strong where it crosses itself (a 4, a 6) as along it; half its maximum left out all
+    but the crossings, so that the strokes measured 100 px wide and were never thickened (a review)."""
+    ink = a[a > 0]
+    return float(np.percentile(ink, 95)) if ink.size else 0.0
 
 
 # ------------------------------------------------------------------- pieces, stacks, height

@@ -503,9 +503,9 @@ def test_serve_asks_for_a_python_multipart_new_enough_to_read_broken_uploads(mon
     package). `digitnet serve` now names the package and the version it needs, and the extra asks for it."""
     import importlib.util
 
-    import tomllib
-
     from digitnet.cli import serve
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11 on
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",

@@ -324,11 +324,15 @@ def test_a_second_ctrl_c_while_the_checkpoint_is_written_ends_at_once_keeping_th
         time.sleep(0.05)
     writer = int(mark.read_text())
     while run.poll() is None and time.monotonic() < deadline:  # Ctrl-C again until the job ends
-        os.kill(writer, signal.SIGINT)
+        try:
+            os.kill(writer, signal.SIGINT)
+        except ProcessLookupError:  # the writer has ended, and the job with it (on a busy machine, not at once)
+            break
         time.sleep(0.2)
     _, err = run.communicate(timeout=TIMEOUT_S)
     assert run.returncode == 130, err
-    assert_one_line(err, "interrupted", "the last checkpoint is m.ckpt.npz (step 160)")
+    line = assert_one_line(err, "the last checkpoint is m.ckpt.npz (step 160)")
+    assert line.startswith("interrupted; "), line  # as one process says it (row 220), not "Error: interrupted"
     assert load_checkpoint(tmp_path / "m.ckpt.npz")[0]["step"] == 160
     assert_clean(env, tmp_path)
 

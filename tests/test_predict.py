@@ -375,6 +375,16 @@ def test_read_show_draws_a_piped_picture_and_goes_on_to_the_next(tmp_path):
     assert records[1]["text"] == digitnet.read(SET[0], "two-layer").text  # the piped picture itself was read
 
 
+def test_read_show_of_an_empty_pipe_says_it_is_empty(tmp_path):
+    """Read into memory for --show, an empty pipe was "not an image file digitnet reads (PNG, JPEG, ...)", where
+    without --show it is "empty (0 bytes)" (a review)."""
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    args = [sys.executable, "-m", "digitnet", "read", "--model", "two-layer", "/dev/stdin", "--show", str(tmp_path)]
+    r = subprocess.run(args, input=b"", capture_output=True, timeout=120, env=env,
+                       cwd=Path(__file__).resolve().parents[1])
+    assert r.returncode == 1 and "Error: /dev/stdin: empty (0 bytes), not an image" in r.stderr.decode(), r.stderr
+
+
 def test_cli_ends_quietly_when_the_reader_of_its_output_leaves():
     """`digitnet read FOLDER | head -1` printed "Error: Broken pipe" and exited 1."""
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1")

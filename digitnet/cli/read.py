@@ -106,8 +106,11 @@ def _read_once(image):
         mode = os.stat(image).st_mode
         if not (stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)):
             return image
-        buffer = io.BytesIO(read_stream(image, str(image)))
+        data = read_stream(image, str(image))
     except OSError:  # read() names what is wrong with it
         return image
+    if not data:  # an empty pipe: read() finds it empty again, and says so
+        return image
+    buffer = io.BytesIO(data)
     buffer.name = str(image)
     return buffer
