@@ -22,13 +22,15 @@ def stroke_width(a):
     top = ink_strength(a)
     if top <= 0:
         return 0.0
-    return float(np.minimum(a, top).sum() / top) / stroke_length(a)
+    return float(np.minimum(a, top).sum() / top) / stroke_length(a, top)  # the percentile once, not twice
 
 
-def stroke_length(a):
+def stroke_length(a, strength=None):
     """Estimated length of the strokes in pixels (at least 1), from the outline of the ink above half its
-    strength (ink_strength): two edges per stroke, edge crossings x pi/8 for strokes at all angles."""
-    m = np.pad(a > 0.5 * ink_strength(a), 1)  # a tight crop: the ink's outline may run along its edges
+    strength (ink_strength, or `strength` where the caller has it): two edges per stroke, edge crossings x pi/8
+    for strokes at all angles."""
+    strength = ink_strength(a) if strength is None else strength
+    m = np.pad(a > 0.5 * strength, 1)  # a tight crop: the ink's outline may run along its edges
     crossings = np.count_nonzero(m[1:] != m[:-1]) + np.count_nonzero(m[:, 1:] != m[:, :-1])
     return max(crossings * np.pi / 8, 1.0)
 
