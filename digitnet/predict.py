@@ -19,8 +19,7 @@ from .image_io import IMAGE_SUFFIXES
 from .model_io import save_png
 from .preprocess import ImageError, to_mnist
 
-__all__ = ["predict_images", "top_k", "expand_folders", "IMAGE_SUFFIXES"]
-
+__all__ = ["predict_images", "iter_predictions", "top_k", "expand_folders", "IMAGE_SUFFIXES"]
 
 
 def _label(image, index):
@@ -42,7 +41,16 @@ def predict_images(net, images, *, on_error="raise", keep_images=False, batch_si
     bytes alone is one image).
     on_error: "raise" raises the first ImageError; "report" gives that image {"file", "error"} instead
     and goes on with the others. keep_images: add "image", the 28x28 float32 array the network saw.
+    A list of them all; iter_predictions gives them as they come.
     """
+    return list(iter_predictions(net, images, on_error=on_error, keep_images=keep_images, batch_size=batch_size,
+                                 reject=reject))
+
+
+def iter_predictions(net, images, *, on_error="raise", keep_images=False, batch_size=256, reject=True):
+    """predict_images's dicts one by one, in order, batch_size pictures at a time: a folder of 12,000 pictures
+    is read in batches and its first answers come before its last picture is opened (predict_images held
+    them all, 401 MB, and `digitnet predict` printed nothing until the end)."""
     if on_error not in ("raise", "report"):
         raise ValueError(f"on_error must be 'raise' or 'report', not {on_error!r}")
     from .pretrained import named_nets
@@ -53,28 +61,41 @@ def predict_images(net, images, *, on_error="raise", keep_images=False, batch_si
     for one in committee.nets:
         if one.input_size != PIXELS:
             raise DigitnetError(f"the model takes {one.input_size} inputs; images become 28x28 = {PIXELS}")
-    results, pending = [], []
+    batch = []
     for i, image in enumerate(images):
-        record = {"file": _label(image, i)}
-        try:
-            pixels = to_mnist(image)
-        except ImageError as e:
-            if on_error == "raise":
-                raise
-            record["error"] = str(e)
-        else:
-            pending.append((record, pixels))
-            if keep_images:
-                record["image"] = pixels
-        results.append(record)
-    for start in range(0, len(pending), batch_size):
-        chunk = pending[start:start + batch_size]
-        probs, rejected = committee.classify(np.stack([p.reshape(-1) for _, p in chunk]), reject=reject)
-        for (record, _), p, no in zip(chunk, probs, rejected):
+        batch.append(_prepared(image, i, on_error, keep_images))
+        if len(batch) == batch_size:
+            yield from _classified(committee, batch, reject)
+            batch = []
+    yield from _classified(committee, batch, reject)
+
+
+def _prepared(image, index, on_error, keep_images):
+    """(record, the 28x28 pixels or None): the image made ready for the net, or its error recorded."""
+    record = {"file": _label(image, index)}
+    try:
+        pixels = to_mnist(image)
+    except ImageError as e:
+        if on_error == "raise":
+            raise
+        record["error"] = str(e)
+        return record, None
+    if keep_images:
+        record["image"] = pixels
+    return record, pixels
+
+
+def _classified(committee, batch, reject):
+    """The batch's records, in order, those with pixels given the committee's answer."""
+    ready = [(record, pixels) for record, pixels in batch if pixels is not None]
+    if ready:
+        probs, rejected = committee.classify(np.stack([p.reshape(-1) for _, p in ready]), reject=reject)
+        for (record, _), p, no in zip(ready, probs, rejected):
             record["digit"] = int(p.argmax())
             record["probabilities"] = [float(v) for v in p]
             record["rejected"] = bool(no)
-    return results
+    for record, _ in batch:
+        yield record
 
 
 def top_k(probs, k=3):

@@ -110,6 +110,67 @@ def test_a_bad_image_raises_or_is_reported(trained_net):
     assert set(results[1]) == {"file", "error"} and "not an image" in results[1]["error"]
 
 
+def test_answers_come_a_batch_at_a_time_before_the_later_pictures_are_opened(trained_net):
+    """predict_images read every picture before it classified one: 12,000 files held 401 MB and `predict` printed
+    nothing until the end. iter_predictions answers each batch as it is read."""
+    from digitnet.predict import iter_predictions
+
+    opened = []
+
+    def pictures():
+        for i in range(10):
+            opened.append(i)
+            yield SET[i % len(SET)]
+
+    answers = iter_predictions(trained_net, pictures(), batch_size=4)
+    first = next(answers)
+    assert opened == [0, 1, 2, 3] and first["file"] == str(SET[0])
+    rest = list(answers)
+    assert len(rest) == 9 and opened == list(range(10))
+    assert [first, *rest] == predict_images(trained_net, [SET[i % len(SET)] for i in range(10)])
+
+
+def test_cli_prints_a_folders_first_answers_before_it_opens_the_last_picture(tmp_path):
+    """`digitnet predict FOLDER` printed nothing until every picture was read. Here the last picture is a pipe that
+    is written only once the first batch's answers are out: before, the run waited on it and printed nothing."""
+    import threading
+
+    from faultkit import TIMEOUT_S, as_from_a_terminal
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(256):  # the command's batch
+        (folder / f"d{i:03d}.png").write_bytes(SET[i % len(SET)].read_bytes())
+    pipe = tmp_path / "last.png"
+    os.mkfifo(pipe)
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    child = subprocess.Popen([sys.executable, "-m", "digitnet", "predict", "--model", "two-layer", "--json",
+                              str(folder), str(pipe)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=env, cwd=HANDWRITING.parents[2], preexec_fn=as_from_a_terminal)
+    watchdog = threading.Timer(TIMEOUT_S, child.kill)  # only if the answers never come: the test fails then
+    watchdog.start()
+    writer = threading.Thread(target=pipe.write_bytes, args=(SET[0].read_bytes(),), daemon=True)
+    try:
+        lines = []
+        for line in iter(child.stdout.readline, ""):
+            lines.append(line)
+            if "d254.png" in line:  # its line ends as the next object (d255's, the batch's last) begins
+                break
+        else:
+            pytest.fail(f"the run ended before printing its first batch: {child.stderr.read()}")
+        writer.start()  # the run opens the pipe only now
+        out, err = child.stdout.read(), child.stderr.read()  # what readline has buffered, then the rest
+        child.wait(timeout=TIMEOUT_S)
+    finally:
+        watchdog.cancel()
+        child.kill()
+        if writer.is_alive():  # the run never opened the pipe: open it here, so the writer ends
+            os.close(os.open(pipe, os.O_RDONLY | os.O_NONBLOCK))
+    records = json.loads("".join(lines) + out)
+    assert child.returncode == 0, err
+    assert len(records) == 257 and records[-1]["file"] == str(pipe) and records[-1]["digit"] == records[0]["digit"]
+
+
 def test_a_model_with_other_inputs_is_refused():
     net = digitnet.TwoLayerNet(100, 10, 10, dtype=np.float32)
     with pytest.raises(digitnet.DigitnetError, match="100 inputs"):

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..committee import as_committee
 from ..errors import DigitnetError
-from ..predict import _save_preprocessed, expand_folders, predict_images, top_k
+from ..predict import _save_preprocessed, expand_folders, iter_predictions, top_k
 from .main import friendly_errors
 
 
@@ -69,7 +69,8 @@ def _write_explanation(net, pixels, folder, source, used, answer):
               help="A bundled model's name (see `digitnet models`) or a model file. Default: the bundled models "
                    "that predict together (the best one's --explain pictures).")
 @click.option("--json", "as_json", is_flag=True,
-              help="Print one JSON array: per image {file, digit, probabilities, rejected} or {file, error}.")
+              help="Print one JSON array, an object per image as it is read: {file, digit, probabilities, "
+                   "rejected} or {file, error}.")
 @click.option("--no-reject", "no_reject", is_flag=True,
               help="Always name a digit, even where the model says the picture is not one.")
 @click.option("--show-preprocessed", "show_dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
@@ -100,41 +101,64 @@ def command(images, model, as_json, show_dir, explain_dir, no_reject):
             if folder is not None:
                 _make_folder(folder)
         keep = show_dir is not None or explain_dir is not None
-        results = predict_images(net, images, on_error="report", keep_images=keep, reject=not no_reject)
+        results = iter_predictions(net, images, on_error="report", keep_images=keep, reject=not no_reject)
+        written, failed = _print_results(results, net, as_json, show_dir, explain_dir)
     except DigitnetError as e:
         raise click.ClickException(str(e)) from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # what was read is printed; a JSON array is left open, so no parser takes it for all
         click.echo("\ninterrupted", err=True)
         sys.exit(130)
+    for folder, what in ((show_dir, "preprocessed 28x28"), (explain_dir, "explanation")):
+        if folder is not None and not as_json:
+            saved = written[what]
+            click.echo(f"wrote {saved} {what} image{'s' if saved != 1 else ''} to {folder}", err=True)
+    if failed:
+        sys.exit(1)
 
-    used, explained, failed = set(), set(), 0
+
+def _print_results(results, net, as_json, show_dir, explain_dir):
+    """Print each result as it comes (a line, or an object of one JSON array) and write its pictures:
+    ({what: pictures written}, how many failed)."""
+    written, failed, out = {"preprocessed 28x28": 0, "explanation": 0}, 0, JsonArray() if as_json else None
+    used, explained = set(), set()
     for r in results:
         pixels = r.pop("image", None)
         if "error" in r:
             failed += 1
             click.echo(f"Error: {r['error']}", err=True)
-            continue
-        for folder, key, write, names in ((show_dir, "preprocessed", _save_preprocessed, used),
-                                          (explain_dir, "explanation", None, explained)):
-            if folder is None:
+        for folder, key, what, write, names in ((show_dir, "preprocessed", "preprocessed 28x28", _save_preprocessed,
+                                                 used), (explain_dir, "explanation", "explanation", None, explained)):
+            if folder is None or "error" in r:
                 continue
             try:
                 r[key] = str(write(pixels, folder, r["file"], names) if write
                              else _write_explanation(as_committee(net).first, pixels, folder, r["file"], names, r))
+                written[what] += 1
             except OSError as e:
                 click.echo(f"Error: {folder}: cannot write the {key} image of {r['file']} ({e})", err=True)
                 failed += 1
-        if not as_json:
+        if out is not None:
+            out.add(r)
+        elif "error" not in r:
             ranked = ", ".join(f"{c}: {100 * p:5.1f}%" for c, p in top_k(r["probabilities"], 3))
             answer = "not a digit" if r.get("rejected") else r["digit"]
             click.echo(f"{r['file']}: {answer}  ({ranked})")
-    if as_json:
-        # one JSON array, an object per line
-        click.echo("[\n" + ",\n".join(json.dumps(r) for r in results) + "\n]")
-    for folder, key, what in ((show_dir, "preprocessed", "preprocessed 28x28"),
-                              (explain_dir, "explanation", "explanation")):
-        if folder is not None and not as_json:
-            saved = sum(key in r for r in results)
-            click.echo(f"wrote {saved} {what} image{'s' if saved != 1 else ''} to {folder}", err=True)
-    if failed:
-        sys.exit(1)
+    if out is not None:
+        out.close()
+    return written, failed
+
+
+class JsonArray:
+    """One JSON array on stdout, an object per line, each printed as it comes (`predict` and `read --json`):
+    "[", the objects, "]" (an object's line ends as the next begins, where its comma goes). Cut short (Ctrl-C) it
+    stays open: no parser takes part of the answer for all of it."""
+
+    def __init__(self):
+        self.count = 0
+
+    def add(self, record):
+        click.echo(("[\n" if self.count == 0 else ",\n") + json.dumps(record), nl=False)
+        self.count += 1
+
+    def close(self):
+        click.echo("[\n]" if self.count == 0 else "\n]")

@@ -1,6 +1,5 @@
 """`digitnet read`: read the numbers in each picture (reader.read) and print them, line by line."""
 import io
-import json
 import os
 import stat
 import sys
@@ -12,7 +11,7 @@ from ..errors import DigitnetError
 from ..model_io import save_png
 from ..predict import _save_preprocessed, expand_folders
 from .main import friendly_errors
-from .predict import _make_folder, load_for_command
+from .predict import JsonArray, _make_folder, load_for_command
 
 
 @click.command("read")
@@ -22,8 +21,8 @@ from .predict import _make_folder, load_for_command
               help="A bundled model's name (see `digitnet models`) or a model file. Default: the bundled "
                    "convolutional models together, the best one's threshold saying 'not a digit'.")
 @click.option("--json", "as_json", is_flag=True,
-              help='Print one JSON array: per image {file, text, digits: [{value, confidence, box, rejected, '
-                   'line}], specks, rules} or {file, error}.')
+              help='Print one JSON array, an object per image as it is read: {file, text, digits: [{value, '
+                   'confidence, box, rejected, line}], specks, rules} or {file, error}.')
 @click.option("--show", "show_dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
               help="Also write each picture with the digits' boxes and readings drawn on it, as a PNG, into DIR.")
 @click.option("--no-reject", "no_reject", is_flag=True,
@@ -58,7 +57,7 @@ def command(images, model, as_json, show_dir, no_reject):
             _make_folder(show_dir)
     except DigitnetError as e:
         raise click.ClickException(str(e)) from None
-    results, used, failed = [], set(), 0
+    used, failed, shown, out = set(), 0, 0, JsonArray() if as_json else None
     try:
         for image in images:
             record = {"file": str(image)}
@@ -69,7 +68,8 @@ def command(images, model, as_json, show_dir, no_reject):
                 failed += 1
                 record["error"] = str(e)
                 click.echo(f"Error: {e}", err=True)
-                results.append(record)
+                if out is not None:
+                    out.add(record)
                 continue
             record.update(reading.to_json())
             if show_dir is not None:
@@ -79,19 +79,20 @@ def command(images, model, as_json, show_dir, no_reject):
                         source.seek(0)
                     save_png(draw_reading(source, reading), path)
                     record["shown"] = str(path)
+                    shown += 1
                 except OSError as e:
                     failed += 1
                     click.echo(f"Error: {show_dir}: cannot write the picture of {image} ({e})", err=True)
-            if not as_json:
+            if out is not None:
+                out.add(record)
+            else:
                 click.echo(f"{image}: {str(reading).replace(chr(10), ' / ')}")
-            results.append(record)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # a JSON array is left open (JsonArray)
         click.echo("\ninterrupted", err=True)
         sys.exit(130)
-    if as_json:
-        click.echo("[\n" + ",\n".join(json.dumps(r) for r in results) + "\n]")
+    if out is not None:
+        out.close()
     elif show_dir is not None:
-        shown = sum("shown" in r for r in results)
         click.echo(f"wrote {shown} picture{'s' if shown != 1 else ''} with the readings drawn to {show_dir}", err=True)
     if failed:
         sys.exit(1)
