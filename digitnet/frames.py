@@ -7,15 +7,17 @@ the sides out as 1s (none of the 100 read right: 1d1, 13, 1d). A box is one piec
 if the digit touches it) whose four sides are straight lines:
 
     side   = the first ink met from that edge of the piece's box, along each row or column: within EDGE x
-             its height (or width) of the edge for FILL of them, its place varying by at most STRAIGHT x
-             the line's thickness (a hand-drawn 0 curves away from its box's corners)
+             its height (or width) of the edge for FILL of them (less the corners of a box turned by up to
+             TILT, where the sides across run on), off the straight line fitted through it by at most
+             STRAIGHT x the line's thickness (a hand-drawn 0 curves away from its box's corners)
     inside = ink, in the box less its sides and any column of ink from its top side to its bottom one, at
              least INSIDE x as high as the box: a digit in it (an empty box, a 0 drawn square and two square
-             0s side by side have none)
+             0s side by side have none; an empty box goes all the same in the row of a box that has one)
 
-A row of boxes drawn as one piece (a form's comb) has walls between its boxes: columns of ink from the top
-side's line to the bottom's, no wider than two sides are deep (two boxes' sides side by side), leaving each
-box ROOM x as wide as high; they go too.
+A row of boxes drawn as one piece (a form's comb) has walls between its boxes: ink from the top side's line to
+the bottom's in every row near one column (as near as the slope of the comb's lines makes a wall drift, and a
+pixel for a photo's ragged edge), no wider than two sides are deep (two boxes' sides side by side), leaving
+each box ROOM x as wide as high; they go too.
 Each side's line is taken out as thick as the THICK percentile of its runs of ink from the edge in (where
 the digit touches the line, the run goes on into the digit); the digit keeps what lies inside the lines.
 
@@ -31,7 +33,7 @@ is wide: a digit.
 """
 import numpy as np
 
-from .strokes import find_objects, label
+from .strokes import find_objects, label, ndimage
 
 __all__ = ["remove_frames"]
 
@@ -45,83 +47,118 @@ SMALLEST = 12    # a box is at least this many pixels on each side
 TICK = 0.1       # an open field's end ticks rise at least this part of its cell's width from its base
 UPRIGHT = 0.1    # ... upright: its side drifts by at most this part of its height (and a pixel)
 THIN = 0.15      # its base line is at most this part of a cell's width thick
+TILT = 0.08      # the sides of a box turned a little slope by this much at most (rows a column: 4.6 degrees)
+SAME = 0.15      # an empty box in a row of boxes is as high as one with a digit, within this part
 GRID = 0.1       # the ticks between its cells lie within this part of a cell's width of an even grid
 
 
 def remove_frames(ink):
-    """(ink with the frames of boxes drawn round digits at 0, how many were taken out)."""
+    """(ink with the frames of boxes drawn round digits at 0, how many were taken out). An empty box goes too
+    where it stands in the row of a box that holds a digit, as high as it: the end of a form's field longer than
+    the number written in it (alone, it is kept: it may be a 0 drawn square)."""
     mask = ink > 0
     labels, _ = label(mask)
-    out, count = ink, 0
+    taken, boxes, empty = [], [], []
     for k, where in enumerate(find_objects(labels), start=1):
         piece = labels[where] == k
         if min(piece.shape) < SMALLEST:
             continue
-        frame = _frame(piece, mask[where])
-        if frame is None:
-            frame = _open_frame(piece, mask, where)
+        frame, held = _frame(piece, mask[where])
         if frame is not None:
-            if out is ink:
-                out = ink.copy()
-            out[where][frame] = 0
-            count += 1
-    return out, count
+            (boxes if held else empty).append((where, frame))
+        elif (frame := _open_frame(piece, mask, where)) is not None:
+            taken.append((where, frame))
+    taken += boxes + [(where, frame) for where, frame in empty if any(_in_row(where, box) for box, _ in boxes)]
+    if not taken:
+        return ink, 0
+    out = ink.copy()
+    for where, frame in taken:
+        out[where][frame] = 0
+    return out, len(taken)
+
+
+def _in_row(a, b):
+    """Whether the boxes a and b (slices) are as high as each other, within SAME, and side by side."""
+    high_a, high_b = a[0].stop - a[0].start, b[0].stop - b[0].start
+    overlap = min(a[0].stop, b[0].stop) - max(a[0].start, b[0].start)
+    return abs(high_a - high_b) <= SAME * max(high_a, high_b) and overlap >= 0.5 * min(high_a, high_b)
 
 
 def _frame(piece, ink):
-    """(bool, piece's shape) the pixels of its box's four sides, or None when it is not a box with a digit in it.
-    ink: all the ink (bool) in the piece's box, the digit's included when it does not touch the box."""
+    """((bool, piece's shape) the pixels of its box's four sides, whether a digit is in it), or (None, False) when
+    it is not a box. ink: all the ink (bool) in the piece's box, the digit's included when it does not touch it."""
     turned = [np.rot90(piece, turns) for turns in range(4)]  # each side as the top: top, right, bottom, left
     edges = [_edge_ink(side) for side in turned]
-    if not all(near.mean() >= FILL for _, near in edges):
-        return None  # the cheap test first: most pieces are digits
-    sides, depth = np.zeros_like(piece), []
+    h, w = piece.shape
+    if not _filled(edges, [TILT] * 4, (w, h, w, h)):
+        return None, False  # the cheap test first: most pieces are digits
+    sides, depth, slopes = np.zeros_like(piece), [], []
     for turns, (side, (first, near)) in enumerate(zip(turned, edges)):
         found = _top_line(side, first, near)
         if found is None:
-            return None
+            return None, False
         sides |= np.rot90(found[0], -turns)
         depth.append(found[1])
-    h, w = piece.shape
+        slopes.append(found[2])
+    if not _filled(edges, slopes, (w, h, w, h)):
+        return None, False
     rows, cols = slice(depth[0], h - depth[2]), slice(depth[3], w - depth[1])  # the box less its sides
     inner = piece[rows, cols]
-    upright = inner.all(axis=0) if inner.shape[0] else np.zeros(inner.shape[1], dtype=bool)  # top line to bottom
-    sides[:, cols] |= _walls(upright, inner.shape[0], 2 * max(depth))  # two boxes' sides side by side
-    inside = ink[rows, cols] & ~upright  # a wall left standing is no digit (two square 0s that touch)
+    # the walls of a row of boxes turned a little drift sideways as its top and bottom lines slope, and a photo's
+    # walls have ragged edges: a wall is ink within `reach` of a column all the way down
+    reach = 1 + int(np.ceil(max(slopes[0], slopes[2]) * inner.shape[0] / 2))
+    near = ndimage().maximum_filter1d(inner, 2 * reach + 1, axis=1)
+    upright = near.all(axis=0) if inner.shape[0] else np.zeros(inner.shape[1], dtype=bool)  # top line to bottom
+    walls = np.zeros(inner.shape[1], dtype=bool)
+    for start, stop in _walls(upright, inner.shape[0], 2 * max(depth) + 2 * reach):  # two sides side by side
+        walls[max(0, start - reach):stop + reach] = True  # and the wall's ink, however it slants
+    sides[:, cols] |= walls
+    inside = ink[rows, cols] & ~(walls | upright)  # a wall left standing is no digit (two square 0s that touch)
     held = np.flatnonzero(inside.any(axis=1))  # the rows the digit inside takes
-    if held.size == 0 or held[-1] - held[0] + 1 < INSIDE * h:
-        return None
-    return sides & piece
+    return sides & piece, bool(held.size and held[-1] - held[0] + 1 >= INSIDE * h)
+
+
+def _filled(edges, slopes, lengths):
+    """Whether each side (edges: _edge_ink of each, top, right, bottom, left) has its first ink near the edge
+    along FILL of its length, less where the sides across it, sloping (slopes: rows a column, each side's), run
+    on past its ends: a box turned a little has no ink of its side in its corners."""
+    return all(near.mean() >= FILL - max(slopes[(k + 1) % 4], slopes[(k + 3) % 4]) * lengths[(k + 1) % 4] / lengths[k]
+               for k, (_, near) in enumerate(edges))
 
 
 def _walls(upright, high, widest):
-    """(bool, per column of the box less its sides) the walls between the boxes of a row of boxes drawn as one
-    piece (a form's comb): groups of at most `widest` upright columns (ink from the top side's line to the
-    bottom's) that leave each box at least ROOM x as wide as it is `high` (a digit's upright stroke touching
-    both lines leaves less)."""
-    walls = np.zeros_like(upright)
+    """[(first column, last + 1)] (of the box less its sides) of the walls between the boxes of a row of boxes
+    drawn as one piece (a form's comb): groups of at most `widest` upright columns (ink from the top side's line
+    to the bottom's) that leave each box at least ROOM x as wide as it is `high` (a digit's upright stroke
+    touching both lines leaves less)."""
+    walls = []
     edges = np.flatnonzero(np.diff(np.concatenate([[0], upright.astype(np.int8), [0]])))
     left = 0
     for start, stop in zip(edges[::2], edges[1::2]):
         if stop - start <= widest and start - left >= ROOM * high and upright.size - stop >= ROOM * high:
-            walls[start:stop] = True
+            walls.append((start, stop))
             left = stop
     return walls
 
 
 def _top_line(piece, first, near):
     """((bool) the top side's line of a piece's box: in each column, the line's thickness from the first ink
-    down; how deep the line reaches, in rows, with a pixel to spare), or None when the first ink (first, near:
-    _edge_ink) lies not straight. _frame has checked that FILL of the columns have it within EDGE of the top."""
+    down; how deep the line reaches, in rows, with a pixel to spare; how much it slopes, in rows a column), or
+    None when the first ink (first, near: _edge_ink) lies not straight: off the straight line fitted through it
+    (a box turned a little is straight) by more than STRAIGHT x its thickness, or that line slopes by more than
+    TILT. _frame has checked that FILL of
+    the columns have it within EDGE of the top."""
     runs = [_run(piece[f:, x]) for x, f in enumerate(first) if near[x]]
     thick = max(1, int(np.percentile(runs, THICK)))  # where the digit touches the line, the run goes on into it
-    low, high = np.percentile(first[near], [10, 90])
-    if high - low > STRAIGHT * thick:
+    xs = np.flatnonzero(near)
+    slope, offset = np.polyfit(xs, first[near], 1) if xs.size > 1 else (0.0, 0.0)
+    low, high = np.percentile(first[near] - slope * xs, [10, 90])
+    if high - low > STRAIGHT * thick or abs(slope) > TILT:
         return None
     line = np.zeros_like(piece)
-    for x in np.flatnonzero(near):
+    for x in xs:
         line[first[x]:first[x] + thick + 1, x] = True
-    return line, int(high) + thick + 2
+    return line, int(np.percentile(first[near], 90)) + thick + 2, abs(float(slope))
 
 
 def _edge_ink(piece):
