@@ -47,6 +47,7 @@ SPECK = 0.28              # a component whose longer side is under SPECK x H is 
 SMALLEST = 0.01           # digits are this share of the picture's longer side at least (preprocess.speck_limit):
                           # a page of handwriting photographed whole has digits of 1.5-3 %; at to_mnist's 3 % a
                           # number 60 px high on a 2400x1600 page was "only 4 specks of ink"
+LOWEST = 3                # a digit is at least this many pixels high: a strip 1 px high read "66" (a review)
 LINE_OVERLAP = 0.4        # stacks whose spans overlap by this part of the shorter one share a line
 WIDE = 0.6                # components wider than WIDE x H are cut by seams (the cuts are only candidates) ...
 CUT_HIGH = 0.6            # ... if at least CUT_HIGH x H high: touching digits are full height, a bar is not
@@ -218,14 +219,15 @@ def candidates(ink):
 # -------------------------------------------------------------------------- components, stacks, lines
 
 def _lines(comps, least, at_least_high):
-    """(lines: lists of component indices, top to bottom; H; specks). Stacks at least half as tall as H,
-    and `least` pixels long (to_mnist's rule for a speck), whose spans overlap make the lines; the other
-    components join the line they lie in, or are specks (all of them when nothing is that tall).
+    """(lines: lists of component indices, top to bottom; H; specks). Stacks at least half as tall as H and
+    LOWEST pixels, and `least` pixels long (to_mnist's rule for a speck), whose spans overlap make the lines;
+    the other components join the line they lie in, or are specks (all of them when nothing is that tall).
     H is raised to at_least_high (PEN_HEIGHTS stroke widths)."""
     stacks, height = stack_strokes(comps)
     spans = [span(comps, s) for s in stacks]
     widths = [max(comps[i]["x1"] for i in st) - min(comps[i]["x0"] for i in st) for st in stacks]
-    tall = [k for k, (a, b) in enumerate(spans) if b - a >= 0.5 * height and max(b - a, widths[k]) >= least]
+    tall = [k for k, (a, b) in enumerate(spans)
+            if b - a >= max(0.5 * height, LOWEST) and max(b - a, widths[k]) >= least]
     groups = Groups(len(stacks))
     for a, k in enumerate(tall):
         for m in tall[a + 1:]:

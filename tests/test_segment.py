@@ -265,6 +265,26 @@ def test_every_speck_is_counted_also_beyond_the_components_looked_at():
         digitnet.read(page, deep())
 
 
+def test_a_page_of_more_digits_than_the_pieces_looked_at_is_read_whole(monkeypatch, held_out_digits):
+    """A page of 420 separate digits read 402, `specks: 22`, exit 0: only the MAX_COMPONENTS (400) largest pieces
+    of ink were looked at, against a noisy photo's thousands of specks. Pieces of at least LARGE x the largest
+    one's area are all looked at now; specks beyond the limit are still only counted. (Here with a limit of 12
+    and 18 digits, for time: 420 digits take over a minute.)"""
+    from digitnet import strokes
+
+    monkeypatch.setattr(strokes, "MAX_COMPONENTS", 12)
+    x, t = held_out_digits
+    page = np.full((2 * 48 + 20, 9 * 40 + 20), 255, dtype=np.uint8)
+    for k in range(18):
+        y, x0 = 10 + 48 * (k // 9), 10 + 40 * (k % 9)
+        page[y:y + 28, x0:x0 + 28] = (255 * (1 - x[k])).astype(np.uint8)
+    expected = "".join(map(str, t[:9])) + "\n" + "".join(map(str, t[9:18]))
+    assert digitnet.read(page, deep()).text == expected
+    page[page.shape[0] - 4:, ::4] = 0  # 95 specks along the bottom: still left out and counted
+    reading = digitnet.read(page, deep())
+    assert reading.text == expected and reading.specks == len(range(0, page.shape[1], 4)) == 95
+
+
 def test_a_number_on_a_long_strip_is_read_not_taken_for_specks(tmp_path):
     """A 30000x300 strip was reduced to 1200x12 before the work, and its 220-px digits were "2 specks of ink"."""
     from digitnet.image_io import work_factor
@@ -274,6 +294,19 @@ def test_a_number_on_a_long_strip_is_read_not_taken_for_specks(tmp_path):
     assert work_factor(30000, 300) == 3  # the shorter side kept at 100 px, not 12
     assert digitnet.read(tmp_path / "strip.png", deep()).text == "17"
     assert work_factor(1600, 640) == 2 and work_factor(800, 600) == 1  # ordinary pictures: as before
+
+
+def test_ink_one_or_two_pixels_high_is_no_digit():
+    """A 1x50 strip with dark ends read "66", and with a dark middle "6": ink 1 px high made H 1 px, and each
+    piece a digit. Ink under LOWEST pixels high is specks now."""
+    from digitnet.preprocess import ImageError
+
+    for high in (1, 2):
+        ends = np.full((high, 50), 255, dtype=np.uint8)
+        ends[:, :10] = ends[:, 40:] = 0
+        with pytest.raises(ImageError, match="no digit found: only 2 specks of ink"):
+            digitnet.read(ends, deep())
+    assert digitnet.read(picture([[(20, 20), (20, 80)]], size=(40, 100), width=6), deep()).text == "1"
 
 
 def test_blank_ink_finds_nothing():

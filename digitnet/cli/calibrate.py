@@ -132,8 +132,8 @@ def command(model, data_dir, offline, outliers, rate, out):
 
     if model in bundled_models():
         if out is None:
-            raise click.UsageError(f"{model} is a bundled model: give --out FILE for the calibrated copy "
-                                   "(the package's own files are made by scripts/make_pretrained.py)")
+            raise click.UsageError(f"{model} is a bundled model: give --out FILE for the calibrated copy (the "
+                                   "package's own files are made by scripts/make_pretrained.py, in digitnet's source)")
         path = bundled_path(model)
     else:
         path = Path(model)

@@ -86,8 +86,9 @@ def command(images, model, as_json, show_dir, explain_dir, no_reject):
     Each picture is prepared the way MNIST's digits were (ink made bright, paper removed, cropped,
     fitted into 20x20, centred by mass in 28x28). Prints the digit and the three most probable
     classes per file, with the model's calibrated probabilities, or `not a digit` when the model's
-    rejection score is below its threshold (docs/rejection.md; --no-reject turns this off). A file that
-    cannot be read, or holds no ink, is reported on stderr and skipped; the exit code is then 1.
+    rejection score is below its threshold (docs/rejection.md in digitnet's source; --no-reject turns it
+    off). A file that cannot be read, or holds no ink, is reported on stderr and skipped; the exit code is
+    then 1.
     The old form `digitnet predict MODEL.npz IMAGE...` still works.
     """
     model, images = split_model_argument(model, list(images))

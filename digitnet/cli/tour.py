@@ -167,8 +167,8 @@ STEPS = [
 def tour(only, pause):
     """A guided tour of backpropagation, step by step.
 
-    From the book's shopping graph to a trained digit recogniser: the steps of docs/walkthrough.md,
-    run in the terminal on the bundled offline sample in well under a minute.
+    From the book's shopping graph to a trained digit recogniser: the steps of the walkthrough (docs/walkthrough.md
+    in digitnet's source), run in the terminal on the bundled offline sample in well under a minute.
     """
     chosen = [only] if only else range(1, len(STEPS) + 1)
     failed = []
