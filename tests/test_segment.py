@@ -287,13 +287,13 @@ def test_a_page_of_more_digits_than_the_pieces_looked_at_is_read_whole(monkeypat
 
 def test_a_number_on_a_long_strip_is_read_not_taken_for_specks(tmp_path):
     """A 30000x300 strip was reduced to 1200x12 before the work, and its 220-px digits were "2 specks of ink"."""
-    from digitnet.image_io import work_factor
+    from digitnet.image_io import work_size
 
     one, seven = [(15000, 40), (15000, 260)], [(15100, 40), (15240, 40), (15150, 260)]
     Image.fromarray(picture([one, seven], size=(30000, 300), width=22)).save(tmp_path / "strip.png")
-    assert work_factor(30000, 300) == 3  # the shorter side kept at 100 px, not 12
+    assert work_size(30000, 300) == (10000, 100)  # the shorter side kept at 100 px, not 12
     assert digitnet.read(tmp_path / "strip.png", deep()).text == "17"
-    assert work_factor(1600, 640) == 2 and work_factor(800, 600) == 1  # ordinary pictures: as before
+    assert work_size(1600, 640) == (1200, 480) and work_size(800, 600) == (800, 600)  # ordinary pictures
 
 
 def test_ink_one_or_two_pixels_high_is_no_digit():
@@ -307,6 +307,24 @@ def test_ink_one_or_two_pixels_high_is_no_digit():
         with pytest.raises(ImageError, match="no digit found: only 2 specks of ink"):
             digitnet.read(ends, deep())
     assert digitnet.read(picture([[(20, 20), (20, 80)]], size=(40, 100), width=6), deep()).text == "1"
+
+
+def test_small_digits_on_a_picture_just_over_the_work_size_are_read_at_it(held_out_digits):
+    """Big pictures were reduced by a whole number: a 1250x900 page by 2, to 625x450, and its 20-px digits read at
+    10 px (2 of 10 numbers right, 8 of 10 on a 1200x900 page; a review). Now to 1200x864."""
+    from digitnet.image_io import work_size
+
+    assert work_size(1250, 900) == (1200, 864) and work_size(2000, 1500) == (1200, 900)
+    x, t = held_out_digits
+    for seed in (0, 1, 3):
+        picked = np.random.default_rng(seed).choice(len(t), 4, replace=False)
+        page, left = np.zeros((900, 1250), dtype=np.uint8), 500
+        for i in picked:
+            crop = Image.fromarray(tight(x[i], 1))
+            digit = np.asarray(crop.resize((round(crop.width * 20 / crop.height), 20), Image.BILINEAR))
+            page[400:420, left:left + digit.shape[1]] = digit
+            left += digit.shape[1] + 6
+        assert digitnet.read(255 - page, deep()).text == "".join(str(t[i]) for i in picked)
 
 
 def test_blank_ink_finds_nothing():
