@@ -48,7 +48,8 @@ TICK = 0.1       # an open field's end ticks rise at least this part of its cell
 UPRIGHT = 0.1    # ... upright: its side drifts by at most this part of its height (and a pixel)
 THIN = 0.15      # its base line is at most this part of a cell's width thick
 TILT = 0.08      # the sides of a box turned a little slope by this much at most (rows a column: 4.6 degrees)
-SAME = 0.15      # an empty box in a row of boxes is as high as one with a digit, within this part
+SAME = 0.15      # an empty box in a row of boxes is as high and as wide as one with a digit, within this part,
+NEAR = 0.5       # ... and at most this part of its height from it
 GRID = 0.1       # the ticks between its cells lie within this part of a cell's width of an even grid
 
 
@@ -68,7 +69,7 @@ def remove_frames(ink):
             (boxes if held else empty).append((where, frame))
         elif (frame := _open_frame(piece, mask, where)) is not None:
             taken.append((where, frame))
-    taken += boxes + [(where, frame) for where, frame in empty if any(_in_row(where, box) for box, _ in boxes)]
+    taken += boxes + _beside_boxes(empty, [where for where, _ in boxes])
     if not taken:
         return ink, 0
     out = ink.copy()
@@ -77,11 +78,29 @@ def remove_frames(ink):
     return out, len(taken)
 
 
-def _in_row(a, b):
-    """Whether the boxes a and b (slices) are as high as each other, within SAME, and side by side."""
-    high_a, high_b = a[0].stop - a[0].start, b[0].stop - b[0].start
+def _beside_boxes(empty, row):
+    """The empty boxes (where, frame) that continue a row of boxes (row: the boxes with a digit, as slices): as
+    high and as wide as a box of the row, within SAME, in its row and at most NEAR x its height from it, in turn
+    (a field's last two boxes). A square 0 along the line, or narrower than the boxes, stays."""
+    taken, rest, grew = [], list(empty), True
+    while grew:
+        grew = False
+        for item in list(rest):
+            if any(_beside(item[0], box) for box in row):
+                taken.append(item)
+                row.append(item[0])
+                rest.remove(item)
+                grew = True
+    return taken
+
+
+def _beside(a, b):
+    """Whether the boxes a and b (slices) are alike, within SAME, and side by side, at most NEAR x high apart."""
+    (high_a, wide_a), (high_b, wide_b) = [(c[0].stop - c[0].start, c[1].stop - c[1].start) for c in (a, b)]
+    alike = abs(high_a - high_b) <= SAME * max(high_a, high_b) and abs(wide_a - wide_b) <= SAME * max(wide_a, wide_b)
     overlap = min(a[0].stop, b[0].stop) - max(a[0].start, b[0].start)
-    return abs(high_a - high_b) <= SAME * max(high_a, high_b) and overlap >= 0.5 * min(high_a, high_b)
+    gap = max(a[1].start, b[1].start) - min(a[1].stop, b[1].stop)
+    return alike and overlap >= 0.5 * min(high_a, high_b) and gap <= NEAR * min(high_a, high_b)
 
 
 def _frame(piece, ink):
@@ -109,11 +128,13 @@ def _frame(piece, ink):
     reach = 1 + int(np.ceil(max(slopes[0], slopes[2]) * inner.shape[0] / 2))
     near = ndimage().maximum_filter1d(inner, 2 * reach + 1, axis=1)
     upright = near.all(axis=0) if inner.shape[0] else np.zeros(inner.shape[1], dtype=bool)  # top line to bottom
+    exact = inner.all(axis=0) if inner.shape[0] else np.zeros(inner.shape[1], dtype=bool)
     walls = np.zeros(inner.shape[1], dtype=bool)
     for start, stop in _walls(upright, inner.shape[0], 2 * max(depth) + 2 * reach):  # two sides side by side
         walls[max(0, start - reach):stop + reach] = True  # and the wall's ink, however it slants
     sides[:, cols] |= walls
-    inside = ink[rows, cols] & ~(walls | upright)  # a wall left standing is no digit (two square 0s that touch)
+    inside = ink[rows, cols] & ~(walls | exact)  # a wall left standing is no digit (two square 0s that touch); a 1
+    # leaning by a pixel or two from the top line to the bottom one is (upright, the columns near ink all the way)
     held = np.flatnonzero(inside.any(axis=1))  # the rows the digit inside takes
     return sides & piece, bool(held.size and held[-1] - held[0] + 1 >= INSIDE * h)
 

@@ -23,34 +23,21 @@ FORMATS = {"PNG": (".png",), "JPEG": (".jpg", ".jpeg"), "BMP": (".bmp",), "GIF":
            "TIFF": (".tif", ".tiff"), "PPM": (".ppm", ".pgm", ".pbm")}
 IMAGE_SUFFIXES = tuple(suffix for suffixes in FORMATS.values() for suffix in suffixes)
 MAX_PIXELS = 40_000_000    # refuse larger images before decoding them (decompression bombs)
-WORK_MAX_SIDE = 1200       # larger images are box-reduced to this (the longer side) before the pixel work ...
-MIN_WORK_SIDE = 100        # ... but not so far that the shorter side falls under this (work_size)
+WORK_MAX_SIDE = 1200       # larger images are box-reduced to about this before the pixel work ...
+MIN_WORK_SIDE = 100        # ... but not so far that the shorter side falls under this (work_factor)
 # Pillow keeps 4 bytes a pixel for RGB(A), CMYK, I and F: 40 megapixels of those would decode to 160 MB, and a
 # server decodes several uploads at once. Refused above this many decoded bytes (1-byte grey: 40 MP still).
 MAX_DECODED_BYTES = 64 * 1024 * 1024
 MAX_STREAM_BYTES = 256 * 1024 * 1024  # a pipe's bytes are read into memory before decoding: at most this many
 
 
-def work_size(w, h):
-    """(width, height) a w x h picture is worked on at: its longer side brought to WORK_MAX_SIDE, unless that
-    brings its shorter side under MIN_WORK_SIDE (a long strip of digits, 30000x300, became 1200x12 and its digits
-    specks), and never more pixels than a WORK_MAX_SIDE square has. By a fraction: reduced by a whole number, a
-    1250 px picture was worked on at 625 px, and its 20-px digits read at 10 (2 of 10 numbers right, 8 at 1200)."""
-    scale = max(1.0, math.sqrt(w * h) / WORK_MAX_SIDE, min(max(w, h) / WORK_MAX_SIDE, min(w, h) / MIN_WORK_SIDE))
-    return (w, h) if scale == 1.0 else (max(1, round(w / scale)), max(1, round(h / scale)))
-
-
 def work_factor(w, h):
-    """The whole number a w x h picture may be reduced by on decoding (a JPEG's draft) and still be at least its
-    work_size."""
-    return max(1, min(w // work_size(w, h)[0], h // work_size(w, h)[1]))
-
-
-def reduced(img, size):
-    """A PIL image box-averaged to size (work_size): anti-aliased, thin strokes kept as grey."""
-    from PIL import Image
-
-    return img if img.size == size else img.resize(size, Image.Resampling.BOX, reducing_gap=3.0)
+    """How much a w x h picture is box-reduced before the pixel work: its longer side to about WORK_MAX_SIDE,
+    unless that brings its shorter side under MIN_WORK_SIDE (a long strip of digits, 30000x300, became
+    1200x12 and its digits specks), and never to more pixels than a WORK_MAX_SIDE square has."""
+    by_side = -(-max(w, h) // WORK_MAX_SIDE)
+    by_area = math.ceil(math.sqrt(w * h) / WORK_MAX_SIDE)
+    return max(1, by_area, min(by_side, min(w, h) // MIN_WORK_SIDE))
 
 
 def decoded_bytes(img):
@@ -108,12 +95,12 @@ def load_grey(image, name, *, with_size=False):
     if isinstance(image, np.ndarray):
         grey = _array_grey(image, name)
         size = (grey.shape[1], grey.shape[0])
-        target = work_size(*size)
-        if target != size:  # as a file of it is (before, a 4000x3000 array was read at full size: 4 s against 1 s)
+        factor = work_factor(*size)
+        if factor > 1:  # as a file of it is (before, a 4000x3000 array was read at full size: 4 s against 1 s)
             require_pillow()
             from PIL import Image
 
-            grey = np.asarray(reduced(Image.fromarray(grey), target), dtype=np.float32)  # mode F
+            grey = np.asarray(Image.fromarray(grey).reduce(factor), dtype=np.float32)  # mode F: a box average
         return (grey, size) if with_size else grey
     require_pillow()
     from PIL import ImageOps
@@ -227,14 +214,14 @@ def _open_image(image, name):
 
 
 def _grey_array(img, name):
-    """A decoded PIL image as float32 grey in [0, 1], box-reduced to its work_size first."""
+    """A decoded PIL image as float32 grey in [0, 1], box-reduced by work_factor first."""
     try:
-        target = work_size(*img.size)
-        if target != img.size:  # reduce before any full-size copies are made
+        factor = work_factor(*img.size)
+        if factor > 1:  # reduce before any full-size copies are made
             if img.mode in ("1", "P", "PA") or img.mode.startswith("I;16"):
                 has_alpha = "A" in img.getbands() or "transparency" in img.info
                 img = img.convert("I" if img.mode.startswith("I;16") else "RGBA" if has_alpha else "L")
-            img = reduced(img, target)  # box average (alpha-weighted)
+            img = img.reduce(factor)  # box average (alpha-weighted): anti-aliased, thin strokes kept as grey
         img = _flatten(img)
     except (OSError, ValueError) as e:  # a pixel format Pillow cannot convert
         raise _unreadable(name, e) from None

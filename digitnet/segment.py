@@ -39,7 +39,18 @@ import numpy as np
 
 from .errors import DigitnetError
 from .preprocess import speck_limit, to_field
-from .strokes import Groups, bounds, components, ndimage, overlap, span, stack_strokes, stroke_length, stroke_width
+from .strokes import (
+    MAX_COMPONENTS,
+    Groups,
+    bounds,
+    components,
+    ndimage,
+    overlap,
+    span,
+    stack_strokes,
+    stroke_length,
+    stroke_width,
+)
 
 __all__ = ["Found", "TooManyCuts", "candidates", "segment"]
 
@@ -47,6 +58,7 @@ SPECK = 0.28              # a component whose longer side is under SPECK x H is 
 SMALLEST = 0.01           # digits are this share of the picture's longer side at least (preprocess.speck_limit):
                           # a page of handwriting photographed whole has digits of 1.5-3 %; at to_mnist's 3 % a
                           # number 60 px high on a 2400x1600 page was "only 4 specks of ink"
+LARGE = 0.1               # a piece of ink at least this part of the largest one's area, and no speck, may be a digit
 LOWEST = 3                # a digit is at least this many pixels high: a strip 1 px high read "66" (a review)
 LINE_OVERLAP = 0.4        # stacks whose spans overlap by this part of the shorter one share a line
 WIDE = 0.6                # components wider than WIDE x H are cut by seams (the cuts are only candidates) ...
@@ -164,11 +176,16 @@ def _read(lines, classify, call):
 def _prepare(ink):
     """(the lines that hold candidate digits, as _Line objects top to bottom; the number of specks left out;
     how many more candidates the picture's limit allows: MAX_CANDIDATES and PER_PIECE a piece of ink)."""
-    labels, comps, excess = components(ink)
+    labels, comps, dropped = components(ink)
     if not comps:
         return [], 0, MAX_CANDIDATES
-    lines, height, specks = _lines(comps, speck_limit(ink.shape, SMALLEST),
-                                   PEN_HEIGHTS * stroke_width(ink))
+    least = speck_limit(ink.shape, SMALLEST)
+    large = sum(c["area"] >= LARGE * comps[0]["area"] and max(c["y1"] - c["y0"], c["x1"] - c["x0"]) >= least
+                for c in dropped)
+    if large:  # a page of 420 digits lost its faintest 20 as specks; all looked at, a page of text took minutes
+        raise TooManyCuts(f"more than {MAX_COMPONENTS} pieces of ink as big as digits ({large:,} past the first "
+                          f"{MAX_COMPONENTS}); read a page of so many digits in parts")
+    lines, height, specks = _lines(comps, least, PEN_HEIGHTS * stroke_width(ink))
     for c in comps:
         c["small"] = max(c["y1"] - c["y0"], c["x1"] - c["x0"]) < SPECK * height
     limit = MAX_CANDIDATES + PER_PIECE * sum(not comps[i]["small"] for members in lines for i in members)
@@ -179,7 +196,7 @@ def _prepare(ink):
         specks += line.specks
         if line.spans:
             prepared.append(line)
-    return prepared, specks + excess, budget
+    return prepared, specks + len(dropped), budget
 
 
 def candidates(ink):

@@ -12,9 +12,7 @@ __all__ = ["stroke_width", "stroke_length", "components", "stack_strokes", "digi
            "ndimage", "Groups", "overlap", "span", "bounds", "weighted_median"]
 
 EIGHT = np.ones((3, 3), dtype=bool)
-MAX_COMPONENTS = 400      # beyond this many (a noisy photo), only the largest are looked at; the rest are specks ...
-LARGE = 0.1               # ... but for those at least this fraction of the largest one's area (a page of many digits)
-MAX_LARGE = 2000          # ... up to this many in all
+MAX_COMPONENTS = 400      # beyond this many (a noisy photo), only the largest are looked at; the rest are specks
 DUST = 0.004              # a component with under this fraction of the largest one's area is dust (a speck)
 STACK_GAP = 0.25          # strokes stack into one digit across at most this vertical gap (x H0)
 
@@ -48,22 +46,19 @@ def ink_strength(a):
 # ------------------------------------------------------------------- pieces, stacks, height
 
 def components(ink):
-    """(label image, components as dicts {label, y0, y1, x0, x1, area}, how many beyond MAX_COMPONENTS were left
-    out: specks, counted as such); dust is left out uncounted. Pieces of at least LARGE x the largest one's area
-    are all looked at, up to MAX_LARGE: a page of many digits, not a noisy photo's specks."""
+    """(label image, components as dicts {label, y0, y1, x0, x1, area}, those beyond MAX_COMPONENTS left out:
+    specks, counted as such, unless as big as digits: segment refuses those); dust is left out uncounted."""
     labels, n = label(ink > 0)
     boxes = find_objects(labels)
     area = np.bincount(labels.ravel(), minlength=n + 1)[1:]
     comps = [dict(label=i + 1, y0=s[0].start, y1=s[0].stop, x0=s[1].start, x1=s[1].stop, area=int(area[i]))
              for i, s in enumerate(boxes)]
     if not comps:
-        return labels, comps, 0
+        return labels, comps, []
     comps.sort(key=lambda c: -c["area"])
-    large = sum(c["area"] >= LARGE * comps[0]["area"] for c in comps)  # a page of 420 digits lost its faintest 20
-    looked_at = min(max(MAX_COMPONENTS, large), MAX_LARGE)
-    keep = [c for c in comps[:looked_at] if c["area"] >= DUST * comps[0]["area"]]
-    excess = sum(c["area"] >= DUST * comps[0]["area"] for c in comps[looked_at:])
-    return labels, keep, excess
+    keep = [c for c in comps[:MAX_COMPONENTS] if c["area"] >= DUST * comps[0]["area"]]
+    dropped = [c for c in comps[MAX_COMPONENTS:] if c["area"] >= DUST * comps[0]["area"]]
+    return labels, keep, dropped
 
 
 def ndimage():

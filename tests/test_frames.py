@@ -157,6 +157,32 @@ def test_empty_boxes_in_a_row_of_boxes_go_with_the_others(held_out_digits):
         assert digitnet.read(picture, reading_nets()).text == "350"
 
 
+def test_a_square_0_on_the_line_of_a_boxed_digit_and_a_1_leaning_in_its_box_are_kept(held_out_digits):
+    """The review of the two changes above: an empty box went wherever it stood on the line of a boxed digit, so a
+    0 drawn square beside the box, or far along the line, was lost (5? read 5); and with walls found near a column
+    rather than on it, a 1 leaning by a pixel from the box's top line to its bottom one was taken for a wall, the
+    box for an empty one, and kept (read 77). An empty box goes only beside a box as high and as wide as it."""
+    x, t = held_out_digits
+    five = tight(x[int(np.flatnonzero(t == 5)[0])], 2).astype(np.float32) / 255
+    for left in (120, 600):                          # a square 0 beside the box, and far along the line
+        ink = boxed(np.zeros((120, 700), dtype=np.float32), 20, 20, 74)
+        h, w = five.shape
+        ink[20 + (74 - h) // 2:20 + (74 - h) // 2 + h, 20 + (74 - w) // 2:20 + (74 - w) // 2 + w] = five
+        ink[22:92, left:left + 44] = 1.0
+        ink[26:88, left + 4:left + 40] = 0.0
+        out, count = remove_frames(ink)
+        assert count == 1
+        np.testing.assert_array_equal(out[:, left - 2:left + 46], ink[:, left - 2:left + 46])
+    for drift in (1, 2):
+        ink = boxed(np.zeros((120, 120), dtype=np.float32), 20, 20, 74)
+        one = np.zeros_like(ink)
+        for y in range(22, 92):                      # from the top line to the bottom one
+            left = 55 + round(drift * (y - 22) / 70)
+            one[y, left:left + 5] = 1.0
+        out, count = remove_frames(np.maximum(ink, one))
+        assert count == 1 and out[24:90].sum() == one[24:90].sum()
+
+
 def test_a_field_open_at_the_top_is_taken_out_and_the_digits_kept():
     """A comb of ticks on one line, as printed forms have them, and a cup round one digit: the line and the
     ticks go, the 1s over them stay as they were."""
