@@ -12,7 +12,7 @@ if the digit touches it) whose four sides are straight lines:
              STRAIGHT x the line's thickness (a hand-drawn 0 curves away from its box's corners)
     inside = ink, in the box less its sides and any column of ink from its top side to its bottom one, at
              least INSIDE x as high as the box: a digit in it (an empty box, a 0 drawn square and two square
-             0s side by side have none; an empty box goes all the same in the row of a box that has one)
+             0s side by side have none; an empty box goes all the same beside a box alike that has one)
 
 A row of boxes drawn as one piece (a form's comb) has walls between its boxes: ink from the top side's line to
 the bottom's in every row near one column (as near as the slope of the comb's lines makes a wall drift, and a
@@ -55,8 +55,8 @@ GRID = 0.1       # the ticks between its cells lie within this part of a cell's 
 
 def remove_frames(ink):
     """(ink with the frames of boxes drawn round digits at 0, how many were taken out). An empty box goes too
-    where it stands in the row of a box that holds a digit, as high as it: the end of a form's field longer than
-    the number written in it (alone, it is kept: it may be a 0 drawn square)."""
+    where it continues a row of boxes that hold digits, as high and as wide as they are (_beside_boxes): the end
+    of a form's field longer than the number written in it (elsewhere it is kept: it may be a 0 drawn square)."""
     mask = ink > 0
     labels, _ = label(mask)
     taken, boxes, empty = [], [], []

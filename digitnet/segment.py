@@ -113,7 +113,8 @@ PER_PIECE = 50            # ... plus this many for each piece of ink of its line
 
 class TooManyCuts(DigitnetError):
     """A picture whose joined ink gives more candidate digits than its limit (MAX_CANDIDATES, and PER_PIECE for
-    each piece of ink): refused, not read for minutes."""
+    each piece of ink), or that has more pieces of ink as big as digits than are looked at (MAX_COMPONENTS):
+    refused, not read for minutes or cut short."""
 
 
 @dataclass
