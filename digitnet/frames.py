@@ -127,8 +127,8 @@ def _frame(piece, ink):
     # walls have ragged edges: a wall is ink within `reach` of a column all the way down
     reach = 1 + int(np.ceil(max(slopes[0], slopes[2]) * inner.shape[0] / 2))
     near = ndimage().maximum_filter1d(inner, 2 * reach + 1, axis=1)
-    upright = near.all(axis=0) if inner.shape[0] else np.zeros(inner.shape[1], dtype=bool)  # top line to bottom
-    exact = inner.all(axis=0) if inner.shape[0] else np.zeros(inner.shape[1], dtype=bool)
+    full = inner.shape[0] > 0  # (no rows left: no column is ink from top to bottom)
+    upright, exact = near.all(axis=0) & full, inner.all(axis=0) & full  # ink from the top line to the bottom one
     walls = np.zeros(inner.shape[1], dtype=bool)
     for start, stop in _walls(upright, inner.shape[0], 2 * max(depth) + 2 * reach):  # two sides side by side
         walls[max(0, start - reach):stop + reach] = True  # and the wall's ink, however it slants

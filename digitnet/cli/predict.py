@@ -121,7 +121,7 @@ def _print_results(results, net, as_json, show_dir, explain_dir):
     """Print each result as it comes (a line, or an object of one JSON array) and write its pictures:
     ({what: pictures written}, how many failed)."""
     written, failed, out = {"preprocessed 28x28": 0, "explanation": 0}, 0, JsonArray() if as_json else None
-    used, explained = set(), set()
+    used, explained, first = set(), set(), as_committee(net).first  # the net whose "why" --explain draws
     for r in results:
         pixels = r.pop("image", None)
         if "error" in r:
@@ -133,7 +133,7 @@ def _print_results(results, net, as_json, show_dir, explain_dir):
                 continue
             try:
                 r[key] = str(write(pixels, folder, r["file"], names) if write
-                             else _write_explanation(as_committee(net).first, pixels, folder, r["file"], names, r))
+                             else _write_explanation(first, pixels, folder, r["file"], names, r))
                 written[what] += 1
             except OSError as e:
                 click.echo(f"Error: {folder}: cannot write the {key} image of {r['file']} ({e})", err=True)
